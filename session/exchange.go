@@ -1,0 +1,196 @@
+// Package session holds Reprise's data model and its recording file.
+//
+// Everything upstream (packet capture, the recording proxy) produces
+// Exchanges; everything downstream (replay, check, shadow) consumes them.
+// An Exchange is one HTTP request and its response as they crossed the wire,
+// with the connection they travelled on, four timestamps, and the identity
+// (session key and token events) that the identity tracker attaches.
+//
+// The package imports nothing else from Reprise, so that recordings can be
+// read and written by other programs as a plain Go library.
+package session
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Header is one header field as it appeared on the wire: the name keeps its
+// original case, and repeated fields stay separate and in order, because
+// replay must send what the client sent, not a canonicalised copy.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Headers is an ordered list of header fields.
+type Headers []Header
+
+// Get returns the value of the first field named name (compared without
+// regard to case), or "".
+func (h Headers) Get(name string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Values returns the values of every field named name, in order.
+func (h Headers) Values(name string) []string {
+	var out []string
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			out = append(out, f.Value)
+		}
+	}
+	return out
+}
+
+// Conn identifies the TCP connection an exchange travelled on.
+type Conn struct {
+	// ID is unique within one recording (or one capture run): exchanges
+	// with the same ID shared a connection, in the order of Exchange.Index.
+	ID     uint64
+	Client netip.AddrPort
+	Server netip.AddrPort
+}
+
+// Request is the request half of an exchange.
+type Request struct {
+	Method string
+	Target string // the request-target exactly as sent, e.g. "/api/items?page=2"
+	Proto  string // "HTTP/1.1"
+	Header Headers
+	// Body holds the body bytes as sent, after removing chunked framing but
+	// with any content-encoding untouched, up to the recording's body cap.
+	Body []byte
+	// BodySize is the full body length on the wire (after de-chunking),
+	// which exceeds len(Body) when FlagRequestTruncated is set.
+	BodySize int64
+}
+
+// Response is the response half of an exchange. It is the zero value when
+// FlagNoResponse is set.
+type Response struct {
+	Proto    string
+	Status   int
+	Reason   string
+	Header   Headers
+	Body     []byte
+	BodySize int64
+}
+
+// Timing holds the four moments of an exchange in Unix nanoseconds, taken
+// from packet timestamps (capture) or the proxy's clock. Zero means unknown.
+type Timing struct {
+	RequestStart  int64 // first byte of the request
+	RequestEnd    int64 // last byte of the request
+	ResponseStart int64 // first byte of the response
+	ResponseEnd   int64 // last byte of the response
+}
+
+// Latency is the time from the request's last byte to the response's last
+// byte, or 0 when either is unknown.
+func (t Timing) Latency() time.Duration {
+	if t.RequestEnd == 0 || t.ResponseEnd == 0 {
+		return 0
+	}
+	return time.Duration(t.ResponseEnd - t.RequestEnd)
+}
+
+// Flags say what is known to be missing or odd about an exchange. They are
+// never hidden: inspect and replay reports count them.
+type Flags uint32
+
+const (
+	// FlagRequestTruncated: the request body was longer than the body cap;
+	// Request.Body holds its first bytes and Request.BodySize the full size.
+	FlagRequestTruncated Flags = 1 << iota
+	// FlagResponseTruncated: likewise for the response body.
+	FlagResponseTruncated
+	// FlagNoResponse: the request was seen but no response was (the
+	// connection closed, the capture ended, or packets were lost).
+	FlagNoResponse
+	// FlagRequestGap: bytes of the request were lost in reassembly.
+	FlagRequestGap
+	// FlagResponseGap: bytes of the response were lost in reassembly.
+	FlagResponseGap
+	// FlagRedacted: some values were replaced by keyed hashes at capture.
+	FlagRedacted
+)
+
+// Incomplete reports whether any part of the exchange is missing.
+func (f Flags) Incomplete() bool {
+	return f&(FlagNoResponse|FlagRequestGap|FlagResponseGap) != 0
+}
+
+// Exchange is one request and its response.
+type Exchange struct {
+	Conn Conn
+	// Index is the exchange's position on its connection, from 0.
+	Index    int
+	Request  Request
+	Response Response
+	Timing   Timing
+	Flags    Flags
+	// Warnings are parse warnings in plain words ("response without
+	// Content-Length on keep-alive connection"), for inspect to count.
+	Warnings []string
+
+	// Session is the key of the session the exchange belongs to, filled by
+	// the identity tracker; "" when unknown.
+	Session string
+	// Tokens are the token events this exchange caused or carried (a login
+	// that issued tokens, a refresh, a logout, a rejected token).
+	Tokens []TokenEvent
+}
+
+// TokenEventKind says what happened to a token.
+type TokenEventKind string
+
+// The token event kinds.
+const (
+	TokenLogin    TokenEventKind = "login"    // credentials exchanged for tokens
+	TokenRefresh  TokenEventKind = "refresh"  // a refresh token exchanged for new tokens
+	TokenIssue    TokenEventKind = "issue"    // a token set without login or refresh (e.g. a Set-Cookie)
+	TokenLogout   TokenEventKind = "logout"   // the session ended its tokens
+	TokenRejected TokenEventKind = "rejected" // the server refused a token (a 401)
+)
+
+// TokenEvent records one change in a session's tokens. It is stored with the
+// exchange that caused it, so the recording keeps when every token was
+// issued, refreshed and rejected.
+type TokenEvent struct {
+	Kind TokenEventKind `json:"kind"`
+	// Name says which token: "access_token", "refresh_token",
+	// "cookie:SESSIONID", "header:X-Auth-Token".
+	Name string `json:"name,omitempty"`
+	// Value is the token's value (or its keyed hash in a redacted
+	// recording); Prev is the value it replaced, when known.
+	Value string `json:"value,omitempty"`
+	Prev  string `json:"prev,omitempty"`
+	// ExpiresAt is the token's expiry in Unix nanoseconds, from a JWT exp
+	// claim, expires_in or a cookie's Max-Age/Expires; 0 when unknown.
+	ExpiresAt int64 `json:"expires_at,omitempty"`
+	// Proactive is true for a refresh made before the old token expired
+	// and without a preceding 401.
+	Proactive bool `json:"proactive,omitempty"`
+	// Lead is how long before the old token's expiry a refresh happened,
+	// in nanoseconds (negative: after expiry); 0 when unknown.
+	Lead int64 `json:"lead,omitempty"`
+}
+
+// Source yields exchanges in order, one per call, and io.EOF after the last.
+// Live capture, pcap import, the recording proxy and a recording file all
+// have this shape, so every consumer takes any of them.
+type Source interface {
+	Next() (*Exchange, error)
+}
+
+// Sink accepts exchanges; a recording Writer is one.
+type Sink interface {
+	WriteExchange(*Exchange) error
+}
