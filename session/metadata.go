@@ -61,6 +61,13 @@ type Timeline struct {
 	Logouts   int             `json:"logouts"`
 	Rejected  int             `json:"rejected"` // 401s
 	Events    []TimelineEvent `json:"events,omitempty"`
+	// Via says what first identified the session: "login", "refresh",
+	// "bearer", "cookie:NAME", "header:NAME", "claim:NAME", "query:NAME",
+	// "connection" or "client".
+	Via string `json:"via,omitempty"`
+	// EndedBy says how the session ended: "logout", "idle" (no request for
+	// the tracker's idle time), or "" when it was open at the end.
+	EndedBy string `json:"ended_by,omitempty"`
 }
 
 // TimelineEvent is one token event placed on a session's timeline.
