@@ -1,0 +1,405 @@
+// Package redact replaces secret values in exchanges by keyed hashes at
+// capture time, so that a recording made in production carries no
+// passwords or (when asked) tokens, yet equal values stay equal: a session
+// can still be followed through its hashed token, and replay can still tell
+// that two requests carried the same credential.
+//
+// A value v becomes "rdct_" + base64url(HMAC-SHA256(secret, v)[:12]). The
+// secret is generated per recording (crypto/rand) unless the caller gives
+// one, and the Redactor never writes it anywhere: without it nobody can test
+// a guessed password against a hash in the recording.
+//
+// The hash depends on the value only, not on where it was found, so a token
+// issued in a JSON login response and later sent as "Authorization: Bearer"
+// hashes to the same string in both places.
+//
+// Defaults (unless Config.NoDefaults): the form and JSON fields named
+// password, passwd, pwd and client_secret, and the credentials of
+// "Authorization: Basic" (which is a password in base64). Bearer tokens,
+// cookies and other headers are kept unless named, because the identity
+// tracker reads JWT claims (subject, expiry) from them; name them
+// (Config.Headers "Authorization", Config.Cookies "SESSIONID") to hash them
+// too, and the Bearer scheme is kept so tokens can still be followed.
+package redact
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// Prefix starts every redacted value, so readers (and people) recognise a
+// hash and never mistake it for the original.
+const Prefix = "rdct_"
+
+// hashBytes is how many bytes of the HMAC are kept: 96 bits make accidental
+// equality of different values practically impossible within a recording.
+const hashBytes = 12
+
+// secretSize is the size of a generated per-recording secret.
+const secretSize = 32
+
+// DefaultFields returns the form and JSON field names redacted by default:
+// the names login forms and token endpoints use for passwords and client
+// secrets.
+func DefaultFields() []string {
+	return []string{"password", "passwd", "pwd", "client_secret"}
+}
+
+// Config says what to redact. Names are compared without regard to case.
+type Config struct {
+	// Headers are header names whose values are hashed. For Authorization
+	// and Proxy-Authorization the scheme ("Bearer ", "Basic ") is kept and
+	// only the credentials are hashed.
+	Headers []string
+	// Cookies are cookie names whose values are hashed in Cookie and
+	// Set-Cookie headers.
+	Cookies []string
+	// FormFields are field names hashed in application/x-www-form-urlencoded
+	// bodies (request and response) and in the request-target's query.
+	FormFields []string
+	// JSONFields are object member names whose values are hashed in JSON
+	// bodies, at any depth.
+	JSONFields []string
+	// NoDefaults turns off the default rules (DefaultFields in forms and
+	// JSON, and Basic credentials in Authorization).
+	NoDefaults bool
+	// Secret keys the hash. Nil means generate one; it is never written to
+	// the recording.
+	Secret []byte
+}
+
+// ErrShortSecret means a given secret is too short to key the hash safely.
+var ErrShortSecret = errors.New("redaction secret must be at least 16 bytes; leave it empty to generate one per recording")
+
+// Redactor applies a Config to exchanges. It is safe for concurrent use.
+type Redactor struct {
+	headers map[string]bool // lower-case names
+	cookies map[string]bool
+	form    map[string]bool
+	json    map[string]bool
+	basic   bool // hash Basic credentials even when Authorization is not named
+
+	pool sync.Pool // of hash.Hash keyed with the secret
+
+	mu   sync.Mutex
+	seen map[string]bool // rule names that matched at least once
+}
+
+// New returns a Redactor for cfg.
+func New(cfg Config) (*Redactor, error) {
+	secret := cfg.Secret
+	if secret == nil {
+		secret = make([]byte, secretSize)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("generate redaction secret: %w", err)
+		}
+	} else if len(secret) < 16 {
+		return nil, ErrShortSecret
+	} else {
+		secret = bytes.Clone(secret)
+	}
+	r := &Redactor{
+		headers: set(cfg.Headers),
+		cookies: set(cfg.Cookies),
+		form:    set(cfg.FormFields),
+		json:    set(cfg.JSONFields),
+		seen:    map[string]bool{},
+	}
+	for _, m := range []map[string]bool{r.headers, r.cookies, r.form, r.json} {
+		if m[""] {
+			return nil, errors.New("redaction rule with an empty name; give a header, cookie or field name")
+		}
+	}
+	if !cfg.NoDefaults {
+		for _, f := range DefaultFields() {
+			r.form[f] = true
+			r.json[f] = true
+		}
+		r.basic = true
+	}
+	r.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	return r, nil
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[strings.ToLower(strings.TrimSpace(n))] = true
+	}
+	return m
+}
+
+// Rules lists the rules in force, e.g. "header:authorization",
+// "json:password", sorted.
+func (r *Redactor) Rules() []string {
+	var out []string
+	add := func(kind string, m map[string]bool) {
+		for n := range m {
+			out = append(out, kind+":"+n)
+		}
+	}
+	add("header", r.headers)
+	add("cookie", r.cookies)
+	add("form", r.form)
+	add("json", r.json)
+	if r.basic && !r.headers["authorization"] {
+		out = append(out, "header:authorization(basic)")
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Redacted lists the rules that matched at least once so far, sorted, in
+// the form of Rules. It is what Metadata.Redaction records: names only,
+// never values.
+func (r *Redactor) Redacted() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.seen))
+	for n := range r.seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Hash returns the redacted form of v. Equal values give equal hashes
+// under one Redactor.
+func (r *Redactor) Hash(v string) string {
+	h := r.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(v))
+	var sum [sha256.Size]byte
+	b := h.Sum(sum[:0])
+	r.pool.Put(h)
+	return Prefix + base64.RawURLEncoding.EncodeToString(b[:hashBytes])
+}
+
+// IsHash reports whether v looks like a value this package produced.
+func IsHash(v string) bool {
+	return len(v) == len(Prefix)+16 && strings.HasPrefix(v, Prefix)
+}
+
+// Apply redacts x in place and reports whether anything changed. When it
+// did, it sets session.FlagRedacted, and when a body changed it updates
+// BodySize and a Content-Length header that described the whole body.
+// Bodies it cannot read (compressed) get a warning on the exchange instead.
+func (r *Redactor) Apply(x *session.Exchange) bool {
+	var hits []string
+	hit := func(rule string) { hits = append(hits, rule) }
+
+	if t, ok := r.redactQuery(x.Request.Target, hit); ok {
+		x.Request.Target = t
+	}
+	r.redactHeaders(x.Request.Header, hit)
+	r.redactHeaders(x.Response.Header, hit)
+	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, hit); ok {
+		setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
+	} else if warn != "" {
+		x.Warnings = append(x.Warnings, "request "+warn)
+	}
+	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, hit); ok {
+		setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
+	} else if warn != "" {
+		x.Warnings = append(x.Warnings, "response "+warn)
+	}
+	if len(hits) == 0 {
+		return false
+	}
+	x.Flags |= session.FlagRedacted
+	r.mu.Lock()
+	for _, h := range hits {
+		r.seen[h] = true
+	}
+	r.mu.Unlock()
+	return true
+}
+
+func setBody(body *[]byte, size *int64, h session.Headers, b []byte, truncated bool) {
+	delta := int64(len(b) - len(*body))
+	*body = b
+	*size += delta
+	if truncated {
+		return
+	}
+	for i := range h {
+		if strings.EqualFold(h[i].Name, "Content-Length") {
+			h[i].Value = strconv.FormatInt(*size, 10)
+		}
+	}
+}
+
+func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
+	for i := range h {
+		name := strings.ToLower(h[i].Name)
+		switch {
+		case r.headers[name]:
+			if v, ok := r.credentials(name, h[i].Value); ok {
+				h[i].Value = v
+				hit("header:" + name)
+			}
+		case r.basic && name == "authorization":
+			scheme, _, _ := strings.Cut(strings.TrimSpace(h[i].Value), " ")
+			if strings.EqualFold(scheme, "basic") {
+				if v, ok := r.credentials(name, h[i].Value); ok {
+					h[i].Value = v
+					hit("header:authorization(basic)")
+				}
+			}
+		case name == "cookie" && len(r.cookies) > 0:
+			if v, ok := r.redactCookie(h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		case name == "set-cookie" && len(r.cookies) > 0:
+			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		}
+	}
+}
+
+// credentials hashes a header value; for the authorization headers it
+// keeps the scheme so "Bearer <token>" stays recognisably a bearer token.
+func (r *Redactor) credentials(name, v string) (string, bool) {
+	if v == "" || IsHash(v) {
+		return v, false
+	}
+	if name == "authorization" || name == "proxy-authorization" {
+		t := strings.TrimLeft(v, " \t")
+		if scheme, cred, ok := strings.Cut(t, " "); ok && isToken(scheme) {
+			lead := v[:len(v)-len(t)]
+			cred = strings.TrimLeft(cred, " ")
+			if cred == "" || IsHash(cred) {
+				return v, false
+			}
+			return lead + scheme + " " + r.Hash(cred), true
+		}
+	}
+	return r.Hash(v), true
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// redactCookie rewrites "a=1; b=2", hashing the values of named cookies
+// and keeping every other byte.
+func (r *Redactor) redactCookie(v string, hit func(string)) (string, bool) {
+	var b strings.Builder
+	changed := false
+	for i, part := range strings.Split(v, ";") {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		nv, ok := r.cookiePair(part, hit)
+		changed = changed || ok
+		b.WriteString(nv)
+	}
+	return b.String(), changed
+}
+
+// redactSetCookie hashes the value of a named cookie in a Set-Cookie
+// header; attributes (Path, Expires, ...) stay as they were.
+func (r *Redactor) redactSetCookie(v string, hit func(string)) (string, bool) {
+	first, rest, semi := strings.Cut(v, ";")
+	nv, ok := r.cookiePair(first, hit)
+	if !ok {
+		return v, false
+	}
+	if semi {
+		return nv + ";" + rest, true
+	}
+	return nv, true
+}
+
+func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
+	name, val, ok := strings.Cut(part, "=")
+	if !ok {
+		return part, false
+	}
+	key := strings.ToLower(strings.TrimSpace(name))
+	if !r.cookies[key] {
+		return part, false
+	}
+	// Keep surrounding spaces and quotes; hash what is inside.
+	core := strings.TrimRight(val, " \t")
+	trail := val[len(core):]
+	quoted := len(core) >= 2 && core[0] == '"' && core[len(core)-1] == '"'
+	if quoted {
+		core = core[1 : len(core)-1]
+	}
+	if core == "" || IsHash(core) {
+		return part, false
+	}
+	h := r.Hash(core)
+	if quoted {
+		h = `"` + h + `"`
+	}
+	hit("cookie:" + key)
+	return name + "=" + h + trail, true
+}
+
+// redactQuery applies the form rules to the query of a request-target,
+// where tokens and passwords also travel (?access_token=...).
+func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
+	path, query, ok := strings.Cut(target, "?")
+	if !ok || len(r.form) == 0 {
+		return target, false
+	}
+	frag := ""
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query, frag = query[:i], query[i:]
+	}
+	out, changed := r.redactForm([]byte(query), hit)
+	if !changed {
+		return target, false
+	}
+	return path + "?" + string(out) + frag, true
+}
+
+// redactBody picks the body rule by Content-Type: form-encoded or JSON.
+// It returns the new body and true when it changed, or a warning when the
+// body might hold secrets but could not be read.
+func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) ([]byte, bool, string) {
+	if len(body) == 0 {
+		return nil, false, ""
+	}
+	ct := strings.ToLower(h.Get("Content-Type"))
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	isForm := mt == "application/x-www-form-urlencoded" && len(r.form) > 0
+	isJSON := (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/json") && len(r.json) > 0
+	if !isForm && !isJSON {
+		return nil, false, ""
+	}
+	if enc := strings.TrimSpace(strings.ToLower(h.Get("Content-Encoding"))); enc != "" && enc != "identity" {
+		return nil, false, "body is " + enc + "-encoded: not redacted"
+	}
+	if isForm {
+		b, ok := r.redactForm(body, hit)
+		return b, ok, ""
+	}
+	b, ok, _ := r.redactJSON(body, hit)
+	return b, ok, ""
+}
