@@ -1,0 +1,115 @@
+package identity
+
+import (
+	"container/heap"
+	"errors"
+	"io"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// Annotate returns a Source that yields src's exchanges with their
+// Session and Tokens filled in by t, in order of Timing.RequestStart.
+//
+// Why reorder: a client can only use a token after the response that
+// issued it has arrived, so in request-start order every token's issuing
+// exchange comes before its first use. Sources do not quite give that
+// order: capture emits an exchange when its response completes, and
+// exchanges of different connections interleave. Annotate therefore holds
+// exchanges in a buffer and releases the earliest once the newest request
+// start it has read is more than the reorder window later (or the buffer
+// holds WithMaxPending exchanges, or src ends). Within that bound, a
+// token is always known before it is used. Beyond it, a request using a
+// token before its issuer was seen starts a session of its own, and the
+// issuing exchange then joins that session (Stats.LateTokens counts it).
+//
+// Annotate is the one front door for capture (wrapping the exchange
+// stream before the recording writer) and for recomputing identities
+// from any recording (wrapping its reader). Exchanges already carrying
+// Tokens get the tracker's events appended; clear them first to recompute.
+func (t *Tracker) Annotate(src session.Source) session.Source {
+	return &annotator{t: t, src: src}
+}
+
+type pending struct {
+	x   *session.Exchange
+	seq uint64
+}
+
+type pendingHeap []pending
+
+func (h pendingHeap) Len() int { return len(h) }
+func (h pendingHeap) Less(i, j int) bool {
+	a, b := h[i].x.Timing.RequestStart, h[j].x.Timing.RequestStart
+	if a != b {
+		return a < b
+	}
+	return h[i].seq < h[j].seq
+}
+func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(v any)   { *h = append(*h, v.(pending)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	old[len(old)-1] = pending{}
+	*h = old[:len(old)-1]
+	return v
+}
+
+type annotator struct {
+	t      *Tracker
+	src    session.Source
+	h      pendingHeap
+	seq    uint64
+	newest int64
+	eof    bool
+	err    error
+}
+
+var _ session.Source = (*annotator)(nil)
+
+func (a *annotator) ready() bool {
+	if len(a.h) == 0 {
+		return false
+	}
+	if a.eof || len(a.h) >= a.t.o.maxPending {
+		return true
+	}
+	return a.h[0].x.Timing.RequestStart <= a.newest-int64(a.t.o.window)
+}
+
+// Next returns the next annotated exchange. An error from src other than
+// io.EOF is returned once the exchanges read before it have been
+// released, so that every good record is kept.
+func (a *annotator) Next() (*session.Exchange, error) {
+	for !a.ready() && !a.eof && a.err == nil {
+		x, err := a.src.Next()
+		if errors.Is(err, io.EOF) {
+			a.eof = true
+			break
+		}
+		if err != nil {
+			a.err = err
+			break
+		}
+		if x == nil {
+			continue
+		}
+		a.seq++
+		heap.Push(&a.h, pending{x: x, seq: a.seq})
+		if ts := x.Timing.RequestStart; ts > a.newest {
+			a.newest = ts
+		}
+	}
+	if len(a.h) == 0 {
+		if a.err != nil {
+			err := a.err
+			a.err = nil
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	x := heap.Pop(&a.h).(pending).x
+	a.t.Observe(x)
+	return x, nil
+}
