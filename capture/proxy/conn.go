@@ -1,0 +1,557 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// bufSize is the read and write buffer size on each side of a connection.
+const bufSize = 32 << 10
+
+// conn relays one client connection and its upstream connection. The
+// request side (client to upstream) runs in serve's goroutine, the
+// response side (upstream to client) in its own; they meet through
+// pending, which carries each request to the response that answers it, so
+// pipelined requests are matched in order.
+type conn struct {
+	p      *Proxy
+	id     uint64
+	client net.Conn
+	cr     *bufio.Reader
+	cw     *bufio.Writer
+
+	upMu sync.Mutex // guards up between the request side and close
+	up   net.Conn   // set once by the request side before the response side starts
+	ur   *bufio.Reader
+	uw   *bufio.Writer
+
+	pending  chan *exchange
+	inflight atomic.Int32 // requests read whose responses are not yet relayed
+	index    int
+
+	closeOnce sync.Once
+}
+
+// exchange is one request/response being relayed. The request side fills
+// req, the response side resp; whichever finishes second emits it.
+type exchange struct {
+	x        session.Exchange
+	upgrade  bool      // the request asked to switch protocols (Upgrade or CONNECT)
+	decided  chan bool // response side -> request side: true to tunnel
+	halves   atomic.Int32
+	reqFlags session.Flags
+	reqWarn  []string
+	resFlags session.Flags
+	resWarn  []string
+}
+
+func (p *Proxy) newConn(c net.Conn) *conn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	cn := &conn{
+		p: p, id: p.nextConn.Add(1), client: c,
+		cr:      bufio.NewReaderSize(countReader{c, &p.bytesUp}, bufSize),
+		cw:      bufio.NewWriterSize(c, bufSize),
+		pending: make(chan *exchange, 64),
+	}
+	p.conns.Add(1)
+	p.open.Add(1)
+	p.mu.Lock()
+	p.live[cn] = struct{}{}
+	p.mu.Unlock()
+	return cn
+}
+
+// countReader counts bytes read, for the forwarded-bytes stats.
+type countReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// close ends both connections; it unblocks both sides.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.client.Close()
+		if up := c.upConn(); up != nil {
+			up.Close()
+		}
+	})
+}
+
+func (c *conn) upConn() net.Conn {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	return c.up
+}
+
+func (c *conn) setUp(up net.Conn) {
+	c.upMu.Lock()
+	c.up = up
+	c.upMu.Unlock()
+	c.ur = bufio.NewReaderSize(countReader{up, &c.p.bytesDown}, bufSize)
+	c.uw = bufio.NewWriterSize(up, bufSize)
+}
+
+// finish records one half done and emits the exchange after the second.
+func (c *conn) finish(e *exchange) {
+	if e.halves.Add(1) != 2 {
+		return
+	}
+	e.x.Flags |= e.reqFlags | e.resFlags
+	e.x.Warnings = append(append(e.x.Warnings, e.reqWarn...), e.resWarn...)
+	c.p.emit(&e.x)
+}
+
+func (c *conn) serve() {
+	defer func() {
+		c.close()
+		c.p.open.Add(-1)
+		c.p.mu.Lock()
+		delete(c.p.live, c)
+		c.p.mu.Unlock()
+	}()
+	respDone := make(chan struct{})
+	started := false
+	defer func() {
+		close(c.pending)
+		if started {
+			<-respDone
+		}
+	}()
+	var buf []byte
+	for {
+		if err := waitData(c.cr, nopFlusher{c.uw}); err != nil {
+			c.endRequests(err)
+			return
+		}
+		start := time.Now().UnixNano()
+		c.inflight.Add(1)
+		var err error
+		buf, err = readHead(c.cr, nopFlusher{c.uw}, buf[:0])
+		if err != nil {
+			c.inflight.Add(-1)
+			if errors.Is(err, errHeadTooLarge) {
+				c.giveUp(buf, "malformed", started)
+				return
+			}
+			if !started && len(buf) > 0 {
+				c.rawTunnel(buf, kindOf(buf))
+				return
+			}
+			if started {
+				c.uw.Write(buf) // a partial head: the upstream sees it as it would have
+			}
+			c.endRequests(err)
+			return
+		}
+		h, perr := parseHead(buf)
+		if perr == nil && !strings.HasPrefix(h.c, "HTTP/1.") {
+			perr = fmt.Errorf("not HTTP/1.x: %q", clip(h.c))
+		}
+		var fr framing
+		var n int64
+		if perr == nil {
+			fr, n, perr = bodyFraming(h.fields, true)
+		}
+		if perr != nil {
+			c.inflight.Add(-1)
+			c.giveUp(buf, kindOf(buf), started)
+			return
+		}
+		e := &exchange{}
+		e.x.Conn.ID = c.id
+		e.x.Conn.Client = addrPort(c.client.RemoteAddr())
+		e.x.Index = c.index
+		c.index++
+		e.x.Request = session.Request{Method: h.a, Target: h.b, Proto: h.c, Header: h.fields}
+		e.x.Timing.RequestStart = start
+		e.reqWarn = h.warns
+		e.upgrade = h.a == "CONNECT" || hasToken(h.fields, "Connection", "upgrade") && len(h.fields.Values("Upgrade")) > 0
+		if e.upgrade {
+			e.decided = make(chan bool, 1)
+		}
+		if !started {
+			up, err := c.p.dial()
+			if err != nil {
+				c.badGateway(e, fr, n, err)
+				return
+			}
+			c.setUp(up)
+			started = true
+			go func() {
+				defer close(respDone)
+				c.relayResponses()
+			}()
+		}
+		e.x.Conn.Server = addrPort(c.up.RemoteAddr())
+		c.pending <- e
+		if _, err := c.uw.Write(buf); err != nil {
+			c.requestFailed(e, err)
+			return
+		}
+		rec := &body{max: c.p.opts.maxBody}
+		switch fr {
+		case lengthBody:
+			err = relayN(c.cr, c.uw, n, rec)
+		case chunkedBody:
+			err = relayChunked(c.cr, c.uw, rec)
+		}
+		e.x.Request.Body, e.x.Request.BodySize = rec.b, rec.size
+		if rec.truncated {
+			e.reqFlags |= session.FlagRequestTruncated
+		}
+		if err != nil {
+			c.requestFailed(e, err)
+			return
+		}
+		e.x.Timing.RequestEnd = time.Now().UnixNano()
+		if e.upgrade {
+			if err := c.uw.Flush(); err != nil {
+				c.requestFailed(e, err)
+				return
+			}
+			c.finish(e)
+			if tunnel := <-e.decided; tunnel {
+				c.pipe(c.up, c.cr, c.uw)
+				return
+			}
+			continue
+		}
+		c.finish(e)
+	}
+}
+
+// nopFlusher adapts a writer that may be nil (before the upstream is
+// dialled) to flusher.
+type nopFlusher struct{ w *bufio.Writer }
+
+func (f nopFlusher) Write(b []byte) (int, error) { return f.w.Write(b) }
+func (f nopFlusher) Flush() error {
+	if f.w == nil {
+		return nil
+	}
+	return f.w.Flush()
+}
+
+// endRequests handles the client side ending between requests: a clean
+// EOF is passed on to the upstream as a half-close so responses still in
+// flight are relayed; anything else ends the connection.
+func (c *conn) endRequests(err error) {
+	if c.up == nil {
+		return // nothing dialled; serve closes the client
+	}
+	c.uw.Flush()
+	if isEOF(err) {
+		if cw, ok := c.up.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+			return
+		}
+	}
+	c.close()
+}
+
+// giveUp stops parsing the client's bytes (they are not HTTP/1.x, or a
+// head is too large) and relays the rest of the connection untouched.
+func (c *conn) giveUp(buf []byte, kind string, started bool) {
+	if !started {
+		c.rawTunnel(buf, kind)
+		return
+	}
+	c.p.countUnsupported(kind)
+	if _, err := c.uw.Write(buf); err == nil {
+		c.pipe(c.up, c.cr, c.uw)
+	}
+}
+
+// requestFailed records a request cut short (the client went away or the
+// upstream stopped reading) and ends the connection.
+func (c *conn) requestFailed(e *exchange, err error) {
+	e.reqFlags |= session.FlagRequestGap
+	e.reqWarn = append(e.reqWarn, "request not relayed whole: "+errText(err))
+	e.x.Timing.RequestEnd = time.Now().UnixNano()
+	c.finish(e)
+	c.close()
+}
+
+// badGateway answers a request the proxy could not forward because the
+// upstream was unreachable, and records it with the reason.
+func (c *conn) badGateway(e *exchange, fr framing, n int64, derr error) {
+	c.p.errs.Add(1)
+	msg := fmt.Sprintf("reprise proxy: upstream %s unreachable: %v\n", c.p.addr, derr)
+	// Read the request body (bounded in time) so the client is not reset
+	// before it reads the answer.
+	c.client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	rec := &body{max: c.p.opts.maxBody}
+	discard := bufio.NewWriter(io.Discard)
+	var err error
+	switch fr {
+	case lengthBody:
+		err = relayN(c.cr, discard, n, rec)
+	case chunkedBody:
+		err = relayChunked(c.cr, discard, rec)
+	}
+	e.x.Request.Body, e.x.Request.BodySize = rec.b, rec.size
+	if rec.truncated {
+		e.x.Flags |= session.FlagRequestTruncated
+	}
+	if err != nil {
+		e.x.Flags |= session.FlagRequestGap
+	}
+	e.x.Timing.RequestEnd = time.Now().UnixNano()
+	e.x.Timing.ResponseStart = e.x.Timing.RequestEnd
+	hdr := session.Headers{
+		{Name: "Content-Type", Value: "text/plain; charset=utf-8"},
+		{Name: "Content-Length", Value: strconv.Itoa(len(msg))},
+		{Name: "Connection", Value: "close"},
+	}
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 502 Bad Gateway\r\n")
+	for _, f := range hdr {
+		b.WriteString(f.Name + ": " + f.Value + "\r\n")
+	}
+	b.WriteString("\r\n" + msg)
+	c.client.Write(b.Bytes())
+	e.x.Timing.ResponseEnd = time.Now().UnixNano()
+	e.x.Response = session.Response{Proto: "HTTP/1.1", Status: 502, Reason: "Bad Gateway", Header: hdr, Body: []byte(msg), BodySize: int64(len(msg))}
+	if ap, err := netip.ParseAddrPort(c.p.addr); err == nil {
+		e.x.Conn.Server = ap
+	}
+	e.x.Warnings = append(e.x.Warnings, e.reqWarn...)
+	e.x.Warnings = append(e.x.Warnings, "upstream unreachable, the proxy answered 502: "+errText(derr))
+	c.p.emit(&e.x)
+	if tc, ok := c.client.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	c.inflight.Add(-1)
+}
+
+// relayResponses is the response side: it reads each response from the
+// upstream, matches it to the oldest pending request, and relays it.
+func (c *conn) relayResponses() {
+	defer func() {
+		c.cw.Flush()
+		// The upstream is done: let the client read what was sent, then
+		// end the connection. Requests still pending get no response.
+		if tc, ok := c.client.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		c.client.SetReadDeadline(time.Now().Add(time.Second))
+		for e := range c.pending {
+			c.noResponse(e, "the upstream closed the connection before responding")
+		}
+	}()
+	var buf []byte
+	for {
+		if err := waitData(c.ur, c.cw); err != nil {
+			return
+		}
+		start := time.Now().UnixNano()
+		var err error
+		buf, err = readHead(c.ur, c.cw, buf[:0])
+		if err != nil {
+			c.cw.Write(buf)
+			c.responseBroken(err)
+			return
+		}
+		h, perr := parseHead(buf)
+		status := 0
+		if perr == nil {
+			status, perr = parseStatus(h)
+		}
+		if perr != nil {
+			c.cw.Write(buf)
+			c.responseBroken(perr)
+			return
+		}
+		if status >= 100 && status < 200 && status != 101 {
+			// Interim response (100 Continue, 103 Early Hints): relay now.
+			if _, err := c.cw.Write(buf); err != nil || c.cw.Flush() != nil {
+				return
+			}
+			continue
+		}
+		e, ok := <-c.pending
+		if !ok {
+			c.cw.Write(buf)
+			c.responseBroken(errors.New("response without a request"))
+			return
+		}
+		e.x.Response = session.Response{Proto: h.a, Status: status, Reason: h.c, Header: h.fields}
+		e.x.Timing.ResponseStart = start
+		e.resWarn = h.warns
+		if _, err := c.cw.Write(buf); err != nil {
+			c.noResponse(e, "client went away: "+errText(err))
+			return
+		}
+		fr, n, ferr := c.responseFraming(e, status, h.fields)
+		if ferr != nil {
+			e.resWarn = append(e.resWarn, ferr.Error())
+		}
+		if fr == tunnelBody {
+			kind := "upgrade"
+			if e.x.Request.Method == "CONNECT" {
+				kind = "connect"
+			} else if strings.EqualFold(h.fields.Get("Upgrade"), "websocket") {
+				kind = "websocket"
+			}
+			c.p.countUnsupported(kind)
+			c.inflight.Add(-1)
+			e.decided <- true
+			c.pipe(c.client, c.ur, c.cw)
+			return
+		}
+		if e.upgrade {
+			e.decided <- false
+		}
+		rec := &body{max: c.p.opts.maxBody}
+		switch fr {
+		case lengthBody:
+			err = relayN(c.ur, c.cw, n, rec)
+		case chunkedBody:
+			err = relayChunked(c.ur, c.cw, rec)
+		case closeBody:
+			err = relayUntilEOF(c.ur, c.cw, rec)
+		}
+		e.x.Response.Body, e.x.Response.BodySize = rec.b, rec.size
+		if rec.truncated {
+			e.resFlags |= session.FlagResponseTruncated
+		}
+		if err != nil {
+			e.resFlags |= session.FlagResponseGap
+			e.resWarn = append(e.resWarn, "response not relayed whole: "+errText(err))
+		}
+		if err == nil && c.ur.Buffered() == 0 {
+			err = c.cw.Flush()
+		}
+		e.x.Timing.ResponseEnd = time.Now().UnixNano()
+		c.inflight.Add(-1)
+		c.finish(e)
+		if err != nil || fr == closeBody {
+			return
+		}
+	}
+}
+
+// responseFraming decides how the response body is delimited, which
+// depends on the request (HEAD, CONNECT) as well as the status.
+func (c *conn) responseFraming(e *exchange, status int, h session.Headers) (framing, int64, error) {
+	switch {
+	case status == 101 && e.upgrade:
+		return tunnelBody, 0, nil
+	case e.x.Request.Method == "CONNECT" && status >= 200 && status < 300:
+		return tunnelBody, 0, nil
+	case e.x.Request.Method == "HEAD" || status == 204 || status == 304 || status < 200:
+		return noBody, 0, nil
+	}
+	fr, n, err := bodyFraming(h, false)
+	if err != nil {
+		return closeBody, 0, err
+	}
+	return fr, n, nil
+}
+
+func parseStatus(h head) (int, error) {
+	if !strings.HasPrefix(h.a, "HTTP/1.") || len(h.b) != 3 {
+		return 0, fmt.Errorf("malformed status line %q %q", clip(h.a), clip(h.b))
+	}
+	n, err := strconv.Atoi(h.b)
+	if err != nil || n < 100 {
+		return 0, fmt.Errorf("malformed status code %q", h.b)
+	}
+	return n, nil
+}
+
+// responseBroken relays whatever the upstream sends after a response head
+// the proxy cannot parse, so the client still sees it, and counts it.
+func (c *conn) responseBroken(err error) {
+	c.p.countUnsupported("malformed")
+	c.cw.Flush()
+	io.Copy(c.client, c.ur)
+}
+
+func (c *conn) noResponse(e *exchange, why string) {
+	e.resFlags |= session.FlagNoResponse
+	e.resWarn = append(e.resWarn, why)
+	if e.upgrade && e.decided != nil {
+		close(e.decided)
+	}
+	c.inflight.Add(-1)
+	c.finish(e)
+}
+
+// rawTunnel relays a connection whose first bytes are not HTTP/1.x
+// (HTTP/2 prior knowledge, TLS, anything else) byte for byte and records
+// nothing of it, counting it as unsupported.
+func (c *conn) rawTunnel(first []byte, kind string) {
+	c.p.countUnsupported(kind)
+	up, err := c.p.dial()
+	if err != nil {
+		c.p.errs.Add(1)
+		return
+	}
+	c.setUp(up)
+	if _, err := c.uw.Write(first); err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.pipe(c.client, c.ur, c.cw)
+	}()
+	c.pipe(up, c.cr, c.uw)
+	<-done
+}
+
+// pipe copies r (with what it has buffered) to dst until r ends, then
+// half-closes dst so the other side sees the end.
+func (c *conn) pipe(dst net.Conn, r *bufio.Reader, w *bufio.Writer) {
+	if err := w.Flush(); err == nil {
+		io.Copy(dst, r)
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		dst.Close()
+	}
+}
+
+// kindOf names the protocol of bytes that are not HTTP/1.x.
+func kindOf(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("PRI * HTTP/2.0")):
+		return "http2"
+	case len(b) > 2 && b[0] == 0x16 && b[1] == 0x03:
+		return "tls"
+	}
+	return "non-http"
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func errText(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed mid-message"
+	}
+	return err.Error()
+}

@@ -1,0 +1,429 @@
+// Package proxy is a recording reverse proxy: it forwards HTTP/1.x traffic
+// from clients to one upstream and records what it forwarded as
+// session.Exchanges, with the same fields packet capture gives. It needs no
+// privileges and works where TLS ends at the service, so it is the way to
+// record where live capture cannot run.
+//
+// # What the client and the upstream see
+//
+// The proxy is a parsing relay, not a re-encoding one: each client
+// connection gets its own upstream connection, and the bytes of every
+// request and response are written to the other side exactly as they were
+// read. Header names keep their case and order, nothing is added or removed
+// (no Via, no X-Forwarded-For, and hop-by-hop fields such as Connection
+// pass through, which is right because the two connections are paired one
+// to one), the Host field is the one the client sent, chunked bodies keep
+// their chunk boundaries and extensions, and bytes are flushed as soon as
+// the proxy would otherwise wait, so streamed responses (chunked,
+// Server-Sent Events) and request bodies reach the other side as they
+// arrive. Keep-alive and pipelining mirror the client's: the upstream sees
+// as many connections, reused as often, as the proxy's clients open.
+//
+// What differs from a direct connection: the upstream sees the proxy's
+// address as the peer; connections are opened to the upstream when the
+// first request head has arrived, not at accept; a connection the upstream
+// closes is closed toward the client after the last response byte.
+//
+// # What is recorded
+//
+// Each exchange carries the client and upstream addresses, a connection ID
+// per client connection, its index on that connection, headers as received,
+// bodies up to the body cap with truncation flags, and four timestamps from
+// the proxy's clock: when the first and last bytes of the request and of the
+// (final) response were read. Interim 1xx responses (100 Continue) are
+// relayed and not recorded. Upgrades (WebSocket) and CONNECT are tunnelled
+// untouched and counted as unsupported, not recorded; so is a connection
+// whose bytes are not HTTP/1.x (HTTP/2 prior knowledge, TLS), which is
+// relayed byte for byte. An upstream that cannot be reached gets the client
+// a 502, recorded with a warning that says why.
+//
+// # Not slowing the traffic down
+//
+// Recorded exchanges wait in a bounded queue read through Next (the
+// session.Source shape). Forwarding never waits for the recorder: when the
+// queue is full the exchange is dropped from the recording and counted in
+// Stats.Dropped, which the CLI reports in its status line, its summary and
+// the recording's metadata. A recording is never silently short.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// DefaultMaxBody is the default per-body cap on recorded bytes. Bodies are
+// always forwarded whole; only the recording is capped.
+const DefaultMaxBody = 1 << 20
+
+type options struct {
+	maxBody     int64
+	queue       int
+	dialTimeout time.Duration
+	grace       time.Duration
+	tls         *tls.Config
+}
+
+// Option configures a Proxy.
+type Option func(*options) error
+
+// WithMaxBody caps the recorded bytes of each body; longer bodies are
+// forwarded whole and recorded truncated with their full size. 0 records
+// no body bytes.
+func WithMaxBody(n int64) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("max body %d is negative; use 0 to record no body bytes", n)
+		}
+		o.maxBody = n
+		return nil
+	}
+}
+
+// WithQueue sets how many recorded exchanges may wait for Next before
+// further ones are dropped (and counted). The default is 4096.
+func WithQueue(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("queue size %d must be at least 1", n)
+		}
+		o.queue = n
+		return nil
+	}
+}
+
+// WithDialTimeout bounds connecting to the upstream (default 10s).
+func WithDialTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("dial timeout %v must be positive", d)
+		}
+		o.dialTimeout = d
+		return nil
+	}
+}
+
+// WithGrace sets how long Serve lets exchanges in flight finish after its
+// context ends before closing their connections (default 5s).
+func WithGrace(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("grace %v is negative", d)
+		}
+		o.grace = d
+		return nil
+	}
+}
+
+// WithTLSConfig sets the TLS configuration for an https upstream. The
+// default verifies the upstream's certificate against the system roots.
+func WithTLSConfig(c *tls.Config) Option {
+	return func(o *options) error {
+		o.tls = c
+		return nil
+	}
+}
+
+// Stats are the proxy's counters so far.
+type Stats struct {
+	Connections uint64 // client connections accepted
+	Open        int64  // client connections open now
+	Exchanges   uint64 // exchanges queued for the recording
+	Incomplete  uint64 // of those, with FlagNoResponse or a gap
+	Dropped     uint64 // exchanges not recorded because the queue was full
+	Errors      uint64 // 502s the proxy answered itself (upstream unreachable)
+	BytesUp     uint64 // bytes forwarded client -> upstream
+	BytesDown   uint64 // bytes forwarded upstream -> client
+	// Unsupported counts what was relayed but not recorded: "websocket",
+	// "upgrade", "connect", "non-http", "malformed".
+	Unsupported map[string]uint64
+}
+
+// Proxy is a recording reverse proxy for one upstream. Serve it on a
+// listener and read what it recorded with Next.
+type Proxy struct {
+	opts     options
+	upstream *url.URL
+	addr     string // upstream host:port to dial
+	tls      *tls.Config
+
+	out      chan *session.Exchange
+	served   atomic.Bool
+	nextConn atomic.Uint64
+
+	conns, exchanges, incomplete, dropped, errs, bytesUp, bytesDown atomic.Uint64
+	open                                                            atomic.Int64
+
+	mu          sync.Mutex
+	unsupported map[string]uint64
+	live        map[*conn]struct{}
+}
+
+// New returns a proxy forwarding to upstream, an http:// or https:// URL
+// with no path ("http://127.0.0.1:8080").
+func New(upstream string, opts ...Option) (*Proxy, error) {
+	o := options{maxBody: DefaultMaxBody, queue: 4096, dialTimeout: 10 * time.Second, grace: 5 * time.Second}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w; give a URL such as http://127.0.0.1:8080", upstream, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream %q: want an http:// or https:// URL such as http://127.0.0.1:8080", upstream)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return nil, fmt.Errorf("upstream %q: a path or query is not supported; the proxy forwards request-targets unchanged", upstream)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	p := &Proxy{
+		opts: o, upstream: u, addr: addr,
+		out:         make(chan *session.Exchange, o.queue),
+		unsupported: map[string]uint64{},
+		live:        map[*conn]struct{}{},
+	}
+	if u.Scheme == "https" {
+		p.tls = o.tls
+		if p.tls == nil {
+			p.tls = &tls.Config{}
+		}
+		p.tls = p.tls.Clone()
+		if p.tls.ServerName == "" {
+			p.tls.ServerName = u.Hostname()
+		}
+		p.tls.NextProtos = []string{"http/1.1"}
+	}
+	return p, nil
+}
+
+// Upstream returns the upstream URL as given.
+func (p *Proxy) Upstream() string { return p.upstream.String() }
+
+// MaxBody returns the per-body recording cap in force.
+func (p *Proxy) MaxBody() int64 { return p.opts.maxBody }
+
+// ErrServed means Serve was called twice on one Proxy.
+var ErrServed = errors.New("proxy already served; make a new Proxy per listener")
+
+// Serve accepts connections on ln and relays them until ctx ends. Then it
+// stops accepting, lets exchanges in flight finish within the grace
+// period, closes every connection, and returns; after that Next returns
+// io.EOF once the queue is drained. Serve closes ln.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	if p.served.Swap(true) {
+		return ErrServed
+	}
+	defer close(p.out)
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	delay := 5 * time.Millisecond
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(aerr, &ne) && ne.Timeout() {
+				time.Sleep(delay)
+				delay = min(2*delay, time.Second)
+				continue
+			}
+			err = fmt.Errorf("accept on %s: %w", ln.Addr(), aerr)
+			break
+		}
+		delay = 5 * time.Millisecond
+		cn := p.newConn(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cn.serve()
+		}()
+	}
+	ln.Close()
+	p.shutdown(&wg)
+	return err
+}
+
+// shutdown closes idle connections at once and busy ones when they turn
+// idle or the grace period ends, then waits for every connection.
+func (p *Proxy) shutdown(wg *sync.WaitGroup) {
+	deadline := time.Now().Add(p.opts.grace)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		force := !time.Now().Before(deadline)
+		p.mu.Lock()
+		for c := range p.live {
+			if force || c.inflight.Load() == 0 {
+				c.close()
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Next returns the next recorded exchange, blocking until one is ready,
+// and io.EOF after Serve has returned and every exchange has been read.
+// Exchanges of one connection come in their order; different connections
+// interleave by completion.
+func (p *Proxy) Next() (*session.Exchange, error) {
+	x, ok := <-p.out
+	if !ok {
+		return nil, io.EOF
+	}
+	return x, nil
+}
+
+var _ session.Source = (*Proxy)(nil)
+
+// Stats returns the counters so far. It is safe to call at any time.
+func (p *Proxy) Stats() Stats {
+	s := Stats{
+		Connections: p.conns.Load(), Open: p.open.Load(),
+		Exchanges: p.exchanges.Load(), Incomplete: p.incomplete.Load(),
+		Dropped: p.dropped.Load(), Errors: p.errs.Load(),
+		BytesUp: p.bytesUp.Load(), BytesDown: p.bytesDown.Load(),
+	}
+	p.mu.Lock()
+	if len(p.unsupported) > 0 {
+		s.Unsupported = make(map[string]uint64, len(p.unsupported))
+		for k, v := range p.unsupported {
+			s.Unsupported[k] = v
+		}
+	}
+	p.mu.Unlock()
+	return s
+}
+
+// Counters returns the stats in the recording's metadata shape. Exchanges
+// dropped because the recorder fell behind are counted as unsupported
+// "dropped" so the metadata shows them.
+func (p *Proxy) Counters() session.Counters {
+	s := p.Stats()
+	c := session.Counters{
+		Connections: s.Connections, Exchanges: s.Exchanges, Incomplete: s.Incomplete,
+		Unsupported: s.Unsupported,
+	}
+	if s.Dropped > 0 {
+		if c.Unsupported == nil {
+			c.Unsupported = map[string]uint64{}
+		}
+		c.Unsupported["dropped"] = s.Dropped
+	}
+	return c
+}
+
+// Source returns the Metadata.Source string for a proxy listening on
+// listen: "proxy:127.0.0.1:9000->http://127.0.0.1:8089".
+func (p *Proxy) Source(listen string) string {
+	return "proxy:" + listen + "->" + p.upstream.String()
+}
+
+func (p *Proxy) countUnsupported(kind string) {
+	p.mu.Lock()
+	p.unsupported[kind]++
+	p.mu.Unlock()
+}
+
+// emit queues x for Next without ever blocking the relay.
+func (p *Proxy) emit(x *session.Exchange) {
+	select {
+	case p.out <- x:
+		p.exchanges.Add(1)
+		if x.Flags.Incomplete() {
+			p.incomplete.Add(1)
+		}
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+func (p *Proxy) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: p.opts.dialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if p.tls == nil {
+		return c, nil
+	}
+	tc := tls.Client(c, p.tls)
+	tc.SetDeadline(time.Now().Add(p.opts.dialTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// ErrRemoteListen means a listen address is not on loopback and
+// --allow-remote was not given.
+var ErrRemoteListen = errors.New("listen address is not a loopback address")
+
+// CheckListen refuses a listen address outside loopback unless
+// allowRemote, because a recording proxy on a public interface records
+// whoever finds it.
+func CheckListen(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w; use host:port such as 127.0.0.1:9000", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("%w: %q; listen on 127.0.0.1 or [::1], or pass --allow-remote to record from other hosts", ErrRemoteListen, addr)
+	}
+	return nil
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
