@@ -1,0 +1,273 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// The benchmarks run on one generated corpus, written two ways: as a
+// recording, and in GoReplay's text form compressed by gzip at level 6 (what
+// a .gor.gz file is). b.SetBytes counts raw HTTP bytes (request and response
+// as they were on the wire), so MB/s figures compare directly. Run:
+//
+//	go test ./session -run '^$' -bench . -benchtime 20x -cpu 1
+
+const benchExchanges = 4000
+
+var benchCorpus = sync.OnceValues(func() ([]*Exchange, int64) {
+	c := newCorpus(42)
+	exs := make([]*Exchange, benchExchanges)
+	var raw int64
+	for i := range exs {
+		exs[i] = c.next()
+		raw += rawSize(exs[i])
+	}
+	return exs, raw
+})
+
+// writeGor writes exs the way GoReplay's file output does: a payload
+// header line, the raw HTTP message, and the separator line.
+func writeGor(w io.Writer, exs []*Exchange) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	for i, ex := range exs {
+		id := strconv.Itoa(i)
+		line = fmt.Appendf(line[:0], "1 %s%032x %d 0\n", id, i, ex.Timing.RequestStart)
+		line = appendHTTPRequest(line, ex)
+		line = append(line, "\n\U0001F435\U0001F648\U0001F649\n"...)
+		line = fmt.Appendf(line, "2 %s%032x %d %d\n", id, i, ex.Timing.ResponseStart, ex.Timing.Latency())
+		line = appendHTTPResponse(line, ex)
+		line = append(line, "\n\U0001F435\U0001F648\U0001F649\n"...)
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func appendHTTPRequest(b []byte, ex *Exchange) []byte {
+	b = append(b, ex.Request.Method...)
+	b = append(b, ' ')
+	b = append(b, ex.Request.Target...)
+	b = append(b, ' ')
+	b = append(b, ex.Request.Proto...)
+	b = append(b, "\r\n"...)
+	b = appendHeaders(b, ex.Request.Header)
+	return append(b, ex.Request.Body...)
+}
+
+func appendHTTPResponse(b []byte, ex *Exchange) []byte {
+	b = append(b, ex.Response.Proto...)
+	b = fmt.Appendf(b, " %d %s\r\n", ex.Response.Status, ex.Response.Reason)
+	b = appendHeaders(b, ex.Response.Header)
+	return append(b, ex.Response.Body...)
+}
+
+func appendHeaders(b []byte, h Headers) []byte {
+	for _, f := range h {
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = append(b, f.Value...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func writeRecording(w io.Writer, exs []*Exchange) error {
+	rw, err := NewWriter(w, Metadata{Source: "bench"})
+	if err != nil {
+		return err
+	}
+	for _, ex := range exs {
+		if err := rw.WriteExchange(ex); err != nil {
+			return err
+		}
+	}
+	return rw.Close()
+}
+
+func writeGzipGor(w io.Writer, exs []*Exchange) error {
+	zw, err := gzip.NewWriterLevel(w, 6)
+	if err != nil {
+		return err
+	}
+	if err := writeGor(zw, exs); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// countingWriter counts bytes and drops them, so writing benchmarks measure
+// encoding, not memory copies into a growing buffer.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func BenchmarkWrite(b *testing.B) {
+	exs, raw := benchCorpus()
+	for _, bc := range []struct {
+		name  string
+		write func(io.Writer, []*Exchange) error
+	}{
+		{"format=rpz", writeRecording},
+		{"format=gor.gz", writeGzipGor},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			var cw countingWriter
+			for b.Loop() {
+				cw.n = 0
+				if err := bc.write(&cw, exs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(raw)/float64(cw.n), "ratio")
+		})
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	exs, raw := benchCorpus()
+	var rpz, gor bytes.Buffer
+	if err := writeRecording(&rpz, exs); err != nil {
+		b.Fatal(err)
+	}
+	if err := writeGzipGor(&gor, exs); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("format=rpz/Read", func(b *testing.B) {
+		b.SetBytes(raw)
+		b.ReportAllocs()
+		var ex Exchange
+		for b.Loop() {
+			r, err := NewReader(bytes.NewReader(rpz.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for ; ; n++ {
+				if err := r.Read(&ex); err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != len(exs) {
+				b.Fatalf("read %d exchanges, want %d", n, len(exs))
+			}
+		}
+	})
+	b.Run("format=rpz/Next", func(b *testing.B) {
+		b.SetBytes(raw)
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := NewReader(bytes.NewReader(rpz.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if _, err := r.Next(); err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	// gunzip alone, without parsing HTTP: a lower bound on reading .gor.gz.
+	b.Run("format=gor.gz/gunzip", func(b *testing.B) {
+		b.SetBytes(raw)
+		b.ReportAllocs()
+		for b.Loop() {
+			zr, err := gzip.NewReader(bytes.NewReader(gor.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, zr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkReaderMemory writes recordings of growing length to disk and
+// reports the reader's peak heap while reading each: it stays flat.
+func BenchmarkReaderMemory(b *testing.B) {
+	exs, raw := benchCorpus()
+	for _, copies := range []int{4, 40} {
+		b.Run(fmt.Sprintf("raw=%dMB", int64(copies)*raw>>20), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "big.rpz")
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := NewWriter(f, Metadata{Source: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			shift := exs[len(exs)-1].Timing.RequestStart - exs[0].Timing.RequestStart + 1
+			for i := range copies {
+				for _, ex := range exs {
+					e := *ex
+					e.Timing.RequestStart += int64(i) * shift
+					if err := w.WriteExchange(&e); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			b.SetBytes(int64(copies) * raw)
+			b.ReportAllocs()
+			var peak uint64
+			for b.Loop() {
+				peak = max(peak, readPeakHeap(b, path))
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// readPeakHeap reads the file at path and returns the largest live heap
+// seen, sampled every 256 exchanges after a GC.
+func readPeakHeap(tb testing.TB, path string) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	r, err := Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	var ex Exchange
+	var peak uint64
+	for n := 0; ; n++ {
+		err := r.Read(&ex)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if n%256 == 0 {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > base {
+				peak = max(peak, ms.HeapAlloc-base)
+			}
+		}
+	}
+	return peak
+}

@@ -1,0 +1,332 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// The exchange record encoding (FORMAT.md, "Exchange record"). Numbers come
+// first, then every string of the exchange in one blob, then the bodies, so
+// a decoder makes one string allocation per exchange and copies bodies
+// straight into the caller's slices. Fields are only ever appended; a
+// decoder ignores bytes after the fields it knows.
+
+// encodeExchange appends the encoding of ex to b, with bodies cut to
+// bodyCap bytes (and the truncation flags and sizes set to match).
+func encodeExchange(b []byte, ex *Exchange, bodyCap int) []byte {
+	flags := ex.Flags
+	reqBody, reqSize := ex.Request.Body, ex.Request.BodySize
+	if len(reqBody) > bodyCap {
+		reqBody = reqBody[:bodyCap]
+		flags |= FlagRequestTruncated
+		reqSize = max(reqSize, int64(len(ex.Request.Body)))
+	}
+	respBody, respSize := ex.Response.Body, ex.Response.BodySize
+	if len(respBody) > bodyCap {
+		respBody = respBody[:bodyCap]
+		flags |= FlagResponseTruncated
+		respSize = max(respSize, int64(len(ex.Response.Body)))
+	}
+
+	b = binary.AppendUvarint(b, uint64(flags))
+	b = binary.AppendUvarint(b, ex.Conn.ID)
+	b = binary.AppendUvarint(b, uint64(ex.Index))
+	b = appendAddrPort(b, ex.Conn.Client)
+	b = appendAddrPort(b, ex.Conn.Server)
+	t := ex.Timing
+	b = binary.AppendVarint(b, t.RequestStart)
+	b = binary.AppendVarint(b, t.RequestEnd-t.RequestStart)
+	b = binary.AppendVarint(b, t.ResponseStart-t.RequestStart)
+	b = binary.AppendVarint(b, t.ResponseEnd-t.RequestStart)
+	b = binary.AppendVarint(b, reqSize)
+	b = binary.AppendVarint(b, int64(ex.Response.Status))
+	b = binary.AppendVarint(b, respSize)
+	b = binary.AppendUvarint(b, uint64(len(ex.Request.Header)))
+	b = binary.AppendUvarint(b, uint64(len(ex.Response.Header)))
+	b = binary.AppendUvarint(b, uint64(len(ex.Warnings)))
+	b = binary.AppendUvarint(b, uint64(len(ex.Tokens)))
+
+	// String lengths, in the fixed order, then the blob.
+	n := 0
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); n += len(s) }
+	forEachString(ex, str)
+	b = binary.AppendUvarint(b, uint64(n))
+	forEachString(ex, func(s string) { b = append(b, s...) })
+
+	for i := range ex.Tokens {
+		tk := &ex.Tokens[i]
+		b = binary.AppendVarint(b, tk.ExpiresAt)
+		b = binary.AppendVarint(b, tk.Lead)
+		p := byte(0)
+		if tk.Proactive {
+			p = 1
+		}
+		b = append(b, p)
+	}
+	b = binary.AppendUvarint(b, uint64(len(reqBody)))
+	b = append(b, reqBody...)
+	b = binary.AppendUvarint(b, uint64(len(respBody)))
+	b = append(b, respBody...)
+	return b
+}
+
+// forEachString calls f with every string of ex in the encoding's order.
+func forEachString(ex *Exchange, f func(string)) {
+	f(ex.Request.Method)
+	f(ex.Request.Target)
+	f(ex.Request.Proto)
+	for _, h := range ex.Request.Header {
+		f(h.Name)
+		f(h.Value)
+	}
+	f(ex.Response.Proto)
+	f(ex.Response.Reason)
+	for _, h := range ex.Response.Header {
+		f(h.Name)
+		f(h.Value)
+	}
+	f(ex.Session)
+	for _, w := range ex.Warnings {
+		f(w)
+	}
+	for _, t := range ex.Tokens {
+		f(string(t.Kind))
+		f(t.Name)
+		f(t.Value)
+		f(t.Prev)
+	}
+}
+
+func appendAddrPort(b []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return append(b, 0)
+	}
+	a := ap.Addr()
+	z := a.Zone()
+	if a.Is4() {
+		b = append(b, 4)
+		a4 := a.As4()
+		b = append(b, a4[:]...)
+	} else {
+		b = binary.AppendUvarint(b, uint64(16+len(z)))
+		a16 := a.As16()
+		b = append(b, a16[:]...)
+		b = append(b, z...)
+	}
+	return binary.BigEndian.AppendUint16(b, ap.Port())
+}
+
+// errShort is wrapped into ErrBadRecord when a record ends early.
+var errShort = errors.New("record ends early")
+
+// decoder reads the fields of one record.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count of items that each take at least min bytes, so a
+// forged count cannot make the caller allocate more than the record holds.
+func (d *decoder) count(min int) int {
+	v := d.uvarint()
+	if d.err == nil && v > uint64(len(d.b)/min) {
+		d.err = fmt.Errorf("count %d larger than the record", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) addrPort() netip.AddrPort {
+	n := d.count(1)
+	if n == 0 || d.err != nil {
+		return netip.AddrPort{}
+	}
+	raw := d.bytes(n)
+	portb := d.bytes(2)
+	if d.err != nil {
+		return netip.AddrPort{}
+	}
+	var a netip.Addr
+	switch {
+	case n == 4:
+		a = netip.AddrFrom4([4]byte(raw))
+	case n >= 16:
+		a = netip.AddrFrom16([16]byte(raw[:16]))
+		if n > 16 {
+			a = a.WithZone(string(raw[16:]))
+		}
+	default:
+		d.err = fmt.Errorf("address of %d bytes", n)
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(portb))
+}
+
+// stringTable hands out the strings of one record, sliced from one string.
+type stringTable struct {
+	lens *decoder // reads the lengths
+	blob string
+	err  error
+}
+
+func (t *stringTable) next() string {
+	n := t.lens.uvarint()
+	if t.lens.err != nil {
+		return ""
+	}
+	if n > uint64(len(t.blob)) {
+		t.lens.err = errShort
+		return ""
+	}
+	s := t.blob[:n]
+	t.blob = t.blob[n:]
+	return s
+}
+
+// decodeExchange decodes an exchange record into ex, reusing ex's header,
+// warning, token and body slices. On error ex holds partial data.
+func decodeExchange(rec []byte, ex *Exchange) error {
+	d := decoder{b: rec}
+	ex.Flags = Flags(d.uvarint())
+	ex.Conn.ID = d.uvarint()
+	ex.Index = int(d.uvarint())
+	ex.Conn.Client = d.addrPort()
+	ex.Conn.Server = d.addrPort()
+	start := d.varint()
+	ex.Timing = Timing{
+		RequestStart:  start,
+		RequestEnd:    start + d.varint(),
+		ResponseStart: start + d.varint(),
+		ResponseEnd:   start + d.varint(),
+	}
+	ex.Request.BodySize = d.varint()
+	ex.Response.Status = int(d.varint())
+	ex.Response.BodySize = d.varint()
+	nReq := d.count(2)
+	nResp := d.count(2)
+	nWarn := d.count(1)
+	nTok := d.count(4)
+	if d.err != nil {
+		return d.err
+	}
+
+	// The lengths come first and the blob after them: skip the lengths
+	// once to find the blob, make it one string, then slice it.
+	nStr := 3 + 2*nReq + 2 + 2*nResp + 1 + nWarn + 4*nTok
+	lens := decoder{b: d.b}
+	for range nStr {
+		lens.uvarint()
+	}
+	if lens.err != nil {
+		return lens.err
+	}
+	lens.b = d.b[:len(d.b)-len(lens.b)]
+	d.b = d.b[len(lens.b):]
+	blob := d.bytes(d.count(1))
+	if d.err != nil {
+		return d.err
+	}
+	st := stringTable{lens: &lens, blob: string(blob)}
+
+	ex.Request.Method = st.next()
+	ex.Request.Target = st.next()
+	ex.Request.Proto = st.next()
+	ex.Request.Header = readHeaders(&st, ex.Request.Header[:0], nReq)
+	ex.Response.Proto = st.next()
+	ex.Response.Reason = st.next()
+	ex.Response.Header = readHeaders(&st, ex.Response.Header[:0], nResp)
+	ex.Session = st.next()
+	ex.Warnings = ex.Warnings[:0]
+	for range nWarn {
+		ex.Warnings = append(ex.Warnings, st.next())
+	}
+	ex.Tokens = ex.Tokens[:0]
+	for range nTok {
+		ex.Tokens = append(ex.Tokens, TokenEvent{
+			Kind:  TokenEventKind(st.next()),
+			Name:  st.next(),
+			Value: st.next(),
+			Prev:  st.next(),
+		})
+	}
+	if lens.err != nil {
+		return lens.err
+	}
+	if len(st.blob) != 0 {
+		return fmt.Errorf("%d string bytes left over", len(st.blob))
+	}
+	for i := range ex.Tokens {
+		tk := &ex.Tokens[i]
+		tk.ExpiresAt = d.varint()
+		tk.Lead = d.varint()
+		p := d.bytes(1)
+		tk.Proactive = len(p) == 1 && p[0] == 1
+	}
+	ex.Request.Body = appendBody(ex.Request.Body[:0], d.bytes(d.count(1)))
+	ex.Response.Body = appendBody(ex.Response.Body[:0], d.bytes(d.count(1)))
+	// Bytes after the known fields belong to later minor versions.
+	return d.err
+}
+
+func readHeaders(st *stringTable, h Headers, n int) Headers {
+	if n == 0 {
+		return h
+	}
+	if cap(h) < n {
+		h = make(Headers, 0, n)
+	}
+	for range n {
+		h = append(h, Header{Name: st.next(), Value: st.next()})
+	}
+	return h
+}
+
+// appendBody copies src into dst; an empty body stays nil (or dst's empty
+// slice) rather than allocating.
+func appendBody(dst, src []byte) []byte {
+	if len(src) == 0 {
+		return dst
+	}
+	return append(dst, src...)
+}

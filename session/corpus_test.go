@@ -1,0 +1,187 @@
+package session
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// corpus generates deterministic, realistic JSON API traffic: small GETs,
+// JSON lists of a few KB, occasional bodies over 100 KB, and the headers
+// real clients send (cookies, bearer tokens, tracing ids).
+type corpus struct {
+	rng   *rand.Rand
+	now   int64
+	words []string
+	users []user
+}
+
+// user is one client's state: its token and cookie last for many requests,
+// as in real traffic, and are refreshed now and then.
+type user struct {
+	agent, token, sid string
+	uses              int
+}
+
+var agents = []string{
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+	"okhttp/4.12.0",
+	"shop-ios/5.3.1 (iPhone; iOS 18.1; Scale/3.00)",
+}
+
+func newCorpus(seed uint64) *corpus {
+	return &corpus{
+		users: make([]user, 200),
+		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		now: 1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
+		words: strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima
+			mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu
+			widget gadget gizmo sprocket bracket flange socket lever spring valve`),
+	}
+}
+
+func (c *corpus) hex(n int) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = digits[c.rng.IntN(16)]
+	}
+	return string(b)
+}
+
+func (c *corpus) uuid() string {
+	h := c.hex(32)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (c *corpus) item(id int) string {
+	w := c.words
+	return fmt.Sprintf(`{"id":%d,"sku":"%s-%04d","name":"%s %s","price":%d.%02d,"currency":"EUR","in_stock":%t,"tags":["%s","%s"],"updated_at":"2026-01-%02dT%02d:%02d:%02dZ","owner":"%s"}`,
+		id, strings.ToUpper(w[c.rng.IntN(len(w))][:3]), c.rng.IntN(10000), w[c.rng.IntN(len(w))], w[c.rng.IntN(len(w))],
+		c.rng.IntN(500), c.rng.IntN(100), c.rng.IntN(2) == 0, w[c.rng.IntN(len(w))], w[c.rng.IntN(len(w))],
+		1+c.rng.IntN(28), c.rng.IntN(24), c.rng.IntN(60), c.rng.IntN(60), c.uuid())
+}
+
+func (c *corpus) list(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c.item(1000 + c.rng.IntN(90000)))
+	}
+	fmt.Fprintf(&b, `],"page":%d,"total":%d}`, 1+c.rng.IntN(20), 200+c.rng.IntN(5000))
+	return []byte(b.String())
+}
+
+// next returns the next exchange of the corpus.
+func (c *corpus) next() *Exchange {
+	c.now += int64(200_000 + c.rng.IntN(3_000_000)) // 0.2-3.2 ms apart
+	user := c.rng.IntN(len(c.users))
+	u := &c.users[user]
+	if u.uses%300 == 0 { // log in, or refresh the token
+		u.agent = agents[c.rng.IntN(len(agents))]
+		u.token = fmt.Sprintf("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLSVkIiwiZXhwIjoxNzY3MjI5MjAwfQ.%s", c.hex(86))
+		u.sid = fmt.Sprintf("sid=%s; theme=dark; _ga=GA1.2.%d.%d; consent=yes", c.hex(32), c.rng.IntN(1<<30), 1767225600+c.rng.IntN(100000))
+	}
+	u.uses++
+	ex := &Exchange{
+		Conn: Conn{
+			ID:     uint64(c.rng.IntN(500)),
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(user / 100), byte(user)}), uint16(30000+c.rng.IntN(30000))),
+			Server: netip.MustParseAddrPort("10.0.9.1:8080"),
+		},
+		Index:   c.rng.IntN(50),
+		Session: fmt.Sprintf("user-%d", user),
+	}
+	reqH := Headers{
+		{"Host", "api.shop.example"},
+		{"User-Agent", u.agent},
+		{"Accept", "application/json"},
+		{"Accept-Encoding", "gzip, deflate, br"},
+		{"Accept-Language", "en-GB,en;q=0.9"},
+		{"Authorization", "Bearer " + u.token},
+		{"Cookie", u.sid},
+		{"X-Request-Id", c.uuid()},
+		{"traceparent", "00-" + c.hex(32) + "-" + c.hex(16) + "-01"},
+	}
+	respH := Headers{
+		{"Content-Type", "application/json; charset=utf-8"},
+		{"Date", time.Unix(0, c.now).UTC().Format(http.TimeFormat)},
+		{"Server", "nginx/1.27.3"},
+		{"Cache-Control", "no-store"},
+		{"X-Request-Id", reqH[7].Value},
+		{"Vary", "Accept-Encoding, Authorization"},
+		{"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+	}
+	var reqBody, respBody []byte
+	status := 200
+	method := "GET"
+	var target string
+	switch p := c.rng.IntN(100); {
+	case p < 45: // a small GET of one item
+		target = fmt.Sprintf("/api/v1/items/%d", 1000+c.rng.IntN(90000))
+		respBody = []byte(c.item(1000 + c.rng.IntN(90000)))
+	case p < 75: // a list page of a few KB
+		target = fmt.Sprintf("/api/v1/items?page=%d&per_page=20&sort=price", 1+c.rng.IntN(20))
+		respBody = c.list(5 + c.rng.IntN(20))
+	case p < 90: // a POST with a JSON body
+		method = "POST"
+		target = fmt.Sprintf("/api/v1/carts/%s/lines", c.uuid())
+		reqBody = []byte(fmt.Sprintf(`{"sku":"WID-%04d","quantity":%d}`, c.rng.IntN(10000), 1+c.rng.IntN(5)))
+		reqH = append(reqH, Header{"Content-Type", "application/json"}, Header{"Content-Length", fmt.Sprint(len(reqBody))})
+		status = 201
+		respBody = []byte(c.item(c.rng.IntN(100000)))
+	case p < 97: // an empty 204 or a 404
+		method = "DELETE"
+		target = fmt.Sprintf("/api/v1/carts/%s/lines/%d", c.uuid(), c.rng.IntN(50))
+		status = 204
+		if c.rng.IntN(3) == 0 {
+			status = 404
+			respBody = []byte(`{"error":"not_found","message":"no such line"}`)
+		}
+	default: // an export of 100 KB or more
+		target = "/api/v1/reports/export?format=json"
+		respBody = c.list(400 + c.rng.IntN(400))
+	}
+	respH = append(respH, Header{"Content-Length", fmt.Sprint(len(respBody))})
+	ex.Request = Request{Method: method, Target: target, Proto: "HTTP/1.1", Header: reqH, Body: reqBody, BodySize: int64(len(reqBody))}
+	ex.Response = Response{Proto: "HTTP/1.1", Status: status, Reason: reason(status), Header: respH, Body: respBody, BodySize: int64(len(respBody))}
+	lat := int64(1_000_000 + c.rng.IntN(40_000_000))
+	ex.Timing = Timing{RequestStart: c.now, RequestEnd: c.now + 50_000, ResponseStart: c.now + lat, ResponseEnd: c.now + lat + int64(len(respBody))*2}
+	return ex
+}
+
+func reason(status int) string {
+	switch status {
+	case 200:
+		return "OK"
+	case 201:
+		return "Created"
+	case 204:
+		return "No Content"
+	case 404:
+		return "Not Found"
+	}
+	return "Status"
+}
+
+// rawSize is the size of ex as HTTP/1.1 on the wire: what benchmarks count.
+func rawSize(ex *Exchange) int64 {
+	n := int64(len(ex.Request.Method) + 1 + len(ex.Request.Target) + 1 + len(ex.Request.Proto) + 2)
+	for _, h := range ex.Request.Header {
+		n += int64(len(h.Name) + 2 + len(h.Value) + 2)
+	}
+	n += 2 + int64(len(ex.Request.Body))
+	n += int64(len(ex.Response.Proto) + 5 + len(ex.Response.Reason) + 2)
+	for _, h := range ex.Response.Header {
+		n += int64(len(h.Name) + 2 + len(h.Value) + 2)
+	}
+	return n + 2 + int64(len(ex.Response.Body))
+}

@@ -1,0 +1,622 @@
+package session
+
+import (
+	"bytes"
+	"container/heap"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RotateSize makes Create start a new part once the current one holds n
+// bytes (a part may exceed n by up to one block). Capture's --rotate-size.
+func RotateSize(n int64) WriterOption {
+	return func(o *writerOptions) error {
+		if n < 64<<10 {
+			return fmt.Errorf("rotate size %d too small: use at least 64 KiB", n)
+		}
+		o.rotateSize = n
+		return nil
+	}
+}
+
+// RotateEvery makes Create start a new part every d. Capture's
+// --rotate-every.
+func RotateEvery(d time.Duration) WriterOption {
+	return func(o *writerOptions) error {
+		if d < time.Second {
+			return fmt.Errorf("rotate interval %v too short: use at least 1s", d)
+		}
+		o.rotateEvery = d
+		return nil
+	}
+}
+
+// FileWriter writes a recording to a file, or to a series of parts when
+// RotateSize or RotateEvery is given. Without rotation the file is path
+// itself; with it, parts are named path's stem plus a part number:
+// traffic.rpz becomes traffic.0001.rpz, traffic.0002.rpz, ... Each part is
+// a whole recording with its own header and metadata, readable alone, and
+// its counters are the part's own share, so the parts' counters add up to
+// the run's. Open("traffic.*.rpz") reads the parts back as one.
+//
+// A FileWriter is safe for concurrent use.
+type FileWriter struct {
+	mu      sync.Mutex
+	path    string
+	meta    Metadata
+	opts    []WriterOption
+	o       writerOptions
+	cur     *Writer
+	started time.Time
+	part    int
+	paths   []string
+	base    Counters // cumulative counters when the current part began
+	total   Counters // latest cumulative counters
+	now     func() time.Time
+	closed  bool
+}
+
+// Create creates the recording file at path (or its first part) and writes
+// the header and meta. It fails rather than overwrite an existing file.
+func Create(path string, meta Metadata, opts ...WriterOption) (*FileWriter, error) {
+	var o writerOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	fw := &FileWriter{path: path, meta: meta, opts: opts, o: o, now: time.Now}
+	if err := fw.openPart(); err != nil {
+		return nil, err
+	}
+	return fw, nil
+}
+
+func (fw *FileWriter) rotating() bool { return fw.o.rotateSize > 0 || fw.o.rotateEvery > 0 }
+
+// partPath names part n (from 1).
+func (fw *FileWriter) partPath(n int) string {
+	if !fw.rotating() {
+		return fw.path
+	}
+	ext := filepath.Ext(fw.path)
+	if ext == "" {
+		ext = Ext
+	}
+	return fmt.Sprintf("%s.%04d%s", strings.TrimSuffix(fw.path, filepath.Ext(fw.path)), n, ext)
+}
+
+func (fw *FileWriter) openPart() error {
+	fw.part++
+	p := fw.partPath(fw.part)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create recording: %w (choose another name or remove the file)", err)
+	}
+	meta := fw.meta
+	meta.Counters = Counters{}
+	if fw.part > 1 {
+		meta.Start, meta.End = fw.now().UnixNano(), 0
+	}
+	w, err := NewWriter(f, meta, fw.opts...)
+	if err != nil {
+		f.Close()
+		os.Remove(p)
+		return err
+	}
+	w.closer = f
+	fw.cur, fw.started = w, fw.now()
+	fw.paths = append(fw.paths, p)
+	return nil
+}
+
+// rotate closes the current part (with its share of the counters) and
+// opens the next.
+func (fw *FileWriter) rotate() error {
+	fw.cur.UpdateCounters(subCounters(fw.total, fw.base))
+	if fw.o.rotateEvery > 0 {
+		m := fw.cur.Metadata()
+		if m.End == 0 {
+			m.End = fw.now().UnixNano()
+		}
+		fw.cur.SetMetadata(m)
+	}
+	err := fw.cur.Close()
+	fw.base = cloneCounters(fw.total)
+	if err != nil {
+		return err
+	}
+	return fw.openPart()
+}
+
+func (fw *FileWriter) maybeRotate() error {
+	if !fw.rotating() {
+		return nil
+	}
+	if (fw.o.rotateSize > 0 && fw.cur.Offset() >= fw.o.rotateSize) ||
+		(fw.o.rotateEvery > 0 && fw.now().Sub(fw.started) >= fw.o.rotateEvery) {
+		return fw.rotate()
+	}
+	return nil
+}
+
+// WriteExchange writes ex to the current part, starting a new part first
+// when the current one is full or old enough.
+func (fw *FileWriter) WriteExchange(ex *Exchange) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return ErrClosed
+	}
+	if err := fw.maybeRotate(); err != nil {
+		return err
+	}
+	return fw.cur.WriteExchange(ex)
+}
+
+// WriteTimeline writes a session timeline to the current part.
+func (fw *FileWriter) WriteTimeline(t *Timeline) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return ErrClosed
+	}
+	return fw.cur.WriteTimeline(t)
+}
+
+// SetMetadata replaces the metadata of the current and later parts.
+func (fw *FileWriter) SetMetadata(m Metadata) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	fw.meta = m
+	m.Counters = subCounters(fw.total, fw.base)
+	fw.cur.SetMetadata(m)
+}
+
+// UpdateCounters takes the run's cumulative counters; each part records
+// its own share.
+func (fw *FileWriter) UpdateCounters(c Counters) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	fw.total = cloneCounters(c)
+	fw.cur.UpdateCounters(subCounters(fw.total, fw.base))
+}
+
+// Flush writes buffered records of the current part.
+func (fw *FileWriter) Flush() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return ErrClosed
+	}
+	return fw.cur.Flush()
+}
+
+// Paths returns the files written so far, in order.
+func (fw *FileWriter) Paths() []string {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return append([]string(nil), fw.paths...)
+}
+
+// Close finishes the current part and closes its file.
+func (fw *FileWriter) Close() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return nil
+	}
+	fw.closed = true
+	return fw.cur.Close()
+}
+
+func cloneCounters(c Counters) Counters {
+	if c.Unsupported != nil {
+		m := make(map[string]uint64, len(c.Unsupported))
+		for k, v := range c.Unsupported {
+			m[k] = v
+		}
+		c.Unsupported = m
+	}
+	return c
+}
+
+// subCounters returns a-b, field by field (never below zero).
+func subCounters(a, b Counters) Counters {
+	sub := func(x, y uint64) uint64 {
+		if x < y {
+			return 0
+		}
+		return x - y
+	}
+	out := Counters{
+		PacketsSeen:      sub(a.PacketsSeen, b.PacketsSeen),
+		PacketsDropped:   sub(a.PacketsDropped, b.PacketsDropped),
+		PacketsDuplicate: sub(a.PacketsDuplicate, b.PacketsDuplicate),
+		PacketsMalformed: sub(a.PacketsMalformed, b.PacketsMalformed),
+		Connections:      sub(a.Connections, b.Connections),
+		Exchanges:        sub(a.Exchanges, b.Exchanges),
+		Incomplete:       sub(a.Incomplete, b.Incomplete),
+	}
+	for k, v := range a.Unsupported {
+		if d := sub(v, b.Unsupported[k]); d > 0 {
+			if out.Unsupported == nil {
+				out.Unsupported = map[string]uint64{}
+			}
+			out.Unsupported[k] = d
+		}
+	}
+	return out
+}
+
+// ReadIndex reads the trailer of the recording at path: its final metadata
+// and index, without reading the records. It returns an error wrapping
+// ErrNoIndex when the file has no trailer (cut short, or written
+// WithoutIndex); the file is still readable with Open.
+func ReadIndex(path string) (*Index, Metadata, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Metadata{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, Metadata{}, err
+	}
+	ix, m, err := readTrailer(f, st.Size())
+	if err != nil {
+		return nil, Metadata{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return ix, m, nil
+}
+
+// ErrNoIndex means a recording has no readable trailer index; read it in
+// full instead.
+var ErrNoIndex = errors.New("no trailer index")
+
+func readTrailer(f io.ReaderAt, size int64) (*Index, Metadata, error) {
+	var m Metadata
+	if size < headerSize+blockHeaderSize+footerSize {
+		return nil, m, ErrNoIndex
+	}
+	var fb [footerSize]byte
+	if _, err := f.ReadAt(fb[:], size-footerSize); err != nil {
+		return nil, m, err
+	}
+	off, ok := parseFooter(fb[:])
+	if !ok || off < headerSize || off > size-footerSize-blockHeaderSize {
+		return nil, m, ErrNoIndex
+	}
+	blk := make([]byte, size-footerSize-off)
+	if _, err := f.ReadAt(blk, off); err != nil {
+		return nil, m, err
+	}
+	r := &Reader{win: window{r: bytes.NewReader(blk)}}
+	var err error
+	if r.dec, err = newDecoder(); err != nil {
+		return nil, m, err
+	}
+	defer r.dec.Close()
+	if err := r.nextBlock(); err != nil {
+		return nil, m, fmt.Errorf("%w: %w", ErrNoIndex, err)
+	}
+	for len(r.recs) > 0 {
+		if err := r.readRecord(nil); err != nil {
+			return nil, m, fmt.Errorf("%w: %w", ErrNoIndex, err)
+		}
+	}
+	if r.index == nil || !r.haveMeta {
+		return nil, m, ErrNoIndex
+	}
+	return r.index, r.meta, nil
+}
+
+// part is one file of a MultiReader.
+type part struct {
+	path string
+	f    *os.File
+	r    *Reader
+	head Exchange // the part's next exchange, valid when ok
+	ok   bool
+	seq  int
+}
+
+// MultiReader reads one or more recordings as one stream, merging their
+// exchanges by Timing.RequestStart (ties keep file order). Within a file,
+// exchanges come in the order they were written. It holds one block and
+// one look-ahead exchange per file, whatever the files' lengths.
+//
+// Damage is reported as by Reader: a *CorruptError naming the file and
+// offset, after which reading goes on; io.EOF at the end of all files.
+type MultiReader struct {
+	parts   []*part
+	h       partHeap
+	pending []error
+	err     error
+}
+
+var _ Source = (*MultiReader)(nil)
+
+// Open opens the recordings named by paths, each a file name or a glob
+// pattern (e.g. "traffic.*.rpz"), for reading as one stream in timestamp
+// order. A pattern that matches nothing, a missing file, or a file that is
+// not a recording (or has an unsupported version) is an error. When a file
+// has a trailer, its final metadata and index are loaded up front.
+func Open(paths ...string) (*MultiReader, error) {
+	files, err := expand(paths)
+	if err != nil {
+		return nil, err
+	}
+	m := &MultiReader{}
+	for i, p := range files {
+		pt, err := openPart(p)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		pt.seq = i
+		m.parts = append(m.parts, pt)
+	}
+	for _, pt := range m.parts {
+		m.fill(pt)
+	}
+	return m, nil
+}
+
+// expand resolves globs, keeping the order given and dropping repeats.
+func expand(paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no recording given: name at least one .rpz file")
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		matches := []string{p}
+		if strings.ContainsAny(p, "*?[") {
+			g, err := filepath.Glob(p)
+			if err != nil {
+				return nil, fmt.Errorf("bad pattern %q: %w", p, err)
+			}
+			if len(g) == 0 {
+				return nil, fmt.Errorf("no recording matches %q", p)
+			}
+			sort.Strings(g)
+			matches = g
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func openPart(path string) (*part, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	pt := &part{path: path, f: f}
+	var ix *Index
+	var final Metadata
+	if st, err := f.Stat(); err == nil {
+		ix, final, _ = readTrailer(f, st.Size())
+	}
+	r, err := NewReader(f, WithPath(path))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if ix != nil {
+		r.index, r.meta, r.metaFinal = ix, final, true
+	}
+	pt.r = r
+	return pt, nil
+}
+
+// fill reads pt's next exchange into its head, queueing damage reports.
+func (m *MultiReader) fill(pt *part) {
+	for {
+		err := pt.r.Read(&pt.head)
+		if err == nil {
+			pt.ok = true
+			heap.Push(&m.h, pt)
+			return
+		}
+		pt.ok = false
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			m.pending = append(m.pending, err)
+			continue
+		}
+		if err != io.EOF {
+			m.pending = append(m.pending, err)
+			m.err = err
+		}
+		return
+	}
+}
+
+// Read decodes the next exchange into ex, reusing its slices (as
+// Reader.Read does).
+func (m *MultiReader) Read(ex *Exchange) error {
+	if len(m.pending) > 0 {
+		err := m.pending[0]
+		m.pending = m.pending[1:]
+		return err
+	}
+	if m.err != nil {
+		return m.err
+	}
+	if m.h.Len() == 0 {
+		return io.EOF
+	}
+	pt := heap.Pop(&m.h).(*part)
+	// Swap, so the caller gets the head and the part reuses the caller's
+	// buffers for its next exchange.
+	*ex, pt.head = pt.head, *ex
+	m.fill(pt)
+	return nil
+}
+
+// Next returns the next exchange in timestamp order, newly allocated.
+func (m *MultiReader) Next() (*Exchange, error) {
+	ex := new(Exchange)
+	if err := m.Read(ex); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// Paths returns the files being read, in the order given (globs expanded).
+func (m *MultiReader) Paths() []string {
+	out := make([]string, len(m.parts))
+	for i, pt := range m.parts {
+		out[i] = pt.path
+	}
+	return out
+}
+
+// Readers returns the per-file readers, in Paths order, for their
+// Metadata, Index, Stats and Damage.
+func (m *MultiReader) Readers() []*Reader {
+	out := make([]*Reader, len(m.parts))
+	for i, pt := range m.parts {
+		out[i] = pt.r
+	}
+	return out
+}
+
+// Metadata returns each file's metadata, in Paths order.
+func (m *MultiReader) Metadata() []Metadata {
+	out := make([]Metadata, len(m.parts))
+	for i, pt := range m.parts {
+		out[i] = pt.r.Metadata()
+	}
+	return out
+}
+
+// Timelines returns the timelines read so far from all files.
+func (m *MultiReader) Timelines() []Timeline {
+	var out []Timeline
+	for _, pt := range m.parts {
+		out = append(out, pt.r.Timelines()...)
+	}
+	return out
+}
+
+// Damage returns every damage report so far, file by file.
+func (m *MultiReader) Damage() []*CorruptError {
+	var out []*CorruptError
+	for _, pt := range m.parts {
+		out = append(out, pt.r.Damage()...)
+	}
+	return out
+}
+
+// Stats returns the files' reading statistics added up; Finished and
+// TornTail are set when any file's are.
+func (m *MultiReader) Stats() Stats {
+	var s Stats
+	for i, pt := range m.parts {
+		p := pt.r.Stats()
+		s.Blocks += p.Blocks
+		s.Records += p.Records
+		s.Exchanges += p.Exchanges
+		s.Timelines += p.Timelines
+		s.UnknownRecords += p.UnknownRecords
+		s.Damaged += p.Damaged
+		s.SkippedBytes += p.SkippedBytes
+		s.LostRecords += p.LostRecords
+		s.TornTail = s.TornTail || p.TornTail
+		s.Finished = (i == 0 || s.Finished) && p.Finished
+		s.Bytes += p.Bytes
+	}
+	return s
+}
+
+// Close closes the files.
+func (m *MultiReader) Close() error {
+	var errs []error
+	for _, pt := range m.parts {
+		if pt.r != nil {
+			pt.r.Close()
+		}
+		errs = append(errs, pt.f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type partHeap []*part
+
+func (h partHeap) Len() int { return len(h) }
+func (h partHeap) Less(i, j int) bool {
+	a, b := h[i].head.Timing.RequestStart, h[j].head.Timing.RequestStart
+	if a != b {
+		return a < b
+	}
+	return h[i].seq < h[j].seq
+}
+func (h partHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *partHeap) Push(x any)   { *h = append(*h, x.(*part)) }
+func (h *partHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// TimelineWriter is implemented by sinks that store session timelines (a
+// Writer, a FileWriter).
+type TimelineWriter interface {
+	WriteTimeline(*Timeline) error
+}
+
+// Copy writes every exchange of src to dst and returns how many it wrote.
+// Damage reported by src (a *CorruptError) does not stop the copy: the
+// reports are joined into the returned error, so a caller can keep what
+// was saved and still say the source was damaged. Any other error stops
+// the copy. When src has timelines (a Reader, a MultiReader) and dst can
+// store them, they are copied after the exchanges.
+func Copy(dst Sink, src Source) (int64, error) {
+	var n int64
+	var damage []error
+	for {
+		ex, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				damage = append(damage, err)
+				continue
+			}
+			return n, err
+		}
+		if err := dst.WriteExchange(ex); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if ts, ok := src.(interface{ Timelines() []Timeline }); ok {
+		if tw, ok := dst.(TimelineWriter); ok {
+			for _, t := range ts.Timelines() {
+				if err := tw.WriteTimeline(&t); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
+	return n, errors.Join(damage...)
+}
+
