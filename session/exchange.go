@@ -175,8 +175,10 @@ type TokenEvent struct {
 	// ExpiresAt is the token's expiry in Unix nanoseconds, from a JWT exp
 	// claim, expires_in or a cookie's Max-Age/Expires; 0 when unknown.
 	ExpiresAt int64 `json:"expires_at,omitempty"`
-	// Proactive is true for a refresh made before the old token expired
-	// and without a preceding 401.
+	// Proactive is true for a refresh the client made on its own, with no
+	// 401 in the session since the old token was issued; false for one
+	// made in reaction to a 401. A proactive refresh that came after the
+	// old token's expiry anyway shows a negative Lead.
 	Proactive bool `json:"proactive,omitempty"`
 	// Lead is how long before the old token's expiry a refresh happened,
 	// in nanoseconds (negative: after expiry); 0 when unknown.
