@@ -3,8 +3,8 @@ package session
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -38,7 +38,7 @@ func newCorpus(seed uint64) *corpus {
 	return &corpus{
 		users: make([]user, 200),
 		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		now: 1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
+		now:   1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
 		words: strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima
 			mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu
 			widget gadget gizmo sprocket bracket flange socket lever spring valve`),

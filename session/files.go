@@ -105,7 +105,9 @@ func (fw *FileWriter) openPart() error {
 	if fw.part > 1 {
 		meta.Start, meta.End = fw.now().UnixNano(), 0
 	}
-	w, err := NewWriter(f, meta, fw.opts...)
+	// Each part is a plain Writer: the rotation happens here.
+	noRotate := func(o *writerOptions) error { o.rotateSize, o.rotateEvery = 0, 0; return nil }
+	w, err := NewWriter(f, meta, append(fw.opts[:len(fw.opts):len(fw.opts)], noRotate)...)
 	if err != nil {
 		f.Close()
 		os.Remove(p)
@@ -619,4 +621,3 @@ func Copy(dst Sink, src Source) (int64, error) {
 	}
 	return n, errors.Join(damage...)
 }
-

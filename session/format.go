@@ -211,7 +211,7 @@ func parseFooter(b []byte) (int64, bool) {
 		return 0, false
 	}
 	off := binary.LittleEndian.Uint64(b[8:])
-	if off > 1<<62 {
+	if off > 1<<62 { // 0 means no index
 		return 0, false
 	}
 	return int64(off), true

@@ -68,8 +68,9 @@ type Stats struct {
 // records, and the error's Skipped and Records say what was passed over. A
 // consumer that wants to stop at the first damage simply stops there. At the
 // end, Next returns io.EOF; Damage lists every damage report and Stats
-// counts what was lost. A file that ends inside a block (a killed writer)
-// reports a CorruptError wrapping ErrTruncated, then io.EOF.
+// counts what was lost. A file that ends inside a block or without its
+// footer (a killed writer, or one still writing) reports a CorruptError
+// wrapping ErrTruncated at its end, then io.EOF.
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -328,6 +329,10 @@ func (r *Reader) nextBlock() error {
 		start := r.win.off
 		b, err := r.win.peek(8)
 		if len(b) == 0 && errors.Is(err, io.EOF) {
+			// A clean end of blocks, but no footer: the writer never
+			// finished (killed, or still writing). Its last records, the
+			// final metadata and the index are missing.
+			r.damaged(start, errUnfinished, 0)
 			return r.end(false)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -487,6 +492,8 @@ func (r *Reader) fatal(err error) error {
 	r.err = fmt.Errorf("%s: read at byte %d: %w", r.name(), r.win.off, err)
 	return r.err
 }
+
+var errUnfinished = fmt.Errorf("%w: no footer, the writer did not finish (killed, or still recording)", ErrTruncated)
 
 // window is a growable look-ahead buffer over the file: a block is peeked
 // whole and decoded in place, and when it is damaged the bytes are still

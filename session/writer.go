@@ -162,7 +162,9 @@ func NewWriter(w io.Writer, meta Metadata, opts ...WriterOption) (*Writer, error
 
 func (w *Writer) flushLoop() {
 	defer close(w.done)
-	t := time.NewTicker(w.o.interval)
+	// Tick at half the interval, so a record waits at most one interval
+	// even when the tick lands just before it.
+	t := time.NewTicker(w.o.interval / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -327,7 +329,7 @@ func (w *Writer) finish() error {
 		return err
 	}
 	if !w.o.index {
-		return nil
+		indexOffset = 0 // the footer still marks a finished file
 	}
 	w.out = appendFooter(w.out[:0], indexOffset)
 	return w.writeOut()
