@@ -722,8 +722,8 @@ func (t *Tracker) loggedIn(s *state, x *session.Exchange, ri *reqInfo, rs *respI
 
 // refreshed records a refresh on s. It is reactive when a 401 in the
 // session completed after the current token was issued and before the
-// refresh began, and proactive otherwise; Lead (negative after expiry)
-// says how early it came.
+// refresh began; proactive when there was no such 401 and the old token
+// had not expired (or its expiry is unknown).
 func (t *Tracker) refreshed(s *state, x *session.Exchange, ri *reqInfo, rs *respInfo) {
 	s.authed = true
 	ts := x.Timing.RequestStart
@@ -732,7 +732,7 @@ func (t *Tracker) refreshed(s *state, x *session.Exchange, ri *reqInfo, rs *resp
 		lead = s.exp - ts
 	}
 	reactive := s.last401 != 0 && s.last401 >= s.accessAt && s.last401 <= ts
-	proactive := !reactive
+	proactive := !reactive && (s.exp == 0 || lead >= 0)
 	s.tl.Refreshes++
 	if proactive {
 		s.tl.Proactive++
