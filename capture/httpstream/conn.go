@@ -132,6 +132,7 @@ type dir struct {
 	buf       []byte // bytes of an incomplete head or line, or scanned while resyncing
 	bufTs     int64  // timestamp of the first byte in buf
 	lineStart bool   // while resyncing: buf[0] is at the start of a line
+	cand      int    // while resyncing: offset in buf where a chunk began, or -1
 	resynced  bool   // the direction lost sync since its last message
 	t         *txn   // the message being read; nil while discarding
 	remain    int64
@@ -171,6 +172,7 @@ func New(cfg Config, ev Events) *Conn {
 	}
 	c := &Conn{cfg: cfg, ev: ev, client: Unknown}
 	c.d[0].lineStart, c.d[1].lineStart = true, true
+	c.d[0].cand, c.d[1].cand = -1, -1
 	if cfg.Client == Side0 || cfg.Client == Side1 {
 		c.setClient(cfg.Client)
 	}
@@ -190,6 +192,10 @@ func (c *Conn) Closed() bool { return c.closed }
 func (c *Conn) setClient(s Side) {
 	c.client = s
 	c.info = session.Conn{ID: c.cfg.ID, Client: c.cfg.Addr[s], Server: c.cfg.Addr[1-s]}
+	if !c.cfg.StartSeen {
+		// Mid-stream: each direction looks for its first message start.
+		return
+	}
 	for i := range c.d {
 		if c.d[i].st == stResync && !c.d[i].resynced && len(c.d[i].buf) == 0 {
 			c.d[i].st = stHead
@@ -278,7 +284,7 @@ func (c *Conn) Gap(s Side, n int, ts int64) {
 		return
 	}
 	if c.client == Unknown {
-		h.buf, h.lineStart = h.buf[:0], false
+		h.buf, h.lineStart, h.cand = h.buf[:0], false, -1
 		return
 	}
 	switch h.st {
@@ -306,14 +312,14 @@ func (c *Conn) Gap(s Side, n int, ts int64) {
 			// lost this way still gets a response, which would then be
 			// paired with the wrong request; the resync heuristic on the
 			// response side limits the damage.
-			h.st, h.lineStart, h.resynced = stResync, true, true
+			h.st, h.lineStart, h.resynced, h.cand = stResync, true, true, -1
 			if i == 1 {
 				c.markRespGap()
 			}
 			return
 		}
 	case stResync:
-		h.buf, h.lineStart = h.buf[:0], false
+		h.buf, h.lineStart, h.cand = h.buf[:0], false, -1
 		return
 	}
 	c.lostSync(i, "bytes lost in reassembly")
@@ -453,7 +459,7 @@ func (c *Conn) lostSync(i int, why string) {
 	case i == 1 && h.st == stHead && len(h.buf) > 0:
 		c.markRespGap()
 	}
-	h.st, h.buf, h.lineStart, h.resynced, h.remain = stResync, h.buf[:0], false, true, 0
+	h.st, h.buf, h.lineStart, h.resynced, h.remain, h.cand = stResync, h.buf[:0], false, true, 0, -1
 }
 
 // flag marks the message of direction i in t as damaged.

@@ -10,10 +10,10 @@ import (
 
 // Message start kinds found by findStart.
 const (
-	startNone = iota
-	startRequest
-	startResponse
-	startHTTP2 // the HTTP/2 connection preface
+	startNone     = 0
+	startRequest  = 1
+	startResponse = 2
+	startHTTP2    = 4 // the HTTP/2 connection preface, looked for with requests
 )
 
 // readHead reads a message head on direction i and returns the bytes of
@@ -99,6 +99,15 @@ func (c *Conn) resync(i int, data []byte, ts int64) {
 	if len(h.buf) == 0 {
 		h.bufTs = ts
 	}
+	if len(data) > 0 {
+		// Segments often begin at a message boundary even when the bytes
+		// before did not end a line (the end of a body): the start of each
+		// chunk is a candidate too.
+		h.cand = len(h.buf)
+		if h.cand == 0 && h.lineStart {
+			h.cand = -1
+		}
+	}
 	h.buf = append(h.buf, data...)
 	want := startRequest
 	if c.client == Unknown {
@@ -107,23 +116,34 @@ func (c *Conn) resync(i int, data []byte, ts int64) {
 		want = startResponse
 	}
 	pos, kind := findStart(h.buf, h.lineStart, want)
+	if h.cand >= 0 && (pos < 0 || h.cand < pos) {
+		if j := bytes.IndexByte(h.buf[h.cand:], '\n'); j >= 0 {
+			if k := startKind(h.buf[h.cand : h.cand+j]); k != startNone && (k&want != 0 || (k == startHTTP2 && want&startRequest != 0)) {
+				pos, kind = h.cand, k
+			}
+		}
+	}
 	if pos < 0 {
 		// Keep only the last, partial line: nothing before it can start a
-		// message.
+		// message (but a chunk start inside it still may).
 		if j := bytes.LastIndexByte(h.buf, '\n'); j >= 0 {
 			n := copy(h.buf, h.buf[j+1:])
 			h.buf = h.buf[:n]
 			h.lineStart = true
 			h.bufTs = ts
+			if h.cand -= j + 1; h.cand <= 0 {
+				h.cand = -1
+			}
 		}
 		if len(h.buf) > c.cfg.MaxHead {
-			h.buf, h.lineStart = h.buf[:0], false
+			h.buf, h.lineStart, h.cand = h.buf[:0], false, -1
 		}
 		return
 	}
 	rest := append([]byte(nil), h.buf[pos:]...)
 	h.buf = h.buf[:0]
 	h.lineStart = true
+	h.cand = -1
 	if kind == startHTTP2 {
 		c.unsupported(KindHTTP2)
 		return
@@ -171,8 +191,7 @@ func findStart(b []byte, lineStart bool, want int) (int, int) {
 		if j < 0 {
 			return -1, startNone
 		}
-		line := b[i : i+j]
-		if k := startKind(line); k != startNone && (k&want != 0 || (k == startHTTP2 && want&startRequest != 0)) {
+		if k := startKind(b[i : i+j]); k != startNone && (k&want != 0 || (k == startHTTP2 && want&startRequest != 0)) {
 			return i, k
 		}
 		i += j + 1

@@ -1,0 +1,426 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+
+	"github.com/reprise-tool/reprise/capture/httpstream"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// Pipeline turns packets into exchanges: it decodes each packet, drops
+// duplicates and packets outside the filter, reassembles TCP streams with
+// gopacket's reassembly, parses them as HTTP/1.x and emits the exchanges in
+// RequestStart order. It is a session.Source.
+//
+// All work happens in the goroutine that calls Next, one packet at a time:
+// memory is held per open connection (its unparsed bytes, out-of-order
+// segments up to a bound, and bodies up to the cap) and per exchange in the
+// reorder window, never per byte of input. Counters may be called from any
+// goroutine.
+type Pipeline struct {
+	ctx  context.Context
+	src  PacketSource
+	zc   zeroCopySource
+	o    options
+	dec  *decoder
+	pkt  tcpPacket
+	dd   *deduper
+	asm  *reassembly.Assembler
+	ord  *orderer
+	actx asmContext
+
+	clock     int64 // latest packet time, Unix ns
+	lastFlush int64
+	nextID    uint64
+	done      bool
+	err       error
+
+	packets, dups, malformed atomic.Uint64
+
+	mu sync.Mutex
+	c  session.Counters
+}
+
+var _ session.Source = (*Pipeline)(nil)
+
+// zeroCopySource is met by pcap readers that reuse their packet buffer.
+type zeroCopySource interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// FromPackets returns a pipeline reading packets from src until it ends or
+// ctx is done. The pipeline asks src.LinkType after every packet, so a
+// source reading several files may change link type between files.
+//
+// When ctx is done or src ends, Next flushes every connection (exchanges in
+// progress are emitted, flagged incomplete), returns what remains, then
+// io.EOF; a source error other than io.EOF is returned after the last
+// exchange instead of io.EOF.
+func FromPackets(ctx context.Context, src PacketSource, opts ...Option) (*Pipeline, error) {
+	if src == nil {
+		return nil, errors.New("capture: nil packet source")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	p := &Pipeline{
+		ctx: ctx,
+		src: src,
+		o:   o,
+		dec: newDecoder(),
+		dd:  newDeduper(o.dedupe),
+		ord: newOrderer(int64(o.reorder), o.maxHeld),
+	}
+	p.zc, _ = src.(zeroCopySource)
+	pool := reassembly.NewStreamPool(&factory{p: p})
+	p.asm = reassembly.NewAssembler(pool)
+	p.asm.MaxBufferedPagesPerConnection = o.pagesPerConn
+	p.asm.MaxBufferedPagesTotal = o.pagesTotal
+	p.c.Unsupported = map[string]uint64{}
+	return p, nil
+}
+
+// Next returns the next exchange, io.EOF after the last.
+func (p *Pipeline) Next() (*session.Exchange, error) {
+	for {
+		if x := p.ord.pop(); x != nil {
+			for _, f := range p.o.hooks {
+				f(x)
+			}
+			return x, nil
+		}
+		if p.done {
+			if p.err != nil {
+				err := p.err
+				p.err = nil
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		p.step()
+	}
+}
+
+// Counters returns what the pipeline has seen so far, with the source's
+// kernel drops when it counts them.
+func (p *Pipeline) Counters() session.Counters {
+	p.mu.Lock()
+	c := p.c
+	c.Unsupported = make(map[string]uint64, len(p.c.Unsupported))
+	for k, v := range p.c.Unsupported {
+		c.Unsupported[k] = v
+	}
+	p.mu.Unlock()
+	if len(c.Unsupported) == 0 {
+		c.Unsupported = nil
+	}
+	c.PacketsSeen = p.packets.Load()
+	c.PacketsDuplicate = p.dups.Load()
+	c.PacketsMalformed = p.malformed.Load()
+	if dc, ok := p.src.(DropCounter); ok {
+		if _, dropped, err := dc.Drops(); err == nil {
+			c.PacketsDropped = dropped
+		}
+	}
+	return c
+}
+
+// step reads packets until an exchange is ready or the input ends.
+func (p *Pipeline) step() {
+	for n := 0; !p.ord.ready(); n++ {
+		if n&63 == 0 && p.ctx.Err() != nil {
+			p.finish(nil)
+			return
+		}
+		var data []byte
+		var ci gopacket.CaptureInfo
+		var err error
+		if p.zc != nil {
+			data, ci, err = p.zc.ZeroCopyReadPacketData()
+		} else {
+			data, ci, err = p.src.ReadPacketData()
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				p.finish(nil)
+				return
+			}
+			if isTimeout(err) {
+				// A live source with no traffic: let wall time stand in
+				// for packet time so idle connections still flush.
+				p.tick(time.Now().UnixNano())
+				if n > 0 {
+					return
+				}
+				continue
+			}
+			if p.ctx.Err() != nil {
+				p.finish(nil)
+				return
+			}
+			p.finish(fmt.Errorf("capture: reading packets: %w", err))
+			return
+		}
+		if err := p.packet(data, ci); err != nil {
+			p.finish(err)
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	if errors.As(err, &t) && t.Timeout() {
+		return true
+	}
+	var tmp interface{ Temporary() bool }
+	return errors.As(err, &tmp) && tmp.Temporary()
+}
+
+// packet handles one captured packet.
+func (p *Pipeline) packet(data []byte, ci gopacket.CaptureInfo) error {
+	p.packets.Add(1)
+	kind, err := p.dec.decode(p.src.LinkType(), data, &p.pkt)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case pktMalformed:
+		p.malformed.Add(1)
+		return nil
+	case pktOther:
+		return nil
+	}
+	tcp := &p.dec.tcp
+	if len(p.o.ports) > 0 && !slices.Contains(p.o.ports, uint16(tcp.SrcPort)) && !slices.Contains(p.o.ports, uint16(tcp.DstPort)) {
+		return nil
+	}
+	if len(p.o.hosts) > 0 && !p.hostMatch() {
+		return nil
+	}
+	if p.dd != nil && p.dd.duplicate(p.pkt.ip) {
+		p.dups.Add(1)
+		return nil
+	}
+	ts := ci.Timestamp.UnixNano()
+	p.actx.ci = ci
+	p.asm.AssembleWithContext(p.pkt.netFlow, tcp, &p.actx)
+	p.tick(ts)
+	return nil
+}
+
+func (p *Pipeline) hostMatch() bool {
+	src, _ := netip.AddrFromSlice(p.pkt.src)
+	dst, _ := netip.AddrFromSlice(p.pkt.dst)
+	src, dst = src.Unmap(), dst.Unmap()
+	for _, h := range p.o.hosts {
+		if h == src || h == dst {
+			return true
+		}
+	}
+	return false
+}
+
+// tick advances the packet clock: once a flush interval, gaps older than the
+// gap timeout are given up and idle connections closed; then finished
+// exchanges are released in order.
+func (p *Pipeline) tick(ts int64) {
+	if ts > p.clock {
+		p.clock = ts
+	}
+	if p.lastFlush == 0 {
+		p.lastFlush = p.clock
+	}
+	if p.clock-p.lastFlush >= int64(p.o.flushInterval) {
+		now := time.Unix(0, p.clock)
+		p.asm.FlushWithOptions(reassembly.FlushOptions{T: now.Add(-p.o.gap), TC: now.Add(-p.o.idle)})
+		p.lastFlush = p.clock
+	}
+	p.ord.advance(p.clock)
+}
+
+// finish flushes every connection and ends the input.
+func (p *Pipeline) finish(err error) {
+	if p.done {
+		return
+	}
+	p.asm.FlushAll()
+	p.ord.drain()
+	p.done = true
+	p.err = err
+}
+
+// asmContext carries a packet's capture info into the assembler without an
+// allocation per packet.
+type asmContext struct{ ci gopacket.CaptureInfo }
+
+func (a *asmContext) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
+
+// events receives what the HTTP parsers find.
+type events Pipeline
+
+var _ httpstream.Events = (*events)(nil)
+
+func (e *events) RequestStarted(x *session.Exchange) { e.ord.started(x) }
+
+func (e *events) Exchange(x *session.Exchange) {
+	e.mu.Lock()
+	e.c.Exchanges++
+	if x.Flags.Incomplete() {
+		e.c.Incomplete++
+	}
+	e.mu.Unlock()
+	e.ord.finished(x, true)
+}
+
+func (e *events) Dropped(x *session.Exchange) { e.ord.finished(x, false) }
+
+func (e *events) Unsupported(kind string) {
+	e.mu.Lock()
+	e.c.Unsupported[kind]++
+	e.mu.Unlock()
+}
+
+func (e *events) Orphan() {
+	e.mu.Lock()
+	e.c.Unsupported["unmatched-response"]++
+	e.mu.Unlock()
+}
+
+// factory creates a stream per TCP connection for the assembler.
+type factory struct{ p *Pipeline }
+
+func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
+	p := f.p
+	p.nextID++
+	p.mu.Lock()
+	p.c.Connections++
+	p.mu.Unlock()
+	cfg := httpstream.Config{
+		ID:         p.nextID,
+		Addr:       [2]netip.AddrPort{addrPort(netFlow.Src(), tcp.SrcPort), addrPort(netFlow.Dst(), tcp.DstPort)},
+		Client:     httpstream.Unknown,
+		MaxBody:    p.o.maxBody,
+		MaxPending: p.o.maxPending,
+	}
+	switch {
+	case tcp.SYN && !tcp.ACK:
+		cfg.Client, cfg.StartSeen = httpstream.Side0, true
+	case tcp.SYN && tcp.ACK:
+		cfg.Client, cfg.StartSeen = httpstream.Side1, true
+	case len(p.o.ports) > 0:
+		// Without the SYN, a port named by the user marks the server; when
+		// both or neither side uses one, the first request line decides.
+		toSrv := slices.Contains(p.o.ports, uint16(tcp.DstPort))
+		fromSrv := slices.Contains(p.o.ports, uint16(tcp.SrcPort))
+		if toSrv && !fromSrv {
+			cfg.Client = httpstream.Side0
+		} else if fromSrv && !toSrv {
+			cfg.Client = httpstream.Side1
+		}
+	}
+	return &stream{c: httpstream.New(cfg, (*events)(p))}
+}
+
+func addrPort(e gopacket.Endpoint, port layers.TCPPort) netip.AddrPort {
+	a, _ := netip.AddrFromSlice(e.Raw())
+	return netip.AddrPortFrom(a.Unmap(), uint16(port))
+}
+
+// stream adapts one connection's reassembled data to its HTTP parser.
+type stream struct {
+	c   *httpstream.Conn
+	rst [2]bool
+}
+
+func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
+	// Connections already open when the capture began have no SYN: start
+	// them at their first segment instead of waiting for one.
+	*start = true
+	if tcp.RST {
+		s.rst[side(dir)] = true
+	}
+	return true
+}
+
+func side(dir reassembly.TCPFlowDirection) httpstream.Side {
+	if dir == reassembly.TCPDirClientToServer {
+		return httpstream.Side0
+	}
+	return httpstream.Side1
+}
+
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
+	dir, _, end, skip := sg.Info()
+	sd := side(dir)
+	n, _ := sg.Lengths()
+	if skip > 0 {
+		s.c.Gap(sd, skip, sg.CaptureInfo(0).Timestamp.UnixNano())
+	}
+	if n > 0 {
+		data := sg.Fetch(n)
+		if sg.Stats().Chunks <= 1 {
+			s.c.Feed(sd, data, sg.CaptureInfo(0).Timestamp.UnixNano())
+		} else {
+			s.feedSplit(sd, sg, data)
+		}
+	}
+	if end {
+		var ts int64
+		if n > 0 {
+			ts = sg.CaptureInfo(n - 1).Timestamp.UnixNano()
+		}
+		s.c.End(sd, ts, true)
+		if s.rst[sd] {
+			// A reset ends both directions at once.
+			s.c.Close()
+		}
+	}
+}
+
+// feedSplit feeds data gathered from several segments piece by piece, so
+// each byte carries the timestamp of the packet it came in.
+func (s *stream) feedSplit(sd httpstream.Side, sg reassembly.ScatterGather, data []byte) {
+	off := 0
+	for off < len(data) {
+		ts := sg.CaptureInfo(off).Timestamp
+		// Find the end of the run with this timestamp by doubling, then
+		// bisecting.
+		lo, step := off, 1
+		for lo+step < len(data) && sg.CaptureInfo(lo+step).Timestamp.Equal(ts) {
+			lo += step
+			step *= 2
+		}
+		hi := min(lo+step, len(data))
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if sg.CaptureInfo(mid).Timestamp.Equal(ts) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		s.c.Feed(sd, data[off:hi], ts.UnixNano())
+		off = hi
+	}
+}
+
+func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	s.c.Close()
+	return true
+}
