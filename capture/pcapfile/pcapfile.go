@@ -26,7 +26,7 @@ import (
 // FileError says which file, and where in it, could not be read. Packets
 // before the damage have been delivered.
 type FileError struct {
-	Path   string
+	Path string
 	// Offset is how far into the (decompressed) file reading had got,
 	// to within the reader's 4 KiB buffer.
 	Offset int64
