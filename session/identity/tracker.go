@@ -24,6 +24,7 @@ import (
 type Tracker struct {
 	o       options
 	auto    bool
+	tokens  bool            // some rule other than the connection and client fallbacks
 	cookies map[string]bool // cookie names of cookie:NAME rules
 
 	seq     int
@@ -134,6 +135,9 @@ func NewTracker(opts ...Option) (*Tracker, error) {
 		case RuleCookie:
 			t.cookies[r.Name] = true
 		}
+		if !r.fallback() {
+			t.tokens = true
+		}
 	}
 	return t, nil
 }
@@ -197,81 +201,40 @@ func (t *Tracker) Observe(x *session.Exchange) {
 
 	var ri reqInfo
 	t.readRequest(x, &ri)
-	found, hit := t.lookup(x, &ri)
-	s := found
 	var rs respInfo
 	t.readResponse(x, &ri, &rs)
-	// Credentials are linked to the session they found; a login that
-	// begins a new session must not take the old session's credential.
-	linkHit := func() int {
-		if s != found {
-			return -1
-		}
-		return hit
-	}
+	login := ri.login && rs.ok && rs.issues()
 
+	var s *state
+	hit := -1
+	if t.tokens {
+		s, hit = t.choose(x, &ri, &rs, login)
+	} else {
+		// Only fallback rules: the connection or client is the session;
+		// token events are still recorded in it.
+		s = t.fallback(x)
+	}
+	if s == nil {
+		x.Session = ""
+		t.stats.Unattributed++
+		return
+	}
+	t.touch(s, x)
+	if t.tokens {
+		t.link(s, hit)
+	}
 	switch {
 	case ri.refresh:
-		if s == nil {
-			s = t.adopt(&rs)
-		}
-		if s == nil {
-			s = t.start(x, "refresh")
-			s.authed = true
-		}
-		t.touch(s, x)
-		t.link(s, linkHit())
 		if rs.ok && rs.issues() {
 			t.refreshed(s, x, &ri, &rs)
 		} else if rs.status >= 400 {
 			t.event(s, x, session.TokenEvent{Kind: session.TokenRejected, Name: "refresh_token", Value: ri.body.RefreshToken})
 		}
-	case ri.login && rs.ok && rs.issues():
-		if a := t.adopt(&rs); a != nil {
-			s = a
-		} else if s == nil || s.authed || s.endedAt != 0 {
-			// A login always begins a session, unless the client was
-			// browsing anonymously under a cookie that the login upgrades.
-			s = t.start(x, "login")
-		}
-		t.touch(s, x)
-		t.link(s, linkHit())
+	case login || rs.access != "":
+		// An access token outside a login or refresh exchange (an implicit
+		// grant, a token exchange) counts as a login too.
 		t.loggedIn(s, x, &ri, &rs)
 	default:
-		if s == nil && rs.issues() {
-			s = t.adopt(&rs)
-			if s == nil {
-				via := "login"
-				if len(rs.cookies) > 0 && rs.access == "" {
-					via = "cookie:" + rs.cookies[0].Name
-				} else if len(rs.headers) > 0 {
-					via = "header:" + rs.headers[0].name
-				}
-				s = t.start(x, via)
-			}
-		}
-		if s == nil && len(t.creds) > 0 {
-			s = t.start(x, t.creds[0].via)
-			if t.creds[0].name != "" && !strings.HasPrefix(t.creds[0].name, "cookie:") {
-				s.authed = true
-			}
-		}
-		if s == nil {
-			s = t.fallback(x)
-		}
-		if s == nil {
-			x.Session = ""
-			t.stats.Unattributed++
-			return
-		}
-		t.touch(s, x)
-		t.link(s, linkHit())
-		if rs.access != "" {
-			// An access token outside a login or refresh exchange (an
-			// implicit grant, a token exchange): treat it as a login.
-			t.loggedIn(s, x, &ri, &rs)
-			break
-		}
 		if rs.status == 401 {
 			s.last401 = endTime(x)
 			ev := session.TokenEvent{Kind: session.TokenRejected}
@@ -292,6 +255,60 @@ func (t *Tracker) Observe(x *session.Exchange) {
 	}
 	x.Session = s.tl.Key
 	t.stats.Attributed++
+}
+
+// choose finds or starts the session of an exchange under token rules,
+// and returns the position in t.creds of the credential that found it
+// (-1 when none did, or when the exchange begins a session of its own).
+func (t *Tracker) choose(x *session.Exchange, ri *reqInfo, rs *respInfo, login bool) (*state, int) {
+	found, hit := t.lookup(x, ri)
+	s := found
+	switch {
+	case ri.refresh:
+		if s == nil {
+			s = t.adopt(rs)
+		}
+		if s == nil {
+			s = t.start(x, "refresh")
+			s.authed = true
+		}
+	case login:
+		if a := t.adopt(rs); a != nil {
+			s = a
+		} else if s == nil || s.authed || s.endedAt != 0 {
+			// A login always begins a session, unless the client was
+			// browsing anonymously under a cookie that the login upgrades.
+			s = t.start(x, "login")
+		}
+	default:
+		if s == nil && rs.issues() {
+			s = t.adopt(rs)
+			if s == nil {
+				via := "login"
+				if len(rs.cookies) > 0 && rs.access == "" {
+					via = "cookie:" + rs.cookies[0].Name
+				} else if len(rs.headers) > 0 {
+					via = "header:" + rs.headers[0].name
+				}
+				s = t.start(x, via)
+			}
+		}
+		if s == nil && len(t.creds) > 0 {
+			s = t.start(x, t.creds[0].via)
+			if !strings.HasPrefix(t.creds[0].name, "cookie:") {
+				s.authed = true
+			}
+		}
+		if s == nil {
+			s = t.fallback(x)
+		}
+	}
+	// Credentials are linked to the session they found; a login that
+	// begins a new session must not take the old session's credential.
+	if s != found {
+		hit = -1
+	}
+	return s, hit
 }
 
 // readRequest fills ri and t.creds (in rule order) from x's request.
@@ -581,7 +598,7 @@ func (t *Tracker) fallback(x *session.Exchange) *state {
 	for _, r := range t.o.rules {
 		switch r.Kind {
 		case RuleConnection:
-			if s := t.conns[x.Conn.ID]; s != nil {
+			if s := live(t.conns[x.Conn.ID], x.Timing.RequestStart); s != nil {
 				return s
 			}
 			s := t.start(x, "connection")
@@ -593,7 +610,7 @@ func (t *Tracker) fallback(x *session.Exchange) *state {
 			if !a.IsValid() {
 				continue
 			}
-			if s := t.clients[a]; s != nil {
+			if s := live(t.clients[a], x.Timing.RequestStart); s != nil {
 				return s
 			}
 			s := t.start(x, "client")
@@ -722,8 +739,8 @@ func (t *Tracker) loggedIn(s *state, x *session.Exchange, ri *reqInfo, rs *respI
 
 // refreshed records a refresh on s. It is reactive when a 401 in the
 // session completed after the current token was issued and before the
-// refresh began; proactive when there was no such 401 and the old token
-// had not expired (or its expiry is unknown).
+// refresh began, and proactive otherwise; Lead (negative after expiry)
+// says how early it came.
 func (t *Tracker) refreshed(s *state, x *session.Exchange, ri *reqInfo, rs *respInfo) {
 	s.authed = true
 	ts := x.Timing.RequestStart
@@ -732,7 +749,7 @@ func (t *Tracker) refreshed(s *state, x *session.Exchange, ri *reqInfo, rs *resp
 		lead = s.exp - ts
 	}
 	reactive := s.last401 != 0 && s.last401 >= s.accessAt && s.last401 <= ts
-	proactive := !reactive && (s.exp == 0 || lead >= 0)
+	proactive := !reactive
 	s.tl.Refreshes++
 	if proactive {
 		s.tl.Proactive++
