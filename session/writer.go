@@ -155,12 +155,12 @@ func NewWriter(w io.Writer, meta Metadata, opts ...WriterOption) (*Writer, error
 	}
 	if o.interval > 0 {
 		wr.stop, wr.done = make(chan struct{}), make(chan struct{})
-		go wr.flushLoop()
+		go wr.flushLoop(wr.stop)
 	}
 	return wr, nil
 }
 
-func (w *Writer) flushLoop() {
+func (w *Writer) flushLoop(stop <-chan struct{}) {
 	defer close(w.done)
 	// Tick at half the interval, so a record waits at most one interval
 	// even when the tick lands just before it.
@@ -168,7 +168,7 @@ func (w *Writer) flushLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-w.stop:
+		case <-stop: // not w.stop: Close sets that to nil under w.mu
 			return
 		case <-t.C:
 			w.mu.Lock()
