@@ -358,10 +358,11 @@ func (p *Proxy) countUnsupported(kind string) {
 
 // emit queues x for Next without ever blocking the relay.
 func (p *Proxy) emit(x *session.Exchange) {
+	incomplete := x.Flags.Incomplete() // x belongs to the reader once sent
 	select {
 	case p.out <- x:
 		p.exchanges.Add(1)
-		if x.Flags.Incomplete() {
+		if incomplete {
 			p.incomplete.Add(1)
 		}
 	default:

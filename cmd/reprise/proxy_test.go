@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the proxy's status
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestProxyRecordsAndRedacts(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	addr := freeAddr(t)
+	out := filepath.Join(t.TempDir(), "rec.rpz")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		root := newRootCmd(&stdout, &stderr)
+		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization"})
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			fmt.Fprintln(&stderr, err)
+		}
+		done <- exitCode(err)
+	}()
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 10 {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(fmt.Sprintf("user=u%d&password=hunter2", i)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	cl.CloseIdleConnections()
+	cancel() // what SIGINT does through the root context
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var sum proxy.Summary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout.String(), err)
+	}
+	if sum.Exchanges != 10 || sum.Dropped != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	r, err := session.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for {
+		x, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if bytes.Contains(x.Request.Body, []byte("hunter2")) || x.Request.Header.Get("Authorization") == "Bearer tok" {
+			t.Fatalf("not redacted: %q %q", x.Request.Body, x.Request.Header)
+		}
+		if x.Flags&session.FlagRedacted == 0 {
+			t.Fatalf("flags %b", x.Flags)
+		}
+	}
+	if n != 10 {
+		t.Fatalf("recording holds %d exchanges, want 10", n)
+	}
+	md := r.Metadata()
+	if len(md) != 1 || md[0].Counters.Exchanges != 10 || !strings.HasPrefix(md[0].Source, "proxy:") || strings.Join(md[0].Redaction, ",") != "form:password,header:authorization" {
+		t.Fatalf("metadata %+v", md)
+	}
+}
+
+func TestProxyUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no upstream", []string{"proxy", "-o", "x.rpz"}},                                                               // --upstream is required
+		{"no output", []string{"proxy", "--upstream", "http://127.0.0.1:1"}},                                            // -o is required
+		{"remote listen", []string{"proxy", "--listen", "0.0.0.0:9000", "--upstream", "http://127.0.0.1:1", "-o", "x"}}, // refused without --allow-remote
+		{"bad size", []string{"proxy", "--upstream", "http://127.0.0.1:1", "-o", "x", "--max-body", "lots"}},            // sizes are numbers
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tt.args, &out, &errb); code != exitUsage {
+				t.Fatalf("exit %d, want %d: %s", code, exitUsage, errb.String())
+			}
+		})
+	}
+}
