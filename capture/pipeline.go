@@ -307,12 +307,7 @@ type factory struct{ p *Pipeline }
 
 func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	p := f.p
-	p.nextID++
-	p.mu.Lock()
-	p.c.Connections++
-	p.mu.Unlock()
 	cfg := httpstream.Config{
-		ID:         p.nextID,
 		Addr:       [2]netip.AddrPort{addrPort(netFlow.Src(), tcp.SrcPort), addrPort(netFlow.Dst(), tcp.DstPort)},
 		Client:     httpstream.Unknown,
 		MaxBody:    p.o.maxBody,
@@ -334,7 +329,7 @@ func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reasse
 			cfg.Client = httpstream.Side1
 		}
 	}
-	return &stream{c: httpstream.New(cfg, (*events)(p))}
+	return &stream{p: p, cfg: cfg}
 }
 
 func addrPort(e gopacket.Endpoint, port layers.TCPPort) netip.AddrPort {
@@ -343,9 +338,27 @@ func addrPort(e gopacket.Endpoint, port layers.TCPPort) netip.AddrPort {
 }
 
 // stream adapts one connection's reassembled data to its HTTP parser.
+// The parser is made, and the connection counted and numbered, when the
+// first byte arrives: the last ACK of a closed connection, or a stray
+// packet, opens a stream in the assembler but is no connection to count.
 type stream struct {
+	p   *Pipeline
+	cfg httpstream.Config
 	c   *httpstream.Conn
 	rst [2]bool
+}
+
+func (s *stream) conn() *httpstream.Conn {
+	if s.c == nil {
+		p := s.p
+		p.nextID++
+		p.mu.Lock()
+		p.c.Connections++
+		p.mu.Unlock()
+		s.cfg.ID = p.nextID
+		s.c = httpstream.New(s.cfg, (*events)(p))
+	}
+	return s.c
 }
 
 func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
@@ -369,6 +382,10 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	dir, _, end, skip := sg.Info()
 	sd := side(dir)
 	n, _ := sg.Lengths()
+	if s.c == nil && n == 0 {
+		return
+	}
+	s.conn()
 	if skip > 0 {
 		s.c.Gap(sd, skip, sg.CaptureInfo(0).Timestamp.UnixNano())
 	}
@@ -421,6 +438,8 @@ func (s *stream) feedSplit(sd httpstream.Side, sg reassembly.ScatterGather, data
 }
 
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
-	s.c.Close()
+	if s.c != nil {
+		s.c.Close()
+	}
 	return true
 }

@@ -1,6 +1,387 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
-// addCapture registers this verb on the root command. Not built yet: registers nothing.
-func addCapture(root *cobra.Command) {}
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/live"
+	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// addCapture registers 'reprise capture'.
+func addCapture(root *cobra.Command) {
+	root.AddCommand(newCaptureCmd(nil))
+}
+
+// captureOptions is what the flags of 'reprise capture' fill.
+type captureOptions struct {
+	pcaps       []string
+	iface       string
+	filter      string
+	ports       []int
+	hosts       []string
+	output      string
+	rotateSize  string
+	rotateEvery time.Duration
+	maxBody     string
+	duration    time.Duration
+	count       int64
+	json        bool
+	idle        time.Duration
+
+	redactHeaders, redactCookies, redactForm, redactJSON []string
+
+	stdout, stderr io.Writer
+}
+
+// newCaptureCmd builds the command; runF replaces captureRun in tests.
+func newCaptureCmd(runF func(context.Context, *captureOptions) error) *cobra.Command {
+	o := &captureOptions{}
+	cmd := &cobra.Command{
+		Use:   "capture (--pcap FILE | --iface NAME) -o FILE",
+		Short: "Record HTTP/1.x traffic from pcap files or an interface",
+		Long: `Capture turns packets into a recording: TCP is reassembled, HTTP/1.0 and 1.1
+are parsed, and every exchange is written with its four packet timestamps.
+TLS, HTTP/2, WebSocket and CONNECT traffic is counted, never written.
+
+A status line on stderr shows packets, exchanges, incomplete exchanges,
+kernel drops and bytes written once a second; a summary follows at the end
+(--json prints it as JSON on stdout). Ctrl-C or SIGTERM stops the capture:
+exchanges in progress are flushed, flagged incomplete, and the recording is
+closed cleanly.
+
+Passwords in login forms and JSON bodies, and Basic credentials, are always
+replaced by keyed hashes; name more with the --redact-* flags.`,
+		Example: `  # import tcpdump files (plain or .gz, globs allowed) for port 8080
+  reprise capture --pcap 'traffic-*.pcap.gz' --port 8080 -o traffic.rpz
+
+  # capture live on lo for a minute, hashing the session cookie
+  sudo reprise capture --iface lo --port 8080 --duration 1m --redact-cookie SESSIONID -o shop.rpz
+
+  # rotate the recording every 100 MB, print the summary as JSON
+  reprise capture --pcap big.pcapng -o big.rpz --rotate-size 100MB --json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.stdout, o.stderr = c.OutOrStdout(), c.ErrOrStderr()
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return captureRun(c.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.pcaps, "pcap", nil, "read packets from a pcap or pcapng `FILE` (gzip too); repeatable, globs allowed")
+	f.StringVar(&o.iface, "iface", "", "capture live on interface `NAME` (Linux, needs root or CAP_NET_RAW)")
+	f.StringVar(&o.filter, "filter", "", "raw filter `EXPR` in tcpdump syntax for --iface (builds with -tags pcap only)")
+	f.IntSliceVar(&o.ports, "port", nil, "keep only TCP `PORT` (the server side); repeatable")
+	f.StringArrayVar(&o.hosts, "host", nil, "keep only traffic to or from `ADDR`; repeatable")
+	f.StringVarP(&o.output, "output", "o", "", "write the recording to `FILE` (required)")
+	f.StringVar(&o.rotateSize, "rotate-size", "", "start a new part every `SIZE` (e.g. 100MB); parts are FILE's stem plus .0001, .0002, ...")
+	f.DurationVar(&o.rotateEvery, "rotate-every", 0, "start a new part every `DURATION`")
+	f.StringVar(&o.maxBody, "max-body", "1MiB", "keep at most `SIZE` of each body (0: headers only; max 16MiB)")
+	f.DurationVar(&o.duration, "duration", 0, "stop after `DURATION` (0: until the input ends or Ctrl-C)")
+	f.Int64Var(&o.count, "count", 0, "stop after `N` exchanges (0: no limit)")
+	f.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout")
+	f.DurationVar(&o.idle, "idle-timeout", capture.DefaultIdleTimeout, "close connections silent for `DURATION` (packet time)")
+	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "hash the values of header `NAME`; repeatable")
+	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "hash the values of cookie `NAME`; repeatable")
+	f.StringArrayVar(&o.redactForm, "redact-form-field", nil, "hash form field `NAME` in bodies and query strings; repeatable")
+	f.StringArrayVar(&o.redactJSON, "redact-json-field", nil, "hash JSON member `NAME` at any depth; repeatable")
+	return cmd
+}
+
+// captureSummary is the end-of-run report (--json prints it as is).
+type captureSummary struct {
+	Source       string           `json:"source"`
+	Filter       string           `json:"filter,omitempty"`
+	Files        []string         `json:"files"`
+	BytesWritten int64            `json:"bytes_written"`
+	Seconds      float64          `json:"seconds"`
+	LimitReached bool             `json:"limit_reached,omitempty"`
+	Redaction    []string         `json:"redaction,omitempty"`
+	Counters     session.Counters `json:"counters"`
+	Error        string           `json:"error,omitempty"`
+}
+
+func captureRun(ctx context.Context, o *captureOptions) error {
+	if (len(o.pcaps) == 0) == (o.iface == "") {
+		return usagef(errors.New("give --pcap FILE or --iface NAME (one of them)"))
+	}
+	if o.output == "" {
+		return usagef(errors.New("give -o FILE for the recording"))
+	}
+	if o.filter != "" && o.iface == "" {
+		return usagef(errors.New("--filter applies to --iface; use --port and --host with --pcap"))
+	}
+	maxBody, err := captureParseSize(o.maxBody)
+	if err != nil || maxBody > session.MaxBodyCap {
+		return usagef(fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody))
+	}
+	var rotateSize int64
+	if o.rotateSize != "" {
+		if rotateSize, err = captureParseSize(o.rotateSize); err != nil {
+			return usagef(fmt.Errorf("--rotate-size %q: give a size such as 100MB", o.rotateSize))
+		}
+	}
+	if o.count < 0 || o.duration < 0 {
+		return usagef(errors.New("--count and --duration must not be negative"))
+	}
+	hosts, err := captureHosts(ctx, o.hosts)
+	if err != nil {
+		return usagef(err)
+	}
+	rd, err := redact.New(redact.Config{Headers: o.redactHeaders, Cookies: o.redactCookies, FormFields: o.redactForm, JSONFields: o.redactJSON})
+	if err != nil {
+		return usagef(err)
+	}
+
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+
+	// The packet source.
+	var src capture.PacketSource
+	var source, filter string
+	wopts := []session.WriterOption{session.BodyCap(int(maxBody))}
+	if o.iface != "" {
+		cfg := live.Config{Interface: o.iface, Hosts: hosts, Expr: o.filter}
+		for _, p := range o.ports {
+			if p <= 0 || p > 65535 {
+				return usagef(fmt.Errorf("--port %d: give a port from 1 to 65535", p))
+			}
+			cfg.Ports = append(cfg.Ports, uint16(p))
+		}
+		ls, err := live.Open(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer ls.Close()
+		src, source, filter = ls, "iface:"+o.iface, ls.Filter()
+		// Live traffic may be slow: write what was captured every second so
+		// a crash loses at most that.
+		wopts = append(wopts, session.FlushInterval(time.Second))
+	} else {
+		ps, err := pcapfile.Open(o.pcaps...)
+		if err != nil {
+			return err
+		}
+		defer ps.Close()
+		names, _ := pcapfile.Files(o.pcaps...)
+		src, source = ps, "pcap:"+strings.Join(names, ",")
+		filter = captureFilterString(o.ports, hosts)
+	}
+
+	copts := []capture.Option{
+		capture.WithMaxBody(maxBody),
+		capture.WithIdleTimeout(o.idle),
+		capture.WithPorts(o.ports...),
+		capture.WithHosts(hosts...),
+		capture.WithExchangeFunc(func(x *session.Exchange) { rd.Apply(x) }),
+	}
+	p, err := capture.FromPackets(ctx, src, copts...)
+	if err != nil {
+		return usagef(err)
+	}
+
+	if rotateSize > 0 {
+		wopts = append(wopts, session.RotateSize(rotateSize))
+	}
+	if o.rotateEvery > 0 {
+		wopts = append(wopts, session.RotateEvery(o.rotateEvery))
+	}
+	host, _ := os.Hostname()
+	meta := session.Metadata{
+		Source:    source,
+		Filter:    filter,
+		Host:      host,
+		Tool:      Version(),
+		Start:     time.Now().UnixNano(),
+		MaxBody:   maxBody,
+		Redaction: rd.Rules(),
+	}
+	fw, err := session.Create(o.output, meta, wopts...)
+	if err != nil {
+		return err
+	}
+
+	began := time.Now()
+	status := newCaptureStatus(o.stderr, fw)
+	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: status.show})
+	status.done()
+	if res.Start != 0 {
+		meta.Start, meta.End = res.Start, res.End
+	} else {
+		meta.End = time.Now().UnixNano()
+	}
+	meta.Redaction = rd.Rules()
+	meta.Counters = res.Counters
+	fw.SetMetadata(meta)
+	closeErr := fw.Close()
+	files := fw.Paths()
+	written := captureBytes(files)
+	res.Counters.BytesWritten = uint64(written)
+
+	sum := captureSummary{
+		Source: source, Filter: filter, Files: files, BytesWritten: written,
+		Seconds: time.Since(began).Seconds(), LimitReached: res.LimitReached,
+		Redaction: rd.Redacted(), Counters: res.Counters,
+	}
+	err = errors.Join(runErr, closeErr)
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	if o.json {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(sum); jerr != nil {
+			return jerr
+		}
+	} else {
+		printCaptureSummary(o.stderr, sum)
+	}
+	return err
+}
+
+// captureHosts parses --host values: addresses, or names resolved now.
+func captureHosts(ctx context.Context, in []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, h := range in {
+		if a, err := netip.ParseAddr(h); err == nil {
+			out = append(out, a)
+			continue
+		}
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", h)
+		if err != nil || len(addrs) == 0 {
+			return nil, fmt.Errorf("--host %q: not an address and not a name that resolves; give an IP such as 10.0.0.5", h)
+		}
+		out = append(out, addrs...)
+	}
+	return out, nil
+}
+
+func captureFilterString(ports []int, hosts []netip.Addr) string {
+	var parts []string
+	for _, p := range ports {
+		parts = append(parts, "port "+strconv.Itoa(p))
+	}
+	for _, h := range hosts {
+		parts = append(parts, "host "+h.String())
+	}
+	return strings.Join(parts, " or ")
+}
+
+// captureParseSize reads sizes such as 1048576, 64KiB, 100MB, 1GiB.
+func captureParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func captureBytes(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// captureStatus prints the once-a-second status line: rewritten in place
+// on a terminal, one line each time otherwise.
+type captureStatus struct {
+	w     io.Writer
+	fw    *session.FileWriter
+	tty   bool
+	shown bool
+}
+
+func newCaptureStatus(w io.Writer, fw *session.FileWriter) *captureStatus {
+	s := &captureStatus{w: w, fw: fw}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		s.tty = true
+	}
+	return s
+}
+
+func (s *captureStatus) show(c session.Counters) {
+	line := fmt.Sprintf("capture: %s packets, %s exchanges, %s incomplete, %s kernel drops, %.1f MB written",
+		captureNum(c.PacketsSeen), captureNum(c.Exchanges), captureNum(c.Incomplete), captureNum(c.PacketsDropped),
+		float64(captureBytes(s.fw.Paths()))/1e6)
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(s.w, line)
+	}
+	s.shown = true
+}
+
+func (s *captureStatus) done() {
+	if s.tty && s.shown {
+		fmt.Fprintln(s.w)
+	}
+}
+
+func printCaptureSummary(w io.Writer, s captureSummary) {
+	c := s.Counters
+	fmt.Fprintf(w, "captured %s exchanges (%s incomplete) on %s connections from %s packets in %.1fs\n",
+		captureNum(c.Exchanges), captureNum(c.Incomplete), captureNum(c.Connections), captureNum(c.PacketsSeen), s.Seconds)
+	fmt.Fprintf(w, "  lost: %s dropped by the kernel, %s malformed; %s duplicates counted once\n",
+		captureNum(c.PacketsDropped), captureNum(c.PacketsMalformed), captureNum(c.PacketsDuplicate))
+	if len(c.Unsupported) > 0 {
+		var kinds []string
+		for k, v := range c.Unsupported {
+			kinds = append(kinds, fmt.Sprintf("%s %s", k, captureNum(v)))
+		}
+		sort.Strings(kinds)
+		fmt.Fprintf(w, "  not recorded: %s\n", strings.Join(kinds, ", "))
+	}
+	if len(s.Redaction) > 0 {
+		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
+	}
+	if s.LimitReached {
+		fmt.Fprintln(w, "  stopped at --count")
+	}
+	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Files, ", "), float64(s.BytesWritten)/1e6)
+}
+
+// captureNum formats n with thousands separators.
+func captureNum(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,109 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// RecordSink is where Record writes: a recording writer that also keeps
+// the run's counters in its metadata (session.FileWriter is one).
+type RecordSink interface {
+	session.Sink
+	UpdateCounters(session.Counters)
+}
+
+// RecordOptions tune Record.
+type RecordOptions struct {
+	// Limit stops after this many exchanges; 0 means no limit.
+	Limit int64
+	// Progress, when set, is called every ProgressEvery (default one
+	// second) from another goroutine with the counters so far, and once
+	// more at the end.
+	Progress      func(session.Counters)
+	ProgressEvery time.Duration
+}
+
+// RecordResult is what a Record run did.
+type RecordResult struct {
+	Counters session.Counters
+	// Start and End are the earliest request start and latest exchange end
+	// written, in Unix nanoseconds (packet time).
+	Start, End int64
+	// LimitReached says Record stopped at RecordOptions.Limit.
+	LimitReached bool
+}
+
+// Record writes every exchange from p to w until p ends (its input ended or
+// its context was done) or the limit is reached. The counters are passed
+// to w as they change, so a recording closed at any time holds them. A
+// source error is returned after everything before it was written.
+func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
+	var res RecordResult
+	stop := func() {}
+	if o.Progress != nil {
+		every := o.ProgressEvery
+		if every <= 0 {
+			every = time.Second
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					o.Progress(p.Counters())
+				}
+			}
+		}()
+		stop = func() { cancel(); wg.Wait() }
+	}
+	var err error
+	var n int64
+	for o.Limit <= 0 || n < o.Limit {
+		var x *session.Exchange
+		x, err = p.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			break
+		}
+		if werr := w.WriteExchange(x); werr != nil {
+			err = werr
+			break
+		}
+		n++
+		if s := x.Timing.RequestStart; s != 0 && (res.Start == 0 || s < res.Start) {
+			res.Start = s
+		}
+		if e := max(x.Timing.ResponseEnd, x.Timing.RequestEnd); e > res.End {
+			res.End = e
+		}
+		if n&1023 == 0 {
+			w.UpdateCounters(p.Counters())
+		}
+	}
+	stop()
+	res.LimitReached = o.Limit > 0 && n >= o.Limit
+	res.Counters = p.Counters()
+	if res.LimitReached {
+		// Exchanges finished but not written are not in the recording.
+		res.Counters.Exchanges = uint64(n)
+	}
+	w.UpdateCounters(res.Counters)
+	if o.Progress != nil {
+		o.Progress(res.Counters)
+	}
+	return res, err
+}
