@@ -144,7 +144,6 @@ func (r *Reader) name() string {
 func newDecoder() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecodeAllCapLimit(true),
 		zstd.WithDecoderMaxMemory(MaxBlockSize),
 		zstd.WithDecoderMaxWindow(MaxBlockSize),
 	)
@@ -411,10 +410,10 @@ func (r *Reader) decode(h *blockHeader, payload []byte) error {
 		r.recs = payload
 		return nil
 	}
-	if cap(r.raw) < int(h.rawLen) {
-		r.raw = make([]byte, 0, h.rawLen)
-	}
-	raw, err := r.dec.DecodeAll(payload, r.raw[:0:h.rawLen])
+	// The decoder sizes its output from the zstd frame, bounded by
+	// MaxBlockSize and by what the payload can really decode to, so a
+	// forged rawLen allocates nothing.
+	raw, err := r.dec.DecodeAll(payload, r.raw[:0])
 	if err != nil {
 		return err
 	}
@@ -518,19 +517,18 @@ func (w *window) peek(n int) ([]byte, error) {
 	if w.err != nil {
 		return w.buf[w.start:], w.err
 	}
-	// Move the unread bytes to the front, growing the buffer if n does not fit.
-	if cap(w.buf) < n || w.start > 0 {
-		// Grow to fit n, rounded up, but not by doubling: a 4 MiB block
-		// must not cost an 8 MiB window.
-		size := max(cap(w.buf), minWindow, (n+minWindow-1)/minWindow*minWindow)
-		nb := w.buf
-		if size > cap(w.buf) {
-			nb = make([]byte, 0, size)
-		}
-		nb = append(nb[:0], w.buf[w.start:]...)
-		w.buf, w.start = nb, 0
+	// Move the unread bytes to the front. The buffer grows only as bytes
+	// actually arrive (doubling, up to n rounded up), so a forged length
+	// costs at most twice the bytes the file really has.
+	if w.start > 0 {
+		w.buf = append(w.buf[:0], w.buf[w.start:]...)
+		w.start = 0
 	}
 	for len(w.buf) < n && w.err == nil {
+		if len(w.buf) == cap(w.buf) {
+			size := min(max(2*cap(w.buf), minWindow), (n+minWindow-1)/minWindow*minWindow)
+			w.buf = append(make([]byte, 0, size), w.buf...)
+		}
 		m, err := w.r.Read(w.buf[len(w.buf):cap(w.buf)])
 		w.buf = w.buf[:len(w.buf)+m]
 		if err != nil {

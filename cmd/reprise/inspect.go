@@ -1,6 +1,107 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
 
-// addInspect registers this verb on the root command. Not built yet: registers nothing.
-func addInspect(root *cobra.Command) {}
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/reprise-tool/reprise/session/summary"
+)
+
+type inspectOptions struct {
+	paths     []string
+	asJSON    bool
+	top       int
+	sessions  bool
+	sessionID string
+}
+
+// addInspect registers 'reprise inspect'.
+func addInspect(root *cobra.Command) {
+	var o inspectOptions
+	c := &cobra.Command{
+		Use:   "inspect FILE...",
+		Short: "Summarise recordings: traffic, routes, sessions, and what was lost or damaged",
+		Long: `Inspect reads one or more recordings (files or glob patterns; parts of a
+rotated recording are merged in time order) and prints what they hold: the
+time span, requests per second over time, methods, the busiest routes with
+their median latency, statuses, sessions and token events, and everything
+dropped, truncated, incomplete or damaged.
+
+A damaged file is read past the damage; inspect prints what it recovered
+and exits with status 1.`,
+		Example: `  reprise inspect traffic.rpz
+  reprise inspect 'traffic.*.rpz' --top 20
+  reprise inspect traffic.rpz --json | jq .routes
+  reprise inspect traffic.rpz --sessions
+  reprise inspect traffic.rpz --session user-42`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.paths = args
+			return inspectRun(c, &o)
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON document (field names in session/FORMAT.md)")
+	f.IntVar(&o.top, "top", 10, "how many routes to list")
+	f.BoolVar(&o.sessions, "sessions", false, "show the sessions and their token timelines instead")
+	f.StringVar(&o.sessionID, "session", "", "show one session's timeline (by session key)")
+	root.AddCommand(c)
+}
+
+func inspectRun(c *cobra.Command, o *inspectOptions) error {
+	if o.top < 1 {
+		return usagef(fmt.Errorf("--top %d: give at least 1", o.top))
+	}
+	out, errw := c.OutOrStdout(), c.ErrOrStderr()
+	if o.sessions || o.sessionID != "" {
+		return sessionsView(c.Context(), out, o.paths, o.sessionID, o.asJSON)
+	}
+	opt := summary.Options{TopRoutes: o.top, Progress: progress(errw)}
+	s, err := summary.Files(c.Context(), o.paths, opt)
+	if s == nil {
+		return err
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(s); werr != nil {
+			return werr
+		}
+	} else if werr := s.WriteText(out); werr != nil {
+		return werr
+	}
+	if errors.Is(err, summary.ErrDamaged) {
+		return fmt.Errorf("%w: the summary covers what was recovered", err)
+	}
+	return err
+}
+
+// progress returns a progress callback drawing a bar on stderr for large
+// recordings when stderr is a terminal, or nil.
+func progress(w io.Writer) func(done, total int64) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int64) {
+		if total < 64<<20 {
+			return
+		}
+		if bar == nil {
+			bar = progressbar.DefaultBytes(total, "reading")
+		}
+		bar.Set64(done) //nolint:errcheck // drawing only
+		if done >= total {
+			bar.Finish() //nolint:errcheck
+			fmt.Fprintln(w)
+		}
+	}
+}

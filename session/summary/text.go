@@ -60,7 +60,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.SessionsCapped {
 		b.WriteString(" or more")
 	}
-	fmt.Fprintf(&b, " (%d exchanges without one, %d timelines)\n", s.ExchangesWithoutSession, s.Timelines)
+	fmt.Fprintf(&b, " (%s without one, %s stored)\n", plural(s.ExchangesWithoutSession, "exchange"), plural(int64(s.Timelines), "timeline"))
 	if len(s.TokenEvents) > 0 {
 		fmt.Fprintf(&b, "token events %s\n", joinCounts(s.TokenEvents, 0))
 	} else {
@@ -69,9 +69,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if len(s.Routes) > 0 {
 		fmt.Fprintf(&b, "\ntop routes (%d of %d)\n", len(s.Routes), s.DistinctRoutes)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "count\tmedian\terrors\t \troute\t\n")
+		// The route follows the last tab, so it is left as it is, not aligned.
+		fmt.Fprintf(tw, "count\tmedian\terrors\t  route\n")
 		for _, r := range s.Routes {
-			fmt.Fprintf(tw, "%d\t%.2fms\t%d\t \t%s %s\t\n", r.Count, r.MedianMS, r.Errors, r.Method, r.Route)
+			fmt.Fprintf(tw, "%d\t%.2fms\t%d\t  %s %s\n", r.Count, r.MedianMS, r.Errors, r.Method, r.Route)
 		}
 		tw.Flush()
 	}
