@@ -1,0 +1,456 @@
+// Package correlate keeps a replayed session's server-issued values live.
+//
+// A recording holds the values its server issued: access and refresh
+// tokens, cookies, ids in JSON bodies. The session's later requests carry
+// them back. Sent unchanged to another server they mean nothing there, so a
+// replay must swap each one for what the target issued in its place.
+//
+// Discovery is generic, not tied to any API: every time a request of the
+// session completes, the recorded response and the live one are aligned
+// field by field (JSON leaves by path, form-encoded fields by name, cookies
+// by name, other response headers by name). Each aligned pair whose recorded
+// value is distinctive (see Distinctive) becomes a mapping recorded -> live.
+// A recorded value that the live response lacks (the login failed, the
+// request errored) becomes an orphan: a later request that carries it is
+// uncorrelated.
+//
+// Substitution is by whole value in structured places: path segments,
+// query and form values, cookie values, the credentials of an
+// Authorization header, whole header values, and JSON string and number
+// leaves (the JSON text is edited in place, so key order and formatting
+// stay as recorded). Long token-like values (see tokenLike) are also
+// replaced where they occur inside other text. Short values are never
+// replaced inside other text, which is what keeps an id such as "7" from
+// being rewritten inside "17".
+//
+// A Table is one session's state; it is safe for concurrent use, because
+// overlapping requests of a session may complete at the same time.
+package correlate
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// maxValues bounds one table. A session whose responses carry more
+// distinctive values than this (a huge catalogue) keeps the newest ones.
+const maxValues = 8192
+
+// maxDecoded bounds how much of a compressed body is inflated for learning.
+const maxDecoded = 8 << 20
+
+// liveValue is what the target issued in place of a recorded value.
+type liveValue struct {
+	text   string
+	number bool // a JSON number, written without quotes into JSON bodies
+}
+
+// Table maps one session's recorded server-issued values to live ones.
+type Table struct {
+	mu     sync.Mutex
+	live   map[string]liveValue
+	orphan map[string]struct{}
+	order  []string // insertion order of live, for eviction
+	// tokens are the long token-like recorded values (keys of live or
+	// orphan) searched for inside other text.
+	tokens map[string]struct{}
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	return &Table{
+		live:   make(map[string]liveValue),
+		orphan: make(map[string]struct{}),
+		tokens: make(map[string]struct{}),
+	}
+}
+
+// Len returns how many recorded values have a live counterpart.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.live)
+}
+
+// Learn aligns a recorded response with the live response to the same
+// request and records each distinctive pair. live may be nil when the
+// request failed or was not sent: then every distinctive recorded value
+// becomes an orphan. It returns how many mappings it recorded.
+func (t *Table) Learn(rec, live *session.Response) int {
+	recFields := Fields(rec)
+	if len(recFields) == 0 {
+		return 0
+	}
+	var liveFields map[string]Field
+	if live != nil {
+		liveFields = Fields(live)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for path, rf := range recFields {
+		if !Distinctive(path, rf.Value) {
+			continue
+		}
+		lf, ok := liveFields[path]
+		if !ok || lf.Value == "" {
+			// Keep an older live mapping for the same value: a later
+			// response that merely lacks the field does not revoke it.
+			if _, known := t.live[rf.Value]; !known {
+				t.orphan[rf.Value] = struct{}{}
+				if tokenLike(rf.Value) {
+					t.tokens[rf.Value] = struct{}{}
+				}
+			}
+			continue
+		}
+		t.put(rf.Value, liveValue{text: lf.Value, number: lf.Number})
+		n++
+	}
+	return n
+}
+
+// Map records one mapping by hand (e.g. a value learned elsewhere).
+func (t *Table) Map(recorded, live string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.put(recorded, liveValue{text: live})
+}
+
+func (t *Table) put(rec string, lv liveValue) {
+	if _, ok := t.live[rec]; !ok {
+		t.order = append(t.order, rec)
+	}
+	t.live[rec] = lv
+	delete(t.orphan, rec)
+	if tokenLike(rec) {
+		t.tokens[rec] = struct{}{}
+	}
+	for len(t.live) > maxValues && len(t.order) > 0 {
+		old := t.order[0]
+		t.order = t.order[1:]
+		delete(t.live, old)
+		delete(t.tokens, old)
+	}
+	if len(t.order) > 2*maxValues {
+		t.order = append([]string(nil), t.order[len(t.order)-maxValues:]...)
+	}
+}
+
+// Rewrite is the outcome of substituting one request.
+type Rewrite struct {
+	// Substituted counts the values replaced by live ones.
+	Substituted int
+	// Orphans lists recorded server-issued values the request carries that
+	// have no live counterpart; non-empty means the request is uncorrelated.
+	Orphans []string
+}
+
+// Rewrite substitutes live values into a copy of req and returns it. The
+// recorded request is never modified.
+func (t *Table) Rewrite(req *session.Request) (session.Request, Rewrite) {
+	out := *req
+	var rw Rewrite
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.live) == 0 && len(t.orphan) == 0 {
+		return out, rw
+	}
+	sub := func(v string) (string, bool, bool) { // new value, number, replaced
+		if lv, ok := t.live[v]; ok {
+			if lv.text != v {
+				rw.Substituted++
+			}
+			return lv.text, lv.number, true
+		}
+		if _, ok := t.orphan[v]; ok {
+			rw.Orphans = append(rw.Orphans, v)
+		}
+		return v, false, false
+	}
+	out.Target = t.rewriteTarget(req.Target, sub)
+	out.Header = make(session.Headers, len(req.Header))
+	for i, h := range req.Header {
+		out.Header[i] = session.Header{Name: h.Name, Value: t.rewriteHeader(h.Name, h.Value, sub, &rw)}
+	}
+	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw)
+	if len(out.Body) != len(req.Body) {
+		out.BodySize = req.BodySize + int64(len(out.Body)-len(req.Body))
+	}
+	if len(rw.Orphans) > 1 {
+		slices.Sort(rw.Orphans)
+		rw.Orphans = slices.Compact(rw.Orphans)
+	}
+	return out, rw
+}
+
+type subFunc func(string) (string, bool, bool)
+
+func (t *Table) rewriteTarget(target string, sub subFunc) string {
+	path, query, hasQuery := strings.Cut(target, "?")
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		if s == "" {
+			continue
+		}
+		dec, err := url.PathUnescape(s)
+		if err != nil {
+			continue
+		}
+		if nv, _, ok := sub(dec); ok && nv != dec {
+			segs[i] = url.PathEscape(nv)
+		}
+	}
+	path = strings.Join(segs, "/")
+	if !hasQuery {
+		return path
+	}
+	return path + "?" + rewriteForm(query, sub)
+}
+
+// rewriteForm substitutes values (not names) of an application/
+// x-www-form-urlencoded string, keeping the order and the untouched pairs'
+// bytes as they were.
+func rewriteForm(s string, sub subFunc) string {
+	pairs := strings.Split(s, "&")
+	for i, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || v == "" {
+			continue
+		}
+		dec, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		if nv, _, ok := sub(dec); ok && nv != dec {
+			pairs[i] = k + "=" + url.QueryEscape(nv)
+		}
+	}
+	return strings.Join(pairs, "&")
+}
+
+func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite) string {
+	switch {
+	case strings.EqualFold(name, "Cookie"):
+		parts := strings.Split(value, ";")
+		for i, p := range parts {
+			k, v, ok := strings.Cut(p, "=")
+			if !ok {
+				continue
+			}
+			if nv, _, ok := sub(strings.Trim(v, `"`)); ok {
+				parts[i] = k + "=" + nv
+			}
+		}
+		return strings.Join(parts, ";")
+	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
+		if scheme, cred, ok := strings.Cut(value, " "); ok {
+			if nv, _, ok := sub(strings.TrimSpace(cred)); ok {
+				return scheme + " " + nv
+			}
+		}
+	}
+	if nv, _, ok := sub(value); ok {
+		return nv
+	}
+	return t.replaceTokens(value, rw)
+}
+
+// replaceTokens replaces long token-like recorded values found inside s.
+func (t *Table) replaceTokens(s string, rw *Rewrite) string {
+	for tok := range t.tokens {
+		if !strings.Contains(s, tok) {
+			continue
+		}
+		if lv, ok := t.live[tok]; ok {
+			if lv.text != tok {
+				rw.Substituted += strings.Count(s, tok)
+				s = strings.ReplaceAll(s, tok, lv.text)
+			}
+		} else {
+			rw.Orphans = append(rw.Orphans, tok)
+		}
+	}
+	return s
+}
+
+func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite) []byte {
+	if len(body) == 0 {
+		return body
+	}
+	mt, _, _ := mime.ParseMediaType(ctype)
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		return []byte(rewriteForm(string(body), sub))
+	case strings.HasSuffix(mt, "json") || (mt == "" && looksJSON(body)):
+		if json.Valid(body) {
+			return rewriteJSON(body, func(_, v string) (string, bool) {
+				nv, _, ok := sub(v)
+				return nv, ok
+			})
+		}
+	}
+	if len(t.tokens) == 0 {
+		return body
+	}
+	return []byte(t.replaceTokens(string(body), rw))
+}
+
+func looksJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// Field is one value found in a response, by its place in it.
+type Field struct {
+	Value  string
+	Number bool
+}
+
+// Fields lists the values of a response by path: "json:" plus a JSON path
+// ("json:.data.items[0].id"), "form:" plus a field name for form-encoded
+// bodies, "cookie:" plus a cookie name for Set-Cookie, "header:" plus a
+// canonical header name for other headers. Bodies compressed with gzip
+// are inflated first.
+func Fields(resp *session.Response) map[string]Field {
+	out := make(map[string]Field)
+	if resp == nil {
+		return out
+	}
+	for _, h := range resp.Header {
+		name := http.CanonicalHeaderKey(h.Name)
+		switch name {
+		case "Set-Cookie":
+			if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
+				out["cookie:"+c.Name] = Field{Value: c.Value}
+			}
+		case "Date", "Content-Length", "Content-Type", "Content-Encoding", "Server", "Connection",
+			"Keep-Alive", "Transfer-Encoding", "Expires", "Last-Modified", "Age", "Vary",
+			"Cache-Control", "Pragma", "Access-Control-Allow-Origin", "Strict-Transport-Security":
+		default:
+			out["header:"+name] = Field{Value: h.Value}
+		}
+	}
+	body := resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return out
+		}
+		body, _ = io.ReadAll(io.LimitReader(zr, maxDecoded))
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		if vals, err := url.ParseQuery(string(body)); err == nil {
+			for k, v := range vals {
+				if len(v) > 0 {
+					out["form:"+k] = Field{Value: v[0]}
+				}
+			}
+		}
+	case strings.HasSuffix(mt, "json") || looksJSON(body):
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil {
+			walkJSON("json:", v, out)
+		}
+	}
+	return out
+}
+
+func walkJSON(path string, v any, out map[string]Field) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			walkJSON(path+"."+k, e, out)
+		}
+	case []any:
+		for i, e := range x {
+			walkJSON(path+"["+itoa(i)+"]", e, out)
+		}
+	case string:
+		out[path] = Field{Value: x}
+	case json.Number:
+		out[path] = Field{Value: x.String(), Number: true}
+	}
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// Distinctive reports whether a value at path is worth correlating: long
+// enough to be unlikely to appear by chance (8 characters or more, not
+// prose), or an identifier by its field name ("id", "order_id",
+// "cartId", "uuid", ...) whatever its length. Booleans never are; numbers
+// only as identifiers.
+func Distinctive(path, v string) bool {
+	if v == "" || len(v) > 8192 {
+		return false
+	}
+	if idName(lastName(path)) {
+		return true
+	}
+	if strings.HasPrefix(path, "json:") && isNumber(v) {
+		return false
+	}
+	return len(v) >= 8 && !strings.ContainsAny(v, " \n\t")
+}
+
+// tokenLike values are long and free of separators, so finding one inside
+// other text is no coincidence.
+func tokenLike(v string) bool {
+	return len(v) >= 16 && !strings.ContainsAny(v, " \n\t\"&=;,")
+}
+
+func lastName(path string) string {
+	_, name, _ := strings.Cut(path, ":")
+	if i := strings.LastIndexAny(name, ".["); i >= 0 {
+		if name[i] == '[' {
+			// an array element: name it by its array
+			return lastName("x:" + name[:i])
+		}
+		name = name[i+1:]
+	}
+	return name
+}
+
+func idName(name string) bool {
+	n := strings.ToLower(name)
+	switch {
+	case n == "id", n == "uuid", n == "guid", n == "ids":
+		return true
+	case strings.HasSuffix(n, "_id"), strings.HasSuffix(n, "-id"), strings.HasSuffix(n, "_ids"):
+		return true
+	case strings.HasSuffix(name, "Id"), strings.HasSuffix(name, "ID"), strings.HasSuffix(name, "Ids"):
+		return true
+	}
+	return false
+}
+
+func isNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if (c < '0' || c > '9') && !(i == 0 && c == '-') && c != '.' && c != 'e' && c != 'E' && c != '+' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,219 @@
+package correlate
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+func jsonResp(body string, hdr ...string) *session.Response {
+	r := &session.Response{Status: 200, Body: []byte(body), Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header = append(r.Header, session.Header{Name: hdr[i], Value: hdr[i+1]})
+	}
+	return r
+}
+
+func TestFields(t *testing.T) {
+	tests := []struct {
+		name string
+		resp *session.Response
+		want map[string]Field
+	}{
+		// JSON leaves are found by path, numbers marked as numbers.
+		{"json", jsonResp(`{"a":{"b":"x","n":7},"l":[{"id":3}],"t":true}`),
+			map[string]Field{"json:.a.b": {Value: "x"}, "json:.a.n": {Value: "7", Number: true}, "json:.l[0].id": {Value: "3", Number: true}}},
+		// Set-Cookie values by cookie name; Date and Content-Type are ignored.
+		{"cookie", &session.Response{Header: session.Headers{{Name: "set-cookie", Value: "sid=abc123; Path=/; HttpOnly"}, {Name: "Date", Value: "today"}, {Name: "X-Token", Value: "tok"}}},
+			map[string]Field{"cookie:sid": {Value: "abc123"}, "header:X-Token": {Value: "tok"}}},
+		// Form-encoded token responses (OAuth2 servers of old).
+		{"form", &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}}, Body: []byte("access_token=aaa&expires_in=60")},
+			map[string]Field{"form:access_token": {Value: "aaa"}, "form:expires_in": {Value: "60"}}},
+		// A body that is not JSON yields nothing.
+		{"text", &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "text/plain"}}, Body: []byte("hello")}, map[string]Field{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Fields(tt.resp); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Fields = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDistinctive(t *testing.T) {
+	tests := []struct {
+		path, value string
+		want        bool
+	}{
+		{"json:.access_token", "eyJhbGciOiJIUzI1NiJ9", true}, // long token
+		{"json:.order.id", "7", true},                        // short, but an id by name
+		{"json:.items[2]", "7", false},                       // short, not an id
+		{"json:.cart_id", "12", true},                        // snake-case id
+		{"json:.cartId", "12", true},                         // camel-case id
+		{"json:.quantity", "12345678", false},                // a long number is not an id
+		{"json:.name", "a long name with spaces", false},     // prose
+		{"cookie:sid", "abcdefgh", true},                     // cookie of 8
+		{"cookie:theme", "dark", false},                      // short cookie
+		{"json:.ids[3]", "9", true},                          // an element of an id list
+	}
+	for _, tt := range tests {
+		t.Run(tt.path+"="+tt.value, func(t *testing.T) {
+			if got := Distinctive(tt.path, tt.value); got != tt.want {
+				t.Errorf("Distinctive(%q, %q) = %v", tt.path, tt.value, got)
+			}
+		})
+	}
+}
+
+// learned returns a table that has seen a login and an order response.
+func learned(t *testing.T) *Table {
+	t.Helper()
+	tb := NewTable()
+	rec := jsonResp(`{"access_token":"RECORDED-ACCESS-TOKEN-1","refresh_token":"rec-refresh-1","order":{"id":7}}`, "Set-Cookie", "sid=recsid01; Path=/")
+	live := jsonResp(`{"access_token":"LIVE-ACCESS-TOKEN-XYZ","refresh_token":"live-refresh-1","order":{"id":42}}`, "Set-Cookie", "sid=livesid9; Path=/")
+	if n := tb.Learn(rec, live); n != 4 {
+		t.Fatalf("Learn = %d mappings, want 4", n)
+	}
+	return tb
+}
+
+func TestRewrite(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     session.Request
+		want    session.Request
+		subs    int
+		orphans []string
+	}{
+		// The credentials of an Authorization header.
+		{"bearer",
+			session.Request{Method: "GET", Target: "/me", Header: session.Headers{{Name: "authorization", Value: "Bearer RECORDED-ACCESS-TOKEN-1"}}},
+			session.Request{Method: "GET", Target: "/me", Header: session.Headers{{Name: "authorization", Value: "Bearer LIVE-ACCESS-TOKEN-XYZ"}}}, 1, nil},
+		// A path segment and a query value; "17" is not "7".
+		{"path and query",
+			session.Request{Method: "GET", Target: "/orders/7/items/17?order=7&x=17"},
+			session.Request{Method: "GET", Target: "/orders/42/items/17?order=42&x=17"}, 2, nil},
+		// Cookie values by whole value.
+		{"cookie",
+			session.Request{Method: "GET", Target: "/", Header: session.Headers{{Name: "Cookie", Value: "theme=dark; sid=recsid01"}}},
+			session.Request{Method: "GET", Target: "/", Header: session.Headers{{Name: "Cookie", Value: "theme=dark; sid=livesid9"}}}, 1, nil},
+		// A form body; BodySize follows the new length.
+		{"form",
+			session.Request{Method: "POST", Target: "/refresh", Header: session.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}}, Body: []byte("grant_type=refresh_token&refresh_token=rec-refresh-1"), BodySize: 51},
+			session.Request{Method: "POST", Target: "/refresh", Header: session.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}}, Body: []byte("grant_type=refresh_token&refresh_token=live-refresh-1"), BodySize: 52}, 1, nil},
+		// A JSON body keeps its formatting; the number stays a number, keys are never touched.
+		{"json",
+			session.Request{Method: "POST", Target: "/pay", Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{ "7": 7, "ref": "7", "qty": 17 }`), BodySize: 33},
+			session.Request{Method: "POST", Target: "/pay", Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{ "7": 42, "ref": "42", "qty": 17 }`), BodySize: 35}, 2, nil},
+		// A long token inside other text (a custom header, a text body).
+		{"embedded token",
+			session.Request{Method: "POST", Target: "/x", Header: session.Headers{{Name: "X-Note", Value: "t=RECORDED-ACCESS-TOKEN-1;"}}, Body: []byte("token RECORDED-ACCESS-TOKEN-1 end"), BodySize: 33},
+			session.Request{Method: "POST", Target: "/x", Header: session.Headers{{Name: "X-Note", Value: "t=LIVE-ACCESS-TOKEN-XYZ;"}}, Body: []byte("token LIVE-ACCESS-TOKEN-XYZ end"), BodySize: 31}, 2, nil},
+		// Nothing to do.
+		{"untouched",
+			session.Request{Method: "GET", Target: "/products?page=2"},
+			session.Request{Method: "GET", Target: "/products?page=2"}, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := learned(t)
+			orig := tt.req
+			origBody := slices.Clone(tt.req.Body)
+			got, rw := tb.Rewrite(&tt.req)
+			if len(got.Header) == 0 && len(tt.want.Header) == 0 {
+				got.Header = tt.want.Header // nil and empty are the same here
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Rewrite =\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if rw.Substituted != tt.subs || !reflect.DeepEqual(rw.Orphans, tt.orphans) {
+				t.Errorf("Rewrite counts %+v, want %d substitutions, orphans %v", rw, tt.subs, tt.orphans)
+			}
+			if string(orig.Body) != string(origBody) {
+				t.Errorf("recorded body changed")
+			}
+		})
+	}
+}
+
+// A login that failed live leaves its values orphaned; a later request
+// carrying them is uncorrelated, until a later login maps them.
+func TestOrphans(t *testing.T) {
+	tb := NewTable()
+	rec := jsonResp(`{"access_token":"RECORDED-ACCESS-TOKEN-1"}`)
+	tb.Learn(rec, jsonResp(`{"error":"bad password"}`))
+	req := session.Request{Method: "GET", Target: "/me", Header: session.Headers{{Name: "Authorization", Value: "Bearer RECORDED-ACCESS-TOKEN-1"}}}
+	if _, rw := tb.Rewrite(&req); len(rw.Orphans) != 1 {
+		t.Fatalf("orphans = %v, want the access token", rw.Orphans)
+	}
+	tb.Learn(rec, jsonResp(`{"access_token":"LIVE-TOKEN-ABCDEFGH"}`))
+	got, rw := tb.Rewrite(&req)
+	if len(rw.Orphans) != 0 || got.Header[0].Value != "Bearer LIVE-TOKEN-ABCDEFGH" {
+		t.Fatalf("after a good login: %v %+v", got.Header, rw)
+	}
+	// A failed request (no live response) orphans nothing already mapped.
+	tb.Learn(rec, nil)
+	if _, rw := tb.Rewrite(&req); len(rw.Orphans) != 0 {
+		t.Fatalf("mapped value orphaned again: %v", rw.Orphans)
+	}
+}
+
+func TestParseCredentials(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []Credential
+		err      string
+	}{
+		// A header line, a comment and a blank line are skipped.
+		{"basic", "user,password\n# staging\nalice,s3cret\n\nbob,\"pa,ss\"\n", []Credential{{"alice", "s3cret"}, {"bob", "pa,ss"}}, ""},
+		// A line with three fields names its line.
+		{"fields", "alice,a\nbob,b,c\n", nil, "line 2"},
+		// Nothing usable.
+		{"empty", "# nothing\n", nil, "no credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseCredentials(strings.NewReader(tt.in))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestApplyCredentials(t *testing.T) {
+	c := Credential{User: "alice", Password: "s3cret"}
+	tests := []struct {
+		name, ctype, body, want string
+		ok                      bool
+	}{
+		// A redacted form login.
+		{"form", "application/x-www-form-urlencoded", "grant_type=password&username=h%3Aab12&password=h%3Acd34", "grant_type=password&username=alice&password=s3cret", true},
+		// A JSON login keeps its layout.
+		{"json", "application/json", `{"email": "x", "password": "y", "remember": true}`, `{"email": "alice", "password": "s3cret", "remember": true}`, true},
+		// No password field: not a login, untouched.
+		{"not a login", "application/json", `{"user": "x"}`, `{"user": "x"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := session.Request{Method: "POST", Header: session.Headers{{Name: "Content-Type", Value: tt.ctype}}, Body: []byte(tt.body)}
+			got, ok := ApplyCredentials(&req, c)
+			if ok != tt.ok || string(got.Body) != tt.want {
+				t.Fatalf("got %q %v, want %q %v", got.Body, ok, tt.want, tt.ok)
+			}
+			if ok && got.BodySize != int64(len(got.Body)) {
+				t.Errorf("BodySize %d for %d bytes", got.BodySize, len(got.Body))
+			}
+		})
+	}
+}

@@ -1,0 +1,79 @@
+// Package replay re-issues a recording's requests against a target, at the
+// recorded pace or faster, with every session's order kept and its
+// server-issued values (tokens, cookies, ids) kept live.
+//
+// # Timing
+//
+// Every request's due time comes from one absolute clock: start +
+// Pacer.Due(offset), where offset is the request's start in the recording
+// minus the recording's origin. With Speed(s) that is start + offset/s. The
+// replay never sleeps the gap since the previous request, so lateness does
+// not accumulate: a late request goes at once and its lateness is recorded
+// as lag. Max ignores the recording's timing and sends as fast as the
+// session order and the caps allow; its due time is the moment the
+// scheduler reaches the request.
+//
+// # Sessions and their order
+//
+// Requests belong to sessions: Exchange.Session when the identity tracker
+// set it, otherwise the connection they travelled on ("conn:<Conn.ID>").
+// The order rule, for every session:
+//
+//	A request is not sent until every request of its session that had
+//	completed before it started, in the recording, has completed in the
+//	replay. Requests that overlapped in the recording may overlap in the
+//	replay. Sessions are independent of each other.
+//
+// "Completed" is the response's last byte (Timing.ResponseEnd); "started"
+// is the request's first byte (Timing.RequestStart). A recorded request
+// that never got a response never completed, so nothing waits for it. Time
+// spent waiting for the order shows as order wait and as lag.
+//
+// # Scale
+//
+// WithScale(n) replays each session n times as independent clones. Clone k
+// (0 <= k < n) of session S is keyed "S#k", learns its own live values
+// (it logs in itself and is issued its own tokens), and is shifted by
+// k*stagger on the recording's timeline (WithCloneStagger, default 50ms),
+// so the clones' logins do not land on the same instant while the
+// recording's rate curve keeps its shape; the run grows by at most
+// (n-1)*stagger/speed.
+//
+// # Live values
+//
+// See package replay/correlate: values the recording's server issued are
+// learned by aligning each recorded response with the live one and are
+// substituted into the session's later requests. A request that carries a
+// recorded value with no live counterpart (its login failed) is
+// uncorrelated: skipped by default, sent as recorded with
+// WithUncorrelated("send"); either way it is counted.
+//
+// # What is sent
+//
+// Method, request-target (path and query, after substitution) and body as
+// recorded, over HTTP/1.1 with keep-alive connections pooled up to the
+// in-flight cap. Header fields are sent with their recorded values, and
+// repeated fields in their recorded order; names go out in Go's canonical
+// case (content-type becomes Content-Type), and the order between different
+// names is Go's. Hop-by-hop fields (Connection, Keep-Alive, Transfer-
+// Encoding, TE, Trailer, Upgrade, Proxy-Connection, Expect) are dropped,
+// Content-Length is recomputed from the body, and Host is the target's
+// unless WithKeepHost. Redirects are not followed unless
+// WithFollowRedirects: the recorded client's next request is in the
+// recording already.
+//
+// # Memory
+//
+// The source is read as a stream with a look-ahead window
+// (WithWindow, default 5s of recording time) that sorts exchanges by start
+// time. Memory holds the window, the requests in flight or waiting for
+// their order, and one small state per active session; a session idle for
+// WithSessionIdle of recording time is released.
+//
+// # Stopping
+//
+// Every replay is bounded: by the recording, by WithMaxDuration (default
+// 1h), and by Stop, which stops issuing requests at once and lets the ones
+// in flight finish within their timeout. Cancelling the context passed to
+// Run aborts the requests in flight too.
+package replay

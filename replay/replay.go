@@ -1,0 +1,871 @@
+package replay
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// maxLearnBody bounds how much of a live response body is kept for
+// learning live values; the rest is read and counted, not kept.
+const maxLearnBody = 4 << 20
+
+// maxWindowItems bounds the look-ahead window by count, whatever its span.
+const maxWindowItems = 200000
+
+// ErrAlreadyRun is returned by Run on a Replayer that has run before.
+var ErrAlreadyRun = errors.New("replayer already ran: make a new one with New")
+
+// TargetError says why a target URL cannot be used.
+type TargetError struct {
+	Target string
+	Reason string
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("target %q: %s", e.Target, e.Reason)
+}
+
+// SourceError is a failure to read the recording; the requests read before
+// it were replayed.
+type SourceError struct {
+	Read uint64 // exchanges read before the failure
+	Err  error
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("reading the recording after %d exchanges: %v", e.Read, e.Err)
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Replayer replays one recording against one target. Make it with New, run
+// it once with Run; Stop and Snapshot may be called from other goroutines
+// while it runs.
+type Replayer struct {
+	o      options
+	target *url.URL
+	client *http.Client
+
+	ran      atomic.Bool
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	stopMu   sync.Mutex
+	stopWhy  string
+
+	st       *stats
+	start    atomic.Int64 // Unix ns, 0 before Run
+	inFlight atomic.Int64
+}
+
+// New returns a Replayer that sends to target, an http:// or https:// URL
+// naming the host and port (and optionally a path prefix put before every
+// recorded path).
+func New(target string, opts ...Option) (*Replayer, error) {
+	o := defaults()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(target)
+	switch {
+	case target == "":
+		return nil, &TargetError{target, "no target given: name one explicitly, e.g. http://127.0.0.1:8080"}
+	case err != nil:
+		return nil, &TargetError{target, err.Error()}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, &TargetError{target, "want an http:// or https:// URL, e.g. http://127.0.0.1:8080"}
+	case u.Host == "":
+		return nil, &TargetError{target, "no host: write it as http://host:port"}
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, &TargetError{target, "a target takes no query or fragment"}
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	r := &Replayer{o: o, target: u, stopCh: make(chan struct{}), st: newStats()}
+	r.client = r.newClient()
+	return r, nil
+}
+
+func (r *Replayer) newClient() *http.Client {
+	dialer := &net.Dialer{Timeout: r.o.connectTimeout, KeepAlive: 30 * time.Second}
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	tr := &http.Transport{
+		Proxy:                 nil, // a replay goes where it is told, not through the environment's proxy
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: r.o.insecure}, //nolint:gosec // opt-in --insecure
+		TLSHandshakeTimeout:   r.o.connectTimeout,
+		MaxIdleConns:          r.o.maxInFlight,
+		MaxIdleConnsPerHost:   r.o.maxInFlight,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: r.o.timeout,
+		DisableCompression:    true, // send Accept-Encoding as recorded, and take bodies as they come
+		Protocols:             protos,
+	}
+	c := &http.Client{Transport: tr}
+	if !r.o.followRedirect {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c
+}
+
+// Stop stops issuing new requests; requests in flight finish within their
+// timeout and Run then returns its report, whose Stopped field holds
+// reason. Only the first call counts.
+func (r *Replayer) Stop(reason string) {
+	r.stopOnce.Do(func() {
+		if reason == "" {
+			reason = "stopped"
+		}
+		r.stopMu.Lock()
+		r.stopWhy = reason
+		r.stopMu.Unlock()
+		close(r.stopCh)
+	})
+}
+
+func (r *Replayer) stopReason() string {
+	r.stopMu.Lock()
+	defer r.stopMu.Unlock()
+	return r.stopWhy
+}
+
+// Snapshot returns the figures so far.
+func (r *Replayer) Snapshot() Snapshot {
+	s := r.st.snapshot()
+	if st := r.start.Load(); st != 0 {
+		s.Elapsed = time.Since(time.Unix(0, st))
+	}
+	s.InFlight = r.inFlight.Load()
+	return s
+}
+
+// item is one request to schedule: an exchange for one clone of a session.
+type item struct {
+	ex     *session.Exchange
+	key    string // session key, "S" or "S#k"
+	base   string // the recording's session key
+	clone  int
+	offset time.Duration // due position in the recording (clone shift included)
+	start  int64         // recorded request start, Unix ns
+	end    int64         // recorded response end, Unix ns; 0 when it never completed
+	seq    uint64
+}
+
+// sessState is what the replay keeps for one session clone.
+type sessState struct {
+	key   string
+	index int // order of first appearance of the base session
+	clone int
+	table *correlate.Table
+	cred  *correlate.Credential
+
+	mu          sync.Mutex
+	outstanding []*pending // dispatched and not yet completed, in dispatch order
+	failed      string     // first transport error, "" if none
+	uncorr      string     // first uncorrelated request, "" if none
+	requests    int
+
+	lastOffset time.Duration // dispatcher-only
+	active     atomic.Int64  // goroutines working on its requests
+}
+
+type pending struct {
+	end  int64
+	done chan struct{}
+}
+
+// Run replays src and returns the report. It returns when every request
+// has been sent and answered, the replay was stopped, or ctx ended. The
+// error is non-nil when the source failed (a *SourceError, with the report
+// of what was replayed) or the replay could not start.
+func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error) {
+	if !r.ran.CompareAndSwap(false, true) {
+		return nil, ErrAlreadyRun
+	}
+	start := time.Now()
+	r.start.Store(start.UnixNano())
+	rep := &Report{
+		Version: ReportVersion,
+		Target:  r.target.String(),
+		Speed:   fmt.Sprint(r.o.pacer),
+		Scale:   r.o.scale,
+		Labels:  r.o.labels,
+		Start:   start.UTC(),
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := time.AfterFunc(r.o.maxDuration, func() {
+		r.Stop(fmt.Sprintf("max duration %v reached", r.o.maxDuration))
+	})
+	defer timer.Stop()
+	go func() {
+		select {
+		case <-runCtx.Done():
+			if ctx.Err() != nil {
+				r.Stop("canceled: " + context.Cause(ctx).Error())
+			}
+		case <-r.stopCh:
+		}
+	}()
+	if r.o.progress != nil {
+		go r.progressLoop(runCtx)
+	}
+
+	items := make(chan *item, 1024)
+	var srcErr error
+	var span spanInfo
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		srcErr, span = r.feed(runCtx, src, items)
+	}()
+	r.dispatch(runCtx, start, items)
+	cancel() // unblocks the feeder if the dispatcher stopped early
+	<-feedDone
+
+	end := time.Now()
+	rep.End = end.UTC()
+	r.st.fill(rep)
+	if !r.st.last.IsZero() {
+		rep.DurationMS = msf(r.st.last.Sub(start))
+	} else {
+		rep.DurationMS = msf(end.Sub(start))
+	}
+	rep.SpanMS = msf(span.last - span.first)
+	if !isMax(r.o.pacer) && span.any {
+		rep.ExpectedMS = msf(r.o.pacer.Due(span.lastClone))
+	}
+	rep.Stopped = r.stopReason()
+	r.verdict(rep)
+	if srcErr != nil {
+		err := &SourceError{Read: rep.Filtered.Read, Err: srcErr}
+		rep.Completed = false
+		rep.Failure = err.Error()
+		return rep, err
+	}
+	return rep, nil
+}
+
+func (r *Replayer) verdict(rep *Report) {
+	q := rep.Requests
+	switch {
+	case rep.Stopped != "":
+		rep.Failure = "stopped early: " + rep.Stopped
+	case q.Scheduled == 0:
+		rep.Failure = "no request to replay: the recording is empty or the filters left nothing"
+	case q.Sent > 0 && float64(q.Errors) > r.o.maxErrorRate*float64(q.Sent):
+		rep.Failure = fmt.Sprintf("%d of %d requests failed (%s), above the allowed %.3g%%",
+			q.Errors, q.Sent, codes(rep.Errors), 100*r.o.maxErrorRate)
+	case q.Sent == 0 && q.Skipped > 0:
+		rep.Failure = "every request was skipped as uncorrelated"
+	default:
+		rep.Completed = true
+	}
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r *Replayer) progressLoop(ctx context.Context) {
+	t := time.NewTicker(r.o.progressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.stopCh:
+			return
+		case <-t.C:
+			fmt.Fprintln(r.o.progress, r.Snapshot())
+		}
+	}
+}
+
+// spanInfo is what the feeder learned of the recording's extent.
+type spanInfo struct {
+	any         bool
+	first, last time.Duration // offsets of the first and last base request
+	lastClone   time.Duration // offset of the last request, clone shift included
+}
+
+// itemHeap orders items by offset, then by the order they were read.
+type itemHeap []*item
+
+func (h itemHeap) Len() int { return len(h) }
+func (h itemHeap) Less(i, j int) bool {
+	if h[i].offset != h[j].offset {
+		return h[i].offset < h[j].offset
+	}
+	return h[i].seq < h[j].seq
+}
+func (h itemHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *itemHeap) Push(x any)   { *h = append(*h, x.(*item)) }
+func (h *itemHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return it
+}
+
+// feed reads src, filters, sorts by start time through the look-ahead
+// window, makes clones and sends items in offset order. It closes out.
+func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *item) (srcErr error, span spanInfo) {
+	defer close(out)
+	var (
+		window   itemHeap // base items by recorded start (offset holds start - origin0)
+		clones   itemHeap // items ready but for clones' shift
+		seq      uint64
+		lastRaw  int64 // latest start read
+		origin   = r.o.origin
+		haveOrig = origin != 0
+		sampled  = make(map[string]bool)
+		eof      bool
+	)
+	send := func(it *item) bool {
+		select {
+		case out <- it:
+			r.st.mu.Lock()
+			r.st.req.Scheduled++
+			r.st.mu.Unlock()
+			return true
+		case <-ctx.Done():
+			return false
+		case <-r.stopCh:
+			return false
+		}
+	}
+	// release moves the earliest window item through the range and
+	// session filters into the clone heap, then sends what is due.
+	release := func(it *item) bool {
+		if !haveOrig {
+			origin, haveOrig = it.start, true
+		}
+		off := time.Duration(it.start - origin)
+		if off < 0 { // came later than the window could sort: due at once
+			off = 0
+		}
+		if off < r.o.from || (r.o.to != 0 && off > r.o.to) {
+			r.st.mu.Lock()
+			r.st.filtered.ByRange++
+			r.st.mu.Unlock()
+			return true
+		}
+		off -= r.o.from
+		if r.o.sessions > 0 && !sampled[it.base] {
+			if len(sampled) >= r.o.sessions {
+				r.st.mu.Lock()
+				r.st.filtered.BySessions++
+				r.st.mu.Unlock()
+				return true
+			}
+			sampled[it.base] = true
+		}
+		if !span.any || off < span.first {
+			span.first = off
+		}
+		if !span.any || off > span.last {
+			span.last = off
+		}
+		span.any = true
+		for k := 0; k < r.o.scale; k++ {
+			c := *it
+			c.clone = k
+			c.offset = off + time.Duration(k)*r.o.stagger
+			if r.o.scale > 1 {
+				c.key = fmt.Sprintf("%s#%d", it.base, k)
+			}
+			c.seq = seq
+			seq++
+			heap.Push(&clones, &c)
+			if c.offset > span.lastClone {
+				span.lastClone = c.offset
+			}
+		}
+		for clones.Len() > 0 && clones[0].offset <= off {
+			if !send(heap.Pop(&clones).(*item)) {
+				return false
+			}
+		}
+		return true
+	}
+
+	for !eof {
+		if ctx.Err() != nil || r.stopped() {
+			return nil, span
+		}
+		ex, err := src.Next()
+		if err == io.EOF {
+			eof = true
+			break
+		}
+		if err != nil {
+			srcErr = err
+			break
+		}
+		r.st.mu.Lock()
+		r.st.filtered.Read++
+		r.st.mu.Unlock()
+		if !r.keep(ex) {
+			continue
+		}
+		it := &item{ex: ex, base: sessionKey(ex), start: ex.Timing.RequestStart, end: recordedEnd(ex), seq: seq}
+		seq++
+		it.key = it.base
+		if it.start == 0 { // no timing: place it at the latest start read
+			it.start = lastRaw
+			if it.end == 0 && ex.Flags&session.FlagNoResponse == 0 {
+				it.end = it.start
+			}
+		}
+		if it.start > lastRaw {
+			lastRaw = it.start
+		}
+		it.offset = time.Duration(it.start)
+		heap.Push(&window, it)
+		for window.Len() > 0 && (time.Duration(lastRaw)-window[0].offset > r.o.window || window.Len() > maxWindowItems) {
+			if !release(heap.Pop(&window).(*item)) {
+				return nil, span
+			}
+		}
+	}
+	for window.Len() > 0 {
+		if !release(heap.Pop(&window).(*item)) {
+			return srcErr, span
+		}
+	}
+	for clones.Len() > 0 {
+		if !send(heap.Pop(&clones).(*item)) {
+			return srcErr, span
+		}
+	}
+	return srcErr, span
+}
+
+func (r *Replayer) stopped() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// keep applies the method and path filters, counting what they drop.
+func (r *Replayer) keep(ex *session.Exchange) bool {
+	req := &ex.Request
+	var drop *uint64
+	switch {
+	case req.Method == "" || req.Target == "" || req.Target == "*":
+		drop = &r.st.filtered.Unsendable
+	case r.o.methods != nil && !r.o.methods[strings.ToUpper(req.Method)]:
+		drop = &r.st.filtered.ByMethod
+	case !r.pathKept(req.Target):
+		drop = &r.st.filtered.ByPath
+	}
+	if drop == nil {
+		return true
+	}
+	r.st.mu.Lock()
+	*drop++
+	r.st.mu.Unlock()
+	return false
+}
+
+func (r *Replayer) pathKept(target string) bool {
+	for _, re := range r.o.exclude {
+		if re.MatchString(target) {
+			return false
+		}
+	}
+	if len(r.o.include) == 0 {
+		return true
+	}
+	for _, re := range r.o.include {
+		if re.MatchString(target) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionKey is the exchange's session, or its connection when the
+// identity tracker left none.
+func sessionKey(ex *session.Exchange) string {
+	if ex.Session != "" {
+		return ex.Session
+	}
+	return fmt.Sprintf("conn:%d", ex.Conn.ID)
+}
+
+// recordedEnd is when the recorded exchange completed, 0 if it never did.
+func recordedEnd(ex *session.Exchange) int64 {
+	if ex.Flags&session.FlagNoResponse != 0 {
+		return 0
+	}
+	t := ex.Timing
+	for _, v := range []int64{t.ResponseEnd, t.ResponseStart, t.RequestEnd, t.RequestStart} {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// dispatch takes items in offset order, waits for each one's due time and
+// starts it. It returns when items is closed (after every started request
+// has finished) or the replay stops.
+func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *item) {
+	var (
+		wg       sync.WaitGroup
+		pendSem  = make(chan struct{}, r.o.maxPending)
+		flight   = make(chan struct{}, r.o.maxInFlight)
+		sessions = make(map[string]*sessState)
+		bases    = make(map[string]int)
+		timer    = time.NewTimer(time.Hour)
+		max      = isMax(r.o.pacer)
+		n        int
+	)
+	timer.Stop()
+	defer func() {
+		wg.Wait()
+		for _, ss := range sessions {
+			r.finish(ss)
+		}
+	}()
+	notSent := func(it *item) {
+		r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: Route(it.ex.Request.Method, it.ex.Request.Target)})
+	}
+	for it := range items {
+		if r.stopped() || ctx.Err() != nil {
+			notSent(it)
+			continue // drain what the feeder already sent
+		}
+		var due time.Time
+		if max {
+			due = time.Now()
+		} else {
+			due = start.Add(r.o.pacer.Due(it.offset))
+			if wait := time.Until(due); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-r.stopCh:
+					timer.Stop()
+					notSent(it)
+					continue
+				case <-ctx.Done():
+					timer.Stop()
+					notSent(it)
+					continue
+				}
+			}
+		}
+		ss := sessions[it.key]
+		if ss == nil {
+			idx, ok := bases[it.base]
+			if !ok {
+				idx = len(bases)
+				bases[it.base] = idx
+			}
+			ss = &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
+			if len(r.o.credentials) > 0 {
+				c := r.o.credentials[(idx*r.o.scale+it.clone)%len(r.o.credentials)]
+				ss.cred = &c
+			}
+			sessions[it.key] = ss
+		}
+		ss.lastOffset = it.offset
+		p := &pending{end: it.end, done: make(chan struct{})}
+		ss.mu.Lock()
+		var deps []chan struct{}
+		for _, o := range ss.outstanding {
+			if o.end != 0 && o.end <= it.start {
+				deps = append(deps, o.done)
+			}
+		}
+		ss.outstanding = append(ss.outstanding, p)
+		ss.requests++
+		ss.mu.Unlock()
+
+		select {
+		case pendSem <- struct{}{}:
+		case <-r.stopCh:
+			r.complete(ss, p)
+			notSent(it)
+			continue
+		case <-ctx.Done():
+			r.complete(ss, p)
+			notSent(it)
+			continue
+		}
+		ss.active.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-pendSem }()
+			defer ss.active.Add(-1)
+			r.do(ctx, it, ss, p, deps, due, flight)
+		}()
+
+		if n++; n%1024 == 0 {
+			r.evict(sessions, it.offset)
+		}
+	}
+}
+
+// evict releases sessions idle for longer than the idle limit.
+func (r *Replayer) evict(sessions map[string]*sessState, now time.Duration) {
+	for k, ss := range sessions {
+		if now-ss.lastOffset > r.o.idle && ss.active.Load() == 0 {
+			r.finish(ss)
+			delete(sessions, k)
+		}
+	}
+}
+
+// finish counts a session's outcome.
+func (r *Replayer) finish(ss *sessState) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	switch {
+	case ss.failed != "":
+		r.st.session(ss.key, "failed", ss.failed)
+	case ss.uncorr != "":
+		r.st.session(ss.key, "uncorrelated", ss.uncorr)
+	default:
+		r.st.session(ss.key, "completed", "")
+	}
+}
+
+// complete marks p done and drops it from the session's outstanding list.
+func (r *Replayer) complete(ss *sessState, p *pending) {
+	ss.mu.Lock()
+	for i, o := range ss.outstanding {
+		if o == p {
+			ss.outstanding = append(ss.outstanding[:i], ss.outstanding[i+1:]...)
+			break
+		}
+	}
+	ss.mu.Unlock()
+	close(p.done)
+}
+
+// do waits for the request's order and an in-flight slot, sends it, and
+// learns the live values of its response.
+func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, deps []chan struct{}, due time.Time, flight chan struct{}) {
+	ex := it.ex
+	res := &Result{
+		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
+		Route: Route(ex.Request.Method, ex.Request.Target), RecordedStatus: ex.Response.Status,
+	}
+	defer r.complete(ss, p)
+	learnNothing := func() {
+		if ex.Flags&session.FlagNoResponse == 0 {
+			ss.table.Learn(&ex.Response, nil)
+		}
+	}
+	for _, d := range deps {
+		select {
+		case <-d:
+		case <-r.stopCh:
+			r.report(res)
+			return
+		case <-ctx.Done():
+			r.report(res)
+			return
+		}
+	}
+	res.Ready = time.Now()
+
+	req := ex.Request
+	if ss.cred != nil {
+		if nr, ok := correlate.ApplyCredentials(&req, *ss.cred); ok {
+			req = nr
+			r.st.mu.Lock()
+			r.st.corr.Credentials++
+			r.st.mu.Unlock()
+		}
+	}
+	req, rw := ss.table.Rewrite(&req)
+	res.Target = req.Target
+	res.Substituted = rw.Substituted
+	if len(rw.Orphans) > 0 {
+		res.Uncorrelated = true
+		ss.mu.Lock()
+		if ss.uncorr == "" {
+			ss.uncorr = fmt.Sprintf("%s %s carries a value with no live counterpart (request at %v)", ex.Request.Method, ex.Request.Target, it.offset)
+		}
+		ss.mu.Unlock()
+		if r.o.uncorrelated == UncorrelatedSkip {
+			res.Skipped = true
+			learnNothing()
+			r.report(res)
+			return
+		}
+	}
+	hreq, err := r.build(ctx, &req, ex)
+	if err != nil {
+		res.Err, res.ErrKind = err, ErrKindOther
+		res.Sent = time.Now()
+		res.Done = res.Sent
+		learnNothing()
+		r.report(res)
+		return
+	}
+
+	select {
+	case flight <- struct{}{}:
+	case <-r.stopCh:
+		r.report(res)
+		return
+	case <-ctx.Done():
+		r.report(res)
+		return
+	}
+	defer func() { <-flight }()
+	if r.o.limiter != nil {
+		if err := r.o.limiter.Wait(ctx); err != nil {
+			r.report(res)
+			return
+		}
+	}
+	if ex.Flags&session.FlagRequestTruncated != 0 {
+		r.st.mu.Lock()
+		r.st.req.Truncated++
+		r.st.mu.Unlock()
+	}
+	rctx, cancel := context.WithTimeout(ctx, r.o.timeout)
+	defer cancel()
+	hreq = hreq.WithContext(rctx)
+	r.inFlight.Add(1)
+	res.Sent = time.Now()
+	resp, err := r.client.Do(hreq)
+	var live *session.Response
+	if err == nil {
+		live, res.BytesIn, err = readResponse(resp)
+	}
+	res.Done = time.Now()
+	r.inFlight.Add(-1)
+	if err != nil {
+		res.Err, res.ErrKind = err, errKind(err)
+		ss.mu.Lock()
+		if ss.failed == "" {
+			ss.failed = fmt.Sprintf("%s %s: %s: %v", ex.Request.Method, ex.Request.Target, res.ErrKind, err)
+		}
+		ss.mu.Unlock()
+		learnNothing()
+		r.report(res)
+		return
+	}
+	res.Status = live.Status
+	if ex.Flags&session.FlagNoResponse == 0 {
+		n := ss.table.Learn(&ex.Response, live)
+		r.st.mu.Lock()
+		r.st.corr.Learned += uint64(n)
+		r.st.mu.Unlock()
+	}
+	r.report(res)
+}
+
+func (r *Replayer) report(res *Result) {
+	r.st.record(res)
+	for _, o := range r.o.observers {
+		o.Observe(res)
+	}
+}
+
+// hopHeaders are not forwarded: they describe the recorded connection, or
+// are recomputed for this one.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
+	"Te": true, "Trailer": true, "Upgrade": true, "Content-Length": true, "Host": true, "Expect": true,
+}
+
+// build makes the live request from the (substituted) recorded one.
+func (r *Replayer) build(ctx context.Context, req *session.Request, ex *session.Exchange) (*http.Request, error) {
+	target := req.Target
+	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
+		// absolute-form (a proxy request): keep only the path and query
+		rest := target[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			target = rest[j:]
+		} else {
+			target = "/"
+		}
+	}
+	ru, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, fmt.Errorf("request-target %q: %w", target, err)
+	}
+	u := *r.target
+	u.Path = r.target.Path + ru.Path
+	if ru.RawPath != "" {
+		u.RawPath = r.target.EscapedPath() + ru.RawPath
+	}
+	u.RawQuery = ru.RawQuery
+	var body io.Reader = http.NoBody
+	if len(req.Body) > 0 {
+		body = bytes.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", req.Method, target, err)
+	}
+	for _, h := range req.Header {
+		name := http.CanonicalHeaderKey(h.Name)
+		if hopHeaders[name] {
+			continue
+		}
+		hreq.Header[name] = append(hreq.Header[name], h.Value)
+	}
+	if _, ok := hreq.Header["User-Agent"]; !ok {
+		hreq.Header["User-Agent"] = nil // send none rather than Go's own, as recorded
+	}
+	if r.o.keepHost {
+		if h := ex.Request.Header.Get("Host"); h != "" {
+			hreq.Host = h
+		}
+	}
+	return hreq, nil
+}
+
+// readResponse reads the live response fully, keeping the first
+// maxLearnBody bytes for learning.
+func readResponse(resp *http.Response) (*session.Response, int64, error) {
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(resp.Body, maxLearnBody))
+	if err == nil && n == maxLearnBody {
+		var m int64
+		m, err = io.Copy(io.Discard, resp.Body)
+		n += m
+	}
+	if err != nil {
+		return nil, n, err
+	}
+	live := &session.Response{Proto: resp.Proto, Status: resp.StatusCode, Body: buf.Bytes(), BodySize: n}
+	for name, vals := range resp.Header {
+		for _, v := range vals {
+			live.Header = append(live.Header, session.Header{Name: name, Value: v})
+		}
+	}
+	return live, n, nil
+}

@@ -1,0 +1,488 @@
+package replay
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// ReportVersion is the version of the run report's JSON layout. Fields are
+// only ever added within a version.
+const ReportVersion = 1
+
+// maxRoutes bounds per-route figures; further routes count under "other".
+const maxRoutes = 500
+
+// maxProblems bounds the sessions listed by name in a report.
+const maxProblems = 100
+
+// Result is the outcome of one scheduled request.
+type Result struct {
+	Session string        // session key ("S", or "S#k" for clone k)
+	Method  string        // as sent
+	Target  string        // request-target as sent, after substitution
+	Route   string        // see Route
+	Offset  time.Duration // in the recording
+	// Status is the live status code (0 on error or when not sent);
+	// RecordedStatus the recording's (0 when it had no response).
+	Status         int
+	RecordedStatus int
+	Err            error  // transport error, nil on a response
+	ErrKind        string // see the ErrKind constants; "" on a response
+	// Due is when the schedule wanted the request sent; Ready when its
+	// session's order allowed it; Sent when it was handed to the
+	// connection; Done when the response's last byte arrived (or the
+	// error). Ready, Sent and Done are zero when it was not sent.
+	Due, Ready, Sent, Done time.Time
+	Uncorrelated           bool // carried a value with no live counterpart
+	Skipped                bool // not sent (uncorrelated with --uncorrelated skip)
+	Substituted            int  // values replaced by live ones
+	BytesIn                int64
+}
+
+// Report is everything measured in one replay. It is written as JSON by
+// WriteJSON with the field names below, which `reprise report` and
+// `reprise check` read; durations are in milliseconds (floats) unless the
+// name says otherwise.
+type Report struct {
+	Version int               `json:"version"`
+	Target  string            `json:"target"`
+	Speed   string            `json:"speed"` // "1", "2.5", "max", or the pacer's description
+	Scale   int               `json:"scale"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Start   time.Time         `json:"start"`
+	End     time.Time         `json:"end"`
+	// DurationMS is the run's length, from start to the last response;
+	// SpanMS the recording's span (first request start to last request
+	// start, of the requests replayed) and ExpectedMS span/speed.
+	DurationMS float64 `json:"duration_ms"`
+	SpanMS     float64 `json:"recording_span_ms"`
+	ExpectedMS float64 `json:"expected_duration_ms,omitempty"`
+	// Completed is true when every selected request was scheduled and the
+	// share of transport errors stayed within the allowed rate.
+	Completed bool   `json:"completed"`
+	Stopped   string `json:"stopped,omitempty"` // why the replay stopped early, if it did
+	Failure   string `json:"failure,omitempty"` // why Completed is false, in words
+
+	Requests    RequestCounts     `json:"requests"`
+	StatusCodes map[string]uint64 `json:"status_codes"`
+	// StatusMismatch counts responses whose status differs from the
+	// recording's.
+	StatusMismatch uint64            `json:"status_mismatch"`
+	Errors         map[string]uint64 `json:"errors"` // by kind: connect, timeout, reset, canceled, other
+
+	// Latency is from the due time to the last byte (free of coordinated
+	// omission); ServiceTime from the send to the last byte; Lag from the
+	// due time to the send; OrderWait from the due time to the moment the
+	// session's order allowed the send (only requests that waited).
+	Latency     Histogram `json:"latency"`
+	ServiceTime Histogram `json:"service_time"`
+	Lag         Histogram `json:"lag"`
+	OrderWait   Histogram `json:"order_wait"`
+
+	Routes      []RouteReport     `json:"routes"`
+	Sessions    SessionCounts     `json:"sessions"`
+	Problems    []SessionProblem  `json:"session_problems,omitempty"`
+	Correlation CorrelationCounts `json:"correlation"`
+	Filtered    FilterCounts      `json:"filtered"`
+}
+
+// RequestCounts counts requests by fate.
+type RequestCounts struct {
+	Scheduled    uint64 `json:"scheduled"`    // selected and handed to the schedule (clones included)
+	Sent         uint64 `json:"sent"`         // put on the wire
+	Responses    uint64 `json:"responses"`    // answered with a status
+	Errors       uint64 `json:"errors"`       // transport errors
+	Skipped      uint64 `json:"skipped"`      // uncorrelated and not sent
+	Uncorrelated uint64 `json:"uncorrelated"` // uncorrelated, sent or not
+	NotSent      uint64 `json:"not_sent"`     // dropped because the replay stopped
+	Truncated    uint64 `json:"truncated"`    // sent with a body the recording had cut short
+}
+
+// Histogram summarises one HDR histogram in milliseconds. HDR holds the
+// full histogram (base64 of the compressed HdrHistogram V2 encoding, in
+// microseconds) so that reports can be merged and re-queried.
+type Histogram struct {
+	Count uint64  `json:"count"`
+	Min   float64 `json:"min"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+	HDR   string  `json:"hdr,omitempty"`
+}
+
+// RouteReport holds one route's figures.
+type RouteReport struct {
+	Route       string            `json:"route"`
+	Requests    uint64            `json:"requests"` // sent
+	Errors      uint64            `json:"errors"`
+	StatusCodes map[string]uint64 `json:"status_codes"`
+	Latency     Histogram         `json:"latency"`
+	ServiceTime Histogram         `json:"service_time"`
+}
+
+// SessionCounts counts sessions by outcome. A session failed when one of
+// its requests met a transport error; it is uncorrelated when one carried
+// a value with no live counterpart (and none failed); completed otherwise.
+type SessionCounts struct {
+	Total        uint64 `json:"total"`
+	Completed    uint64 `json:"completed"`
+	Failed       uint64 `json:"failed"`
+	Uncorrelated uint64 `json:"uncorrelated"`
+}
+
+// SessionProblem names a session that did not complete.
+type SessionProblem struct {
+	Session string `json:"session"`
+	Outcome string `json:"outcome"` // "failed" or "uncorrelated"
+	Detail  string `json:"detail"`
+}
+
+// CorrelationCounts says how live values were used.
+type CorrelationCounts struct {
+	Learned     uint64 `json:"learned"`     // recorded->live mappings learned
+	Substituted uint64 `json:"substituted"` // values replaced in requests
+	Credentials uint64 `json:"credentials"` // login requests given --credentials
+}
+
+// FilterCounts counts exchanges read and those left out.
+type FilterCounts struct {
+	Read       uint64 `json:"read"`
+	ByMethod   uint64 `json:"method"`
+	ByPath     uint64 `json:"path"`
+	ByRange    uint64 `json:"range"`
+	BySessions uint64 `json:"sessions"`
+	// Unsendable counts exchanges with no method or target.
+	Unsendable uint64 `json:"unsendable"`
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ReadReport reads a report written by WriteJSON.
+func ReadReport(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("read replay report: %w", err)
+	}
+	if r.Version != ReportVersion {
+		return nil, fmt.Errorf("replay report version %d: this build reads version %d", r.Version, ReportVersion)
+	}
+	return &r, nil
+}
+
+// Decode returns the full histogram held in h, or nil when it has none.
+func (h Histogram) Decode() (*hdrhistogram.Histogram, error) {
+	if h.HDR == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(h.HDR)
+	if err != nil {
+		return nil, err
+	}
+	return hdrhistogram.Decode(b)
+}
+
+// WriteSummary writes the report for a person: a few lines read at a glance.
+func (r *Report) WriteSummary(w io.Writer) error {
+	var b strings.Builder
+	verdict := "COMPLETED"
+	if !r.Completed {
+		verdict = "FAILED: " + r.Failure
+	}
+	fmt.Fprintf(&b, "replay %s -> %s  speed %s  scale %d\n", verdict, r.Target, r.Speed, r.Scale)
+	fmt.Fprintf(&b, "  duration  %s (recording span %s", ms(r.DurationMS), ms(r.SpanMS))
+	if r.ExpectedMS > 0 {
+		fmt.Fprintf(&b, ", expected %s", ms(r.ExpectedMS))
+	}
+	b.WriteString(")\n")
+	if r.Stopped != "" {
+		fmt.Fprintf(&b, "  stopped   %s\n", r.Stopped)
+	}
+	q := r.Requests
+	fmt.Fprintf(&b, "  requests  %d scheduled, %d sent, %d responses, %d errors, %d skipped, %d not sent\n",
+		q.Scheduled, q.Sent, q.Responses, q.Errors, q.Skipped, q.NotSent)
+	fmt.Fprintf(&b, "  status    %s", codes(r.StatusCodes))
+	if r.StatusMismatch > 0 {
+		fmt.Fprintf(&b, "  (%d differ from the recording)", r.StatusMismatch)
+	}
+	b.WriteString("\n")
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(&b, "  errors    %s\n", codes(r.Errors))
+	}
+	h := r.Latency
+	fmt.Fprintf(&b, "  latency   p50 %s  p90 %s  p99 %s  max %s  (from due time)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
+	h = r.ServiceTime
+	fmt.Fprintf(&b, "  service   p50 %s  p90 %s  p99 %s  max %s  (from send)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
+	fmt.Fprintf(&b, "  lag       p50 %s  p99 %s  max %s;  order waits %d, p99 %s\n", ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max), r.OrderWait.Count, ms(r.OrderWait.P99))
+	s := r.Sessions
+	fmt.Fprintf(&b, "  sessions  %d: %d completed, %d failed, %d uncorrelated\n", s.Total, s.Completed, s.Failed, s.Uncorrelated)
+	c := r.Correlation
+	fmt.Fprintf(&b, "  live values  %d learned, %d substituted", c.Learned, c.Substituted)
+	if c.Credentials > 0 {
+		fmt.Fprintf(&b, ", %d logins given credentials", c.Credentials)
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func ms(v float64) string {
+	switch {
+	case v >= 10000:
+		return strconv.FormatFloat(v/1000, 'f', 1, 64) + "s"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + "ms"
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64) + "ms"
+	}
+}
+
+func codes(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s:%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// hist wraps an HDR histogram of microseconds from 1µs to 1h.
+type hist struct{ h *hdrhistogram.Histogram }
+
+func newHist() hist { return hist{hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)} }
+
+func (h hist) record(d time.Duration) {
+	us := int64(d / time.Microsecond)
+	if us < 1 {
+		us = 1
+	}
+	_ = h.h.RecordValue(min(us, h.h.HighestTrackableValue()))
+}
+
+func (h hist) summary(full bool) Histogram {
+	if h.h.TotalCount() == 0 {
+		return Histogram{}
+	}
+	m := func(us int64) float64 { return float64(us) / 1000 }
+	s := Histogram{
+		Count: uint64(h.h.TotalCount()),
+		Min:   m(h.h.Min()),
+		Mean:  h.h.Mean() / 1000,
+		P50:   m(h.h.ValueAtQuantile(50)),
+		P90:   m(h.h.ValueAtQuantile(90)),
+		P99:   m(h.h.ValueAtQuantile(99)),
+		P999:  m(h.h.ValueAtQuantile(99.9)),
+		Max:   m(h.h.Max()),
+	}
+	if full {
+		if b, err := h.h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			s.HDR = base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return s
+}
+
+type routeStats struct {
+	requests, errors uint64
+	codes            map[string]uint64
+	latency, service hist
+}
+
+// stats gathers figures from many goroutines.
+type stats struct {
+	mu          sync.Mutex
+	req         RequestCounts
+	codes       map[string]uint64
+	mismatch    uint64
+	errs        map[string]uint64
+	latency     hist
+	service     hist
+	lag         hist
+	orderWait   hist
+	routes      map[string]*routeStats
+	sessions    SessionCounts
+	problems    []SessionProblem
+	corr        CorrelationCounts
+	filtered    FilterCounts
+	first, last time.Time // first send and last completion
+}
+
+func newStats() *stats {
+	return &stats{
+		codes:     make(map[string]uint64),
+		errs:      make(map[string]uint64),
+		latency:   newHist(),
+		service:   newHist(),
+		lag:       newHist(),
+		orderWait: newHist(),
+		routes:    make(map[string]*routeStats),
+	}
+}
+
+func (s *stats) record(r *Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Uncorrelated {
+		s.req.Uncorrelated++
+	}
+	s.corr.Substituted += uint64(r.Substituted)
+	if r.Skipped {
+		s.req.Skipped++
+		return
+	}
+	if r.Sent.IsZero() {
+		s.req.NotSent++
+		return
+	}
+	s.req.Sent++
+	if s.first.IsZero() || r.Sent.Before(s.first) {
+		s.first = r.Sent
+	}
+	if r.Done.After(s.last) {
+		s.last = r.Done
+	}
+	rs := s.routes[r.Route]
+	if rs == nil {
+		name := r.Route
+		if len(s.routes) >= maxRoutes {
+			name = "other"
+		}
+		if rs = s.routes[name]; rs == nil {
+			rs = &routeStats{codes: make(map[string]uint64), latency: newHist(), service: newHist()}
+			s.routes[name] = rs
+		}
+	}
+	rs.requests++
+	s.lag.record(r.Sent.Sub(r.Due))
+	if w := r.Ready.Sub(r.Due); w > 0 {
+		s.orderWait.record(w)
+	}
+	if r.Err != nil {
+		s.req.Errors++
+		rs.errors++
+		s.errs[r.ErrKind]++
+		return
+	}
+	s.req.Responses++
+	code := strconv.Itoa(r.Status)
+	s.codes[code]++
+	rs.codes[code]++
+	if r.RecordedStatus != 0 && r.RecordedStatus != r.Status {
+		s.mismatch++
+	}
+	s.latency.record(r.Done.Sub(r.Due))
+	s.service.record(r.Done.Sub(r.Sent))
+	rs.latency.record(r.Done.Sub(r.Due))
+	rs.service.record(r.Done.Sub(r.Sent))
+}
+
+func (s *stats) session(key, outcome, detail string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions.Total++
+	switch outcome {
+	case "completed":
+		s.sessions.Completed++
+		return
+	case "failed":
+		s.sessions.Failed++
+	case "uncorrelated":
+		s.sessions.Uncorrelated++
+	}
+	if len(s.problems) < maxProblems {
+		s.problems = append(s.problems, SessionProblem{Session: key, Outcome: outcome, Detail: detail})
+	}
+}
+
+// fill copies the figures into rep.
+func (s *stats) fill(rep *Report) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep.Requests = s.req
+	rep.StatusCodes = maps(s.codes)
+	rep.StatusMismatch = s.mismatch
+	rep.Errors = maps(s.errs)
+	rep.Latency = s.latency.summary(true)
+	rep.ServiceTime = s.service.summary(true)
+	rep.Lag = s.lag.summary(true)
+	rep.OrderWait = s.orderWait.summary(true)
+	rep.Routes = make([]RouteReport, 0, len(s.routes))
+	for name, rs := range s.routes {
+		rep.Routes = append(rep.Routes, RouteReport{
+			Route: name, Requests: rs.requests, Errors: rs.errors, StatusCodes: maps(rs.codes),
+			Latency: rs.latency.summary(false), ServiceTime: rs.service.summary(false),
+		})
+	}
+	slices.SortFunc(rep.Routes, func(a, b RouteReport) int { return strings.Compare(a.Route, b.Route) })
+	rep.Sessions = s.sessions
+	rep.Problems = slices.Clone(s.problems)
+	rep.Correlation = s.corr
+	rep.Filtered = s.filtered
+}
+
+func maps(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Snapshot is a cheap view of a running replay, for progress lines.
+type Snapshot struct {
+	Elapsed   time.Duration
+	Scheduled uint64
+	Sent      uint64
+	Errors    uint64
+	Skipped   uint64
+	InFlight  int64
+	LagP99    time.Duration
+	LatP99    time.Duration
+}
+
+func (s Snapshot) String() string {
+	rps := 0.0
+	if s.Elapsed > 0 {
+		rps = float64(s.Sent) / s.Elapsed.Seconds()
+	}
+	return fmt.Sprintf("replay %6s  sent %d/%d  %.0f req/s  in flight %d  errors %d  skipped %d  p99 %v  lag p99 %v",
+		s.Elapsed.Truncate(time.Second), s.Sent, s.Scheduled, rps, s.InFlight, s.Errors, s.Skipped,
+		s.LatP99.Truncate(time.Microsecond), s.LagP99.Truncate(time.Microsecond))
+}
+
+func (s *stats) snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Snapshot{
+		Scheduled: s.req.Scheduled,
+		Sent:      s.req.Sent,
+		Errors:    s.req.Errors,
+		Skipped:   s.req.Skipped,
+		LagP99:    time.Duration(s.lag.h.ValueAtQuantile(99)) * time.Microsecond,
+		LatP99:    time.Duration(s.latency.h.ValueAtQuantile(99)) * time.Microsecond,
+	}
+}
