@@ -1,0 +1,165 @@
+package guard
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+)
+
+// DefaultDrain is --drain-timeout's default.
+const DefaultDrain = 10 * time.Second
+
+// Stopper carries the orderly stop of a replay. It holds two contexts:
+// Issue ends when no new request may be sent (a guard tripped, the first
+// SIGINT, the parent context ended), and InFlight ends when requests
+// already sent must be abandoned (the drain timeout passed, a second
+// SIGINT, Kill). Stop ends Issue at once and InFlight drain later; the
+// engine waits for its in-flight requests, then calls Close.
+//
+// The parent context ending is taken as an orderly stop, not a kill: the
+// CLI's root context ends on the first SIGINT, and requests already sent
+// must still be allowed to finish.
+type Stopper struct {
+	issue      context.Context
+	stopIssue  context.CancelCauseFunc
+	flight     context.Context
+	stopFlight context.CancelCauseFunc
+	drain      time.Duration
+
+	stopOnce, killOnce, closeOnce sync.Once
+	mu                            sync.Mutex
+	timer                         *time.Timer
+	stopped                       time.Time
+	sigs                          chan os.Signal
+	done                          chan struct{}
+}
+
+// NewStopper returns a stopper whose drain lasts drain (0 means abandon
+// in-flight requests as soon as issuing stops).
+func NewStopper(parent context.Context, drain time.Duration) *Stopper {
+	s := &Stopper{drain: drain, done: make(chan struct{})}
+	s.issue, s.stopIssue = context.WithCancelCause(context.Background())
+	s.flight, s.stopFlight = context.WithCancelCause(context.WithoutCancel(parent))
+	go func() {
+		select {
+		case <-parent.Done():
+			cause := context.Cause(parent)
+			if cause == context.Canceled {
+				cause = ErrInterrupted
+			}
+			s.Stop(cause)
+		case <-s.done:
+		}
+	}()
+	return s
+}
+
+// Issue is done when no new request may be sent.
+func (s *Stopper) Issue() context.Context { return s.issue }
+
+// InFlight is done when requests already sent must be abandoned; give it
+// to each request.
+func (s *Stopper) InFlight() context.Context { return s.flight }
+
+// Stop stops issuing with cause and starts the drain. Only the first call
+// counts.
+func (s *Stopper) Stop(cause error) {
+	s.stopOnce.Do(func() {
+		s.stopIssue(cause)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stopped = time.Now()
+		if s.drain > 0 {
+			s.timer = time.AfterFunc(s.drain, func() { s.kill(ErrDrainTimeout) })
+		}
+	})
+	if s.drain <= 0 {
+		s.kill(ErrDrainTimeout)
+	}
+}
+
+// Kill stops issuing and abandons the requests in flight at once.
+func (s *Stopper) Kill(cause error) {
+	s.stopOnce.Do(func() {
+		s.stopIssue(cause)
+		s.mu.Lock()
+		s.stopped = time.Now()
+		s.mu.Unlock()
+	})
+	s.kill(cause)
+}
+
+func (s *Stopper) kill(cause error) { s.killOnce.Do(func() { s.stopFlight(cause) }) }
+
+// Cause returns why issuing stopped, or nil while it goes on.
+func (s *Stopper) Cause() error { return context.Cause(s.issue) }
+
+// Killed returns why in-flight requests were abandoned, or nil.
+func (s *Stopper) Killed() error { return context.Cause(s.flight) }
+
+// StoppedAt returns when Stop was first called (zero while running).
+func (s *Stopper) StoppedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+// Watch stops on the first value from sigs and kills on the second. It
+// returns at once; the watching ends with Close. Tests feed it a channel;
+// NotifySignals feeds it the process's signals.
+func (s *Stopper) Watch(sigs <-chan os.Signal) {
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-sigs:
+				n++
+				if n == 1 {
+					s.Stop(ErrInterrupted)
+				} else {
+					s.Kill(ErrInterruptedTwice)
+					return
+				}
+			case <-s.done:
+				return
+			}
+		}
+	}()
+}
+
+// NotifySignals watches the process's signals (os.Interrupt when none
+// are named): the first stops in order, the second stops at once. Close
+// stops the notification.
+func (s *Stopper) NotifySignals(sig ...os.Signal) {
+	if len(sig) == 0 {
+		sig = []os.Signal{os.Interrupt}
+	}
+	s.mu.Lock()
+	if s.sigs == nil {
+		s.sigs = make(chan os.Signal, 2)
+		signal.Notify(s.sigs, sig...)
+		s.Watch(s.sigs)
+	}
+	s.mu.Unlock()
+}
+
+// Close ends the run: it releases the timer, the signal notification and
+// the goroutines, and ends both contexts with ErrFinished if they are
+// still open. Call it once every request has finished.
+func (s *Stopper) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.mu.Lock()
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		if s.sigs != nil {
+			signal.Stop(s.sigs)
+		}
+		s.mu.Unlock()
+		s.stopIssue(ErrFinished)
+		s.stopFlight(ErrFinished)
+	})
+}
