@@ -6,9 +6,10 @@ import (
 
 // Route names a request for per-route figures: the method and the path
 // with identifier-like segments replaced by {id}, so that /orders/17 and
-// /orders/18 count together. A segment is an identifier when it holds a
-// digit and is either all digits, hex-and-dashes (uuids, hashes) or 16 or
-// more characters long (opaque tokens). The query is dropped.
+// /orders/18 count together. A segment is an identifier when it is all
+// digits, or 8 characters or more with at least two digits (uuids, hashes,
+// "ord_3f2a9c81", opaque tokens). "v2" and "products" stay. The query is
+// dropped.
 func Route(method, target string) string {
 	path, _, _ := strings.Cut(target, "?")
 	if i := strings.Index(path, "://"); i >= 0 { // absolute-form target
@@ -28,21 +29,11 @@ func Route(method, target string) string {
 }
 
 func idSegment(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hex := 0, true
+	digits := 0
 	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
+		if c >= '0' && c <= '9' {
 			digits++
-		case (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-':
-		default:
-			hex = false
 		}
 	}
-	if digits == 0 {
-		return false
-	}
-	return digits == len(s) || (hex && len(s) >= 8) || len(s) >= 16
+	return digits > 0 && (digits == len(s) || (len(s) >= 8 && digits >= 2))
 }

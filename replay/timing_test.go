@@ -143,12 +143,13 @@ func TestWindowSortsByStart(t *testing.T) {
 		rec("b", "GET", "/first", 0, 30), // completed last, started first
 		rec("c", "GET", "/third", 40, 41),
 	)
-	run(t, srv.URL, src, WithPacer(Speed(10)))
-	got := srv.arrivals()
-	want := []string{"/first", "/second", "/third"}
-	for i, a := range got {
-		if a.Path != want[i] {
-			t.Fatalf("arrival %d: %s, want %s", i, a.Path, want[i])
-		}
+	var res results
+	run(t, srv.URL, src, WithPacer(Speed(10)), WithObserver(&res))
+	due := map[string]time.Time{}
+	for _, r := range res.get() {
+		due[r.Target] = r.Due
+	}
+	if !due["/first"].Before(due["/second"]) || !due["/second"].Before(due["/third"]) {
+		t.Fatalf("due times out of recorded start order: %v", due)
 	}
 }
