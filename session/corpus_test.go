@@ -17,6 +17,21 @@ type corpus struct {
 	now   int64
 	words []string
 	users []user
+	items map[int]string // the catalogue: the API serves a finite dataset
+}
+
+// catalogueSize is how many products the corpus API serves.
+const catalogueSize = 5000
+
+// product returns the JSON of product id: the same when served again,
+// unless the product was updated in between.
+func (c *corpus) product(id int) string {
+	if s, ok := c.items[id]; ok && c.rng.IntN(50) != 0 { // 2% of reads see an update
+		return s
+	}
+	s := c.item(id)
+	c.items[id] = s
+	return s
 }
 
 // user is one client's state: its token and cookie last for many requests,
@@ -36,6 +51,7 @@ var agents = []string{
 
 func newCorpus(seed uint64) *corpus {
 	return &corpus{
+		items: map[int]string{},
 		users: make([]user, 200),
 		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		now:   1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
@@ -67,16 +83,17 @@ func (c *corpus) item(id int) string {
 		1+c.rng.IntN(28), c.rng.IntN(24), c.rng.IntN(60), c.rng.IntN(60), c.uuid())
 }
 
-func (c *corpus) list(n int) []byte {
+// list returns n products starting at first, as a page of the API's list.
+func (c *corpus) list(first, n int) []byte {
 	var b strings.Builder
 	b.WriteString(`{"items":[`)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(c.item(1000 + c.rng.IntN(90000)))
+		b.WriteString(c.product(1000 + (first+i)%catalogueSize))
 	}
-	fmt.Fprintf(&b, `],"page":%d,"total":%d}`, 1+c.rng.IntN(20), 200+c.rng.IntN(5000))
+	fmt.Fprintf(&b, `],"first":%d,"total":%d}`, first, catalogueSize)
 	return []byte(b.String())
 }
 
@@ -126,18 +143,20 @@ func (c *corpus) next() *Exchange {
 	var target string
 	switch p := c.rng.IntN(100); {
 	case p < 45: // a small GET of one item
-		target = fmt.Sprintf("/api/v1/items/%d", 1000+c.rng.IntN(90000))
-		respBody = []byte(c.item(1000 + c.rng.IntN(90000)))
+		id := 1000 + c.rng.IntN(catalogueSize)
+		target = fmt.Sprintf("/api/v1/items/%d", id)
+		respBody = []byte(c.product(id))
 	case p < 75: // a list page of a few KB
-		target = fmt.Sprintf("/api/v1/items?page=%d&per_page=20&sort=price", 1+c.rng.IntN(20))
-		respBody = c.list(5 + c.rng.IntN(20))
+		page, per := c.rng.IntN(100), 5+5*c.rng.IntN(4)
+		target = fmt.Sprintf("/api/v1/items?page=%d&per_page=%d&sort=price", page+1, per)
+		respBody = c.list(page*per, per)
 	case p < 90: // a POST with a JSON body
 		method = "POST"
 		target = fmt.Sprintf("/api/v1/carts/%s/lines", c.uuid())
 		reqBody = []byte(fmt.Sprintf(`{"sku":"WID-%04d","quantity":%d}`, c.rng.IntN(10000), 1+c.rng.IntN(5)))
 		reqH = append(reqH, Header{"Content-Type", "application/json"}, Header{"Content-Length", fmt.Sprint(len(reqBody))})
 		status = 201
-		respBody = []byte(c.item(c.rng.IntN(100000)))
+		respBody = []byte(c.product(1000 + c.rng.IntN(catalogueSize)))
 	case p < 97: // an empty 204 or a 404
 		method = "DELETE"
 		target = fmt.Sprintf("/api/v1/carts/%s/lines/%d", c.uuid(), c.rng.IntN(50))
@@ -148,7 +167,7 @@ func (c *corpus) next() *Exchange {
 		}
 	default: // an export of 100 KB or more
 		target = "/api/v1/reports/export?format=json"
-		respBody = c.list(400 + c.rng.IntN(400))
+		respBody = c.list(c.rng.IntN(catalogueSize), 400+c.rng.IntN(400))
 	}
 	respH = append(respH, Header{"Content-Length", fmt.Sprint(len(respBody))})
 	ex.Request = Request{Method: method, Target: target, Proto: "HTTP/1.1", Header: reqH, Body: reqBody, BodySize: int64(len(reqBody))}

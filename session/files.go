@@ -372,6 +372,11 @@ func Open(paths ...string) (*MultiReader, error) {
 	return m, nil
 }
 
+// ExpandPaths resolves file names and glob patterns as Open does: globs
+// expand in sorted order, the order given is kept, repeats are dropped,
+// and a pattern that matches nothing is an error.
+func ExpandPaths(paths ...string) ([]string, error) { return expand(paths) }
+
 // expand resolves globs, keeping the order given and dropping repeats.
 func expand(paths []string) ([]string, error) {
 	if len(paths) == 0 {

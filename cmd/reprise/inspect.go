@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/summary"
 )
 
@@ -20,6 +21,7 @@ type inspectOptions struct {
 	top       int
 	sessions  bool
 	sessionID string
+	quick     bool
 }
 
 // addInspect registers 'reprise inspect'.
@@ -39,6 +41,7 @@ and exits with status 1.`,
 		Example: `  reprise inspect traffic.rpz
   reprise inspect 'traffic.*.rpz' --top 20
   reprise inspect traffic.rpz --json | jq .routes
+  reprise inspect big.rpz --quick
   reprise inspect traffic.rpz --sessions
   reprise inspect traffic.rpz --session user-42`,
 		Args: cobra.MinimumNArgs(1),
@@ -50,6 +53,7 @@ and exits with status 1.`,
 	f := c.Flags()
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON document (field names in session/FORMAT.md)")
 	f.IntVar(&o.top, "top", 10, "how many routes to list")
+	f.BoolVar(&o.quick, "quick", false, "summarise from the files' trailer indexes only (no routes or latencies; falls back to a full read for a file without one)")
 	f.BoolVar(&o.sessions, "sessions", false, "show the sessions and their token timelines instead")
 	f.StringVar(&o.sessionID, "session", "", "show one session's timeline (by session key)")
 	root.AddCommand(c)
@@ -64,7 +68,18 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 		return sessionsView(c.Context(), out, o.paths, o.sessionID, o.asJSON)
 	}
 	opt := summary.Options{TopRoutes: o.top, Progress: progress(errw)}
-	s, err := summary.Files(c.Context(), o.paths, opt)
+	var s *summary.Summary
+	var err error
+	if o.quick {
+		s, err = summary.Quick(o.paths, opt)
+		if errors.Is(err, session.ErrNoIndex) {
+			fmt.Fprintf(errw, "reprise: %v; reading in full\n", err)
+			s = nil
+		}
+	}
+	if s == nil {
+		s, err = summary.Files(c.Context(), o.paths, opt)
+	}
 	if s == nil {
 		return err
 	}

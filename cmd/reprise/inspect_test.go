@@ -113,6 +113,7 @@ func TestInspectGolden(t *testing.T) {
 		{"text", []string{"inspect", "shop.rpz"}, "shop.txt"},                     // the at-a-glance summary
 		{"json", []string{"inspect", "--json", "shop.rpz"}, "shop.json"},          // the same for machines
 		{"glob and top", []string{"inspect", "--top", "3", "s*.rpz"}, "top3.txt"}, // globs expand; --top cuts the route list
+		{"quick", []string{"inspect", "--quick", "shop.rpz"}, "quick.txt"},        // from the trailer index alone
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

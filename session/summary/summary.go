@@ -56,6 +56,9 @@ type Summary struct {
 	TokenEvents             []Count `json:"token_events"`
 	Losses                  Losses  `json:"losses"`
 	Damage                  Damage  `json:"damage"`
+	// Quick is set when the summary came from the files' trailer indexes
+	// alone (Quick): routes and latencies are then left out.
+	Quick bool `json:"quick"`
 }
 
 // File is one recording read.
@@ -117,6 +120,9 @@ type Losses struct {
 	NoResponse         int64   `json:"no_response"`
 	RequestGaps        int64   `json:"request_gaps"`
 	ResponseGaps       int64   `json:"response_gaps"`
+	// Truncated counts exchanges with a body cut to the cap;
+	// TruncatedRequests and TruncatedResponses split it by side.
+	Truncated          int64   `json:"truncated"`
 	TruncatedRequests  int64   `json:"truncated_requests"`
 	TruncatedResponses int64   `json:"truncated_responses"`
 	Redacted           int64   `json:"redacted"`
@@ -329,6 +335,7 @@ func (b *Builder) Add(ex *session.Exchange) {
 	count(session.FlagRequestTruncated, &l.TruncatedRequests)
 	count(session.FlagResponseTruncated, &l.TruncatedResponses)
 	count(session.FlagRedacted, &l.Redacted)
+	count(session.FlagRequestTruncated|session.FlagResponseTruncated, &l.Truncated)
 	for _, w := range ex.Warnings {
 		l.Warnings++
 		bump(b.warnings, w, "(other warnings)", 1)

@@ -60,11 +60,18 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.SessionsCapped {
 		b.WriteString(" or more")
 	}
-	fmt.Fprintf(&b, " (%s without one, %s stored)\n", plural(s.ExchangesWithoutSession, "exchange"), plural(int64(s.Timelines), "timeline"))
+	if s.Quick {
+		fmt.Fprintf(&b, " (added up over files, %s stored)\n", plural(int64(s.Timelines), "timeline"))
+	} else {
+		fmt.Fprintf(&b, " (%s without one, %s stored)\n", plural(s.ExchangesWithoutSession, "exchange"), plural(int64(s.Timelines), "timeline"))
+	}
 	if len(s.TokenEvents) > 0 {
 		fmt.Fprintf(&b, "token events %s\n", joinCounts(s.TokenEvents, 0))
 	} else {
 		b.WriteString("token events none\n")
+	}
+	if s.Quick {
+		b.WriteString("\n(quick summary from the trailer index: routes and latencies need a full read)\n")
 	}
 	if len(s.Routes) > 0 {
 		fmt.Fprintf(&b, "\ntop routes (%d of %d)\n", len(s.Routes), s.DistinctRoutes)
@@ -97,13 +104,21 @@ func (s *Summary) WriteText(w io.Writer) error {
 	for _, k := range keys {
 		line(int64(l.Unsupported[k]), "%d connections skipped as %s", l.Unsupported[k], k)
 	}
-	line(l.Incomplete, "%d incomplete exchanges (%d without a response, %d with request gaps, %d with response gaps)",
-		l.Incomplete, l.NoResponse, l.RequestGaps, l.ResponseGaps)
+	if s.Quick {
+		line(l.Incomplete, "%d incomplete exchanges", l.Incomplete)
+	} else {
+		line(l.Incomplete, "%d incomplete exchanges (%d without a response, %d with request gaps, %d with response gaps)",
+			l.Incomplete, l.NoResponse, l.RequestGaps, l.ResponseGaps)
+	}
 	if uint64(l.Incomplete) != l.IncompleteCounted {
 		line(int64(l.IncompleteCounted), "%d incomplete exchanges counted by the capture", l.IncompleteCounted)
 	}
-	line(l.TruncatedRequests+l.TruncatedResponses, "%d bodies cut to the cap (%d requests, %d responses)",
-		l.TruncatedRequests+l.TruncatedResponses, l.TruncatedRequests, l.TruncatedResponses)
+	if s.Quick {
+		line(l.Truncated, "%d exchanges with a body cut to the cap", l.Truncated)
+	} else {
+		line(l.TruncatedRequests+l.TruncatedResponses, "%d bodies cut to the cap (%d requests, %d responses)",
+			l.TruncatedRequests+l.TruncatedResponses, l.TruncatedRequests, l.TruncatedResponses)
+	}
 	line(l.Redacted, "%d exchanges redacted", l.Redacted)
 	line(l.Warnings, "%d parse warnings", l.Warnings)
 	for _, w := range l.TopWarnings {
