@@ -86,4 +86,3 @@ func Quick(paths []string, opt Options) (*Summary, error) {
 	out.Quick = true
 	return out, nil
 }
-

@@ -115,11 +115,11 @@ type Losses struct {
 	Unsupported      map[string]uint64 `json:"unsupported"`
 	// IncompleteCounted is the capture's own incomplete-exchange counter;
 	// the flag counts below come from the exchanges themselves.
-	IncompleteCounted  uint64  `json:"incomplete_counted"`
-	Incomplete         int64   `json:"incomplete"`
-	NoResponse         int64   `json:"no_response"`
-	RequestGaps        int64   `json:"request_gaps"`
-	ResponseGaps       int64   `json:"response_gaps"`
+	IncompleteCounted uint64 `json:"incomplete_counted"`
+	Incomplete        int64  `json:"incomplete"`
+	NoResponse        int64  `json:"no_response"`
+	RequestGaps       int64  `json:"request_gaps"`
+	ResponseGaps      int64  `json:"response_gaps"`
 	// Truncated counts exchanges with a body cut to the cap;
 	// TruncatedRequests and TruncatedResponses split it by side.
 	Truncated          int64   `json:"truncated"`
