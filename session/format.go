@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 )
 
 // The recording file layout; session/FORMAT.md is the full specification.
@@ -40,6 +41,10 @@ const (
 
 	// DefaultBlockSize is the raw size at which a Writer closes a block.
 	DefaultBlockSize = 4 << 20
+
+	// LiveFlushInterval is the FlushInterval for live capture: a crash or
+	// kill -9 loses at most this much traffic.
+	LiveFlushInterval = time.Second
 )
 
 // Record kinds. A reader skips kinds it does not know, so new kinds can be

@@ -108,7 +108,7 @@ func TestKill(t *testing.T) {
 // killChild writes exchanges every 2 ms until it is killed (or, as a
 // bound, for 60 s). Each carries its number and the time it was written.
 func killChild(path string) {
-	fw, err := session.Create(path, session.Metadata{Source: "test:kill"}, session.FlushInterval(time.Second))
+	fw, err := session.Create(path, session.Metadata{Source: "test:kill"}, session.FlushInterval(session.LiveFlushInterval))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
