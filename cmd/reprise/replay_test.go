@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// writeRecording writes n GET exchanges of one session, 10ms apart.
+func writeRecording(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "r.rpz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t0 = int64(1_700_000_000_000_000_000)
+	w, err := session.NewWriter(f, session.Metadata{Source: "test", Start: t0, SessionRules: []string{"test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		at := t0 + int64(i)*10e6
+		ex := &session.Exchange{
+			Conn: session.Conn{ID: 1}, Index: i, Session: "s1",
+			Request:  session.Request{Method: "GET", Target: "/item/" + string(rune('a'+i)), Proto: "HTTP/1.1", Header: session.Headers{{Name: "Host", Value: "shop"}}},
+			Response: session.Response{Proto: "HTTP/1.1", Status: 200},
+			Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 1e6, ResponseEnd: at + 1e6},
+		}
+		if err := w.WriteExchange(ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return path
+}
+
+func TestReplayCommand(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	rec := writeRecording(t, 5)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stderr   string // a fragment of stderr
+		wantHits int64
+	}{
+		// A replay that completes: exit 0 and a summary.
+		{"completes", []string{"replay", rec, "--target", srv.URL, "--speed", "10"}, exitOK, "replay COMPLETED", 5},
+		// Scale doubles the requests.
+		{"scale", []string{"replay", rec, "--target", srv.URL, "--speed", "max", "--scale", "2"}, exitOK, "scale 2", 10},
+		// Filters: only one path.
+		{"filter", []string{"replay", rec, "--target", srv.URL, "--speed", "max", "--include-path", "/item/c$"}, exitOK, "1 sent", 1},
+		// No target is a usage error that names the flag.
+		{"no target", []string{"replay", rec}, exitUsage, "--target", 0},
+		// A speed out of range is a usage error.
+		{"bad speed", []string{"replay", rec, "--target", srv.URL, "--speed", "1000"}, exitUsage, "--speed", 0},
+		// A bad --uncorrelated value.
+		{"bad policy", []string{"replay", rec, "--target", srv.URL, "--uncorrelated", "maybe"}, exitUsage, "skip or send", 0},
+		// A dead target fails the replay: exit 1 with the reason.
+		{"dead target", []string{"replay", rec, "--target", dead, "--speed", "max", "--connect-timeout", "500ms"}, exitFailure, "requests failed", 0},
+		// A missing recording.
+		{"missing file", []string{"replay", filepath.Join(t.TempDir(), "nope.rpz"), "--target", srv.URL}, exitFailure, "nope.rpz", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits.Store(0)
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if hits.Load() != tt.wantHits {
+				t.Errorf("target got %d requests, want %d", hits.Load(), tt.wantHits)
+			}
+		})
+	}
+}
+
+// --report writes the JSON that 'reprise report' and 'reprise check' read.
+func TestReplayReportFile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "run.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"replay", writeRecording(t, 3), "--target", srv.URL, "--speed", "max", "--report", out, "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := replay.ReadReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Completed || rep.Requests.Responses != 3 || rep.Routes[0].Route != "GET /item/a" {
+		t.Errorf("report %+v", rep)
+	}
+	var fromStdout map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &fromStdout); err != nil || fromStdout["completed"] != true {
+		t.Errorf("--json on stdout: %v %v", err, fromStdout["completed"])
+	}
+}
