@@ -26,6 +26,8 @@ type Tracker struct {
 	auto    bool
 	tokens  bool            // some rule other than the connection and client fallbacks
 	cookies map[string]bool // cookie names of cookie:NAME rules
+	// cookieClass memoises isSessionCookie.
+	cookieClass map[string]bool
 
 	seq     int
 	active  map[string]*state
@@ -104,12 +106,31 @@ func (s *state) setCookie(name, value string) {
 	s.cookieVal = append(s.cookieVal, nameValue{name, value})
 }
 
-// cred is one credential a request presented.
+// cred is one credential a request presented. Its name is kept in two
+// parts so that reading a request allocates nothing.
 type cred struct {
-	name  string // event name: "access_token", "refresh_token", "cookie:X", "header:X", "query:X"
-	value string
-	via   string // what identifies a session started from it
-	claim string // for a bearer: the JWT claim to try when the token is unknown ("sid", or a jwt-claim rule's name)
+	kind    string // "access_token", "refresh_token", "token", "cookie:", "header:", "query:"
+	label   string // the cookie, header or query parameter name
+	value   string
+	claim   string // for a bearer: the JWT claim to try when the token is unknown ("sid", or a jwt-claim rule's name)
+	byClaim bool   // found by a jwt-claim rule
+}
+
+// name is the event name: "access_token", "cookie:JSESSIONID", ...
+func (c *cred) name() string { return c.kind + c.label }
+
+// via says what identifies a session started from the credential.
+func (c *cred) via() string {
+	switch c.kind {
+	case "refresh_token":
+		return "refresh"
+	case "access_token", "token":
+		if c.byClaim {
+			return "claim:" + c.claim
+		}
+		return "bearer"
+	}
+	return c.name()
 }
 
 // NewTracker returns a Tracker configured by opts.
@@ -121,12 +142,13 @@ func NewTracker(opts ...Option) (*Tracker, error) {
 		}
 	}
 	t := &Tracker{
-		o:       o,
-		cookies: map[string]bool{},
-		active:  map[string]*state{},
-		index:   map[string]*state{},
-		conns:   map[uint64]*state{},
-		clients: map[netip.Addr]*state{},
+		o:           o,
+		cookies:     map[string]bool{},
+		cookieClass: map[string]bool{},
+		active:      map[string]*state{},
+		index:       map[string]*state{},
+		conns:       map[uint64]*state{},
+		clients:     map[netip.Addr]*state{},
 	}
 	for _, r := range o.rules {
 		switch r.Kind {
@@ -239,7 +261,7 @@ func (t *Tracker) Observe(x *session.Exchange) {
 			s.last401 = endTime(x)
 			ev := session.TokenEvent{Kind: session.TokenRejected}
 			if c := t.presented(hit); c != nil {
-				ev.Name, ev.Value = c.name, c.value
+				ev.Name, ev.Value = c.name(), c.value
 			}
 			t.event(s, x, ev)
 		}
@@ -247,7 +269,7 @@ func (t *Tracker) Observe(x *session.Exchange) {
 		if ri.logout && rs.ok && s.endedAt == 0 {
 			ev := session.TokenEvent{Kind: session.TokenLogout}
 			if c := t.presented(hit); c != nil {
-				ev.Name, ev.Value = c.name, c.value
+				ev.Name, ev.Value = c.name(), c.value
 			}
 			t.event(s, x, ev)
 			t.end(s, x)
@@ -294,8 +316,8 @@ func (t *Tracker) choose(x *session.Exchange, ri *reqInfo, rs *respInfo, login b
 			}
 		}
 		if s == nil && len(t.creds) > 0 {
-			s = t.start(x, t.creds[0].via)
-			if !strings.HasPrefix(t.creds[0].name, "cookie:") {
+			s = t.start(x, t.creds[0].via())
+			if t.creds[0].kind != "cookie:" {
 				s.authed = true
 			}
 		}
@@ -318,20 +340,37 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 	ri.path = targetPath(req.Target)
 	ri.seg = lastSegment(ri.path)
 	var cookieHdrs [4]string
-	nc := 0
+	var autoHdrs [4]nameValue
+	nc, na := 0, 0
 	for _, h := range req.Header {
-		switch {
-		case strings.EqualFold(h.Name, "Authorization"):
-			ri.bearer = bearerToken(h.Value)
-		case strings.EqualFold(h.Name, "Cookie"):
-			if nc < len(cookieHdrs) {
+		// Switch on the length first: most headers are none of these.
+		switch len(h.Name) {
+		case len("Authorization"):
+			if strings.EqualFold(h.Name, "Authorization") {
+				ri.bearer = bearerToken(h.Value)
+			}
+		case len("Cookie"):
+			if nc < len(cookieHdrs) && strings.EqualFold(h.Name, "Cookie") {
 				cookieHdrs[nc] = h.Value
 				nc++
 			}
-		case strings.EqualFold(h.Name, "Content-Type"):
-			ri.contentType = h.Value
-		case strings.EqualFold(h.Name, "Content-Encoding"):
-			ri.encode = h.Value
+		case len("Content-Type"):
+			if strings.EqualFold(h.Name, "Content-Type") {
+				ri.contentType = h.Value
+			}
+		case len("Content-Encoding"):
+			if strings.EqualFold(h.Name, "Content-Encoding") {
+				ri.encode = h.Value
+			}
+		}
+		if t.auto && na < len(autoHdrs) && len(h.Name) > 2 && h.Name[1] == '-' && (h.Name[0] == 'x' || h.Name[0] == 'X') && h.Value != "" {
+			for _, hn := range sessionHeaderNames {
+				if strings.EqualFold(h.Name, hn) {
+					autoHdrs[na] = nameValue{hn, h.Value}
+					na++
+					break
+				}
+			}
 		}
 	}
 	post := req.Method == "POST" || req.Method == "PUT"
@@ -350,12 +389,12 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 	// A refresh token in the body, or the token a revocation names, links
 	// the request to its session whatever the rules.
 	if ri.refresh && ri.body.RefreshToken != "" {
-		t.creds = append(t.creds, cred{name: "refresh_token", value: ri.body.RefreshToken, via: "refresh"})
+		t.creds = append(t.creds, cred{kind: "refresh_token", value: ri.body.RefreshToken})
 	}
 	if ri.logout {
 		for _, v := range []string{ri.body.Token, ri.body.RefreshToken} {
 			if v != "" {
-				t.creds = append(t.creds, cred{name: "token", value: v, via: "bearer"})
+				t.creds = append(t.creds, cred{kind: "token", value: v})
 			}
 		}
 	}
@@ -363,34 +402,32 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 		switch r.Kind {
 		case RuleAuto:
 			if ri.bearer != "" {
-				t.creds = append(t.creds, cred{name: "access_token", value: ri.bearer, via: "bearer", claim: "sid"})
+				t.creds = append(t.creds, cred{kind: "access_token", value: ri.bearer, claim: "sid"})
 			}
-			for _, hn := range sessionHeaderNames {
-				if v := req.Header.Get(hn); v != "" {
-					t.creds = append(t.creds, cred{name: "header:" + hn, value: v, via: "header:" + hn})
-				}
+			for _, h := range autoHdrs[:na] {
+				t.creds = append(t.creds, cred{kind: "header:", label: h.name, value: h.value})
 			}
 			for i := 0; i < nc; i++ {
 				forEachCookie(cookieHdrs[i], func(name, value string) bool {
-					if value != "" && isSessionCookie(name) {
-						t.creds = append(t.creds, cred{name: "cookie:" + name, value: value, via: "cookie:" + name})
+					if value != "" && t.sessionCookie(name) {
+						t.creds = append(t.creds, cred{kind: "cookie:", label: name, value: value})
 					}
 					return true
 				})
 			}
 		case RuleBearer:
 			if ri.bearer != "" {
-				t.creds = append(t.creds, cred{name: "access_token", value: ri.bearer, via: "bearer", claim: "sid"})
+				t.creds = append(t.creds, cred{kind: "access_token", value: ri.bearer, claim: "sid"})
 			}
 		case RuleJWTClaim:
 			if ri.bearer != "" {
-				t.creds = append(t.creds, cred{name: "access_token", value: ri.bearer, via: "claim:" + r.Name, claim: r.Name})
+				t.creds = append(t.creds, cred{kind: "access_token", value: ri.bearer, claim: r.Name, byClaim: true})
 			}
 		case RuleCookie:
 			for i := 0; i < nc; i++ {
 				forEachCookie(cookieHdrs[i], func(name, value string) bool {
 					if name == r.Name && value != "" {
-						t.creds = append(t.creds, cred{name: "cookie:" + name, value: value, via: "cookie:" + name})
+						t.creds = append(t.creds, cred{kind: "cookie:", label: name, value: value})
 						return false
 					}
 					return true
@@ -398,11 +435,11 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 			}
 		case RuleHeader:
 			if v := req.Header.Get(r.Name); v != "" {
-				t.creds = append(t.creds, cred{name: "header:" + r.Name, value: v, via: "header:" + r.Name})
+				t.creds = append(t.creds, cred{kind: "header:", label: r.Name, value: v})
 			}
 		case RuleQuery:
 			if v := queryParam(req.Target, r.Name); v != "" {
-				t.creds = append(t.creds, cred{name: "query:" + r.Name, value: v, via: "query:" + r.Name})
+				t.creds = append(t.creds, cred{kind: "query:", label: r.Name, value: v})
 			}
 		}
 	}
@@ -471,6 +508,9 @@ func (t *Tracker) link(s *state, hit int) {
 	ts := s.lastSeen
 	for i := range t.creds {
 		c := &t.creds[i]
+		if t.index[c.value] == s {
+			continue // linked before: nothing new to learn
+		}
 		if i != hit {
 			if o := live(t.index[c.value], ts); o != nil && o != s {
 				continue
@@ -496,7 +536,7 @@ func (t *Tracker) link(s *state, hit int) {
 				}
 			}
 		}
-		if c.name == "access_token" && s.access == "" {
+		if c.kind == "access_token" && s.access == "" {
 			s.access = c.value
 		}
 	}
@@ -552,7 +592,7 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 		switch {
 		case strings.EqualFold(h.Name, "Set-Cookie"):
 			name := setCookieName(h.Value)
-			if (t.auto && isSessionCookie(name)) || t.cookies[name] {
+			if (t.auto && t.sessionCookie(name)) || t.cookies[name] {
 				if sc, ok := parseSetCookie(h.Value, at); ok {
 					t.sets = append(t.sets, sc)
 				}
@@ -572,13 +612,39 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 		}
 	}
 	tokenExchange := ri.login || ri.refresh || ri.body.GrantType != ""
-	if len(resp.Body) > 0 && (tokenExchange || bytes.Contains(resp.Body, []byte("access_token"))) {
+	if len(resp.Body) > 0 && (tokenExchange || bytes.Contains(tokenScan(x), []byte("access_token"))) {
 		rs.fields = parseTokenBody(resp.Body, ctype, enc)
 		rs.access = rs.fields.AccessToken
 		if rs.access == "" && tokenExchange {
 			rs.access = rs.fields.Token
 		}
 	}
+}
+
+// sessionCookie is isSessionCookie with a memo: a service uses a handful
+// of cookie names, and each request carries several of them.
+func (t *Tracker) sessionCookie(name string) bool {
+	if v, ok := t.cookieClass[name]; ok {
+		return v
+	}
+	v := isSessionCookie(name)
+	if len(t.cookieClass) < 4096 {
+		t.cookieClass[name] = v
+	}
+	return v
+}
+
+// tokenScan is the part of a response body searched for an access_token
+// on exchanges not otherwise known as token exchanges: the whole body of
+// a POST answer (token endpoints are POSTs), and the first 512 bytes of
+// others, where a token response puts its fields, so that large API
+// responses cost next to nothing.
+func tokenScan(x *session.Exchange) []byte {
+	b := x.Response.Body
+	if x.Request.Method != "POST" && len(b) > 512 {
+		b = b[:512]
+	}
+	return b
 }
 
 // start opens a new session for x.
@@ -645,20 +711,17 @@ func (t *Tracker) event(s *state, x *session.Exchange, ev session.TokenEvent) {
 	s.tl.Events = append(s.tl.Events, session.TimelineEvent{At: x.Timing.RequestStart, Index: s.tl.Exchanges - 1, Event: ev})
 }
 
-// accessExpiry works out when an issued access token expires: from its
-// JWT exp claim when it can be decoded, else from expires_in counted from
+// expiry works out when an issued access token expires: from its JWT
+// exp claim when it could be decoded, else from expires_in counted from
 // the response.
-func accessExpiry(tok string, expiresIn int64, at int64) (exp int64, sub string) {
-	if c, ok := decodeJWT(tok); ok {
-		sub = c.Sub
-		if c.Exp > 0 {
-			return c.Exp * int64(time.Second), sub
-		}
+func expiry(c jwtClaims, isJWT bool, expiresIn int64, at int64) int64 {
+	if isJWT && c.Exp > 0 {
+		return c.Exp * int64(time.Second)
 	}
 	if expiresIn >= 0 && at != 0 {
-		return at + expiresIn*int64(time.Second), sub
+		return at + expiresIn*int64(time.Second)
 	}
-	return 0, sub
+	return 0
 }
 
 // issue records the tokens rs carries as events of kind k on s, links
@@ -667,9 +730,10 @@ func accessExpiry(tok string, expiresIn int64, at int64) (exp int64, sub string)
 func (t *Tracker) issue(s *state, x *session.Exchange, k session.TokenEventKind, rs *respInfo, refreshPrev string, proactive bool, lead int64) {
 	at := respTime(x)
 	if rs.access != "" {
-		exp, sub := accessExpiry(rs.access, rs.fields.ExpiresIn, at)
-		if sub != "" {
-			s.tl.Subject = sub
+		claims, isJWT := decodeJWT(rs.access)
+		exp := expiry(claims, isJWT, rs.fields.ExpiresIn, at)
+		if claims.Sub != "" {
+			s.tl.Subject = claims.Sub
 		}
 		ev := session.TokenEvent{Kind: k, Name: "access_token", Value: rs.access, ExpiresAt: exp, Proactive: proactive, Lead: lead}
 		if k == session.TokenRefresh {
@@ -677,8 +741,8 @@ func (t *Tracker) issue(s *state, x *session.Exchange, k session.TokenEventKind,
 		}
 		t.event(s, x, ev)
 		t.own(s, rs.access)
-		if c, ok := decodeJWT(rs.access); ok && c.Sid != "" {
-			t.own(s, claimKey("sid", c.Sid))
+		if claims.Sid != "" {
+			t.own(s, claimKey("sid", claims.Sid))
 		}
 		s.access, s.accessAt, s.exp = rs.access, at, exp
 	}
