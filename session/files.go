@@ -105,15 +105,23 @@ func (fw *FileWriter) openPart() error {
 	if fw.part > 1 {
 		meta.Start, meta.End = fw.now().UnixNano(), 0
 	}
-	// Each part is a plain Writer: the rotation happens here.
-	noRotate := func(o *writerOptions) error { o.rotateSize, o.rotateEvery = 0, 0; return nil }
-	w, err := NewWriter(f, meta, append(fw.opts[:len(fw.opts):len(fw.opts)], noRotate)...)
+	// Each part is a plain Writer (the rotation happens here), and the
+	// next part reuses the last one's buffers and encoder.
+	w := fw.cur
+	if w == nil {
+		noRotate := func(o *writerOptions) error { o.rotateSize, o.rotateEvery = 0, 0; return nil }
+		w, err = NewWriter(f, meta, append(fw.opts[:len(fw.opts):len(fw.opts)], noRotate)...)
+	} else {
+		err = w.Reset(f, meta)
+	}
 	if err != nil {
 		f.Close()
 		os.Remove(p)
 		return err
 	}
+	w.mu.Lock()
 	w.closer = f
+	w.mu.Unlock()
 	fw.cur, fw.started = w, fw.now()
 	fw.paths = append(fw.paths, p)
 	return nil

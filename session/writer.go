@@ -137,27 +137,54 @@ func NewWriter(w io.Writer, meta Metadata, opts ...WriterOption) (*Writer, error
 	if o.rotateSize > 0 || o.rotateEvery > 0 {
 		return nil, errors.New("rotation needs a file: use Create, not NewWriter")
 	}
-	if meta.MaxBody == 0 {
-		meta.MaxBody = int64(o.bodyCap)
-	}
-	wr := &Writer{w: w, o: o, meta: meta, enc: enc, idx: newIndexBuilder()}
-	wr.out = appendFileHeader(wr.out[:0])
-	if err := wr.writeOut(); err != nil {
+	wr := &Writer{o: o, enc: enc}
+	if err := wr.start(w, meta); err != nil {
 		return nil, err
+	}
+	return wr, nil
+}
+
+// Reset makes a closed Writer write a new recording to w, with meta and
+// the same options, reusing its buffers and encoder (as the rotating file
+// writer does for every part). It returns an error if the Writer has not
+// been closed.
+func (w *Writer) Reset(dst io.Writer, meta Metadata) error {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if !closed {
+		return errors.New("reset of a writer still open: close it first")
+	}
+	return w.start(dst, meta)
+}
+
+// start writes the header and first metadata and starts the flush loop.
+func (w *Writer) start(dst io.Writer, meta Metadata) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if meta.MaxBody == 0 {
+		meta.MaxBody = int64(w.o.bodyCap)
+	}
+	w.w, w.meta, w.closer = dst, meta, nil
+	w.idx = newIndexBuilder()
+	w.raw, w.records, w.offset, w.err, w.closed = w.raw[:0], 0, 0, nil, false
+	w.out = appendFileHeader(w.out[:0])
+	if err := w.writeOut(); err != nil {
+		return err
 	}
 	// The first metadata goes out at once in its own block, so that even a
 	// file cut short a moment later says where its traffic came from.
-	if err := wr.appendJSON(KindMetadata, &wr.meta); err != nil {
-		return nil, err
+	if err := w.appendJSON(KindMetadata, &w.meta); err != nil {
+		return err
 	}
-	if err := wr.flushBlock(); err != nil {
-		return nil, err
+	if err := w.flushBlock(); err != nil {
+		return err
 	}
-	if o.interval > 0 {
-		wr.stop, wr.done = make(chan struct{}), make(chan struct{})
-		go wr.flushLoop(wr.stop)
+	if w.o.interval > 0 {
+		w.stop, w.done = make(chan struct{}), make(chan struct{})
+		go w.flushLoop(w.stop)
 	}
-	return wr, nil
+	return nil
 }
 
 func (w *Writer) flushLoop(stop <-chan struct{}) {
@@ -296,7 +323,6 @@ func (w *Writer) Close() error {
 			err = cerr
 		}
 	}
-	w.enc.Close()
 	return err
 }
 
