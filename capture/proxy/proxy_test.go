@@ -287,28 +287,30 @@ func TestKeepAliveBothSides(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	r := startProxy(t, srv.URL)
-	var clientConns atomic.Int32
-	tr := &http.Transport{DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
-		clientConns.Add(1)
-		return (&net.Dialer{}).DialContext(ctx, n, a)
-	}}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	// One client connection, used for five requests in turn.
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
 	for i := range 5 {
-		resp, err := cl.Post("http://"+r.addr+fmt.Sprintf("/p%d", i), "text/plain", strings.NewReader("body"))
+		fmt.Fprintf(c, "POST /p%d HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", i)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if string(b) != fmt.Sprintf("hello /p%d", i) {
-			t.Fatalf("got %q", b)
+		if string(b) != fmt.Sprintf("hello /p%d", i) || resp.Close {
+			t.Fatalf("got %q (close %v)", b, resp.Close)
 		}
 	}
-	if clientConns.Load() != 1 || upConns.Load() != 1 {
-		t.Fatalf("client opened %d connections, upstream saw %d; want 1 and 1", clientConns.Load(), upConns.Load())
+	if upConns.Load() != 1 {
+		t.Fatalf("upstream saw %d connections for one client connection", upConns.Load())
 	}
-	tr.CloseIdleConnections()
+	c.Close()
 	xs := r.stop(t)
 	if len(xs) != 5 {
 		t.Fatalf("recorded %d, want 5", len(xs))
@@ -550,5 +552,137 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New("http://x", WithMaxBody(-1)); err == nil {
 		t.Error("negative max body accepted")
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // reading the body makes net/http send 100 Continue
+		fmt.Fprintf(w, "got %d bytes", len(b))
+	}))
+	defer srv.Close()
+	r := startProxy(t, srv.URL)
+	// The client holds the body back until 100 Continue arrives, or for
+	// ExpectContinueTimeout; a proxy that held the interim response back
+	// would cost the whole timeout.
+	tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("PUT", "http://"+r.addr+"/upload", strings.NewReader("0123456789"))
+	req.Header.Set("Expect", "100-continue")
+	t0 := time.Now()
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "got 10 bytes" {
+		t.Fatalf("got %q", b)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("request took %v: the 100 Continue was not relayed promptly", d)
+	}
+	tr.CloseIdleConnections()
+	xs := r.stop(t)
+	if len(xs) != 1 || xs[0].Response.Status != 200 || string(xs[0].Request.Body) != "0123456789" {
+		t.Fatalf("recorded %+v", xs)
+	}
+}
+
+func TestClientHalfClose(t *testing.T) {
+	req := []byte("GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone")
+	up, got := rawUpstream(t, len(req), resp)
+	r := startProxy(t, up)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(req)
+	c.(*net.TCPConn).CloseWrite() // the client has nothing more to say
+	back, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(back, resp) {
+		t.Fatalf("client got %q, %v", back, err)
+	}
+	if g := <-got; !bytes.Equal(g, req) {
+		t.Fatalf("upstream got %q", g)
+	}
+	xs := r.stop(t)
+	if len(xs) != 1 || xs[0].Flags.Incomplete() {
+		t.Fatalf("recorded %+v", xs)
+	}
+}
+
+func TestUpgradeRefusedKeepsParsing(t *testing.T) {
+	// An upstream that refuses the upgrade and keeps the connection.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			http.Error(w, "no", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	r := startProxy(t, srv.URL)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 400 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	c.Close()
+	xs := r.stop(t)
+	if len(xs) != 2 || xs[0].Response.Status != 400 || xs[1].Request.Target != "/next" || xs[1].Response.Status != 200 || xs[1].Index != 1 {
+		t.Fatalf("recorded %d: %+v", len(xs), xs)
+	}
+}
+
+func TestShutdownLetsInFlightFinish(t *testing.T) {
+	started := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(w, "late")
+	}))
+	defer srv.Close()
+	r := startProxy(t, srv.URL)
+	type res struct {
+		body string
+		err  error
+	}
+	done := make(chan res, 1)
+	go func() {
+		resp, err := http.Get("http://" + r.addr + "/slow")
+		if err != nil {
+			done <- res{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- res{string(b), err}
+	}()
+	<-started
+	xs := r.stop(t) // cancels while the request is in flight
+	got := <-done
+	if got.err != nil || got.body != "late" {
+		t.Fatalf("client got %q, %v", got.body, got.err)
+	}
+	if len(xs) != 1 || xs[0].Response.Status != 200 {
+		t.Fatalf("recorded %+v", xs)
 	}
 }
