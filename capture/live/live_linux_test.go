@@ -75,13 +75,21 @@ func collect(s *Source) (<-chan []gopacket.Packet, <-chan error) {
 }
 
 func TestLoopbackEachPacketOnceAndFiltered(t *testing.T) {
+	checkLoopback(t, func(port uint16) Config { return Config{Ports: []uint16{port}} })
+}
+
+// checkLoopback captures on lo with the config cfg returns for the
+// server's port while a client talks to that server and to another one,
+// and checks that every request and response payload is seen exactly once
+// and nothing of the other server passes the filter.
+func checkLoopback(t *testing.T, cfg func(port uint16) Config) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "answer to %s", r.Header.Get("X-Req"))
 	})
 	port, url := serve(t, echo)
 	_, otherURL := serve(t, echo)
-	s := openLo(t, Config{Ports: []uint16{port}})
+	s := openLo(t, cfg(port))
 	if v, notes := s.Ring(); v != "V3" {
 		t.Logf("ring %s: %v", v, notes)
 	}
