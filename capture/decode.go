@@ -90,7 +90,7 @@ const (
 // decoded packet facts for the pipeline.
 type tcpPacket struct {
 	netFlow gopacket.Flow
-	ip      []byte // the IP packet, header to end of payload, for dedupe
+	ip      []byte // the IP and TCP headers, for dedupe
 	src     []byte // raw source address
 	dst     []byte
 }
@@ -121,29 +121,26 @@ func (d *decoder) decode(lt layers.LinkType, data []byte, out *tcpPacket) (packe
 				return pktMalformed, nil
 			}
 			out.netFlow = d.ip4.NetworkFlow()
-			out.ip = whole(d.ip4.Contents, d.ip4.Payload)
+			out.ip = d.ip4.Contents
 			out.src, out.dst = d.ip4.SrcIP, d.ip4.DstIP
 		case layers.LayerTypeIPv6:
 			sawIP = true
 			out.netFlow = d.ip6.NetworkFlow()
-			out.ip = whole(d.ip6.Contents, d.ip6.Payload)
+			out.ip = d.ip6.Contents
 			out.src, out.dst = d.ip6.SrcIP, d.ip6.DstIP
 		}
 	}
 	if !sawTCP || !sawIP {
 		return pktOther, nil
 	}
-	return pktTCP, nil
-}
-
-// whole returns the bytes of a layer's header and payload, which are
-// adjacent in the packet buffer.
-func whole(contents, payload []byte) []byte {
-	n := len(contents) + len(payload)
-	if cap(contents) < n {
-		return contents
+	// The IP and TCP headers are adjacent; together they identify the
+	// packet (IP id, sequence and acknowledgment numbers, and the TCP
+	// checksum, which covers the payload), so the dedupe key need not hash
+	// the payload.
+	if n := len(out.ip) + len(d.tcp.Contents); cap(out.ip) >= n {
+		out.ip = out.ip[:n]
 	}
-	return contents[:n]
+	return pktTCP, nil
 }
 
 // deduper drops packets identical to one of the last n seen.
