@@ -26,7 +26,7 @@ func TestLine(t *testing.T) {
 			"2m10s/8m40s stage 2x:2m (2/4) | 512 req/s (due 520) | p50 12ms p99 85ms | errors 31 (0.1%) | lag 1.8ms | in flight 44 | sent 61234"},
 		// A plain speed, total unknown, stopping.
 		{"stopping", Snapshot{Elapsed: 5 * time.Second, Speed: 3, RPS: 10, P99: 2300 * time.Millisecond, Stopping: "p99>2s"},
-			"5s 3x | 10 req/s | p50 0ms p99 2.3s | errors 0 | lag 0ms | in flight 0 | sent 0 | stopping: p99>2s"},
+			"5s 3x | stopping: p99>2s | 10 req/s | p50 0ms p99 2.3s | errors 0 | lag 0ms | in flight 0 | sent 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

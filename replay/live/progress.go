@@ -54,6 +54,10 @@ func (s Snapshot) Line() string {
 	} else if s.Speed > 0 {
 		fmt.Fprintf(&b, " %gx", s.Speed)
 	}
+	if s.Stopping != "" {
+		// Early in the line, so that a narrow terminal still shows it.
+		fmt.Fprintf(&b, " | stopping: %s", s.Stopping)
+	}
 	fmt.Fprintf(&b, " | %.0f req/s", s.RPS)
 	if s.IntendedRPS > 0 {
 		fmt.Fprintf(&b, " (due %.0f)", s.IntendedRPS)
@@ -64,9 +68,6 @@ func (s Snapshot) Line() string {
 		fmt.Fprintf(&b, " (%.1f%%)", 100*float64(s.Errors)/float64(s.Completed))
 	}
 	fmt.Fprintf(&b, " | lag %s | in flight %d | sent %d", ms(s.Lag), s.InFlight, s.Sent)
-	if s.Stopping != "" {
-		fmt.Fprintf(&b, " | stopping: %s", s.Stopping)
-	}
 	return b.String()
 }
 
@@ -130,6 +131,8 @@ type Progress struct {
 	bar      *progressbar.ProgressBar
 	last     time.Duration // Elapsed of the last plain line; -1 before the first
 	done     bool
+	cols     int // terminal width, 0 when unknown
+	width    int // the bar's width
 }
 
 // NewProgress returns a progress display on w: a bar when w is a terminal,
@@ -160,10 +163,14 @@ func (p *Progress) newBar(total time.Duration) *progressbar.ProgressBar {
 	}
 	width := 20
 	if f, ok := p.w.(*os.File); ok {
-		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols < 140 {
-			width = 10
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+			p.cols = cols
+			if cols < 140 {
+				width = 10
+			}
 		}
 	}
+	p.width = width
 	return progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetWidth(width),
@@ -192,7 +199,7 @@ func (p *Progress) Update(s Snapshot) {
 		if s.Total > 0 && int64(s.Total/time.Millisecond) != p.bar.GetMax64() {
 			p.bar.ChangeMax64(int64(s.Total / time.Millisecond))
 		}
-		p.bar.Describe(s.Line())
+		p.bar.Describe(p.fit(s.Line()))
 		v := int64(s.Elapsed / time.Millisecond)
 		if max := p.bar.GetMax64(); max > 0 && v > max {
 			v = max
@@ -207,6 +214,20 @@ func (p *Progress) Update(s Snapshot) {
 	fmt.Fprintln(p.w, "reprise: "+s.Line())
 }
 
+// fit shortens a line to the terminal's width, so that the bar redraws in
+// place instead of wrapping onto new lines.
+func (p *Progress) fit(line string) string {
+	room := p.cols - p.width - 10 // percentage, brackets, spaces
+	if p.cols <= 0 || room <= 0 {
+		return line
+	}
+	r := []rune(line)
+	if len(r) <= room {
+		return line
+	}
+	return string(r[:room-1]) + "…"
+}
+
 // Finish shows the final state and ends the display; later Updates are
 // ignored.
 func (p *Progress) Finish(s Snapshot) {
@@ -219,7 +240,7 @@ func (p *Progress) Finish(s Snapshot) {
 	if p.tty && p.bar != nil {
 		// The bar stays where the run ended: an aborted run does not
 		// show 100%.
-		p.bar.Describe(s.Line())
+		p.bar.Describe(p.fit(s.Line()))
 		v := int64(s.Elapsed / time.Millisecond)
 		if max := p.bar.GetMax64(); max > 0 && v > max {
 			v = max
