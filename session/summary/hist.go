@@ -33,23 +33,26 @@ func (h *logHistogram) add(ns int64) {
 	}
 }
 
-// quantile returns the q-quantile in nanoseconds (the bucket's midpoint),
-// or 0 for an empty histogram.
+// quantile returns the q-quantile in nanoseconds, interpolated within its
+// bucket by rank, or 0 for an empty histogram.
 func (h *logHistogram) quantile(q float64) int64 {
 	if h.n == 0 {
 		return 0
 	}
-	rank := uint64(math.Ceil(q * float64(h.n)))
-	var seen uint64
+	rank := max(math.Ceil(q*float64(h.n)), 1)
+	var seen float64
 	for i, c := range h.counts {
-		seen += uint64(c)
-		if seen >= max(rank, 1) {
+		if c == 0 {
+			continue
+		}
+		if seen+float64(c) >= rank {
 			if i == 0 {
 				return histBase
 			}
-			lo := histBase * math.Pow(1.05, float64(i-1))
-			return int64(lo * 1.025)
+			frac := (rank - seen - 0.5) / float64(c) // the rank's place within the bucket
+			return int64(histBase * math.Pow(1.05, float64(i-1)+frac))
 		}
+		seen += float64(c)
 	}
 	return 0
 }
