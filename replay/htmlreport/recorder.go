@@ -1,0 +1,123 @@
+package htmlreport
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Recorder builds a report's per-second series while a replay runs: the
+// engine tells it when each request was due, sent and finished, and
+// Series returns one Second per second of the run. Percentiles are taken
+// per second from an HDR histogram that is kept only while its second is
+// open (Grace seconds after the newest finish), so memory stays flat over
+// long runs. Safe for concurrent use.
+type Recorder struct {
+	start time.Time
+	mu    sync.Mutex
+	secs  []Second
+	open  map[int]*hdrhistogram.Histogram
+	pool  []*hdrhistogram.Histogram
+	high  int // the newest second that saw a finish
+}
+
+// Grace is how many seconds a second's latency histogram stays open for
+// requests that finish out of order. A finish later than that still
+// counts in Completed and Errors, but not in the percentiles.
+const Grace = 5
+
+// NewRecorder returns a recorder for a run that started at start.
+func NewRecorder(start time.Time) *Recorder {
+	return &Recorder{start: start, open: map[int]*hdrhistogram.Histogram{}}
+}
+
+// sec returns the entry for time at, growing the series as needed.
+func (r *Recorder) sec(at time.Time) *Second {
+	i := int(at.Sub(r.start) / time.Second)
+	if i < 0 {
+		i = 0
+	}
+	if i >= MaxSeconds*2 {
+		i = MaxSeconds*2 - 1
+	}
+	for len(r.secs) <= i {
+		r.secs = append(r.secs, Second{T: len(r.secs)})
+	}
+	return &r.secs[i]
+}
+
+// Due counts a request due at at (the intended rate). The engine may call
+// it ahead of time, when it schedules the request.
+func (r *Recorder) Due(at time.Time) {
+	r.mu.Lock()
+	r.sec(at).Intended++
+	r.mu.Unlock()
+}
+
+// Sent counts a request sent at at (the achieved rate).
+func (r *Recorder) Sent(at time.Time) {
+	r.mu.Lock()
+	r.sec(at).Achieved++
+	r.mu.Unlock()
+}
+
+// Done records a request that finished at at, fromDue after its due time;
+// failed means no response or a 5xx, timeout that it timed out.
+func (r *Recorder) Done(at time.Time, fromDue time.Duration, failed, timeout bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sec(at)
+	s.Completed++
+	if failed || timeout {
+		s.Errors++
+	}
+	if timeout {
+		s.Timeouts++
+	}
+	if s.T < r.high-Grace {
+		return
+	}
+	h := r.open[s.T]
+	if h == nil {
+		if n := len(r.pool); n > 0 {
+			h, r.pool = r.pool[n-1], r.pool[:n-1]
+		} else {
+			h = hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)
+		}
+		r.open[s.T] = h
+	}
+	us := int64(fromDue / time.Microsecond)
+	if us < 0 {
+		us = 0
+	}
+	h.RecordValue(us)
+	if s.T > r.high {
+		r.high = s.T
+		for t, old := range r.open {
+			if t < r.high-Grace {
+				r.close(t, old)
+			}
+		}
+	}
+}
+
+// close writes second t's percentiles and recycles its histogram.
+func (r *Recorder) close(t int, h *hdrhistogram.Histogram) {
+	s := &r.secs[t]
+	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
+	s.P50, s.P90, s.P99 = ms(50), ms(90), ms(99)
+	delete(r.open, t)
+	h.Reset()
+	r.pool = append(r.pool, h)
+}
+
+// Series closes every open second and returns the series so far.
+func (r *Recorder) Series() []Second {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, h := range r.open {
+		r.close(t, h)
+	}
+	return append([]Second(nil), r.secs...)
+}

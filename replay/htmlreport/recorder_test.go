@@ -1,0 +1,59 @@
+package htmlreport
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRecorder(t *testing.T) {
+	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	r := NewRecorder(start)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	var wg sync.WaitGroup
+	// Second 0: 100 due, 90 sent, latencies 1..90 ms, 5 failures, 2 timeouts.
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < 100; i += 2 {
+				r.Due(at(i * 10))
+				if i < 90 {
+					r.Sent(at(i * 10))
+					r.Done(at(i*10+1), time.Duration(i+1)*time.Millisecond, i < 5, i < 2)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	// Second 12 moves the open window on; a finish for second 0 now is
+	// counted but not in its percentiles.
+	r.Done(at(12_000), 5*time.Millisecond, false, false)
+	r.Done(at(500), time.Hour, true, false)
+	s := r.Series()
+	if len(s) != 13 {
+		t.Fatalf("%d seconds", len(s))
+	}
+	s0 := s[0]
+	if s0.Intended != 100 || s0.Achieved != 90 || s0.Completed != 91 || s0.Errors != 6 || s0.Timeouts != 2 {
+		t.Errorf("second 0 = %+v", s0)
+	}
+	if s0.P50 < 44 || s0.P50 > 46 || s0.P99 < 88 || s0.P99 > 91 {
+		t.Errorf("second 0 percentiles %v %v %v", s0.P50, s0.P90, s0.P99)
+	}
+	if s[5].Completed != 0 || s[5].T != 5 || s[12].Completed != 1 {
+		t.Errorf("seconds 5, 12: %+v %+v", s[5], s[12])
+	}
+}
+
+func BenchmarkRecorder(b *testing.B) {
+	start := time.Now()
+	r := NewRecorder(start)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		at := start.Add(time.Duration(i) * 100 * time.Microsecond)
+		r.Due(at)
+		r.Sent(at)
+		r.Done(at, 3*time.Millisecond, false, false)
+	}
+}
