@@ -57,6 +57,8 @@ type Trip struct {
 	Window    time.Duration `json:"window"`
 	// Requests is how many requests the window held.
 	Requests int `json:"requests"`
+	// ReasonText is Reason(), kept for reports.
+	ReasonText string `json:"reason"`
 }
 
 // ValueText writes Value in the rule's unit, e.g. "34.5%" or "2.31s".
@@ -147,6 +149,7 @@ func (g *Guard) Check(now time.Time) (Trip, bool) {
 			continue
 		}
 		t := Trip{Rule: r, RuleText: r.String(), Value: v, Threshold: r.Threshold, At: now, Window: st.Window, Requests: st.Requests}
+		t.ReasonText = t.Reason()
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.trip == nil {
