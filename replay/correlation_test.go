@@ -235,3 +235,52 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("logins used %v, want alice and bob", users)
 	}
 }
+
+// A request the recording's server refused (401: its token had expired)
+// is sent as recorded by default, so the target refuses it too and the
+// recorded refresh and retry do what they did; "live" sends it with the
+// live token; "skip" leaves it out.
+func TestRejectedInRecording(t *testing.T) {
+	tests := []struct {
+		policy   string
+		wantMe   int  // /me requests at the server
+		liveAuth bool // the first /me carried the live token
+	}{
+		{RejectedAsRecorded, 2, false},
+		{RejectedLive, 2, true},
+		{RejectedSkip, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy, func(t *testing.T) {
+			as := newAuthServer("pw")
+			srv := newScripted(t, as.ServeHTTP)
+			s := userSession("u1", "alice", "pw", 0)
+			// The first /me of the recording was refused.
+			s[1].Response = session.Response{Status: 401, Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"error":"invalid_token"}`)}
+			rep := run(t, srv.URL, source(s...), WithPacer(Max{}), WithRejected(tt.policy))
+			var me []*arrival
+			for _, a := range srv.arrivals() {
+				if a.Path == "/me" {
+					me = append(me, a)
+				}
+			}
+			if len(me) != tt.wantMe {
+				t.Fatalf("%d /me requests, want %d", len(me), tt.wantMe)
+			}
+			live := me[0].Header.Get("Authorization") != "Bearer rec-access-1-u1"
+			if live != tt.liveAuth {
+				t.Errorf("first /me carried %q", me[0].Header.Get("Authorization"))
+			}
+			wantRejected := uint64(1)
+			if tt.policy == RejectedLive {
+				wantRejected = 0
+			}
+			if rep.Correlation.Rejected != wantRejected {
+				t.Errorf("rejected count %d", rep.Correlation.Rejected)
+			}
+			if tt.policy == RejectedAsRecorded && rep.StatusMismatch != 0 {
+				t.Errorf("status mismatches %d: the refusal should be reproduced", rep.StatusMismatch)
+			}
+		})
+	}
+}

@@ -28,6 +28,23 @@ const (
 	DefaultMaxScale       = 1000
 )
 
+// Rejected policies: what to do with a request the recording's server
+// refused with 401 (an expired or revoked token, a wrong password). Its
+// client then usually refreshed or logged in again and retried, and that
+// retry is in the recording too.
+const (
+	// RejectedAsRecorded sends it with the values it was recorded with,
+	// unsubstituted, so the target refuses it as the recorded server did
+	// and the retry that follows does what it did (the default).
+	RejectedAsRecorded = "recorded"
+	// RejectedLive substitutes live values as for any other request: the
+	// target will usually accept it, and the recorded retry then repeats
+	// its effect (a second checkout, a second delete).
+	RejectedLive = "live"
+	// RejectedSkip does not send it.
+	RejectedSkip = "skip"
+)
+
 // Uncorrelated policies: what to do with a request that carries a
 // server-issued value with no live counterpart.
 const (
@@ -74,6 +91,7 @@ type options struct {
 	keepHost       bool
 	followRedirect bool
 	uncorrelated   string
+	rejected       string
 	credentials    []correlate.Credential
 	include        []*regexp.Regexp
 	exclude        []*regexp.Regexp
@@ -102,6 +120,7 @@ func defaults() options {
 		window:         DefaultWindow,
 		idle:           DefaultSessionIdle,
 		uncorrelated:   UncorrelatedSkip,
+		rejected:       RejectedAsRecorded,
 		maxErrorRate:   DefaultMaxErrorRate,
 	}
 }
@@ -263,6 +282,19 @@ func WithUncorrelated(policy string) Option {
 			return nil
 		}
 		return fmt.Errorf("uncorrelated policy %q: want skip or send", policy)
+	}
+}
+
+// WithRejected sets the policy for requests the recording's server
+// refused with 401: "recorded" (default), "live" or "skip".
+func WithRejected(policy string) Option {
+	return func(o *options) error {
+		switch policy {
+		case RejectedAsRecorded, RejectedLive, RejectedSkip:
+			o.rejected = policy
+			return nil
+		}
+		return fmt.Errorf("rejected policy %q: want recorded, live or skip", policy)
 	}
 }
 

@@ -27,6 +27,12 @@ const maxLearnBody = 4 << 20
 // maxWindowItems bounds the look-ahead window by count, whatever its span.
 const maxWindowItems = 200000
 
+// lead is how long before its due time a request is handed to its
+// goroutine, which prepares it (order, substitution, the http.Request) and
+// then sleeps until the due time itself: the preparation does not make it
+// late.
+const lead = time.Millisecond
+
 // ErrAlreadyRun is returned by Run on a Replayer that has run before.
 var ErrAlreadyRun = errors.New("replayer already ran: make a new one with New")
 
@@ -250,6 +256,9 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		rep.DurationMS = msf(end.Sub(start))
 	}
 	rep.SpanMS = msf(span.last - span.first)
+	if !r.st.lastSent.IsZero() {
+		rep.LastSendMS = msf(r.st.lastSent.Sub(start))
+	}
 	if !isMax(r.o.pacer) && span.any {
 		rep.ExpectedMS = msf(r.o.pacer.Due(span.lastClone))
 	}
@@ -563,7 +572,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 			due = time.Now()
 		} else {
 			due = start.Add(r.o.pacer.Due(it.offset))
-			if wait := time.Until(due); wait > 0 {
+			if wait := time.Until(due) - lead; wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-timer.C:
@@ -685,6 +694,12 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	for _, d := range deps {
 		select {
 		case <-d:
+			continue
+		default:
+		}
+		res.Blocked = true
+		select {
+		case <-d:
 		case <-r.stopCh:
 			r.report(res)
 			return
@@ -696,7 +711,17 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	res.Ready = time.Now()
 
 	req := ex.Request
-	if ss.cred != nil {
+	rejected := ex.Response.Status == http.StatusUnauthorized && ex.Flags&session.FlagNoResponse == 0
+	if rejected && r.o.rejected != RejectedLive {
+		r.st.mu.Lock()
+		r.st.corr.Rejected++
+		r.st.mu.Unlock()
+		if r.o.rejected == RejectedSkip {
+			res.Skipped = true
+			r.report(res)
+			return
+		}
+	} else if ss.cred != nil {
 		if nr, ok := correlate.ApplyCredentials(&req, *ss.cred); ok {
 			req = nr
 			r.st.mu.Lock()
@@ -704,7 +729,10 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 			r.st.mu.Unlock()
 		}
 	}
-	req, rw := ss.table.Rewrite(&req)
+	var rw correlate.Rewrite
+	if !rejected || r.o.rejected == RejectedLive {
+		req, rw = ss.table.Rewrite(&req)
+	}
 	res.Target = req.Target
 	res.Substituted = rw.Substituted
 	if len(rw.Orphans) > 0 {
@@ -731,6 +759,20 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 		return
 	}
 
+	if wait := time.Until(due); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.stopCh:
+			t.Stop()
+			r.report(res)
+			return
+		case <-ctx.Done():
+			t.Stop()
+			r.report(res)
+			return
+		}
+	}
 	select {
 	case flight <- struct{}{}:
 	case <-r.stopCh:

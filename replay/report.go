@@ -43,6 +43,7 @@ type Result struct {
 	// connection; Done when the response's last byte arrived (or the
 	// error). Ready, Sent and Done are zero when it was not sent.
 	Due, Ready, Sent, Done time.Time
+	Blocked                bool // waited for an earlier request of its session
 	Uncorrelated           bool // carried a value with no live counterpart
 	Skipped                bool // not sent (uncorrelated with --uncorrelated skip)
 	Substituted            int  // values replaced by live ones
@@ -67,6 +68,9 @@ type Report struct {
 	DurationMS float64 `json:"duration_ms"`
 	SpanMS     float64 `json:"recording_span_ms"`
 	ExpectedMS float64 `json:"expected_duration_ms,omitempty"`
+	// LastSendMS is when the last request was sent, from the start: the
+	// schedule's own length, without the last response's latency.
+	LastSendMS float64 `json:"last_send_ms"`
 	// Completed is true when every selected request was scheduled and the
 	// share of transport errors stayed within the allowed rate.
 	Completed bool   `json:"completed"`
@@ -83,7 +87,9 @@ type Report struct {
 	// Latency is from the due time to the last byte (free of coordinated
 	// omission); ServiceTime from the send to the last byte; Lag from the
 	// due time to the send; OrderWait from the due time to the moment the
-	// session's order allowed the send (only requests that waited).
+	// session's order allowed the send, over the requests that found an
+	// earlier request of their session still in flight and became ready
+	// after their due time.
 	Latency     Histogram `json:"latency"`
 	ServiceTime Histogram `json:"service_time"`
 	Lag         Histogram `json:"lag"`
@@ -155,6 +161,9 @@ type CorrelationCounts struct {
 	Learned     uint64 `json:"learned"`     // recorded->live mappings learned
 	Substituted uint64 `json:"substituted"` // values replaced in requests
 	Credentials uint64 `json:"credentials"` // login requests given --credentials
+	// Rejected counts requests the recording's server refused with 401,
+	// handled by the rejected policy (sent as recorded by default).
+	Rejected uint64 `json:"rejected_in_recording"`
 }
 
 // FilterCounts counts exchanges read and those left out.
@@ -207,7 +216,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		verdict = "FAILED: " + r.Failure
 	}
 	fmt.Fprintf(&b, "replay %s -> %s  speed %s  scale %d\n", verdict, r.Target, r.Speed, r.Scale)
-	fmt.Fprintf(&b, "  duration  %s (recording span %s", ms(r.DurationMS), ms(r.SpanMS))
+	fmt.Fprintf(&b, "  duration  %s, last send at %s (recording span %s", ms(r.DurationMS), ms(r.LastSendMS), ms(r.SpanMS))
 	if r.ExpectedMS > 0 {
 		fmt.Fprintf(&b, ", expected %s", ms(r.ExpectedMS))
 	}
@@ -237,6 +246,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(&b, "  live values  %d learned, %d substituted", c.Learned, c.Substituted)
 	if c.Credentials > 0 {
 		fmt.Fprintf(&b, ", %d logins given credentials", c.Credentials)
+	}
+	if c.Rejected > 0 {
+		fmt.Fprintf(&b, ", %d refused in the recording (401)", c.Rejected)
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
@@ -329,6 +341,7 @@ type stats struct {
 	corr        CorrelationCounts
 	filtered    FilterCounts
 	first, last time.Time // first send and last completion
+	lastSent    time.Time
 }
 
 func newStats() *stats {
@@ -365,6 +378,9 @@ func (s *stats) record(r *Result) {
 	if r.Done.After(s.last) {
 		s.last = r.Done
 	}
+	if r.Sent.After(s.lastSent) {
+		s.lastSent = r.Sent
+	}
 	rs := s.routes[r.Route]
 	if rs == nil {
 		name := r.Route
@@ -378,7 +394,7 @@ func (s *stats) record(r *Result) {
 	}
 	rs.requests++
 	s.lag.record(r.Sent.Sub(r.Due))
-	if w := r.Ready.Sub(r.Due); w > 0 {
+	if w := r.Ready.Sub(r.Due); r.Blocked && w > 0 {
 		s.orderWait.record(w)
 	}
 	if r.Err != nil {
