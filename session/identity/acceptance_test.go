@@ -2,15 +2,21 @@ package identity_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"regexp"
+	"net/url"
+	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/fixtures/shop"
@@ -89,7 +95,40 @@ func (s *sliceSource) Next() (*session.Exchange, error) {
 	return x, nil
 }
 
-var uaUser = regexp.MustCompile(`reprise-sim/1 \(([^)]+)\)`)
+// connUsers finds which simulated user each connection belongs to. Users
+// share User-Agents (as real browsers do), but each has its own client and
+// connections, and every connection carries a login (user name in the
+// body) or a bearer JWT (user in its sub claim). This is read from the raw
+// traffic, before any redaction, and is independent of the tracker.
+func connUsers(t *testing.T, raw []*session.Exchange) map[uint64]string {
+	t.Helper()
+	users := map[uint64]string{}
+	for _, x := range raw {
+		var who string
+		if tok, ok := strings.CutPrefix(x.Request.Header.Get("Authorization"), "Bearer "); ok {
+			var c jwt.RegisteredClaims
+			if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err == nil {
+				who = c.Subject
+			}
+		}
+		if who == "" && x.Request.Target == "/auth/login" {
+			var m map[string]string
+			if json.Unmarshal(x.Request.Body, &m) == nil {
+				who = m["username"]
+			} else if v, err := url.ParseQuery(string(x.Request.Body)); err == nil {
+				who = v.Get("username")
+			}
+		}
+		if who == "" {
+			continue
+		}
+		if u, ok := users[x.Conn.ID]; ok && u != who {
+			t.Fatalf("connection %d carries users %s and %s", x.Conn.ID, u, who)
+		}
+		users[x.Conn.ID] = who
+	}
+	return users
+}
 
 // truthSession is the session a truth request belongs to: a successful
 // login belongs to the session it began (the simulator records the
@@ -113,8 +152,9 @@ func truthSessions(u sim.UserTruth) []truthKey {
 	return out
 }
 
-// compare checks the tracked exchanges against the truth.
-func compare(t *testing.T, xs []*session.Exchange, timelines []session.Timeline, truth *sim.Truth) {
+// compare checks the tracked exchanges against the truth; at most
+// missing answered requests of the truth may be absent from the recording.
+func compare(t *testing.T, users map[uint64]string, xs []*session.Exchange, timelines []session.Timeline, truth *sim.Truth, missing int) {
 	t.Helper()
 	// Pair each user's exchanges with its truth requests: by method and
 	// path, in order of start (parallel fetches of one step hit different
@@ -124,15 +164,15 @@ func compare(t *testing.T, xs []*session.Exchange, timelines []session.Timeline,
 	}
 	byUser := map[string]map[slot][]*session.Exchange{}
 	for _, x := range xs {
-		m := uaUser.FindStringSubmatch(x.Request.Header.Get("User-Agent"))
-		if m == nil {
-			t.Fatalf("exchange %s %s without a simulator User-Agent", x.Request.Method, x.Request.Target)
+		who, ok := users[x.Conn.ID]
+		if !ok {
+			t.Fatalf("exchange %s %s on connection %d of no known user", x.Request.Method, x.Request.Target, x.Conn.ID)
 		}
-		if byUser[m[1]] == nil {
-			byUser[m[1]] = map[slot][]*session.Exchange{}
+		if byUser[who] == nil {
+			byUser[who] = map[slot][]*session.Exchange{}
 		}
 		k := slot{x.Request.Method, x.Request.Target}
-		byUser[m[1]][k] = append(byUser[m[1]][k], x)
+		byUser[who][k] = append(byUser[who][k], x)
 	}
 	for _, m := range byUser {
 		for _, l := range m {
@@ -153,7 +193,11 @@ func compare(t *testing.T, xs []*session.Exchange, timelines []session.Timeline,
 			k := slot{r.Method, r.Path}
 			l := byUser[u.ID][k]
 			if next[k] >= len(l) {
-				t.Fatalf("user %s: request %d %s %s not recorded", u.ID, r.Seq, r.Method, r.Path)
+				if missing--; missing < 0 {
+					t.Fatalf("user %s: request %d %s %s not recorded", u.ID, r.Seq, r.Method, r.Path)
+				}
+				t.Logf("user %s: request %d %s %s not recorded (allowed)", u.ID, r.Seq, r.Method, r.Path)
+				continue
 			}
 			x := l[next[k]]
 			next[k]++
@@ -283,9 +327,10 @@ func TestAcceptanceShop(t *testing.T) {
 			if truth.Stop != "done" {
 				t.Fatalf("simulation stopped by %q", truth.Stop)
 			}
+			users := connUsers(t, raw)
 			t.Run("plain", func(t *testing.T) {
 				xs, tls := track(t, raw, nil)
-				compare(t, xs, tls, truth)
+				compare(t, users, xs, tls, truth, 0)
 			})
 			t.Run("redacted", func(t *testing.T) {
 				r, err := redact.New(redact.Config{
@@ -303,7 +348,7 @@ func TestAcceptanceShop(t *testing.T) {
 						t.Fatalf("authorization %q not redacted", a)
 					}
 				}
-				compare(t, xs, tls, truth)
+				compare(t, users, xs, tls, truth, 0)
 			})
 		})
 	}
@@ -343,4 +388,59 @@ func ExampleTracker_Annotate() {
 	// /oauth/token s-000001 2 token events
 	// /api/cart s-000001 0 token events
 	// s-000001 via login: 2 exchanges, 1 login
+}
+
+// TestAcceptancePcap tracks sessions in the fixture pcap (real loopback
+// traffic of the simulator against the shop, written by tcpdump) through
+// the capture pipeline, and compares them with that run's ground truth.
+func TestAcceptancePcap(t *testing.T) {
+	const dir = "../../fixtures/testdata/"
+	f, err := os.Open(dir + "shop.truth.json")
+	if err != nil {
+		t.Skipf("no fixture truth: %v", err)
+	}
+	truth, err := sim.ReadTruth(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := pcapfile.Open(dir + "shop.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := capture.FromPackets(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []*session.Exchange
+	for {
+		x, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, x)
+	}
+	// The fixture pcap ends a moment early: the run's last request (a
+	// logout) is not in it, as tcpdump shows. Allow that one.
+	const missing = 1
+	users := connUsers(t, raw)
+	t.Logf("capture: %d exchanges from %d packets; truth: %d requests", len(raw), p.Counters().PacketsSeen, truth.Summary().Requests)
+	t.Run("plain", func(t *testing.T) {
+		xs, tls := track(t, raw, nil)
+		compare(t, users, xs, tls, truth, missing)
+	})
+	t.Run("redacted", func(t *testing.T) {
+		r, err := redact.New(redact.Config{
+			Headers: []string{"Authorization"}, Cookies: []string{shop.SessionCookie},
+			JSONFields: []string{"access_token", "refresh_token"}, FormFields: []string{"refresh_token"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs, tls := track(t, raw, r)
+		compare(t, users, xs, tls, truth, missing)
+	})
 }

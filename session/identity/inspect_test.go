@@ -72,10 +72,8 @@ func writeRecording(t *testing.T, xs []*session.Exchange, withTimelines bool) st
 		}
 	}
 	if withTimelines {
-		for _, tl := range tr.Close() {
-			if err := w.WriteTimeline(&tl); err != nil {
-				t.Fatal(err)
-			}
+		if err := tr.WriteFinished(w, true); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := w.Close(); err != nil {

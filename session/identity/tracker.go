@@ -937,6 +937,31 @@ func (t *Tracker) Close() []session.Timeline {
 	return t.TakeFinished()
 }
 
+// TimelineWriter is the part of a recording writer that stores session
+// timelines; session.FileWriter has it.
+type TimelineWriter interface {
+	WriteTimeline(*session.Timeline) error
+}
+
+// WriteFinished writes the timelines of sessions closed so far to w and
+// forgets them, so a long capture keeps memory bounded by active
+// sessions. With final set it first closes every open session, as at the
+// end of a capture.
+func (t *Tracker) WriteFinished(w TimelineWriter, final bool) error {
+	var tls []session.Timeline
+	if final {
+		tls = t.Close()
+	} else {
+		tls = t.TakeFinished()
+	}
+	for i := range tls {
+		if err := w.WriteTimeline(&tls[i]); err != nil {
+			return fmt.Errorf("write timeline of session %s: %w", tls[i].Key, err)
+		}
+	}
+	return nil
+}
+
 func sortTimelines(tl []session.Timeline) {
 	slices.SortFunc(tl, func(a, b session.Timeline) int {
 		if c := cmp.Compare(a.Start, b.Start); c != 0 {
