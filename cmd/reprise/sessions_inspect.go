@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,6 +100,9 @@ func sessionsView(ctx context.Context, w io.Writer, paths []string, sessionID st
 		opts.Progress = sessionsProgress(so.stderr)
 	}
 	res, err := identity.Inspect(ctx, paths, opts)
+	if errors.Is(err, identity.ErrNoSession) {
+		return usagef(err)
+	}
 	if res == nil {
 		return err
 	}
