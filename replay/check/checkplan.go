@@ -1,0 +1,185 @@
+package check
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/replay/ramp"
+)
+
+// PlanResult is the prediction for a plan.
+type PlanResult struct {
+	Plan string `json:"plan"`
+	// FilteredOut counts the recording's requests the plan's filters
+	// leave out.
+	FilteredOut int `json:"filtered_out"`
+	// Demand is the load the schedule asks for with no cap (caps can only
+	// delay requests); Predicted is what the target is predicted to see
+	// with the plan's caps.
+	Demand    Profile `json:"demand"`
+	Predicted Profile `json:"predicted"`
+}
+
+// baseline is the recording's own load: every request at 1x, no cap.
+func baseline(rec *Recording, th Thresholds) (Profile, error) {
+	return simulate(rec, simParams{pacer: ramp.Constant(1), clones: 1, all: true, slipAt: secDur(th.SlipAt)})
+}
+
+func secDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// CheckPlan predicts the load a replay of rec under plan will produce and
+// how it distorts the recording's real usage, and judges it against th.
+// The recording's requests left out by rec.Filter are left out of the
+// prediction (and counted as a finding).
+func CheckPlan(rec *Recording, plan Plan, th Thresholds) (*Result, error) {
+	if err := plan.validate(); err != nil {
+		return nil, err
+	}
+	base, err := baseline(rec, th)
+	if err != nil {
+		return nil, err
+	}
+	sp := simParams{pacer: plan.pacer(), clones: plan.clones(), scaleRamp: plan.ScaleRamp,
+		stagger: plan.CloneStagger, slipAt: secDur(th.SlipAt)}
+	if sp.stagger == 0 {
+		sp.stagger = replay.DefaultCloneStagger
+	}
+	demand, err := simulate(rec, sp)
+	if err != nil {
+		return nil, err
+	}
+	sp.rate, sp.maxInFlight, sp.maxSessions = plan.Rate, plan.MaxInFlight, plan.MaxSessions
+	if sp.maxInFlight == 0 {
+		sp.maxInFlight = replay.DefaultMaxInFlight
+	}
+	pred, err := simulate(rec, sp)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{
+		Recording:  RecordingInfo{Paths: rec.Paths, SessionsFrom: rec.SessionsFrom, Damaged: rec.Damaged, Load: base},
+		Plan:       &PlanResult{Plan: plan.String(), FilteredOut: rec.Dropped, Demand: demand, Predicted: pred},
+		Thresholds: th,
+	}
+	judgePlan(res, rec, plan, sp.maxInFlight, base, demand, pred, th)
+	res.finish()
+	return res, nil
+}
+
+func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, demand, pred Profile, th Thresholds) {
+	at := "at " + plan.String()
+	if len(rec.Requests) == 0 {
+		res.add(Fail, "requests", "the recording holds no request to replay")
+		return
+	}
+	if pred.Requests == 0 {
+		res.add(Fail, "filters", "the plan's filters leave no request to replay: loosen --include-path, --exclude-path, --method, --from/--to or --sessions")
+		return
+	}
+
+	// Filters change the mix before anything is sent.
+	if rec.Dropped > 0 {
+		share := float64(rec.Dropped) / float64(len(rec.Requests))
+		kept := map[string]float64{}
+		for i := range rec.Requests {
+			if rec.Requests[i].Kept() {
+				kept[rec.Routes[rec.Requests[i].Route]]++
+			}
+		}
+		d, worst, a, b := TotalVariation(rec.RouteCounts(), kept)
+		lvl := judge(share, th.FilteredWarn, 0)
+		if l := judge(d, th.MixWarn, 0); l.rank() > lvl.rank() {
+			lvl = l
+		}
+		res.add(lvl, "filters", "the plan's filters leave out %s of the recording's requests (%s: %s of the replay, recording %s; mix distance %.2f): the replay will not be real usage",
+			pct(share), worst, pct(b), pct(a), d)
+	}
+	if plan.Max {
+		res.add(Warn, "speed_max", "--speed max ignores the recording's timing: think times, inter-arrivals and refresh timing are not kept; use a number (e.g. --speed 5) for a realistic rehearsal")
+	}
+
+	// Refresh timing.
+	if float64(base.Refreshes) >= th.MinRefreshes && th.MinRefreshes > 0 || (th.MinRefreshes == 0 && base.Refreshes > 0) {
+		rise := pred.RefreshPeak.Share - base.RefreshPeak.Share
+		res.add(judge(rise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
+			"%s, %s of refreshes fall in the busiest tenth of seconds (recording: %s), %d/s at the peak (recording: %d/s) — lower the top speed or spread the ramp's stages",
+			at, pct(pred.RefreshPeak.Share), pct(base.RefreshPeak.Share), pred.PeakRefreshesPerSecond, base.PeakRefreshesPerSecond)
+		if base.RefreshIntervalS > 0 && pred.RefreshIntervalS > 0 && base.TokenLifetimeS > 0 {
+			c := base.RefreshIntervalS / pred.RefreshIntervalS
+			res.add(judge(c, th.RefreshCompressionWarn, th.RefreshCompressionFail), "refresh_compression",
+				"%s, a %s token is refreshed after %s (recording: %s, %s of its life): the target sees %.0fx the refreshes per session it expects, %d/s at the peak (recording: %d/s), since lifetimes on the server are not compressed — the replay is refresh-heavy",
+				at, secs(base.TokenLifetimeS), secs(pred.RefreshIntervalS), secs(base.RefreshIntervalS), pct(base.TokenUse), c,
+				pred.PeakRefreshesPerSecond, base.PeakRefreshesPerSecond)
+		}
+		if d := ratio(float64(pred.PeakRefreshesPerSecond), float64(base.PeakRefreshesPerSecond)); plan.clones() > 1 && d >= th.RefreshCompressionWarn && th.RefreshCompressionWarn > 0 {
+			res.add(Warn, "refresh_density", "with %d clones of every session, refreshes at the peak rise from %d/s to %d/s: each clone logs in and refreshes on its own",
+				plan.clones(), base.PeakRefreshesPerSecond, pred.PeakRefreshesPerSecond)
+		}
+	}
+	if extra := pred.ExpiredTokenRequests - base.ExpiredTokenRequests; extra > 0 {
+		share := float64(extra) / float64(pred.Requests)
+		lvl := Warn
+		if th.ExpiredFail > 0 && share >= th.ExpiredFail {
+			lvl = Fail
+		}
+		why := "server-side token lifetimes do not stretch with a slower replay — use --speed 1 or more"
+		if pred.Lag.P99 > 1000*th.SlipAt && plan.topSpeed() >= 1 {
+			why = "the schedule slips, so refreshes come after the live tokens expired — lift the caps that make it slip"
+		}
+		res.add(lvl, "expired_tokens", "%s, %d requests (%s) would carry an access token past its %s lifetime (recording: %d): %s",
+			at, pred.ExpiredTokenRequests, pct(float64(pred.ExpiredTokenRequests)/float64(pred.Requests)), secs(base.TokenLifetimeS), base.ExpiredTokenRequests, why)
+	}
+	if pred.Unrepeated401s > 0 {
+		res.add(Warn, "unrepeated_401s", "%s, %d of the recording's %d rejected-token 401s will not recur: the live token is still within its lifetime when sent, so the reactive refreshes after them come early",
+			at, pred.Unrepeated401s, base.Rejected401s)
+	}
+
+	// Caps that make the schedule slip.
+	lagLevel := judge(pred.Lag.P99/1000, th.LagWarn, th.LagFail)
+	if lagLevel == Pass {
+		lagLevel = Warn // a cap below the demand always deserves a line
+	}
+	slip := slipText(pred, th)
+	longer := ""
+	if pred.DurationS > demand.DurationS*1.02 {
+		longer = fmt.Sprintf("; the run takes %s instead of %s", secs(pred.DurationS), secs(demand.DurationS))
+	}
+	capped := false
+	if plan.Rate > 0 && plan.Rate < float64(demand.PeakRPS) {
+		capped = true
+		res.add(lagLevel, "rate_cap", "--rate %s/s is below the plan's peak of %d req/s: %s%s — raise --rate to %d/s or lower --speed",
+			num(plan.Rate), demand.PeakRPS, slip, longer, demand.PeakRPS)
+	}
+	if inflight < demand.PeakConcurrency {
+		capped = true
+		name := fmt.Sprintf("--max-inflight %d", inflight)
+		if plan.MaxInFlight == 0 {
+			name += " (the default)"
+		}
+		res.add(lagLevel, "inflight_cap", "%s is below the predicted peak of %d requests in flight: %s%s — raise --max-inflight to %d",
+			name, demand.PeakConcurrency, slip, longer, demand.PeakConcurrency)
+	}
+	if plan.MaxSessions > 0 && plan.MaxSessions < demand.PeakSessions {
+		capped = true
+		res.add(lagLevel, "session_cap", "--max-sessions %d is below the %d sessions active at once: sessions start late and %s%s — raise --max-sessions to %d",
+			plan.MaxSessions, demand.PeakSessions, slip, longer, demand.PeakSessions)
+	}
+	if !capped && !plan.Max {
+		res.add(judge(pred.Lag.P99/1000, th.LagWarn, th.LagFail), "lag",
+			"%s, %d requests wait for their session's order (p99 %s): recorded latencies do not shrink with the speed, so think times shorter than them make the schedule slip: %s",
+			at, pred.OrderWaits, secs(pred.OrderWait.P99/1000), slip)
+	}
+}
+
+// slipText says how far behind the schedule falls and for how long.
+func slipText(p Profile, th Thresholds) string {
+	s := fmt.Sprintf("the schedule slips up to %s behind (p99 %s)", secs(p.Lag.Max/1000), secs(p.Lag.P99/1000))
+	if p.SlipS > 0 {
+		s += fmt.Sprintf(" and stays over %s late for %s (%s-%s)", secs(th.SlipAt), secs(p.SlipS), clock(p.SlipFromS), clock(p.SlipUntilS))
+	}
+	return s
+}
+
+var _ = math.NaN

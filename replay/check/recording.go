@@ -1,0 +1,441 @@
+package check
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/identity"
+)
+
+// reqFlags say what an exchange did to its session's tokens.
+type reqFlags uint8
+
+const (
+	flagRefresh  reqFlags = 1 << iota // a refresh (grant_type=refresh_token or the like)
+	flagReactive                      // a refresh made after a 401
+	flagRejected                      // the server refused the token (a 401)
+	flagAuth                          // a login, refresh or logout: not a use of the access token
+	flagNoResp                        // never answered in the recording
+	flagKept                          // passes the plan's filters
+)
+
+// Request is one recorded request as the check needs it: when it started,
+// how long the server took, whose it was and what it did to tokens.
+// Memory is about 40 bytes a request.
+type Request struct {
+	Offset   time.Duration // start, since the recording's first request
+	Duration time.Duration // start to the response's last byte; 0 without one
+	// TTL is the lifetime of the access token this exchange was issued
+	// (a login or a refresh answered with an expiry), 0 when none.
+	TTL     time.Duration
+	Session int32 // index into Recording.Sessions
+	Route   int32 // index into Recording.Routes
+	flags   reqFlags
+}
+
+// Refresh reports whether the request refreshed its session's tokens.
+func (r *Request) Refresh() bool { return r.flags&flagRefresh != 0 }
+
+// Kept reports whether the request passes the plan's filters.
+func (r *Request) Kept() bool { return r.flags&flagKept != 0 }
+
+// Recording is what the check knows of a recording: every request in
+// order of start, with sessions as the replay will see them (the
+// recording's session keys, or the identity tracker's when it has none)
+// and routes named as replay reports name them (replay.Route).
+type Recording struct {
+	Paths    []string
+	Origin   int64         // first request start, Unix ns
+	Span     time.Duration // first to last request start
+	Requests []Request
+	Sessions []string // keys, by index
+	Routes   []string // names, by index
+	// SessionsFrom says where sessions came from: "recording" (stored at
+	// capture), "recomputed" (the identity tracker over the exchanges) or
+	// "connections" (no identity found: one session per connection, as
+	// replay does then).
+	SessionsFrom string
+	// Damaged counts damaged regions skipped while reading; their
+	// exchanges are missing.
+	Damaged int
+	// Filter is the filter applied (see Kept); Dropped counts the
+	// requests it left out.
+	Filter  Filter
+	Dropped int
+}
+
+// Filter is the request selection of a replay plan, as replay's
+// WithIncludePath, WithExcludePath, WithMethods, WithRange and
+// WithSessions apply it.
+type Filter struct {
+	Include  []string      // regular expressions over the request-target
+	Exclude  []string      // regular expressions over the request-target
+	Methods  []string      // e.g. GET, POST
+	From, To time.Duration // offsets into the recording; To 0 means the end
+	Sessions int           // the first N sessions only; 0 means all
+}
+
+// LoadOptions configure Load and Build.
+type LoadOptions struct {
+	Filter Filter
+	// Recompute ignores the sessions stored in the recording and runs the
+	// identity tracker (with Tracker's options) over the exchanges.
+	Recompute bool
+	Tracker   []identity.Option
+}
+
+// compiled is a Filter ready to use.
+type compiled struct {
+	include, exclude []*regexp.Regexp
+	methods          map[string]bool
+}
+
+func (f Filter) compile() (*compiled, error) {
+	c := &compiled{}
+	for _, e := range f.Include {
+		re, err := regexp.Compile(e)
+		if err != nil {
+			return nil, fmt.Errorf("include path %q: %w", e, err)
+		}
+		c.include = append(c.include, re)
+	}
+	for _, e := range f.Exclude {
+		re, err := regexp.Compile(e)
+		if err != nil {
+			return nil, fmt.Errorf("exclude path %q: %w", e, err)
+		}
+		c.exclude = append(c.exclude, re)
+	}
+	for _, m := range f.Methods {
+		for _, p := range strings.Split(m, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				if c.methods == nil {
+					c.methods = map[string]bool{}
+				}
+				c.methods[strings.ToUpper(p)] = true
+			}
+		}
+	}
+	if f.From < 0 || f.To < 0 || (f.To != 0 && f.To <= f.From) {
+		return nil, fmt.Errorf("range %v-%v: want 0 <= from < to", f.From, f.To)
+	}
+	if f.Sessions < 0 {
+		return nil, fmt.Errorf("sessions %d: want 0 (all) or more", f.Sessions)
+	}
+	return c, nil
+}
+
+func (c *compiled) keep(method, target string) bool {
+	if c.methods != nil && !c.methods[strings.ToUpper(method)] {
+		return false
+	}
+	for _, re := range c.exclude {
+		if re.MatchString(target) {
+			return false
+		}
+	}
+	if len(c.include) == 0 {
+		return true
+	}
+	for _, re := range c.include {
+		if re.MatchString(target) {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads the recordings at paths (file names or globs, merged in time
+// order as session.Open does). When they hold no sessions (no exchange
+// carries one and no timeline is stored), or o.Recompute is set, it reads
+// them a second time through the identity tracker, as 'reprise inspect
+// --sessions' does, so refreshes and token lifetimes are known.
+// Damaged regions are skipped and counted, never fatal.
+func Load(ctx context.Context, paths []string, o LoadOptions) (*Recording, error) {
+	if _, err := o.Filter.compile(); err != nil {
+		return nil, err
+	}
+	var tr *identity.Tracker
+	if o.Recompute {
+		var err error
+		if tr, err = identity.NewTracker(o.Tracker...); err != nil {
+			return nil, err
+		}
+	}
+	rec, err := loadPass(ctx, paths, tr, o)
+	if err != nil {
+		return nil, err
+	}
+	if tr == nil && rec.SessionsFrom == "connections" {
+		if tr, err = identity.NewTracker(o.Tracker...); err != nil {
+			return nil, err
+		}
+		if rec, err = loadPass(ctx, paths, tr, o); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+func loadPass(ctx context.Context, paths []string, tr *identity.Tracker, o LoadOptions) (*Recording, error) {
+	mr, err := session.Open(paths...)
+	if err != nil {
+		return nil, err
+	}
+	defer mr.Close()
+	var src session.Source = mr
+	if tr != nil {
+		src = tr.Annotate(clearing{mr})
+	}
+	b, err := newBuilder(o)
+	if err != nil {
+		return nil, err
+	}
+	b.rec.Paths = mr.Paths()
+	for n := 0; ; n++ {
+		x, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var ce *session.CorruptError
+		if errors.As(err, &ce) {
+			b.rec.Damaged++
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n%65536 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		b.add(x)
+	}
+	if tr != nil {
+		b.recomputed = true
+	} else if len(mr.Timelines()) > 0 {
+		b.stored = true
+	}
+	return b.finish(), nil
+}
+
+// Build makes a Recording from any source of exchanges (a proxy, a
+// capture, a slice in a test). Sessions are the exchanges' own unless
+// o.Recompute is set, in which case the identity tracker assigns them.
+func Build(src session.Source, o LoadOptions) (*Recording, error) {
+	b, err := newBuilder(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Recompute {
+		tr, err := identity.NewTracker(o.Tracker...)
+		if err != nil {
+			return nil, err
+		}
+		src = tr.Annotate(clearing{src})
+		b.recomputed = true
+	}
+	for {
+		x, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.add(x)
+	}
+	return b.finish(), nil
+}
+
+// clearing hands out exchanges with their session fields emptied, so the
+// tracker recomputes them rather than appending to stored events.
+type clearing struct{ src session.Source }
+
+func (c clearing) Next() (*session.Exchange, error) {
+	x, err := c.src.Next()
+	if x != nil {
+		x.Session, x.Tokens = "", nil
+	}
+	return x, err
+}
+
+type builder struct {
+	rec        *Recording
+	f          *compiled
+	starts     []int64 // absolute starts, parallel to rec.Requests
+	sessions   map[string]int32
+	routes     map[string]int32
+	named      bool // some exchange carried a session
+	stored     bool
+	recomputed bool
+}
+
+func newBuilder(o LoadOptions) (*builder, error) {
+	f, err := o.Filter.compile()
+	if err != nil {
+		return nil, err
+	}
+	return &builder{rec: &Recording{Filter: o.Filter}, f: f, sessions: map[string]int32{}, routes: map[string]int32{}}, nil
+}
+
+func (b *builder) add(x *session.Exchange) {
+	req := &x.Request
+	if req.Method == "" || req.Target == "" || req.Target == "*" {
+		return // replay cannot send it either
+	}
+	key := x.Session
+	if key != "" {
+		b.named = true
+	} else {
+		key = fmt.Sprintf("conn:%d", x.Conn.ID) // replay's rule
+	}
+	si, ok := b.sessions[key]
+	if !ok {
+		si = int32(len(b.rec.Sessions))
+		b.sessions[key] = si
+		b.rec.Sessions = append(b.rec.Sessions, key)
+	}
+	route := replay.Route(req.Method, req.Target)
+	ri, ok := b.routes[route]
+	if !ok {
+		ri = int32(len(b.rec.Routes))
+		b.routes[route] = ri
+		b.rec.Routes = append(b.rec.Routes, route)
+	}
+	r := Request{Session: si, Route: ri}
+	start := x.Timing.RequestStart
+	if end := recordedEnd(x); end != 0 && start != 0 && end >= start {
+		r.Duration = time.Duration(end - start)
+	} else if end == 0 {
+		r.flags |= flagNoResp
+	}
+	issued := recordedEnd(x)
+	for _, ev := range x.Tokens {
+		switch ev.Kind {
+		case session.TokenRefresh:
+			r.flags |= flagRefresh | flagAuth
+			if !ev.Proactive {
+				r.flags |= flagReactive
+			}
+		case session.TokenLogin, session.TokenLogout:
+			r.flags |= flagAuth
+		case session.TokenRejected:
+			r.flags |= flagRejected
+		}
+		switch ev.Kind {
+		case session.TokenLogin, session.TokenRefresh, session.TokenIssue:
+			if ev.ExpiresAt > issued && issued != 0 && !strings.Contains(ev.Name, "refresh") {
+				ttl := time.Duration(ev.ExpiresAt - issued)
+				if r.TTL == 0 || ttl < r.TTL {
+					r.TTL = ttl
+				}
+			}
+		}
+	}
+	if b.f.keep(req.Method, req.Target) {
+		r.flags |= flagKept
+	}
+	b.rec.Requests = append(b.rec.Requests, r)
+	b.starts = append(b.starts, start)
+}
+
+// recordedEnd is when the recorded exchange completed, 0 if it never did
+// (the same rule as replay's order).
+func recordedEnd(x *session.Exchange) int64 {
+	if x.Flags&session.FlagNoResponse != 0 {
+		return 0
+	}
+	t := x.Timing
+	for _, v := range []int64{t.ResponseEnd, t.ResponseStart, t.RequestEnd, t.RequestStart} {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// finish sorts by start, sets offsets and applies the range and session
+// sample of the filter.
+func (b *builder) finish() *Recording {
+	rec := b.rec
+	switch {
+	case b.recomputed:
+		rec.SessionsFrom = "recomputed"
+	case b.named || b.stored:
+		rec.SessionsFrom = "recording"
+	default:
+		rec.SessionsFrom = "connections"
+	}
+	n := len(rec.Requests)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	// A request without timing sits at the latest start read before it,
+	// as replay places it.
+	var last int64
+	for i, s := range b.starts {
+		if s == 0 {
+			b.starts[i] = last
+		} else if s > last {
+			last = s
+		}
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return cmp.Compare(b.starts[i], b.starts[j]) })
+	reqs := make([]Request, n)
+	for k, i := range idx {
+		reqs[k] = rec.Requests[i]
+		if k == 0 {
+			rec.Origin = b.starts[i]
+		}
+		reqs[k].Offset = time.Duration(b.starts[i] - rec.Origin)
+	}
+	rec.Requests = reqs
+	if n > 0 {
+		rec.Span = reqs[n-1].Offset
+	}
+	f := rec.Filter
+	sampled := map[int32]bool{}
+	for i := range reqs {
+		r := &reqs[i]
+		if r.flags&flagKept == 0 {
+			rec.Dropped++
+			continue
+		}
+		if r.Offset < f.From || (f.To != 0 && r.Offset > f.To) {
+			r.flags &^= flagKept
+			rec.Dropped++
+			continue
+		}
+		if f.Sessions > 0 && !sampled[r.Session] {
+			if len(sampled) >= f.Sessions {
+				r.flags &^= flagKept
+				rec.Dropped++
+				continue
+			}
+			sampled[r.Session] = true
+		}
+	}
+	return rec
+}
+
+// RouteCounts returns the recording's requests by route (all of them, the
+// filter notwithstanding).
+func (rec *Recording) RouteCounts() map[string]float64 {
+	out := make(map[string]float64, len(rec.Routes))
+	for i := range rec.Requests {
+		out[rec.Routes[rec.Requests[i].Route]]++
+	}
+	return out
+}
