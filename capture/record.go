@@ -39,7 +39,9 @@ type RecordResult struct {
 }
 
 // Record writes every exchange from p to w until p ends (its input ended or
-// its context was done) or the limit is reached. The counters are passed
+// its context was done) or the limit is reached. p runs in a goroutine of
+// its own ahead of the writer; after Record returns early (limit, write
+// error) that goroutine ends when p's source is closed or its context done. The counters are passed
 // to w as they change, so a recording closed at any time holds them. A
 // source error is returned after everything before it was written.
 func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
@@ -68,17 +70,46 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 		}()
 		stop = func() { cancel(); wg.Wait() }
 	}
+	// The pipeline runs in its own goroutine, a bounded queue ahead of the
+	// writer: with more than one core, compression overlaps packet
+	// processing, and a live source's ring drains while a block is being
+	// compressed.
+	type item struct {
+		x   *session.Exchange
+		err error
+	}
+	queue := make(chan item, 1024)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(queue)
+		for {
+			x, err := p.Next()
+			select {
+			case queue <- item{x, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var err error
 	var n int64
-	for o.Limit <= 0 || n < o.Limit {
-		var x *session.Exchange
-		x, err = p.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
+	producerDone := true
+	for it := range queue {
+		producerDone = false
+		if it.err != nil {
+			if !errors.Is(it.err, io.EOF) {
+				err = it.err
 			}
+			producerDone = true
 			break
 		}
+		x := it.x
 		if werr := w.WriteExchange(x); werr != nil {
 			err = werr
 			break
@@ -93,7 +124,17 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 		if n&1023 == 0 {
 			w.UpdateCounters(p.Counters())
 		}
+		if o.Limit > 0 && n >= o.Limit {
+			break
+		}
 	}
+	close(quit)
+	if producerDone {
+		wg.Wait()
+	}
+	// Otherwise (the limit, or a write error) the pipeline's goroutine may
+	// be waiting for a packet; it ends when its source is closed or its
+	// context is done, and never touches w.
 	stop()
 	res.LimitReached = o.Limit > 0 && n >= o.Limit
 	res.Counters = p.Counters()
