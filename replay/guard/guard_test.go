@@ -186,3 +186,20 @@ func BenchmarkCheck(b *testing.B) {
 		g.Check(t0.Add(9 * time.Second))
 	}
 }
+
+func TestNewObservation(t *testing.T) {
+	due := t0
+	o := NewObservation(due, due.Add(2*time.Millisecond), due.Add(12*time.Millisecond), 200, "")
+	if o.Lag != 2*time.Millisecond || o.FromSend != 10*time.Millisecond || o.FromDue != 12*time.Millisecond || o.failed() {
+		t.Errorf("%+v", o)
+	}
+	// Never sent (a connect error before the send): lag runs to the finish.
+	o = NewObservation(due, time.Time{}, due.Add(time.Second), 0, "connect")
+	if o.Lag != time.Second || o.FromSend != 0 || !o.failed() {
+		t.Errorf("%+v", o)
+	}
+	// Abandoned by a stop: not the target's failure.
+	if NewObservation(due, due, due, 0, "canceled").failed() {
+		t.Error("a canceled request counted as a failure")
+	}
+}

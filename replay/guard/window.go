@@ -17,7 +17,10 @@ const (
 	ErrConnect ErrKind = "connect" // the connection was refused or could not be made
 	ErrTimeout ErrKind = "timeout" // no response within the timeout
 	ErrReset   ErrKind = "reset"   // the connection was reset or closed mid-exchange
-	ErrOther   ErrKind = "other"
+	// ErrCanceled: the replay itself abandoned the request (a stop);
+	// it is counted as a request but not as a failure of the target.
+	ErrCanceled ErrKind = "canceled"
+	ErrOther    ErrKind = "other"
 )
 
 // Observation is one finished request, as the engine saw it.
@@ -36,8 +39,26 @@ type Observation struct {
 	Err ErrKind
 }
 
+// NewObservation builds an observation from a request's due, send and
+// finish times, its status (0 for none) and its error kind (the engine's
+// strings: "connect", "timeout", "reset", "canceled", "other", or "").
+func NewObservation(due, sent, done time.Time, status int, kind string) Observation {
+	o := Observation{At: done, FromDue: done.Sub(due), Lag: sent.Sub(due), Status: status, Err: ErrKind(kind)}
+	if !sent.IsZero() {
+		o.FromSend = done.Sub(sent)
+	} else {
+		o.Lag = done.Sub(due)
+	}
+	return o
+}
+
 // failed reports whether the observation counts against error_rate.
-func (o Observation) failed() bool { return o.Err != ErrNone || o.Status == 0 || o.Status >= 500 }
+func (o Observation) failed() bool {
+	if o.Err == ErrCanceled {
+		return false
+	}
+	return o.Err != ErrNone || o.Status == 0 || o.Status >= 500
+}
 
 // Histogram range: latencies are recorded in microseconds from 1 µs to one
 // hour with 2 significant digits (1% error), which keeps a bucket's two

@@ -31,6 +31,18 @@ type Request struct {
 	FromDue, FromSend, Lag time.Duration
 }
 
+// NewRequest builds a Request from a request's route, due, send and
+// finish times, status (0 for none) and error kind ("" for none).
+func NewRequest(route string, due, sent, done time.Time, status int, kind string) Request {
+	r := Request{Route: route, Status: status, Err: kind, FromDue: done.Sub(due), Lag: sent.Sub(due)}
+	if !sent.IsZero() {
+		r.FromSend = done.Sub(sent)
+	} else {
+		r.Lag = done.Sub(due)
+	}
+	return r
+}
+
 // DefaultMaxRoutes bounds the route label.
 const DefaultMaxRoutes = 200
 

@@ -119,6 +119,10 @@ type Throttle struct {
 	stats WaitStats
 }
 
+// A *Throttle has the shape of *rate.Limiter that the engine takes as its
+// one limiter.
+var _ interface{ Wait(context.Context) error } = (*Throttle)(nil)
+
 // NewThrottle returns a throttle for r, or nil when r is no cap.
 func NewThrottle(r Rate) *Throttle {
 	lim := r.Limiter()
@@ -128,9 +132,17 @@ func NewThrottle(r Rate) *Throttle {
 	return &Throttle{lim: lim}
 }
 
-// Wait blocks until the next request may go, and returns how long it
+// Wait blocks until the next request may go. With this signature a
+// *Throttle is the engine's Limiter (the shape of *rate.Limiter), with its
+// waits measured.
+func (t *Throttle) Wait(ctx context.Context) error {
+	_, err := t.Take(ctx)
+	return err
+}
+
+// Take blocks until the next request may go, and returns how long it
 // waited. It returns ctx's error if ctx ends first.
-func (t *Throttle) Wait(ctx context.Context) (time.Duration, error) {
+func (t *Throttle) Take(ctx context.Context) (time.Duration, error) {
 	if t == nil {
 		return 0, ctx.Err()
 	}

@@ -70,7 +70,7 @@ func TestThrottleCap(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 8; i++ {
-				if _, err := th.Wait(ctx); err != nil {
+				if err := th.Wait(ctx); err != nil {
 					return
 				}
 				mu.Lock()
@@ -99,7 +99,7 @@ func TestThrottleCap(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	var none *Throttle
-	if w, err := none.Wait(ctx); w != 0 || err != nil {
+	if w, err := none.Take(ctx); w != 0 || err != nil {
 		t.Errorf("nil throttle waited %v %v", w, err)
 	}
 }
