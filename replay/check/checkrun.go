@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
@@ -42,6 +43,11 @@ type RunData struct {
 	InterArrival       Sample   // ms between consecutive sends, wall clock
 	ThinkTime          Sample   // ms from a session's response to its next send
 	SessionLength      Sample   // ms from a session's first send to its last response
+	// Bucketed says the three samples above come from HDR histograms (3
+	// significant digits, µs): the recording's are put through the same
+	// buckets before comparing, or clustered values would differ by the
+	// rounding alone.
+	Bucketed bool
 }
 
 // FromReport fills RunData from a replay report.
@@ -108,6 +114,7 @@ func ReadRun(r io.Reader) (*RunData, error) {
 			return nil, fmt.Errorf("read run report: %s: bad hdr histogram: %w", f.key, err)
 		}
 		*f.dst = SampleOfHDR(h, 1e-3) // µs to ms
+		rd.Bucketed = true
 	}
 	return rd, nil
 }
@@ -257,7 +264,11 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 			notMeasured(d.name + "_ks")
 			continue
 		}
-		ks := KS(d.rec.Scale(1/speed), d.run)
+		want := d.rec.Scale(1 / speed)
+		if run.Bucketed {
+			want = rebucket(want)
+		}
+		ks := KS(want, d.run)
 		*d.dst = f64(ks)
 		res.add(judge(ks, th.KSWarn, th.KSFail), d.name, "%s: the distribution of %s differs from the recording's (KS %.2f)", at, d.what, ks)
 	}
@@ -355,4 +366,15 @@ func kinds(m map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// rebucket puts a sample in ms through the buckets of the replay report's
+// HDR histograms (µs from 1 to an hour, 3 significant digits).
+func rebucket(s Sample) Sample {
+	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	for _, p := range s {
+		us := max(1, min(int64(p.Value*1000), h.HighestTrackableValue()))
+		_ = h.RecordValues(us, int64(p.Weight))
+	}
+	return SampleOfHDR(h, 1e-3)
 }

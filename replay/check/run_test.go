@@ -1,0 +1,244 @@
+package check
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/reprise-tool/reprise/replay"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// handReport builds the report a replay of rec would write: every request
+// sent once per clone and answered as recorded, except those whose route
+// drop names (as --exclude-path would leave them out).
+func handReport(rec *Recording, speed string, drop string) *replay.Report {
+	rep := &replay.Report{Version: replay.ReportVersion, Target: "http://127.0.0.1:8089", Speed: speed, Scale: 1,
+		StatusCodes: map[string]uint64{}, Errors: map[string]uint64{}}
+	counts := map[string]uint64{}
+	for route, n := range rec.RouteCounts() {
+		if route == drop {
+			rep.Filtered.ByPath += uint64(n)
+			continue
+		}
+		counts[route] = uint64(n)
+		rep.Requests.Sent += uint64(n)
+	}
+	for route, n := range counts {
+		rep.Routes = append(rep.Routes, replay.RouteReport{Route: route, Requests: n, StatusCodes: map[string]uint64{"200": n}})
+	}
+	rep.Requests.Scheduled, rep.Requests.Responses = rep.Requests.Sent, rep.Requests.Sent
+	rep.StatusCodes["200"] = rep.Requests.Sent
+	rep.Filtered.Read = uint64(len(rec.Requests))
+	rep.DurationMS = rec.Span.Seconds() * 1000
+	rep.ExpectedMS = rep.DurationMS
+	rep.Lag = replay.Histogram{Count: rep.Requests.Sent, P50: 0.2, P90: 0.4, P99: 0.9, Max: 2.5}
+	rep.OrderWait = replay.Histogram{Count: 3, P50: 0.5, P99: 1.2, Max: 1.2}
+	rep.Sessions = replay.SessionCounts{Total: uint64(len(rec.Sessions)), Completed: uint64(len(rec.Sessions))}
+	return rep
+}
+
+func TestCheckRun(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	faithful := handReport(rec, "1", "")
+	filtered := handReport(rec, "1", "GET /api/products/{id}")
+	failing := handReport(rec, "1", "")
+	failing.Requests.Errors = failing.Requests.Sent / 20
+	failing.Errors = map[string]uint64{"timeout": failing.Requests.Errors}
+	failing.Sessions.Failed, failing.Sessions.Completed = 10, failing.Sessions.Total-10
+	slow := handReport(rec, "1", "")
+	slow.Lag.P99, slow.Lag.Max = 4000, 9000
+	slow.DurationMS = slow.ExpectedMS * 1.5
+	tests := []struct {
+		name    string
+		rep     *replay.Report
+		verdict Level
+		want    []string
+	}{
+		// Every request as recorded, little lag: as real as it gets.
+		{"faithful 1x", faithful, Pass, nil},
+		// --exclude-path on one route: the mix moves by its share.
+		{"filtered mix", filtered, Fail, []string{"route_mix"}},
+		// 5% transport errors and failed sessions.
+		{"errors", failing, Fail, []string{"error_rate", "failed_sessions"}},
+		// Seconds of lag.
+		{"lag", slow, Fail, []string{"lag"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := CheckRun(rec, FromReport(tc.rep), DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s: %v", res.Verdict, tc.verdict, res.Findings)
+			}
+			for _, w := range tc.want {
+				if !has(findings(res, tc.verdict), w) {
+					t.Errorf("no %s finding %q: %v", tc.verdict, w, res.Findings)
+				}
+			}
+			// What the report cannot tell is said, not invented.
+			if res.Run.InterArrivalKS != nil || res.Run.RefreshPeakShare != nil {
+				t.Errorf("figures measured from a report that lacks them: %+v", res.Run)
+			}
+			if !has(res.Run.NotMeasured, "inter_arrival_ks") || !has(res.Run.NotMeasured, "refresh_peak_share") {
+				t.Errorf("not_measured = %v", res.Run.NotMeasured)
+			}
+		})
+	}
+}
+
+// hdrOf encodes ms values as a report's Histogram with its hdr.
+func hdrOf(t *testing.T, ms []float64) *replay.Histogram {
+	t.Helper()
+	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	for _, v := range ms {
+		_ = h.RecordValue(int64(v * 1000))
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &replay.Histogram{Count: uint64(len(ms)), HDR: base64.StdEncoding.EncodeToString(b)}
+}
+
+// TestReadRunExtension: a report that carries the proposed per-second and
+// distribution fields is checked on them, with no change to the check.
+func TestReadRunExtension(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	rep := handReport(rec, "2", "")
+	inter, think, length := recordedDists(rec)
+	values := func(s Sample, f float64) []float64 {
+		var out []float64
+		for _, p := range s {
+			out = append(out, p.Value*f)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		factor  float64 // applied to the recording's times (in recording time) for the run
+		verdict Level
+	}{
+		// At 2x every gap halves: the same shapes once scaled.
+		{"as recorded", 0.5, Pass},
+		// Gaps as recorded although the run was at 2x: the schedule did
+		// not compress, every distribution is off.
+		{"not compressed", 1, Fail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := rep.WriteJSON(&b); err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			doc["inter_arrival"] = hdrOf(t, values(inter, tc.factor))
+			doc["think_time"] = hdrOf(t, values(think, tc.factor))
+			doc["session_length"] = hdrOf(t, values(length, tc.factor))
+			// Per-second counts: a peak second holding most refreshes.
+			doc["per_second"] = []uint64{10, 50, 10, 10, 10, 10, 10, 10, 10, 10}
+			doc["refreshes_per_second"] = []uint64{1, 8, 1, 0, 0, 0, 0, 0, 0, 0}
+			raw, _ := json.Marshal(doc)
+			rd, err := ReadRun(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := CheckRun(rec, rd, DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res.Run
+			if r.InterArrivalKS == nil || r.ThinkTimeKS == nil || r.SessionLengthKS == nil || r.RefreshPeakShare == nil {
+				t.Fatalf("extension figures not measured: %+v", r)
+			}
+			if *r.RefreshPeakShare != 0.8 {
+				t.Errorf("refresh peak share %v, want 0.8 (8 of 10 in the one busiest second)", *r.RefreshPeakShare)
+			}
+			// Inter-arrivals of many interleaved sessions are close to
+			// exponential, so doubling them moves KS by about 0.25 (a
+			// warning); think times and session lengths fail outright.
+			for _, c := range []string{"inter_arrival", "think_time", "session_length"} {
+				got := has(findings(res, Fail), c) || has(findings(res, Warn), c)
+				if got != (tc.verdict == Fail) {
+					t.Errorf("%s flagged = %v, want %v: %v (KS %v %v %v)", c, got, tc.verdict == Fail, res.Findings, *r.InterArrivalKS, *r.ThinkTimeKS, *r.SessionLengthKS)
+				}
+			}
+			if tc.verdict == Fail && !has(findings(res, Fail), "think_time") {
+				t.Errorf("think times not failing: %v", res.Findings)
+			}
+		})
+	}
+}
+
+func TestReadRunErrors(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		// Not JSON at all.
+		{"garbage", "not json", "read replay report"},
+		// Another layout version.
+		{"version", `{"version": 99}`, "version 99"},
+		// A proposed histogram with a broken hdr.
+		{"bad hdr", `{"version": 1, "think_time": {"hdr": "!!"}}`, "think_time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadRun(strings.NewReader(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestGoldenText(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	rec.Paths = []string{"shop.rpz"}
+	plan, err := CheckPlan(rec, Plan{SpeedRamp: mustRamp(t, "1x:1m,10x"), Rate: 150}, DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := CheckRun(rec, FromReport(handReport(rec, "1", "GET /api/products/{id}")), DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, res := range map[string]*Result{"plan.txt": plan, "run.txt": run} {
+		var b bytes.Buffer
+		if err := res.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name, b.Bytes())
+	}
+	var b bytes.Buffer
+	if err := plan.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.json", b.Bytes())
+}
