@@ -106,13 +106,17 @@ func parseSetCookie(line string, now int64) (setCookie, bool) {
 }
 
 // bearerToken returns the token of an "Authorization: Bearer X" value, or
-// "". The scheme is matched without regard to case, as RFC 6750 asks.
+// "". The scheme is matched without regard to case, as RFC 6750 asks;
+// "Token X" (Django REST framework, Rails) and "JWT X" are taken too.
+// Basic credentials are not: they name a user, not a session, and would
+// merge a user's sessions.
 func bearerToken(auth string) string {
 	auth = strings.TrimSpace(auth)
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token") || strings.EqualFold(scheme, "JWT")) {
 		return ""
 	}
-	return strings.TrimSpace(auth[7:])
+	return strings.TrimSpace(tok)
 }
 
 // looksLikeJWT is a cheap test before decoding: a JWS compact token is

@@ -121,6 +121,7 @@ func TestParseTokenBody(t *testing.T) {
 func TestSmallParsers(t *testing.T) {
 	for in, want := range map[string]string{
 		"Bearer abc": "abc", "bearer  abc ": "abc", "BEARER x.y.z": "x.y.z", "Basic dTpw": "", "Bearer": "", "": "",
+		"Token 9944b09199c62bcf": "9944b09199c62bcf", "JWT eyJ.a.b": "eyJ.a.b", "Digest username=x": "",
 	} {
 		if got := bearerToken(in); got != want {
 			t.Errorf("bearerToken(%q) = %q, want %q", in, got, want)
@@ -292,5 +293,19 @@ func TestIdle(t *testing.T) {
 	}
 	if all := tr.Close(); len(all) != 2 || all[0].EndedBy != "" {
 		t.Errorf("close %+v", all)
+	}
+}
+
+// TestHeaderToken checks that a token header a response hands out is an
+// issue event, and one echoed back unchanged is none.
+func TestHeaderToken(t *testing.T) {
+	xs, _ := track(t, nil,
+		xb(0, "GET", "/").hdr("X-Auth-Token", "h1").rhdr("X-Auth-Token", "h1"),
+		xb(1*ms, "GET", "/").hdr("X-Auth-Token", "h1").rhdr("X-Auth-Token", "h2"),
+		xb(2*ms, "GET", "/").hdr("X-Auth-Token", "h2"),
+	)
+	assertPartition(t, xs, "aaa")
+	if len(xs[0].Tokens) != 0 || !slices.Equal(kinds(xs[1]), []string{"issue header:X-Auth-Token"}) {
+		t.Errorf("events %v %v", kinds(xs[0]), kinds(xs[1]))
 	}
 }

@@ -288,14 +288,14 @@ func (t *Tracker) choose(x *session.Exchange, ri *reqInfo, rs *respInfo, login b
 	switch {
 	case ri.refresh:
 		if s == nil {
-			s = t.adopt(rs)
+			s = t.adopt(x, rs)
 		}
 		if s == nil {
 			s = t.start(x, "refresh")
 			s.authed = true
 		}
 	case login:
-		if a := t.adopt(rs); a != nil {
+		if a := t.adopt(x, rs); a != nil {
 			s = a
 		} else if s == nil || s.authed || s.endedAt != 0 {
 			// A login always begins a session, unless the client was
@@ -304,7 +304,7 @@ func (t *Tracker) choose(x *session.Exchange, ri *reqInfo, rs *respInfo, login b
 		}
 	default:
 		if s == nil && rs.issues() {
-			s = t.adopt(rs)
+			s = t.adopt(x, rs)
 			if s == nil {
 				via := "login"
 				if len(rs.cookies) > 0 && rs.access == "" {
@@ -566,10 +566,15 @@ func (t *Tracker) own(s *state, k string) {
 // issues. That happens only when a request using the token was observed
 // before the response that issued it (input disorder beyond the reorder
 // window); the issuing exchange then joins that session.
-func (t *Tracker) adopt(rs *respInfo) *state {
+func (t *Tracker) adopt(x *session.Exchange, rs *respInfo) *state {
 	for _, v := range []string{rs.access, rs.fields.RefreshToken} {
 		if s := live(t.index[v], t.now); v != "" && s != nil {
-			t.stats.LateTokens++
+			// Late when the session began after the exchange that issued
+			// its token; otherwise the server handed out a token it had
+			// issued before (a cached client-credentials token).
+			if s.tl.Start >= x.Timing.RequestStart {
+				t.stats.LateTokens++
+			}
 			return s
 		}
 	}
@@ -589,18 +594,34 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 	t.sets = t.sets[:0]
 	at := respTime(x)
 	for _, h := range resp.Header {
-		switch {
-		case strings.EqualFold(h.Name, "Set-Cookie"):
+		switch len(h.Name) {
+		case len("Set-Cookie"):
+			if !strings.EqualFold(h.Name, "Set-Cookie") {
+				break
+			}
 			name := setCookieName(h.Value)
 			if (t.auto && t.sessionCookie(name)) || t.cookies[name] {
 				if sc, ok := parseSetCookie(h.Value, at); ok {
 					t.sets = append(t.sets, sc)
 				}
 			}
-		case strings.EqualFold(h.Name, "Content-Type"):
-			ctype = h.Value
-		case strings.EqualFold(h.Name, "Content-Encoding"):
-			enc = h.Value
+		case len("Content-Type"):
+			if strings.EqualFold(h.Name, "Content-Type") {
+				ctype = h.Value
+			}
+		case len("Content-Encoding"):
+			if strings.EqualFold(h.Name, "Content-Encoding") {
+				enc = h.Value
+			}
+		}
+		// The auto rule's token headers, when a response sets a new one.
+		if t.auto && len(h.Name) > 2 && h.Name[1] == '-' && (h.Name[0] == 'x' || h.Name[0] == 'X') && h.Value != "" {
+			for _, hn := range sessionHeaderNames {
+				if strings.EqualFold(h.Name, hn) {
+					rs.headers = append(rs.headers, nameValue{hn, h.Value})
+					break
+				}
+			}
 		}
 	}
 	rs.cookies = t.sets
@@ -851,6 +872,9 @@ func (t *Tracker) cookieChanges(s *state, x *session.Exchange, ri *reqInfo, rs *
 		}
 	}
 	for _, h := range rs.headers {
+		if t.index[h.value] == s {
+			continue // echoed back unchanged
+		}
 		t.event(s, x, session.TokenEvent{Kind: session.TokenIssue, Name: "header:" + h.name, Value: h.value})
 		t.own(s, h.value)
 	}

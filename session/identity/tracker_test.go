@@ -514,16 +514,31 @@ func TestRules(t *testing.T) {
 			labels: "abab",
 		},
 		{
-			// auto recognises token headers other APIs use.
+			// auto recognises token headers other APIs use, and follows a
+			// new one that a response hands out.
 			name: "auto headers", rules: "auto",
 			xs: func(t *testing.T) []*xbuilder {
 				return []*xbuilder{
 					xb(0, "GET", "/").hdr("X-Auth-Token", "h1"),
 					xb(1*ms, "GET", "/").hdr("X-Session-Id", "h2"),
-					xb(2*ms, "GET", "/").hdr("x-auth-token", "h1"),
+					xb(2*ms, "GET", "/").hdr("x-auth-token", "h1").rhdr("X-Auth-Token", "h1b"),
+					xb(3*ms, "GET", "/").hdr("X-Auth-Token", "h1b").rhdr("X-Auth-Token", "h1b"),
+					xb(4*ms, "GET", "/").hdr("X-Auth-Token", "h1b"),
 				}
 			},
-			labels: "aba",
+			labels: "abaaa",
+		},
+		{
+			// Token and JWT schemes are bearer tokens; Basic is not a session.
+			name: "authorization schemes", rules: "auto",
+			xs: func(t *testing.T) []*xbuilder {
+				return []*xbuilder{
+					xb(0, "GET", "/").hdr("Authorization", "Token 9944b0"),
+					xb(1*ms, "GET", "/").hdr("Authorization", "Basic dTpw"),
+					xb(2*ms, "GET", "/").hdr("Authorization", "token 9944b0"),
+				}
+			},
+			labels: "a-a",
 		},
 	}
 	for _, tc := range tests {
