@@ -14,7 +14,19 @@ import (
 	"github.com/reprise-tool/reprise/session"
 )
 
-var updateInspect = flag.Bool("update", false, "rewrite the golden files under testdata/")
+// The -update flag rewrites golden files. It is registered here unless
+// another test file of the package already did (package variables are
+// initialised before init runs), so the verbs' tests can share it.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files under testdata/")
+	}
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // writeShop writes a small deterministic recording to dir/name: a minute
 // of shop traffic from three sessions, with a login, a refresh, a rejected
@@ -83,7 +95,7 @@ func writeShop(t *testing.T, dir, name string) string {
 func golden(t *testing.T, dir, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	if *updateInspect {
+	if updateGolden() {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
