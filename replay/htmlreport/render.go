@@ -32,15 +32,7 @@ type view struct {
 }
 
 func (r *Report) view() view {
-	s := r.Series
-	if len(s) > MaxSeconds {
-		step := (len(s) + MaxSeconds - 1) / MaxSeconds
-		thin := make([]Second, 0, MaxSeconds)
-		for i := 0; i < len(s); i += step {
-			thin = append(thin, s[i])
-		}
-		s = thin
-	}
+	s := group(r.Series, MaxPoints)
 	n := len(s)
 	x := make([]float64, n)
 	intended, achieved := make([]float64, n), make([]float64, n)
@@ -164,3 +156,36 @@ td.bad { color: #a40e26; font-weight: 600; }
 </body>
 </html>
 `))
+
+// group merges runs of seconds so that at most max points remain. Each
+// point keeps its first second's T and shows per-second averages of the
+// counts and the worst percentiles of the group.
+func group(in []Second, max int) []Second {
+	if len(in) <= max {
+		return in
+	}
+	size := (len(in) + max - 1) / max
+	out := make([]Second, 0, max)
+	for i := 0; i < len(in); i += size {
+		end := min(i+size, len(in))
+		g := Second{T: in[i].T}
+		var errs, touts int
+		for _, s := range in[i:end] {
+			g.Intended += s.Intended
+			g.Achieved += s.Achieved
+			g.Completed += s.Completed
+			errs += s.Errors
+			touts += s.Timeouts
+			g.P50, g.P90, g.P99 = math.Max(g.P50, s.P50), math.Max(g.P90, s.P90), math.Max(g.P99, s.P99)
+		}
+		n := float64(end - i)
+		g.Intended /= n
+		g.Achieved /= n
+		// Errors are ints in Second; round the averages so a burst
+		// inside a group still shows.
+		g.Errors = int(math.Ceil(float64(errs) / n))
+		g.Timeouts = int(math.Ceil(float64(touts) / n))
+		out = append(out, g)
+	}
+	return out
+}

@@ -91,9 +91,15 @@ type Route struct {
 	P99      float64 `json:"p99_ms"`
 }
 
-// MaxSeconds bounds the series drawn: a run longer than that (over a day)
-// has its series thinned by taking every n-th second.
+// MaxSeconds bounds how many seconds a Recorder keeps (two days at most:
+// later finishes count in the last second).
 const MaxSeconds = 86400
+
+// MaxPoints bounds the points drawn per line: a longer series is drawn
+// from groups of seconds (rates averaged, errors averaged per second,
+// percentiles the group's worst), since a chart 1000 units wide shows no
+// more.
+const MaxPoints = 1200
 
 // Decode reads a Report from its JSON form.
 func Decode(r io.Reader) (*Report, error) {

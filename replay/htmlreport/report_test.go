@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -180,6 +179,8 @@ func TestRenderEdges(t *testing.T) {
 		{"zeros", &Report{Title: "x", Series: []Second{{T: 0}, {T: 1}}}, `class="series achieved"`, false},
 		// Out-of-order series is refused with the fix.
 		{"unsorted", &Report{Series: []Second{{T: 2}, {T: 1}}}, "sort the series", true},
+		// A day-long run is drawn from groups of seconds.
+		{"long", longReport(), `class="series p99"`, false},
 		// A nil report.
 		{"nil", nil, "nothing to render", true},
 	}
@@ -283,22 +284,46 @@ func countColors(img image.Image) int {
 
 func BenchmarkRender(b *testing.B) {
 	r := sampleReport()
-	for i := 0; i < 12; i++ { // an hour-long run
-		r.Series = append(r.Series, r.Series...)
-	}
-	r.Series = r.Series[:3600]
+	base := r.Series
+	r.Series = make([]Second, 3600) // an hour-long run
 	for i := range r.Series {
+		r.Series[i] = base[i%len(base)]
 		r.Series[i].T = i
 	}
 	var buf bytes.Buffer
-	Render(&buf, r)
+	if err := Render(&buf, r); err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		buf.Reset()
 		if err := Render(&buf, r); err != nil {
 			b.Fatal(err)
 		}
 	}
-	_ = fmt.Sprint()
+}
+
+func longReport() *Report {
+	r := &Report{Title: "a day"}
+	for i := 0; i < 86400; i++ {
+		r.Series = append(r.Series, Second{T: i, Intended: 10, Achieved: 10, Completed: 10, P50: 5, P90: 9, P99: float64(20 + i%97)})
+	}
+	r.Series[50000].Errors = 3
+	return r
+}
+
+func TestGroup(t *testing.T) {
+	g := group(longReport().Series, MaxPoints)
+	if len(g) > MaxPoints || g[0].Intended != 10 || g[0].P99 != 91 {
+		t.Errorf("%d points, first %+v", len(g), g[0])
+	}
+	errs := 0
+	for _, s := range g {
+		errs += s.Errors
+	}
+	if errs == 0 {
+		t.Error("a burst of errors vanished in grouping")
+	}
 }
