@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -307,5 +308,28 @@ func TestHeaderToken(t *testing.T) {
 	assertPartition(t, xs, "aaa")
 	if len(xs[0].Tokens) != 0 || !slices.Equal(kinds(xs[1]), []string{"issue header:X-Auth-Token"}) {
 		t.Errorf("events %v %v", kinds(xs[0]), kinds(xs[1]))
+	}
+}
+
+// TestEventCap checks that a cookie rotated on every response keeps its
+// lineage (one session) while the timeline keeps a bounded number of
+// issue events; every exchange still carries its own.
+func TestEventCap(t *testing.T) {
+	var bs []*xbuilder
+	for i := 0; i < 600; i++ {
+		b := xb(time.Duration(i)*ms, "GET", "/page").setCookie(fmt.Sprintf("_app_session=v%d", i+1))
+		if i > 0 {
+			b.cookie(fmt.Sprintf("_app_session=v%d", i))
+		}
+		bs = append(bs, b)
+	}
+	xs, tr := track(t, nil, bs...)
+	for i, x := range xs {
+		if x.Session != xs[0].Session || len(x.Tokens) != 1 {
+			t.Fatalf("exchange %d: session %s, %d events", i, x.Session, len(x.Tokens))
+		}
+	}
+	if tl := timelineOf(t, tr, xs[0].Session); len(tl.Events) != maxMinorEvents || tl.Exchanges != 600 {
+		t.Errorf("%d events on the timeline, %d exchanges", len(tl.Events), tl.Exchanges)
 	}
 }

@@ -83,6 +83,7 @@ type state struct {
 	last401   int64 // response end of the last 401 in the session
 	lastSeen  int64
 	endedAt   int64 // response end of the logout; 0 while open
+	minor     int   // issue and rejected events on the timeline
 }
 
 type nameValue struct{ name, value string }
@@ -727,10 +728,25 @@ func (t *Tracker) touch(s *state, x *session.Exchange) {
 }
 
 // event records ev on x and on s's timeline.
+//
+// A timeline keeps every login, refresh and logout, but at most
+// maxMinorEvents issue and rejected events: a framework that rotates its
+// session cookie on every response (or a client that keeps sending a dead
+// token) would otherwise make an open session's memory grow with its
+// requests. The exchanges keep every event.
 func (t *Tracker) event(s *state, x *session.Exchange, ev session.TokenEvent) {
 	x.Tokens = append(x.Tokens, ev)
+	if ev.Kind == session.TokenIssue || ev.Kind == session.TokenRejected {
+		if s.minor >= maxMinorEvents {
+			return
+		}
+		s.minor++
+	}
 	s.tl.Events = append(s.tl.Events, session.TimelineEvent{At: x.Timing.RequestStart, Index: s.tl.Exchanges - 1, Event: ev})
 }
+
+// maxMinorEvents bounds the issue and rejected events a timeline keeps.
+const maxMinorEvents = 256
 
 // expiry works out when an issued access token expires: from its JWT
 // exp claim when it could be decoded, else from expires_in counted from
