@@ -211,6 +211,7 @@ func (c *conn) serve() {
 		rec := &body{max: c.p.opts.maxBody}
 		switch fr {
 		case lengthBody:
+			rec.expect(n)
 			err = relayN(c.cr, c.uw, n, rec)
 		case chunkedBody:
 			err = relayChunked(c.cr, c.uw, rec)
@@ -425,6 +426,7 @@ func (c *conn) relayResponses() {
 		rec := &body{max: c.p.opts.maxBody}
 		switch fr {
 		case lengthBody:
+			rec.expect(n)
 			err = relayN(c.ur, c.cw, n, rec)
 		case chunkedBody:
 			err = relayChunked(c.ur, c.cw, rec)

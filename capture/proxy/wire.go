@@ -221,6 +221,14 @@ type body struct {
 	truncated bool
 }
 
+// expect sizes the buffer once for a body of known length, instead of
+// growing it by appends.
+func (b *body) expect(n int64) {
+	if n = min(n, b.max); n > 0 && b.b == nil {
+		b.b = make([]byte, 0, n)
+	}
+}
+
 func (b *body) add(p []byte) {
 	b.size += int64(len(p))
 	if room := b.max - int64(len(b.b)); room > 0 {
