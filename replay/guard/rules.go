@@ -293,6 +293,11 @@ func parseRule(p string) (Rule, string) {
 	return r, ""
 }
 
+// Usage is --abort-on's help text.
+const Usage = `stop the replay when a rule holds over the last --abort-window: ` +
+	`comma-separated metric op threshold, metrics error_rate status_5xx_rate p50 p90 p95 p99 max lag timeouts rps, ` +
+	`e.g. "error_rate>5%,p99>2s,lag>5s"; "none" turns guards off`
+
 // Flag is the value of --abort-on, a pflag.Value. Its zero value holds the
 // defaults; the first --abort-on replaces them and later ones add rules.
 //

@@ -2,7 +2,9 @@ package guard
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/reprise-tool/reprise/session"
 	"net"
 	"net/netip"
 	"net/url"
@@ -48,6 +50,11 @@ func (o *Origin) Add(server netip.AddrPort, host string) {
 			o.hosts[h]++
 		}
 	}
+}
+
+// AddExchange records an exchange's server address and Host header.
+func (o *Origin) AddExchange(ex *session.Exchange) {
+	o.Add(ex.Conn.Server, ex.Request.Header.Get("Host"))
 }
 
 // normHost lower-cases a Host header and drops a trailing dot; the port

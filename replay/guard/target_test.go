@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // table is a fixed resolver.
@@ -88,5 +90,15 @@ func TestCheckTarget(t *testing.T) {
 	var o Origin
 	if err := CheckTarget(context.Background(), "ftp://x", &o, dns); err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:8089") {
 		t.Errorf("bad URL: %v", err)
+	}
+}
+
+func TestAddExchange(t *testing.T) {
+	var o Origin
+	ex := &session.Exchange{Conn: session.Conn{Server: netip.MustParseAddrPort("127.0.0.1:8089")}}
+	ex.Request.Header = session.Headers{{Name: "host", Value: "Shop.Example.com"}}
+	o.AddExchange(ex)
+	if err := CheckTarget(context.Background(), "http://shop.example.com:8443", &o, table{}); err == nil {
+		t.Error("recorded Host not refused")
 	}
 }

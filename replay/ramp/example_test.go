@@ -43,5 +43,5 @@ func ExampleParseRate() {
 	lim := r.Limiter()
 	fmt.Println(r.PerSecond, lim.Limit(), lim.Burst())
 	// Output:
-	// 100 100 1
+	// 100 99 1
 }

@@ -7,6 +7,13 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// Help texts for the flags, for the CLI's --help.
+const (
+	Usage     = `stages of speed or scale over wall time: value[:duration[~]],...; the last stage has no duration; "~" moves linearly to the next stage, e.g. 1x:2m,2x:2m,5x:5m,10x or 1x:2m~,5x or scale=1:2m,scale=3 (may be given once for speed and once for scale)`
+	ModeUsage = `how stages move to the next: step (hold, then jump) or linear (move evenly), for every stage`
+	RateUsage = `one hard cap on requests per second for the whole run, e.g. 100/s, 6000/m or 100 (0 for none); waiting at the cap shows as lag`
+)
+
 // Flag is the value of --ramp: a pflag.Value that parses when the command
 // line is read, so a mistake fails with exit 2 before anything is sent. It
 // may be given twice, once with speed stages and once with scale stages.

@@ -87,16 +87,20 @@ func (r *Rate) String() string {
 // Type names the value in --help.
 func (r *Rate) Type() string { return "N/s" }
 
+// Margin is how much under the cap the limiter runs: 1%, so that any
+// cap+1 consecutive requests span at least 1.01 s and network jitter of up
+// to 10 ms cannot put more than the cap into one second at the target.
+const Margin = 0.01
+
 // Limiter returns the run's one limiter, or nil when there is no cap. Its
-// burst is 1, so grants are spaced 1/PerSecond apart and any one-second
-// window holds at most PerSecond of them (rounded down): the target never
-// sees a spike above the cap. (What the target counts may still differ by
-// one where network jitter moves a request across a second's boundary.)
+// burst is 1 and its rate PerSecond less Margin, so grants are evenly
+// spaced and no one-second window, at the sender or (jitter under 10 ms)
+// at the target, holds more than PerSecond requests.
 func (r Rate) Limiter() *rate.Limiter {
 	if r.PerSecond <= 0 {
 		return nil
 	}
-	return rate.NewLimiter(rate.Limit(r.PerSecond), 1)
+	return rate.NewLimiter(rate.Limit(r.PerSecond*(1-Margin)), 1)
 }
 
 // WaitStats says how long callers waited at a cap. A replay reports it so
