@@ -102,7 +102,7 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 
 	// Refresh timing.
 	if float64(base.Refreshes) >= th.MinRefreshes && th.MinRefreshes > 0 || (th.MinRefreshes == 0 && base.Refreshes > 0) {
-		rise := pred.RefreshPeak.Share - base.RefreshPeak.Share
+		rise := pred.RefreshPeak.Share - base.RefreshPeak.Share - peakNoise(base)
 		res.add(judge(rise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
 			"%s, %s of refreshes fall in the busiest tenth of seconds (recording: %s), %d/s at the peak (recording: %d/s) — lower the top speed or spread the ramp's stages",
 			at, pct(pred.RefreshPeak.Share), pct(base.RefreshPeak.Share), pred.PeakRefreshesPerSecond, base.PeakRefreshesPerSecond)
@@ -182,4 +182,17 @@ func slipText(p Profile, th Thresholds) string {
 	return s
 }
 
-var _ = math.NaN
+
+// peakNoise is how far the share of refreshes at peak moves by chance
+// alone: two standard errors of a share of n refreshes around the
+// recording's share (at least a tenth, the share of seconds in the
+// peak). With 40 refreshes that is about 9 points; a rise is judged
+// beyond it.
+func peakNoise(base Profile) float64 {
+	n := float64(base.Refreshes)
+	if n == 0 {
+		return 0
+	}
+	q := max(base.RefreshPeak.Share, 0.1)
+	return 2 * math.Sqrt(q*(1-q)/n)
+}
