@@ -35,5 +35,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addCapture(root)
 	addProxy(root)
 	addReplay(root)
+	addCheck(root)
 	return root
 }
