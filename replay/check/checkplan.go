@@ -182,7 +182,6 @@ func slipText(p Profile, th Thresholds) string {
 	return s
 }
 
-
 // peakNoise is how far the share of refreshes at peak moves by chance
 // alone: two standard errors of a share of n refreshes around the
 // recording's share (at least a tenth, the share of seconds in the
