@@ -88,7 +88,7 @@ func TestProgressBar(t *testing.T) {
 func TestProgressRun(t *testing.T) {
 	var b strings.Builder
 	p, _ := NewProgress(&b, WithTerminal(false), WithPlainInterval(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	n := 0
 	p.Run(ctx, 10*time.Millisecond, func() Snapshot { n++; return snap(time.Duration(n) * time.Second) })

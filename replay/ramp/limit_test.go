@@ -142,7 +142,7 @@ func TestSemaphore(t *testing.T) {
 		w, _ := s.Acquire(ctx)
 		done <- w
 	}()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // let the goroutine block
 	if err := s.Release(); err != nil {
 		t.Fatal(err)
 	}
