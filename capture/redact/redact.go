@@ -215,6 +215,7 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	} else if warn != "" {
 		x.Warnings = append(x.Warnings, "response "+warn)
 	}
+	r.redactTokens(x.Tokens, hit)
 	if len(hits) == 0 {
 		return false
 	}
@@ -225,6 +226,36 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	}
 	r.mu.Unlock()
 	return true
+}
+
+// redactTokens hashes the values of token events whose token a rule
+// covers, so a tracker that ran before redaction leaves no raw token
+// behind: "cookie:NAME" follows the cookie rules, "header:NAME" the header
+// rules, and a bare name ("access_token") the JSON and form rules. The
+// hash equals the one in the header or body the token came from.
+func (r *Redactor) redactTokens(evs []session.TokenEvent, hit func(string)) {
+	for i := range evs {
+		ev := &evs[i]
+		name := strings.ToLower(ev.Name)
+		var covered bool
+		switch {
+		case strings.HasPrefix(name, "cookie:"):
+			covered = r.cookies[strings.TrimPrefix(name, "cookie:")]
+		case strings.HasPrefix(name, "header:"):
+			covered = r.headers[strings.TrimPrefix(name, "header:")]
+		default:
+			covered = r.json[name] || r.form[name]
+		}
+		if !covered {
+			continue
+		}
+		for _, v := range []*string{&ev.Value, &ev.Prev} {
+			if *v != "" && !IsHash(*v) {
+				*v = r.Hash(*v)
+				hit("token:" + name)
+			}
+		}
+	}
 }
 
 func setBody(body *[]byte, size *int64, h session.Headers, b []byte, truncated bool) {

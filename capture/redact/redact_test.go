@@ -288,3 +288,35 @@ func ExampleRedactor_Apply() {
 }
 
 func hdr(name, value string) session.Header { return session.Header{Name: name, Value: value} }
+
+func TestTokenEvents(t *testing.T) {
+	r := newTest(t, Config{Cookies: []string{"SID"}, JSONFields: []string{"access_token"}})
+	tests := []struct {
+		name string
+		ev   session.TokenEvent
+		kept bool
+	}{
+		// A cookie token follows the cookie rules.
+		{"cookie", session.TokenEvent{Kind: session.TokenIssue, Name: "cookie:SID", Value: "v"}, false},
+		// A token from a JSON body follows the JSON rules, Prev too.
+		{"json", session.TokenEvent{Kind: session.TokenRefresh, Name: "access_token", Value: "v", Prev: "old"}, false},
+		// A token no rule covers stays, so its claims stay readable.
+		{"uncovered", session.TokenEvent{Kind: session.TokenLogin, Name: "refresh_token", Value: "v"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := &session.Exchange{Tokens: []session.TokenEvent{tt.ev}}
+			r.Apply(x)
+			got := x.Tokens[0]
+			if tt.kept {
+				if got != tt.ev {
+					t.Fatalf("changed: %+v", got)
+				}
+				return
+			}
+			if got.Value != r.Hash(tt.ev.Value) || (tt.ev.Prev != "" && got.Prev != r.Hash(tt.ev.Prev)) || x.Flags&session.FlagRedacted == 0 {
+				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+}
