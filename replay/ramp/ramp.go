@@ -365,7 +365,9 @@ type StagePlan struct {
 // Plan places the stages on a recording of length span: when each starts
 // and ends on the wall clock and which part of the recording it replays.
 // Stages that begin after the recording ends are left out. It is what a dry
-// run prints and what reports draw.
+// run prints and what reports draw. For a scale ramp, which does not
+// change the clock, give span as the run's wall length (the recording's
+// span under the speed in force).
 func (r *Ramp) Plan(span time.Duration) []StagePlan {
 	var out []StagePlan
 	end := span
