@@ -116,6 +116,12 @@ func BenchmarkPcapToRecording(b *testing.B) {
 			dir := b.TempDir()
 			b.SetBytes(size)
 			b.ReportAllocs()
+			cpu0 := cpuTime()
+			defer func() {
+				if cpu := cpuTime() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(size)*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+				}
+			}()
 			for i := 0; i < b.N; i++ {
 				src, err := pcapfile.Open(path)
 				if err != nil {
@@ -162,10 +168,13 @@ func BenchmarkPcapToRecording(b *testing.B) {
 // reorder window, not by the size of the file.
 //
 //	go test ./capture -run XXX -bench PcapMemory -cpu 1 -benchtime 1x
+//
+// The last case has 4000 connections open at once instead of 1000: the
+// heap grows with the connections, which is what bounds it.
 func BenchmarkPcapMemory(b *testing.B) {
-	for _, rounds := range []int{5, 20, 80} {
-		path, size, want := benchPcap(b, 1000, rounds)
-		b.Run(fmt.Sprintf("pcap=%dMB", size>>20), func(b *testing.B) {
+	for _, c := range []struct{ conns, rounds int }{{1000, 5}, {1000, 20}, {1000, 80}, {4000, 5}} {
+		path, size, want := benchPcap(b, c.conns, c.rounds)
+		b.Run(fmt.Sprintf("conns=%d/pcap=%dMB", c.conns, size>>20), func(b *testing.B) {
 			b.SetBytes(size)
 			var peak uint64
 			for i := 0; i < b.N; i++ {

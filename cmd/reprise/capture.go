@@ -44,6 +44,7 @@ type captureOptions struct {
 	count       int64
 	json        bool
 	idle        time.Duration
+	compression int
 
 	redactHeaders, redactCookies, redactForm, redactJSON []string
 
@@ -98,6 +99,7 @@ replaced by keyed hashes; name more with the --redact-* flags.`,
 	f.DurationVar(&o.duration, "duration", 0, "stop after `DURATION` (0: until the input ends or Ctrl-C)")
 	f.Int64Var(&o.count, "count", 0, "stop after `N` exchanges (0: no limit)")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout")
+	f.IntVar(&o.compression, "compression", 1, "zstd `LEVEL`: 1 fastest (keeps up with busy links), 2 default, 3 better, 4 best")
 	f.DurationVar(&o.idle, "idle-timeout", capture.DefaultIdleTimeout, "close connections silent for `DURATION` (packet time)")
 	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "hash the values of header `NAME`; repeatable")
 	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "hash the values of cookie `NAME`; repeatable")
@@ -160,7 +162,10 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	// The packet source.
 	var src capture.PacketSource
 	var source, filter string
-	wopts := []session.WriterOption{session.BodyCap(int(maxBody))}
+	if o.compression < 1 || o.compression > 4 {
+		return usagef(fmt.Errorf("--compression %d: give 1 (fastest) to 4 (best)", o.compression))
+	}
+	wopts := []session.WriterOption{session.BodyCap(int(maxBody)), session.Compression(o.compression)}
 	if o.iface != "" {
 		cfg := live.Config{Interface: o.iface, Hosts: hosts, Expr: o.filter}
 		for _, p := range o.ports {
