@@ -330,23 +330,29 @@ func readTrailer(f io.ReaderAt, size int64) (*Index, Metadata, error) {
 
 // part is one file of a MultiReader.
 type part struct {
-	path string
-	f    *os.File
-	r    *Reader
-	head Exchange // the part's next exchange, valid when ok
-	ok   bool
-	seq  int
+	path  string
+	f     *os.File // open while the part is being read
+	r     *Reader  // set up front; reads once the part is activated
+	head  Exchange // the part's next exchange, valid when in the heap
+	seq   int
+	first int64 // earliest exchange time, from the trailer index
 }
 
 // MultiReader reads one or more recordings as one stream, merging their
 // exchanges by Timing.RequestStart (ties keep file order). Within a file,
-// exchanges come in the order they were written. It holds one block and
-// one look-ahead exchange per file, whatever the files' lengths.
+// exchanges come in the order they were written.
+//
+// Memory stays bounded however many files there are: a file whose trailer
+// gives its time range is opened only when the merge reaches that time,
+// and a file is closed and its buffers freed as soon as it is read to the
+// end, so rotated parts are read one or two at a time. Files without a
+// trailer are opened at once.
 //
 // Damage is reported as by Reader: a *CorruptError naming the file and
 // offset, after which reading goes on; io.EOF at the end of all files.
 type MultiReader struct {
 	parts   []*part
+	lazy    []*part // not yet opened, by first exchange time
 	h       partHeap
 	pending []error
 	err     error
@@ -366,7 +372,7 @@ func Open(paths ...string) (*MultiReader, error) {
 	}
 	m := &MultiReader{}
 	for i, p := range files {
-		pt, err := openPart(p)
+		pt, err := m.openPart(p)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -374,8 +380,11 @@ func Open(paths ...string) (*MultiReader, error) {
 		pt.seq = i
 		m.parts = append(m.parts, pt)
 	}
+	sort.SliceStable(m.lazy, func(i, j int) bool { return m.lazy[i].first < m.lazy[j].first })
 	for _, pt := range m.parts {
-		m.fill(pt)
+		if pt.f != nil {
+			m.fill(pt)
+		}
 	}
 	return m, nil
 }
@@ -415,39 +424,67 @@ func expand(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func openPart(path string) (*part, error) {
+// openPart checks a file's header and reads its trailer; a file without a
+// trailer (or without exchanges) starts reading at once, the others wait.
+func (m *MultiReader) openPart(path string) (*part, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	pt := &part{path: path, f: f}
-	var ix *Index
-	var final Metadata
-	if st, err := f.Stat(); err == nil {
-		ix, final, _ = readTrailer(f, st.Size())
-	}
-	r, err := NewReader(f, WithPath(path))
-	if err != nil {
+	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000}}}
+	h := make([]byte, headerSize)
+	n, err := f.ReadAt(h, 0)
+	if err := checkHeader(path, h[:n], err); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if ix != nil {
-		r.index, r.meta, r.metaFinal = ix, final, true
+	var ix *Index
+	if st, err := f.Stat(); err == nil {
+		var final Metadata
+		if ix, final, _ = readTrailer(f, st.Size()); ix != nil {
+			pt.r.index, pt.r.meta, pt.r.metaFinal, pt.r.haveMeta = ix, final, true, true
+		}
 	}
-	pt.r = r
+	if ix != nil && ix.Exchanges > 0 {
+		f.Close()
+		pt.first = ix.First
+		m.lazy = append(m.lazy, pt)
+		return pt, nil
+	}
+	if err := pt.r.begin(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	pt.f = f
 	return pt, nil
 }
 
-// fill reads pt's next exchange into its head, queueing damage reports.
+// activate opens a waiting part and reads its first exchange.
+func (m *MultiReader) activate(pt *part) {
+	f, err := os.Open(pt.path)
+	if err == nil {
+		if err = pt.r.begin(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		m.err = err
+		m.pending = append(m.pending, err)
+		return
+	}
+	pt.f = f
+	m.fill(pt)
+}
+
+// fill reads pt's next exchange into its head, queueing damage reports;
+// at the end of the part it closes the file and frees the buffers.
 func (m *MultiReader) fill(pt *part) {
 	for {
 		err := pt.r.Read(&pt.head)
 		if err == nil {
-			pt.ok = true
 			heap.Push(&m.h, pt)
 			return
 		}
-		pt.ok = false
 		var ce *CorruptError
 		if errors.As(err, &ce) {
 			m.pending = append(m.pending, err)
@@ -456,6 +493,11 @@ func (m *MultiReader) fill(pt *part) {
 		if err != io.EOF {
 			m.pending = append(m.pending, err)
 			m.err = err
+		}
+		pt.r.release()
+		if pt.f != nil {
+			pt.f.Close()
+			pt.f = nil
 		}
 		return
 	}
@@ -471,6 +513,15 @@ func (m *MultiReader) Read(ex *Exchange) error {
 	}
 	if m.err != nil {
 		return m.err
+	}
+	// Open the waiting parts that may hold the next exchange.
+	for len(m.lazy) > 0 && (m.h.Len() == 0 || m.lazy[0].first <= m.h[0].head.Timing.RequestStart) {
+		pt := m.lazy[0]
+		m.lazy = m.lazy[1:]
+		m.activate(pt)
+	}
+	if len(m.pending) > 0 || m.err != nil {
+		return m.Read(ex)
 	}
 	if m.h.Len() == 0 {
 		return io.EOF
@@ -559,15 +610,17 @@ func (m *MultiReader) Stats() Stats {
 	return s
 }
 
-// Close closes the files.
+// Close closes the files still open.
 func (m *MultiReader) Close() error {
 	var errs []error
 	for _, pt := range m.parts {
-		if pt.r != nil {
-			pt.r.Close()
+		pt.r.Close()
+		if pt.f != nil {
+			errs = append(errs, pt.f.Close())
+			pt.f = nil
 		}
-		errs = append(errs, pt.f.Close())
 	}
+	m.lazy = nil
 	return errors.Join(errs...)
 }
 

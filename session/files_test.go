@@ -58,8 +58,15 @@ func TestRotateBySize(t *testing.T) {
 	}
 	defer r.Close()
 	var last int64
-	got := 0
+	got, maxOpen := 0, 0
 	for {
+		open := 0
+		for _, pt := range r.parts {
+			if pt.f != nil {
+				open++
+			}
+		}
+		maxOpen = max(maxOpen, open)
 		ex, err := r.Next()
 		if err == io.EOF {
 			break
@@ -75,6 +82,14 @@ func TestRotateBySize(t *testing.T) {
 	}
 	if got != n {
 		t.Errorf("merged read gave %d exchanges, want %d", got, n)
+	}
+	// Parts with trailers open only when the merge reaches them and close
+	// at their end, so memory does not grow with the number of parts.
+	if maxOpen > 2 {
+		t.Errorf("%d of %d parts were open at once, want at most 2", maxOpen, len(parts))
+	}
+	if st := r.Stats(); st.Exchanges != n || !st.Finished || st.Bytes == 0 {
+		t.Errorf("stats = %+v", st)
 	}
 }
 

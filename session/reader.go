@@ -109,29 +109,65 @@ func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
 			return nil, err
 		}
 	}
-	rd := &Reader{o: o, win: window{r: r}}
-	h, err := rd.win.peek(headerSize)
+	rd := &Reader{o: o}
+	if err := rd.begin(r); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// checkHeader checks the 16-byte file header h.
+func checkHeader(path string, h []byte, err error) error {
+	name := path
+	if name == "" {
+		name = "recording"
+	}
 	if len(h) < 8 || [8]byte(h[:8]) != fileMagic {
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%s: %w", rd.name(), err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		return nil, fmt.Errorf("%s: %w", rd.name(), ErrNotRecording)
+		return fmt.Errorf("%s: %w", name, ErrNotRecording)
 	}
 	if len(h) < headerSize {
-		return nil, &CorruptError{Path: o.path, Offset: int64(len(h)), Err: ErrTruncated}
+		return &CorruptError{Path: path, Offset: int64(len(h)), Err: ErrTruncated}
 	}
 	major, minor := binary.LittleEndian.Uint16(h[8:]), binary.LittleEndian.Uint16(h[10:])
 	if major != FormatMajor {
-		return nil, &VersionError{Path: o.path, Major: major, Minor: minor}
+		return &VersionError{Path: path, Major: major, Minor: minor}
 	}
-	rd.win.discard(headerSize)
-	if rd.dec, err = newDecoder(); err != nil {
-		return nil, err
+	return nil
+}
+
+// begin starts reading src: it checks the header and loads the first
+// block, keeping any metadata and index already set (from a trailer).
+func (r *Reader) begin(src io.Reader) error {
+	r.win = window{r: src}
+	h, err := r.win.peek(headerSize)
+	if err := checkHeader(r.o.path, h, err); err != nil {
+		return err
+	}
+	r.win.discard(headerSize)
+	if r.dec, err = newDecoder(); err != nil {
+		return err
 	}
 	// Load the first block so Metadata is known before the first Next.
-	rd.pending = rd.nextBlock()
-	rd.readLeadingRecords()
-	return rd, nil
+	r.pending = r.nextBlock()
+	r.readLeadingRecords()
+	return nil
+}
+
+// release frees the buffers and decoder of a reader that reached the end,
+// keeping what it learned (metadata, timelines, stats, damage).
+func (r *Reader) release() {
+	if r.win.r != nil {
+		r.stats.Bytes = r.win.off
+	}
+	r.win = window{}
+	r.raw, r.recs = nil, nil
+	if r.dec != nil {
+		r.dec.Close()
+		r.dec = nil
+	}
 }
 
 func (r *Reader) name() string {
@@ -180,7 +216,9 @@ func (r *Reader) Index() *Index { return r.index }
 // Stats returns what has been read and skipped so far.
 func (r *Reader) Stats() Stats {
 	s := r.stats
-	s.Bytes = r.win.off
+	if r.win.r != nil {
+		s.Bytes = r.win.off
+	}
 	return s
 }
 
@@ -549,10 +587,14 @@ func (w *window) discard(n int) {
 	w.off += int64(n)
 }
 
-// Close releases the decoder. It does not close the underlying io.Reader.
+// Close releases the decoder and buffers. It does not close the
+// underlying io.Reader.
 func (r *Reader) Close() error {
-	if r.dec != nil {
-		r.dec.Close()
+	r.release()
+	if r.err == nil {
+		r.err = errReaderClosed
 	}
 	return nil
 }
+
+var errReaderClosed = errors.New("recording reader is closed")
