@@ -10,8 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,4 +240,56 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("permission message %q lacks %q", msg, want)
 		}
 	}
+}
+
+// TestPermissionDenied opens a capture without CAP_NET_RAW: as an
+// unprivileged user directly, or as root by running this test binary again
+// as nobody. The error must be a *PermissionError naming the way out.
+func TestPermissionDenied(t *testing.T) {
+	if os.Getenv("REPRISE_LIVE_PERMISSION_CHILD") == "1" || os.Getuid() != 0 {
+		_, err := Open(context.Background(), Config{Interface: "lo"})
+		var perm *PermissionError
+		if os.Getuid() != 0 && err == nil {
+			t.Skip("this unprivileged process has CAP_NET_RAW")
+		}
+		if !errors.As(err, &perm) {
+			t.Fatalf("Open without CAP_NET_RAW: %v, want a *PermissionError", err)
+		}
+		fmt.Println("PERMISSION:", err)
+		return
+	}
+	// Root: copy the test binary where nobody can run it, then run it as
+	// nobody (uid and gid 65534), which drops every capability.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // both are the test's own
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Skipf("cannot read the test binary to re-run it unprivileged: %v", err)
+	}
+	bin := filepath.Join(dir, "live.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPermissionDenied$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REPRISE_LIVE_PERMISSION_CHILD=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Skipf("cannot run the test binary as nobody here (noexec temp dir?): %v", err)
+	}
+	if err != nil {
+		t.Fatalf("unprivileged run failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{"PERMISSION:", "CAP_NET_RAW", "reprise proxy", "--pcap"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("unprivileged run lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("as nobody: %s", out)
 }
