@@ -117,7 +117,7 @@ func writeRun(b *strings.Builder, rec Profile, r *RunResult) {
 		return secs(*p / 1000)
 	}
 	mix := f(r.RouteDistance, "%.2f")
-	if r.RouteDistance != nil && r.WorstRoute != "" {
+	if r.RouteDistance != nil && *r.RouteDistance > 0 && r.WorstRoute != "" {
 		mix += fmt.Sprintf(" (most changed: %s, %s -> %s)", r.WorstRoute, pct(r.WorstRouteRecShar), pct(r.WorstRouteRunShar))
 	}
 	row("route mix distance", mix)

@@ -1,0 +1,5 @@
+package check_test
+
+import "io"
+
+var ioEOF = io.EOF
