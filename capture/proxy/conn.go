@@ -18,7 +18,7 @@ import (
 )
 
 // bufSize is the read and write buffer size on each side of a connection.
-const bufSize = 32 << 10
+const bufSize = 16 << 10
 
 // conn relays one client connection and its upstream connection. The
 // request side (client to upstream) runs in serve's goroutine, the

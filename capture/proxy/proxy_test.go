@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -684,5 +686,43 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	}
 	if len(xs) != 1 || xs[0].Response.Status != 200 {
 		t.Fatalf("recorded %+v", xs)
+	}
+}
+
+func TestHTTPSUpstream(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v", r.TLS != nil)
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	r := startProxy(t, srv.URL, WithTLSConfig(&tls.Config{RootCAs: pool}))
+	resp, err := http.Get("http://" + r.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "tls true" {
+		t.Fatalf("got %q", b)
+	}
+	xs := r.stop(t)
+	if len(xs) != 1 || string(xs[0].Response.Body) != "tls true" {
+		t.Fatalf("recorded %+v", xs)
+	}
+}
+
+func TestHTTPSUpstreamVerifies(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	r := startProxy(t, srv.URL) // system roots: the test certificate is not trusted
+	resp, err := http.Get("http://" + r.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || !strings.Contains(string(b), "certificate") {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
 	}
 }
