@@ -101,17 +101,18 @@ var sessionHeaderNames = []string{
 	"X-Auth-Token", "X-Session-Token", "X-Session-Id", "X-Access-Token", "X-Api-Session",
 }
 
-// Path heuristics of the auto rule, compared with the last path segment.
-var (
-	loginSegments = map[string]bool{
-		"login": true, "signin": true, "sign_in": true, "sign-in": true, "log-in": true,
-		"authenticate": true, "session": true, "sessions": true, "token": true, "tokens": true,
-	}
-	logoutSegments = map[string]bool{
-		"logout": true, "signout": true, "sign_out": true, "sign-out": true, "log-out": true,
-		"logoff": true, "revoke": true, "end_session": true,
-	}
-	refreshSegments = map[string]bool{
-		"refresh": true, "refresh_token": true, "refresh-token": true, "renew": true,
-	}
+// Path heuristics, compared with the last path segment: what a request
+// to such a path may be.
+const (
+	segLogin uint8 = 1 << iota
+	segLogout
+	segRefresh
 )
+
+var pathSegments = map[string]uint8{
+	"login": segLogin, "signin": segLogin, "sign_in": segLogin, "sign-in": segLogin, "log-in": segLogin,
+	"authenticate": segLogin, "session": segLogin, "sessions": segLogin, "token": segLogin, "tokens": segLogin,
+	"logout": segLogout, "signout": segLogout, "sign_out": segLogout, "sign-out": segLogout, "log-out": segLogout,
+	"logoff": segLogout, "revoke": segLogout, "end_session": segLogout,
+	"refresh": segRefresh, "refresh_token": segRefresh, "refresh-token": segRefresh, "renew": segRefresh,
+}

@@ -375,7 +375,8 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 		}
 	}
 	post := req.Method == "POST" || req.Method == "PUT"
-	loginSeg, refreshSeg, logoutSeg := loginSegments[ri.seg], refreshSegments[ri.seg], logoutSegments[ri.seg]
+	seg := pathSegments[ri.seg]
+	loginSeg, refreshSeg, logoutSeg := seg&segLogin != 0, seg&segRefresh != 0, seg&segLogout != 0
 	ri.body.ExpiresIn = -1
 	if len(req.Body) > 0 && post && (loginSeg || refreshSeg || logoutSeg ||
 		bytes.Contains(req.Body, []byte("grant_type")) || bytes.Contains(req.Body, []byte("refresh_token")) ||
@@ -634,7 +635,7 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 		}
 	}
 	tokenExchange := ri.login || ri.refresh || ri.body.GrantType != ""
-	if len(resp.Body) > 0 && (tokenExchange || bytes.Contains(tokenScan(x), []byte("access_token"))) {
+	if len(resp.Body) > 0 && (tokenExchange || mayIssueToken(x)) {
 		rs.fields = parseTokenBody(resp.Body, ctype, enc)
 		rs.access = rs.fields.AccessToken
 		if rs.access == "" && tokenExchange {
@@ -656,17 +657,15 @@ func (t *Tracker) sessionCookie(name string) bool {
 	return v
 }
 
-// tokenScan is the part of a response body searched for an access_token
-// on exchanges not otherwise known as token exchanges: the whole body of
-// a POST answer (token endpoints are POSTs), and the first 512 bytes of
-// others, where a token response puts its fields, so that large API
-// responses cost next to nothing.
-func tokenScan(x *session.Exchange) []byte {
-	b := x.Response.Body
-	if x.Request.Method != "POST" && len(b) > 512 {
-		b = b[:512]
+// mayIssueToken reports whether a response not otherwise known as a
+// token exchange may still carry an OAuth2 access_token: token endpoints
+// answer POSTs (RFC 6749, section 3.2), so only POST and PUT answers are
+// searched, and the large GET responses of an API cost nothing.
+func mayIssueToken(x *session.Exchange) bool {
+	if m := x.Request.Method; m != "POST" && m != "PUT" {
+		return false
 	}
-	return b
+	return bytes.Contains(x.Response.Body, []byte("access_token")) || bytes.Contains(x.Response.Body, []byte("accessToken"))
 }
 
 // start opens a new session for x.
