@@ -55,9 +55,11 @@ exchanges in flight, write the final metadata and close the file.`,
 		Example: `  # put the proxy in front of a service on port 8080 and point clients at 9000
   reprise proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080 -o traffic.rpz
 
-  # hash bearer tokens and a session cookie too, rotate every 100 MB
+  # hash bearer tokens (where sent and where issued) and a session cookie too,
+  # and rotate every 100 MB
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz \
-    --redact-header Authorization --redact-cookie SESSIONID --rotate-size 100MB
+    --redact-header Authorization --redact-json-field access_token \
+    --redact-json-field refresh_token --redact-cookie SESSIONID --rotate-size 100MB
 
   # record for ten minutes, then print a JSON summary
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --duration 10m --json`,
