@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // RecordSink is where Record writes: a recording writer that also keeps
-// the run's counters in its metadata (session.FileWriter is one).
+// the run's counters in its metadata and the sessions' timelines
+// (session.FileWriter is one).
 type RecordSink interface {
 	session.Sink
 	UpdateCounters(session.Counters)
+	WriteTimeline(*session.Timeline) error
 }
 
 // RecordOptions tune Record.
@@ -26,6 +29,11 @@ type RecordOptions struct {
 	// more at the end.
 	Progress      func(session.Counters)
 	ProgressEvery time.Duration
+	// Identity, when set, tells which session each exchange belongs to
+	// and follows its tokens (identity.Tracker.Annotate) before it is
+	// written; the timelines of finished sessions are written as they
+	// close, and the rest at the end.
+	Identity *identity.Tracker
 }
 
 // RecordResult is what a Record run did.
@@ -74,9 +82,16 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 	// writer: with more than one core, compression overlaps packet
 	// processing, and a live source's ring drains while a block is being
 	// compressed.
+	// The tracker is used by the producer goroutine only: it hands
+	// finished timelines to the writer through the queue.
 	type item struct {
 		x   *session.Exchange
+		tls []session.Timeline
 		err error
+	}
+	var src session.Source = p
+	if o.Identity != nil {
+		src = o.Identity.Annotate(p)
 	}
 	queue := make(chan item, 1024)
 	quit := make(chan struct{})
@@ -85,15 +100,28 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 	go func() {
 		defer wg.Done()
 		defer close(queue)
-		for {
-			x, err := p.Next()
+		send := func(it item) bool {
 			select {
-			case queue <- item{x, err}:
+			case queue <- it:
+				return true
 			case <-quit:
+				return false
+			}
+		}
+		for n := 1; ; n++ {
+			x, err := src.Next()
+			if err != nil && o.Identity != nil {
+				if tls := o.Identity.Close(); len(tls) > 0 && !send(item{tls: tls}) {
+					return
+				}
+			}
+			if !send(item{x: x, err: err}) || err != nil {
 				return
 			}
-			if err != nil {
-				return
+			if o.Identity != nil && n%4096 == 0 {
+				if tls := o.Identity.TakeFinished(); len(tls) > 0 && !send(item{tls: tls}) {
+					return
+				}
 			}
 		}
 	}()
@@ -102,6 +130,18 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 	producerDone := true
 	for it := range queue {
 		producerDone = false
+		if it.tls != nil {
+			for i := range it.tls {
+				if werr := w.WriteTimeline(&it.tls[i]); werr != nil {
+					err = werr
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+			continue
+		}
 		if it.err != nil {
 			if !errors.Is(it.err, io.EOF) {
 				err = it.err

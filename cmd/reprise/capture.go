@@ -22,6 +22,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // addCapture registers 'reprise capture'.
@@ -45,6 +46,8 @@ type captureOptions struct {
 	json        bool
 	idle        time.Duration
 	compression int
+	sessions    []string
+	noSessions  bool
 
 	redactHeaders, redactCookies, redactForm, redactJSON []string
 
@@ -66,6 +69,10 @@ kernel drops and bytes written once a second; a summary follows at the end
 (--json prints it as JSON on stdout). Ctrl-C or SIGTERM stops the capture:
 exchanges in progress are flushed, flagged incomplete, and the recording is
 closed cleanly.
+
+Each exchange is given its session (--session rules, default auto: session
+cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
+per session is stored in the recording.
 
 Passwords in login forms and JSON bodies, and Basic credentials, are always
 replaced by keyed hashes; name more with the --redact-* flags.`,
@@ -101,6 +108,8 @@ replaced by keyed hashes; name more with the --redact-* flags.`,
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout")
 	f.IntVar(&o.compression, "compression", 1, "zstd `LEVEL`: 1 fastest (keeps up with busy links), 2 default, 3 better, 4 best")
 	f.DurationVar(&o.idle, "idle-timeout", capture.DefaultIdleTimeout, "close connections silent for `DURATION` (packet time)")
+	f.StringArrayVar(&o.sessions, "session", nil, "session `RULES` tried in order, e.g. cookie:JSESSIONID, bearer, auto (default auto); repeatable")
+	f.BoolVar(&o.noSessions, "no-sessions", false, "do not track sessions and tokens")
 	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "hash the values of header `NAME`; repeatable")
 	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "hash the values of cookie `NAME`; repeatable")
 	f.StringArrayVar(&o.redactForm, "redact-form-field", nil, "hash form field `NAME` in bodies and query strings; repeatable")
@@ -116,6 +125,7 @@ type captureSummary struct {
 	BytesWritten int64            `json:"bytes_written"`
 	Seconds      float64          `json:"seconds"`
 	LimitReached bool             `json:"limit_reached,omitempty"`
+	Sessions     uint64           `json:"sessions,omitempty"`
 	Redaction    []string         `json:"redaction,omitempty"`
 	Counters     session.Counters `json:"counters"`
 	Error        string           `json:"error,omitempty"`
@@ -147,6 +157,18 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	hosts, err := captureHosts(ctx, o.hosts)
 	if err != nil {
 		return usagef(err)
+	}
+	var tracker *identity.Tracker
+	if !o.noSessions {
+		var iopts []identity.Option
+		if len(o.sessions) > 0 {
+			iopts = append(iopts, identity.WithRuleText(o.sessions...))
+		}
+		if tracker, err = identity.NewTracker(iopts...); err != nil {
+			return usagef(fmt.Errorf("--session: %w", err))
+		}
+	} else if len(o.sessions) > 0 {
+		return usagef(errors.New("--session and --no-sessions contradict each other"))
 	}
 	rd, err := redact.New(redact.Config{Headers: o.redactHeaders, Cookies: o.redactCookies, FormFields: o.redactForm, JSONFields: o.redactJSON})
 	if err != nil {
@@ -222,6 +244,9 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		MaxBody:   maxBody,
 		Redaction: rd.Rules(),
 	}
+	if tracker != nil {
+		meta.SessionRules = tracker.Rules()
+	}
 	fw, err := session.Create(o.output, meta, wopts...)
 	if err != nil {
 		return err
@@ -229,7 +254,7 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 
 	began := time.Now()
 	status := newCaptureStatus(o.stderr, fw)
-	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: status.show})
+	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: status.show, Identity: tracker})
 	status.done()
 	if res.Start != 0 {
 		meta.Start, meta.End = res.Start, res.End
@@ -248,6 +273,11 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		Source: source, Filter: filter, Files: files, BytesWritten: written,
 		Seconds: time.Since(began).Seconds(), LimitReached: res.LimitReached,
 		Redaction: rd.Redacted(), Counters: res.Counters,
+	}
+	if tracker != nil && !res.LimitReached {
+		// After a limit the tracker may still be busy in the pipeline's
+		// goroutine; otherwise Record is done with it.
+		sum.Sessions = tracker.Stats().Sessions
 	}
 	err = errors.Join(runErr, closeErr)
 	if err != nil {
@@ -372,6 +402,9 @@ func printCaptureSummary(w io.Writer, s captureSummary) {
 		}
 		sort.Strings(kinds)
 		fmt.Fprintf(w, "  not recorded: %s\n", strings.Join(kinds, ", "))
+	}
+	if s.Sessions > 0 {
+		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
 	}
 	if len(s.Redaction) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
