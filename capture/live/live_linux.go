@@ -199,13 +199,11 @@ func (s *Source) LinkType() layers.LinkType { return s.link }
 func (s *Source) Drops() (received, dropped uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed.Load() && s.tp == nil {
-		return s.lastRecv.Load(), s.lastDrop.Load(), nil
-	}
 	return s.readStats()
 }
 
-// readStats asks the kernel; it must run with s.mu held.
+// readStats asks the kernel, or returns the last answer once the socket
+// is closed; it must run with s.mu held.
 func (s *Source) readStats() (uint64, uint64, error) {
 	if s.tp == nil {
 		return s.lastRecv.Load(), s.lastDrop.Load(), nil
