@@ -301,15 +301,14 @@ func (w *Writer) Flush() error {
 // footer. It closes the file when the Writer came from Create. Calling
 // Close again returns nil.
 func (w *Writer) Close() error {
-	if w.stop != nil {
-		w.mu.Lock()
-		stop := w.stop
-		w.stop = nil
-		w.mu.Unlock()
-		if stop != nil {
-			close(stop)
-			<-w.done
-		}
+	// Stop the flush loop first, outside the lock it takes.
+	w.mu.Lock()
+	stop, done := w.stop, w.done
+	w.stop = nil
+	w.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
