@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -321,4 +322,80 @@ func countExchanges(t *testing.T, paths ...string) int {
 			n++
 		}
 	}
+}
+
+// TestConcurrentWrites writes from several goroutines while the flush loop
+// runs (run with -race): every exchange is stored once.
+func TestConcurrentWrites(t *testing.T) {
+	var buf syncBuffer
+	w, err := NewWriter(&buf, Metadata{Source: "test"}, FlushInterval(2*time.Millisecond), BlockSize(8<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 300
+	done := make(chan error, writers)
+	for g := range writers {
+		go func() {
+			for i := range each {
+				ex := &Exchange{Index: g*each + i, Request: Request{Method: "GET", Target: "/x"}}
+				if err := w.WriteExchange(ex); err != nil {
+					done <- err
+					return
+				}
+				if i%50 == 0 {
+					w.UpdateCounters(Counters{Exchanges: uint64(i)})
+					time.Sleep(time.Millisecond)
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for {
+		ex, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[ex.Index] {
+			t.Fatalf("exchange %d stored twice", ex.Index)
+		}
+		seen[ex.Index] = true
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("read %d exchanges, wrote %d", len(seen), writers*each)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer's flush loop and the
+// test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Bytes()
 }
