@@ -242,7 +242,7 @@ type routeStats struct {
 const (
 	maxRoutes   = 5000
 	maxKeys     = 200
-	maxSessions = 1 << 20
+	maxSessions = 1 << 18
 )
 
 // NewBuilder returns an empty Builder.
