@@ -62,6 +62,7 @@ func Inspect(ctx context.Context, paths []string, o InspectOptions) (*InspectRes
 		}
 	}
 	from := "recording"
+	var stats *Stats
 	if len(stored) == 0 {
 		// Recompute: clear what the recording says and track afresh.
 		tr, err := NewTracker(o.Tracker...)
@@ -76,10 +77,12 @@ func Inspect(ctx context.Context, paths []string, o InspectOptions) (*InspectRes
 			return nil, err
 		}
 		stored = tr.Close()
-		from = "recomputed"
+		st := tr.Stats()
+		stats, from = &st, "recomputed"
 	}
 	res.Report = sum.Report(stored, o.Top)
 	res.Report.From = from
+	res.Report.Tracking = stats
 	res.Report.Damaged = len(res.Damage)
 	if det != nil {
 		if !det.Finish(stored) {

@@ -127,7 +127,11 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("timelines from %q and %q", a.Report.From, b.Report.From)
 	}
 	// Stored or recomputed, the figures agree.
+	if b.Report.Tracking == nil || b.Report.Tracking.Attributed != 19 {
+		t.Errorf("tracking %+v", b.Report.Tracking)
+	}
 	a.Report.From, b.Report.From = "", ""
+	a.Report.Tracking, b.Report.Tracking = nil, nil
 	ja, _ := json.Marshal(a.Report)
 	jb, _ := json.Marshal(b.Report)
 	if !bytes.Equal(ja, jb) {

@@ -41,6 +41,10 @@ type Report struct {
 	// Top lists sessions with the most requests, at most the number asked.
 	Top []SessionRow `json:"top_sessions"`
 
+	// Tracking is what the tracker counted, when the timelines were
+	// recomputed.
+	Tracking *Stats `json:"tracking,omitempty"`
+
 	// Damaged counts damaged regions of the recording that were skipped;
 	// their exchanges are missing from every figure above.
 	Damaged int `json:"damaged_regions,omitempty"`

@@ -44,6 +44,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("refreshes at peak   %d of %d = %.0f%% began in the busiest tenth of seconds (%d of %d s, >= %d req/s), which carry %.0f%% of requests\n",
 			pk.Refreshes, rf.Total, 100*pk.Share, pk.Seconds, pk.SpanSeconds, pk.MinRPS, 100*pk.RequestShare)
 	}
+	if tk := r.Tracking; tk != nil && tk.LateTokens > 0 {
+		p("late tokens         %d used before the response that issued them was seen (input out of order beyond the window)\n", tk.LateTokens)
+	}
 	if r.Damaged > 0 {
 		p("damaged regions     %d skipped: their exchanges are missing from these figures\n", r.Damaged)
 	}

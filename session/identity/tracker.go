@@ -44,8 +44,8 @@ type Tracker struct {
 	sets  []setCookie // scratch
 }
 
-// Stats counts what the tracker did; inspect prints them so that nothing
-// is attributed silently.
+// Stats counts what the tracker did, so that nothing is attributed (or
+// left out) silently; inspect shows them when it recomputes sessions.
 type Stats struct {
 	Exchanges    uint64 `json:"exchanges"`
 	Attributed   uint64 `json:"attributed"`
