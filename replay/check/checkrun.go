@@ -132,10 +132,10 @@ type RunResult struct {
 	// RouteDistance is the total variation distance between the
 	// recording's and the run's requests by route; WorstRoute the route
 	// whose share differs most.
-	RouteDistance     *float64 `json:"route_distance"`
-	WorstRoute        string   `json:"worst_route,omitempty"`
-	WorstRouteRecShar float64  `json:"worst_route_recorded_share"`
-	WorstRouteRunShar float64  `json:"worst_route_run_share"`
+	RouteDistance           *float64 `json:"route_distance"`
+	WorstRoute              string   `json:"worst_route,omitempty"`
+	WorstRouteRecordedShare float64  `json:"worst_route_recorded_share"`
+	WorstRouteRunShare      float64  `json:"worst_route_run_share"`
 	// Two-sample Kolmogorov-Smirnov statistics against the recording,
 	// with the recording's times divided by the speed.
 	InterArrivalKS  *float64 `json:"inter_arrival_ks"`
@@ -226,9 +226,8 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 	}
 
 	// Request mix.
-	if len(run.Routes) > 0 {
-		d, worst, a, b := TotalVariation(rec.RouteCounts(), run.Routes)
-		rr.RouteDistance, rr.WorstRoute, rr.WorstRouteRecShar, rr.WorstRouteRunShar = f64(d), worst, a, b
+	if d, worst, a, b := TotalVariation(rec.RouteCounts(), run.Routes); !math.IsNaN(d) {
+		rr.RouteDistance, rr.WorstRoute, rr.WorstRouteRecordedShare, rr.WorstRouteRunShare = f64(d), worst, a, b
 		why := ""
 		if f := run.Filtered; f.ByPath+f.ByMethod+f.ByRange+f.BySessions > 0 {
 			why = fmt.Sprintf(" — its filters left out %d requests (path %d, method %d, range %d, sessions %d): replay without them for real usage",

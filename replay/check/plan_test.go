@@ -194,7 +194,7 @@ func has(list []string, s string) bool {
 	return false
 }
 
-func mustRamp(t *testing.T, s string) *ramp.Ramp {
+func mustRamp(t testing.TB, s string) *ramp.Ramp {
 	t.Helper()
 	r, err := ramp.Parse(s)
 	if err != nil {

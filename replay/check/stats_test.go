@@ -1,7 +1,9 @@
 package check
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -94,5 +96,46 @@ func TestTotalVariation(t *testing.T) {
 	}
 	if d, _, _, _ := TotalVariation(nil, map[string]float64{"x": 1}); !math.IsNaN(d) {
 		t.Errorf("TotalVariation(empty) = %v, want NaN", d)
+	}
+}
+
+func TestThresholdsSet(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		want             float64
+		wantErr          string
+	}{
+		// A plain number.
+		{"number", "mix_fail", "0.05", 0.05, ""},
+		// A percentage for a share.
+		{"percent", "mix_fail", "5%", 0.05, ""},
+		// Zero turns a check off.
+		{"off", "refresh_compression_fail", "0", 0, ""},
+		// An unknown key lists the known ones.
+		{"unknown", "mix", "1", 0, "use one of refresh_peak_warn"},
+		// Negative and non-numbers are refused with an example.
+		{"negative", "lag_fail_s", "-1", 0, "lag_fail_s=0.05"},
+		{"word", "lag_fail_s", "slow", 0, "want a number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			th := DefaultThresholds()
+			err := th.Set(tc.key, tc.value)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(th)
+			var m map[string]float64
+			_ = json.Unmarshal(b, &m)
+			if math.Abs(m[tc.key]-tc.want) > 1e-12 {
+				t.Errorf("%s = %v, want %v", tc.key, m[tc.key], tc.want)
+			}
+		})
 	}
 }

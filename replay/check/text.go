@@ -118,7 +118,7 @@ func writeRun(b *strings.Builder, rec Profile, r *RunResult) {
 	}
 	mix := f(r.RouteDistance, "%.2f")
 	if r.RouteDistance != nil && *r.RouteDistance > 0 && r.WorstRoute != "" {
-		mix += fmt.Sprintf(" (most changed: %s, %s -> %s)", r.WorstRoute, pct(r.WorstRouteRecShar), pct(r.WorstRouteRunShar))
+		mix += fmt.Sprintf(" (most changed: %s, %s -> %s)", r.WorstRoute, pct(r.WorstRouteRecordedShare), pct(r.WorstRouteRunShare))
 	}
 	row("route mix distance", mix)
 	row("inter-arrival KS", f(r.InterArrivalKS, "%.2f"))

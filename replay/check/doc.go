@@ -1,0 +1,70 @@
+// Package check judges how real a replay is: before it runs, by
+// predicting the load a plan will put on the target and how it distorts
+// the recording's real usage; after it ran, by comparing its report with
+// the recording. Each answer is a verdict (pass, warn or fail) with one
+// line per reason, against thresholds the caller may change.
+//
+//	rec, _ := check.Load(ctx, []string{"traffic.rpz"}, check.LoadOptions{})
+//	res, _ := check.CheckPlan(rec, check.Plan{Speed: 10}, check.DefaultThresholds())
+//	res.WriteText(os.Stdout)
+//
+// # The prediction model
+//
+// CheckPlan plays the replay's schedule on a virtual clock, with the
+// recording's own timing:
+//
+//   - Arrivals are compressed, service is not. A request recorded at offset
+//     o is due at Pacer.Due(o) (o/speed, or the ramp's integral), clone k
+//     of a session shifted by k times the clone stagger as replay does. Its
+//     service time is the recorded one (first request byte to last response
+//     byte) at any speed: the target is assumed to answer as fast as the
+//     recorded server did. Faster replays therefore hold more requests in
+//     flight, and a session whose think time compresses below its latency
+//     waits for its order.
+//   - Order is replay's rule: a request waits for every request of its
+//     session that had completed before it started in the recording.
+//   - Caps apply in that order, in due order: an in-flight slot
+//     (--max-inflight, replay's default 64 when unset), then the rate cap
+//     (one limiter, burst 1). --max-sessions delays a session's start
+//     until a slot is free; the whole session slides by that wait.
+//   - Token lifetimes are the server's and never compress. A token issued
+//     by a login or refresh lives its recorded lifetime (expiry minus the
+//     response's end) on the wall clock of the replay; a later request of
+//     the session sent after that is counted as carrying an expired token.
+//
+// The model is approximate where caps and order waits interact (requests
+// are granted slots in due order, not in the exact order the engine's
+// goroutines would win them); it is exact for constant speeds without
+// caps. From the simulated sends it reports the peak requests per second,
+// the requests in flight and sessions active at once, the refreshes per
+// second, identity's "refreshes at peak" (the share of refreshes begun in
+// the busiest tenth of seconds, computed by identity.Summary on the
+// simulated clock), the median interval from a token's issue to its
+// refresh against the token's lifetime, and the schedule lag (send minus
+// due) with how long it stays above a threshold. The recording's own
+// figures come from the same simulation at 1x with no cap.
+//
+// # What the verdict means
+//
+// A faster replay refreshes when the recording refreshed, so a 60 s token
+// is replaced after 5.5 s at 10x: the target sees ten times the refreshes
+// per session that its own lifetimes call for (refresh_compression). A
+// slower one, or one whose schedule slips behind a cap, refreshes after
+// the live token has already expired (expired_tokens). A ramp can crowd
+// the refreshes into the busiest seconds (refresh_peak; a rise is judged
+// beyond two standard errors of chance). Caps below the plan's peak make
+// the schedule slip (rate_cap, inflight_cap, session_cap). Filters change
+// the request mix before anything is sent (filters).
+//
+// # After a replay
+//
+// CheckRun compares a RunData (from replay.Report via ReadRun or
+// FromReport) with the whole recording: the request mix by route (total
+// variation distance over routes named by replay.Route), inter-arrival,
+// think-time and session-length distributions (two-sample
+// Kolmogorov-Smirnov statistic, the recording's times divided by the
+// speed), schedule lag, order waits, transport errors, status changes,
+// sessions that did not complete, and refreshes at peak. A figure whose
+// data the report lacks is listed in RunResult.NotMeasured and printed as
+// "not measured", never guessed.
+package check
