@@ -97,11 +97,12 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 			pct(share), worst, pct(b), pct(a), d)
 	}
 	if plan.Max {
-		res.add(Warn, "speed_max", "--speed max ignores the recording's timing: think times, inter-arrivals and refresh timing are not kept; use a number (e.g. --speed 5) for a realistic rehearsal")
+		res.add(Warn, "speed_max", "--speed max ignores the recording's timing: think times, inter-arrivals and refresh timing are not kept, and only the caps pace it (predicted peak %d req/s, %d in flight, %s in all); use a number (e.g. --speed 5) for a realistic rehearsal",
+			pred.PeakRPS, pred.PeakConcurrency, secs(pred.DurationS))
 	}
 
 	// Refresh timing.
-	if float64(base.Refreshes) >= th.MinRefreshes && th.MinRefreshes > 0 || (th.MinRefreshes == 0 && base.Refreshes > 0) {
+	if base.Refreshes > 0 && float64(base.Refreshes) >= th.MinRefreshes {
 		rise := pred.RefreshPeak.Share - base.RefreshPeak.Share - peakNoise(base)
 		res.add(judge(rise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
 			"%s, %s of refreshes fall in the busiest tenth of seconds (recording: %s), %d/s at the peak (recording: %d/s) — lower the top speed or spread the ramp's stages",
@@ -125,7 +126,7 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 			lvl = Fail
 		}
 		why := "server-side token lifetimes do not stretch with a slower replay — use --speed 1 or more"
-		if pred.Lag.P99 > 1000*th.SlipAt && plan.topSpeed() >= 1 {
+		if plan.Max || (pred.Lag.P99 > 1000*th.SlipAt && plan.topSpeed() >= 1) {
 			why = "the schedule slips, so refreshes come after the live tokens expired — lift the caps that make it slip"
 		}
 		res.add(lvl, "expired_tokens", "%s, %d requests (%s) would carry an access token past its %s lifetime (recording: %d): %s",
@@ -136,7 +137,11 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 			at, pred.Unrepeated401s, base.Rejected401s)
 	}
 
-	// Caps that make the schedule slip.
+	// Caps that make the schedule slip. Under --speed max every request
+	// is due at once and the caps are the pacing, not a slip.
+	if plan.Max {
+		return
+	}
 	lagLevel := judge(pred.Lag.P99/1000, th.LagWarn, th.LagFail)
 	if lagLevel == Pass {
 		lagLevel = Warn // a cap below the demand always deserves a line
@@ -166,7 +171,7 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 		res.add(lagLevel, "session_cap", "--max-sessions %d is below the %d sessions active at once: sessions start late and %s%s — raise --max-sessions to %d",
 			plan.MaxSessions, demand.PeakSessions, slip, longer, demand.PeakSessions)
 	}
-	if !capped && !plan.Max {
+	if !capped {
 		res.add(judge(pred.Lag.P99/1000, th.LagWarn, th.LagFail), "lag",
 			"%s, %d requests wait for their session's order (p99 %s): recorded latencies do not shrink with the speed, so think times shorter than them make the schedule slip: %s",
 			at, pred.OrderWaits, secs(pred.OrderWait.P99/1000), slip)
