@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The benchmarks run on one generated corpus, written two ways: as a
@@ -106,6 +107,21 @@ func writeGzipGor(w io.Writer, exs []*Exchange) error {
 	return zw.Close()
 }
 
+// cpuMeter reports raw MB per CPU-second of the benchmark loop next to
+// the wall-clock MB/s, since on a shared machine other processes' load
+// lowers the latter but not the former.
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter { return cpuMeter{cpuTime()} }
+
+func (c cpuMeter) report(b *testing.B, raw int64) {
+	used := cpuTime() - c.start
+	if used <= 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(raw)*float64(b.N)/used.Seconds()/1e6, "MB/cpu-s")
+}
+
 // countingWriter counts bytes and drops them, so writing benchmarks measure
 // encoding, not memory copies into a growing buffer.
 type countingWriter struct{ n int64 }
@@ -145,12 +161,14 @@ func BenchmarkWrite(b *testing.B) {
 			b.SetBytes(raw)
 			b.ReportAllocs()
 			var cw countingWriter
+			cpu := startCPU()
 			for b.Loop() {
 				cw.n = 0
 				if err := bc.write(&cw, exs); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b, raw)
 			b.ReportMetric(float64(raw)/float64(cw.n), "ratio")
 		})
 	}
@@ -169,6 +187,8 @@ func BenchmarkRead(b *testing.B) {
 		b.SetBytes(raw)
 		b.ReportAllocs()
 		var ex Exchange
+		cpu := startCPU()
+		defer cpu.report(b, raw)
 		for b.Loop() {
 			r, err := NewReader(bytes.NewReader(rpz.Bytes()))
 			if err != nil {
@@ -190,6 +210,8 @@ func BenchmarkRead(b *testing.B) {
 	b.Run("format=rpz/Next", func(b *testing.B) {
 		b.SetBytes(raw)
 		b.ReportAllocs()
+		cpu := startCPU()
+		defer cpu.report(b, raw)
 		for b.Loop() {
 			r, err := NewReader(bytes.NewReader(rpz.Bytes()))
 			if err != nil {
@@ -208,6 +230,8 @@ func BenchmarkRead(b *testing.B) {
 	b.Run("format=gor.gz/gunzip", func(b *testing.B) {
 		b.SetBytes(raw)
 		b.ReportAllocs()
+		cpu := startCPU()
+		defer cpu.report(b, raw)
 		for b.Loop() {
 			zr, err := gzip.NewReader(bytes.NewReader(gor.Bytes()))
 			if err != nil {
