@@ -184,7 +184,11 @@ type reqInfo struct {
 	contentType, encode string
 	body                tokenFields
 	login, refresh      bool
-	logout              bool
+	// sure is set when the request is certainly a refresh (a refresh
+	// grant, a refresh token in the body, a --refresh-path); a POST to a
+	// /refresh-like path is one only if its answer issues tokens.
+	sure   bool
+	logout bool
 }
 
 // respInfo is what it reads from the response.
@@ -227,6 +231,9 @@ func (t *Tracker) Observe(x *session.Exchange) {
 	var rs respInfo
 	t.readResponse(x, &ri, &rs)
 	login := ri.login && rs.ok && rs.issues()
+	// A /refresh-like path that neither presents a refresh token nor gets
+	// one is some other action ("POST /feeds/refresh").
+	ri.refresh = ri.refresh && (ri.sure || (rs.ok && rs.issues()))
 
 	var s *state
 	hit := -1
@@ -384,13 +391,15 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 		ri.body = parseTokenBody(req.Body, ri.contentType, ri.encode)
 	}
 	g := ri.body.GrantType
-	ri.refresh = g == "refresh_token" || matchAny(t.o.refreshPaths, ri.path) || (refreshSeg && post)
+	ri.sure = g == "refresh_token" || matchAny(t.o.refreshPaths, ri.path)
+	ri.refresh = ri.sure || (refreshSeg && post)
 	ri.logout = !ri.refresh && (matchAny(t.o.logoutPaths, ri.path) || logoutSeg || (req.Method == "DELETE" && loginSeg))
 	ri.login = !ri.refresh && !ri.logout && (g != "" || matchAny(t.o.loginPaths, ri.path) || (loginSeg && post))
 
 	// A refresh token in the body, or the token a revocation names, links
 	// the request to its session whatever the rules.
 	if ri.refresh && ri.body.RefreshToken != "" {
+		ri.sure = true
 		t.creds = append(t.creds, cred{kind: "refresh_token", value: ri.body.RefreshToken})
 	}
 	if ri.logout {

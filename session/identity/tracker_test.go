@@ -340,15 +340,23 @@ func TestLineage(t *testing.T) {
 		},
 		{
 			// An exchange without any identity stays unattributed under
-			// auto, and a failed login starts nothing.
+			// auto, a failed login starts nothing, and neither does a
+			// /refresh-like action that has nothing to do with tokens.
 			name: "no identity",
 			xs: func(t *testing.T) []*xbuilder {
 				return []*xbuilder{
 					xb(0, "GET", "/health"),
 					xb(1*ms, "POST", "/auth/login").form("username=i&password=bad").status(401),
+					xb(2*ms, "POST", "/feeds/refresh").status(500),
+					xb(3*ms, "POST", "/feeds/refresh").bearer("F1").status(500),
 				}
 			},
-			labels: "--",
+			labels: "---a",
+			check: func(t *testing.T, xs []*session.Exchange, tr *Tracker) {
+				if len(xs[3].Tokens) != 0 {
+					t.Errorf("events %v on a failed non-token refresh", kinds(xs[3]))
+				}
+			},
 		},
 		{
 			// A request under way when the logout completed still belongs
