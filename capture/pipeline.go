@@ -64,6 +64,11 @@ type zeroCopySource interface {
 // ctx is done. The pipeline asks src.LinkType after every packet, so a
 // source reading several files may change link type between files.
 //
+// Packet time drives every timeout (idle connections, gaps, the reorder
+// window), so a pcap file is read the same however fast it is read. A live
+// source that reports timeouts lets wall time stand in while no packet
+// arrives.
+//
 // When ctx is done or src ends, Next flushes every connection (exchanges in
 // progress are emitted, flagged incomplete), returns what remains, then
 // io.EOF; a source error other than io.EOF is returned after the last
@@ -118,6 +123,14 @@ func (p *Pipeline) Next() (*session.Exchange, error) {
 
 // Counters returns what the pipeline has seen so far, with the source's
 // kernel drops when it counts them.
+//
+// Connections counts connections that carried at least one byte (a lone
+// SYN or the last ACK of a closed connection is not one). Unsupported
+// counts, per connection, traffic that was not recorded: "tls", "http2",
+// "websocket", "upgrade", "connect", and "other" (a connection seen from
+// its SYN that never spoke HTTP/1); and, per response, "unmatched-response"
+// for a response whose request was not seen (sent before the capture
+// began, or lost).
 func (p *Pipeline) Counters() session.Counters {
 	p.mu.Lock()
 	c := p.c
