@@ -38,7 +38,7 @@ type conn struct {
 	uw   *bufio.Writer
 
 	pending  chan *exchange
-	inflight atomic.Int32 // requests read whose responses are not yet relayed
+	inflight atomic.Int32 // exchanges begun and not yet finished on both sides
 	index    int
 
 	closeOnce sync.Once
@@ -51,6 +51,8 @@ type exchange struct {
 	upgrade  bool      // the request asked to switch protocols (Upgrade or CONNECT)
 	decided  chan bool // response side -> request side: true to tunnel
 	halves   atomic.Int32
+	expect   bool        // the request carried Expect: 100-continue
+	answered atomic.Bool // a final response was relayed whole
 	reqFlags session.Flags
 	reqWarn  []string
 	resFlags session.Flags
@@ -116,6 +118,7 @@ func (c *conn) finish(e *exchange) {
 	if e.halves.Add(1) != 2 {
 		return
 	}
+	c.inflight.Add(-1)
 	e.x.Flags |= e.reqFlags | e.resFlags
 	e.x.Warnings = append(append(e.x.Warnings, e.reqWarn...), e.resWarn...)
 	c.p.emit(&e.x)
@@ -185,6 +188,7 @@ func (c *conn) serve() {
 		e.x.Request = session.Request{Method: h.a, Target: h.b, Proto: h.c, Header: h.fields}
 		e.x.Timing.RequestStart = start
 		e.reqWarn = h.warns
+		e.expect = strings.EqualFold(h.fields.Get("Expect"), "100-continue")
 		e.upgrade = h.a == "CONNECT" || hasToken(h.fields, "Connection", "upgrade") && len(h.fields.Values("Upgrade")) > 0
 		if e.upgrade {
 			e.decided = make(chan bool, 1)
@@ -286,8 +290,14 @@ func (c *conn) giveUp(buf []byte, kind string, started bool) {
 // requestFailed records a request cut short (the client went away or the
 // upstream stopped reading) and ends the connection.
 func (c *conn) requestFailed(e *exchange, err error) {
-	e.reqFlags |= session.FlagRequestGap
-	e.reqWarn = append(e.reqWarn, "request not relayed whole: "+errText(err))
+	if e.expect && e.answered.Load() && isEOF(err) && e.x.Request.BodySize == 0 {
+		// The upstream answered without asking for the body (417, 401,
+		// a redirect) and the client rightly never sent it.
+		e.reqWarn = append(e.reqWarn, "no request body sent: the upstream answered the Expect: 100-continue request before asking for it")
+	} else {
+		e.reqFlags |= session.FlagRequestGap
+		e.reqWarn = append(e.reqWarn, "request not relayed whole: "+errText(err))
+	}
 	e.x.Timing.RequestEnd = time.Now().UnixNano()
 	c.finish(e)
 	c.close()
@@ -415,8 +425,7 @@ func (c *conn) relayResponses() {
 				kind = "websocket"
 			}
 			c.p.countUnsupported(kind)
-			c.inflight.Add(-1)
-			e.decided <- true
+			e.decided <- true // the tunnel stays busy until it ends or the grace runs out
 			c.pipe(c.client, c.ur, c.cw)
 			return
 		}
@@ -441,11 +450,13 @@ func (c *conn) relayResponses() {
 			e.resFlags |= session.FlagResponseGap
 			e.resWarn = append(e.resWarn, "response not relayed whole: "+errText(err))
 		}
-		if err == nil && c.ur.Buffered() == 0 {
-			err = c.cw.Flush()
+		if err == nil {
+			e.answered.Store(true) // before the flush that lets the client see the end
+			if c.ur.Buffered() == 0 {
+				err = c.cw.Flush()
+			}
 		}
 		e.x.Timing.ResponseEnd = time.Now().UnixNano()
-		c.inflight.Add(-1)
 		c.finish(e)
 		if err != nil || fr == closeBody {
 			return
@@ -496,7 +507,6 @@ func (c *conn) noResponse(e *exchange, why string) {
 	if e.upgrade && e.decided != nil {
 		close(e.decided)
 	}
-	c.inflight.Add(-1)
 	c.finish(e)
 }
 

@@ -726,3 +726,20 @@ func TestHTTPSUpstreamVerifies(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, b)
 	}
 }
+
+// TestExpectRefused: the upstream answers an Expect: 100-continue request
+// at once, the client never sends the body and closes; the exchange is
+// complete, with a note, not a gap.
+func TestExpectRefused(t *testing.T) {
+	head := []byte("PUT /big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	resp := []byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	up, _ := rawUpstream(t, len(head), resp)
+	r := startProxy(t, up)
+	if back := exchangeRaw(t, r.addr, head, len(resp)); !bytes.Equal(back, resp) {
+		t.Fatalf("client got %q", back)
+	}
+	xs := r.stop(t)
+	if len(xs) != 1 || xs[0].Response.Status != 417 || xs[0].Flags.Incomplete() || len(xs[0].Warnings) != 1 {
+		t.Fatalf("recorded %d, first %+v", len(xs), *xs[0])
+	}
+}
