@@ -1,0 +1,78 @@
+// Package shadow mirrors live traffic to a shadow (staging, candidate)
+// deployment as it happens, keeps the mirrored sessions valid there, and
+// compares the shadow's answers with the real ones.
+//
+// # Sources
+//
+// A Mirror reads any session.Source of live exchanges: the recording
+// proxy (RunProxy: the proxy forwards to the real upstream and every
+// exchange it forwarded is mirrored), or live packet capture on an
+// interface (RunLive, Linux only; elsewhere it returns the capture
+// package's error). Exchanges arrive when their response is complete, so
+// the mirror sends each request after the real one was answered.
+//
+// # Never slowing the real traffic
+//
+// The real traffic never waits for the mirror. The proxy hands exchanges
+// over through its own bounded queue and drops (counts) when it is full.
+// The mirror reads that queue in one goroutine which only sorts exchanges
+// into per-session queues (Config.Queue each, Config.MaxSessions sessions);
+// a full queue sheds the exchange and counts it (Stats.Shed). A slow or
+// dead shadow therefore costs queue slots, never latency on the primary
+// path, and nothing buffers without bound.
+//
+// # Sessions and tokens
+//
+// An identity tracker (session/identity) assigns each exchange its session
+// and sees its logins, refreshes and logouts. Each session has one queue
+// and one worker, so its requests reach the shadow one at a time in the
+// order they completed in reality (for a client that waits for each
+// answer, its causal order). The shadow issues its own tokens: each
+// session has a correlation table (replay/correlate) that learns, from the
+// real and the shadow's answers to the same request, which shadow value
+// stands for which real one (access and refresh tokens, cookies, ids), and
+// rewrites later requests with the shadow's values. So the session logs in
+// on the shadow when it logged in for real, and refreshes when it
+// refreshed, with the shadow's refresh token. A request that carries a
+// value whose shadow counterpart failed to appear (the shadow's login
+// failed) is not sent and is counted as uncorrelated. When a session loses
+// a login or refresh to shedding, the rest of it is not mirrored (counted
+// as broken), since its tokens could not be valid on the shadow.
+//
+// # Sampling
+//
+// Config.Sample mirrors a share of sessions, chosen by a hash of the
+// session key, so a session is mirrored whole or not at all.
+//
+// # Writes
+//
+// Only safe methods (GET, HEAD, OPTIONS) are mirrored by default, because a
+// shadow that shares a database with production must not write twice.
+// Config.AllowWrites mirrors every method. Config.AllowAuth mirrors, in
+// addition to safe methods, the exchanges the identity tracker saw log
+// in, refresh or log out (usually POSTs): without them an authenticated
+// session cannot be valid on a shadow with its own identity provider, and
+// they write only to the session store. Neither flag: authenticated
+// requests reach the shadow with the real tokens, which a shadow with its
+// own tokens rejects (they show as status differences).
+//
+// # Caps and guards
+//
+// Config.Rate caps requests per second to the shadow over the whole run (one
+// limiter), Config.MaxInflight caps concurrent requests; waiting for either
+// fills the session queues, which then shed. Config.Abort rules (the
+// replay's --abort-on grammar, over a sliding window of the shadow's
+// answers) stop the mirror when the shadow is sick: nothing more is sent
+// to it, the real traffic goes on, and Run returns a *guard.AbortError at
+// the end.
+//
+// # Comparison
+//
+// Every mirrored exchange with a complete real answer is compared with the
+// shadow's (replay/compare), with the correlation table as the
+// equivalence, per route (replay.Route). Noise is learned by sending a
+// share of safe requests twice to the shadow (Config.NoiseShare; the first
+// NoiseFirst of each route always), or, with Config.Baseline, by mirroring
+// to a second, known-good deployment too and comparing its answers with
+// the real ones, as Diffy does.
+package shadow

@@ -1,0 +1,691 @@
+package shadow
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/replay/compare"
+	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/identity"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultQueue       = 64
+	DefaultMaxSessions = 10000
+	DefaultMaxInflight = 64
+	DefaultTimeout     = 10 * time.Second
+	DefaultNoiseShare  = 0.1
+	DefaultNoiseFirst  = 5
+	DefaultMaxBody     = 1 << 20
+	// idleAfter is how long a session with nothing queued keeps its
+	// correlation table.
+	idleAfter = 30 * time.Minute
+)
+
+// Config says where to mirror and how.
+type Config struct {
+	// Shadow is the URL of the deployment to mirror to (required), e.g.
+	// "http://127.0.0.1:8090". Its path and query must be empty.
+	Shadow string
+	// Baseline is an optional second, known-good deployment mirrored the
+	// same way, whose differences from the real answers are the noise.
+	Baseline string
+	// Sample is the share of sessions mirrored, in (0, 1]; 0 means 1.
+	Sample float64
+	// AllowWrites mirrors every method; AllowAuth mirrors logins,
+	// refreshes and logouts besides safe methods (see the package doc).
+	AllowWrites, AllowAuth bool
+	// Rate caps requests per second to the shadow(s); zero means no cap.
+	Rate ramp.Rate
+	// MaxInflight caps concurrent requests (default 64).
+	MaxInflight int
+	// Queue bounds each session's queue (default 64); MaxSessions the
+	// sessions mirrored at once (default 10000).
+	Queue, MaxSessions int
+	// Abort rules stop the mirror when the shadow is sick (nil: none);
+	// AbortWindow is their sliding window (default 10s).
+	Abort       guard.Rules
+	AbortWindow time.Duration
+	// NoiseShare is the share of safe requests sent twice to learn noise
+	// (default 0.1; negative for none); NoiseFirst requests of each route
+	// are always sent twice (default 5).
+	NoiseShare float64
+	NoiseFirst int
+	// Compare configures the comparison.
+	Compare []compare.Option
+	// Identity configures the session tracker.
+	Identity []identity.Option
+	// Timeout bounds each request to the shadow (default 10s); MaxBody
+	// the shadow's answer bytes kept for comparison (default 1 MiB).
+	Timeout time.Duration
+	MaxBody int64
+	// Insecure skips TLS certificate checks toward https shadows.
+	Insecure bool
+	// Record, when set, receives every exchange seen (mirrored or not),
+	// after RecordFilter (e.g. redaction) ran on a copy.
+	Record       session.Sink
+	RecordFilter func(*session.Exchange)
+	// Timelines, when set, receives the session timelines of the tracker
+	// (a recording's FileWriter).
+	Timelines identity.TimelineWriter
+	// Drain is how long the session queues may take to empty after the
+	// source ended (default 5s); what is left then is shed as "stopped".
+	Drain time.Duration
+	// Status is called about once a second with the progress.
+	Status func(Stats)
+}
+
+// errDrain stops the mirror when its queues did not empty in time.
+var errDrain = errors.New("the shadow's queues did not empty within the drain time")
+
+// Stats are the mirror's counters.
+type Stats struct {
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	Seen      uint64        `json:"seen"`      // exchanges read from the source
+	Sessions  uint64        `json:"sessions"`  // sessions mirrored (sampled in)
+	Unsampled uint64        `json:"unsampled"` // exchanges of sessions sampled out
+	// Skipped counts exchanges not mirrored by choice: "write" (a method
+	// that is not safe, without AllowWrites), "auth" (a login or refresh
+	// POST without AllowAuth or AllowWrites), "incomplete" (no whole
+	// request), "broken" (the session lost a token exchange).
+	Skipped map[string]uint64 `json:"skipped,omitempty"`
+	// Shed counts exchanges dropped because the mirror could not keep up:
+	// "queue" (a session's queue was full), "sessions" (too many
+	// sessions), "stopped" (after a guard stopped the mirror).
+	Shed         map[string]uint64 `json:"shed,omitempty"`
+	Uncorrelated uint64            `json:"uncorrelated"` // requests with a value the shadow never issued
+	Sent         uint64            `json:"sent"`         // requests sent to the shadow (twice-sent count twice)
+	Errors       uint64            `json:"errors"`       // of those, without an answer
+	Status5xx    uint64            `json:"status_5xx"`
+	Compared     uint64            `json:"compared"`
+	NoiseSamples uint64            `json:"noise_samples"`
+	P50, P99     time.Duration     `json:"-"`
+	P50ms        float64           `json:"p50_ms"`
+	P99ms        float64           `json:"p99_ms"`
+}
+
+// Summary is what a mirror run did.
+type Summary struct {
+	Shadow   string         `json:"shadow"`
+	Baseline string         `json:"baseline,omitempty"`
+	Stats    Stats          `json:"stats"`
+	Trip     *guard.Trip    `json:"abort,omitempty"`
+	Compare  compare.Report `json:"compare"`
+	// Source holds the source's own counters (the proxy's), when known.
+	Source map[string]uint64 `json:"source,omitempty"`
+}
+
+type target struct {
+	base   *url.URL
+	client *http.Client
+}
+
+// Mirror mirrors exchanges to the shadow. Make one with New per run.
+type Mirror struct {
+	cfg      Config
+	shadow   *target
+	baseline *target
+	cmp      *compare.Comparer
+	tracker  *identity.Tracker
+	guard    *guard.Guard
+	throttle *ramp.Throttle
+	sem      *ramp.Semaphore
+	start    time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*sess
+	skipped  map[string]uint64
+	shed     map[string]uint64
+	noiseN   map[string]int // requests seen per route, for noise sampling
+	hist     *hdrhistogram.Histogram
+
+	seen, sessionsN, unsampled, uncorrelated, sent, errs, s5xx, compared, noise atomic.Uint64
+	wg                                                                          sync.WaitGroup
+}
+
+type sess struct {
+	q        chan *session.Exchange
+	running  bool
+	broken   bool
+	lastSeen time.Time
+	table    *correlate.Table // real -> shadow
+	btable   *correlate.Table // real -> baseline
+}
+
+// New checks cfg and returns a Mirror.
+func New(cfg Config) (*Mirror, error) {
+	if cfg.Sample == 0 {
+		cfg.Sample = 1
+	}
+	if cfg.Sample < 0 || cfg.Sample > 1 || cfg.Sample != cfg.Sample {
+		return nil, fmt.Errorf("sample %v is outside (0, 1]; give e.g. 10%%", cfg.Sample)
+	}
+	if cfg.Queue == 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.NoiseShare == 0 {
+		cfg.NoiseShare = DefaultNoiseShare
+	}
+	if cfg.NoiseFirst == 0 {
+		cfg.NoiseFirst = DefaultNoiseFirst
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 5 * time.Second
+	}
+	if cfg.AbortWindow == 0 {
+		cfg.AbortWindow = 10 * time.Second
+	}
+	if cfg.Queue < 1 || cfg.MaxSessions < 1 || cfg.MaxInflight < 1 || cfg.Timeout < 0 || cfg.MaxBody < 0 || cfg.NoiseShare > 1 {
+		return nil, errors.New("queue, max sessions and max inflight must be at least 1, timeout and max body not negative, noise share at most 1")
+	}
+	m := &Mirror{
+		cfg: cfg, sessions: map[string]*sess{}, skipped: map[string]uint64{}, shed: map[string]uint64{},
+		noiseN: map[string]int{}, hist: hdrhistogram.New(1, 600_000_000, 2),
+		throttle: ramp.NewThrottle(cfg.Rate), sem: ramp.NewSemaphore(cfg.MaxInflight),
+	}
+	var err error
+	if m.shadow, err = newTarget(cfg.Shadow, cfg, "shadow"); err != nil {
+		return nil, err
+	}
+	if cfg.Baseline != "" {
+		if m.baseline, err = newTarget(cfg.Baseline, cfg, "baseline"); err != nil {
+			return nil, err
+		}
+	}
+	if m.cmp, err = compare.New(cfg.Compare...); err != nil {
+		return nil, err
+	}
+	if m.tracker, err = identity.NewTracker(cfg.Identity...); err != nil {
+		return nil, err
+	}
+	if len(cfg.Abort) > 0 {
+		if m.guard, err = guard.New(cfg.Abort, guard.WithWindow(cfg.AbortWindow)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func newTarget(raw string, cfg Config, what string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: want an http:// or https:// URL such as http://127.0.0.1:8090", what, raw)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("%s %q: a path or query is not supported; requests keep their own", what, raw)
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        cfg.MaxInflight,
+		MaxIdleConnsPerHost: cfg.MaxInflight,
+		MaxConnsPerHost:     cfg.MaxInflight,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true, // compare the representation as sent
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: cfg.Insecure},
+	}
+	c := &http.Client{Transport: tr, Timeout: cfg.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &target{base: u, client: c}, nil
+}
+
+// Run mirrors every exchange src yields until src ends (io.EOF) or ctx
+// ends, waits for the session queues to drain (at most the request
+// timeout after ctx ended), and returns the summary. A guard trip is
+// returned as a *guard.AbortError after the source ended, since the real
+// traffic went on.
+func (m *Mirror) Run(ctx context.Context, src session.Source) (Summary, error) {
+	m.start = time.Now()
+	// The source ends when ctx does (the proxy stops serving); the queues
+	// then get Drain to empty before issuing stops, and in-flight
+	// requests the request timeout after that.
+	stopper := guard.NewStopper(context.WithoutCancel(ctx), m.cfg.Timeout)
+	defer stopper.Close()
+	var bg sync.WaitGroup
+	tickDone := make(chan struct{})
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickDone:
+				return
+			case now := <-t.C:
+				if m.guard != nil {
+					if trip, ok := m.guard.Check(now); ok {
+						stopper.Stop(&guard.AbortError{Trip: trip})
+					}
+				}
+				if m.cfg.Status != nil {
+					m.cfg.Status(m.Stats())
+				}
+			}
+		}
+	}()
+
+	var rerr error
+	for {
+		x, err := src.Next()
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
+			break
+		}
+		m.dispatch(stopper, x)
+		if rerr = m.record(x); rerr != nil {
+			break
+		}
+	}
+	drained := make(chan struct{})
+	go func() { m.wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(m.cfg.Drain):
+		stopper.Stop(errDrain)
+		<-drained
+	}
+	close(tickDone)
+	bg.Wait()
+	if m.cfg.Timelines != nil {
+		if err := m.tracker.WriteFinished(m.cfg.Timelines, true); err != nil && rerr == nil {
+			rerr = err
+		}
+	}
+	sum := Summary{Shadow: m.cfg.Shadow, Baseline: m.cfg.Baseline, Stats: m.Stats(), Compare: m.cmp.Report()}
+	if m.guard != nil {
+		if trip, ok := m.guard.Trip(); ok {
+			sum.Trip = &trip
+			rerr = errors.Join(rerr, &guard.AbortError{Trip: trip})
+		}
+	}
+	return sum, rerr
+}
+
+func (m *Mirror) record(x *session.Exchange) error {
+	if m.cfg.Record == nil {
+		return nil
+	}
+	if m.cfg.RecordFilter == nil {
+		return m.cfg.Record.WriteExchange(x)
+	}
+	c := clone(x)
+	m.cfg.RecordFilter(c)
+	return m.cfg.Record.WriteExchange(c)
+}
+
+func clone(x *session.Exchange) *session.Exchange {
+	c := *x
+	c.Request.Header = append(session.Headers(nil), x.Request.Header...)
+	c.Response.Header = append(session.Headers(nil), x.Response.Header...)
+	c.Request.Body = append([]byte(nil), x.Request.Body...)
+	c.Response.Body = append([]byte(nil), x.Response.Body...)
+	c.Tokens = append([]session.TokenEvent(nil), x.Tokens...)
+	c.Warnings = append([]string(nil), x.Warnings...)
+	return &c
+}
+
+func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
+
+// authExchange reports whether the tracker saw x log in, refresh or out.
+func authExchange(x *session.Exchange) bool {
+	for _, ev := range x.Tokens {
+		switch ev.Kind {
+		case session.TokenLogin, session.TokenRefresh, session.TokenLogout, session.TokenIssue:
+			return true
+		}
+	}
+	return false
+}
+
+// sampled picks whole sessions by a hash of their key.
+func (m *Mirror) sampled(key string) bool {
+	if m.cfg.Sample >= 1 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return float64(h.Sum64()%1_000_000) < m.cfg.Sample*1_000_000
+}
+
+// dispatch runs on the reading goroutine: it must never block.
+func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
+	m.seen.Add(1)
+	m.tracker.Observe(x)
+	if m.cfg.Timelines != nil && m.seen.Load()%1024 == 0 {
+		m.tracker.WriteFinished(m.cfg.Timelines, false)
+	}
+	key := x.Session
+	if key == "" {
+		key = fmt.Sprintf("conn-%d", x.Conn.ID)
+	}
+	if !m.sampled(key) {
+		m.unsampled.Add(1)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if stopper.Issue().Err() != nil {
+		m.shed["stopped"]++
+		return
+	}
+	s := m.sessions[key]
+	if s != nil && s.broken {
+		m.skipped["broken"]++
+		return
+	}
+	auth := authExchange(x)
+	switch {
+	case x.Flags&(session.FlagRequestTruncated|session.FlagRequestGap) != 0:
+		m.skipped["incomplete"]++
+		return
+	case safeMethod(x.Request.Method) && !(auth && !m.cfg.AllowAuth && !m.cfg.AllowWrites):
+	case m.cfg.AllowWrites:
+	case auth && m.cfg.AllowAuth:
+	case auth:
+		m.skipped["auth"]++
+		return
+	default:
+		m.skipped["write"]++
+		return
+	}
+	now := time.Now()
+	if s == nil {
+		if len(m.sessions) >= m.cfg.MaxSessions {
+			m.sweepLocked(now)
+		}
+		if len(m.sessions) >= m.cfg.MaxSessions {
+			m.shed["sessions"]++
+			return
+		}
+		s = &sess{q: make(chan *session.Exchange, m.cfg.Queue), table: correlate.NewTable()}
+		if m.baseline != nil {
+			s.btable = correlate.NewTable()
+		}
+		m.sessions[key] = s
+		m.sessionsN.Add(1)
+	}
+	s.lastSeen = now
+	select {
+	case s.q <- x:
+	default:
+		m.shed["queue"]++
+		if auth {
+			s.broken = true
+		}
+		return
+	}
+	if !s.running {
+		s.running = true
+		m.wg.Add(1)
+		go m.work(stopper, s)
+	}
+}
+
+// sweepLocked forgets sessions idle for idleAfter with nothing queued.
+func (m *Mirror) sweepLocked(now time.Time) {
+	for k, s := range m.sessions {
+		if !s.running && now.Sub(s.lastSeen) > idleAfter {
+			delete(m.sessions, k)
+		}
+	}
+}
+
+// work sends one session's queue in order, then exits; dispatch starts it
+// again when more arrives.
+func (m *Mirror) work(stopper *guard.Stopper, s *sess) {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		if len(s.q) == 0 {
+			s.running = false
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		x := <-s.q
+		m.mirror(stopper, s, x)
+	}
+}
+
+func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
+	if stopper.Issue().Err() != nil {
+		m.count(m.shed, "stopped")
+		return
+	}
+	req, rw := s.table.Rewrite(&x.Request)
+	if len(rw.Orphans) > 0 {
+		m.uncorrelated.Add(1)
+		s.table.Learn(&x.Response, nil)
+		return
+	}
+	route := replay.Route(x.Request.Method, x.Request.Target)
+	resp := m.send(stopper, m.shadow, &req, true)
+	s.table.Learn(&x.Response, resp)
+	if resp == nil || x.Flags.Incomplete() {
+		return
+	}
+	eq := equivalent(s.table)
+	m.cmp.Observe(route, m.cmp.Diff(&x.Response, resp, eq))
+	m.compared.Add(1)
+
+	switch {
+	case m.baseline != nil:
+		breq, brw := s.btable.Rewrite(&x.Request)
+		if len(brw.Orphans) > 0 {
+			s.btable.Learn(&x.Response, nil)
+			return
+		}
+		bresp := m.send(stopper, m.baseline, &breq, false)
+		s.btable.Learn(&x.Response, bresp)
+		if bresp != nil {
+			m.cmp.ObserveNoise(route, m.cmp.Diff(&x.Response, bresp, equivalent(s.btable)))
+			m.noise.Add(1)
+		}
+	case safeMethod(x.Request.Method) && m.noiseDue(route):
+		again := m.send(stopper, m.shadow, &req, true)
+		if again != nil {
+			m.cmp.ObserveNoise(route, m.cmp.Diff(resp, again, nil))
+			m.noise.Add(1)
+		}
+	}
+}
+
+// noiseDue says whether this request of route is sent twice: the first
+// NoiseFirst of each route, then a NoiseShare of them.
+func (m *Mirror) noiseDue(route string) bool {
+	if m.cfg.NoiseShare < 0 {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.noiseN[route]
+	if len(m.noiseN) < 10000 || n > 0 {
+		m.noiseN[route] = n + 1
+	}
+	if n < m.cfg.NoiseFirst {
+		return true
+	}
+	every := int(1 / m.cfg.NoiseShare)
+	return every > 0 && (n-m.cfg.NoiseFirst)%every == 0
+}
+
+// equivalent says whether s is what the table maps p to.
+func equivalent(t *correlate.Table) compare.Equivalent {
+	return func(p, s string) bool {
+		if p == "" || t.Len() == 0 {
+			return false
+		}
+		r := session.Request{Header: session.Headers{{Name: "X-Reprise-Value", Value: p}}}
+		out, rw := t.Rewrite(&r)
+		return rw.Substituted > 0 && out.Header[0].Value == s
+	}
+}
+
+func (m *Mirror) count(c map[string]uint64, k string) {
+	m.mu.Lock()
+	c[k]++
+	m.mu.Unlock()
+}
+
+// hopHeaders are not forwarded: they describe the real connection.
+var hopHeaders = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "te": true, "trailer": true,
+	"transfer-encoding": true, "upgrade": true, "content-length": true, "host": true,
+}
+
+// send sends req to t and returns its answer, or nil when there was none.
+// Only requests to the shadow feed the guard.
+func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, toShadow bool) *session.Response {
+	due := time.Now()
+	if err := m.throttle.Wait(stopper.Issue()); err != nil {
+		m.count(m.shed, "stopped")
+		return nil
+	}
+	if _, err := m.sem.Acquire(stopper.Issue()); err != nil {
+		m.count(m.shed, "stopped")
+		return nil
+	}
+	defer m.sem.Release()
+	u := *t.base
+	path, query, _ := strings.Cut(req.Target, "?")
+	if strings.Contains(req.Target, "://") { // absolute-form: keep path and query only
+		if pu, err := url.Parse(req.Target); err == nil {
+			path, query = pu.EscapedPath(), pu.RawQuery
+		}
+	}
+	u.RawPath, u.Path, u.RawQuery = "", "", query
+	if pu, err := url.Parse(path); err == nil {
+		u.Path, u.RawPath = pu.Path, pu.RawPath
+	}
+	hr, err := http.NewRequestWithContext(stopper.InFlight(), req.Method, u.String(), bytes.NewReader(req.Body))
+	if err != nil {
+		m.errs.Add(1)
+		return nil
+	}
+	hr.ContentLength = int64(len(req.Body))
+	for _, h := range req.Header {
+		if hopHeaders[strings.ToLower(h.Name)] {
+			continue
+		}
+		hr.Header[h.Name] = append(hr.Header[h.Name], h.Value)
+	}
+	sent := time.Now()
+	m.sent.Add(1)
+	res, err := t.client.Do(hr)
+	var out *session.Response
+	status := 0
+	kind := ""
+	if err == nil {
+		body, rerr := io.ReadAll(io.LimitReader(res.Body, m.cfg.MaxBody))
+		size := int64(len(body))
+		if n, _ := io.Copy(io.Discard, res.Body); n > 0 {
+			size += n
+		}
+		res.Body.Close()
+		if rerr != nil {
+			err = rerr
+		} else {
+			status = res.StatusCode
+			out = &session.Response{Proto: res.Proto, Status: res.StatusCode, Reason: strings.TrimPrefix(res.Status, fmt.Sprint(res.StatusCode)+" "),
+				Body: body, BodySize: size}
+			for k, vs := range res.Header {
+				for _, v := range vs {
+					out.Header = append(out.Header, session.Header{Name: k, Value: v})
+				}
+			}
+		}
+	}
+	done := time.Now()
+	if err != nil {
+		m.errs.Add(1)
+		kind = "other"
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			kind = "timeout"
+		} else if strings.Contains(err.Error(), "connection refused") {
+			kind = "connect"
+		}
+	} else if status >= 500 {
+		m.s5xx.Add(1)
+	}
+	if toShadow {
+		m.mu.Lock()
+		m.hist.RecordValue(max(1, done.Sub(sent).Microseconds()))
+		m.mu.Unlock()
+		if m.guard != nil {
+			m.guard.Observe(guard.NewObservation(due, sent, done, status, kind))
+		}
+	}
+	return out
+}
+
+// Stats returns the counters so far; safe to call at any time.
+func (m *Mirror) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Stats{
+		Elapsed: time.Since(m.start), Seen: m.seen.Load(), Sessions: m.sessionsN.Load(), Unsampled: m.unsampled.Load(),
+		Uncorrelated: m.uncorrelated.Load(), Sent: m.sent.Load(), Errors: m.errs.Load(), Status5xx: m.s5xx.Load(),
+		Compared: m.compared.Load(), NoiseSamples: m.noise.Load(),
+		Skipped: copyMap(m.skipped), Shed: copyMap(m.shed),
+	}
+	if m.hist.TotalCount() > 0 {
+		s.P50 = time.Duration(m.hist.ValueAtQuantile(50)) * time.Microsecond
+		s.P99 = time.Duration(m.hist.ValueAtQuantile(99)) * time.Microsecond
+		s.P50ms, s.P99ms = float64(s.P50)/1e6, float64(s.P99)/1e6
+	}
+	return s
+}
+
+// ShedTotal is the number of exchanges shed for any reason.
+func (s Stats) ShedTotal() uint64 {
+	var n uint64
+	for _, v := range s.Shed {
+		n += v
+	}
+	return n
+}
+
+func copyMap(m map[string]uint64) map[string]uint64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
