@@ -52,6 +52,18 @@ const (
 	blockSize       = 1 << 20 // one TPACKET_V3 block; holds any loopback packet
 )
 
+// ErrTimeout is returned by ReadPacketData when no packet arrived within
+// the poll interval (100ms). It is a net.Error whose Timeout is true, as
+// gopacket's live sources report it: callers retry, and may use the pause
+// to advance their idle timers while traffic is quiet.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "no packet within the poll interval" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
 // ErrLinuxOnly is returned by Open on systems without AF_PACKET.
 var ErrLinuxOnly = errors.New("live capture is Linux-only; use 'reprise proxy' or --pcap")
 

@@ -161,9 +161,9 @@ func (s *Source) open() error {
 	return fmt.Errorf("open packet ring on %s: %w", s.cfg.Interface, firstErr)
 }
 
-// ReadPacketData returns the next packet, blocking until one arrives, and
-// io.EOF once the context has ended or Close was called. The data is the
-// caller's to keep.
+// ReadPacketData returns the next packet; ErrTimeout when none arrived
+// within 100ms (retry); and io.EOF once the context has ended or Close was
+// called. The data is the caller's to keep.
 func (s *Source) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -180,7 +180,12 @@ func (s *Source) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 				}
 			}
 			return data, ci, nil
-		case errors.Is(err, afpacket.ErrTimeout), errors.Is(err, syscall.EINTR):
+		case errors.Is(err, afpacket.ErrTimeout):
+			if s.closed.Load() {
+				return nil, gopacket.CaptureInfo{}, io.EOF
+			}
+			return nil, gopacket.CaptureInfo{}, ErrTimeout
+		case errors.Is(err, syscall.EINTR):
 			continue
 		default:
 			if s.closed.Load() {

@@ -64,6 +64,9 @@ func collect(s *Source) (<-chan []gopacket.Packet, <-chan error) {
 			if err == io.EOF {
 				break
 			}
+			if errors.Is(err, ErrTimeout) {
+				continue
+			}
 			if err != nil {
 				errc <- err
 				break
@@ -165,8 +168,13 @@ func TestContextEndsCapture(t *testing.T) {
 	defer s.Close()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.ReadPacketData()
-		done <- err
+		for {
+			_, _, err := s.ReadPacketData()
+			if !errors.Is(err, ErrTimeout) {
+				done <- err
+				return
+			}
+		}
 	}()
 	cancel()
 	select {
@@ -292,4 +300,13 @@ func TestPermissionDenied(t *testing.T) {
 		}
 	}
 	t.Logf("as nobody: %s", out)
+}
+
+func TestQuietReportsTimeout(t *testing.T) {
+	s := openLo(t, Config{Ports: []uint16{1}}) // nothing talks on port 1
+	_, _, err := s.ReadPacketData()
+	var ne net.Error
+	if !errors.Is(err, ErrTimeout) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("quiet read: %v, want ErrTimeout as a net.Error", err)
+	}
 }
