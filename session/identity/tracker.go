@@ -80,7 +80,7 @@ type state struct {
 	exp       int64  // its expiry, Unix ns; 0 unknown
 	refresh   string // current refresh token
 	cookieVal []nameValue
-	last401   int64 // response end of the last 401 in the session
+	last401   int64 // response start of the last 401 for the current token
 	lastSeen  int64
 	endedAt   int64 // response end of the logout; 0 while open
 	minor     int   // issue and rejected events on the timeline
@@ -266,10 +266,18 @@ func (t *Tracker) Observe(x *session.Exchange) {
 		t.loggedIn(s, x, &ri, &rs)
 	default:
 		if rs.status == 401 {
-			s.last401 = endTime(x)
 			ev := session.TokenEvent{Kind: session.TokenRejected}
-			if c := t.presented(hit); c != nil {
+			c := t.presented(hit)
+			if c != nil {
 				ev.Name, ev.Value = c.name(), c.value
+			}
+			// A 401 for a token that a refresh already replaced (a request
+			// in flight on another connection) calls for no refresh: only
+			// one for the current token makes the next refresh reactive.
+			if c == nil || c.kind != "access_token" || s.access == "" || c.value == s.access {
+				// The response start, not its end: the client may act on
+				// the status line before a recorder stamps the last byte.
+				s.last401 = respTime(x)
 			}
 			t.event(s, x, ev)
 		}

@@ -136,6 +136,26 @@ func TestLineage(t *testing.T) {
 			},
 		},
 		{
+			// A request in flight with the old token when a refresh lands
+			// gets a 401 for a superseded token; the session's next refresh
+			// is still proactive.
+			name: "401 on a superseded token",
+			xs: func(t *testing.T) []*xbuilder {
+				return []*xbuilder{
+					xb(0, "POST", "/oauth/token").form("grant_type=password&username=k&password=x").rjson(tokenJSON("K0", "KR0", 60)),
+					xb(50*time.Second, "POST", "/oauth/token").form("grant_type=refresh_token&refresh_token=KR0").rjson(tokenJSON("K1", "KR1", 60)),
+					xb(50*time.Second+30*ms, "GET", "/api/slow").bearer("K0").conn(2, "127.0.0.1:40001").status(401),
+					xb(100*time.Second, "POST", "/oauth/token").form("grant_type=refresh_token&refresh_token=KR1").rjson(tokenJSON("K2", "KR2", 60)),
+				}
+			},
+			labels: "aaaa",
+			check: func(t *testing.T, xs []*session.Exchange, tr *Tracker) {
+				if tl := timelineOf(t, tr, xs[0].Session); tl.Proactive != 2 || tl.Reactive != 0 || tl.Rejected != 1 {
+					t.Errorf("timeline %+v", tl)
+				}
+			},
+		},
+		{
 			// A Set-Cookie that repeats the session cookie's value is no
 			// token event and no new session.
 			name: "a cookie re-issued without change",
