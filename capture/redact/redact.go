@@ -420,7 +420,8 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) 
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.TrimSpace(mt)
 	isForm := mt == "application/x-www-form-urlencoded" && len(r.form) > 0
-	isJSON := (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/json") && len(r.json) > 0
+	isJSON := (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/json" ||
+		mt == "" && looksJSON(body)) && len(r.json) > 0
 	if !isForm && !isJSON {
 		return nil, false, ""
 	}
@@ -433,4 +434,10 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) 
 	}
 	b, ok, _ := r.redactJSON(body, hit)
 	return b, ok, ""
+}
+
+// looksJSON tells a JSON object or array sent without a Content-Type.
+func looksJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }

@@ -149,6 +149,8 @@ func TestBodies(t *testing.T) {
 		{"json escapes", "application/json", "", `{"password":"a\u0062"}`, `{"password":` + q(h("ab")) + `}`},
 		// Truncated JSON: values before the cut are still redacted.
 		{"json truncated", "application/json", "", `{"password":"p1","x":"abc`, `{"password":` + q(h("p1")) + `,"x":"abc`},
+		// JSON sent without a Content-Type is recognised by its first byte.
+		{"json untyped", "", "", ` {"password":"p"}`, ` {"password":` + q(h("p")) + `}`},
 		// Other content types are untouched.
 		{"text", "text/plain", "", "password=x", "password=x"},
 		// A compressed body cannot be read: untouched, with a warning.
