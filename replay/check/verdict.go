@@ -101,7 +101,7 @@ func DefaultThresholds() Thresholds {
 		RefreshPeakWarn: 0.10, RefreshPeakFail: 0.20, MinRefreshes: 10,
 		RefreshCompressionWarn: 2, RefreshCompressionFail: 20,
 		ExpiredFail: 0.01,
-		LagWarn:     0.1, LagFail: 1, SlipAt: 1,
+		LagWarn:     0.25, LagFail: 1, SlipAt: 1,
 		FilteredWarn: 0.01,
 		MixWarn:      0.02, MixFail: 0.10,
 		KSWarn: 0.15, KSFail: 0.35,
