@@ -71,7 +71,7 @@ var (
 var (
 	// ErrNotRecording means the file does not start with the recording
 	// magic bytes: it is not a .rpz file (a pcap or .gor file, perhaps).
-	ErrNotRecording = errors.New("not a reprise recording (bad magic bytes)")
+	ErrNotRecording = errors.New("not a reprise recording (bad magic bytes): pcap files must be captured into a recording first")
 	// ErrUnsupportedVersion means the file was written in a major format
 	// version this reader does not know; a newer reprise can read it.
 	ErrUnsupportedVersion = errors.New("unsupported recording format version")

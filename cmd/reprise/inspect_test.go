@@ -229,3 +229,21 @@ func TestInspectUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectEmpty: a recording without exchanges is summarised, not
+// refused, and its JSON lists are empty rather than null.
+func TestInspectEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.rpz")
+	fw, err := session.Create(path, session.Metadata{Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"inspect", "--json", path}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if bytes.Contains(out.Bytes(), []byte("null")) {
+		t.Errorf("JSON has nulls:\n%s", out.String())
+	}
+}

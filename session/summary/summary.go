@@ -412,6 +412,12 @@ func (b *Builder) Summary() *Summary {
 	if len(s.Routes) > b.opt.TopRoutes {
 		s.Routes = s.Routes[:b.opt.TopRoutes]
 	}
+	if s.Routes == nil {
+		s.Routes = []Route{}
+	}
+	if s.Statuses == nil {
+		s.Statuses = []StatusCount{}
+	}
 	if s.Damage.Reports == nil {
 		s.Damage.Reports = []Report{}
 	}
