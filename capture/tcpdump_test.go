@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -206,7 +207,34 @@ func TestTcpdumpLoopback(t *testing.T) {
 }
 
 // TestTcpdumpFixture reads the committed tcpdump capture (see
-// testdata/README.md for how it was made).
+// testdata/README.md for how it was made) and compares every field of
+// every exchange (headers as sent, bodies, the four timestamps, addresses)
+// with testdata/tcpdump-lo.golden.json; -update rewrites the golden file.
 func TestTcpdumpFixture(t *testing.T) {
-	checkShop(t, filepath.Join("testdata", "tcpdump-lo.pcap"))
+	path := filepath.Join("testdata", "tcpdump-lo.pcap")
+	checkShop(t, path)
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got, _ := collect(t, src)
+	js, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js = append(js, '\n')
+	golden := filepath.Join("testdata", "tcpdump-lo.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, js, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(js, want) {
+		t.Errorf("exchanges differ from %s (run with -update after checking the change):\n%s", golden, js)
+	}
 }
