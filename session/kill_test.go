@@ -51,7 +51,9 @@ func TestKill(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	// A varying wait, so the kill lands at different points of the flush
+	// cycle from run to run.
+	time.Sleep(2*time.Second + time.Duration(time.Now().UnixNano()%int64(time.Second)))
 	killed := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
