@@ -146,6 +146,16 @@ func (c *conn) serve() {
 			c.endRequests(err)
 			return
 		}
+		if !started {
+			// Bytes that cannot start an HTTP/1.x request (a TLS
+			// ClientHello, a binary protocol) may never contain the
+			// newline a head waits for: relay them at once.
+			if b, _ := c.cr.Peek(1); !startsRequest(b[0]) {
+				first, _ := c.cr.Peek(c.cr.Buffered())
+				c.rawTunnel(nil, kindOf(first))
+				return
+			}
+		}
 		start := time.Now().UnixNano()
 		c.inflight.Add(1)
 		var err error
@@ -544,6 +554,13 @@ func (c *conn) pipe(dst net.Conn, r *bufio.Reader, w *bufio.Writer) {
 	} else {
 		dst.Close()
 	}
+}
+
+// startsRequest reports whether b can begin a request: a method token
+// (RFC 9110 tchar) or the empty lines a client may send before one.
+func startsRequest(b byte) bool {
+	return b == '\r' || b == '\n' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
 }
 
 // kindOf names the protocol of bytes that are not HTTP/1.x.

@@ -743,3 +743,22 @@ func TestExpectRefused(t *testing.T) {
 		t.Fatalf("recorded %d, first %+v", len(xs), *xs[0])
 	}
 }
+
+// TestTLSRelayedRaw: a TLS ClientHello has no newline, so the proxy must
+// not wait for one; it relays the bytes and counts the connection.
+func TestTLSRelayedRaw(t *testing.T) {
+	hello := []byte{0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5}
+	resp := []byte{0x16, 0x03, 0x03, 0x00, 0x01, 9}
+	up, got := rawUpstream(t, len(hello), resp)
+	r := startProxy(t, up)
+	if back := exchangeRaw(t, r.addr, hello, len(resp)); !bytes.Equal(back, resp) {
+		t.Fatalf("client got %q", back)
+	}
+	if g := <-got; !bytes.Equal(g, hello) {
+		t.Fatalf("upstream got %q", g)
+	}
+	xs := r.stop(t)
+	if len(xs) != 0 || r.p.Stats().Unsupported["tls"] != 1 {
+		t.Fatalf("recorded %d, stats %+v", len(xs), r.p.Stats())
+	}
+}
