@@ -15,6 +15,12 @@
 // *PermissionError that says so and points to 'reprise proxy' and --pcap,
 // which need neither. On other systems Open returns ErrLinuxOnly.
 //
+// The built-in filter keeps TCP directly over IPv4 or IPv6, untagged or
+// with one VLAN tag the NIC left in place (offloaded tags never reach the
+// filter). It drops, by design: IPv6 packets with extension headers before
+// TCP, frames with two VLAN tags, and later IPv4 fragments (they carry no
+// ports). A raw expression can select those where they matter.
+//
 // A raw filter expression (tcpdump syntax) needs libpcap's compiler, so it
 // is available only in binaries built with -tags pcap (cgo and libpcap-dev);
 // otherwise Open returns ErrNoPcap and --port/--host are the way.
