@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -24,7 +23,10 @@ import (
 
 const benchExchanges = 4000
 
-var benchCorpus = sync.OnceValues(func() ([]*Exchange, int64) {
+// benchCorpus generates the corpus afresh (about 20 MB), so that nothing
+// keeps it alive after the benchmark that uses it: the memory benchmark
+// must see the reader's heap alone.
+func benchCorpus() ([]*Exchange, int64) {
 	c := newCorpus(42)
 	exs := make([]*Exchange, benchExchanges)
 	var raw int64
@@ -33,7 +35,7 @@ var benchCorpus = sync.OnceValues(func() ([]*Exchange, int64) {
 		raw += rawSize(exs[i])
 	}
 	return exs, raw
-})
+}
 
 // writeGor writes exs the way GoReplay's file output does: a payload
 // header line, the raw HTTP message, and the separator line.
@@ -247,33 +249,11 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkReaderMemory writes recordings of growing length to disk and
 // reports the reader's peak heap while reading each: it stays flat.
 func BenchmarkReaderMemory(b *testing.B) {
-	exs, raw := benchCorpus()
 	for _, copies := range []int{4, 40} {
-		b.Run(fmt.Sprintf("raw=%dMB", int64(copies)*raw>>20), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "big.rpz")
-			f, err := os.Create(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			w, err := NewWriter(f, Metadata{Source: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			shift := exs[len(exs)-1].Timing.RequestStart - exs[0].Timing.RequestStart + 1
-			for i := range copies {
-				for _, ex := range exs {
-					e := *ex
-					e.Timing.RequestStart += int64(i) * shift
-					if err := w.WriteExchange(&e); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
-			b.SetBytes(int64(copies) * raw)
+		path := filepath.Join(b.TempDir(), "big.rpz")
+		raw := writeBig(b, path, copies)
+		b.Run(fmt.Sprintf("raw=%dMB", raw>>20), func(b *testing.B) {
+			b.SetBytes(raw)
 			b.ReportAllocs()
 			var peak, live uint64
 			for b.Loop() {
@@ -284,6 +264,35 @@ func BenchmarkReaderMemory(b *testing.B) {
 			b.ReportMetric(float64(live)/(1<<20), "live-heap-MiB")
 		})
 	}
+}
+
+// writeBig writes copies of the benchmark corpus, shifted in time, to path
+// and returns the raw bytes written; the corpus is garbage afterwards.
+func writeBig(b *testing.B, path string, copies int) int64 {
+	exs, raw := benchCorpus()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w, err := NewWriter(f, Metadata{Source: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	shift := exs[len(exs)-1].Timing.RequestStart - exs[0].Timing.RequestStart + 1
+	for i := range copies {
+		for _, ex := range exs {
+			e := *ex
+			e.Timing.RequestStart += int64(i) * shift
+			if err := w.WriteExchange(&e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return int64(copies) * raw
 }
 
 // readPeakHeap reads the file at path and returns the largest heap seen
