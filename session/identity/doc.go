@@ -32,10 +32,11 @@
 //   - A refresh (grant_type=refresh_token, a /refresh-like path, a
 //     --refresh-path) finds its session by the refresh token it presents,
 //     and links the tokens it is given to the same session: rotation
-//     chains never split. A refresh is reactive when a 401 in the session
-//     came after the current token was issued, proactive otherwise; its
-//     lead is the old token's expiry (JWT exp, expires_in, or a cookie's
-//     Max-Age/Expires) minus the refresh's start.
+//     chains never split. A refresh is reactive when the session's current
+//     token met a 401 before it, proactive otherwise (a 401 for a token a
+//     refresh already replaced calls for no refresh); its lead is the old
+//     token's expiry (JWT exp, expires_in, or a cookie's Max-Age/Expires)
+//     minus the refresh's start, negative when it came after the expiry.
 //   - A Set-Cookie that replaces the session cookie is an issue event in
 //     the same session; an unchanged one is nothing; a deleted one, or a
 //     /logout-like path, is a logout. A logout ends the session: requests
