@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,5 +53,61 @@ func TestCaptureIface(t *testing.T) {
 	}
 	if got := countRecording(t, out); got != n {
 		t.Errorf("recording holds %d exchanges, want %d\n%s", got, n, stdout.String())
+	}
+}
+
+// TestCaptureSIGTERM stops an open-ended live capture with SIGTERM: the
+// recording is closed cleanly and holds the exchanges made before.
+func TestCaptureSIGTERM(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	out := filepath.Join(t.TempDir(), "term.rpz")
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"capture", "--iface", "lo", "--port", strconv.Itoa(port), "-o", out}, &stdout, &stderr)
+	}()
+	// The recording file exists once the socket is open and run's signal
+	// handler is in place.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			if strings.Contains(stderr.String(), "CAP_NET_RAW") {
+				t.Skipf("live capture not permitted: %s", stderr.String())
+			}
+			t.Fatalf("capture ended early with %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("capture did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := 0; i < 10; i++ {
+		resp, err := http.Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after SIGTERM: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("capture did not stop on SIGTERM")
+	}
+	if got := countRecording(t, out); got != 10 {
+		t.Errorf("recording holds %d exchanges, want 10; stderr:\n%s", got, stderr.String())
 	}
 }
