@@ -23,6 +23,7 @@ type checkOptions struct {
 	rate        ramp.Rate
 	maxInFlight int
 	maxSessions int
+	rejected    string
 	include     []string
 	exclude     []string
 	methods     []string
@@ -60,7 +61,7 @@ func (e verdictError) ExitCode() int { return exitFailure }
 
 // planFlags are the flags that describe a plan; with --run the report
 // says what was played, so they are refused.
-var planFlags = []string{"speed", "scale", "ramp", "ramp-mode", "rate", "max-inflight", "max-sessions",
+var planFlags = []string{"speed", "scale", "ramp", "ramp-mode", "rate", "max-inflight", "max-sessions", "rejected",
 	"include-path", "exclude-path", "method", "from", "to", "sessions"}
 
 // addCheck registers 'reprise check'.
@@ -132,6 +133,7 @@ under "thresholds".`,
 	f.Var(&o.rate, "rate", "cap on requests per second for the whole run, e.g. 500/s")
 	f.IntVar(&o.maxInFlight, "max-inflight", replay.DefaultMaxInFlight, "cap on requests in flight at once")
 	f.IntVar(&o.maxSessions, "max-sessions", 0, "cap on sessions active at once (0: none)")
+	f.StringVar(&o.rejected, "rejected", replay.RejectedAsRecorded, "what replay does with requests the recorded server refused with 401: recorded, live or skip")
 	f.StringArrayVar(&o.include, "include-path", nil, "replay only request-targets matching this regular expression (repeatable)")
 	f.StringArrayVar(&o.exclude, "exclude-path", nil, "leave out request-targets matching this regular expression (repeatable)")
 	f.StringSliceVar(&o.methods, "method", nil, "replay only these methods, e.g. GET,POST")
@@ -148,7 +150,12 @@ under "thresholds".`,
 
 // plan turns the flags into a check.Plan.
 func (o *checkOptions) plan() (check.Plan, error) {
-	p := check.Plan{Scale: o.scale, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight, MaxSessions: o.maxSessions}
+	p := check.Plan{Scale: o.scale, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight, MaxSessions: o.maxSessions, Rejected: o.rejected}
+	switch o.rejected {
+	case replay.RejectedAsRecorded, replay.RejectedLive, replay.RejectedSkip:
+	default:
+		return p, fmt.Errorf("--rejected %q: use recorded, live or skip", o.rejected)
+	}
 	pacer, err := replay.ParseSpeed(o.speed)
 	if err != nil {
 		return p, err

@@ -154,6 +154,7 @@ func TestCheckCommand(t *testing.T) {
 		{name: "plan flag with run", args: []string{"--run", faithful, "--speed", "2"}, code: 2, err: "drop --speed"},
 		{name: "bad threshold", args: []string{"--threshold", "nope=1"}, code: 2, err: "no threshold \"nope\""},
 		{name: "bad speed", args: []string{"--speed", "fast"}, code: 2, err: "speed \"fast\""},
+		{name: "bad rejected", args: []string{"--rejected", "maybe"}, code: 2, err: "use recorded, live or skip"},
 		{name: "bad ramp", args: []string{"--ramp", "1x,2x"}, code: 2, err: "only the last stage"},
 		// A missing run report is an error naming the file.
 		{name: "missing run", args: []string{"--run", filepath.Join(t.TempDir(), "none.json")}, code: 1, err: "none.json"},

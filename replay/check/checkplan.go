@@ -42,7 +42,7 @@ func CheckPlan(rec *Recording, plan Plan, th Thresholds) (*Result, error) {
 		return nil, err
 	}
 	sp := simParams{pacer: plan.pacer(), clones: plan.clones(), scaleRamp: plan.ScaleRamp,
-		stagger: plan.CloneStagger, slipAt: secDur(th.SlipAt)}
+		stagger: plan.CloneStagger, slipAt: secDur(th.SlipAt), rejected: plan.Rejected}
 	if sp.stagger == 0 {
 		sp.stagger = replay.DefaultCloneStagger
 	}
@@ -133,7 +133,7 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 			at, pred.ExpiredTokenRequests, pct(float64(pred.ExpiredTokenRequests)/float64(pred.Requests)), secs(base.TokenLifetimeS), base.ExpiredTokenRequests, why)
 	}
 	if pred.Unrepeated401s > 0 {
-		res.add(Warn, "unrepeated_401s", "%s, %d of the recording's %d rejected-token 401s will not recur: the live token is still within its lifetime when sent, so the reactive refreshes after them come early",
+		res.add(Warn, "unrepeated_401s", "%s, %d of the recording's %d 401s will not recur with --rejected live: the live token is still within its lifetime when sent, so the target accepts them and the recorded retries repeat their effect — keep --rejected recorded",
 			at, pred.Unrepeated401s, base.Rejected401s)
 	}
 

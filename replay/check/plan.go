@@ -31,6 +31,10 @@ type Plan struct {
 	Rate         float64 // --rate, requests per second; 0 means no cap
 	MaxInFlight  int     // --max-inflight; 0 means replay.DefaultMaxInFlight
 	MaxSessions  int     // --max-sessions: sessions at once; 0 means no cap
+	// Rejected is replay's policy for requests the recorded server
+	// refused with 401 (replay.RejectedAsRecorded, the default when "",
+	// RejectedLive or RejectedSkip).
+	Rejected string
 }
 
 // MaxSimulated bounds the requests a prediction simulates (recorded
@@ -52,6 +56,11 @@ func (p Plan) validate() error {
 	}
 	if p.Scale < 0 || p.Scale > replay.DefaultMaxScale {
 		return fmt.Errorf("scale %d out of range: want 1 to %d", p.Scale, replay.DefaultMaxScale)
+	}
+	switch p.Rejected {
+	case "", replay.RejectedAsRecorded, replay.RejectedLive, replay.RejectedSkip:
+	default:
+		return fmt.Errorf("rejected policy %q: want recorded, live or skip", p.Rejected)
 	}
 	if p.Rate < 0 || p.MaxInFlight < 0 || p.MaxSessions < 0 || p.CloneStagger < 0 {
 		return errors.New("rate, max in-flight, max sessions and clone stagger must not be negative")
@@ -129,6 +138,9 @@ func (p Plan) String() string {
 	if p.MaxSessions > 0 {
 		parts = append(parts, "max sessions "+strconv.Itoa(p.MaxSessions))
 	}
+	if p.Rejected != "" && p.Rejected != replay.RejectedAsRecorded {
+		parts = append(parts, "rejected "+p.Rejected)
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -162,9 +174,10 @@ type Profile struct {
 	RefreshIntervalS float64 `json:"refresh_interval_s,omitempty"`
 	TokenUse         float64 `json:"token_use,omitempty"`
 	// ExpiredTokenRequests counts requests sent with an access token
-	// older than its lifetime (the server rejects them); Rejected401s
-	// counts the recording's own token rejections; Unrepeated401s those
-	// of them that the replay sends with a token still alive.
+	// older than its lifetime (the server rejects them), leaving out those
+	// the recorded server refused already; Rejected401s counts the
+	// recording's own 401s; Unrepeated401s those of them that a replay
+	// with the live rejected policy sends with a token still alive.
 	ExpiredTokenRequests int `json:"expired_token_requests"`
 	Rejected401s         int `json:"rejected_401s"`
 	Unrepeated401s       int `json:"unrepeated_401s"`
@@ -193,6 +206,7 @@ type simParams struct {
 	maxInFlight int // 0: unlimited
 	maxSessions int
 	all         bool          // simulate every request, not only the kept ones
+	rejected    string        // replay's rejected policy ("" is recorded)
 	slipAt      time.Duration // lag above this counts as slip
 }
 
@@ -278,6 +292,9 @@ func simulate(rec *Recording, sp simParams) (Profile, error) {
 		for i := range reqs {
 			r := &reqs[i]
 			if (!sp.all && !r.Kept()) || !active(r.Session, k) {
+				continue
+			}
+			if sp.rejected == replay.RejectedSkip && r.flags&flagRejected != 0 {
 				continue
 			}
 			items = append(items, item{req: int32(i), clone: int32(k), due: due(r.Offset + shift)})
@@ -427,10 +444,17 @@ func simulate(rec *Recording, sp simParams) (Profile, error) {
 			ld.Rejected401s++
 		}
 		if st.tokenAt >= 0 && r.flags&flagAuth == 0 {
-			if send > st.tokenAt+st.tokenTTL {
+			alive := send <= st.tokenAt+st.tokenTTL
+			switch {
+			case r.flags&flagRejected != 0:
+				// Refused in the recording: sent as recorded it is
+				// refused again; sent live it succeeds if the token
+				// lives, and the recorded retry repeats its effect.
+				if alive && sp.rejected == replay.RejectedLive {
+					ld.Unrepeated401s++
+				}
+			case !alive:
 				ld.ExpiredTokenRequests++
-			} else if r.flags&flagRejected != 0 {
-				ld.Unrepeated401s++
 			}
 		}
 		if r.Refresh() {

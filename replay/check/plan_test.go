@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/ramp"
 )
 
@@ -112,12 +113,33 @@ func TestSimulate(t *testing.T) {
 		},
 		{
 			// The recording's 401 at 11 s (token expired at 10 s) is sent
-			// at 5.5 s at 2x: the token is alive, the 401 will not recur.
+			// at 5.5 s at 2x with the live token: it is alive, the 401
+			// will not recur.
 			name: "unrepeated 401", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
-			sp: simParams{pacer: ramp.Constant(2)},
+			sp: simParams{pacer: ramp.Constant(2), rejected: replay.RejectedLive},
 			check: func(t *testing.T, p Profile) {
 				if p.Unrepeated401s != 1 || p.ExpiredTokenRequests != 0 || p.Rejected401s != 1 {
 					t.Errorf("unrepeated %d, expired %d, rejected %d; want 1, 0, 1", p.Unrepeated401s, p.ExpiredTokenRequests, p.Rejected401s)
+				}
+			},
+		},
+		{
+			// Sent as recorded (replay's default) the 401 recurs.
+			name: "401 as recorded", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
+			sp: simParams{pacer: ramp.Constant(2)},
+			check: func(t *testing.T, p Profile) {
+				if p.Unrepeated401s != 0 || p.ExpiredTokenRequests != 0 || p.Rejected401s != 1 {
+					t.Errorf("unrepeated %d, expired %d, rejected %d; want 0, 0, 1", p.Unrepeated401s, p.ExpiredTokenRequests, p.Rejected401s)
+				}
+			},
+		},
+		{
+			// Skipped, it is not sent at all.
+			name: "401 skipped", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
+			sp: simParams{pacer: ramp.Constant(2), rejected: replay.RejectedSkip},
+			check: func(t *testing.T, p Profile) {
+				if p.Requests != 1 || p.Rejected401s != 0 {
+					t.Errorf("requests %d, rejected %d; want 1 and 0", p.Requests, p.Rejected401s)
 				}
 			},
 		},
@@ -209,6 +231,9 @@ func mustRamp(t testing.TB, s string) *ramp.Ramp {
 func TestCheckPlan(t *testing.T) {
 	rec := defaultPopulation().recording(t, Filter{})
 	excluded := defaultPopulation().recording(t, Filter{Exclude: []string{`^/api/products/[0-9]+`}})
+	reactive := defaultPopulation()
+	reactive.reactive = 0.5
+	recReactive := reactive.recording(t, Filter{})
 	tests := []struct {
 		name    string
 		rec     *Recording
@@ -240,6 +265,12 @@ func TestCheckPlan(t *testing.T) {
 		// A filter that drops a route changes the mix before anything
 		// is sent.
 		{name: "filter changes the mix", rec: excluded, plan: Plan{}, verdict: Warn, want: []string{"filters"}, text: "GET /api/products/{id}"},
+		// Users who refresh after a 401: at 2x with --rejected live the
+		// expired tokens are still alive when sent, so the 401s do not
+		// recur and the retries repeat their effect.
+		{name: "rejected live", rec: recReactive, plan: Plan{Speed: 2, Rejected: replay.RejectedLive}, verdict: Warn, want: []string{"unrepeated_401s"}, text: "keep --rejected recorded"},
+		// As recorded (the default) they recur: no such finding.
+		{name: "rejected as recorded", rec: recReactive, plan: Plan{Speed: 2}, verdict: Warn, want: []string{"refresh_compression"}},
 		// Scale multiplies the refresh load.
 		{name: "scale multiplies refreshes", rec: rec, plan: Plan{Scale: 5}, verdict: Warn, want: []string{"refresh_density"}},
 		// Max ignores timing altogether: refreshes come a hundred times

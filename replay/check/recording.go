@@ -22,7 +22,7 @@ type reqFlags uint8
 const (
 	flagRefresh  reqFlags = 1 << iota // a refresh (grant_type=refresh_token or the like)
 	flagReactive                      // a refresh made after a 401
-	flagRejected                      // the server refused the token (a 401)
+	flagRejected                      // the recorded server answered 401 (refused a token)
 	flagAuth                          // a login, refresh or logout: not a use of the access token
 	flagNoResp                        // never answered in the recording
 	flagKept                          // passes the plan's filters
@@ -342,6 +342,9 @@ func (b *builder) add(x *session.Exchange) {
 				}
 			}
 		}
+	}
+	if x.Response.Status == 401 && x.Flags&session.FlagNoResponse == 0 {
+		r.flags |= flagRejected // replay's rule for a rejected request
 	}
 	if b.f.keep(req.Method, req.Target) {
 		r.flags |= flagKept
