@@ -12,6 +12,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -33,6 +34,10 @@ type SourceConfig struct {
 	// the package defaults).
 	Output string
 	Redact *redact.Config
+	// RedactExamples shows the comparison's example values as keyed
+	// hashes (capture/redact) even without Output; with Output they are
+	// always hashed, with the recording's redactor.
+	RedactExamples bool
 	// MaxBody caps recorded bodies (default proxy.DefaultMaxBody).
 	MaxBody int64
 	Tool    string
@@ -57,6 +62,10 @@ func RunProxy(ctx context.Context, sc SourceConfig, cfg Config) (Summary, error)
 	if err != nil {
 		return sum, err
 	}
+	red, err := redactor(sc, &cfg)
+	if err != nil {
+		return sum, err
+	}
 	m, err := New(cfg)
 	if err != nil {
 		return sum, err
@@ -66,7 +75,7 @@ func RunProxy(ctx context.Context, sc SourceConfig, cfg Config) (Summary, error)
 		return sum, fmt.Errorf("listen on %s: %w", sc.Listen, err)
 	}
 	addr := ln.Addr().String()
-	finish, err := m.recordTo(sc, p.Source(addr), maxBody)
+	finish, err := m.recordTo(sc, red, p.Source(addr), maxBody)
 	if err != nil {
 		ln.Close()
 		return sum, err
@@ -101,6 +110,10 @@ func RunLive(ctx context.Context, sc SourceConfig, cfg Config) (Summary, error) 
 	if sc.Interface == "" {
 		return sum, errors.New("no interface: give --iface NAME (or use --listen and --upstream)")
 	}
+	red, err := redactor(sc, &cfg)
+	if err != nil {
+		return sum, err
+	}
 	m, err := New(cfg)
 	if err != nil {
 		return sum, err
@@ -127,7 +140,7 @@ func RunLive(ctx context.Context, sc SourceConfig, cfg Config) (Summary, error) 
 	if err != nil {
 		return sum, err
 	}
-	finish, err := m.recordTo(sc, "iface:"+sc.Interface, maxBody)
+	finish, err := m.recordTo(sc, red, "iface:"+sc.Interface, maxBody)
 	if err != nil {
 		return sum, err
 	}
@@ -144,11 +157,11 @@ func isAbort(err error) bool {
 	return errors.As(err, &ec) && ec.ExitCode() == 3
 }
 
-// recordTo opens sc.Output, if any, and sets the mirror to write to it.
-// The returned function writes the final metadata and closes the file.
-func (m *Mirror) recordTo(sc SourceConfig, source string, maxBody int64) (func(session.Counters) error, error) {
-	if sc.Output == "" {
-		return func(session.Counters) error { return nil }, nil
+// redactor makes the run's redactor when a recording or redacted examples
+// need one, and has the comparison hash its examples with it.
+func redactor(sc SourceConfig, cfg *Config) (*redact.Redactor, error) {
+	if sc.Output == "" && !sc.RedactExamples {
+		return nil, nil
 	}
 	rcfg := redact.Config{}
 	if sc.Redact != nil {
@@ -157,6 +170,16 @@ func (m *Mirror) recordTo(sc SourceConfig, source string, maxBody int64) (func(s
 	red, err := redact.New(rcfg)
 	if err != nil {
 		return nil, err
+	}
+	cfg.Compare = append(append([]compare.Option(nil), cfg.Compare...), compare.WithRedact(red.Hash))
+	return red, nil
+}
+
+// recordTo opens sc.Output, if any, and sets the mirror to write to it.
+// The returned function writes the final metadata and closes the file.
+func (m *Mirror) recordTo(sc SourceConfig, red *redact.Redactor, source string, maxBody int64) (func(session.Counters) error, error) {
+	if sc.Output == "" {
+		return func(session.Counters) error { return nil }, nil
 	}
 	host, _ := os.Hostname()
 	meta := session.Metadata{Source: source, Host: host, Tool: sc.Tool, Start: time.Now().UnixNano(), MaxBody: maxBody}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/sim"
+	"github.com/reprise-tool/reprise/replay/shadow"
+	"github.com/reprise-tool/reprise/session"
+)
+
+func TestShadowUsageErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		// The shadow must be named.
+		{"no shadow", []string{"--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1"}, "--shadow"},
+		// One source, not two.
+		{"two sources", []string{"--shadow", "http://127.0.0.1:2", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--iface", "lo", "--port", "80"}, "not both"},
+		// No source at all.
+		{"no source", []string{"--shadow", "http://127.0.0.1:2"}, "no source"},
+		// Live mode needs a port.
+		{"no port", []string{"--shadow", "http://127.0.0.1:2", "--iface", "lo"}, "--port"},
+		// A sample is a share.
+		{"bad sample", []string{"--shadow", "http://127.0.0.1:2", "--iface", "lo", "--port", "80", "--sample", "150%"}, "--sample"},
+		// An ignore item is a JSON path or a header name.
+		{"bad ignore", []string{"--shadow", "http://127.0.0.1:2", "--iface", "lo", "--port", "80", "--ignore", "$.a[x]"}, "neither an index"},
+		// The shadow is a URL.
+		{"bad shadow", []string{"--shadow", "127.0.0.1:2", "--iface", "lo", "--port", "80"}, "http://"},
+		// A public listen address is refused.
+		{"remote listen", []string{"--shadow", "http://127.0.0.1:2", "--listen", "0.0.0.0:9000", "--upstream", "http://127.0.0.1:1"}, "--allow-remote"},
+		// A bad guard rule fails at parse time.
+		{"bad abort", []string{"--shadow", "http://127.0.0.1:2", "--iface", "lo", "--port", "80", "--abort-on", "nonsense>1"}, "abort-on"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			code := run(append([]string{"shadow"}, tc.args...), &stdout, &stderr)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %s", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q does not mention %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+// The verb end to end: simulated users through the proxy, sessions kept
+// valid on the shadow with --allow-auth, writes skipped and counted, the
+// JSON summary on stdout, the HTML report and the recording written.
+func TestShadowProxyCLI(t *testing.T) {
+	start := func() *shop.Server {
+		s, err := shop.NewServer(shop.Config{NoServiceTime: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	primary, second := start(), start()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		root := newRootCmd(&stdout, &stderr)
+		root.SetArgs([]string{"shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
+			"--allow-auth", "-o", out, "--html", html, "--json", "--ignore", "$.items[*].quantity"})
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			fmt.Fprintln(&stderr, err)
+		}
+		done <- exitCode(err)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("shadow did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = sim.Run(ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
+		ArrivalWindow: 100 * time.Millisecond, Think: sim.LogNormal{Median: 5 * time.Millisecond}, NoReactive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var sum shadow.Summary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout.String(), err)
+	}
+	ps, ss := primary.Stats(), second.Stats()
+	if ss.Logins != ps.Logins || ss.Logins == 0 {
+		t.Errorf("shadow saw %d logins, primary %d", ss.Logins, ps.Logins)
+	}
+	if sum.Stats.Skipped["write"] == 0 || sum.Stats.Seen == 0 || sum.Compare.Compared == 0 {
+		t.Errorf("summary %+v", sum.Stats)
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "Answers compared") {
+		t.Errorf("html report: %v", err)
+	}
+	r, err := session.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+		n++
+	}
+	if uint64(n) != sum.Stats.Seen {
+		t.Errorf("recorded %d exchanges, saw %d", n, sum.Stats.Seen)
+	}
+}
