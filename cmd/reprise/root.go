@@ -36,5 +36,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addProxy(root)
 	addReplay(root)
 	addCheck(root)
+	addShadow(root)
 	return root
 }
