@@ -63,7 +63,9 @@ func Inspect(ctx context.Context, paths []string, o InspectOptions) (*InspectRes
 	}
 	from := "recording"
 	var stats *Stats
-	if len(stored) == 0 {
+	if len(stored) == 0 || duplicateKeys(stored) {
+		// Nothing stored, or recordings made by separate captures whose
+		// keys collide: recompute over all of them as one.
 		// Recompute: clear what the recording says and track afresh.
 		tr, err := NewTracker(o.Tracker...)
 		if err != nil {
@@ -91,6 +93,17 @@ func Inspect(ctx context.Context, paths []string, o InspectOptions) (*InspectRes
 		res.Detail = det
 	}
 	return res, nil
+}
+
+func duplicateKeys(tls []session.Timeline) bool {
+	seen := make(map[string]bool, len(tls))
+	for _, tl := range tls {
+		if seen[tl.Key] {
+			return true
+		}
+		seen[tl.Key] = true
+	}
+	return false
 }
 
 // clearing hands out exchanges with their session fields emptied, so the

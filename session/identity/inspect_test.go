@@ -168,6 +168,17 @@ func TestInspect(t *testing.T) {
 	}
 	golden(t, "detail.golden", text.Bytes())
 
+	// Two separate recordings with stored timelines reuse keys: they are
+	// recomputed as one, and the sessions of both are counted.
+	other := writeRecording(t, story(t), true)
+	m, err := Inspect(ctx, []string{stored, other}, InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Report.From != "recomputed" || m.Report.Exchanges != 38 {
+		t.Errorf("merged: from %q, %d exchanges, %d sessions", m.Report.From, m.Report.Exchanges, m.Report.Sessions)
+	}
+
 	// An unknown key is an error that says where to look.
 	if _, err := Inspect(ctx, []string{stored}, InspectOptions{Session: "s-999999"}); !errors.Is(err, ErrNoSession) {
 		t.Errorf("unknown session: %v", err)
