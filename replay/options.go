@@ -82,6 +82,7 @@ type options struct {
 	stagger        time.Duration
 	maxInFlight    int
 	maxPending     int
+	pendingSet     bool
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxDuration    time.Duration
@@ -181,14 +182,16 @@ func WithMaxInFlight(n int) Option {
 }
 
 // WithMaxPending caps the requests that are due but wait for their
-// session's order or an in-flight slot (default 10000). When it is
-// reached, scheduling pauses and the delay shows as lag.
+// session's order or an in-flight slot (default 10000, and 16 times the
+// in-flight cap with Max, which needs no more than that to keep every
+// slot busy). When it is reached, scheduling pauses and the delay shows
+// as lag.
 func WithMaxPending(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
 			return fmt.Errorf("max pending %d: want 1 or more", n)
 		}
-		o.maxPending = n
+		o.maxPending, o.pendingSet = n, true
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,8 @@ func (e *SourceError) Unwrap() error { return e.Err }
 type Replayer struct {
 	o      options
 	target *url.URL
-	client *http.Client
+	wire   *wireClient  // sends requests as recorded; nil when following redirects
+	client *http.Client // net/http's, only to follow redirects
 
 	ran      atomic.Bool
 	stopOnce sync.Once
@@ -104,7 +106,19 @@ func New(target string, opts ...Option) (*Replayer, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	r := &Replayer{o: o, target: u, stopCh: make(chan struct{}), st: newStats()}
-	r.client = r.newClient()
+	if o.followRedirect {
+		r.client = r.newClient()
+	} else {
+		host, port := u.Hostname(), u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		var tc *tls.Config
+		if u.Scheme == "https" {
+			tc = &tls.Config{ServerName: host, InsecureSkipVerify: o.insecure, NextProtos: []string{"http/1.1"}} //nolint:gosec // opt-in --insecure
+		}
+		r.wire = newWireClient(net.JoinHostPort(host, port), tc, o.connectTimeout, o.timeout, o.maxInFlight)
+	}
 	return r, nil
 }
 
@@ -193,8 +207,8 @@ type sessState struct {
 }
 
 type pending struct {
-	end  int64
-	done chan struct{}
+	start, end int64
+	done       chan struct{}
 }
 
 // Run replays src and returns the report. It returns when every request
@@ -218,6 +232,11 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if r.wire != nil {
+		// Cancelling the caller's context aborts the requests in flight.
+		defer context.AfterFunc(ctx, r.wire.closeAll)()
+		defer r.wire.closeAll()
+	}
 	timer := time.AfterFunc(r.o.maxDuration, func() {
 		r.Stop(fmt.Sprintf("max duration %v reached", r.o.maxDuration))
 	})
@@ -521,7 +540,7 @@ func sessionKey(ex *session.Exchange) string {
 	if ex.Session != "" {
 		return ex.Session
 	}
-	return fmt.Sprintf("conn:%d", ex.Conn.ID)
+	return "conn:" + strconv.FormatUint(ex.Conn.ID, 10)
 }
 
 // recordedEnd is when the recorded exchange completed, 0 if it never did.
@@ -544,7 +563,7 @@ func recordedEnd(ex *session.Exchange) int64 {
 func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *item) {
 	var (
 		wg       sync.WaitGroup
-		pendSem  = make(chan struct{}, r.o.maxPending)
+		pendSem  = make(chan struct{}, r.maxPending())
 		flight   = make(chan struct{}, r.o.maxInFlight)
 		sessions = make(map[string]*sessState)
 		bases    = make(map[string]int)
@@ -602,14 +621,9 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 			sessions[it.key] = ss
 		}
 		ss.lastOffset = it.offset
-		p := &pending{end: it.end, done: make(chan struct{})}
+		p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
 		ss.mu.Lock()
-		var deps []chan struct{}
-		for _, o := range ss.outstanding {
-			if o.end != 0 && o.end <= it.start {
-				deps = append(deps, o.done)
-			}
-		}
+		deps := dependencies(ss.outstanding, it.start)
 		ss.outstanding = append(ss.outstanding, p)
 		ss.requests++
 		ss.mu.Unlock()
@@ -638,6 +652,39 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 			r.evict(sessions, it.offset)
 		}
 	}
+}
+
+// dependencies returns what a request starting at start must wait for:
+// the outstanding requests of its session that completed (in the
+// recording) at or before start. It returns the fewest that imply the
+// rest: among them, the one that started last (B) depends in turn on every
+// one that completed before B started, so only B and those that were still
+// running when B started are kept. A sequential session thus waits on one
+// channel per request, however far ahead the schedule runs.
+func dependencies(outstanding []*pending, start int64) []chan struct{} {
+	var last *pending
+	for _, o := range outstanding {
+		if o.end != 0 && o.end <= start && (last == nil || o.start > last.start) {
+			last = o
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	deps := []chan struct{}{last.done}
+	for _, o := range outstanding {
+		if o != last && o.end != 0 && o.end <= start && o.end > last.start {
+			deps = append(deps, o.done)
+		}
+	}
+	return deps
+}
+
+func (r *Replayer) maxPending() int {
+	if isMax(r.o.pacer) && !r.o.pendingSet {
+		return min(r.o.maxPending, 16*r.o.maxInFlight)
+	}
+	return r.o.maxPending
 }
 
 // evict releases sessions idle for longer than the idle limit.
@@ -691,6 +738,10 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 			ss.table.Learn(&ex.Response, nil)
 		}
 	}
+	// A dependency's channel is always closed, also when the replay stops
+	// (its goroutine returns and completes it), so the wait needs no
+	// select on the shared stop channels: thousands of waiters on those
+	// would contend for their locks.
 	for _, d := range deps {
 		select {
 		case <-d:
@@ -698,15 +749,11 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 		default:
 		}
 		res.Blocked = true
-		select {
-		case <-d:
-		case <-r.stopCh:
-			r.report(res)
-			return
-		case <-ctx.Done():
-			r.report(res)
-			return
-		}
+		<-d
+	}
+	if r.stopped() || ctx.Err() != nil {
+		r.report(res)
+		return
 	}
 	res.Ready = time.Now()
 
@@ -749,7 +796,7 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 			return
 		}
 	}
-	hreq, err := r.build(ctx, &req, ex)
+	wr, err := r.build(&req, ex)
 	if err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()
@@ -794,20 +841,17 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 		r.st.req.Truncated++
 		r.st.mu.Unlock()
 	}
-	rctx, cancel := context.WithTimeout(ctx, r.o.timeout)
-	defer cancel()
-	hreq = hreq.WithContext(rctx)
 	r.inFlight.Add(1)
 	res.Sent = time.Now()
-	resp, err := r.client.Do(hreq)
-	var live *session.Response
-	if err == nil {
-		live, res.BytesIn, err = readResponse(resp)
-	}
+	live, n, err := r.send(ctx, wr)
+	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)
 	if err != nil {
 		res.Err, res.ErrKind = err, errKind(err)
+		if ctx.Err() != nil || errors.Is(err, errClientClosed) {
+			res.ErrKind = ErrKindCanceled
+		}
 		ss.mu.Lock()
 		if ss.failed == "" {
 			ss.failed = fmt.Sprintf("%s %s: %s: %v", ex.Request.Method, ex.Request.Target, res.ErrKind, err)
@@ -841,10 +885,18 @@ var hopHeaders = map[string]bool{
 	"Te": true, "Trailer": true, "Upgrade": true, "Content-Length": true, "Host": true, "Expect": true,
 }
 
-// build makes the live request from the (substituted) recorded one.
-func (r *Replayer) build(ctx context.Context, req *session.Request, ex *session.Exchange) (*http.Request, error) {
+// build makes the request to send from the (substituted) recorded one:
+// the target's base path before the recorded request-target (an
+// absolute-form target loses its scheme and host), the recorded header
+// fields less the hop-by-hop ones, and Host from the target unless
+// --keep-host.
+func (r *Replayer) build(req *session.Request, ex *session.Exchange) (*wireRequest, error) {
 	target := req.Target
-	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
+	if !strings.HasPrefix(target, "/") {
+		i := strings.Index(target, "://")
+		if i < 0 {
+			return nil, fmt.Errorf("request-target %q: want an origin-form path such as /api", target)
+		}
 		// absolute-form (a proxy request): keep only the path and query
 		rest := target[i+3:]
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
@@ -853,40 +905,60 @@ func (r *Replayer) build(ctx context.Context, req *session.Request, ex *session.
 			target = "/"
 		}
 	}
-	ru, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, fmt.Errorf("request-target %q: %w", target, err)
+	if strings.ContainsAny(target, " \r\n\t") {
+		return nil, fmt.Errorf("request-target %q holds a space or a line break", target)
 	}
-	u := *r.target
-	u.Path = r.target.Path + ru.Path
-	if ru.RawPath != "" {
-		u.RawPath = r.target.EscapedPath() + ru.RawPath
+	if strings.ContainsAny(req.Method, " \r\n\t/:") || req.Method == "" {
+		return nil, fmt.Errorf("method %q is not a token", req.Method)
 	}
-	u.RawQuery = ru.RawQuery
-	var body io.Reader = http.NoBody
-	if len(req.Body) > 0 {
-		body = bytes.NewReader(req.Body)
+	wr := &wireRequest{method: req.Method, target: r.target.EscapedPath() + target, host: r.target.Host, body: req.Body}
+	if r.o.keepHost {
+		if h := ex.Request.Header.Get("Host"); h != "" && !strings.ContainsAny(h, "\r\n") {
+			wr.host = h
+		}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
-	if err != nil {
-		return nil, fmt.Errorf("build request %s %s: %w", req.Method, target, err)
-	}
+	wr.header = make(session.Headers, 0, len(req.Header))
 	for _, h := range req.Header {
-		name := http.CanonicalHeaderKey(h.Name)
-		if hopHeaders[name] {
+		if hopHeaders[http.CanonicalHeaderKey(h.Name)] || h.Name == "" ||
+			strings.ContainsAny(h.Name, " :\r\n\t") || strings.ContainsAny(h.Value, "\r\n") {
 			continue
 		}
+		wr.header = append(wr.header, h)
+	}
+	return wr, nil
+}
+
+// send puts the request on the wire and reads the whole response.
+func (r *Replayer) send(ctx context.Context, wr *wireRequest) (*session.Response, int64, error) {
+	if r.wire != nil {
+		return r.wire.do(ctx, wr)
+	}
+	// Following redirects takes net/http's client.
+	rctx, cancel := context.WithTimeout(ctx, r.o.timeout)
+	defer cancel()
+	var body io.Reader = http.NoBody
+	if len(wr.body) > 0 {
+		body = bytes.NewReader(wr.body)
+	}
+	u := *r.target
+	u.Path, u.RawPath = "", ""
+	hreq, err := http.NewRequestWithContext(rctx, wr.method, u.String()+wr.target, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	hreq.Host = wr.host
+	for _, h := range wr.header {
+		name := http.CanonicalHeaderKey(h.Name)
 		hreq.Header[name] = append(hreq.Header[name], h.Value)
 	}
 	if _, ok := hreq.Header["User-Agent"]; !ok {
 		hreq.Header["User-Agent"] = nil // send none rather than Go's own, as recorded
 	}
-	if r.o.keepHost {
-		if h := ex.Request.Header.Get("Host"); h != "" {
-			hreq.Host = h
-		}
+	resp, err := r.client.Do(hreq)
+	if err != nil {
+		return nil, 0, err
 	}
-	return hreq, nil
+	return readResponse(resp)
 }
 
 // readResponse reads the live response fully, keeping the first

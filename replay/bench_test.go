@@ -1,0 +1,189 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// trivialServerEnv makes the test binary a trivial HTTP server (see
+// TestMain), so that wrk and the replay measure against the same server in
+// its own process, not sharing the replay's runtime.
+const trivialServerEnv = "REPRISE_TRIVIAL_SERVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(trivialServerEnv) != "" {
+		serveTrivial()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveTrivial answers "ok" on a loopback port, prints the address, and
+// exits when its stdin closes or after ten minutes.
+func serveTrivial() {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(l.Addr().String())
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	go func() {
+		time.Sleep(10 * time.Minute)
+		os.Exit(0)
+	}()
+	http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok")
+	}))
+}
+
+// startTrivial starts the trivial server in a child process.
+func startTrivial(tb testing.TB) string {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), trivialServerEnv+"=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.HasPrefix(addr, "error") {
+		tb.Fatalf("trivial server: %v %s", err, addr)
+	}
+	return "http://" + strings.TrimSpace(addr)
+}
+
+// flatRecording is conns connections of perConn sequential GET / each: the
+// recording of what wrk -c conns does.
+func flatRecording(conns, perConn int) *sliceSource {
+	src := &sliceSource{ex: make([]*session.Exchange, 0, conns*perConn)}
+	for i := 0; i < perConn; i++ {
+		for c := 0; c < conns; c++ {
+			at := t0 + int64(i)*1e6 + int64(c)*1e3
+			src.ex = append(src.ex, &session.Exchange{
+				Conn:     session.Conn{ID: uint64(c)},
+				Index:    i,
+				Request:  session.Request{Method: "GET", Target: "/", Proto: "HTTP/1.1", Header: session.Headers{{Name: "Host", Value: "x"}, {Name: "User-Agent", Value: "bench"}}},
+				Response: session.Response{Status: 200},
+				Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 5e5, ResponseEnd: at + 5e5},
+			})
+		}
+	}
+	return src
+}
+
+var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// BenchmarkVersusWrk runs wrk -t2 -c64 -d5s against a trivial Go server on
+// loopback (its own process), then replays, with --speed max and 64 in
+// flight, a recording of 64 connections making as many requests as wrk
+// did, against the same server. The two alternate three times, so that a
+// machine whose load changes treats both alike, and the median of the
+// three ratios is reported (the issue's target: at least 0.70). Run it
+// alone:
+//
+//	go test ./replay -run '^$' -bench VersusWrk -benchtime 1x
+func BenchmarkVersusWrk(b *testing.B) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		b.Skip("wrk not installed")
+	}
+	target := startTrivial(b)
+	for i := 0; i < b.N; i++ {
+		var ratios, wrks, rpss []float64
+		for round := 0; round < 3; round++ {
+			out, err := exec.Command("wrk", "-t2", "-c64", "-d5s", target+"/").CombinedOutput()
+			if err != nil {
+				b.Fatalf("wrk: %v\n%s", err, out)
+			}
+			m := wrkRPS.FindSubmatch(out)
+			if m == nil {
+				b.Fatalf("no Requests/sec in wrk's output:\n%s", out)
+			}
+			wrk, _ := strconv.ParseFloat(string(m[1]), 64)
+			perConn := int(wrk*5/64) + 1
+			r, err := New(target, WithPacer(Max{}), WithMaxInFlight(64))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep, err := r.Run(context.Background(), flatRecording(64, perConn))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rep.Requests.Errors > 0 || !rep.Completed {
+				b.Fatalf("replay: %+v %s", rep.Requests, rep.Failure)
+			}
+			rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
+			b.Logf("round %d: wrk -t2 -c64 -d5s %.0f req/s; replay --speed max --max-inflight 64: %d requests in %.0fms = %.0f req/s (service p50 %.2fms mean %.2fms); ratio %.2f",
+				round+1, wrk, rep.Requests.Responses, rep.DurationMS, rps, rep.ServiceTime.P50, rep.ServiceTime.Mean, rps/wrk)
+			ratios, wrks, rpss = append(ratios, rps/wrk), append(wrks, wrk), append(rpss, rps)
+		}
+		med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+		b.ReportMetric(med(wrks), "wrk_req/s")
+		b.ReportMetric(med(rpss), "replay_req/s")
+		b.ReportMetric(med(ratios), "ratio")
+	}
+}
+
+// BenchmarkReplayMax is the engine's cost per request at --speed max
+// against the trivial server in its own process.
+func BenchmarkReplayMax(b *testing.B) {
+	target := startTrivial(b)
+	src := flatRecording(64, b.N/64+1)
+	src.ex = src.ex[:b.N]
+	r, err := New(target, WithPacer(Max{}), WithMaxInFlight(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	rep, err := r.Run(context.Background(), src)
+	if err != nil || rep.Requests.Errors > 0 {
+		b.Fatalf("%v %+v", err, rep.Requests)
+	}
+}
+
+// BenchmarkSchedule measures the scheduler's own precision at 1x: 2,000
+// requests at 2,000 per second from 100 connections, against the trivial
+// server; it reports the p50 and p99 lag (send - due) from the report.
+func BenchmarkSchedule(b *testing.B) {
+	target := startTrivial(b)
+	for i := 0; i < b.N; i++ {
+		src := &sliceSource{}
+		for j := 0; j < 2000; j++ {
+			at := t0 + int64(j)*5e5
+			src.ex = append(src.ex, &session.Exchange{
+				Conn:     session.Conn{ID: uint64(j % 100)},
+				Request:  session.Request{Method: "GET", Target: "/", Proto: "HTTP/1.1"},
+				Response: session.Response{Status: 200},
+				Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 1e5, ResponseEnd: at + 1e5},
+			})
+		}
+		r, _ := New(target)
+		rep, err := r.Run(context.Background(), src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.Lag.P50*1000, "lag_p50_µs")
+		b.ReportMetric(rep.Lag.P99*1000, "lag_p99_µs")
+	}
+}
