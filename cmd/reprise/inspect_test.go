@@ -58,9 +58,9 @@ func writeShop(t *testing.T, dir, name string) string {
 			Index:   i / 9,
 			Session: fmt.Sprintf("cookie:sid=%d", i%3),
 			Request: session.Request{Method: method, Target: target, Proto: "HTTP/1.1",
-				Header: session.Headers{{"Host", "shop.local"}, {"Cookie", fmt.Sprintf("sid=%d", i%3)}}},
+				Header: session.Headers{{Name: "Host", Value: "shop.local"}, {Name: "Cookie", Value: fmt.Sprintf("sid=%d", i%3)}}},
 			Response: session.Response{Proto: "HTTP/1.1", Status: status, Reason: "OK",
-				Header: session.Headers{{"Content-Type", "application/json"}}, Body: []byte(`{"ok":true}`), BodySize: 11},
+				Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"ok":true}`), BodySize: 11},
 			Timing: session.Timing{RequestStart: ts, RequestEnd: ts + 1e6, ResponseStart: ts + int64(5+i%20)*1e6, ResponseEnd: ts + int64(6+i%20)*1e6},
 		}
 		switch i {
