@@ -22,7 +22,7 @@ func defaultOptions() options {
 		rules:      DefaultRules(),
 		idle:       30 * time.Minute,
 		window:     2 * time.Second,
-		maxPending: 1 << 16,
+		maxPending: 1 << 14,
 	}
 }
 
@@ -140,7 +140,9 @@ func WithReorderWindow(d time.Duration) Option {
 }
 
 // WithMaxPending bounds how many exchanges Annotate holds while
-// reordering, whatever the window; the default is 65536.
+// reordering, whatever the window; the default is 16384, which bounds
+// the memory held to that many exchanges (some tens of MB) on a busy
+// service where the window would hold more.
 func WithMaxPending(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

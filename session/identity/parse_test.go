@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -331,5 +332,42 @@ func TestEventCap(t *testing.T) {
 	}
 	if tl := timelineOf(t, tr, xs[0].Session); len(tl.Events) != maxMinorEvents || tl.Exchanges != 600 {
 		t.Errorf("%d events on the timeline, %d exchanges", len(tl.Events), tl.Exchanges)
+	}
+}
+
+// TestAnnotateOrder feeds exchanges shuffled within the reorder window and
+// expects them back in request start order, ties in arrival order.
+func TestAnnotateOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var xs []*session.Exchange
+	for i := 0; i < 5000; i++ {
+		// Starts jitter by up to 500 ms around a steady 1 ms pace; every
+		// tenth shares its start with the previous one.
+		at := time.Duration(i)*ms + time.Duration(r.IntN(500))*ms
+		if i%10 == 0 && i > 0 {
+			at = time.Duration(xs[i-1].Timing.RequestStart - t0)
+		}
+		x := xb(at, "GET", fmt.Sprintf("/x/%d", i)).x
+		x.Index = i
+		xs = append(xs, x)
+	}
+	tr, _ := NewTracker(WithRuleText("connection"))
+	src := tr.Annotate(&errSource{xs: xs, at: -1})
+	var prev *session.Exchange
+	n := 0
+	for {
+		x, err := src.Next()
+		if err != nil {
+			break
+		}
+		n++
+		if prev != nil && (x.Timing.RequestStart < prev.Timing.RequestStart ||
+			x.Timing.RequestStart == prev.Timing.RequestStart && x.Index < prev.Index) {
+			t.Fatalf("%s after %s", x.Request.Target, prev.Request.Target)
+		}
+		prev = x
+	}
+	if n != len(xs) {
+		t.Fatalf("%d of %d exchanges came out", n, len(xs))
 	}
 }
