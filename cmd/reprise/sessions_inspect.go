@@ -51,10 +51,10 @@ func addSessionsInspect(root *cobra.Command) {
 	f := insp.Flags()
 	f.BoolVar(&o.all, "all-sessions", false, fmt.Sprintf("with --sessions, list every session rather than the %d with the most requests", defaultTopSessions))
 	f.BoolVar(&o.recompute, "recompute", false, "with --sessions, recompute sessions from the exchanges even when the recording stores them")
-	f.StringSliceVar(&o.rules, "session-rule", nil, "with --recompute, session extractors in order: auto, cookie:NAME, header:NAME, bearer, jwt-claim:NAME, query:NAME, connection, client")
-	f.StringSliceVar(&o.login, "login-path", nil, "with --recompute, paths (shell patterns) where users log in")
-	f.StringSliceVar(&o.refresh, "refresh-path", nil, "with --recompute, paths (shell patterns) where tokens are refreshed")
-	f.StringSliceVar(&o.logout, "logout-path", nil, "with --recompute, paths (shell patterns) where users log out")
+	f.StringSliceVar(&o.rules, "session-rule", nil, "for recomputed sessions (--recompute, or a recording that stores none), session extractors in order: auto, cookie:NAME, header:NAME, bearer, jwt-claim:NAME, query:NAME, connection, client")
+	f.StringSliceVar(&o.login, "login-path", nil, "for recomputed sessions, paths (shell patterns) where users log in")
+	f.StringSliceVar(&o.refresh, "refresh-path", nil, "for recomputed sessions, paths (shell patterns) where tokens are refreshed")
+	f.StringSliceVar(&o.logout, "logout-path", nil, "for recomputed sessions, paths (shell patterns) where users log out")
 	insp.Example += `
   reprise inspect traffic.rpz --sessions --all-sessions --json
   reprise inspect old.rpz --sessions --recompute --session-rule cookie:JSESSIONID`
