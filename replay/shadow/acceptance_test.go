@@ -55,37 +55,60 @@ func TestMirrorShopSessions(t *testing.T) {
 }
 
 // A candidate that answers one route with a changed field is reported on
-// that route and field only.
+// that route and field only, whether noise is learned by sending requests
+// twice or from a known-good baseline.
 func TestCompareCandidate(t *testing.T) {
-	primary := startShop(t, shopCfg())
-	cand, err := shop.New(shopCfg())
-	if err != nil {
-		t.Fatal(err)
-	}
-	candSrv := httptest.NewServer(priceRewriter(cand))
-	defer candSrv.Close()
-	addr, stop := startProxy(t, primary.URL(), Config{Shadow: candSrv.URL, AllowWrites: true})
-	if _, err := sim.Run(context.Background(), simCfg("http://"+addr, 8, 4*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := sum.Compare.Reported()
-	want := []string{"GET /api/products/{id} $.price_cents"}
-	if !slices.Equal(got, want) {
-		t.Errorf("reported %q, want %q", got, want)
-	}
-	if cand.Stats().Violations.Total() != 0 {
-		t.Errorf("candidate violations %+v", cand.Stats().Violations)
-	}
-	for _, r := range sum.Compare.Routes {
-		if r.Route == "GET /api/products/{id}" && r.Share < 0.99 {
-			t.Errorf("share of differing product answers %.2f, want all", r.Share)
+	for _, withBaseline := range []bool{false, true} {
+		name := "twice"
+		if withBaseline {
+			name = "baseline"
 		}
+		t.Run(name, func(t *testing.T) {
+			primary := startShop(t, shopCfg())
+			cand, err := shop.New(shopCfg())
+			if err != nil {
+				t.Fatal(err)
+			}
+			candSrv := httptest.NewServer(priceRewriter(cand))
+			defer candSrv.Close()
+			cfg := Config{Shadow: candSrv.URL, AllowWrites: true}
+			var base *shop.Server
+			if withBaseline {
+				base = startShop(t, shopCfg())
+				cfg.Baseline = base.URL()
+			}
+			addr, stop := startProxy(t, primary.URL(), cfg)
+			if _, err := sim.Run(context.Background(), simCfg("http://"+addr, 8, 4*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sum.Compare.Reported()
+			want := []string{"GET /api/products/{id} $.price_cents"}
+			if !slices.Equal(got, want) {
+				t.Errorf("reported %q, want %q", got, want)
+			}
+			if v := cand.Stats().Violations; v.Total() != 0 {
+				t.Errorf("candidate violations %+v", v)
+			}
+			if base != nil {
+				if v := base.Stats().Violations; v.Total() != 0 {
+					t.Errorf("baseline violations %+v", v)
+				}
+				if sum.Compare.NoiseSamples != sum.Compare.Compared {
+					t.Errorf("%d noise samples for %d comparisons; a baseline gives one each", sum.Compare.NoiseSamples, sum.Compare.Compared)
+				}
+			}
+			for _, r := range sum.Compare.Routes {
+				if r.Route == "GET /api/products/{id}" && r.Share < 0.99 {
+					t.Errorf("share of differing product answers %.2f, want all", r.Share)
+				}
+			}
+			t.Logf("compared %d answers, %d noise samples", sum.Compare.Compared, sum.Compare.NoiseSamples)
+		})
 	}
-	t.Logf("compared %d answers, %d noise samples", sum.Compare.Compared, sum.Compare.NoiseSamples)
 }
 
 // A shadow killed mid-run costs the primary nothing: the users see no

@@ -156,6 +156,7 @@ type Mirror struct {
 	skipped  map[string]uint64
 	shed     map[string]uint64
 	noiseN   map[string]int // requests seen per route, for noise sampling
+	swept    time.Time
 	hist     *hdrhistogram.Histogram
 
 	seen, sessionsN, unsampled, uncorrelated, sent, errs, s5xx, compared, noise atomic.Uint64
@@ -163,9 +164,11 @@ type Mirror struct {
 }
 
 type sess struct {
+	key      string
 	q        chan *session.Exchange
 	running  bool
 	broken   bool
+	ended    bool // logged out: forgotten once its queue is empty
 	lastSeen time.Time
 	table    *correlate.Table // real -> shadow
 	btable   *correlate.Table // real -> baseline
@@ -423,14 +426,15 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	}
 	now := time.Now()
 	if s == nil {
-		if len(m.sessions) >= m.cfg.MaxSessions {
+		if len(m.sessions) >= m.cfg.MaxSessions && now.Sub(m.swept) > time.Second {
 			m.sweepLocked(now)
+			m.swept = now
 		}
 		if len(m.sessions) >= m.cfg.MaxSessions {
 			m.shed["sessions"]++
 			return
 		}
-		s = &sess{q: make(chan *session.Exchange, m.cfg.Queue), table: correlate.NewTable()}
+		s = &sess{key: key, q: make(chan *session.Exchange, m.cfg.Queue), table: correlate.NewTable()}
 		if m.baseline != nil {
 			s.btable = correlate.NewTable()
 		}
@@ -438,6 +442,11 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 		m.sessionsN.Add(1)
 	}
 	s.lastSeen = now
+	for _, ev := range x.Tokens {
+		if ev.Kind == session.TokenLogout {
+			s.ended = true
+		}
+	}
 	select {
 	case s.q <- x:
 	default:
@@ -454,7 +463,8 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	}
 }
 
-// sweepLocked forgets sessions idle for idleAfter with nothing queued.
+// sweepLocked forgets sessions idle for idleAfter with nothing queued. It
+// runs at most once a second, when the session cap is reached.
 func (m *Mirror) sweepLocked(now time.Time) {
 	for k, s := range m.sessions {
 		if !s.running && now.Sub(s.lastSeen) > idleAfter {
@@ -471,6 +481,9 @@ func (m *Mirror) work(stopper *guard.Stopper, s *sess) {
 		m.mu.Lock()
 		if len(s.q) == 0 {
 			s.running = false
+			if s.ended && m.sessions[s.key] == s {
+				delete(m.sessions, s.key)
+			}
 			m.mu.Unlock()
 			return
 		}
@@ -514,7 +527,7 @@ func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
 			m.cmp.ObserveNoise(route, m.cmp.Diff(&x.Response, bresp, equivalent(s.btable)))
 			m.noise.Add(1)
 		}
-	case safeMethod(x.Request.Method) && m.noiseDue(route):
+	case safeMethod(x.Request.Method) && !authExchange(x) && m.noiseDue(route):
 		again := m.send(stopper, m.shadow, &req, true)
 		if again != nil {
 			m.cmp.ObserveNoise(route, m.cmp.Diff(resp, again, nil))
