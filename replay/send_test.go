@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -303,3 +305,44 @@ func TestRoute(t *testing.T) {
 }
 
 var _ session.Source = (*sliceSource)(nil)
+
+// The wire client sends header names in their recorded case and order,
+// repeated fields as they were, Host first, Content-Length last.
+func TestHeaderCaseAndOrder(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		io.CopyN(io.Discard, br, 2)
+		got <- head.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	}()
+	ex := rec("s", "POST", "/a?b=1", 0, 1, withHeader("x-lower", "1"), withHeader("X-UPPER", "2"), withHeader("x-lower", "3"),
+		withHeader("Transfer-Encoding", "chunked"), withBody("application/json", "{}"))
+	ex.Request.Header[1].Name = "user-agent"
+	run(t, "http://"+l.Addr().String(), source(ex))
+	want := "POST /a?b=1 HTTP/1.1\r\nHost: " + l.Addr().String() + "\r\nuser-agent: recorded/1.0\r\nx-lower: 1\r\nX-UPPER: 2\r\nx-lower: 3\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+	if h := <-got; h != want {
+		t.Errorf("sent\n%q\nwant\n%q", h, want)
+	}
+}

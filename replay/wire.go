@@ -278,3 +278,6 @@ func readBody(r io.Reader, size, limit int64) ([]byte, int64, error) {
 		}
 	}
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }
+func newWriter(c net.Conn) *bufio.Writer { return bufio.NewWriterSize(c, 16<<10) }

@@ -32,6 +32,7 @@ type replayOptions struct {
 	keepHost       bool
 	follow         bool
 	uncorrelated   string
+	rejected       string
 	credentials    string
 	include        []string
 	exclude        []string
@@ -65,8 +66,10 @@ from the recording (--session-keys), else each connection is one.
 Live values: tokens, cookies and ids the recording's server issued are mapped
 to what the target issues and substituted in the session's later requests. A
 request that carries a value with no live counterpart (its login failed) is
-uncorrelated: skipped unless --uncorrelated send. --credentials gives staging
-logins where the recording's were redacted.
+uncorrelated: skipped unless --uncorrelated send. A request the recording's
+server refused with 401 goes unchanged, so the target refuses it too
+(--rejected). --credentials gives staging logins where the recording's were
+redacted.
 
 --scale N replays each session N times as independent clones keyed
 "SESSION#k", clone k shifted by k*--clone-stagger on the recording's timeline;
@@ -108,6 +111,7 @@ every figure as JSON. Exit 0 when the replay completed, 1 when it failed
 	f.BoolVar(&o.keepHost, "keep-host", false, "send the recorded Host header instead of the target's")
 	f.BoolVar(&o.follow, "follow-redirects", false, "follow redirects (by default they are the response, as recorded)")
 	f.StringVar(&o.uncorrelated, "uncorrelated", replay.UncorrelatedSkip, "requests carrying a value with no live counterpart: skip or send")
+	f.StringVar(&o.rejected, "rejected", replay.RejectedAsRecorded, "requests the recording's server refused with 401: recorded (send unchanged), live, or skip")
 	f.StringVar(&o.credentials, "credentials", "", "CSV file of user,password for login requests")
 	f.StringArrayVar(&o.include, "include-path", nil, "replay only request-targets matching this regular expression (repeatable)")
 	f.StringArrayVar(&o.exclude, "exclude-path", nil, "leave out request-targets matching this regular expression (repeatable)")
@@ -206,6 +210,7 @@ func (o *replayOptions) libOptions(stderr io.Writer) ([]replay.Option, error) {
 		replay.WithKeepHost(o.keepHost),
 		replay.WithFollowRedirects(o.follow),
 		replay.WithUncorrelated(o.uncorrelated),
+		replay.WithRejected(o.rejected),
 		replay.WithRange(o.from, o.to),
 		replay.WithSessions(o.sessions),
 		replay.WithMaxErrorRate(o.maxErrorRate),

@@ -1,0 +1,67 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// FuzzParseSpeed: --speed never panics and accepts only what the engine
+// can use.
+func FuzzParseSpeed(f *testing.F) {
+	for _, s := range []string{"1", "2x", "0.1", "100", "max", "MAX", "1e2", "-1", "NaN", "Inf", "0x10", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseSpeed(s)
+		if err != nil {
+			return
+		}
+		if sp, ok := p.(Speed); ok && (float64(sp) < MinSpeed || float64(sp) > MaxSpeed) {
+			t.Fatalf("%q accepted as %v", s, sp)
+		}
+	})
+}
+
+// FuzzWireResponse feeds arbitrary bytes as a server's answer to the wire
+// client: it must return a response or an error, never panic or hang past
+// its deadline, and never return more body than the answer held.
+func FuzzWireResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nuntil close"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"))
+	f.Add([]byte("garbage\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		w := newWireClient("127.0.0.1:1", nil, time.Second, 500*time.Millisecond, 1)
+		w.dialer.Timeout = time.Millisecond // a retry dials a closed loopback port
+		c := &scriptConn{r: bytes.NewReader(answer)}
+		w.idle <- &wireConn{c: c, br: newReader(c), bw: newWriter(c)}
+		resp, n, err := w.do(context.Background(), &wireRequest{method: "GET", target: "/", host: "x",
+			header: session.Headers{{Name: "X-A", Value: "b"}}})
+		if err == nil && (resp == nil || int(n) > len(answer) || !bytes.Contains(answer, resp.Body) && len(resp.Body) > 0 && !bytes.Contains(answer, []byte("chunked"))) {
+			t.Fatalf("response %+v (%d bytes) from %q", resp, n, answer)
+		}
+	})
+}
+
+// scriptConn is a connection whose peer answers with fixed bytes and then
+// closes; what is written to it is discarded.
+type scriptConn struct {
+	r *bytes.Reader
+	net.Conn
+}
+
+func (c *scriptConn) Read(b []byte) (int, error)       { return c.r.Read(b) }
+func (c *scriptConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (c *scriptConn) Close() error                     { return nil }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
