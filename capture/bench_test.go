@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -111,7 +112,7 @@ func benchPcap(b *testing.B, conns, rounds int) (string, int64, int) {
 //	go test ./capture -run XXX -bench PcapToRecording -cpu 1 -benchtime 5x
 func BenchmarkPcapToRecording(b *testing.B) {
 	path, size, want := benchPcap(b, 1000, 20)
-	for _, sink := range []string{"discard", "recording-zstd1", "recording-zstd2"} {
+	for _, sink := range []string{"discard", "recording-zstd1", "recording-zstd2", "recording-zstd1-redact"} {
 		b.Run("sink="+sink, func(b *testing.B) {
 			dir := b.TempDir()
 			b.SetBytes(size)
@@ -127,7 +128,17 @@ func BenchmarkPcapToRecording(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p, err := FromPackets(context.Background(), src)
+				var opts []Option
+				if strings.HasSuffix(sink, "-redact") {
+					// The CLI's default redaction: passwords in form and
+					// JSON bodies, Basic credentials.
+					rd, err := redact.New(redact.Config{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					opts = append(opts, WithExchangeFunc(func(x *session.Exchange) { rd.Apply(x) }))
+				}
+				p, err := FromPackets(context.Background(), src, opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -135,7 +146,7 @@ func BenchmarkPcapToRecording(b *testing.B) {
 				var fw *session.FileWriter
 				if sink != "discard" {
 					level := 1
-					if sink == "recording-zstd2" {
+					if strings.HasPrefix(sink, "recording-zstd2") {
 						level = 2
 					}
 					fw, err = session.Create(filepath.Join(dir, fmt.Sprintf("r%d.rpz", i)), session.Metadata{Source: "pcap:" + path}, session.Compression(level))
