@@ -141,6 +141,9 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	if o.filter != "" && o.iface == "" {
 		return usagef(errors.New("--filter applies to --iface; use --port and --host with --pcap"))
 	}
+	if o.filter != "" && (len(o.ports) > 0 || len(o.hosts) > 0) {
+		return usagef(errors.New("give either --filter or --port/--host, not both"))
+	}
 	maxBody, err := captureParseSize(o.maxBody)
 	if err != nil || maxBody > session.MaxBodyCap {
 		return usagef(fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody))
