@@ -19,7 +19,14 @@
 // into per-session queues (Config.Queue each, Config.MaxSessions sessions);
 // a full queue sheds the exchange and counts it (Stats.Shed). A slow or
 // dead shadow therefore costs queue slots, never latency on the primary
-// path, and nothing buffers without bound.
+// path, and nothing buffers without bound. A shadow that fails five
+// requests in a row is left alone for 50 ms, doubling up to 2 s while it
+// stays down (one request probes it each time), so a dead shadow does not
+// cost the machine a failed connection per mirrored request; what is not
+// sent meanwhile is shed as "down" and counts as failed for the guards.
+//
+// Requests go to the shadow with its own Host, without the hop-by-hop
+// headers of the real connection, and redirects are not followed.
 //
 // # Sessions and tokens
 //

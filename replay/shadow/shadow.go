@@ -110,7 +110,9 @@ type Stats struct {
 	Skipped map[string]uint64 `json:"skipped,omitempty"`
 	// Shed counts exchanges dropped because the mirror could not keep up:
 	// "queue" (a session's queue was full), "sessions" (too many
-	// sessions), "stopped" (after a guard stopped the mirror).
+	// sessions), "down" (the shadow failed several times in a row and is
+	// left alone for a while), "stopped" (after a guard stopped the
+	// mirror, or at the end).
 	Shed         map[string]uint64 `json:"shed,omitempty"`
 	Uncorrelated uint64            `json:"uncorrelated"` // requests with a value the shadow never issued
 	Sent         uint64            `json:"sent"`         // requests sent to the shadow (twice-sent count twice)
@@ -137,6 +139,54 @@ type Summary struct {
 type target struct {
 	base   *url.URL
 	client *http.Client
+
+	// A breaker: after breakAfter failures in a row without an answer
+	// the target is taken for down and nothing is sent to it until
+	// openUntil; then one request probes it. The pause doubles up to
+	// maxPause while it stays down. It keeps a dead shadow from costing
+	// the machine (and so the real traffic) a failed connection per
+	// mirrored request.
+	mu        sync.Mutex
+	fails     int
+	pause     time.Duration
+	openUntil time.Time
+	probing   bool
+}
+
+const (
+	breakAfter = 5
+	minPause   = 50 * time.Millisecond
+	maxPause   = 2 * time.Second
+)
+
+// allow says whether a request may be sent now.
+func (t *target) allow(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fails < breakAfter {
+		return true
+	}
+	if now.Before(t.openUntil) || t.probing {
+		return false
+	}
+	t.probing = true
+	return true
+}
+
+// result records whether a request got an answer.
+func (t *target) result(ok bool, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.probing = false
+	if ok {
+		t.fails, t.pause = 0, 0
+		return
+	}
+	t.fails++
+	if t.fails >= breakAfter {
+		t.pause = min(max(2*t.pause, minPause), maxPause)
+		t.openUntil = now.Add(t.pause)
+	}
 }
 
 // Mirror mirrors exchanges to the shadow. Make one with New per run.
@@ -592,6 +642,13 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		return nil
 	}
 	defer m.sem.Release()
+	if now := time.Now(); !t.allow(now) {
+		m.count(m.shed, "down")
+		if toShadow && m.guard != nil { // a shadow that is down is sick
+			m.guard.Observe(guard.NewObservation(due, time.Time{}, now, 0, "connect"))
+		}
+		return nil
+	}
 	u := *t.base
 	path, query, _ := strings.Cut(req.Target, "?")
 	if strings.Contains(req.Target, "://") { // absolute-form: keep path and query only
@@ -605,6 +662,7 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 	}
 	hr, err := http.NewRequestWithContext(stopper.InFlight(), req.Method, u.String(), bytes.NewReader(req.Body))
 	if err != nil {
+		t.result(true, time.Now()) // not the target's fault; end a probe
 		m.errs.Add(1)
 		return nil
 	}
@@ -642,6 +700,7 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		}
 	}
 	done := time.Now()
+	t.result(err == nil, done)
 	if err != nil {
 		m.errs.Add(1)
 		kind = "other"
