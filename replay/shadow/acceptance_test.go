@@ -125,7 +125,8 @@ func TestShadowKilledMidRun(t *testing.T) {
 	}
 	rules, _ := guard.ParseRules("error_rate>50%")
 	addr, stop := startProxy(t, primary.URL(), Config{Shadow: second.URL(), AllowWrites: true, Abort: rules, AbortWindow: 2 * time.Second})
-	time.AfterFunc(800*time.Millisecond, func() { second.Close() })
+	killAt := time.Now().Add(800 * time.Millisecond)
+	time.AfterFunc(time.Until(killAt), func() { second.Close() })
 	truth, err := sim.Run(context.Background(), simCfg("http://"+addr, 8, 4*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -135,9 +136,29 @@ func TestShadowKilledMidRun(t *testing.T) {
 	if err != nil && !errors.As(err, &abort) {
 		t.Fatal(err)
 	}
+	var before, after []time.Duration
 	for _, u := range truth.Users {
 		if u.Err != "" {
 			t.Errorf("user %s stopped: %s", u.ID, u.Err)
+		}
+		for _, r := range u.Requests {
+			if r.Status == 0 || r.Status >= 500 {
+				t.Errorf("user %s: %s %s answered %d %s", u.ID, r.Method, r.Path, r.Status, r.Err)
+			}
+			if r.Start.Before(killAt) {
+				before = append(before, r.Duration)
+			} else {
+				after = append(after, r.Duration)
+			}
+		}
+	}
+	slices.Sort(before)
+	slices.Sort(after)
+	if len(before) > 0 && len(after) > 0 {
+		mb, ma := before[len(before)/2], after[len(after)/2]
+		t.Logf("users' median latency through the proxy: %v with the shadow alive, %v after it was killed", mb, ma)
+		if ma > 2*mb+2*time.Millisecond {
+			t.Errorf("median latency after the kill %v, above 2x before + 2ms (%v)", ma, 2*mb+2*time.Millisecond)
 		}
 	}
 	if v := primary.Stats().Violations; v.Total() != 0 {
