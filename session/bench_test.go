@@ -26,8 +26,12 @@ const benchExchanges = 4000
 // benchCorpus generates the corpus afresh (about 20 MB), so that nothing
 // keeps it alive after the benchmark that uses it: the memory benchmark
 // must see the reader's heap alone.
-func benchCorpus() ([]*Exchange, int64) {
+func benchCorpus() ([]*Exchange, int64) { return genCorpus(false) }
+
+// genCorpus generates the benchmark corpus; unique makes every body fresh.
+func genCorpus(unique bool) ([]*Exchange, int64) {
 	c := newCorpus(42)
+	c.unique = unique
 	exs := make([]*Exchange, benchExchanges)
 	var raw int64
 	for i := range exs {
@@ -130,8 +134,22 @@ type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
+// BenchmarkWrite writes the corpus in both forms. corpus=api is the
+// realistic one (a catalogue served again and again, tokens reused);
+// corpus=unique makes every body fresh, the worst case for the recording's
+// long compression window.
 func BenchmarkWrite(b *testing.B) {
-	exs, raw := benchCorpus()
+	for _, unique := range []bool{false, true} {
+		name := "corpus=api"
+		if unique {
+			name = "corpus=unique"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkWrite(b, unique) })
+	}
+}
+
+func benchmarkWrite(b *testing.B, unique bool) {
+	exs, raw := genCorpus(unique)
 	// The recording writer is reused with Reset, as the rotating writer
 	// does, so allocations show the steady state.
 	var rw *Writer

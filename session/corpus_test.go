@@ -18,6 +18,9 @@ type corpus struct {
 	words []string
 	users []user
 	items map[int]string // the catalogue: the API serves a finite dataset
+	// unique makes every served product fresh (new random fields), the
+	// worst case for a compressor: nothing repeats beyond the headers.
+	unique bool
 }
 
 // catalogueSize is how many products the corpus API serves.
@@ -26,7 +29,7 @@ const catalogueSize = 5000
 // product returns the JSON of product id: the same when served again,
 // unless the product was updated in between.
 func (c *corpus) product(id int) string {
-	if s, ok := c.items[id]; ok && c.rng.IntN(50) != 0 { // 2% of reads see an update
+	if s, ok := c.items[id]; ok && !c.unique && c.rng.IntN(50) != 0 { // 2% of reads see an update
 		return s
 	}
 	s := c.item(id)
