@@ -16,7 +16,8 @@
 // The real traffic never waits for the mirror. The proxy hands exchanges
 // over through its own bounded queue and drops (counts) when it is full.
 // The mirror reads that queue in one goroutine which only sorts exchanges
-// into per-session queues (Config.Queue each, Config.MaxSessions sessions);
+// into per-session queues (Config.Queue each, Config.MaxSessions sessions,
+// Config.MaxQueuedBytes of bodies in all);
 // a full queue sheds the exchange and counts it (Stats.Shed). A slow or
 // dead shadow therefore costs queue slots, never latency on the primary
 // path, and nothing buffers without bound. A shadow that fails five

@@ -31,6 +31,9 @@ import (
 const (
 	DefaultQueue       = 64
 	DefaultMaxSessions = 10000
+	// DefaultMaxQueuedBytes bounds the body bytes waiting in all session
+	// queues together.
+	DefaultMaxQueuedBytes = 256 << 20
 	DefaultMaxInflight = 64
 	DefaultTimeout     = 10 * time.Second
 	DefaultNoiseShare  = 0.1
@@ -61,6 +64,10 @@ type Config struct {
 	// Queue bounds each session's queue (default 64); MaxSessions the
 	// sessions mirrored at once (default 10000).
 	Queue, MaxSessions int
+	// MaxQueuedBytes bounds the request and response body bytes waiting
+	// in all queues together (default 256 MiB); beyond it exchanges are
+	// shed as "queue".
+	MaxQueuedBytes int64
 	// Abort rules stop the mirror when the shadow is sick (nil: none);
 	// AbortWindow is their sliding window (default 10s).
 	Abort       guard.Rules
@@ -206,6 +213,7 @@ type Mirror struct {
 	skipped  map[string]uint64
 	shed     map[string]uint64
 	noiseN   map[string]int // requests seen per route, for noise sampling
+	queued   int64          // body bytes waiting in the queues
 	swept    time.Time
 	hist     *hdrhistogram.Histogram
 
@@ -234,6 +242,9 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if cfg.Queue == 0 {
 		cfg.Queue = DefaultQueue
+	}
+	if cfg.MaxQueuedBytes == 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
@@ -497,8 +508,17 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 			s.ended = true
 		}
 	}
+	size := int64(len(x.Request.Body) + len(x.Response.Body))
+	if m.queued+size > m.cfg.MaxQueuedBytes {
+		m.shed["queue"]++
+		if auth {
+			s.broken = true
+		}
+		return
+	}
 	select {
 	case s.q <- x:
+		m.queued += size
 	default:
 		m.shed["queue"]++
 		if auth {
@@ -539,6 +559,9 @@ func (m *Mirror) work(stopper *guard.Stopper, s *sess) {
 		}
 		m.mu.Unlock()
 		x := <-s.q
+		m.mu.Lock()
+		m.queued -= int64(len(x.Request.Body) + len(x.Response.Body))
+		m.mu.Unlock()
 		m.mirror(stopper, s, x)
 	}
 }
