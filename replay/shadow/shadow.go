@@ -34,11 +34,11 @@ const (
 	// DefaultMaxQueuedBytes bounds the body bytes waiting in all session
 	// queues together.
 	DefaultMaxQueuedBytes = 256 << 20
-	DefaultMaxInflight = 64
-	DefaultTimeout     = 10 * time.Second
-	DefaultNoiseShare  = 0.1
-	DefaultNoiseFirst  = 5
-	DefaultMaxBody     = 1 << 20
+	DefaultMaxInflight    = 64
+	DefaultTimeout        = 10 * time.Second
+	DefaultNoiseShare     = 0.1
+	DefaultNoiseFirst     = 5
+	DefaultMaxBody        = 1 << 20
 	// idleAfter is how long a session with nothing queued keeps its
 	// correlation table.
 	idleAfter = 30 * time.Minute
