@@ -47,6 +47,7 @@ type options struct {
 	pagesTotal    int
 	maxPending    int
 	flushInterval time.Duration
+	hookWorkers   int
 }
 
 func defaultOptions() options {
@@ -164,6 +165,20 @@ func WithExchangeFunc(f func(*session.Exchange)) Option {
 			return errors.New("capture: nil exchange func")
 		}
 		o.hooks = append(o.hooks, f)
+		return nil
+	}
+}
+
+// WithHookWorkers runs the exchange funcs (WithExchangeFunc) on n
+// goroutines, so costly ones such as body redaction use more than one core;
+// exchanges still come out of Next in order. The funcs must then be safe
+// for concurrent use. n <= 1 runs them in the goroutine that calls Next.
+func WithHookWorkers(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("capture: hook workers %d is negative", n)
+		}
+		o.hookWorkers = n
 		return nil
 	}
 }

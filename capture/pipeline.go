@@ -49,6 +49,11 @@ type Pipeline struct {
 
 	packets, dups, malformed atomic.Uint64
 
+	// With hook workers: a batch whose funcs have run, and the next to
+	// return from it.
+	ahead     []*session.Exchange
+	aheadHead int
+
 	mu sync.Mutex
 	c  session.Counters
 }
@@ -102,6 +107,9 @@ func FromPackets(ctx context.Context, src PacketSource, opts ...Option) (*Pipeli
 
 // Next returns the next exchange, io.EOF after the last.
 func (p *Pipeline) Next() (*session.Exchange, error) {
+	if p.o.hookWorkers > 1 && len(p.o.hooks) > 0 {
+		return p.nextParallel()
+	}
 	for {
 		if x := p.ord.pop(); x != nil {
 			for _, f := range p.o.hooks {
@@ -119,6 +127,58 @@ func (p *Pipeline) Next() (*session.Exchange, error) {
 		}
 		p.step()
 	}
+}
+
+// nextParallel is Next with the exchange funcs on several goroutines: it
+// gathers a batch of ready exchanges (a few per worker, or fewer rather
+// than wait for packets), runs the funcs over the batch on up to
+// hookWorkers goroutines, and returns the batch in order. The goroutines
+// end with each batch, so an abandoned pipeline leaves none behind.
+func (p *Pipeline) nextParallel() (*session.Exchange, error) {
+	if p.aheadHead < len(p.ahead) {
+		x := p.ahead[p.aheadHead]
+		p.ahead[p.aheadHead] = nil
+		p.aheadHead++
+		return x, nil
+	}
+	n := p.o.hookWorkers
+	batch := p.ahead[:0]
+	p.aheadHead = 0
+	for len(batch) < 4*n {
+		x := p.ord.pop()
+		if x == nil {
+			if p.done || len(batch) > 0 {
+				break
+			}
+			p.step()
+			continue
+		}
+		batch = append(batch, x)
+	}
+	p.ahead = batch
+	if len(batch) == 0 {
+		if p.err != nil {
+			err := p.err
+			p.err = nil
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, len(batch)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(batch); i = int(next.Add(1) - 1) {
+				for _, f := range p.o.hooks {
+					f(batch[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return p.nextParallel()
 }
 
 // Counters returns what the pipeline has seen so far, with the source's

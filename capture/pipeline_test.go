@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,3 +395,30 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestHookWorkers checks exchange funcs on several goroutines leave the
+// order of exchanges as it was and run once per exchange.
+func TestHookWorkers(t *testing.T) {
+	tr := newTrace(layers.LinkTypeEthernet)
+	for i := 0; i < 30; i++ {
+		c := tr.conn(fmt.Sprintf("10.0.0.1:%d", 40000+i), "10.0.0.2:8080")
+		c.handshake()
+		c.send(true, reqA)
+		c.send(false, respA)
+		tr.tick(time.Millisecond)
+	}
+	plain, _ := collect(t, &memSource{tr: tr})
+	var calls atomic.Int64
+	par, _ := collect(t, &memSource{tr: tr}, WithHookWorkers(4), WithExchangeFunc(func(x *session.Exchange) {
+		calls.Add(1)
+		x.Warnings = append(x.Warnings, "hooked")
+	}))
+	if strings.Join(lines(plain), "\n") != strings.Join(lines(par), "\n") || calls.Load() != 30 {
+		t.Errorf("with workers: %d calls, exchanges\n%q\nwant\n%q", calls.Load(), lines(par), lines(plain))
+	}
+	for _, x := range par {
+		if len(x.Warnings) != 1 {
+			t.Errorf("exchange %s: warnings %v", line(x), x.Warnings)
+		}
+	}
+}

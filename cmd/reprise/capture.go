@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +226,8 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		capture.WithPorts(o.ports...),
 		capture.WithHosts(hosts...),
 		capture.WithExchangeFunc(func(x *session.Exchange) { rd.Apply(x) }),
+		// Redaction scans bodies: spread it over the cores.
+		capture.WithHookWorkers(runtime.GOMAXPROCS(0)),
 	}
 	p, err := capture.FromPackets(ctx, src, copts...)
 	if err != nil {
