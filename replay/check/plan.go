@@ -219,16 +219,15 @@ type item struct {
 
 // clone state during a simulation.
 type cloneState struct {
-	started    bool
-	delay      int64 // session start delay from --max-sessions
-	firstDue   int64
-	first      int64 // first send
-	last       int64 // last done
-	readyAcc   int64 // latest done among requests that the order makes it wait for
-	pend       []pendingReq
-	tokenAt    int64 // wall ns the current access token was issued; -1 none
-	tokenTTL   int64
-	tokenRecAt int64 // recorded ns offset of that issue
+	started  bool
+	delay    int64 // session start delay from --max-sessions
+	firstDue int64
+	first    int64 // first send
+	last     int64 // last done
+	readyAcc int64 // latest done among requests that the order makes it wait for
+	pend     []pendingReq
+	tokenAt  int64 // wall ns the current access token was issued; -1 none
+	tokenTTL int64
 }
 
 type pendingReq struct{ recEnd, done int64 }
@@ -468,7 +467,7 @@ func simulate(rec *Recording, sp simParams) (Profile, error) {
 			}
 		}
 		if r.TTL > 0 && r.flags&flagNoResp == 0 {
-			st.tokenAt, st.tokenTTL, st.tokenRecAt = done, int64(r.TTL), recStart+int64(r.Duration)
+			st.tokenAt, st.tokenTTL = done, int64(r.TTL)
 			lifetimes = append(lifetimes, r.TTL.Seconds())
 		}
 		x.Session = tl.Key
