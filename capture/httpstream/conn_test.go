@@ -292,6 +292,29 @@ func TestFraming(t *testing.T) {
 			want:  []brief{{Req: "GET /a", Flags: session.FlagNoResponse, Timing: tm(1, 1, 0, 0)}},
 		},
 		{
+			// The server answers before the request body is done (an
+			// early 413) and closes: the exchange keeps both halves.
+			name: "early response",
+			cfg:  known,
+			steps: []step{
+				c("POST /up HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123", 1),
+				s("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 2),
+				{side: Side1, end: true, ts: 3}, {side: Side0, end: true, ts: 3},
+			},
+			want: []brief{{Req: "POST /up", ReqBody: "0123", ReqSize: 4, Status: 413, Flags: session.FlagRequestGap, Timing: tm(1, 1, 2, 2)}},
+		},
+		{
+			// A response arrives for a request never seen (sent before
+			// the capture began): counted, not paired with the next.
+			name: "orphan response",
+			cfg:  known,
+			steps: []step{
+				s("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold", 1),
+				c("GET /new HTTP/1.1\r\n\r\n", 2), s("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew", 3),
+			},
+			want: []brief{{Req: "GET /new", Status: 200, RespBody: "new", RespSize: 3, Timing: tm(2, 2, 3, 3)}},
+		},
+		{
 			// Bodies longer than the cap are truncated and flagged; the
 			// size is the full size.
 			name: "body cap",
