@@ -33,3 +33,20 @@ func FuzzCompareJSON(f *testing.F) {
 		_ = c.Report()
 	})
 }
+
+// FuzzIgnorePattern: any --ignore text is accepted or refused without
+// panicking, and an accepted pattern matches any path without panicking.
+func FuzzIgnorePattern(f *testing.F) {
+	for _, s := range []string{"$.items[*].updated_at", `$["a b"].c`, "$.a.*", "$[", `$["x`, "Date", "$..a", "$[99999999999999999999]"} {
+		f.Add(s, `$.items[3]["a b"].c`)
+	}
+	f.Fuzz(func(t *testing.T, pat, path string) {
+		c, err := New(WithIgnore(pat))
+		if err != nil {
+			return
+		}
+		for _, p := range c.opts.ignore {
+			p.covers([]byte(path))
+		}
+	})
+}
