@@ -301,7 +301,9 @@ func readTrailer(f io.ReaderAt, size int64) (*Index, Metadata, error) {
 		return nil, m, err
 	}
 	off, ok := parseFooter(fb[:])
-	if !ok || off < headerSize || off > size-footerSize-blockHeaderSize {
+	// The trailer block is bounded like any block, so a forged offset
+	// cannot make this read the whole file into memory.
+	if !ok || off < headerSize || off > size-footerSize-blockHeaderSize || size-footerSize-off > MaxBlockSize+blockHeaderSize {
 		return nil, m, ErrNoIndex
 	}
 	blk := make([]byte, size-footerSize-off)
