@@ -208,7 +208,7 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		src, source, filter = ls, "iface:"+o.iface, ls.Filter()
 		// Live traffic may be slow: write what was captured every second so
 		// a crash loses at most that.
-		wopts = append(wopts, session.FlushInterval(time.Second))
+		wopts = append(wopts, session.FlushInterval(session.LiveFlushInterval))
 	} else {
 		ps, err := pcapfile.Open(o.pcaps...)
 		if err != nil {
