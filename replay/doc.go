@@ -26,8 +26,13 @@
 //
 // "Completed" is the response's last byte (Timing.ResponseEnd); "started"
 // is the request's first byte (Timing.RequestStart). A recorded request
-// that never got a response never completed, so nothing waits for it. Time
-// spent waiting for the order shows as order wait and as lag.
+// that never got a response never completed, so nothing waits for it.
+// One addition makes the rule robust to clocks: a request that carries a
+// value (8 characters or more) that an earlier request's recorded response
+// issued also waits for that request, whatever the timestamps say; a
+// recording proxy may stamp the next request of a connection microseconds
+// before the end of the response that came first. Time spent waiting for
+// the order shows as order wait and as lag.
 //
 // # Scale
 //

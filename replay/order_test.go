@@ -100,3 +100,30 @@ func TestOrderChain(t *testing.T) {
 		last[s] = a
 	}
 }
+
+// A request carrying a value that an earlier request's response issued
+// waits for that request, even when the recording's timestamps say they
+// overlapped (a proxy may stamp the next request of a connection a few
+// microseconds before the end of the response that came first).
+func TestDataDependency(t *testing.T) {
+	var srv *scripted
+	srv = newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			srv.waitForWithin("/me", 300*time.Millisecond)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"access_token":"LIVE-TOKEN-0123456789"}`))
+		}
+	})
+	src := source(
+		rec("s", "POST", "/login", 0, 10, withResponse(200, "application/json", `{"access_token":"REC-TOKEN-0123456789"}`)),
+		rec("s", "GET", "/me", 9.99, 20, withHeader("Authorization", "Bearer REC-TOKEN-0123456789")),
+	)
+	rep := run(t, srv.URL, src, WithPacer(Max{}))
+	me := srv.find(t, "/me")
+	if got := me.Header.Get("Authorization"); got != "Bearer LIVE-TOKEN-0123456789" {
+		t.Errorf("/me carried %q: it did not wait for the login", got)
+	}
+	if rep.Requests.Uncorrelated != 0 {
+		t.Errorf("requests %+v", rep.Requests)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +184,7 @@ type item struct {
 	base   string // the recording's session key
 	clone  int
 	offset time.Duration // due position in the recording (clone shift included)
+	route  string        // see Route
 	start  int64         // recorded request start, Unix ns
 	end    int64         // recorded response end, Unix ns; 0 when it never completed
 	seq    uint64
@@ -208,6 +210,7 @@ type sessState struct {
 
 type pending struct {
 	start, end int64
+	issued     []string // values its recorded response issued (see correlate.Issued)
 	done       chan struct{}
 }
 
@@ -569,6 +572,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		bases    = make(map[string]int)
 		timer    = time.NewTimer(time.Hour)
 		max      = isMax(r.o.pacer)
+		routes   = make(routeCache)
 		n        int
 	)
 	timer.Stop()
@@ -579,7 +583,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		}
 	}()
 	notSent := func(it *item) {
-		r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: Route(it.ex.Request.Method, it.ex.Request.Target)})
+		r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: routes.get(it.ex.Request.Method, it.ex.Request.Target)})
 	}
 	for it := range items {
 		if r.stopped() || ctx.Err() != nil {
@@ -606,6 +610,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 				}
 			}
 		}
+		it.route = routes.get(it.ex.Request.Method, it.ex.Request.Target)
 		ss := sessions[it.key]
 		if ss == nil {
 			idx, ok := bases[it.base]
@@ -622,8 +627,12 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		}
 		ss.lastOffset = it.offset
 		p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
+		if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
+			p.issued = correlate.Issued(&it.ex.Response)
+		}
 		ss.mu.Lock()
 		deps := dependencies(ss.outstanding, it.start)
+		deps = dataDependencies(ss.outstanding, it, deps)
 		ss.outstanding = append(ss.outstanding, p)
 		ss.requests++
 		ss.mu.Unlock()
@@ -680,11 +689,66 @@ func dependencies(outstanding []*pending, start int64) []chan struct{} {
 	return deps
 }
 
+// routeCache remembers the routes of request-targets already seen, for
+// the dispatcher alone; it stops growing at maxRouteCache entries.
+type routeCache map[string]string
+
+const maxRouteCache = 10000
+
+func (c routeCache) get(method, target string) string {
+	k := method + " " + target
+	if rt, ok := c[k]; ok {
+		return rt
+	}
+	rt := Route(method, target)
+	if len(c) < maxRouteCache {
+		c[k] = rt
+	}
+	return rt
+}
+
 func (r *Replayer) maxPending() int {
 	if isMax(r.o.pacer) && !r.o.pendingSet {
 		return min(r.o.maxPending, 16*r.o.maxInFlight)
 	}
 	return r.o.maxPending
+}
+
+// dataDependencies adds to deps the outstanding requests whose recorded
+// response issued a value the request carries. Such a request cannot have
+// started before that response arrived, whatever the timestamps say: a
+// recording proxy may stamp the next request of a connection a few
+// microseconds before it stamps the end of the response that came first.
+func dataDependencies(outstanding []*pending, it *item, deps []chan struct{}) []chan struct{} {
+	var hay string
+	for _, o := range outstanding {
+		if len(o.issued) == 0 || slices.Contains(deps, o.done) {
+			continue
+		}
+		if hay == "" {
+			hay = requestText(&it.ex.Request)
+		}
+		for _, v := range o.issued {
+			if strings.Contains(hay, v) {
+				deps = append(deps, o.done)
+				break
+			}
+		}
+	}
+	return deps
+}
+
+// requestText is everything of a request a value could be carried in.
+func requestText(r *session.Request) string {
+	var b strings.Builder
+	b.WriteString(r.Target)
+	for _, h := range r.Header {
+		b.WriteByte('\n')
+		b.WriteString(h.Value)
+	}
+	b.WriteByte('\n')
+	b.Write(r.Body)
+	return b.String()
 }
 
 // evict releases sessions idle for longer than the idle limit.
@@ -730,7 +794,7 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	ex := it.ex
 	res := &Result{
 		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
-		Route: Route(ex.Request.Method, ex.Request.Target), RecordedStatus: ex.Response.Status,
+		Route: it.route, RecordedStatus: ex.Response.Status,
 	}
 	defer r.complete(ss, p)
 	learnNothing := func() {

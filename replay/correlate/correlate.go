@@ -454,3 +454,17 @@ func isNumber(s string) bool {
 	}
 	return true
 }
+
+// Issued returns the values of resp that a later request carrying them
+// could only have learned from it: the distinctive ones (see Distinctive)
+// of at least 8 characters. The replay uses them to find data
+// dependencies that timestamps alone may hide.
+func Issued(resp *session.Response) []string {
+	var out []string
+	for path, f := range Fields(resp) {
+		if len(f.Value) >= 8 && Distinctive(path, f.Value) {
+			out = append(out, f.Value)
+		}
+	}
+	return out
+}
