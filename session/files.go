@@ -433,7 +433,7 @@ func (m *MultiReader) openPart(path string) (*part, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000}}}
+	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000, maxTimelines: DefaultMaxTimelines}}}
 	h := make([]byte, headerSize)
 	n, err := f.ReadAt(h, 0)
 	if err := checkHeader(path, h[:n], err); err != nil {
@@ -601,6 +601,7 @@ func (m *MultiReader) Stats() Stats {
 		s.Records += p.Records
 		s.Exchanges += p.Exchanges
 		s.Timelines += p.Timelines
+		s.TimelinesNotKept += p.TimelinesNotKept
 		s.UnknownRecords += p.UnknownRecords
 		s.Damaged += p.Damaged
 		s.SkippedBytes += p.SkippedBytes

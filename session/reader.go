@@ -15,8 +15,27 @@ import (
 type ReaderOption func(*readerOptions) error
 
 type readerOptions struct {
-	path      string
-	maxDamage int
+	path         string
+	maxDamage    int
+	maxTimelines int
+}
+
+// DefaultMaxTimelines is how many session timelines a Reader keeps unless
+// told otherwise.
+const DefaultMaxTimelines = 1 << 18
+
+// MaxTimelines bounds how many session timelines a Reader keeps in memory
+// (default DefaultMaxTimelines); later ones are counted in
+// Stats.TimelinesNotKept, so a file of any length cannot grow the reader
+// without end. Timelines can always be recomputed from the exchanges.
+func MaxTimelines(n int) ReaderOption {
+	return func(o *readerOptions) error {
+		if n < 0 {
+			return fmt.Errorf("max timelines %d: use 0 or more", n)
+		}
+		o.maxTimelines = n
+		return nil
+	}
 }
 
 // WithPath names the file in errors (Open sets it).
@@ -38,11 +57,13 @@ func MaxDamageKept(n int) ReaderOption {
 
 // Stats describes what a Reader has read and skipped so far.
 type Stats struct {
-	Blocks         int64 `json:"blocks"`          // good blocks read
-	Records        int64 `json:"records"`         // records read from them
-	Exchanges      int64 `json:"exchanges"`       // exchange records returned
-	Timelines      int64 `json:"timelines"`       // timeline records read
-	UnknownRecords int64 `json:"unknown_records"` // records of kinds this reader skips
+	Blocks    int64 `json:"blocks"`    // good blocks read
+	Records   int64 `json:"records"`   // records read from them
+	Exchanges int64 `json:"exchanges"` // exchange records returned
+	Timelines int64 `json:"timelines"` // timeline records read
+	// TimelinesNotKept counts timelines read but not kept (MaxTimelines).
+	TimelinesNotKept int64 `json:"timelines_not_kept"`
+	UnknownRecords   int64 `json:"unknown_records"` // records of kinds this reader skips
 	// Damaged counts the damaged regions found (each one is a
 	// CorruptError); SkippedBytes and LostRecords add up what they cost.
 	// LostRecords counts only records that damaged blocks' readable
@@ -103,7 +124,7 @@ var _ Source = (*Reader)(nil)
 // with ErrNotRecording or a *VersionError when the header is wrong; damage
 // later on is reported by Next.
 func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
-	o := readerOptions{maxDamage: 1000}
+	o := readerOptions{maxDamage: 1000, maxTimelines: DefaultMaxTimelines}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -206,7 +227,7 @@ func (r *Reader) readLeadingRecords() {
 func (r *Reader) Metadata() Metadata { return r.meta }
 
 // Timelines returns the session timelines read so far (all of them once
-// Next has returned io.EOF).
+// Next has returned io.EOF, up to MaxTimelines).
 func (r *Reader) Timelines() []Timeline { return r.timelines }
 
 // Index returns the trailer index, or nil when it has not been read (it is
@@ -311,8 +332,12 @@ func (r *Reader) readRecord(ex *Exchange) error {
 		if err := json.Unmarshal(body, &t); err != nil {
 			return r.badRecord(fmt.Errorf("timeline: %w", err))
 		}
-		r.timelines = append(r.timelines, t)
 		r.stats.Timelines++
+		if len(r.timelines) < r.o.maxTimelines {
+			r.timelines = append(r.timelines, t)
+		} else {
+			r.stats.TimelinesNotKept++
+		}
 	case KindIndex:
 		ix := new(Index)
 		if err := json.Unmarshal(body, ix); err != nil {

@@ -399,3 +399,24 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return s.b.Bytes()
 }
+
+// TestMaxTimelines: a reader keeps at most the timelines it is allowed and
+// counts the rest.
+func TestMaxTimelines(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, Metadata{Source: "test"})
+	for i := range 10 {
+		w.WriteTimeline(&Timeline{Key: fmt.Sprint(i)})
+	}
+	w.Close()
+	r, err := NewReader(bytes.NewReader(buf.Bytes()), MaxTimelines(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("Next = %v, want io.EOF", err)
+	}
+	if st := r.Stats(); len(r.Timelines()) != 3 || st.Timelines != 10 || st.TimelinesNotKept != 7 {
+		t.Errorf("kept %d timelines, stats %+v", len(r.Timelines()), st)
+	}
+}
