@@ -359,7 +359,7 @@ func (b *Builder) AddFile(f *File, r *session.Reader) {
 	for k, v := range c.Unsupported {
 		b.unsup[k] += v
 	}
-	b.s.Timelines += len(r.Timelines())
+	b.s.Timelines += int(st.Timelines)
 	d := &b.s.Damage
 	d.Regions += st.Damaged
 	d.SkippedBytes += st.SkippedBytes
