@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -344,5 +345,29 @@ func TestHeaderCaseAndOrder(t *testing.T) {
 	want := "POST /a?b=1 HTTP/1.1\r\nHost: " + l.Addr().String() + "\r\nuser-agent: recorded/1.0\r\nx-lower: 1\r\nX-UPPER: 2\r\nx-lower: 3\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
 	if h := <-got; h != want {
 		t.Errorf("sent\n%q\nwant\n%q", h, want)
+	}
+}
+
+// https targets: certificates are checked unless --insecure.
+func TestTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name     string
+		insecure bool
+		ok       bool
+	}{
+		{"checked", false, false}, // a self-signed test certificate is refused
+		{"insecure", true, true},  // --insecure accepts it
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := run(t, srv.URL, source(rec("s", "GET", "/secure", 0, 1)), WithInsecure(tt.insecure))
+			if rep.Completed != tt.ok || (tt.ok && rep.StatusCodes["200"] != 1) || (!tt.ok && rep.Requests.Errors != 1) {
+				t.Fatalf("completed %v, statuses %v, errors %v", rep.Completed, rep.StatusCodes, rep.Errors)
+			}
+		})
 	}
 }

@@ -70,7 +70,7 @@ func TestDistinctive(t *testing.T) {
 }
 
 // learned returns a table that has seen a login and an order response.
-func learned(t *testing.T) *Table {
+func learned(t testing.TB) *Table {
 	t.Helper()
 	tb := NewTable()
 	rec := jsonResp(`{"access_token":"RECORDED-ACCESS-TOKEN-1","refresh_token":"rec-refresh-1","order":{"id":7}}`, "Set-Cookie", "sid=recsid01; Path=/")

@@ -1,0 +1,35 @@
+package correlate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// BenchmarkLearn aligns a typical token response with its live twin.
+func BenchmarkLearn(b *testing.B) {
+	rec := jsonResp(`{"access_token":"eyJhbGciOiJIUzI1NiJ9.recorded.signature","token_type":"Bearer","expires_in":60,"refresh_token":"rt_0123456789abcdef"}`, "Set-Cookie", "shop_session=abcdef0123456789; Path=/")
+	live := jsonResp(`{"access_token":"eyJhbGciOiJIUzI1NiJ9.live.signature-xyz","token_type":"Bearer","expires_in":60,"refresh_token":"rt_fedcba9876543210"}`, "Set-Cookie", "shop_session=9876543210fedcba; Path=/")
+	b.SetBytes(int64(len(rec.Body) + len(live.Body)))
+	b.ReportAllocs()
+	tb := NewTable()
+	for i := 0; i < b.N; i++ {
+		tb.Learn(rec, live)
+	}
+}
+
+// BenchmarkRewrite substitutes into a request with a bearer token, a
+// cookie, an id in the path and a JSON body.
+func BenchmarkRewrite(b *testing.B) {
+	tb := learned(b)
+	req := session.Request{Method: "POST", Target: "/orders/7/items?order=7",
+		Header: session.Headers{{Name: "Authorization", Value: "Bearer RECORDED-ACCESS-TOKEN-1"}, {Name: "Cookie", Value: "sid=recsid01"},
+			{Name: "Content-Type", Value: "application/json"}, {Name: "User-Agent", Value: "bench"}},
+		Body: []byte(`{"order_id": 7, "items": [{"sku": "b-1", "qty": 2}], "note": "` + strings.Repeat("x", 200) + `"}`)}
+	b.SetBytes(int64(len(req.Body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		tb.Rewrite(&req)
+	}
+}
