@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // RecordConfig is what 'reprise proxy' asks for: where to listen, where to
@@ -30,7 +31,15 @@ type RecordConfig struct {
 	// means the package defaults (passwords in forms and JSON, Basic
 	// credentials) with a fresh per-recording secret.
 	Redact *redact.Config
-	Tool   string // written to the metadata, e.g. "reprise v1.2.0"
+	// Sessions are the session rules tried in order, as 'reprise capture
+	// --session' takes them ("cookie:JSESSIONID", "bearer", "auto,connection");
+	// empty means auto. Each exchange is given its session and token
+	// events before it is written, and a timeline per session is stored,
+	// exactly as capture does, so a proxy recording replays by session.
+	Sessions []string
+	// NoSessions turns session tracking off (Sessions must then be empty).
+	NoSessions bool
+	Tool       string // written to the metadata, e.g. "reprise v1.2.0"
 	// OnListen is called with the address actually listened on.
 	OnListen func(addr string)
 	// Status is called about once a second with the progress so far.
@@ -60,6 +69,7 @@ type Summary struct {
 	BytesDown    uint64            `json:"bytes_down"`
 	BytesWritten int64             `json:"bytes_written"`
 	Redacted     []string          `json:"redacted,omitempty"`
+	Sessions     uint64            `json:"sessions,omitempty"`
 }
 
 // Record runs a recording proxy until ctx ends (or cfg.Duration passes),
@@ -94,6 +104,14 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	var tracker *identity.Tracker
+	if cfg.NoSessions {
+		if len(cfg.Sessions) > 0 {
+			return sum, errors.New("session rules given with sessions turned off; drop one of them")
+		}
+	} else if tracker, err = identity.NewTracker(identity.WithRuleText(cfg.Sessions...)); err != nil {
+		return sum, fmt.Errorf("session rules: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return sum, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -107,6 +125,9 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		Tool:    cfg.Tool,
 		Start:   start.UnixNano(),
 		MaxBody: maxBody,
+	}
+	if tracker != nil {
+		meta.SessionRules = tracker.Rules()
 	}
 	wopts := []session.WriterOption{session.BodyCap(int(maxBody)), session.FlushInterval(time.Second)}
 	if cfg.RotateSize > 0 {
@@ -155,19 +176,41 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		}
 	}()
 
+	// Redaction comes first, so the tracker sees (and stores in token
+	// events) only what the recording may hold, as in capture. The tracker
+	// is owned by this goroutine; Annotate reorders the proxy's exchanges
+	// (emitted as responses end) by request start within its window.
+	var src session.Source = redacting{p, red}
+	if tracker != nil {
+		src = tracker.Annotate(src)
+	}
 	var werr error
 	for {
-		x, err := p.Next()
-		if err == io.EOF {
+		x, err := src.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && werr == nil {
+				werr = err
+			}
 			break
 		}
 		if werr != nil {
 			continue // drain so the proxy can finish; the error is reported
 		}
-		red.Apply(x)
 		if err := fw.WriteExchange(x); err != nil {
 			werr = fmt.Errorf("write %s: %w", cfg.Output, err)
 			cancel()
+			continue
+		}
+		if tracker != nil {
+			if err := tracker.WriteFinished(fw, false); err != nil {
+				werr = fmt.Errorf("write %s: %w", cfg.Output, err)
+				cancel()
+			}
+		}
+	}
+	if tracker != nil && werr == nil {
+		if err := tracker.WriteFinished(fw, true); err != nil {
+			werr = fmt.Errorf("write %s: %w", cfg.Output, err)
 		}
 	}
 	close(tickDone)
@@ -188,7 +231,24 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		BytesUp: s.BytesUp, BytesDown: s.BytesDown,
 		BytesWritten: diskSize(fw.Paths()), Redacted: meta.Redaction,
 	}
+	if tracker != nil {
+		sum.Sessions = tracker.Stats().Sessions
+	}
 	return sum, errors.Join(werr, serr, cerr)
+}
+
+// redacting applies the redaction to each exchange as it leaves the proxy.
+type redacting struct {
+	src session.Source
+	red *redact.Redactor
+}
+
+func (r redacting) Next() (*session.Exchange, error) {
+	x, err := r.src.Next()
+	if x != nil {
+		r.red.Apply(x)
+	}
+	return x, err
 }
 
 func diskSize(paths []string) int64 {

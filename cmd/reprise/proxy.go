@@ -17,6 +17,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // proxyOptions are the flags of 'reprise proxy'.
@@ -30,6 +31,8 @@ type proxyOptions struct {
 	redactCookies            []string
 	redactForm, redactJSON   []string
 	noDefaultRedaction       bool
+	sessions                 []string
+	noSessions               bool
 }
 
 // addProxy registers 'reprise proxy' on the root command.
@@ -50,6 +53,10 @@ forms and JSON bodies and Basic credentials are replaced by keyed hashes by
 default; name more with the --redact-* flags. The hashing secret is made per
 recording and never written, so equal values stay equal in the recording.
 
+Each exchange is given its session (--session rules, default auto: session
+cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
+per session is stored in the recording, as 'reprise capture' does.
+
 A status line is printed to stderr every second; SIGINT or SIGTERM finish the
 exchanges in flight, write the final metadata and close the file.`,
 		Example: `  # put the proxy in front of a service on port 8080 and point clients at 9000
@@ -60,6 +67,9 @@ exchanges in flight, write the final metadata and close the file.`,
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz \
     --redact-header Authorization --redact-json-field access_token \
     --redact-json-field refresh_token --redact-cookie SESSIONID --rotate-size 100MB
+
+  # follow sessions by the JSESSIONID cookie rather than the default rules
+  reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --session cookie:JSESSIONID
 
   # record for ten minutes, then print a JSON summary
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --duration 10m --json`,
@@ -83,6 +93,8 @@ exchanges in flight, write the final metadata and close the file.`,
 	f.StringArrayVar(&o.redactForm, "redact-form-field", nil, "hash this form field in bodies and query strings (repeatable)")
 	f.StringArrayVar(&o.redactJSON, "redact-json-field", nil, "hash this JSON member at any depth (repeatable)")
 	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
+	f.StringArrayVar(&o.sessions, "session", nil, "session `RULES` tried in order, e.g. cookie:JSESSIONID, bearer, auto (default auto); repeatable")
+	f.BoolVar(&o.noSessions, "no-sessions", false, "do not track sessions and tokens")
 	root.AddCommand(c)
 }
 
@@ -109,6 +121,12 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if o.duration < 0 || o.rotateEvery < 0 {
 		return usagef(errors.New("--duration and --rotate-every must not be negative"))
 	}
+	if o.noSessions && len(o.sessions) > 0 {
+		return usagef(errors.New("--session and --no-sessions contradict each other"))
+	}
+	if _, err := identity.ParseRules(o.sessions...); err != nil {
+		return usagef(fmt.Errorf("--session: %w", err))
+	}
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -122,6 +140,7 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 			FormFields: o.redactForm, JSONFields: o.redactJSON,
 			NoDefaults: o.noDefaultRedaction,
 		},
+		Sessions: o.sessions, NoSessions: o.noSessions,
 		OnListen: func(addr string) {
 			fmt.Fprintf(stderr, "proxy: listening on %s, forwarding to %s, recording to %s\n", addr, o.upstream, o.output)
 		},
@@ -174,6 +193,9 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 		}
 		sort.Strings(kinds)
 		fmt.Fprintf(w, "  relayed, not recorded: %s\n", strings.Join(kinds, ", "))
+	}
+	if s.Sessions > 0 {
+		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)
 	}
 	if len(s.Redacted) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))

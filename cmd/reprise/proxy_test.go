@@ -129,6 +129,14 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 	if len(md) != 1 || md[0].Counters.Exchanges != 10 || !strings.HasPrefix(md[0].Source, "proxy:") || strings.Join(md[0].Redaction, ",") != "form:password,header:authorization" {
 		t.Fatalf("metadata %+v", md)
 	}
+	// Sessions are tracked as in capture: the rules in the metadata, one
+	// bearer token's requests in one session with its stored timeline.
+	if strings.Join(md[0].SessionRules, ",") != "auto" {
+		t.Fatalf("session rules %q, want auto", md[0].SessionRules)
+	}
+	if tls := r.Timelines(); len(tls) != 1 || tls[0].Exchanges != 10 || sum.Sessions != 1 {
+		t.Fatalf("timelines %+v, summary sessions %d; want one of 10 exchanges", tls, sum.Sessions)
+	}
 }
 
 func TestProxyUsageErrors(t *testing.T) {
@@ -136,10 +144,12 @@ func TestProxyUsageErrors(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"no upstream", []string{"proxy", "-o", "x.rpz"}},                                                               // --upstream is required
-		{"no output", []string{"proxy", "--upstream", "http://127.0.0.1:1"}},                                            // -o is required
-		{"remote listen", []string{"proxy", "--listen", "0.0.0.0:9000", "--upstream", "http://127.0.0.1:1", "-o", "x"}}, // refused without --allow-remote
-		{"bad size", []string{"proxy", "--upstream", "http://127.0.0.1:1", "-o", "x", "--max-body", "lots"}},            // sizes are numbers
+		{"no upstream", []string{"proxy", "-o", "x.rpz"}},                                                                                 // --upstream is required
+		{"no output", []string{"proxy", "--upstream", "http://127.0.0.1:1"}},                                                              // -o is required
+		{"remote listen", []string{"proxy", "--listen", "0.0.0.0:9000", "--upstream", "http://127.0.0.1:1", "-o", "x"}},                   // refused without --allow-remote
+		{"bad size", []string{"proxy", "--upstream", "http://127.0.0.1:1", "-o", "x", "--max-body", "lots"}},                              // sizes are numbers
+		{"bad session rule", []string{"proxy", "--upstream", "http://127.0.0.1:1", "-o", "x", "--session", "nonsense:x"}},                 // rules are checked before listening
+		{"sessions contradict", []string{"proxy", "--upstream", "http://127.0.0.1:1", "-o", "x", "--session", "bearer", "--no-sessions"}}, // one or the other
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
