@@ -37,5 +37,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addReplay(root)
 	addCheck(root)
 	addShadow(root)
+	addDemo(root)
 	return root
 }
