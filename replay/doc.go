@@ -6,7 +6,7 @@
 //
 // Every request's due time comes from one absolute clock: start +
 // Pacer.Due(offset), where offset is the request's start in the recording
-// minus the recording's origin. With Speed(s) that is start + offset/s. The
+// minus that of the first request replayed. With Speed(s) that is start + offset/s. The
 // replay never sleeps the gap since the previous request, so lateness does
 // not accumulate: a late request goes at once and its lateness is recorded
 // as lag. Max ignores the recording's timing and sends as fast as the

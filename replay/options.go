@@ -363,8 +363,8 @@ func WithMethods(methods ...string) Option {
 }
 
 // WithRange replays only requests that started between from and to
-// (offsets into the recording; to 0 means the end). Offsets of kept
-// requests are taken from from, so the replay starts at once.
+// (offsets from the recording's origin, see WithOrigin; to 0 means the
+// end). As always, the replay starts with the first request kept.
 func WithRange(from, to time.Duration) Option {
 	return func(o *options) error {
 		if from < 0 || to < 0 || (to != 0 && to <= from) {
@@ -388,9 +388,11 @@ func WithSessions(n int) Option {
 	}
 }
 
-// WithOrigin sets the recording's start (Unix ns), from which offsets are
-// measured (e.g. Metadata.Start). By default the earliest request start in
-// the first look-ahead window is the origin.
+// WithOrigin sets the recording's start (Unix ns), from which WithRange
+// measures offsets (e.g. Metadata.Start). By default the earliest request
+// start in the first look-ahead window is the origin. The schedule itself
+// always starts with the first request kept: an idle lead-in is not
+// waited out.
 func WithOrigin(unixNano int64) Option {
 	return func(o *options) error { o.origin = unixNano; return nil }
 }

@@ -368,6 +368,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 		origin   = r.o.origin
 		haveOrig = origin != 0
 		sampled  = make(map[string]bool)
+		start0   time.Duration // offset of the first request kept
 		eof      bool
 	)
 	send := func(it *item) bool {
@@ -399,7 +400,6 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 			r.st.mu.Unlock()
 			return true
 		}
-		off -= r.o.from
 		if r.o.sessions > 0 && !sampled[it.base] {
 			if len(sampled) >= r.o.sessions {
 				r.st.mu.Lock()
@@ -415,7 +415,13 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 		if !span.any || off > span.last {
 			span.last = off
 		}
+		if !span.any {
+			// The replay starts with the first request kept, not with the
+			// recording's start: an idle lead-in is not waited out.
+			start0 = off
+		}
 		span.any = true
+		off -= start0
 		for k := 0; k < r.o.scale; k++ {
 			c := *it
 			c.clone = k

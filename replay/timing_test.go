@@ -153,3 +153,19 @@ func TestWindowSortsByStart(t *testing.T) {
 		t.Fatalf("due times out of recorded start order: %v", due)
 	}
 }
+
+// The replay starts with the first request kept: an idle lead-in before
+// it (the recording's start, given by WithOrigin, or a --from offset) is
+// not waited out, while --from and --to still count from the origin.
+func TestIdleLeadIn(t *testing.T) {
+	srv := newScripted(t, nil)
+	src := source(rec("s", "GET", "/a", 0, 1), rec("s", "GET", "/b", 100, 101), rec("s", "GET", "/c", 200, 201))
+	start := time.Now()
+	rep := run(t, srv.URL, src, WithOrigin(t0-int64(10*time.Second)), WithRange(10050*time.Millisecond, 0))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("waited out the lead-in: %v", took)
+	}
+	if rep.Requests.Sent != 2 || rep.Filtered.ByRange != 1 || rep.ExpectedMS != 100 {
+		t.Errorf("requests %+v filtered %+v expected %vms", rep.Requests, rep.Filtered, rep.ExpectedMS)
+	}
+}
