@@ -35,7 +35,7 @@ type demoOptions struct {
 // Presets of --short and --long.
 const (
 	demoShortUsers    = 16
-	demoShortDuration = 8 * time.Second
+	demoShortDuration = 12 * time.Second
 	demoLongUsers     = 150
 	demoLongDuration  = 90 * time.Second
 )
