@@ -91,6 +91,8 @@ type Redactor struct {
 	json    map[string]bool
 	basic   bool // hash Basic credentials even when Authorization is not named
 
+	jsonNames jsonNames // r.json, indexed for the body pre-check
+
 	pool sync.Pool // of hash.Hash keyed with the secret
 
 	mu   sync.Mutex
@@ -129,6 +131,7 @@ func New(cfg Config) (*Redactor, error) {
 		}
 		r.basic = true
 	}
+	r.jsonNames = newJSONNames(r.json)
 	r.pool.New = func() any { return hmac.New(sha256.New, secret) }
 	return r, nil
 }
@@ -431,6 +434,9 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) 
 	if isForm {
 		b, ok := r.redactForm(body, hit)
 		return b, ok, ""
+	}
+	if !r.mayHaveJSONKey(body) {
+		return nil, false, ""
 	}
 	b, ok, _ := r.redactJSON(body, hit)
 	return b, ok, ""
