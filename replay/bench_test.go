@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,5 +187,71 @@ func BenchmarkSchedule(b *testing.B) {
 		}
 		b.ReportMetric(rep.Lag.P50*1000, "lag_p50_µs")
 		b.ReportMetric(rep.Lag.P99*1000, "lag_p99_µs")
+	}
+}
+
+// genSource makes n exchanges on the fly, one every 100µs over 50
+// connections, so that nothing but the replay holds them.
+type genSource struct{ i, n int }
+
+func (g *genSource) Next() (*session.Exchange, error) {
+	if g.i == g.n {
+		return nil, io.EOF
+	}
+	at := t0 + int64(g.i)*1e5
+	g.i++
+	return &session.Exchange{
+		Conn:     session.Conn{ID: uint64(g.i % 50)},
+		Request:  session.Request{Method: "GET", Target: "/item/" + strconv.Itoa(g.i), Proto: "HTTP/1.1", Header: session.Headers{{Name: "User-Agent", Value: "gen"}}},
+		Response: session.Response{Status: 200, Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"id":` + strconv.Itoa(g.i) + `,"name":"an item of the catalogue"}`)},
+		Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 5e4, ResponseEnd: at + 5e4},
+	}, nil
+}
+
+// BenchmarkMemory replays recordings of 50 000 and 200 000 exchanges
+// (the same 50 connections) at --speed max and reports the peak live heap
+// (as of each garbage collection, sampled every 10ms): it is set by the
+// look-ahead window, the requests pending and the sessions' live-value
+// tables (at most 1024 values each), not by the recording's length.
+//
+//	go test ./replay -run '^$' -bench Memory -benchtime 1x
+func BenchmarkMemory(b *testing.B) {
+	target := startTrivial(b)
+	for _, n := range []int{50_000, 200_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runtime.GC()
+				var peak uint64
+				var all []float64
+				sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(10 * time.Millisecond):
+						}
+						metrics.Read(sample)
+						peak = max(peak, sample[0].Value.Uint64())
+						all = append(all, float64(sample[0].Value.Uint64())/(1<<20))
+					}
+				}()
+				r, _ := New(target, WithPacer(Max{}), WithWindow(time.Second))
+				rep, err := r.Run(context.Background(), &genSource{n: n})
+				close(stop)
+				<-done
+				if err != nil || rep.Requests.Responses != uint64(n) {
+					b.Fatalf("%v %+v", err, rep.Requests)
+				}
+				b.ReportMetric(float64(peak)/(1<<20), "peak_live_heap_MB")
+				if len(all) > 0 {
+					slices.Sort(all)
+					b.ReportMetric(all[len(all)/2], "median_live_heap_MB")
+				}
+			}
+		})
 	}
 }

@@ -44,7 +44,7 @@ import (
 
 // maxValues bounds one table. A session whose responses carry more
 // distinctive values than this (a huge catalogue) keeps the newest ones.
-const maxValues = 8192
+const maxValues = 1024
 
 // maxDecoded bounds how much of a compressed body is inflated for learning.
 const maxDecoded = 8 << 20
