@@ -276,32 +276,49 @@ func setBody(body *[]byte, size *int64, h session.Headers, b []byte, truncated b
 }
 
 func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
+	var buf [64]byte
 	for i := range h {
-		name := strings.ToLower(h[i].Name)
+		low := lowerName(buf[:0], h[i].Name)
 		switch {
-		case r.headers[name]:
+		case r.headers[string(low)]:
+			name := string(low)
 			if v, ok := r.credentials(name, h[i].Value); ok {
 				h[i].Value = v
 				hit("header:" + name)
 			}
-		case r.basic && name == "authorization":
+		case r.basic && string(low) == "authorization":
 			scheme, _, _ := strings.Cut(strings.TrimSpace(h[i].Value), " ")
 			if strings.EqualFold(scheme, "basic") {
-				if v, ok := r.credentials(name, h[i].Value); ok {
+				if v, ok := r.credentials("authorization", h[i].Value); ok {
 					h[i].Value = v
 					hit("header:authorization(basic)")
 				}
 			}
-		case name == "cookie" && len(r.cookies) > 0:
+		case string(low) == "cookie" && len(r.cookies) > 0:
 			if v, ok := r.redactCookie(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
-		case name == "set-cookie" && len(r.cookies) > 0:
+		case string(low) == "set-cookie" && len(r.cookies) > 0:
 			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
 		}
 	}
+}
+
+// lowerName appends strings.ToLower(s) to buf, folding ASCII in place so
+// that looking a header name up costs no allocation (every exchange has a
+// dozen).
+func lowerName(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return append(buf, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		buf = append(buf, lowerASCII(s[i]))
+	}
+	return buf
 }
 
 // credentials hashes a header value; for the authorization headers it

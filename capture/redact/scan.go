@@ -89,16 +89,22 @@ func (r *Redactor) mayHaveJSONKey(body []byte) bool {
 	if n.fold && (bytes.Contains(body, dottedCapitalI) || bytes.Contains(body, kelvinSign)) {
 		return true
 	}
-	// One table look-up per byte beats a memchr call per quote: JSON
-	// has a quote every few bytes, but few of them open a name's letter.
+	// One table look-up per byte beats a memchr call per quote (JSON has
+	// a quote every few bytes) and, measured, an eight-bytes-at-a-time
+	// search for a quote before a name's first letter.
 	for i := 1; i < len(body); i++ {
-		if !n.start[body[i]] || body[i-1] != '"' {
-			continue
+		if n.start[body[i]] && body[i-1] == '"' && n.nameAt(body, i) {
+			return true
 		}
-		for _, name := range n.first[lowerASCII(body[i])] {
-			if e := i + len(name); e < len(body) && body[e] == '"' && equalFoldASCII(body[i:e], name) {
-				return true
-			}
+	}
+	return false
+}
+
+// nameAt reports whether a name and a closing quote start at body[i].
+func (n *jsonNames) nameAt(body []byte, i int) bool {
+	for _, name := range n.first[lowerASCII(body[i])] {
+		if e := i + len(name); e < len(body) && body[e] == '"' && equalFoldASCII(body[i:e], name) {
+			return true
 		}
 	}
 	return false

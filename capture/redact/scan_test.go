@@ -263,3 +263,26 @@ func BenchmarkRedactJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyGET measures Apply on a bodiless API request with a query,
+// a bearer token and cookies, and a JSON answer without secrets: the
+// common exchange, whose cost is the headers', the query's and the
+// pre-check's.
+//
+//	go test ./capture/redact -run XXX -bench ApplyGET -cpu 1
+func BenchmarkApplyGET(b *testing.B) {
+	plain, _ := apiBodies()
+	r := newTest(b, Config{})
+	reqH := session.Headers{hdr("Host", "shop.example"), hdr("User-Agent", "sim/1.0"), hdr("Accept", "application/json"),
+		hdr("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJl"), hdr("Cookie", "SESSIONID=abc123; theme=dark")}
+	respH := session.Headers{hdr("Content-Type", "application/json"), hdr("Date", "Thu, 26 Nov 2026 01:00:00 GMT"), hdr("Content-Length", fmt.Sprint(len(plain[0])))}
+	b.SetBytes(int64(len(plain[0])))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		x := session.Exchange{
+			Request:  session.Request{Method: "GET", Target: "/api/items?page=3&sort=price", Header: reqH},
+			Response: session.Response{Status: 200, Header: respH, Body: plain[0], BodySize: int64(len(plain[0]))},
+		}
+		r.Apply(&x)
+	}
+}
