@@ -45,7 +45,7 @@ func newDemoCmd(runF func(context.Context, *demoOptions) error) *cobra.Command {
 	o := &demoOptions{}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Show the whole job on loopback in about a minute: record, inspect, check, replay",
+		Short: "Show the whole job on loopback in half a minute: record, inspect, check, replay",
 		Long: `Demo runs Reprise's whole job against a built-in shop on 127.0.0.1, with
 nothing to install and nothing sent off this machine:
 
@@ -63,8 +63,9 @@ nothing to install and nothing sent off this machine:
   6. end with the same commands for your own service.
 
 The files go to a temporary directory removed at the end unless --dir is
-given. Ctrl-C stops the demo and cleans up.`,
-		Example: `  # the default demo (about a minute)
+given. Ctrl-C stops the demo and cleans up. Exit code 0 when the demo ran
+through, 3 when a guard stopped the replay, 1 on any other failure.`,
+		Example: `  # the default demo (about 30 seconds)
   reprise demo
 
   # a quick one, keeping the recording, run report and HTML page
