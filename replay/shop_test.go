@@ -230,6 +230,11 @@ func TestReplayShop(t *testing.T) {
 			var sum strings.Builder
 			rep.WriteSummary(&sum)
 			t.Log("\n" + sum.String())
+			for _, r := range res.all {
+				if r.Sent.Sub(r.Due) > 200*time.Millisecond || (!r.Done.IsZero() && r.Done.Sub(r.Sent) > 200*time.Millisecond) {
+					t.Logf("SLOW %s %s %s status %d/%d off %v wait %v lag %v svc %v err %v", r.Session, r.Method, r.Target, r.Status, r.RecordedStatus, r.Offset, r.Ready.Sub(r.Due), r.Sent.Sub(r.Due), r.Done.Sub(r.Sent), r.Err)
+				}
+			}
 			st := target.Stats()
 			v, rv := st.Violations, recStats.Violations
 			t.Logf("shop after replay: %d requests, violations %+v", st.Requests, v)
