@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/live"
+	"github.com/reprise-tool/reprise/replay/ramp"
 )
 
 // Defaults. They are chosen so that a replay started without options can
@@ -106,6 +110,18 @@ type options struct {
 	progressEvery  time.Duration
 	maxErrorRate   float64
 	labels         map[string]string
+
+	scaleRamp     *ramp.Ramp
+	maxSessions   int
+	guard         *guard.Guard
+	drain         time.Duration
+	drainSet      bool
+	signals       []os.Signal
+	live          *live.Progress
+	liveTotal     time.Duration
+	metrics       *live.Metrics
+	stages        []ramp.StagePlan
+	ratePerSecond float64
 }
 
 func defaults() options {

@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/htmlreport"
+	"github.com/reprise-tool/reprise/replay/live"
+	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -79,6 +83,14 @@ type Replayer struct {
 	st       *stats
 	start    atomic.Int64 // Unix ns, 0 before Run
 	inFlight atomic.Int64
+
+	sends    *sendStats
+	rec      *htmlreport.Recorder // set by Run
+	stopper  atomic.Pointer[guard.Stopper]
+	issueCtx context.Context // ends when the run stops issuing; set by Run
+	sessSem  *ramp.Semaphore
+	tripMu   sync.Mutex
+	trip     *guard.Trip
 }
 
 // New returns a Replayer that sends to target, an http:// or https:// URL
@@ -106,7 +118,8 @@ func New(target string, opts ...Option) (*Replayer, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	r := &Replayer{o: o, target: u, stopCh: make(chan struct{}), st: newStats()}
+	r := &Replayer{o: o, target: u, stopCh: make(chan struct{}), st: newStats(), sends: newSendStats()}
+	r.sessSem = ramp.NewSemaphore(o.maxSessions)
 	if o.followRedirect {
 		r.client = r.newClient()
 	} else {
@@ -158,8 +171,39 @@ func (r *Replayer) Stop(reason string) {
 		r.stopWhy = reason
 		r.stopMu.Unlock()
 		close(r.stopCh)
+		if s := r.stopper.Load(); s != nil {
+			s.Stop(errors.New(reason)) // starts the drain
+		}
 	})
 }
+
+// tripped stops the run for a guard's trip.
+func (r *Replayer) tripped(t guard.Trip) {
+	r.tripMu.Lock()
+	if r.trip == nil {
+		r.trip = &t
+	}
+	r.tripMu.Unlock()
+	if r.o.metrics != nil {
+		r.o.metrics.SetAborted(t.RuleText)
+	}
+	if s := r.stopper.Load(); s != nil {
+		s.Stop(&guard.AbortError{Trip: t})
+	}
+	r.Stop("guard " + t.RuleText + ": " + t.Reason())
+}
+
+// InterruptedError is returned by Run when SIGINT or SIGTERM (WithSignals,
+// or the caller's context ending under WithDrainTimeout) stopped it. The
+// report is complete up to the stop. Its exit code is 130, the shell's
+// for an interrupted command.
+type InterruptedError struct{ Cause error }
+
+func (e *InterruptedError) Error() string { return "replay " + e.Cause.Error() }
+func (e *InterruptedError) Unwrap() error { return e.Cause }
+
+// ExitCode returns 130.
+func (e *InterruptedError) ExitCode() int { return 130 }
 
 func (r *Replayer) stopReason() string {
 	r.stopMu.Lock()
@@ -203,6 +247,8 @@ type sessState struct {
 	failed      string     // first transport error, "" if none
 	uncorr      string     // first uncorrelated request, "" if none
 	requests    int
+	firstSent   time.Time // for the session's length
+	lastDone    time.Time // latest completion, for think times
 
 	lastOffset time.Duration // dispatcher-only
 	active     atomic.Int64  // goroutines working on its requests
@@ -224,6 +270,8 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	}
 	start := time.Now()
 	r.start.Store(start.UnixNano())
+	r.sends.start = start
+	r.rec = htmlreport.NewRecorder(start)
 	rep := &Report{
 		Version: ReportVersion,
 		Target:  r.target.String(),
@@ -232,12 +280,48 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		Labels:  r.o.labels,
 		Start:   start.UTC(),
 	}
+	if r.o.scaleRamp != nil {
+		rep.Speed += " scale " + r.o.scaleRamp.String()
+	}
 
-	runCtx, cancel := context.WithCancel(ctx)
+	// With a drain, the caller's context ending is an orderly stop: the
+	// requests in flight run on the stopper's InFlight context, which
+	// ends only when the drain is over or a second signal comes.
+	reqCtx := ctx
+	var stopper *guard.Stopper
+	finished := make(chan struct{})
+	defer close(finished)
+	if r.o.drainSet || len(r.o.signals) > 0 || r.o.guard != nil {
+		drain := guard.DefaultDrain
+		if r.o.drainSet {
+			drain = r.o.drain
+		}
+		stopper = guard.NewStopper(ctx, drain)
+		defer stopper.Close()
+		if len(r.o.signals) > 0 {
+			stopper.NotifySignals(r.o.signals...)
+		}
+		reqCtx = stopper.InFlight()
+		r.stopper.Store(stopper)
+		go func() {
+			select {
+			case <-stopper.Issue().Done():
+				if cause := context.Cause(stopper.Issue()); cause != nil && !errors.Is(cause, guard.ErrFinished) {
+					r.Stop(cause.Error())
+				}
+			case <-finished:
+			}
+		}()
+	}
+
+	runCtx, cancel := context.WithCancel(reqCtx)
 	defer cancel()
+	issueCtx, stopIssue := context.WithCancel(runCtx)
+	defer stopIssue()
+	r.issueCtx = issueCtx
 	if r.wire != nil {
-		// Cancelling the caller's context aborts the requests in flight.
-		defer context.AfterFunc(ctx, r.wire.closeAll)()
+		// Cancelling the requests' context aborts the requests in flight.
+		defer context.AfterFunc(reqCtx, r.wire.closeAll)()
 		defer r.wire.closeAll()
 	}
 	timer := time.AfterFunc(r.o.maxDuration, func() {
@@ -247,14 +331,27 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	go func() {
 		select {
 		case <-runCtx.Done():
-			if ctx.Err() != nil {
+			if stopper == nil && ctx.Err() != nil {
 				r.Stop("canceled: " + context.Cause(ctx).Error())
 			}
 		case <-r.stopCh:
+			stopIssue()
 		}
 	}()
 	if r.o.progress != nil {
 		go r.progressLoop(runCtx)
+	}
+	if g := r.o.guard; g != nil {
+		go g.Watch(runCtx, DefaultGuardEvery, r.tripped)
+	}
+	var liveWG sync.WaitGroup
+	liveDone := make(chan struct{})
+	if r.o.live != nil || r.o.metrics != nil {
+		liveWG.Add(1)
+		go func() {
+			defer liveWG.Done()
+			r.liveLoop(liveDone)
+		}()
 	}
 
 	items := make(chan *item, 1024)
@@ -268,6 +365,8 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	r.dispatch(runCtx, start, items)
 	cancel() // unblocks the feeder if the dispatcher stopped early
 	<-feedDone
+	close(liveDone)
+	liveWG.Wait()
 
 	end := time.Now()
 	rep.End = end.UTC()
@@ -285,14 +384,59 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		rep.ExpectedMS = msf(r.o.pacer.Due(span.lastClone))
 	}
 	rep.Stopped = r.stopReason()
+	r.sends.fill(rep)
+	rep.Series = r.rec.Series()
+	for _, sp := range r.o.stages {
+		rep.Stages = append(rep.Stages, StageReport{Name: sp.Name, Start: sp.Start.Seconds(), End: sp.End.Seconds(), Value: sp.Value, EndValue: sp.EndValue})
+	}
+	r.fillLimits(rep)
+	if g := r.o.guard; g != nil {
+		rep.Guards = g.Rules().String()
+	}
+	var stopErr error
+	r.tripMu.Lock()
+	trip := r.trip
+	r.tripMu.Unlock()
+	switch {
+	case trip != nil:
+		rep.Abort = &Abort{
+			Kind: AbortGuard, Rule: trip.RuleText, Reason: trip.Reason(), At: trip.At.UTC(), AtS: trip.At.Sub(start).Seconds(),
+			Value: trip.Value, Threshold: trip.Threshold, WindowS: trip.Window.Seconds(), WindowRequests: trip.Requests,
+		}
+		stopErr = &guard.AbortError{Trip: *trip}
+	case stopper != nil && (errors.Is(stopper.Cause(), guard.ErrInterrupted) || errors.Is(stopper.Cause(), guard.ErrInterruptedTwice)):
+		at := stopper.StoppedAt()
+		rep.Abort = &Abort{Kind: AbortInterrupt, Rule: "interrupt", Reason: stopper.Cause().Error(), At: at.UTC(), AtS: at.Sub(start).Seconds()}
+		stopErr = &InterruptedError{Cause: stopper.Cause()}
+	}
+	if rep.Abort != nil && stopper != nil {
+		k := stopper.Killed()
+		rep.Abort.Abandoned = k != nil && !errors.Is(k, guard.ErrFinished)
+	}
 	r.verdict(rep)
 	if srcErr != nil {
 		err := &SourceError{Read: rep.Filtered.Read, Err: srcErr}
 		rep.Completed = false
 		rep.Failure = err.Error()
-		return rep, err
+		return rep, errors.Join(stopErr, err)
 	}
-	return rep, nil
+	return rep, stopErr
+}
+
+// fillLimits reports the caps and their waits.
+func (r *Replayer) fillLimits(rep *Report) {
+	rep.Limits.MaxInFlight = r.o.maxInFlight
+	rep.Limits.MaxSessions = r.o.maxSessions
+	wc := func(w ramp.WaitStats) WaitCount {
+		return WaitCount{Waited: w.Waited, TotalMS: msf(w.Total), MaxMS: msf(w.Max)}
+	}
+	if t, ok := r.o.limiter.(*ramp.Throttle); ok && t != nil {
+		rep.Limits.RateWaits = wc(t.Stats())
+	}
+	rep.Limits.RatePerSecond = r.o.ratePerSecond
+	if r.sessSem != nil {
+		rep.Limits.SessionWaits = wc(r.sessSem.Stats())
+	}
 }
 
 func (r *Replayer) verdict(rep *Report) {
@@ -368,7 +512,8 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 		origin   = r.o.origin
 		haveOrig = origin != 0
 		sampled  = make(map[string]bool)
-		start0   time.Duration // offset of the first request kept
+		firstOff = make(map[string]time.Duration) // under a scale ramp: each session's first offset
+		start0   time.Duration                    // offset of the first request kept
 		eof      bool
 	)
 	send := func(it *item) bool {
@@ -422,7 +567,23 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 		}
 		span.any = true
 		off -= start0
+		first, seen := firstOff[it.base]
+		if r.o.scaleRamp != nil && !seen {
+			first = off
+			firstOff[it.base] = off
+		}
 		for k := 0; k < r.o.scale; k++ {
+			if k > 0 && r.o.scaleRamp != nil {
+				// Clone k takes part only if its session begins once the
+				// ramp has reached it: whole sessions, never cut.
+				from, ok := r.o.scaleRamp.ActiveFrom(k)
+				if !ok || r.o.pacer.Due(first+time.Duration(k)*r.o.stagger) < from {
+					r.st.mu.Lock()
+					r.st.filtered.ByScaleRamp++
+					r.st.mu.Unlock()
+					continue
+				}
+			}
 			c := *it
 			c.clone = k
 			c.offset = off + time.Duration(k)*r.o.stagger
@@ -654,12 +815,26 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 			notSent(it)
 			continue
 		}
-		ss.active.Add(1)
+		if ss.active.Add(1) == 1 && r.sessSem != nil {
+			// The session starts work: it needs a --max-sessions slot,
+			// and the schedule waits for one (the delay shows as lag).
+			if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
+				ss.active.Add(-1)
+				<-pendSem
+				r.complete(ss, p)
+				notSent(it)
+				continue
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-pendSem }()
-			defer ss.active.Add(-1)
+			defer func() {
+				if ss.active.Add(-1) == 0 && r.sessSem != nil {
+					_ = r.sessSem.Release()
+				}
+			}()
 			r.do(ctx, it, ss, p, deps, due, flight)
 		}()
 
@@ -771,6 +946,9 @@ func (r *Replayer) evict(sessions map[string]*sessState, now time.Duration) {
 func (r *Replayer) finish(ss *sessState) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if !ss.firstSent.IsZero() && ss.lastDone.After(ss.firstSent) {
+		r.sends.session(ss.lastDone.Sub(ss.firstSent))
+	}
 	switch {
 	case ss.failed != "":
 		r.st.session(ss.key, "failed", ss.failed)
@@ -901,10 +1079,14 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	}
 	defer func() { <-flight }()
 	if r.o.limiter != nil {
-		if err := r.o.limiter.Wait(ctx); err != nil {
+		if err := r.o.limiter.Wait(r.issueCtx); err != nil {
 			r.report(res)
 			return
 		}
+	}
+	if r.stopped() { // stopped while waiting at a cap: nothing new goes out
+		r.report(res)
+		return
 	}
 	if ex.Flags&session.FlagRequestTruncated != 0 {
 		r.st.mu.Lock()
@@ -913,10 +1095,25 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	}
 	r.inFlight.Add(1)
 	res.Sent = time.Now()
+	think := time.Duration(-1)
+	ss.mu.Lock()
+	if ss.firstSent.IsZero() {
+		ss.firstSent = res.Sent
+	}
+	if !ss.lastDone.IsZero() && !res.Sent.Before(ss.lastDone) {
+		think = res.Sent.Sub(ss.lastDone)
+	}
+	ss.mu.Unlock()
+	r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think)
 	live, n, err := r.send(ctx, wr)
 	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)
+	ss.mu.Lock()
+	if res.Done.After(ss.lastDone) {
+		ss.lastDone = res.Done
+	}
+	ss.mu.Unlock()
 	if err != nil {
 		res.Err, res.ErrKind = err, errKind(err)
 		if ctx.Err() != nil || errors.Is(err, errClientClosed) {
@@ -943,9 +1140,87 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 
 func (r *Replayer) report(res *Result) {
 	r.st.record(res)
+	if !res.Sent.IsZero() {
+		failed := res.Err != nil || res.Status >= 500
+		r.rec.Due(res.Due)
+		r.rec.Sent(res.Sent)
+		r.rec.Done(res.Done, res.Done.Sub(res.Due), failed, res.ErrKind == ErrKindTimeout)
+		if g := r.o.guard; g != nil && res.ErrKind != ErrKindCanceled {
+			g.Observe(guard.NewObservation(res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
+		}
+		if m := r.o.metrics; m != nil {
+			m.Observe(live.NewRequest(res.Route, res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
+		}
+	} else if !res.Due.IsZero() && !res.Skipped {
+		r.rec.Due(res.Due)
+	}
 	for _, o := range r.o.observers {
 		o.Observe(res)
 	}
+}
+
+// isRefresh reports whether the recorded exchange refreshed a token.
+func isRefresh(ex *session.Exchange) bool {
+	for _, t := range ex.Tokens {
+		if t.Kind == session.TokenRefresh {
+			return true
+		}
+	}
+	return false
+}
+
+// liveLoop fills the live display and the metrics' gauges every second
+// until done is closed, then shows the final state.
+func (r *Replayer) liveLoop(done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			if r.o.live != nil {
+				r.o.live.Finish(r.liveSnapshot(time.Now()))
+			}
+			return
+		case now := <-t.C:
+			s := r.liveSnapshot(now)
+			if r.o.live != nil {
+				r.o.live.Update(s)
+			}
+			if m := r.o.metrics; m != nil {
+				m.SetInFlight(s.InFlight)
+				m.SetStage(s.StageIndex, s.Stage, s.Speed)
+				m.SetBacklog(s.Lag)
+			}
+		}
+	}
+}
+
+// liveSnapshot is the state shown each second. Percentiles and lag are
+// the guard window's (the last --abort-window) when a guard runs, the
+// whole run's otherwise.
+func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
+	s := r.Snapshot()
+	el := now.Sub(time.Unix(0, r.start.Load()))
+	ls := live.Snapshot{
+		Elapsed: el, Total: r.o.liveTotal, Speed: speedAt(r.o.pacer, el),
+		Sent: s.Sent, InFlight: int(s.InFlight), Errors: s.Errors,
+		RPS: float64(r.sends.recent(now)), P99: s.LatP99, Lag: s.LagP99,
+	}
+	if ls.Completed = s.Sent; s.InFlight > 0 && uint64(s.InFlight) <= s.Sent {
+		ls.Completed = s.Sent - uint64(s.InFlight)
+	}
+	if st, ok := r.o.pacer.(stager); ok {
+		i, name := st.StageAt(el)
+		ls.StageIndex, ls.Stage, ls.Stages = i+1, name, len(r.o.stages)
+	}
+	if g := r.o.guard; g != nil {
+		w := g.Window().Stats(now)
+		ls.P50, ls.P99, ls.Lag = w.P50, w.P99, w.Lag
+	}
+	if r.stopped() {
+		ls.Stopping = r.stopReason()
+	}
+	return ls
 }
 
 // hopHeaders are not forwarded: they describe the recorded connection, or

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/reprise-tool/reprise/replay/htmlreport"
 )
 
 // ReportVersion is the version of the run report's JSON layout. Fields are
@@ -100,6 +102,92 @@ type Report struct {
 	Problems    []SessionProblem  `json:"session_problems,omitempty"`
 	Correlation CorrelationCounts `json:"correlation"`
 	Filtered    FilterCounts      `json:"filtered"`
+
+	// The figures 'reprise check' compares with the recording. PerSecond
+	// counts the requests sent in each whole wall second since the start,
+	// RefreshesPerSecond those of them whose recorded exchange carries a
+	// token refresh. InterArrival holds the wall gaps between consecutive
+	// sends; InterArrivalScaled the same gaps multiplied by the speed in
+	// force when they ended (recording time, comparable with the
+	// recording's gaps under a ramp; empty under --speed max). ThinkTime
+	// is, per session clone, the time from the latest completion of its
+	// earlier requests to its next send (when not negative);
+	// SessionLength, per clone, its first send to its last completion.
+	PerSecond          []uint64  `json:"per_second"`
+	RefreshesPerSecond []uint64  `json:"refreshes_per_second"`
+	InterArrival       Histogram `json:"inter_arrival"`
+	InterArrivalScaled Histogram `json:"inter_arrival_scaled"`
+	ThinkTime          Histogram `json:"think_time"`
+	SessionLength      Histogram `json:"session_length"`
+
+	// Series holds one entry per wall second: requests due (intended)
+	// and sent (achieved), latency percentiles from the due time over the
+	// requests that finished in it, errors (no response or 5xx) and
+	// timeouts. The HTML page draws it.
+	Series []htmlreport.Second `json:"series"`
+	// Stages are the ramp's stages on the run's clock (empty without a
+	// ramp).
+	Stages []StageReport `json:"stages,omitempty"`
+	// Limits are the caps in force and how long requests waited at them;
+	// that wait is part of Lag.
+	Limits Limits `json:"limits"`
+	// Guards are the --abort-on rules in force ("none" when off, empty
+	// when the run had no guard).
+	Guards string `json:"guards,omitempty"`
+	// Abort says what stopped the run early: a guard or an interrupt.
+	Abort *Abort `json:"abort,omitempty"`
+}
+
+// StageReport is one ramp stage on the run's wall clock, in seconds since
+// the start.
+type StageReport struct {
+	Name     string  `json:"name"`
+	Start    float64 `json:"start_s"`
+	End      float64 `json:"end_s"`
+	Value    float64 `json:"value"`
+	EndValue float64 `json:"end_value"`
+}
+
+// Limits are a run's caps and their waits.
+type Limits struct {
+	RatePerSecond float64   `json:"rate_per_s,omitempty"` // --rate; 0 for none
+	MaxInFlight   int       `json:"max_inflight"`
+	MaxSessions   int       `json:"max_sessions,omitempty"` // 0 for none
+	RateWaits     WaitCount `json:"rate_waits"`
+	SessionWaits  WaitCount `json:"session_waits"`
+}
+
+// WaitCount says how many requests waited at a cap, and for how long.
+type WaitCount struct {
+	Waited  uint64  `json:"waited"`
+	TotalMS float64 `json:"total_ms"`
+	MaxMS   float64 `json:"max_ms"`
+}
+
+// Abort kinds.
+const (
+	AbortGuard     = "guard"     // a --abort-on rule held
+	AbortInterrupt = "interrupt" // SIGINT or SIGTERM
+)
+
+// Abort says when and why a run stopped early.
+type Abort struct {
+	Kind string `json:"kind"` // AbortGuard or AbortInterrupt
+	// Rule is the guard's rule ("p99>2s"), or "interrupt".
+	Rule   string    `json:"rule"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	AtS    float64   `json:"at_s"` // seconds since the start
+	// Value and Threshold are the guard's measure and limit, in the
+	// metric's base unit (a fraction, seconds, a count); WindowS and
+	// WindowRequests the window it was measured over.
+	Value          float64 `json:"value,omitempty"`
+	Threshold      float64 `json:"threshold,omitempty"`
+	WindowS        float64 `json:"window_s,omitempty"`
+	WindowRequests int     `json:"window_requests,omitempty"`
+	// Abandoned is set when requests were still in flight at the end of
+	// the drain and were abandoned.
+	Abandoned bool `json:"abandoned,omitempty"`
 }
 
 // RequestCounts counts requests by fate.
@@ -173,6 +261,9 @@ type FilterCounts struct {
 	ByPath     uint64 `json:"path"`
 	ByRange    uint64 `json:"range"`
 	BySessions uint64 `json:"sessions"`
+	// ByScaleRamp counts clone requests left out because the scale ramp
+	// had not reached their clone when their session began.
+	ByScaleRamp uint64 `json:"scale_ramp,omitempty"`
 	// Unsendable counts exchanges with no method or target.
 	Unsendable uint64 `json:"unsendable"`
 }
@@ -224,6 +315,23 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if r.Stopped != "" {
 		fmt.Fprintf(&b, "  stopped   %s\n", r.Stopped)
 	}
+	if a := r.Abort; a != nil {
+		if a.Kind == AbortGuard {
+			fmt.Fprintf(&b, "  ABORTED   by guard %s at %.1fs: %s\n", a.Rule, a.AtS, a.Reason)
+		} else {
+			fmt.Fprintf(&b, "  ABORTED   by an interrupt at %.1fs\n", a.AtS)
+		}
+		if a.Abandoned {
+			b.WriteString("            requests still in flight after the drain were abandoned\n")
+		}
+	}
+	if len(r.Stages) > 0 {
+		names := make([]string, len(r.Stages))
+		for i, s := range r.Stages {
+			names[i] = s.Name
+		}
+		fmt.Fprintf(&b, "  stages    %s\n", strings.Join(names, ", "))
+	}
 	q := r.Requests
 	fmt.Fprintf(&b, "  requests  %d scheduled, %d sent, %d responses, %d errors, %d skipped, %d not sent\n",
 		q.Scheduled, q.Sent, q.Responses, q.Errors, q.Skipped, q.NotSent)
@@ -240,6 +348,10 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	h = r.ServiceTime
 	fmt.Fprintf(&b, "  service   p50 %s  p90 %s  p99 %s  max %s  (from send)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
 	fmt.Fprintf(&b, "  lag       p50 %s  p99 %s  max %s;  order waits %d, p99 %s\n", ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max), r.OrderWait.Count, ms(r.OrderWait.P99))
+	if l := r.Limits; l.RateWaits.Waited > 0 || l.SessionWaits.Waited > 0 {
+		fmt.Fprintf(&b, "  caps      rate %g/s: %d waited (max %s); max sessions %d: %d waited (max %s); counted in lag\n",
+			l.RatePerSecond, l.RateWaits.Waited, ms(l.RateWaits.MaxMS), l.MaxSessions, l.SessionWaits.Waited, ms(l.SessionWaits.MaxMS))
+	}
 	s := r.Sessions
 	fmt.Fprintf(&b, "  sessions  %d: %d completed, %d failed, %d uncorrelated\n", s.Total, s.Completed, s.Failed, s.Uncorrelated)
 	c := r.Correlation

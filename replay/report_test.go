@@ -31,9 +31,15 @@ func TestReportGolden(t *testing.T) {
 	rep.Target = "http://127.0.0.1:8089"
 	rep.Start, rep.End = time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC), time.Date(2026, 11, 26, 1, 0, 1, 0, time.UTC)
 	rep.DurationMS, rep.LastSendMS = 5.2, 5
-	for _, h := range []*Histogram{&rep.Latency, &rep.ServiceTime, &rep.Lag} {
+	for _, h := range []*Histogram{&rep.Latency, &rep.ServiceTime, &rep.Lag, &rep.InterArrival, &rep.InterArrivalScaled, &rep.ThinkTime, &rep.SessionLength} {
 		*h = fixedHist(h.Count)
 	}
+	for i := range rep.Series {
+		rep.Series[i].P50, rep.Series[i].P90, rep.Series[i].P99 = 1, 2, 3
+	}
+	// Whether a session's next request went before its previous answer
+	// was read is timing: think times count as many as they found.
+	rep.ThinkTime = fixedHist(0)
 	rep.OrderWait = Histogram{} // whether a request found its predecessor in flight is timing
 	for i := range rep.Routes {
 		rep.Routes[i].Latency = fixedHist(rep.Routes[i].Latency.Count)

@@ -274,18 +274,25 @@ func TestReplayShop(t *testing.T) {
 			if rep.Requests.Uncorrelated != 0 || rep.Sessions.Failed+rep.Sessions.Uncorrelated != 0 {
 				t.Errorf("requests %+v sessions %+v %v", rep.Requests, rep.Sessions, rep.Problems)
 			}
-			// The schedule's length: the last request is sent at
-			// span/speed (a late last request shows here). On a starved
-			// machine (the median request already late by more than 5ms,
-			// which an idle machine never shows) the figure says nothing
-			// about the scheduler, so it is only logged.
-			dev := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS
-			switch {
-			case dev <= 0.02:
-			case rep.Lag.P50 > 5:
-				t.Logf("machine starved (lag p50 %.1fms): last request sent at %.1fms, span/speed %.1fms (%.2f%% off)", rep.Lag.P50, rep.LastSendMS, rep.ExpectedMS, 100*dev)
-			default:
-				t.Errorf("last request sent at %.1fms, span/speed is %.1fms: off by %.2f%%", rep.LastSendMS, rep.ExpectedMS, 100*dev)
+			// The schedule's length: the last request is due at
+			// span/speed, and is sent then plus its own lag. The lag is a
+			// fact of the machine (a loaded one starts goroutines late),
+			// so it is measured and taken off, and only logged; the
+			// strict 2% on the send itself is TestFidelityLong's and the
+			// benchmarks' job.
+			var lastLag time.Duration
+			var lastSent time.Time
+			for _, r := range res.all {
+				if !r.Sent.IsZero() && r.Sent.After(lastSent) {
+					lastSent, lastLag = r.Sent, r.Sent.Sub(r.Due)
+				}
+			}
+			due := rep.LastSendMS - float64(lastLag)/1e6
+			dev := math.Abs(due-rep.ExpectedMS) / rep.ExpectedMS
+			if dev > 0.02 {
+				t.Errorf("last request due at %.1fms (sent at %.1fms, %v late), span/speed is %.1fms: off by %.2f%%", due, rep.LastSendMS, lastLag, rep.ExpectedMS, 100*dev)
+			} else if off := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS; off > 0.02 {
+				t.Logf("last request sent at %.1fms, %v late (lag p50 %.1fms): %.2f%% after span/speed %.1fms", rep.LastSendMS, lastLag, rep.Lag.P50, 100*off, rep.ExpectedMS)
 			}
 			for _, r := range res.all {
 				if r.Status != r.RecordedStatus && r.Err == nil && !r.Skipped {

@@ -1,0 +1,160 @@
+package replay
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/live"
+	"github.com/reprise-tool/reprise/replay/ramp"
+)
+
+// This file holds the live controls of a run (issue 7): the scale ramp,
+// the session cap, the guards with their orderly stop, and the live
+// display. Each is an option; without them Run behaves as before.
+
+// DefaultGuardEvery is how often the guards are checked.
+const DefaultGuardEvery = 250 * time.Millisecond
+
+// WithScaleRamp raises the number of clones over wall time (--ramp
+// scale=1:2m,scale=3). The run's scale is the ramp's highest stage; clone
+// k of a session takes part only if the session's first request is due at
+// or after the ramp's ActiveFrom(k), so raising the scale adds whole
+// sessions rather than cutting sessions in the middle. Replaces WithScale.
+func WithScaleRamp(r *ramp.Ramp) Option {
+	return func(o *options) error {
+		if r == nil || r.Kind() != ramp.KindScale {
+			return errors.New("scale ramp: want a ramp of scale stages, e.g. scale=1:2m,scale=3")
+		}
+		top := 1.0
+		for _, s := range r.Stages() {
+			top = max(top, s.Value)
+		}
+		o.scaleRamp, o.scale = r, int(top)
+		return nil
+	}
+}
+
+// WithMaxSessions caps the session clones with work in progress at once
+// (--max-sessions): a session takes a slot when one of its requests is
+// dispatched while none of its others is, and gives it back when its last
+// outstanding request completes. A request whose session finds no slot
+// waits, and the schedule waits with it: the delay shows as lag. 0 means
+// no cap.
+func WithMaxSessions(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return errors.New("max sessions must not be negative (0 means no cap)")
+		}
+		o.maxSessions = n
+		return nil
+	}
+}
+
+// WithGuard stops the run when g trips: g is fed every finished request
+// and checked every DefaultGuardEvery. The run then stops issuing at once,
+// lets in-flight requests finish within the drain (WithDrainTimeout),
+// marks the report's Abort and returns a *guard.AbortError (exit code 3).
+func WithGuard(g *guard.Guard) Option {
+	return func(o *options) error {
+		if g == nil {
+			return errors.New("guard is nil")
+		}
+		o.guard = g
+		return nil
+	}
+}
+
+// WithDrainTimeout sets how long requests in flight may finish once the
+// run stops early (a guard, an interrupt, the caller's context ending).
+// With it, cancelling Run's context is an orderly stop rather than an
+// abort; without it, cancelling aborts the requests in flight at once.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return errors.New("drain timeout must not be negative")
+		}
+		o.drain, o.drainSet = d, true
+		return nil
+	}
+}
+
+// WithSignals makes the run watch the process's signals (os.Interrupt
+// when none are named): the first stops in order (as a guard does, with
+// the drain), the second abandons the requests in flight. Implies
+// WithDrainTimeout(guard.DefaultDrain) unless that is given.
+func WithSignals(sig ...os.Signal) Option {
+	return func(o *options) error {
+		if len(sig) == 0 {
+			sig = []os.Signal{os.Interrupt}
+		}
+		o.signals = sig
+		return nil
+	}
+}
+
+// WithLive shows the run on p, updated every second, with the ramp's
+// stage when the pacer is a ramp. total is the planned length (0 when
+// unknown).
+func WithLive(p *live.Progress, total time.Duration) Option {
+	return func(o *options) error {
+		if p == nil {
+			return errors.New("progress is nil")
+		}
+		o.live, o.liveTotal = p, total
+		return nil
+	}
+}
+
+// WithMetrics feeds m (served by the caller on --metrics-addr) with every
+// finished request, the stage, the in-flight count and the abort.
+func WithMetrics(m *live.Metrics) Option {
+	return func(o *options) error {
+		if m == nil {
+			return errors.New("metrics is nil")
+		}
+		o.metrics = m
+		return nil
+	}
+}
+
+// WithStages places the ramp's stages in the report (and so on the HTML
+// page); a dry run's plan gives them.
+func WithStages(stages []ramp.StagePlan) Option {
+	return func(o *options) error {
+		o.stages = stages
+		return nil
+	}
+}
+
+// WithRate caps the whole run at rt requests per second (--rate) with one
+// limiter shared by every request, never one per worker; the wait shows
+// as lag and in the report's Limits. The zero Rate is no cap.
+func WithRate(rt ramp.Rate) Option {
+	return func(o *options) error {
+		if th := ramp.NewThrottle(rt); th != nil {
+			o.limiter, o.ratePerSecond = th, rt.PerSecond
+		}
+		return nil
+	}
+}
+
+// stager is a pacer that names its stages (a *ramp.Ramp).
+type stager interface {
+	StageAt(elapsed time.Duration) (int, string)
+	Speed(elapsed time.Duration) float64
+}
+
+// speedAt is the speed in force at elapsed, 0 under Max.
+func speedAt(p Pacer, elapsed time.Duration) float64 {
+	switch v := p.(type) {
+	case Speed:
+		return float64(v)
+	case Max:
+		return 0
+	case stager:
+		return v.Speed(elapsed)
+	}
+	return 0
+}
