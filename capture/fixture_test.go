@@ -2,14 +2,11 @@ package capture_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
-	"github.com/reprise-tool/reprise/fixtures/sim"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 )
 
 // TestShopFixturePcap imports the demo shop's fixture capture (real
@@ -17,15 +14,7 @@ import (
 // checks it holds exactly the requests the simulator's ground truth lists,
 // every one complete.
 func TestShopFixturePcap(t *testing.T) {
-	f, err := os.Open("../fixtures/testdata/shop.truth.json")
-	if err != nil {
-		t.Skipf("fixture not present: %v", err)
-	}
-	truth, err := sim.ReadTruth(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	truth := shoptest.ReadTruthFile(t, "../fixtures/testdata/shop.truth.json")
 	src, err := pcapfile.Open("../fixtures/testdata/shop.pcap")
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +25,7 @@ func TestShopFixturePcap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n, incomplete int64
-	for {
-		x, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, x := range shoptest.Collect(t, p) {
 		n++
 		if x.Flags.Incomplete() || len(x.Warnings) > 0 {
 			incomplete++

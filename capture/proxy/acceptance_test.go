@@ -1,13 +1,14 @@
-package proxy
+package proxy_test
 
 import (
 	"context"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -27,19 +28,6 @@ func simConfig(base string) sim.Config {
 	}
 }
 
-func startShop(t *testing.T) *shop.Server {
-	t.Helper()
-	srv, err := shop.NewServer(shop.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
-
 // TestSimulatorThroughProxy is the acceptance test: the simulated
 // users through the recording proxy get the same violation-free run as
 // without it, and the recording holds exactly the requests the shop
@@ -50,49 +38,28 @@ func TestSimulatorThroughProxy(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	direct := startShop(t)
+	direct := shoptest.StartShop(t, shop.Config{})
 	dTruth, err := sim.Run(ctx, simConfig(direct.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dStats := direct.Stats()
 
-	proxied := startShop(t)
+	proxied := shoptest.StartShop(t, shop.Config{})
 	out := filepath.Join(t.TempDir(), "shop.rpz")
-	listening := make(chan string, 1)
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	type result struct {
-		sum Summary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		sum, err := Record(rctx, RecordConfig{
-			Listen: "127.0.0.1:0", Upstream: proxied.URL(), Output: out,
-			OnListen: func(a string) { listening <- a },
-		})
-		done <- result{sum, err}
-	}()
-	var addr string
-	select {
-	case addr = <-listening:
-	case r := <-done:
-		t.Fatalf("proxy did not start: %v", r.err)
-	}
+	addr, stop := shoptest.StartRecord(t, proxy.RecordConfig{Upstream: proxied.URL(), Output: out})
 	pTruth, err := sim.Run(ctx, simConfig("http://"+addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	sum, err := stop()
+	if err != nil {
+		t.Fatal(err)
 	}
 	pStats := proxied.Stats()
 
 	t.Logf("direct: %d requests, stop %s; through the proxy: %d requests, stop %s; recorded %d",
-		dStats.Requests, dTruth.Stop, pStats.Requests, pTruth.Stop, r.sum.Exchanges)
+		dStats.Requests, dTruth.Stop, pStats.Requests, pTruth.Stop, sum.Exchanges)
 	if dTruth.Stop != "done" || pTruth.Stop != "done" {
 		t.Fatalf("runs did not finish: direct %s, proxied %s", dTruth.Stop, pTruth.Stop)
 	}
@@ -117,21 +84,14 @@ func TestSimulatorThroughProxy(t *testing.T) {
 	}
 	defer rd.Close()
 	var n, incomplete int64
-	for {
-		x, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, x := range shoptest.Collect(t, rd) {
 		n++
 		if x.Flags.Incomplete() {
 			incomplete++
 		}
 	}
-	if n != pStats.Requests || incomplete != 0 || r.sum.Dropped != 0 {
-		t.Fatalf("recording holds %d exchanges (%d incomplete, %d dropped); the shop served %d", n, incomplete, r.sum.Dropped, pStats.Requests)
+	if n != pStats.Requests || incomplete != 0 || sum.Dropped != 0 {
+		t.Fatalf("recording holds %d exchanges (%d incomplete, %d dropped); the shop served %d", n, incomplete, sum.Dropped, pStats.Requests)
 	}
 	if md := rd.Metadata(); len(md) != 1 || md[0].Counters.Exchanges != uint64(n) {
 		t.Fatalf("metadata counters %+v, want %d exchanges", md, n)

@@ -3,15 +3,14 @@ package check_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/check"
@@ -32,61 +31,18 @@ import (
 // tokens to expire.
 func shopConfig() shop.Config { return shop.Config{AccessTTL: 3 * time.Second} }
 
-func startShop(t *testing.T) *shop.Server {
-	t.Helper()
-	srv, err := shop.NewServer(shopConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
+func startShop(t *testing.T) *shop.Server { return shoptest.StartShop(t, shopConfig()) }
 
 // recordShop records the simulated users through the proxy and writes
 // what it recorded, with sessions and timelines, to a recording file.
 func recordShop(t *testing.T) string {
 	t.Helper()
 	srv := startShop(t)
-	p, err := proxy.New(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ctx, ln) }()
-	var xs []*session.Exchange
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			x, err := p.Next()
-			if err != nil {
-				return
-			}
-			xs = append(xs, x)
-		}
-	}()
-	_, err = sim.Run(context.Background(), sim.Config{
-		BaseURL: "http://" + ln.Addr().String(), Users: 12, Seed: 1,
+	xs, _, _ := shoptest.ProxyRun(t, srv.URL(), sim.Config{
+		Users: 12, Seed: 1,
 		ArrivalWindow: time.Second, Think: sim.LogNormal{Median: 100 * time.Millisecond, Sigma: 0.5},
 		NoReactive: true, Duration: 20 * time.Second,
 	})
-	stop()
-	if serr := <-served; serr != nil {
-		t.Errorf("proxy: %v", serr)
-	}
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	tr, err := identity.NewTracker()
 	if err != nil {
@@ -111,6 +67,7 @@ func recordShop(t *testing.T) string {
 	return path
 }
 
+// slice hands out exchanges from a slice (the examples use it too).
 type slice struct{ xs []*session.Exchange }
 
 func (s *slice) Next() (*session.Exchange, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/replay/guard"
 )
@@ -19,8 +20,8 @@ import (
 // reports nothing (tokens, order ids and timestamps differ in every
 // answer, and are noise).
 func TestMirrorShopSessions(t *testing.T) {
-	primary := startShop(t, shopCfg())
-	second := startShop(t, shopCfg())
+	primary := shoptest.StartShop(t, shopCfg())
+	second := shoptest.StartShop(t, shopCfg())
 	addr, stop := startProxy(t, primary.URL(), Config{Shadow: second.URL(), AllowWrites: true})
 	truth, err := sim.Run(context.Background(), simCfg("http://"+addr, 8, 4*time.Second))
 	if err != nil {
@@ -64,7 +65,7 @@ func TestCompareCandidate(t *testing.T) {
 			name = "baseline"
 		}
 		t.Run(name, func(t *testing.T) {
-			primary := startShop(t, shopCfg())
+			primary := shoptest.StartShop(t, shopCfg())
 			cand, err := shop.New(shopCfg())
 			if err != nil {
 				t.Fatal(err)
@@ -74,7 +75,7 @@ func TestCompareCandidate(t *testing.T) {
 			cfg := Config{Shadow: candSrv.URL, AllowWrites: true}
 			var base *shop.Server
 			if withBaseline {
-				base = startShop(t, shopCfg())
+				base = shoptest.StartShop(t, shopCfg())
 				cfg.Baseline = base.URL()
 			}
 			addr, stop := startProxy(t, primary.URL(), cfg)
@@ -115,7 +116,7 @@ func TestCompareCandidate(t *testing.T) {
 // error and no violation, the mirror counts what it lost, and its guard
 // stops feeding the dead shadow.
 func TestShadowKilledMidRun(t *testing.T) {
-	primary := startShop(t, shopCfg())
+	primary := shoptest.StartShop(t, shopCfg())
 	second, err := shop.NewServer(shopCfg())
 	if err != nil {
 		t.Fatal(err)

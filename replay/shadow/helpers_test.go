@@ -17,20 +17,6 @@ import (
 	"github.com/reprise-tool/reprise/fixtures/sim"
 )
 
-// startShop serves a shop on loopback until the test ends.
-func startShop(t testing.TB, cfg shop.Config) *shop.Server {
-	t.Helper()
-	srv, err := shop.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
-
 // shopCfg is a quick shop: short tokens so sessions refresh within a few
 // seconds, small service times.
 func shopCfg() shop.Config {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/live"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 )
 
@@ -20,8 +21,8 @@ func TestLiveLoopbackShadow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the simulator for a few seconds")
 	}
-	primary := startShop(t, shopCfg())
-	second := startShop(t, shopCfg())
+	primary := shoptest.StartShop(t, shopCfg())
+	second := shoptest.StartShop(t, shopCfg())
 	port := uint16(primary.Addr().(*net.TCPAddr).Port)
 	probe, err := live.Open(context.Background(), live.Config{Interface: "lo", Ports: []uint16{port}})
 	var perm *live.PermissionError
