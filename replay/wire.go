@@ -2,12 +2,15 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +48,9 @@ type wireConn struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
+
+	raw   []byte // the last header block read, reused
+	spans []span // its fields
 }
 
 func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration, maxIdle int) *wireClient {
@@ -207,34 +213,223 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 	if _, err = c.br.Peek(1); err != nil {
 		return nil, 0, false, false, err
 	}
-	hr := &http.Request{Method: req.method}
-	var hresp *http.Response
-	for {
-		hresp, err = http.ReadResponse(c.br, hr)
+	resp, n, keep, err = c.readResponse(req.method, w.readLimit)
+	return resp, n, keep, true, err
+}
+
+// maxInterim bounds the interim (1xx) responses read before the final one.
+const maxInterim = 16
+
+// readResponse reads one final response to a request of the given method,
+// skipping interim 1xx responses, and reports whether the connection can
+// carry another exchange. It parses the status line and header fields in
+// place in the reader's buffer, then makes one string of the whole header
+// block that the fields' names and values share: net/http's ReadResponse
+// builds a map, canonicalises every name and allocates each value, which
+// made up a fifth of a request's cost at --speed max. The framing rules
+// are net/http's: no body for HEAD, 1xx, 204 and 304; chunked wins over
+// Content-Length (and is only read from HTTP/1.1); differing
+// Content-Lengths are an error; a body without either runs to the close.
+func (c *wireConn) readResponse(method string, limit int64) (*session.Response, int64, bool, error) {
+	for interim := 0; ; interim++ {
+		h, err := c.readHead()
 		if err != nil {
-			return nil, 0, false, true, err
+			return nil, 0, false, err
 		}
-		if hresp.StatusCode >= 200 || hresp.StatusCode == http.StatusSwitchingProtocols {
+		if h.status/100 == 1 && h.status != http.StatusSwitchingProtocols {
+			if interim == maxInterim {
+				return nil, 0, false, errors.New("malformed HTTP response: too many interim (1xx) responses")
+			}
+			continue
+		}
+		resp := &session.Response{Proto: h.proto, Status: h.status, Header: h.header}
+		noBody := method == "HEAD" || h.status == http.StatusNoContent || h.status == http.StatusNotModified ||
+			h.status == http.StatusSwitchingProtocols
+		keep := !h.close && h.status != http.StatusSwitchingProtocols
+		var n int64
+		switch {
+		case noBody:
+		case h.chunked:
+			resp.Body, n, err = readBody(httputil.NewChunkedReader(c.br), -1, limit)
+			if err == nil {
+				err = c.skipTrailer()
+			}
+		case h.length >= 0:
+			resp.Body, n, err = readBody(c.br, h.length, limit)
+		default: // delimited by the close
+			keep = false
+			resp.Body, n, err = readBody(c.br, -1, limit)
+		}
+		if err != nil {
+			return nil, n, false, err
+		}
+		resp.BodySize = n
+		return resp, n, keep, nil
+	}
+}
+
+// head is a parsed status line and header section.
+type head struct {
+	proto   string
+	status  int
+	header  session.Headers
+	length  int64 // Content-Length, -1 when absent
+	chunked bool
+	close   bool // the connection ends after this response
+}
+
+// readHead reads a status line and its header fields. Lines are copied
+// into c.raw (reused from one response to the next) and the fields' spans
+// noted in c.spans; one string conversion at the end backs them all.
+func (c *wireConn) readHead() (head, error) {
+	h := head{length: -1}
+	line, err := c.readLine()
+	if err != nil {
+		return h, err
+	}
+	// HTTP/1.x SP 3DIGIT [SP reason]
+	if len(line) < len("HTTP/1.1 200") || string(line[:7]) != "HTTP/1." || line[7] < '0' || line[7] > '9' ||
+		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return h, fmt.Errorf("malformed HTTP response %q", truncate(line))
+	}
+	for _, d := range line[9:12] {
+		if d < '0' || d > '9' {
+			return h, fmt.Errorf("malformed HTTP status code %q", truncate(line))
+		}
+		h.status = h.status*10 + int(d-'0')
+	}
+	minor := line[7]
+	switch minor {
+	case '1':
+		h.proto = "HTTP/1.1"
+	case '0':
+		h.proto = "HTTP/1.0"
+	default:
+		h.proto = string(line[:8])
+	}
+	c.raw = c.raw[:0]
+	c.spans = c.spans[:0]
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return h, err
+		}
+		if len(line) == 0 {
 			break
 		}
-		hresp.Body.Close() // an interim 1xx: the final response follows
+		if line[0] == ' ' || line[0] == '\t' { // obsolete line folding
+			if len(c.spans) == 0 {
+				return h, fmt.Errorf("malformed MIME header: continuation line %q", truncate(line))
+			}
+			if v := bytes.Trim(line, " \t"); len(v) > 0 {
+				c.raw = append(c.raw, ' ')
+				c.raw = append(c.raw, v...)
+				c.spans[len(c.spans)-1].end = len(c.raw)
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		// Spaces in a name are let through, as net/http lets them
+		// through in responses.
+		if colon <= 0 {
+			return h, fmt.Errorf("malformed MIME header line %q", truncate(line))
+		}
+		if len(c.spans) == 1000 {
+			return h, errors.New("malformed HTTP response: more than 1000 header fields")
+		}
+		sp := span{name: len(c.raw)}
+		c.raw = append(c.raw, line[:colon]...)
+		sp.value = len(c.raw)
+		c.raw = append(c.raw, bytes.Trim(line[colon+1:], " \t")...)
+		sp.end = len(c.raw)
+		c.spans = append(c.spans, sp)
 	}
-	body, n, err := readBody(hresp.Body, hresp.ContentLength, w.readLimit)
-	hresp.Body.Close()
-	if err != nil {
-		return nil, n, false, true, err
+	if len(c.spans) == 0 {
+		h.close = minor == '0'
+		return h, nil
 	}
-	resp = &session.Response{Proto: hresp.Proto, Status: hresp.StatusCode, Body: body, BodySize: n}
-	for name, vals := range hresp.Header {
-		for _, v := range vals {
-			resp.Header = append(resp.Header, session.Header{Name: name, Value: v})
+	block := string(c.raw)
+	h.header = make(session.Headers, len(c.spans))
+	keepAlive, te := false, 0
+	for i, sp := range c.spans {
+		name, value := block[sp.name:sp.value], block[sp.value:sp.end]
+		h.header[i] = session.Header{Name: name, Value: value}
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || n < 0 || value[0] == '+' {
+				return h, fmt.Errorf("bad Content-Length %q", value)
+			}
+			if h.length >= 0 && h.length != n {
+				return h, fmt.Errorf("message cannot contain multiple differing Content-Lengths (%d and %d)", h.length, n)
+			}
+			h.length = n
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			te++
+			if !strings.EqualFold(value, "chunked") || te > 1 {
+				return h, fmt.Errorf("unsupported transfer encoding %q", value)
+			}
+		case strings.EqualFold(name, "Connection"):
+			for tok := range strings.SplitSeq(value, ",") {
+				tok = strings.TrimSpace(tok)
+				h.close = h.close || strings.EqualFold(tok, "close")
+				keepAlive = keepAlive || strings.EqualFold(tok, "keep-alive")
+			}
 		}
 	}
-	keep = !hresp.Close && hresp.ContentLength >= 0 || (!hresp.Close && len(hresp.TransferEncoding) > 0)
-	if hresp.StatusCode == http.StatusSwitchingProtocols {
-		keep = false
+	if minor == '0' {
+		h.close = h.close || !keepAlive
+	} else if te > 0 {
+		h.chunked, h.length = true, -1
 	}
-	return resp, n, keep, true, nil
+	return h, nil
+}
+
+// span locates one field in wireConn.raw: name at [name:value), value at
+// [value:end).
+type span struct{ name, value, end int }
+
+// readLine returns the next line without its CRLF (or LF). The slice is
+// valid until the next read.
+func (c *wireConn) readLine() ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, errors.New("malformed HTTP response: header line too long")
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, nil
+}
+
+// skipTrailer reads the trailer section after the last chunk.
+func (c *wireConn) skipTrailer() error {
+	for i := 0; ; i++ {
+		line, err := c.readLine()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil || len(line) == 0 {
+			return err
+		}
+		if i == 1000 {
+			return errors.New("malformed HTTP response: trailer too long")
+		}
+	}
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
 }
 
 // bodyMethod reports whether an empty body is still announced with
