@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,19 +70,39 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("no plan or realism verdict: %+v %+v", res.Plan, res.Realism)
 	}
 	if res.Realism.Verdict != "pass" {
-		// The schedule's timing is the one figure a starved machine (a
-		// race build on two busy cores) spoils by itself; anything else is
-		// the replay's fault.
-		timing := true
+		// Two findings may stand without the replay being at fault:
+		// schedule timing, which a starved machine (a race build on two
+		// busy cores) spoils by itself; and check's refresh_peak, which
+		// compares the run's refresh share at its busiest seconds with the
+		// recording's while a ramp packs the whole load into its fastest
+		// seconds. It is excused only when the refreshes crowd the peak no
+		// more than the requests do (beyond the recording's own excess),
+		// within the threshold and two standard errors.
+		excused := true
 		for _, f := range res.Realism.Findings {
-			if !strings.Contains(f, "order") && !strings.Contains(f, "lag") && !strings.Contains(f, "sent its last request") {
-				timing = false
+			switch {
+			case strings.HasPrefix(f, "pass"):
+			case strings.Contains(f, "order") || strings.Contains(f, "lag") || strings.Contains(f, "sent its last request"):
+				t.Logf("schedule timing (machine starved): %s", f)
+			case strings.Contains(f, "refreshes fell in the busiest tenth"):
+				rp := res.Realism.RefreshPeak
+				if rp == nil {
+					t.Errorf("refresh_peak without the figures to explain it: %s", f)
+					excused = false
+					break
+				}
+				q := max(rp.RecordingShare, 0.1)
+				noise := 2 * math.Sqrt(q*(1-q)/float64(max(c.Refreshes, 1)))
+				t.Logf("refresh_peak: %+v, excess %.2f (allowed %.2f)", *rp, rp.Excess(), 0.1+noise)
+				if rp.Excess() > 0.1+noise {
+					excused = false
+				}
+			default:
+				excused = false
 			}
 		}
-		if !timing {
+		if !excused {
 			t.Errorf("realism verdict %s, want pass: %q", res.Realism.Verdict, res.Realism.Findings)
-		} else {
-			t.Logf("realism verdict %s on schedule timing alone (machine starved): %q", res.Realism.Verdict, res.Realism.Findings)
 		}
 	}
 	for _, p := range []string{res.Files.Recording, res.Files.RunReport, res.Files.HTML} {
