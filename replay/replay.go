@@ -386,7 +386,13 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	rep.Stopped = r.stopReason()
 	r.sends.fill(rep)
 	rep.Series = r.rec.Series()
-	for _, sp := range r.o.stages {
+	stages := r.o.stages
+	if rp, ok := r.o.pacer.(*ramp.Ramp); ok && stages == nil && span.any {
+		stages = rp.Plan(span.lastClone)
+	} else if r.o.scaleRamp != nil && stages == nil && span.any {
+		stages = r.o.scaleRamp.Plan(r.o.pacer.Due(span.lastClone))
+	}
+	for _, sp := range stages {
 		rep.Stages = append(rep.Stages, StageReport{Name: sp.Name, Start: sp.Start.Seconds(), End: sp.End.Seconds(), Value: sp.Value, EndValue: sp.EndValue})
 	}
 	r.fillLimits(rep)
@@ -1212,6 +1218,12 @@ func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
 	if st, ok := r.o.pacer.(stager); ok {
 		i, name := st.StageAt(el)
 		ls.StageIndex, ls.Stage, ls.Stages = i+1, name, len(r.o.stages)
+		if rp, ok := st.(*ramp.Ramp); ok && ls.Stages == 0 {
+			ls.Stages = len(rp.Stages())
+		}
+	} else if sr := r.o.scaleRamp; sr != nil {
+		i, name := sr.StageAt(el)
+		ls.StageIndex, ls.Stage, ls.Stages = i+1, name, len(sr.Stages())
 	}
 	if g := r.o.guard; g != nil {
 		w := g.Window().Stats(now)

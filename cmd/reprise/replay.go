@@ -7,12 +7,17 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/replay/check"
 	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/live"
+	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -44,6 +49,19 @@ type replayOptions struct {
 	asJSON         bool
 	maxErrorRate   float64
 	progress       time.Duration
+
+	ramps       ramp.Flag
+	rampMode    ramp.Mode
+	rate        ramp.Rate
+	maxSessions int
+	abortOn     guard.Flag
+	abortWindow time.Duration
+	drain       time.Duration
+	onAbort     string
+	allowOrigin bool
+	dryRun      bool
+	metricsAddr string
+	html        string
 }
 
 // addReplay registers 'reprise replay' on the root command.
@@ -75,11 +93,42 @@ redacted.
 "SESSION#k", clone k shifted by k*--clone-stagger on the recording's timeline;
 each logs in and gets its own tokens.
 
-Safe by default: the target must be named; at most --max-inflight (64)
-requests on the wire; --max-duration (1h) bounds the run; TLS certificates
-are checked. Progress goes to stderr, a summary at the end; --report writes
-every figure as JSON. Exit 0 when the replay completed, 1 when it failed
-(errors above --max-error-rate, a dead target, stopped early).`,
+Control: --ramp changes the speed (1x:2m,2x:2m,5x:5m,10x) or the scale
+(scale=1:2m,scale=3) in stages over wall time, stepped or linear
+(--ramp-mode, or "~" after a stage). --rate N/s is one hard cap for the whole
+run (one limiter, never per worker); --max-inflight and --max-sessions cap
+requests and sessions at once. A cap that delays the schedule shows as lag in
+the progress line and the report, never as hidden slowness.
+
+Guards (on by default): --abort-on rules are evaluated live over the last
+--abort-window (10s). The defaults are error_rate>20% and p99>5s, each over
+at least 20 requests in the window; lag is not a default guard, because caps
+make lag on purpose. --abort-on none turns them off. When a guard trips, no new
+request is sent, those in flight may finish for --drain-timeout (10s), the
+report (and --html) is written, then --on-abort CMD runs once through the
+shell with REPRISE_ABORT_REASON, REPRISE_ABORT_RULE, REPRISE_ABORT_VALUE,
+REPRISE_ABORT_THRESHOLD, REPRISE_ABORT_AT and REPRISE_REPORT in its
+environment, and reprise exits 3. SIGINT (or SIGTERM) stops the same way
+(without --on-abort) and exits 130; a second SIGINT abandons the requests in
+flight at once.
+
+Safe by default: the target must be named; a target that is the recording's
+own server (a recorded Host name, or a recorded server address, resolved) is
+refused unless --allow-original-host (this reads the recording once before
+sending); --dry-run prints the plan (duration, sessions, peak requests per
+second, peak concurrency, refresh events, stages) and sends nothing; at most
+--max-inflight (64) requests on the wire; --max-duration (1h) bounds the run;
+TLS certificates are checked.
+
+Seeing it: progress on stderr (a bar on a terminal, a line every --progress
+otherwise) with elapsed/total, stage, requests per second, p50/p99, errors
+and lag; --metrics-addr serves Prometheus metrics; --report writes every
+figure as JSON (reprise report run.json --html out.html redraws the page
+from it); --html writes one self-contained page.
+
+Exit codes: 0 completed; 1 failed (errors above --max-error-rate, a dead
+target, stopped early); 2 a command-line mistake or a refused target; 3 a
+guard stopped the replay; 130 interrupted.`,
 		Example: `  # replay at the recorded pace
   reprise replay traffic.rpz --target http://127.0.0.1:8089
 
@@ -91,7 +140,15 @@ every figure as JSON. Exit 0 when the replay completed, 1 when it failed
     --include-path '^/api/' --sessions 100 --credentials staging-users.csv
 
   # as fast as the order allows, 32 requests in flight
-  reprise replay traffic.rpz --target http://127.0.0.1:8089 --speed max --max-inflight 32`,
+  reprise replay traffic.rpz --target http://127.0.0.1:8089 --speed max --max-inflight 32
+
+  # ramp up under a hard cap, stop on errors or slowness, roll back by script
+  reprise replay traffic.rpz --target http://127.0.0.1:8089 --ramp 1x:2m,2x:2m,5x:5m,10x \
+    --rate 500/s --abort-on 'error_rate>5%,p99>2s,lag>5s' --on-abort ./scale-down.sh \
+    --report run.json --html run.html
+
+  # what would it do? nothing is sent
+  reprise replay traffic.rpz --target http://127.0.0.1:8089 --speed 10 --scale 3 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return replayRun(c.Context(), o, args, c.OutOrStdout(), c.ErrOrStderr())
@@ -123,17 +180,44 @@ every figure as JSON. Exit 0 when the replay completed, 1 when it failed
 	f.StringVar(&o.report, "report", "", "write every figure as JSON to this file")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON on stdout instead of the summary")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", replay.DefaultMaxErrorRate, "share of requests that may fail for the replay to count as completed")
-	f.DurationVar(&o.progress, "progress", 2*time.Second, "progress line interval on stderr (0: none)")
+	f.DurationVar(&o.progress, "progress", 5*time.Second, "plain progress line interval on stderr when it is not a terminal (0: no progress)")
+	o.rampMode = ramp.ModeStep
+	f.Var(&o.ramps, "ramp", ramp.Usage)
+	f.Var(&o.rampMode, "ramp-mode", ramp.ModeUsage)
+	f.Var(&o.rate, "rate", ramp.RateUsage)
+	f.IntVar(&o.maxSessions, "max-sessions", 0, "most sessions with work in progress at once (0: no cap)")
+	f.Var(&o.abortOn, "abort-on", guard.Usage+` (default "`+guard.DefaultRules().String()+`")`)
+	f.DurationVar(&o.abortWindow, "abort-window", guard.DefaultWindow, "sliding window over which --abort-on rules are evaluated")
+	f.DurationVar(&o.drain, "drain-timeout", guard.DefaultDrain, "after a stop, how long requests in flight may finish before they are abandoned")
+	f.StringVar(&o.onAbort, "on-abort", "", "shell command run once when a guard stops the replay (the reason is in its environment)")
+	f.BoolVar(&o.allowOrigin, "allow-original-host", false, "allow a target that is the recording's own server")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and send nothing")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at this address's /metrics, e.g. :9090 (127.0.0.1 unless a host is named)")
+	f.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
 	root.AddCommand(c)
 }
 
 func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, stderr io.Writer) error {
-	opts, err := o.libOptions(stderr)
+	opts, err := o.libOptions()
 	if err != nil {
 		return usagef(err)
 	}
 	if o.target == "" {
 		return usagef(errors.New("no target: give --target http://HOST:PORT (a replay never picks one itself)"))
+	}
+	if o.dryRun {
+		return o.printPlan(ctx, paths, stdout)
+	}
+	// One pass before anything is sent: the original-host refusal and
+	// the span, for the planned length and the stages.
+	survey, err := surveyRecording(ctx, paths)
+	if err != nil {
+		return err
+	}
+	if !o.allowOrigin {
+		if err := guard.CheckTarget(ctx, o.target, &survey.Origin, nil); err != nil {
+			return usagef(fmt.Errorf("%w (give --allow-original-host if you mean it)", err))
+		}
 	}
 	rd, err := session.Open(paths...)
 	if err != nil {
@@ -155,18 +239,52 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		opts = append(opts, replay.WithOrigin(md[0].Start))
 	}
 	opts = append(opts, replay.WithLabels(map[string]string{"recording": strings.Join(rd.Paths(), ","), "tool": Version()}))
+
+	var total time.Duration
+	if p := o.pacer(); p != nil {
+		if _, max := p.(replay.Max); !max {
+			total = p.Due(survey.Span())
+		}
+	}
+	if o.progress > 0 {
+		prog, err := live.NewProgress(stderr, live.WithPlainInterval(max(o.progress, time.Second)))
+		if err != nil {
+			return usagef(err)
+		}
+		opts = append(opts, replay.WithLive(prog, total))
+	}
+	if o.metricsAddr != "" {
+		m, err := live.NewMetrics()
+		if err != nil {
+			return err
+		}
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopMetrics()
+		srv, err := live.Serve(mctx, o.metricsAddr, m.Handler())
+		if err != nil {
+			return usagef(fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err))
+		}
+		fmt.Fprintf(stderr, "replay: metrics on http://%s/metrics\n", srv.Addr)
+		opts = append(opts, replay.WithMetrics(m))
+	}
 	r, err := replay.New(o.target, opts...)
 	if err != nil {
 		return usagef(err)
 	}
-	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight\n",
-		strings.Join(rd.Paths(), ", "), o.target, o.speed, o.scale, o.maxInFlight)
+	rules := o.abortOn.Rules()
+	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight; guards %s over %v\n",
+		strings.Join(rd.Paths(), ", "), o.target, o.speedText(), o.scale, o.maxInFlight, rules, o.abortWindow)
 	rep, runErr := r.Run(ctx, src)
 	if rep == nil {
 		return runErr
 	}
 	if o.report != "" {
 		if err := writeReport(o.report, rep); err != nil {
+			return err
+		}
+	}
+	if o.html != "" {
+		if err := writeHTML(o.html, rep); err != nil {
 			return err
 		}
 	}
@@ -177,6 +295,18 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	} else {
 		rep.WriteSummary(stderr)
 	}
+	var abort *guard.AbortError
+	if errors.As(runErr, &abort) {
+		fmt.Fprintf(stderr, "replay: STOPPED BY GUARD %s after %.1fs: %s\n", abort.Trip.RuleText, rep.Abort.AtS, abort.Trip.Reason())
+		if o.onAbort != "" {
+			hook := &guard.Hook{Command: o.onAbort, Stdout: stderr, Stderr: stderr}
+			fmt.Fprintf(stderr, "replay: running --on-abort %q\n", o.onAbort)
+			if err := hook.Run(context.WithoutCancel(ctx), abort.Trip, o.report); err != nil {
+				fmt.Fprintf(stderr, "replay: --on-abort failed: %v\n", err)
+			}
+		}
+		return runErr
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -186,8 +316,89 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	return nil
 }
 
+func surveyRecording(ctx context.Context, paths []string) (*replay.Survey, error) {
+	rd, err := session.Open(paths...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return replay.SurveyRecording(ctx, rd)
+}
+
+// pacer is the speed in force: the speed ramp, else --speed.
+func (o *replayOptions) pacer() replay.Pacer {
+	if o.ramps.Speed != nil {
+		return o.ramps.Speed.WithMode(o.rampMode)
+	}
+	p, err := replay.ParseSpeed(o.speed)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+func (o *replayOptions) speedText() string {
+	if o.ramps.Speed != nil {
+		return o.ramps.Speed.WithMode(o.rampMode).String()
+	}
+	return o.speed
+}
+
+// printPlan is --dry-run: the prediction of 'reprise check' for the same
+// flags, and nothing sent.
+func (o *replayOptions) printPlan(ctx context.Context, paths []string, w io.Writer) error {
+	plan := check.Plan{Scale: o.scale, ScaleRamp: nil, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight,
+		MaxSessions: o.maxSessions, Rejected: o.rejected, CloneStagger: o.stagger}
+	switch v := o.pacer().(type) {
+	case replay.Max:
+		plan.Max = true
+	case replay.Speed:
+		plan.Speed = float64(v)
+	case *ramp.Ramp:
+		plan.SpeedRamp = v
+	}
+	if o.ramps.Scale != nil {
+		plan.ScaleRamp = o.ramps.Scale.WithMode(o.rampMode)
+	}
+	rec, err := check.Load(ctx, paths, check.LoadOptions{
+		Filter:    check.Filter{Include: o.include, Exclude: o.exclude, Methods: o.methods, From: o.from, To: o.to, Sessions: o.sessions},
+		Recompute: o.sessionKeys == "recompute",
+	})
+	if err != nil {
+		return err
+	}
+	res, err := check.CheckPlan(rec, plan, check.DefaultThresholds())
+	if err != nil {
+		return err
+	}
+	p := res.Plan.Predicted
+	fmt.Fprintf(w, "dry run: nothing sent. plan %s against %s\n", res.Plan.Plan, o.target)
+	fmt.Fprintf(w, "  duration          %.1fs (%.1fs without caps or order waits)\n", p.DurationS, p.PlannedS)
+	fmt.Fprintf(w, "  requests          %d (%d left out by filters)\n", p.Requests, res.Plan.FilteredOut)
+	fmt.Fprintf(w, "  sessions          %d, at most %d at once\n", p.Sessions, p.PeakSessions)
+	fmt.Fprintf(w, "  peak req/s        %d (mean %.1f; uncapped demand peaks at %d)\n", p.PeakRPS, p.MeanRPS, res.Plan.Demand.PeakRPS)
+	fmt.Fprintf(w, "  peak concurrency  %d requests in flight\n", p.PeakConcurrency)
+	fmt.Fprintf(w, "  refresh events    %d (peak %d per second)\n", p.Refreshes, p.PeakRefreshesPerSecond)
+	fmt.Fprintf(w, "  lag p99           %.1fms\n", p.Lag.P99)
+	fmt.Fprintf(w, "  guards            %s over %v\n", o.abortOn.Rules(), o.abortWindow)
+	var stages []ramp.StagePlan
+	switch {
+	case plan.SpeedRamp != nil:
+		stages = plan.SpeedRamp.Plan(rec.Span)
+	case plan.ScaleRamp != nil:
+		stages = plan.ScaleRamp.Plan(time.Duration(p.PlannedS * float64(time.Second)))
+	}
+	if len(stages) == 0 {
+		fmt.Fprintf(w, "  stages            none (one speed: %s)\n", o.speedText())
+	}
+	for _, s := range stages {
+		fmt.Fprintf(w, "  stage %-11s %6.1fs - %6.1fs  value %g -> %g\n", s.Name, s.Start.Seconds(), s.End.Seconds(), s.Value, s.EndValue)
+	}
+	return nil
+}
+
 // libOptions turns the flags into the library's options.
-func (o *replayOptions) libOptions(stderr io.Writer) ([]replay.Option, error) {
+func (o *replayOptions) libOptions() ([]replay.Option, error) {
 	pacer, err := replay.ParseSpeed(o.speed)
 	if err != nil {
 		return nil, fmt.Errorf("--speed: %w", err)
@@ -196,6 +407,15 @@ func (o *replayOptions) libOptions(stderr io.Writer) ([]replay.Option, error) {
 	case "auto", "recorded", "recompute", "connection":
 	default:
 		return nil, fmt.Errorf("--session-keys %q: use auto, recorded, recompute or connection", o.sessionKeys)
+	}
+	if o.ramps.Speed != nil {
+		if o.speed != "1" {
+			return nil, errors.New("--speed and a --ramp of speeds both set the speed: give one")
+		}
+		pacer = o.ramps.Speed.WithMode(o.rampMode)
+	}
+	if o.ramps.Scale != nil && o.scale != 1 {
+		return nil, errors.New("--scale and a --ramp of scales both set the scale: give one")
 	}
 	opts := []replay.Option{
 		replay.WithPacer(pacer),
@@ -236,15 +456,38 @@ func (o *replayOptions) libOptions(stderr io.Writer) ([]replay.Option, error) {
 		}
 		opts = append(opts, replay.WithCredentials(creds))
 	}
-	if o.progress > 0 {
-		opts = append(opts, replay.WithProgress(stderr, o.progress))
+	if o.ramps.Scale != nil {
+		opts = append(opts, replay.WithScaleRamp(o.ramps.Scale.WithMode(o.rampMode)))
 	}
+	g, err := guard.New(o.abortOn.Rules(), guard.WithWindow(o.abortWindow))
+	if err != nil {
+		return nil, fmt.Errorf("--abort-on/--abort-window: %w", err)
+	}
+	opts = append(opts,
+		replay.WithRate(o.rate),
+		replay.WithMaxSessions(o.maxSessions),
+		replay.WithGuard(g),
+		replay.WithDrainTimeout(o.drain),
+		replay.WithSignals(os.Interrupt, syscall.SIGTERM),
+	)
 	// Check every option now, so a mistake is a usage error before
 	// anything is opened or sent.
 	if _, err := replay.New("http://127.0.0.1", opts...); err != nil {
 		return nil, err
 	}
 	return opts, nil
+}
+
+func writeHTML(path string, rep *replay.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--html %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func writeReport(path string, rep *replay.Report) error {

@@ -35,6 +35,7 @@ against staging at 1x-10x while keeping every session's order.`,
 	addCapture(root)
 	addProxy(root)
 	addReplay(root)
+	addReport(root)
 	addCheck(root)
 	addShadow(root)
 	addDemo(root)
