@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
@@ -47,10 +45,8 @@ type captureOptions struct {
 	json        bool
 	idle        time.Duration
 	compression int
-	sessions    []string
-	noSessions  bool
-
-	redactHeaders, redactCookies, redactForm, redactJSON []string
+	sessions    sessionFlags
+	redact      redactFlags
 
 	stdout, stderr io.Writer
 }
@@ -106,15 +102,11 @@ replaced by keyed hashes; name more with the --redact-* flags.`,
 	f.StringVar(&o.maxBody, "max-body", "1MiB", "keep at most `SIZE` of each body (0: headers only; max 16MiB)")
 	f.DurationVar(&o.duration, "duration", 0, "stop after `DURATION` (0: until the input ends or Ctrl-C)")
 	f.Int64Var(&o.count, "count", 0, "stop after `N` exchanges (0: no limit)")
-	f.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout")
+	addJSONFlag(f, &o.json)
 	f.IntVar(&o.compression, "compression", 1, "zstd `LEVEL`: 1 fastest (keeps up with busy links), 2 default, 3 better, 4 best")
 	f.DurationVar(&o.idle, "idle-timeout", capture.DefaultIdleTimeout, "close connections silent for `DURATION` (packet time)")
-	f.StringArrayVar(&o.sessions, "session", nil, "session `RULES` tried in order, e.g. cookie:JSESSIONID, bearer, auto (default auto); repeatable")
-	f.BoolVar(&o.noSessions, "no-sessions", false, "do not track sessions and tokens")
-	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "hash the values of header `NAME`; repeatable")
-	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "hash the values of cookie `NAME`; repeatable")
-	f.StringArrayVar(&o.redactForm, "redact-form-field", nil, "hash form field `NAME` in bodies and query strings; repeatable")
-	f.StringArrayVar(&o.redactJSON, "redact-json-field", nil, "hash JSON member `NAME` at any depth; repeatable")
+	o.sessions.add(f, true)
+	o.redact.add(f, "", true)
 	return cmd
 }
 
@@ -162,19 +154,17 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	if err != nil {
 		return usagef(err)
 	}
+	iopts, err := o.sessions.options()
+	if err != nil {
+		return usagef(err)
+	}
 	var tracker *identity.Tracker
-	if !o.noSessions {
-		var iopts []identity.Option
-		if len(o.sessions) > 0 {
-			iopts = append(iopts, identity.WithRuleText(o.sessions...))
-		}
+	if !o.sessions.off {
 		if tracker, err = identity.NewTracker(iopts...); err != nil {
 			return usagef(fmt.Errorf("--session: %w", err))
 		}
-	} else if len(o.sessions) > 0 {
-		return usagef(errors.New("--session and --no-sessions contradict each other"))
 	}
-	rd, err := redact.New(redact.Config{Headers: o.redactHeaders, Cookies: o.redactCookies, FormFields: o.redactForm, JSONFields: o.redactJSON})
+	rd, err := redact.New(o.redact.config())
 	if err != nil {
 		return usagef(err)
 	}
@@ -259,8 +249,9 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	}
 
 	began := time.Now()
-	status := newCaptureStatus(o.stderr, fw)
-	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: status.show, Identity: tracker})
+	status := newStatusLine(o.stderr)
+	show := func(c session.Counters) { status.show(captureStatusLine(c, fw)) }
+	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: show, Identity: tracker})
 	status.done()
 	if res.Start != 0 {
 		meta.Start, meta.End = res.Start, res.End
@@ -290,9 +281,7 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		sum.Error = err.Error()
 	}
 	if o.json {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(sum); jerr != nil {
+		if jerr := writeJSON(o.stdout, sum); jerr != nil {
 			return jerr
 		}
 	} else {
@@ -360,39 +349,11 @@ func captureBytes(paths []string) int64 {
 	return n
 }
 
-// captureStatus prints the once-a-second status line: rewritten in place
-// on a terminal, one line each time otherwise.
-type captureStatus struct {
-	w     io.Writer
-	fw    *session.FileWriter
-	tty   bool
-	shown bool
-}
-
-func newCaptureStatus(w io.Writer, fw *session.FileWriter) *captureStatus {
-	s := &captureStatus{w: w, fw: fw}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		s.tty = true
-	}
-	return s
-}
-
-func (s *captureStatus) show(c session.Counters) {
-	line := fmt.Sprintf("capture: %s packets, %s exchanges, %s incomplete, %s kernel drops, %.1f MB written",
+// captureStatusLine is the once-a-second status line.
+func captureStatusLine(c session.Counters, fw *session.FileWriter) string {
+	return fmt.Sprintf("capture: %s packets, %s exchanges, %s incomplete, %s kernel drops, %.1f MB written",
 		captureNum(c.PacketsSeen), captureNum(c.Exchanges), captureNum(c.Incomplete), captureNum(c.PacketsDropped),
-		float64(captureBytes(s.fw.Paths()))/1e6)
-	if s.tty {
-		fmt.Fprintf(s.w, "\r\033[K%s", line)
-	} else {
-		fmt.Fprintln(s.w, line)
-	}
-	s.shown = true
-}
-
-func (s *captureStatus) done() {
-	if s.tty && s.shown {
-		fmt.Fprintln(s.w)
-	}
+		float64(captureBytes(fw.Paths()))/1e6)
 }
 
 func printCaptureSummary(w io.Writer, s captureSummary) {

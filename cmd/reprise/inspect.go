@@ -1,15 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/summary"
@@ -67,7 +62,7 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 	if o.sessions || o.sessionID != "" {
 		return sessionsView(c.Context(), out, o.paths, o.sessionID, o.asJSON)
 	}
-	opt := summary.Options{TopRoutes: o.top, Progress: progress(errw)}
+	opt := summary.Options{TopRoutes: o.top, Progress: byteProgress(errw, "reading")}
 	var s *summary.Summary
 	var err error
 	if o.quick {
@@ -84,9 +79,7 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 		return err
 	}
 	if o.asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if werr := enc.Encode(s); werr != nil {
+		if werr := writeJSON(out, s); werr != nil {
 			return werr
 		}
 	} else if werr := s.WriteText(out); werr != nil {
@@ -96,27 +89,4 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 		return fmt.Errorf("%w: the summary covers what was recovered", err)
 	}
 	return err
-}
-
-// progress returns a progress callback drawing a bar on stderr for large
-// recordings when stderr is a terminal, or nil.
-func progress(w io.Writer) func(done, total int64) {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	var bar *progressbar.ProgressBar
-	return func(done, total int64) {
-		if total < 64<<20 {
-			return
-		}
-		if bar == nil {
-			bar = progressbar.DefaultBytes(total, "reading")
-		}
-		bar.Set64(done) //nolint:errcheck // drawing only
-		if done >= total {
-			bar.Finish() //nolint:errcheck
-			fmt.Fprintln(w)
-		}
-	}
 }

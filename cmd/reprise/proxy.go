@@ -2,22 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
-	"github.com/reprise-tool/reprise/capture/redact"
-	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // proxyOptions are the flags of 'reprise proxy'.
@@ -27,12 +21,9 @@ type proxyOptions struct {
 	rotateSize               string
 	rotateEvery, duration    time.Duration
 	allowRemote, asJSON      bool
-	redactHeaders            []string
-	redactCookies            []string
-	redactForm, redactJSON   []string
+	redact                   redactFlags
 	noDefaultRedaction       bool
-	sessions                 []string
-	noSessions               bool
+	sessions                 sessionFlags
 }
 
 // addProxy registers 'reprise proxy' on the root command.
@@ -87,14 +78,10 @@ exchanges in flight, write the final metadata and close the file.`,
 	f.DurationVar(&o.rotateEvery, "rotate-every", 0, "start a new recording part this often, e.g. 1h")
 	f.DurationVar(&o.duration, "duration", 0, "stop by itself after this long (default: run until SIGINT/SIGTERM)")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow listening on a non-loopback address")
-	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout")
-	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "hash this header's value (repeatable); Authorization keeps its scheme")
-	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "hash this cookie's value in Cookie and Set-Cookie (repeatable)")
-	f.StringArrayVar(&o.redactForm, "redact-form-field", nil, "hash this form field in bodies and query strings (repeatable)")
-	f.StringArrayVar(&o.redactJSON, "redact-json-field", nil, "hash this JSON member at any depth (repeatable)")
+	addJSONFlag(f, &o.asJSON)
+	o.redact.add(f, "", true)
 	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
-	f.StringArrayVar(&o.sessions, "session", nil, "session `RULES` tried in order, e.g. cookie:JSESSIONID, bearer, auto (default auto); repeatable")
-	f.BoolVar(&o.noSessions, "no-sessions", false, "do not track sessions and tokens")
+	o.sessions.add(f, true)
 	root.AddCommand(c)
 }
 
@@ -121,49 +108,30 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if o.duration < 0 || o.rotateEvery < 0 {
 		return usagef(errors.New("--duration and --rotate-every must not be negative"))
 	}
-	if o.noSessions && len(o.sessions) > 0 {
-		return usagef(errors.New("--session and --no-sessions contradict each other"))
+	if _, err := o.sessions.options(); err != nil {
+		return usagef(err)
 	}
-	if _, err := identity.ParseRules(o.sessions...); err != nil {
-		return usagef(fmt.Errorf("--session: %w", err))
-	}
-	tty := false
-	if f, ok := stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
+	status := newStatusLine(stderr)
+	rcfg := o.redact.config()
+	rcfg.NoDefaults = o.noDefaultRedaction
 	cfg := proxy.RecordConfig{
 		Listen: o.listen, AllowRemote: o.allowRemote, Upstream: o.upstream, Output: o.output,
 		MaxBody: maxBody, NoBodies: maxBody == 0, RotateSize: rotate, RotateEvery: o.rotateEvery,
 		Duration: o.duration, Tool: Version(),
-		Redact: &redact.Config{
-			Headers: o.redactHeaders, Cookies: o.redactCookies,
-			FormFields: o.redactForm, JSONFields: o.redactJSON,
-			NoDefaults: o.noDefaultRedaction,
-		},
-		Sessions: o.sessions, NoSessions: o.noSessions,
+		Redact:   &rcfg,
+		Sessions: o.sessions.rules, NoSessions: o.sessions.off,
 		OnListen: func(addr string) {
 			fmt.Fprintf(stderr, "proxy: listening on %s, forwarding to %s, recording to %s\n", addr, o.upstream, o.output)
 		},
-		Status: func(p proxy.Progress) {
-			line := proxyStatusLine(p)
-			if tty {
-				fmt.Fprintf(stderr, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(stderr, line)
-			}
-		},
+		Status: func(p proxy.Progress) { status.show(proxyStatusLine(p)) },
 	}
 	sum, err := proxy.Record(ctx, cfg)
-	if tty {
-		fmt.Fprintln(stderr)
-	}
+	status.done()
 	if sum.Listen == "" { // nothing started
 		return err
 	}
 	if o.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(sum); jerr != nil && err == nil {
+		if jerr := writeJSON(stdout, sum); jerr != nil && err == nil {
 			err = jerr
 		}
 	} else {
@@ -175,24 +143,19 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 func proxyStatusLine(p proxy.Progress) string {
 	s := p.Stats
 	return fmt.Sprintf("%6s  %d exchanges  %d open conns  %d incomplete  %d dropped  %d bad gateway  %s written",
-		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, s.Incomplete, s.Dropped, s.Errors, proxyBytes(p.BytesWritten))
+		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, s.Incomplete, s.Dropped, s.Errors, humanBytes(p.BytesWritten))
 }
 
 func proxySummary(w io.Writer, s proxy.Summary) {
 	fmt.Fprintf(w, "recorded %d exchanges from %d connections in %s to %s (%s)\n",
-		s.Exchanges, s.Connections, s.Duration.Round(time.Millisecond), strings.Join(s.Files, ", "), proxyBytes(s.BytesWritten))
+		s.Exchanges, s.Connections, s.Duration.Round(time.Millisecond), strings.Join(s.Files, ", "), humanBytes(s.BytesWritten))
 	fmt.Fprintf(w, "  forwarded %s up, %s down; incomplete %d; answered 502 %d\n",
-		proxyBytes(int64(s.BytesUp)), proxyBytes(int64(s.BytesDown)), s.Incomplete, s.BadGateway)
+		humanBytes(int64(s.BytesUp)), humanBytes(int64(s.BytesDown)), s.Incomplete, s.BadGateway)
 	if s.Dropped > 0 {
 		fmt.Fprintf(w, "  WARNING: %d exchanges forwarded but not recorded: the disk could not keep up\n", s.Dropped)
 	}
 	if len(s.Unsupported) > 0 {
-		var kinds []string
-		for k, n := range s.Unsupported {
-			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
-		}
-		sort.Strings(kinds)
-		fmt.Fprintf(w, "  relayed, not recorded: %s\n", strings.Join(kinds, ", "))
+		fmt.Fprintf(w, "  relayed, not recorded: %s\n", countList(s.Unsupported))
 	}
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)
@@ -200,18 +163,6 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	if len(s.Redacted) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))
 	}
-}
-
-func proxyBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // proxyParseSize reads "1048576", "64k", "100MB" or "1MiB" (powers of

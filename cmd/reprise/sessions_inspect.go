@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -97,7 +93,7 @@ func sessionsView(ctx context.Context, w io.Writer, paths []string, sessionID st
 		return usagef(err)
 	}
 	if so.stderr != nil {
-		opts.Progress = sessionsProgress(so.stderr)
+		opts.Progress = byteProgress(so.stderr, "sessions")
 	}
 	res, err := identity.Inspect(ctx, paths, opts)
 	if errors.Is(err, identity.ErrNoSession) {
@@ -111,9 +107,7 @@ func sessionsView(ctx context.Context, w io.Writer, paths []string, sessionID st
 		out = res.Detail
 	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if werr := enc.Encode(out); werr != nil {
+		if werr := writeJSON(w, out); werr != nil {
 			return werr
 		}
 	} else if res.Detail != nil {
@@ -130,28 +124,4 @@ func sessionsView(ctx context.Context, w io.Writer, paths []string, sessionID st
 		return fmt.Errorf("%d damaged region(s) skipped, first %v: the figures above leave out their exchanges", n, res.Damage[0])
 	}
 	return nil
-}
-
-// sessionsProgress draws a progress bar on a terminal for recordings large
-// enough to take a while (a recompute reads them twice); elsewhere it
-// draws nothing, so scripts and logs stay clean.
-func sessionsProgress(w io.Writer) func(done, total int64) {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	var bar *progressbar.ProgressBar
-	return func(done, total int64) {
-		if total < 64<<20 {
-			return
-		}
-		if bar == nil || done < bar.State().CurrentNum {
-			bar = progressbar.DefaultBytes(total, "sessions")
-		}
-		bar.Set64(done) //nolint:errcheck // drawing only
-		if done >= total {
-			bar.Finish() //nolint:errcheck
-			fmt.Fprintln(w)
-		}
-	}
 }

@@ -2,26 +2,21 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/replay/shadow"
-	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // shadowOptions are the flags of 'reprise shadow'.
@@ -44,10 +39,8 @@ type shadowOptions struct {
 	insecure                 bool
 	output, html             string
 	asJSON, redactExamples   bool
-	sessionRules             []string
-	redactHeaders            []string
-	redactCookies            []string
-	redactJSON               []string
+	sessions                 sessionFlags
+	redact                   redactFlags
 }
 
 // addShadow registers 'reprise shadow' on the root command.
@@ -131,12 +124,10 @@ JSON paths ($.items[*].updated_at) or headers.`,
 	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate checks toward the shadow")
 	f.StringVarP(&o.output, "output", "o", "", "also record the real traffic to this file (redacted as 'reprise proxy' does)")
 	f.StringVar(&o.html, "html", "", "write the comparison as a self-contained HTML page")
-	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON on stdout")
+	addJSONFlag(f, &o.asJSON)
 	f.BoolVar(&o.redactExamples, "redact-examples", false, "show example values as keyed hashes (always so with -o)")
-	f.StringArrayVar(&o.sessionRules, "session", nil, "session key rule, as in capture (repeatable; default auto)")
-	f.StringArrayVar(&o.redactHeaders, "redact-header", nil, "with -o: hash this header's value (repeatable)")
-	f.StringArrayVar(&o.redactCookies, "redact-cookie", nil, "with -o: hash this cookie's value (repeatable)")
-	f.StringArrayVar(&o.redactJSON, "redact-json-field", nil, "with -o: hash this JSON member at any depth (repeatable)")
+	o.sessions.add(f, false)
+	o.redact.add(f, "with -o: ", false)
 	root.AddCommand(c)
 }
 
@@ -195,22 +186,20 @@ func (o *shadowOptions) config() (shadow.SourceConfig, shadow.Config, error) {
 	if _, err := compare.New(copts...); err != nil {
 		return sc, cfg, err
 	}
-	var iopts []identity.Option
-	if len(o.sessionRules) > 0 {
-		iopts = append(iopts, identity.WithRuleText(o.sessionRules...))
-		if _, err := identity.NewTracker(iopts...); err != nil {
-			return sc, cfg, err
-		}
+	iopts, err := o.sessions.options()
+	if err != nil {
+		return sc, cfg, err
 	}
 	noise := o.noiseShare
 	if noise == 0 {
 		noise = 1e-9 // the first of each route only
 	}
+	rcfg := o.redact.config()
 	sc = shadow.SourceConfig{
 		Listen: o.listen, AllowRemote: o.allowRemote, Upstream: o.upstream,
 		Interface: o.iface, Ports: sc.Ports, Duration: o.duration, Output: o.output,
 		RedactExamples: o.redactExamples, Tool: Version(),
-		Redact: &redact.Config{Headers: o.redactHeaders, Cookies: o.redactCookies, JSONFields: o.redactJSON},
+		Redact: &rcfg,
 	}
 	cfg = shadow.Config{
 		Shadow: o.shadowURL, Baseline: o.baseline, Sample: sample,
@@ -234,18 +223,8 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 	if err != nil {
 		return usagef(err)
 	}
-	tty := false
-	if f, ok := stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	cfg.Status = func(s shadow.Stats) {
-		line := shadowStatusLine(s)
-		if tty {
-			fmt.Fprintf(stderr, "\r\033[K%s", line)
-		} else {
-			fmt.Fprintln(stderr, line)
-		}
-	}
+	status := newStatusLine(stderr)
+	cfg.Status = func(s shadow.Stats) { status.show(shadowStatusLine(s)) }
 	var sum shadow.Summary
 	if sc.Interface != "" {
 		fmt.Fprintf(stderr, "shadow: capturing %s port %v, mirroring to %s\n", sc.Interface, o.ports, cfg.Shadow)
@@ -256,9 +235,7 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 		sum, err = shadow.RunProxy(ctx, sc, cfg)
 	}
-	if tty {
-		fmt.Fprintln(stderr)
-	}
+	status.done()
 	if sum.Shadow == "" { // nothing ran
 		return err
 	}
@@ -268,9 +245,7 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 	}
 	if o.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(sum); jerr != nil {
+		if jerr := writeJSON(stdout, sum); jerr != nil {
 			err = errors.Join(err, jerr)
 		}
 	} else {
@@ -306,12 +281,7 @@ func shadowCounts(m map[string]uint64) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, fmt.Sprintf("%s %d", k, v))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
+	return countList(m)
 }
 
 func shadowSummary(w io.Writer, sum shadow.Summary) {

@@ -1,0 +1,173 @@
+package main
+
+// Flags and output helpers shared by the verbs that record or mirror
+// traffic (capture, proxy, shadow) and by those that read recordings
+// (inspect, sessions inspect). Each shared flag's name, help text and
+// validation is written here once, so the verbs cannot drift apart.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/session/identity"
+)
+
+// redactFlags are the --redact-* flags: what to hash besides the
+// passwords and Basic credentials redaction always covers.
+type redactFlags struct {
+	headers, cookies, form, json []string
+}
+
+// add registers the flags on f. scope starts each help text (e.g. "with
+// -o: " where only a recording is redacted); form adds --redact-form-field.
+func (r *redactFlags) add(f *pflag.FlagSet, scope string, form bool) {
+	f.StringArrayVar(&r.headers, "redact-header", nil, scope+"hash the values of header `NAME` (Authorization keeps its scheme); repeatable")
+	f.StringArrayVar(&r.cookies, "redact-cookie", nil, scope+"hash the values of cookie `NAME` in Cookie and Set-Cookie; repeatable")
+	if form {
+		f.StringArrayVar(&r.form, "redact-form-field", nil, scope+"hash form field `NAME` in bodies and query strings; repeatable")
+	}
+	f.StringArrayVar(&r.json, "redact-json-field", nil, scope+"hash JSON member `NAME` at any depth; repeatable")
+}
+
+// config is the redaction the flags ask for.
+func (r *redactFlags) config() redact.Config {
+	return redact.Config{Headers: r.headers, Cookies: r.cookies, FormFields: r.form, JSONFields: r.json}
+}
+
+// sessionFlags are --session (the rules that key sessions) and, on the
+// verbs that record, --no-sessions.
+type sessionFlags struct {
+	rules []string
+	off   bool
+}
+
+// add registers --session on f, and --no-sessions if canTurnOff.
+func (s *sessionFlags) add(f *pflag.FlagSet, canTurnOff bool) {
+	f.StringArrayVar(&s.rules, "session", nil, "session `RULES` tried in order, e.g. cookie:JSESSIONID, bearer, auto (default auto); repeatable")
+	if canTurnOff {
+		f.BoolVar(&s.off, "no-sessions", false, "do not track sessions and tokens")
+	}
+}
+
+// options checks the flags and returns the tracker options they ask for
+// (none for the default rules). Its errors are command-line mistakes.
+func (s *sessionFlags) options() ([]identity.Option, error) {
+	if s.off && len(s.rules) > 0 {
+		return nil, errors.New("--session and --no-sessions contradict each other")
+	}
+	if len(s.rules) == 0 {
+		return nil, nil
+	}
+	if _, err := identity.ParseRules(s.rules...); err != nil {
+		return nil, fmt.Errorf("--session: %w", err)
+	}
+	return []identity.Option{identity.WithRuleText(s.rules...)}, nil
+}
+
+// addJSONFlag registers --json, which prints a verb's summary as JSON on
+// stdout for scripts.
+func addJSONFlag(f *pflag.FlagSet, p *bool) {
+	f.BoolVar(p, "json", false, "print the summary as JSON on stdout")
+}
+
+// writeJSON prints v indented, as every --json summary is.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// statusLine prints a long job's once-a-second status line: rewritten in
+// place on a terminal, one whole line each time otherwise, so logs read
+// as lines.
+type statusLine struct {
+	w     io.Writer
+	tty   bool
+	shown atomic.Bool // show may run on the job's goroutine, done on the caller's
+}
+
+func newStatusLine(w io.Writer) *statusLine {
+	return &statusLine{w: w, tty: isTerminal(w)}
+}
+
+// show prints line as the current status.
+func (s *statusLine) show(line string) {
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(s.w, line)
+	}
+	s.shown.Store(true)
+}
+
+// done ends a status line left on a terminal, so what follows starts on a
+// line of its own.
+func (s *statusLine) done() {
+	if s.tty && s.shown.Load() {
+		fmt.Fprintln(s.w)
+	}
+}
+
+// byteProgress returns a progress callback that draws a bar labelled
+// label on w for recordings large enough to take a while, or nil when w
+// is not a terminal, so scripts and logs stay clean. A pass that starts
+// over (a recompute reads a recording twice) gets a new bar.
+func byteProgress(w io.Writer, label string) func(done, total int64) {
+	if !isTerminal(w) {
+		return nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int64) {
+		if total < 64<<20 {
+			return
+		}
+		if bar == nil || done < bar.State().CurrentNum {
+			bar = progressbar.DefaultBytes(total, label)
+		}
+		bar.Set64(done) //nolint:errcheck // drawing only
+		if done >= total {
+			bar.Finish() //nolint:errcheck
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// humanBytes writes a byte count in B, KiB, MiB or GiB.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// countList writes counts by kind as "kind n, kind n", sorted by kind.
+func countList(m map[string]uint64) string {
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
