@@ -410,7 +410,10 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 			Value: trip.Value, Threshold: trip.Threshold, WindowS: trip.Window.Seconds(), WindowRequests: trip.Requests,
 		}
 		stopErr = &guard.AbortError{Trip: *trip}
-	case stopper != nil && (errors.Is(stopper.Cause(), guard.ErrInterrupted) || errors.Is(stopper.Cause(), guard.ErrInterruptedTwice)):
+	case stopper != nil && (errors.Is(stopper.Cause(), guard.ErrInterrupted) || errors.Is(stopper.Cause(), guard.ErrInterruptedTwice) ||
+		(ctx.Err() != nil && stopper.Cause() != nil && stopper.Cause().Error() == context.Cause(ctx).Error())):
+		// The first signal, or the caller's context ending (the CLI's
+		// root context ends on SIGINT, with its own cause).
 		at := stopper.StoppedAt()
 		rep.Abort = &Abort{Kind: AbortInterrupt, Rule: "interrupt", Reason: stopper.Cause().Error(), At: at.UTC(), AtS: at.Sub(start).Seconds()}
 		stopErr = &InterruptedError{Cause: stopper.Cause()}
