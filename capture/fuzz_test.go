@@ -1,9 +1,7 @@
 package capture
 
 import (
-	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"testing"
 	"time"
@@ -87,20 +85,9 @@ func FuzzPackets(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, sel byte, blob []byte) {
 		src := &blobSource{blob: blob, link: fuzzLinks[int(sel)%len(fuzzLinks)], now: time.Unix(1_700_000_000, 0)}
-		p, err := FromPackets(context.Background(), src, WithMaxBody(int64(sel%32)), WithDedupe(int(sel%4)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n uint64
-		for {
-			x, err := p.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
+		xs, c := collect(t, src, WithMaxBody(int64(sel%32)), WithDedupe(int(sel%4)))
+		n := uint64(len(xs))
+		for _, x := range xs {
 			if int64(len(x.Request.Body)) > x.Request.BodySize || int64(len(x.Response.Body)) > x.Response.BodySize {
 				t.Fatalf("body longer than its size: %+v", x)
 			}
@@ -108,7 +95,6 @@ func FuzzPackets(f *testing.F) {
 				t.Fatalf("no-response flag with a status")
 			}
 		}
-		c := p.Counters()
 		if c.Exchanges != n {
 			t.Fatalf("counted %d exchanges, emitted %d", c.Exchanges, n)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -106,14 +107,7 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 	}
 	defer r.Close()
 	n := 0
-	for {
-		x, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, x := range shoptest.Collect(t, r) {
 		n++
 		if bytes.Contains(x.Request.Body, []byte("hunter2")) || x.Request.Header.Get("Authorization") == "Bearer tok" {
 			t.Fatalf("not redacted: %q %q", x.Request.Body, x.Request.Header)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/replay/shadow"
-	"github.com/reprise-tool/reprise/session"
 )
 
 func TestShadowUsageErrors(t *testing.T) {
@@ -60,24 +59,9 @@ func TestShadowUsageErrors(t *testing.T) {
 // valid on the shadow with --allow-auth, writes skipped and counted, the
 // JSON summary on stdout, the HTML report and the recording written.
 func TestShadowProxyCLI(t *testing.T) {
-	start := func() *shop.Server {
-		s, err := shop.NewServer(shop.Config{NoServiceTime: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	primary, second := start(), start()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+	second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,7 +85,7 @@ func TestShadowProxyCLI(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err = sim.Run(ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
+	_, err := sim.Run(ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
 		ArrivalWindow: 100 * time.Millisecond, Think: sim.LogNormal{Median: 5 * time.Millisecond}, NoReactive: true})
 	if err != nil {
 		t.Fatal(err)
@@ -124,19 +108,7 @@ func TestShadowProxyCLI(t *testing.T) {
 	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "Answers compared") {
 		t.Errorf("html report: %v", err)
 	}
-	r, err := session.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	n := 0
-	for {
-		if _, err := r.Next(); err != nil {
-			break
-		}
-		n++
-	}
-	if uint64(n) != sum.Stats.Seen {
+	if n := countRecording(t, out); uint64(n) != sum.Stats.Seen {
 		t.Errorf("recorded %d exchanges, saw %d", n, sum.Stats.Seen)
 	}
 }
