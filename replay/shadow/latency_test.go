@@ -36,6 +36,21 @@ func timeGets(t testing.TB, base string, n int) []time.Duration {
 	return out
 }
 
+// latencyServers serves an upstream, a live shadow and a slow one (200ms
+// an answer) on loopback until the test ends.
+func latencyServers(t testing.TB) (up, live, slow *httptest.Server) {
+	up = httptest.NewServer(okHandler)
+	t.Cleanup(up.Close)
+	live = httptest.NewServer(okHandler)
+	t.Cleanup(live.Close)
+	slow = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		okHandler(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	return up, live, slow
+}
+
 func quantile(d []time.Duration, q float64) time.Duration {
 	if len(d) == 0 {
 		return 0
@@ -49,15 +64,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // the mirror lost is counted. Timing on a shared machine is noisy, so the
 // bound is 2x + 1ms on the median; the benchmark below gives the figures.
 func TestDeadShadowCostsNothing(t *testing.T) {
-	up := httptest.NewServer(okHandler)
-	defer up.Close()
-	live := httptest.NewServer(okHandler)
-	defer live.Close()
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(200 * time.Millisecond)
-		okHandler(w, r)
-	}))
-	defer slow.Close()
+	up, live, slow := latencyServers(t)
 	const n = 300
 	run := func(shadowURL string) ([]time.Duration, Summary) {
 		addr, stop := startProxy(t, up.URL, Config{Shadow: shadowURL, Queue: 16, Drain: 100 * time.Millisecond, Timeout: time.Second})
@@ -100,15 +107,7 @@ func TestDeadShadowCostsNothing(t *testing.T) {
 // with a live, a dead and a slow shadow, and straight to the upstream, as
 // the median and p99 per request (custom metrics median-us and p99-us).
 func BenchmarkProxyAddedLatency(b *testing.B) {
-	up := httptest.NewServer(okHandler)
-	defer up.Close()
-	live := httptest.NewServer(okHandler)
-	defer live.Close()
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(200 * time.Millisecond)
-		okHandler(w, r)
-	}))
-	defer slow.Close()
+	up, live, slow := latencyServers(b)
 	report := func(b *testing.B, lat []time.Duration) {
 		b.ReportMetric(float64(quantile(lat, .5).Microseconds()), "median-us")
 		b.ReportMetric(float64(quantile(lat, .99).Microseconds()), "p99-us")

@@ -39,21 +39,21 @@ func (b *xbuilder) hdr(name, value string) *xbuilder {
 func (b *xbuilder) bearer(tok string) *xbuilder { return b.hdr("Authorization", "Bearer "+tok) }
 func (b *xbuilder) cookie(c string) *xbuilder   { return b.hdr("Cookie", c) }
 
-// form sets a form-encoded request body.
-func (b *xbuilder) form(body string) *xbuilder {
-	b.hdr("Content-Type", "application/x-www-form-urlencoded")
+// body sets the request body and its Content-Type.
+func (b *xbuilder) body(contentType, body string) *xbuilder {
+	b.hdr("Content-Type", contentType)
 	b.x.Request.Body = []byte(body)
 	b.x.Request.BodySize = int64(len(body))
 	return b
 }
 
-// json sets a JSON request body.
-func (b *xbuilder) json(body string) *xbuilder {
-	b.hdr("Content-Type", "application/json")
-	b.x.Request.Body = []byte(body)
-	b.x.Request.BodySize = int64(len(body))
-	return b
+// form sets a form-encoded request body.
+func (b *xbuilder) form(body string) *xbuilder {
+	return b.body("application/x-www-form-urlencoded", body)
 }
+
+// json sets a JSON request body.
+func (b *xbuilder) json(body string) *xbuilder { return b.body("application/json", body) }
 
 func (b *xbuilder) status(code int) *xbuilder { b.x.Response.Status = code; return b }
 
@@ -64,20 +64,20 @@ func (b *xbuilder) rhdr(name, value string) *xbuilder {
 
 func (b *xbuilder) setCookie(v string) *xbuilder { return b.rhdr("Set-Cookie", v) }
 
-// rjson sets a JSON response body.
-func (b *xbuilder) rjson(body string) *xbuilder {
-	b.rhdr("Content-Type", "application/json")
+// rbody sets the response body and its Content-Type.
+func (b *xbuilder) rbody(contentType, body string) *xbuilder {
+	b.rhdr("Content-Type", contentType)
 	b.x.Response.Body = []byte(body)
 	b.x.Response.BodySize = int64(len(body))
 	return b
 }
 
+// rjson sets a JSON response body.
+func (b *xbuilder) rjson(body string) *xbuilder { return b.rbody("application/json", body) }
+
 // rform sets a form-encoded response body (GitHub's token endpoint style).
 func (b *xbuilder) rform(body string) *xbuilder {
-	b.rhdr("Content-Type", "application/x-www-form-urlencoded")
-	b.x.Response.Body = []byte(body)
-	b.x.Response.BodySize = int64(len(body))
-	return b
+	return b.rbody("application/x-www-form-urlencoded", body)
 }
 
 func (b *xbuilder) conn(id uint64, client string) *xbuilder {
