@@ -41,7 +41,7 @@ func FuzzWireResponse(f *testing.F) {
 		w := newWireClient("127.0.0.1:1", nil, time.Second, 500*time.Millisecond, 1)
 		w.dialer.Timeout = time.Millisecond // a retry dials a closed loopback port
 		c := &scriptConn{r: bytes.NewReader(answer)}
-		w.idle <- &wireConn{c: c, br: newReader(c), bw: newWriter(c)}
+		w.idle = append(w.idle, &wireConn{c: c, br: newReader(c), bw: newWriter(c)})
 		resp, n, err := w.do(context.Background(), &wireRequest{method: "GET", target: "/", host: "x",
 			header: session.Headers{{Name: "X-A", Value: "b"}}})
 		if err == nil && (resp == nil || int(n) > len(answer) || !bytes.Contains(answer, resp.Body) && len(resp.Body) > 0 && !bytes.Contains(answer, []byte("chunked"))) {

@@ -28,20 +28,24 @@ import (
 //
 // Connections are kept alive in a pool of at most maxIdle; a request takes
 // an idle one or dials. Deadlines bound each exchange. closeAll aborts
-// every connection at once (the run's context ended).
+// every connection at once (the run's context ended). Taking and giving
+// back a connection is one short critical section each: the set of open
+// connections changes only when one is dialled or closed.
 type wireClient struct {
 	addr       string      // host:port to dial
 	tlsConfig  *tls.Config // nil for http
 	dialer     *net.Dialer
 	handshake  time.Duration
 	timeout    time.Duration
-	idle       chan *wireConn
-	mu         sync.Mutex
-	active     map[*wireConn]struct{}
-	closed     bool
+	maxIdle    int
 	bufSize    int
 	readLimit  int64
 	headerHost string
+
+	mu     sync.Mutex
+	idle   []*wireConn            // kept alive; the last one given back is taken first
+	open   map[*wireConn]struct{} // every connection not yet closed, idle or in use
+	closed bool
 }
 
 type wireConn struct {
@@ -60,8 +64,9 @@ func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout t
 		dialer:    &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second},
 		handshake: connectTimeout,
 		timeout:   timeout,
-		idle:      make(chan *wireConn, maxIdle),
-		active:    make(map[*wireConn]struct{}),
+		maxIdle:   maxIdle,
+		idle:      make([]*wireConn, 0, maxIdle),
+		open:      make(map[*wireConn]struct{}),
 		bufSize:   16 << 10,
 		readLimit: maxLearnBody,
 	}
@@ -70,12 +75,21 @@ func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout t
 // errClientClosed is returned once the run's context ended.
 var errClientClosed = errors.New("replay stopped: connection closed")
 
-func (w *wireClient) get(ctx context.Context) (*wireConn, bool, error) {
-	select {
-	case c := <-w.idle:
-		return c, true, nil
-	default:
+// get takes an idle connection (reused reports that) or dials one.
+func (w *wireClient) get(ctx context.Context) (c *wireConn, reused bool, err error) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil, false, errClientClosed
 	}
+	if n := len(w.idle); n > 0 {
+		c = w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+		w.mu.Unlock()
+		return c, true, nil
+	}
+	w.mu.Unlock()
 	nc, err := w.dialer.DialContext(ctx, "tcp", w.addr)
 	if err != nil {
 		return nil, false, err
@@ -91,54 +105,49 @@ func (w *wireClient) get(ctx context.Context) (*wireConn, bool, error) {
 		}
 		nc = tc
 	}
-	return &wireConn{c: nc, br: bufio.NewReaderSize(nc, w.bufSize), bw: bufio.NewWriterSize(nc, w.bufSize)}, false, nil
-}
-
-func (w *wireClient) track(c *wireConn, on bool) bool {
+	c = &wireConn{c: nc, br: bufio.NewReaderSize(nc, w.bufSize), bw: bufio.NewWriterSize(nc, w.bufSize)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if on {
-		if w.closed {
-			return false
-		}
-		w.active[c] = struct{}{}
-	} else {
-		delete(w.active, c)
+	if w.closed {
+		nc.Close()
+		return nil, false, errClientClosed
 	}
-	return true
+	w.open[c] = struct{}{}
+	return c, false, nil
 }
 
+// put gives c back to the pool, or closes it when the pool is full or
+// closed.
 func (w *wireClient) put(c *wireConn) {
 	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if closed {
-		c.c.Close()
+	if !w.closed && len(w.idle) < w.maxIdle {
+		w.idle = append(w.idle, c)
+		w.mu.Unlock()
 		return
 	}
-	select {
-	case w.idle <- c:
-	default:
-		c.c.Close()
-	}
+	w.mu.Unlock()
+	w.discard(c)
+}
+
+// discard closes c and forgets it.
+func (w *wireClient) discard(c *wireConn) {
+	w.mu.Lock()
+	delete(w.open, c)
+	w.mu.Unlock()
+	c.c.Close()
 }
 
 // closeAll closes every connection, in use or idle; later requests fail.
 func (w *wireClient) closeAll() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.closed = true
-	for c := range w.active {
+	for c := range w.open {
 		c.c.Close()
 	}
-	w.mu.Unlock()
-	for {
-		select {
-		case c := <-w.idle:
-			c.c.Close()
-		default:
-			return
-		}
-	}
+	clear(w.open)
+	clear(w.idle)
+	w.idle = w.idle[:0]
 }
 
 // wireRequest is what goes on the wire.
@@ -157,21 +166,16 @@ func (w *wireClient) do(ctx context.Context, req *wireRequest) (*session.Respons
 		if err != nil {
 			return nil, 0, err
 		}
-		if !w.track(c, true) {
-			c.c.Close()
-			return nil, 0, errClientClosed
-		}
 		resp, n, keep, got, err := w.exchange(c, req)
-		w.track(c, false)
 		if err == nil {
 			if keep {
 				w.put(c)
 			} else {
-				c.c.Close()
+				w.discard(c)
 			}
 			return resp, n, nil
 		}
-		c.c.Close()
+		w.discard(c)
 		if reused && !got && attempt == 0 && retryable(err) {
 			continue
 		}
