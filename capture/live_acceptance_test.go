@@ -5,7 +5,6 @@ package capture_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -29,14 +29,7 @@ func TestLiveLoopbackShop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the simulator for a few seconds")
 	}
-	srv, err := shop.NewServer(shop.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := shoptest.StartShop(t, shop.Config{})
 	port := srv.Addr().(*net.TCPAddr).Port
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -116,14 +109,7 @@ func TestLiveLoopbackShop(t *testing.T) {
 	defer rd.Close()
 	var n, incomplete int64
 	var last int64
-	for {
-		x, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, x := range shoptest.Collect(t, rd) {
 		n++
 		if x.Flags.Incomplete() {
 			incomplete++
