@@ -1,0 +1,162 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// A scale ramp adds whole sessions: a session that begins before the ramp
+// reaches its clone is not cloned, one that begins after is.
+func TestScaleRamp(t *testing.T) {
+	srv := newScripted(t, nil)
+	rp, err := ramp.Parse("scale=1:1s,scale=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := source(
+		rec("early", "GET", "/early/1", 0, 1), rec("early", "GET", "/early/2", 13000, 13001), // begins under scale 1
+		rec("late", "GET", "/late/1", 12000, 12001), rec("late", "GET", "/late/2", 12500, 12501), // begins under scale 3
+	)
+	// At 10x the ramp reaches scale 3 at 1s of wall time, 10s into the
+	// recording.
+	rep := run(t, srv.URL, src, WithScaleRamp(rp), WithPacer(Speed(10)), WithCloneStagger(0))
+	count := map[string]int{}
+	for _, a := range srv.arrivals() {
+		count[a.Path]++
+	}
+	want := map[string]int{"/early/1": 1, "/early/2": 1, "/late/1": 3, "/late/2": 3}
+	for p, n := range want {
+		if count[p] != n {
+			t.Errorf("%s sent %d times, want %d (all: %v)", p, count[p], n, count)
+		}
+	}
+	if rep.Filtered.ByScaleRamp != 4 || len(rep.Stages) != 2 {
+		t.Errorf("filtered %+v stages %+v", rep.Filtered, rep.Stages)
+	}
+}
+
+// --max-sessions: with one slot, two sessions never have work on the
+// target at once, and the wait is reported and shows as lag.
+func TestMaxSessions(t *testing.T) {
+	var mu sync.Mutex
+	active, peak := map[string]bool{}, 0
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		s := r.Header.Get("X-Session")
+		mu.Lock()
+		active[s] = true
+		peak = max(peak, len(active))
+		mu.Unlock()
+		time.Sleep(30 * time.Millisecond)
+		mu.Lock()
+		delete(active, s)
+		mu.Unlock()
+	})
+	var ex []*session.Exchange
+	for i := 0; i < 4; i++ {
+		s := fmt.Sprintf("s%d", i)
+		ex = append(ex, rec(s, "GET", "/"+s, 0, 40, withHeader("X-Session", s)))
+	}
+	rep := run(t, srv.URL, source(ex...), WithMaxSessions(1))
+	if peak != 1 {
+		t.Errorf("%d sessions on the target at once, want 1", peak)
+	}
+	if rep.Limits.MaxSessions != 1 || rep.Limits.SessionWaits.Waited == 0 || rep.Lag.Max < 30 {
+		t.Errorf("limits %+v, lag max %.1fms: the session cap's wait should show", rep.Limits, rep.Lag.Max)
+	}
+}
+
+// The figures 'reprise check' reads: sends per second, refreshes among
+// them, inter-arrival gaps, think times and session lengths.
+func TestReportSendFigures(t *testing.T) {
+	srv := newScripted(t, nil)
+	refresh := func(ex *session.Exchange) {
+		ex.Tokens = []session.TokenEvent{{Kind: session.TokenRefresh, Name: "refresh_token"}}
+	}
+	src := source(
+		rec("a", "GET", "/a1", 0, 5), rec("a", "POST", "/auth/refresh", 20, 25, refresh), rec("a", "GET", "/a3", 40, 45),
+		rec("b", "GET", "/b1", 10, 15), rec("b", "GET", "/b2", 30, 35),
+	)
+	rep := run(t, srv.URL, src, WithPacer(Speed(2)))
+	var sum, refreshes uint64
+	for i, n := range rep.PerSecond {
+		sum += n
+		refreshes += rep.RefreshesPerSecond[i]
+	}
+	tests := []struct {
+		name      string
+		got, want uint64
+	}{
+		{"per_second adds up to the requests sent", sum, 5},
+		{"one refresh", refreshes, 1},
+		{"a gap between each two sends", rep.InterArrival.Count, 4},
+		{"the same gaps scaled by the speed", rep.InterArrivalScaled.Count, 4},
+		{"a think time before each later request of a session", rep.ThinkTime.Count, 3},
+		{"one length per session", rep.SessionLength.Count, 2},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, tt.got, tt.want)
+		}
+	}
+	// At 2x, gaps of 10ms in the recording are 5ms on the wall: scaled
+	// back by the speed they are near the recording's (generous bounds).
+	if m := rep.InterArrivalScaled.P50; m < 5 || m > 30 {
+		t.Errorf("scaled inter-arrival p50 %.1fms, want near 10ms", m)
+	}
+	if len(rep.Series) == 0 || rep.Series[0].Achieved != 5 {
+		t.Errorf("series %+v", rep.Series)
+	}
+}
+
+// A guard trip stops issuing, returns *guard.AbortError (exit code 3) and
+// marks the report; cancelling the context under a drain is an interrupt.
+func TestGuardAndInterrupt(t *testing.T) {
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	var ex []*session.Exchange
+	for i := 0; i < 400; i++ {
+		ex = append(ex, rec(fmt.Sprintf("s%d", i), "GET", fmt.Sprintf("/r%d", i), float64(i)*5, float64(i)*5+1))
+	}
+	rules, err := guard.ParseRules("error_rate>50%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guard.New(rules, guard.WithWindow(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(srv.URL, WithGuard(g), WithDrainTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background(), source(ex...))
+	var ab *guard.AbortError
+	if !errors.As(err, &ab) || ab.ExitCode() != 3 {
+		t.Fatalf("Run: %v, want a guard's AbortError", err)
+	}
+	if rep.Abort == nil || rep.Abort.Rule != "error_rate>50%" || rep.Requests.NotSent == 0 || rep.Guards != "error_rate>50%" {
+		t.Errorf("abort %+v requests %+v guards %q", rep.Abort, rep.Requests, rep.Guards)
+	}
+
+	// The caller's context ends: an orderly stop, reported as an interrupt.
+	srv2 := newScripted(t, nil)
+	r2, err := New(srv2.URL, WithDrainTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	rep, err = r2.Run(ctx, source(ex...))
+	var in *InterruptedError
+	if !errors.As(err, &in) || in.ExitCode() != 130 || rep.Abort == nil || rep.Abort.Kind != AbortInterrupt {
+		t.Errorf("Run: %v, abort %+v", err, rep.Abort)
+	}
+}
