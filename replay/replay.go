@@ -527,16 +527,20 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 	)
 	send := func(it *item) bool {
 		select {
-		case out <- it:
-			r.st.mu.Lock()
-			r.st.req.Scheduled++
-			r.st.mu.Unlock()
-			return true
-		case <-ctx.Done():
-			return false
-		case <-r.stopCh:
-			return false
+		case out <- it: // the common case, without locking the shared stop channels
+		default:
+			select {
+			case out <- it:
+			case <-ctx.Done():
+				return false
+			case <-r.stopCh:
+				return false
+			}
 		}
+		r.st.mu.Lock()
+		r.st.req.Scheduled++
+		r.st.mu.Unlock()
+		return true
 	}
 	// release moves the earliest window item through the range and
 	// session filters into the clone heap, then sends what is due.
@@ -814,15 +818,19 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		ss.mu.Unlock()
 
 		select {
-		case pendSem <- struct{}{}:
-		case <-r.stopCh:
-			r.complete(ss, p)
-			notSent(it)
-			continue
-		case <-ctx.Done():
-			r.complete(ss, p)
-			notSent(it)
-			continue
+		case pendSem <- struct{}{}: // a free slot: no need to lock the shared stop channels
+		default:
+			select {
+			case pendSem <- struct{}{}:
+			case <-r.stopCh:
+				r.complete(ss, p)
+				notSent(it)
+				continue
+			case <-ctx.Done():
+				r.complete(ss, p)
+				notSent(it)
+				continue
+			}
 		}
 		if ss.active.Add(1) == 1 && r.sessSem != nil {
 			// The session starts work: it needs a --max-sessions slot,
@@ -1078,13 +1086,17 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 		}
 	}
 	select {
-	case flight <- struct{}{}:
-	case <-r.stopCh:
-		r.report(res)
-		return
-	case <-ctx.Done():
-		r.report(res)
-		return
+	case flight <- struct{}{}: // a free slot: no need to lock the shared stop channels
+	default:
+		select {
+		case flight <- struct{}{}:
+		case <-r.stopCh:
+			r.report(res)
+			return
+		case <-ctx.Done():
+			r.report(res)
+			return
+		}
 	}
 	defer func() { <-flight }()
 	if r.o.limiter != nil {
