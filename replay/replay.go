@@ -91,6 +91,9 @@ type Replayer struct {
 	sessSem  *ramp.Semaphore
 	tripMu   sync.Mutex
 	trip     *guard.Trip
+	// blockedDue is the due time (Unix ns) of the request the dispatcher
+	// holds while it waits at a cap, 0 when it waits at none.
+	blockedDue atomic.Int64
 }
 
 // New returns a Replayer that sends to target, an http:// or https:// URL
@@ -346,7 +349,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	}
 	var liveWG sync.WaitGroup
 	liveDone := make(chan struct{})
-	if r.o.live != nil || r.o.metrics != nil {
+	if r.o.live != nil || r.o.metrics != nil || r.o.guard != nil {
 		liveWG.Add(1)
 		go func() {
 			defer liveWG.Done()
@@ -817,6 +820,9 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		ss.requests++
 		ss.mu.Unlock()
 
+		// While the dispatcher waits for a slot, the request it holds is
+		// the oldest due and unsent: its lateness is the backlog.
+		r.blockedDue.Store(due.UnixNano())
 		select {
 		case pendSem <- struct{}{}: // a free slot: no need to lock the shared stop channels
 		default:
@@ -843,6 +849,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 				continue
 			}
 		}
+		r.blockedDue.Store(0)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -1204,6 +1211,16 @@ func (r *Replayer) liveLoop(done <-chan struct{}) {
 			return
 		case now := <-t.C:
 			s := r.liveSnapshot(now)
+			if bd := r.blockedDue.Load(); bd != 0 && !r.stopped() {
+				// A cap that holds the schedule back shows as lag at
+				// once, before the late requests are sent.
+				if b := now.Sub(time.Unix(0, bd)); b > 0 {
+					s.Lag = max(s.Lag, b)
+					if g := r.o.guard; g != nil {
+						g.Backlog(now, b)
+					}
+				}
+			}
 			if r.o.live != nil {
 				r.o.live.Update(s)
 			}
