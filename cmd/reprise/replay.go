@@ -216,7 +216,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	}
 	if !o.allowOrigin {
 		if err := guard.CheckTarget(ctx, o.target, &survey.Origin, nil); err != nil {
-			return usagef(fmt.Errorf("%w (give --allow-original-host if you mean it)", err))
+			return usagef(err)
 		}
 	}
 	rd, err := session.Open(paths...)
