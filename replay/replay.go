@@ -600,7 +600,11 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 					continue
 				}
 			}
-			c := *it
+			c := it // the window is done with it: clone 0 reuses it
+			if k > 0 {
+				cp := *it
+				c = &cp
+			}
 			c.clone = k
 			c.offset = off + time.Duration(k)*r.o.stagger
 			if r.o.scale > 1 {
@@ -608,7 +612,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 			}
 			c.seq = seq
 			seq++
-			heap.Push(&clones, &c)
+			heap.Push(&clones, c)
 			if c.offset > span.lastClone {
 				span.lastClone = c.offset
 			}
@@ -896,12 +900,16 @@ func dependencies(outstanding []*pending, start int64) []chan struct{} {
 
 // routeCache remembers the routes of request-targets already seen, for
 // the dispatcher alone; it stops growing at maxRouteCache entries.
-type routeCache map[string]string
+type routeCache map[routeKey]string
+
+// routeKey is a struct, not a joined string, so that a look-up allocates
+// nothing.
+type routeKey struct{ method, target string }
 
 const maxRouteCache = 10000
 
 func (c routeCache) get(method, target string) string {
-	k := method + " " + target
+	k := routeKey{method, target}
 	if rt, ok := c[k]; ok {
 		return rt
 	}
