@@ -5,9 +5,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/compare"
+	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // This file holds the live controls of a run (issue 7): the scale ramp,
@@ -157,4 +160,43 @@ func speedAt(p Pacer, elapsed time.Duration) float64 {
 		return v.Speed(elapsed)
 	}
 	return 0
+}
+
+// WithCompare compares every live response with the recorded one (status,
+// chosen headers, the body field by field with noise discounted; see
+// package replay/compare) and puts the differences in the report's
+// Compare. A value the target issued in place of the recorded one (a
+// token, an order id: what correlation maps) is not a difference. Off by
+// default: it costs a JSON parse of both bodies per request.
+func WithCompare(c *compare.Comparer) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("comparer is nil")
+		}
+		o.compare = c
+		return nil
+	}
+}
+
+// compareLive compares a live response with the recorded one, after its
+// live values were learned.
+func (r *Replayer) compareLive(it *item, ss *sessState, live *session.Response) {
+	c := r.o.compare
+	if c == nil || live == nil {
+		return
+	}
+	c.Observe(it.route, c.Diff(&it.ex.Response, live, equivalent(ss.table)))
+}
+
+// equivalent says whether the live value s is what the session's table
+// maps the recorded value p to.
+func equivalent(t *correlate.Table) compare.Equivalent {
+	return func(p, s string) bool {
+		if p == "" || t.Len() == 0 {
+			return false
+		}
+		req := session.Request{Header: session.Headers{{Name: "X-Reprise-Value", Value: p}}}
+		out, rw := t.Rewrite(&req)
+		return rw.Substituted > 0 && out.Header[0].Value == s
+	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
@@ -158,5 +160,35 @@ func TestGuardAndInterrupt(t *testing.T) {
 	var in *InterruptedError
 	if !errors.As(err, &in) || in.ExitCode() != 130 || rep.Abort == nil || rep.Abort.Kind != AbortInterrupt {
 		t.Errorf("Run: %v, abort %+v", err, rep.Abort)
+	}
+}
+
+// --compare: a field the target answers differently from the recording is
+// reported; one that only differs by a live value is not.
+func TestCompareWithRecording(t *testing.T) {
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"price": 12, "name": "tea"}`)
+	})
+	var ex []*session.Exchange
+	for i := 0; i < 5; i++ {
+		ex = append(ex, rec("s", "GET", "/item", float64(i)*5, float64(i)*5+1, withResponse(200, "application/json", `{"price": 10, "name": "tea"}`)))
+	}
+	c, err := compare.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, srv.URL, source(ex...), WithPacer(Max{}), WithCompare(c))
+	if rep.Compare == nil || rep.Compare.Compared != 5 {
+		t.Fatalf("compare %+v", rep.Compare)
+	}
+	got := strings.Join(rep.Compare.Reported(), ";")
+	if !strings.Contains(got, "$.price") || strings.Contains(got, "$.name") {
+		t.Errorf("reported %q, want $.price alone", got)
+	}
+	var sum strings.Builder
+	rep.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "5 differ beyond noise") {
+		t.Errorf("summary:\n%s", sum.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/session"
@@ -61,6 +62,15 @@ func (r *Report) HTML() *htmlreport.Report {
 	if l := r.Limits; l.RatePerSecond > 0 || l.MaxSessions > 0 {
 		h.Summary = append(h.Summary, htmlreport.Row{Name: "Caps", Value: fmt.Sprintf("rate %g/s (%d waited), %d in flight, %d sessions (%d waited)",
 			l.RatePerSecond, l.RateWaits.Waited, l.MaxInFlight, l.MaxSessions, l.SessionWaits.Waited)})
+	}
+	if c := r.Compare; c != nil {
+		row := htmlreport.Row{Name: "Responses differing from the recording", Value: fmt.Sprintf("%d of %d compared", c.Differing, c.Compared), Bad: c.Differing > 0}
+		h.Summary = append(h.Summary, row)
+		for _, rt := range c.Routes {
+			for _, f := range rt.Fields {
+				h.Summary = append(h.Summary, htmlreport.Row{Name: "differs: " + rt.Route, Value: fieldText(f), Bad: true})
+			}
+		}
 	}
 	if r.Failure != "" {
 		h.Summary = append(h.Summary, htmlreport.Row{Name: "Failure", Value: r.Failure, Bad: true})
@@ -117,4 +127,10 @@ func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
 			}
 		}
 	}
+}
+
+// fieldText says how one path differed, e.g. "$.total (value) in 12 of
+// the requests, 40%".
+func fieldText(f compare.Field) string {
+	return fmt.Sprintf("%s (%s) in %d requests, %.0f%%", f.Path, f.Kind, f.Count, 100*f.Rate)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/live"
@@ -122,6 +123,7 @@ type options struct {
 	metrics       *live.Metrics
 	stages        []ramp.StagePlan
 	ratePerSecond float64
+	compare       *compare.Comparer
 }
 
 func defaults() options {

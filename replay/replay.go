@@ -399,6 +399,10 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		rep.Stages = append(rep.Stages, StageReport{Name: sp.Name, Start: sp.Start.Seconds(), End: sp.End.Seconds(), Value: sp.Value, EndValue: sp.EndValue})
 	}
 	r.fillLimits(rep)
+	if c := r.o.compare; c != nil {
+		cr := c.Report()
+		rep.Compare = &cr
+	}
 	if g := r.o.guard; g != nil {
 		rep.Guards = g.Rules().String()
 	}
@@ -1170,6 +1174,7 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 		r.st.mu.Lock()
 		r.st.corr.Learned += uint64(n)
 		r.st.mu.Unlock()
+		r.compareLive(it, ss, live)
 	}
 	r.report(res)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/htmlreport"
 )
 
@@ -136,6 +137,9 @@ type Report struct {
 	Guards string `json:"guards,omitempty"`
 	// Abort says what stopped the run early: a guard or an interrupt.
 	Abort *Abort `json:"abort,omitempty"`
+	// Compare holds the differences between the live responses and the
+	// recorded ones (--compare); nil when not asked for.
+	Compare *compare.Report `json:"compare,omitempty"`
 }
 
 // StageReport is one ramp stage on the run's wall clock, in seconds since
@@ -351,6 +355,16 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if l := r.Limits; l.RateWaits.Waited > 0 || l.SessionWaits.Waited > 0 {
 		fmt.Fprintf(&b, "  caps      rate %g/s: %d waited (max %s); max sessions %d: %d waited (max %s); counted in lag\n",
 			l.RatePerSecond, l.RateWaits.Waited, ms(l.RateWaits.MaxMS), l.MaxSessions, l.SessionWaits.Waited, ms(l.SessionWaits.MaxMS))
+	}
+	if c := r.Compare; c != nil {
+		fmt.Fprintf(&b, "  compared  %d responses with the recording: %d differ beyond noise", c.Compared, c.Differing)
+		if rp := c.Reported(); len(rp) > 0 {
+			if len(rp) > 5 {
+				rp = append(rp[:5:5], fmt.Sprintf("and %d more", len(rp)-5))
+			}
+			fmt.Fprintf(&b, " (%s)", strings.Join(rp, "; "))
+		}
+		b.WriteString("\n")
 	}
 	s := r.Sessions
 	fmt.Fprintf(&b, "  sessions  %d: %d completed, %d failed, %d uncorrelated\n", s.Total, s.Completed, s.Failed, s.Uncorrelated)

@@ -426,3 +426,29 @@ func TestReplaySIGINT(t *testing.T) {
 		})
 	}
 }
+
+// --compare adds the differences from the recording to the summary, the
+// JSON and the page.
+func TestReplayCompare(t *testing.T) {
+	srv := testShop(t)
+	rec := loginRecording(t, 10, 100, "")
+	dir := t.TempDir()
+	runJSON, page := filepath.Join(dir, "run.json"), filepath.Join(dir, "run.html")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"replay", rec, "--target", srv.URL(), "--speed", "max", "--compare", "--compare-ignore", "Date",
+		"--report", runJSON, "--html", page, "--progress", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	rep := readRun(t, runJSON)
+	if rep.Compare == nil || rep.Compare.Compared != 10 {
+		t.Fatalf("compare %+v", rep.Compare)
+	}
+	html, _ := os.ReadFile(page)
+	if !strings.Contains(stderr.String(), "compared  10 responses") || !strings.Contains(string(html), "Responses differing from the recording") {
+		t.Errorf("the summary or the page lacks the comparison:\n%s", stderr.String())
+	}
+	// --compare-ignore alone is a mistake.
+	if code := run([]string{"replay", rec, "--target", srv.URL(), "--compare-ignore", "Date"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("--compare-ignore without --compare: exit %d, want %d", code, exitUsage)
+	}
+}

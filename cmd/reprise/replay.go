@@ -14,6 +14,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/check"
+	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/live"
@@ -62,6 +63,8 @@ type replayOptions struct {
 	dryRun      bool
 	metricsAddr string
 	html        string
+	compare     bool
+	compareSkip []string
 }
 
 // addReplay registers 'reprise replay' on the root command.
@@ -194,6 +197,8 @@ guard stopped the replay; 130 interrupted.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and send nothing")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at this address's /metrics, e.g. :9090 (127.0.0.1 unless a host is named)")
 	f.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
+	f.BoolVar(&o.compare, "compare", false, "compare every response with the recorded one (status, headers, JSON fields; noise and live values discounted) and report the differences")
+	f.StringSliceVar(&o.compareSkip, "compare-ignore", nil, `with --compare, leave out JSON paths or headers, e.g. '$.items[*].updated_at,Date'`)
 	root.AddCommand(c)
 }
 
@@ -462,6 +467,15 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 	g, err := guard.New(o.abortOn.Rules(), guard.WithWindow(o.abortWindow))
 	if err != nil {
 		return nil, fmt.Errorf("--abort-on/--abort-window: %w", err)
+	}
+	if o.compare {
+		c, err := compare.New(compare.WithIgnore(o.compareSkip...))
+		if err != nil {
+			return nil, fmt.Errorf("--compare-ignore: %w", err)
+		}
+		opts = append(opts, replay.WithCompare(c))
+	} else if len(o.compareSkip) > 0 {
+		return nil, errors.New("--compare-ignore is only used with --compare: add --compare")
 	}
 	opts = append(opts,
 		replay.WithRate(o.rate),
