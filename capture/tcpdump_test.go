@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -182,6 +183,10 @@ func TestTcpdumpLoopback(t *testing.T) {
 		cmd.Wait()
 		t.Skip("tcpdump did not start within 10s: skipping the real-capture test")
 	}
+	// "listening on" can come before the kernel delivers packets to
+	// tcpdump's socket: knock (connect and close, no HTTP bytes, so no
+	// exchange) until the capture file shows a packet past its header.
+	waitCapturing(t, srv.Listener.Addr().String(), path)
 	shopRequests(t, srv.URL)
 	time.Sleep(500 * time.Millisecond) // let the last packets reach the file
 	cmd.Process.Signal(syscall.SIGINT)
@@ -237,4 +242,22 @@ func TestTcpdumpFixture(t *testing.T) {
 	if !bytes.Equal(js, want) {
 		t.Errorf("exchanges differ from %s (run with -update after checking the change):\n%s", golden, js)
 	}
+}
+
+// waitCapturing opens and closes empty connections to addr until the pcap at
+// path holds a packet (it is more than the 24-byte file header), or skips
+// the test after 10 s.
+func waitCapturing(t *testing.T, addr, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 24 {
+			return
+		}
+	}
+	t.Skip("tcpdump saw no packet within 10s of starting: skipping the real-capture test")
 }
