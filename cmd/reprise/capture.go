@@ -137,13 +137,13 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	if o.filter != "" && (len(o.ports) > 0 || len(o.hosts) > 0) {
 		return usagef(errors.New("give either --filter or --port/--host, not both"))
 	}
-	maxBody, err := captureParseSize(o.maxBody)
+	maxBody, err := parseSize(o.maxBody)
 	if err != nil || maxBody > session.MaxBodyCap {
 		return usagef(fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody))
 	}
 	var rotateSize int64
 	if o.rotateSize != "" {
-		if rotateSize, err = captureParseSize(o.rotateSize); err != nil {
+		if rotateSize, err = parseSize(o.rotateSize); err != nil {
 			return usagef(fmt.Errorf("--rotate-size %q: give a size such as 100MB", o.rotateSize))
 		}
 	}
@@ -316,27 +316,6 @@ func captureFilterString(ports []int, hosts []netip.Addr) string {
 		parts = append(parts, "host "+h.String())
 	}
 	return strings.Join(parts, " or ")
-}
-
-// captureParseSize reads sizes such as 1048576, 64KiB, 100MB, 1GiB.
-func captureParseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
-			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
 }
 
 func captureBytes(paths []string) int64 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -95,13 +94,13 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if err := proxy.CheckListen(o.listen, o.allowRemote); err != nil {
 		return usagef(err)
 	}
-	maxBody, err := proxyParseSize(o.maxBody)
+	maxBody, err := parseSize(o.maxBody)
 	if err != nil {
 		return usagef(fmt.Errorf("--max-body: %w", err))
 	}
 	var rotate int64
 	if o.rotateSize != "" {
-		if rotate, err = proxyParseSize(o.rotateSize); err != nil {
+		if rotate, err = parseSize(o.rotateSize); err != nil {
 			return usagef(fmt.Errorf("--rotate-size: %w", err))
 		}
 	}
@@ -163,25 +162,4 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	if len(s.Redacted) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))
 	}
-}
-
-// proxyParseSize reads "1048576", "64k", "100MB" or "1MiB" (powers of
-// 1024 either way, as sizes of files and bodies usually are meant).
-func proxyParseSize(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("size %q not understood; give bytes or a size such as 64k, 1MiB or 100MB", s)
-	}
-	return n * mult, nil
 }
