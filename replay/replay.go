@@ -202,7 +202,9 @@ func (r *Replayer) tripped(t guard.Trip) {
 // for an interrupted command.
 type InterruptedError struct{ Cause error }
 
-func (e *InterruptedError) Error() string { return "replay " + e.Cause.Error() }
+func (e *InterruptedError) Error() string {
+	return "replay interrupted (" + e.Cause.Error() + "): no new request was sent after it; the report covers the run up to the stop"
+}
 func (e *InterruptedError) Unwrap() error { return e.Cause }
 
 // ExitCode returns 130.

@@ -189,7 +189,7 @@ guard stopped the replay; 130 interrupted.`,
 	f.Var(&o.rampMode, "ramp-mode", ramp.ModeUsage)
 	f.Var(&o.rate, "rate", ramp.RateUsage)
 	f.IntVar(&o.maxSessions, "max-sessions", 0, "most sessions with work in progress at once (0: no cap)")
-	f.Var(&o.abortOn, "abort-on", guard.Usage+` (default "`+guard.DefaultRules().String()+`")`)
+	f.Var(&o.abortOn, "abort-on", guard.Usage)
 	f.DurationVar(&o.abortWindow, "abort-window", guard.DefaultWindow, "sliding window over which --abort-on rules are evaluated")
 	f.DurationVar(&o.drain, "drain-timeout", guard.DefaultDrain, "after a stop, how long requests in flight may finish before they are abandoned")
 	f.StringVar(&o.onAbort, "on-abort", "", "shell command run once when a guard stops the replay (the reason is in its environment)")
