@@ -103,6 +103,7 @@ func TestReportSendFigures(t *testing.T) {
 		{"a gap between each two sends", rep.InterArrival.Count, 4},
 		{"the same gaps scaled by the speed", rep.InterArrivalScaled.Count, 4},
 		{"a think time before each later request of a session", rep.ThinkTime.Count, 3},
+		{"the same think times scaled by the speed", rep.ThinkTimeScaled.Count, 3},
 		{"one length per session", rep.SessionLength.Count, 2},
 	}
 	for _, tt := range tests {

@@ -112,13 +112,16 @@ type Report struct {
 	// force when they ended (recording time, comparable with the
 	// recording's gaps under a ramp; empty under --speed max). ThinkTime
 	// is, per session clone, the time from the latest completion of its
-	// earlier requests to its next send (when not negative);
+	// earlier requests to its next send (when not negative), and
+	// ThinkTimeScaled the same times multiplied by the speed in force at
+	// the send (approximate for a pause that spans a stage change);
 	// SessionLength, per clone, its first send to its last completion.
 	PerSecond          []uint64  `json:"per_second"`
 	RefreshesPerSecond []uint64  `json:"refreshes_per_second"`
 	InterArrival       Histogram `json:"inter_arrival"`
 	InterArrivalScaled Histogram `json:"inter_arrival_scaled"`
 	ThinkTime          Histogram `json:"think_time"`
+	ThinkTimeScaled    Histogram `json:"think_time_scaled"`
 	SessionLength      Histogram `json:"session_length"`
 
 	// Series holds one entry per wall second: requests due (intended)

@@ -39,7 +39,7 @@ func TestReportGolden(t *testing.T) {
 	}
 	// Whether a session's next request went before its previous answer
 	// was read is timing: think times count as many as they found.
-	rep.ThinkTime = fixedHist(0)
+	rep.ThinkTime, rep.ThinkTimeScaled = fixedHist(0), fixedHist(0)
 	rep.OrderWait = Histogram{} // whether a request found its predecessor in flight is timing
 	for i := range rep.Routes {
 		rep.Routes[i].Latency = fixedHist(rep.Routes[i].Latency.Count)

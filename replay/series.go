@@ -20,11 +20,12 @@ type sendStats struct {
 	inter       hist
 	interScaled hist
 	think       hist
+	thinkScaled hist
 	length      hist
 }
 
 func newSendStats() *sendStats {
-	return &sendStats{inter: newHist(), interScaled: newHist(), think: newHist(), length: newHist()}
+	return &sendStats{inter: newHist(), interScaled: newHist(), think: newHist(), thinkScaled: newHist(), length: newHist()}
 }
 
 // sent counts one send at t; speed is the speed in force (0 under Max,
@@ -61,6 +62,9 @@ func (s *sendStats) sent(t time.Time, refresh bool, speed float64, think time.Du
 	}
 	if think >= 0 {
 		s.think.record(think)
+		if speed > 0 {
+			s.thinkScaled.record(time.Duration(float64(think) * speed))
+		}
 	}
 }
 
@@ -79,6 +83,7 @@ func (s *sendStats) fill(rep *Report) {
 	rep.InterArrival = s.inter.summary(true)
 	rep.InterArrivalScaled = s.interScaled.summary(true)
 	rep.ThinkTime = s.think.summary(true)
+	rep.ThinkTimeScaled = s.thinkScaled.summary(true)
 	rep.SessionLength = s.length.summary(true)
 }
 
