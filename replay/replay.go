@@ -312,6 +312,9 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 			select {
 			case <-stopper.Issue().Done():
 				if cause := context.Cause(stopper.Issue()); cause != nil && !errors.Is(cause, guard.ErrFinished) {
+					if m := r.o.metrics; m != nil && (errors.Is(cause, guard.ErrInterrupted) || ctx.Err() != nil) {
+						m.SetAborted("interrupt")
+					}
 					r.Stop(cause.Error())
 				}
 			case <-finished:
