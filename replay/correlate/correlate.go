@@ -87,6 +87,9 @@ func (t *Table) Len() int {
 // request failed or was not sent: then every distinctive recorded value
 // becomes an orphan. It returns how many mappings it recorded.
 func (t *Table) Learn(rec, live *session.Response) int {
+	if rec == nil || len(rec.Header) == 0 && len(rec.Body) == 0 {
+		return 0 // nothing was issued: spare Fields' map
+	}
 	recFields := Fields(rec)
 	if len(recFields) == 0 {
 		return 0
