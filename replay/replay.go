@@ -1356,7 +1356,7 @@ func (r *Replayer) build(req *session.Request, ex *session.Exchange) (*wireReque
 	}
 	wr.header = make(session.Headers, 0, len(req.Header))
 	for _, h := range req.Header {
-		if hopHeaders[http.CanonicalHeaderKey(h.Name)] || h.Name == "" ||
+		if isHopHeader(h.Name) || h.Name == "" ||
 			strings.ContainsAny(h.Name, " :\r\n\t") || strings.ContainsAny(h.Value, "\r\n") {
 			continue
 		}

@@ -444,6 +444,40 @@ func truncate(b []byte) []byte {
 	return b
 }
 
+// isHopHeader reports whether name, in any case, is one of hopHeaders. It
+// compares in place: canonicalising a lower-case name to look it up
+// allocated for every such field of every request.
+func isHopHeader(name string) bool {
+	var hop string
+	switch len(name) {
+	case 2:
+		hop = "Te"
+	case 4:
+		hop = "Host"
+	case 6:
+		hop = "Expect"
+	case 7:
+		if strings.EqualFold(name, "Trailer") {
+			return true
+		}
+		hop = "Upgrade"
+	case 10:
+		if strings.EqualFold(name, "Connection") {
+			return true
+		}
+		hop = "Keep-Alive"
+	case 14:
+		hop = "Content-Length"
+	case 16:
+		hop = "Proxy-Connection"
+	case 17:
+		hop = "Transfer-Encoding"
+	default:
+		return false
+	}
+	return strings.EqualFold(name, hop)
+}
+
 // bodyMethod reports whether an empty body is still announced with
 // Content-Length: 0, as clients do for these methods.
 func bodyMethod(m string) bool {

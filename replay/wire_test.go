@@ -94,3 +94,19 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 		})
 	}
 }
+
+// isHopHeader agrees with the hopHeaders table in any letter case.
+func TestIsHopHeader(t *testing.T) {
+	for name := range hopHeaders {
+		for _, n := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+			if !isHopHeader(n) {
+				t.Errorf("%q is hop-by-hop", n)
+			}
+		}
+	}
+	for _, n := range []string{"", "T", "Hosts", "User-Agent", "Content-Type", "X-Connection", "Content-Lengths"} {
+		if isHopHeader(n) {
+			t.Errorf("%q is not hop-by-hop", n)
+		}
+	}
+}
