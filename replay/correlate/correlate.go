@@ -291,7 +291,7 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 	if len(body) == 0 {
 		return body
 	}
-	mt, _, _ := mime.ParseMediaType(ctype)
+	mt := mediaType(ctype)
 	switch {
 	case mt == "application/x-www-form-urlencoded":
 		return []byte(rewriteForm(string(body), sub))
@@ -352,7 +352,7 @@ func Fields(resp *session.Response) map[string]Field {
 		}
 		body, _ = io.ReadAll(io.LimitReader(zr, maxDecoded))
 	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mt := mediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mt == "application/x-www-form-urlencoded":
 		if vals, err := url.ParseQuery(string(body)); err == nil {
@@ -371,6 +371,39 @@ func Fields(resp *session.Response) map[string]Field {
 		}
 	}
 	return out
+}
+
+// mediaType is the media type mime.ParseMediaType returns for v (lower
+// case, "" when malformed). With at most one parameter it reads the type
+// alone: ParseMediaType would also build a map of the parameters, twice
+// per replayed request, only to drop it; with more it may reject repeated
+// names, so it is asked.
+func mediaType(v string) string {
+	base, params, _ := strings.Cut(v, ";")
+	if strings.Contains(params, ";") {
+		mt, _, _ := mime.ParseMediaType(v)
+		return mt
+	}
+	base = strings.TrimSpace(base)
+	slash, upper := -1, false
+	for i := 0; i < len(base); i++ {
+		switch c := base[i]; {
+		case c == '/' && slash < 0:
+			slash = i
+		case c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+			mt, _, _ := mime.ParseMediaType(v)
+			return mt
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		}
+	}
+	if base == "" || slash == 0 || slash == len(base)-1 {
+		return "" // no type, or an empty type or subtype
+	}
+	if upper {
+		base = strings.ToLower(base)
+	}
+	return base
 }
 
 func walkJSON(path string, v any, out map[string]Field) {

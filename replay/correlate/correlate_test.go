@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"mime"
 	"reflect"
 	"slices"
 	"strings"
@@ -216,4 +217,32 @@ func TestApplyCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mediaType reads the same media type as mime.ParseMediaType.
+func TestMediaType(t *testing.T) {
+	for _, v := range []string{
+		"", "text/plain", "text/plain; charset=utf-8", "Application/JSON", " application/json ;charset=x",
+		"application/x-www-form-urlencoded", "application/vnd.api+json", "text", "text/", "/plain", "text/plain/x",
+		"text /plain", "text/plain; a=1; a=2", "text/plain; a=1; b=2", "text/plain;", "text/plain; bad",
+		"text/pl@in", "téxt/plain", "a\x00/b", ";", "  ",
+	} {
+		want, _, _ := mime.ParseMediaType(v)
+		if got := mediaType(v); got != want {
+			t.Errorf("mediaType(%q) = %q, mime says %q", v, got, want)
+		}
+	}
+}
+
+// FuzzMediaType: mediaType never disagrees with mime.ParseMediaType.
+func FuzzMediaType(f *testing.F) {
+	for _, v := range []string{"text/plain; charset=utf-8", "Application/JSON", "text/plain; a=1; a=2", "a/b;", "x"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		want, _, _ := mime.ParseMediaType(v)
+		if got := mediaType(v); got != want {
+			t.Fatalf("mediaType(%q) = %q, mime says %q", v, got, want)
+		}
+	})
 }
