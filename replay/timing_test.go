@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,26 +100,35 @@ func TestLateRequestGoesAtOnce(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	})
-	src := source(
-		rec("a", "GET", "/slow", 0, 1),
-		rec("b", "GET", "/late", 10, 11),     // due at 10ms, can go at ~300ms
-		rec("c", "GET", "/ontime", 600, 601), // due at 600ms: unaffected
-	)
-	var res results
-	rep := run(t, srv.URL, src, WithMaxInFlight(1), WithObserver(&res))
-	lag := map[string]time.Duration{}
-	for _, r := range res.get() {
-		lag[r.Target] = r.Sent.Sub(r.Due)
+	// A push-back shows on every attempt; a machine starved by other
+	// work (a full -race suite beside other builds) makes one attempt
+	// late now and then, so the check fails only when three in a row do.
+	var problems []string
+	for attempt := 0; attempt < 3; attempt++ {
+		src := source(
+			rec("a", "GET", "/slow", 0, 1),
+			rec("b", "GET", "/late", 10, 11),     // due at 10ms, can go at ~300ms
+			rec("c", "GET", "/ontime", 600, 601), // due at 600ms: unaffected
+		)
+		var res results
+		rep := run(t, srv.URL, src, WithMaxInFlight(1), WithObserver(&res))
+		lag := map[string]time.Duration{}
+		for _, r := range res.get() {
+			lag[r.Target] = r.Sent.Sub(r.Due)
+		}
+		if lag["/late"] < 200*time.Millisecond {
+			t.Errorf("/late lag %v, want about 290ms", lag["/late"])
+		}
+		if rep.Lag.Max < 200 {
+			t.Errorf("report lag max %vms, want the late request's", rep.Lag.Max)
+		}
+		if lag["/ontime"] <= 200*time.Millisecond {
+			return
+		}
+		problems = append(problems, fmt.Sprintf("/ontime lag %v", lag["/ontime"]))
+		t.Logf("attempt %d: /ontime lag %v", attempt+1, lag["/ontime"])
 	}
-	if lag["/late"] < 200*time.Millisecond {
-		t.Errorf("/late lag %v, want about 290ms", lag["/late"])
-	}
-	if lag["/ontime"] > 200*time.Millisecond {
-		t.Errorf("/ontime lag %v: a late request pushed the schedule back", lag["/ontime"])
-	}
-	if rep.Lag.Max < 200 {
-		t.Errorf("report lag max %vms, want the late request's", rep.Lag.Max)
-	}
+	t.Errorf("a late request pushed the schedule back: %s", strings.Join(problems, ", "))
 }
 
 // With Max, nothing waits for the recording's timing: a 1-minute recording
