@@ -181,6 +181,11 @@ func (r *Replayer) Stop(reason string) {
 
 // tripped stops the run for a guard's trip.
 func (r *Replayer) tripped(t guard.Trip) {
+	if r.stopped() {
+		// Already stopping (an interrupt, the end of --max-duration): a
+		// rule that holds during the drain is not what stopped the run.
+		return
+	}
 	r.tripMu.Lock()
 	if r.trip == nil {
 		r.trip = &t
