@@ -11,6 +11,8 @@ const (
 	exitFailure = 1 // the job failed or found damage (e.g. a corrupt recording)
 	exitUsage   = 2 // the command line was wrong
 	exitGuard   = 3 // a replay was stopped by a guard (the rollback ran)
+	// 130 (128+SIGINT): a replay interrupted by Ctrl-C, after its orderly
+	// stop; replay.InterruptedError carries it through exitCoder.
 )
 
 // exitCoder is implemented by errors that know their exit code, such as a
