@@ -316,8 +316,10 @@ func (b *Builder) Add(ex *session.Exchange) {
 			s.SessionsCapped = true
 		}
 	}
-	for _, tk := range ex.Tokens {
-		bump(b.tokens, string(tk.Kind), "other", 1)
+	for i, tk := range ex.Tokens {
+		if !session.KindSeen(ex.Tokens[:i], tk.Kind) { // exchanges, once per kind
+			bump(b.tokens, string(tk.Kind), "other", 1)
+		}
 	}
 	l := &s.Losses
 	f := ex.Flags
