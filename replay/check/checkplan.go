@@ -7,6 +7,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // PlanResult is the prediction for a plan.
@@ -103,10 +104,11 @@ func judgePlan(res *Result, rec *Recording, plan Plan, inflight int, base, deman
 
 	// Refresh timing.
 	if base.Refreshes > 0 && float64(base.Refreshes) >= th.MinRefreshes {
-		rise := pred.RefreshPeak.Share - base.RefreshPeak.Share - peakNoise(base)
-		res.add(judge(rise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
-			"%s, %s of refreshes fall in the busiest tenth of seconds (recording: %s), %d/s at the peak (recording: %d/s) — lower the top speed or spread the ramp's stages",
-			at, pct(pred.RefreshPeak.Share), pct(base.RefreshPeak.Share), pred.PeakRefreshesPerSecond, base.PeakRefreshesPerSecond)
+		c := crowdingOf(base.RefreshPeak, pred.RefreshPeak, pred.Refreshes)
+		res.add(judge(c.rise-c.noise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
+			"%s, refreshes crowd the busiest tenth of seconds beyond the traffic: %s of refreshes but %s of requests fall in them (recording: %s and %s), %.0f points more than recorded (chance explains %.0f), %d/s at the peak (recording: %d/s) — lower the top speed or spread the ramp's stages",
+			at, pct(pred.RefreshPeak.Share), pct(pred.RefreshPeak.RequestShare), pct(base.RefreshPeak.Share), pct(base.RefreshPeak.RequestShare),
+			100*c.rise, 100*c.noise, pred.PeakRefreshesPerSecond, base.PeakRefreshesPerSecond)
 		if base.RefreshIntervalS > 0 && pred.RefreshIntervalS > 0 && base.TokenLifetimeS > 0 {
 			c := base.RefreshIntervalS / pred.RefreshIntervalS
 			res.add(judge(c, th.RefreshCompressionWarn, th.RefreshCompressionFail), "refresh_compression",
@@ -187,16 +189,33 @@ func slipText(p Profile, th Thresholds) string {
 	return s
 }
 
-// peakNoise is how far the share of refreshes at peak moves by chance
-// alone: two standard errors of a share of n refreshes around the
-// recording's share (at least a tenth, the share of seconds in the
-// peak). With 40 refreshes that is about 9 points; a rise is judged
-// beyond it.
-func peakNoise(base Profile) float64 {
-	n := float64(base.Refreshes)
-	if n == 0 {
-		return 0
+// crowding says how much more a replay's refreshes crowd its busiest
+// tenth of seconds than its requests do, against the recording's own
+// difference. A replay that is faster in some seconds than in others (a
+// ramp) packs every kind of request into them, so the share of
+// refreshes at peak rises with the share of requests; only a rise beyond
+// the traffic's changes refresh timing as the target sees it.
+type crowding struct {
+	// rise is (refresh share - request share at peak) of the replay less
+	// the recording's, in shares (0.1 is ten points).
+	rise float64
+	// noise is how far rise moves by chance alone: two standard errors
+	// of the replay's refresh share at peak, taken as a share of its n
+	// refreshes around its request share at peak (kept within a tenth,
+	// the share of seconds in the peak, and nine tenths): if refreshes
+	// fell where requests do, that is how far they would stray. With 44
+	// refreshes and a third of the requests at peak that is about 14
+	// points; a rise is judged beyond it.
+	noise float64
+}
+
+// crowdingOf compares the replay's refreshes and requests at its peak
+// (rep, over nRep refreshes) with the recording's (rec).
+func crowdingOf(rec, rep identity.PeakReport, nRep int) crowding {
+	c := crowding{rise: (rep.Share - rep.RequestShare) - (rec.Share - rec.RequestShare)}
+	if nRep > 0 {
+		q := min(max(rep.RequestShare, 0.1), 0.9)
+		c.noise = 2 * math.Sqrt(q*(1-q)/float64(nRep))
 	}
-	q := max(base.RefreshPeak.Share, 0.1)
-	return 2 * math.Sqrt(q*(1-q)/n)
+	return c
 }

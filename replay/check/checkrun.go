@@ -1,8 +1,6 @@
 package check
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -39,22 +37,32 @@ type RunData struct {
 	Sessions                                             replay.SessionCounts
 	Filtered                                             replay.FilterCounts
 
-	// Figures replay.Report does not hold yet (see ReadRun for their JSON
-	// names); nil when the report lacks them.
+	// The send figures of the report; nil when it lacks them (a report
+	// of an older build).
 	PerSecond          []uint64 // requests sent in each wall second since the start
 	RefreshesPerSecond []uint64 // refresh requests sent in each wall second
 	InterArrival       Sample   // ms between consecutive sends, wall clock
-	ThinkTime          Sample   // ms from a session's response to its next send
-	SessionLength      Sample   // ms from a session's first send to its last response
-	// Bucketed says the three samples above come from HDR histograms (3
+	// InterArrivalScaled is the same gaps times the speed in force when
+	// they ended: recording time, comparable with the recording's gaps
+	// under a ramp as well.
+	InterArrivalScaled Sample
+	ThinkTime          Sample // ms from a session's response to its next send
+	SessionLength      Sample // ms from a session's first send to its last response
+	// Bucketed says the samples above come from HDR histograms (3
 	// significant digits, µs): the recording's are put through the same
 	// buckets before comparing, or clustered values would differ by the
 	// rounding alone.
 	Bucketed bool
 }
 
-// FromReport fills RunData from a replay report.
+// FromReport fills RunData from a replay report. A histogram whose hdr
+// does not decode is left out (not measured); ReadRun reports it instead.
 func FromReport(rep *replay.Report) *RunData {
+	rd, _ := fromReport(rep)
+	return rd
+}
+
+func fromReport(rep *replay.Report) (*RunData, error) {
 	rd := &RunData{
 		Speed: rep.Speed, Scale: max(1, rep.Scale),
 		DurationS: rep.DurationMS / 1000, ExpectedS: rep.ExpectedMS / 1000, LastSendS: rep.LastSendMS / 1000,
@@ -62,6 +70,7 @@ func FromReport(rep *replay.Report) *RunData {
 		Errors: rep.Requests.Errors, Skipped: rep.Requests.Skipped, NotSent: rep.Requests.NotSent,
 		StatusCodes: rep.StatusCodes, StatusMismatch: rep.StatusMismatch, ErrorsByKind: rep.Errors,
 		Routes: map[string]float64{}, Sessions: rep.Sessions, Filtered: rep.Filtered,
+		PerSecond: rep.PerSecond, RefreshesPerSecond: rep.RefreshesPerSecond,
 	}
 	for _, r := range rep.Routes {
 		rd.Routes[r.Route] += float64(r.Requests)
@@ -70,54 +79,47 @@ func FromReport(rep *replay.Report) *RunData {
 		lag, wait := rep.Lag, rep.OrderWait
 		rd.Lag, rd.OrderWait = &lag, &wait
 	}
-	return rd
-}
-
-// runExtension holds the figures ReadRun takes from a run report beyond
-// replay.Report's fields; the names are those proposed for the report.
-type runExtension struct {
-	PerSecond          []uint64          `json:"per_second"`
-	RefreshesPerSecond []uint64          `json:"refreshes_per_second"`
-	InterArrival       *replay.Histogram `json:"inter_arrival"`
-	ThinkTime          *replay.Histogram `json:"think_time"`
-	SessionLength      *replay.Histogram `json:"session_length"`
-}
-
-// ReadRun reads a run report written by replay.Report.WriteJSON (the file
-// of 'reprise replay --report run.json'). Besides the report's fields it
-// reads, when present, "per_second" and "refreshes_per_second" (arrays of
-// counts per wall second) and "inter_arrival", "think_time" and
-// "session_length" (replay.Histogram values with their "hdr"), so that a
-// report which gains them is checked on them without a change here.
-func ReadRun(r io.Reader) (*RunData, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read run report: %w", err)
-	}
-	rep, err := replay.ReadReport(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	rd := FromReport(rep)
-	var ext runExtension
-	if err := json.Unmarshal(b, &ext); err != nil {
-		return nil, fmt.Errorf("read run report: %w", err)
-	}
-	rd.PerSecond, rd.RefreshesPerSecond = ext.PerSecond, ext.RefreshesPerSecond
+	var first error
 	for _, f := range []struct {
-		h   *replay.Histogram
+		h   replay.Histogram
 		dst *Sample
 		key string
-	}{{ext.InterArrival, &rd.InterArrival, "inter_arrival"}, {ext.ThinkTime, &rd.ThinkTime, "think_time"}, {ext.SessionLength, &rd.SessionLength, "session_length"}} {
-		if f.h == nil {
-			continue
-		}
+	}{
+		{rep.InterArrival, &rd.InterArrival, "inter_arrival"},
+		{rep.InterArrivalScaled, &rd.InterArrivalScaled, "inter_arrival_scaled"},
+		{rep.ThinkTime, &rd.ThinkTime, "think_time"},
+		{rep.SessionLength, &rd.SessionLength, "session_length"},
+	} {
 		h, err := f.h.Decode()
 		if err != nil {
-			return nil, fmt.Errorf("read run report: %s: bad hdr histogram: %w", f.key, err)
+			if first == nil {
+				first = fmt.Errorf("%s: bad hdr histogram: %w", f.key, err)
+			}
+			continue
+		}
+		if h == nil || h.TotalCount() == 0 {
+			continue
 		}
 		*f.dst = SampleOfHDR(h, 1e-3) // µs to ms
 		rd.Bucketed = true
+	}
+	return rd, first
+}
+
+// ReadRun reads a run report written by replay.Report.WriteJSON (the file
+// of 'reprise replay --report run.json'), with its send figures:
+// "per_second" and "refreshes_per_second" (counts per wall second) and
+// "inter_arrival", "inter_arrival_scaled", "think_time" and
+// "session_length" (histograms with their "hdr"). A report without them
+// is read all the same; the checks that need them say "not measured".
+func ReadRun(r io.Reader) (*RunData, error) {
+	rep, err := replay.ReadReport(r)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := fromReport(rep)
+	if err != nil {
+		return nil, fmt.Errorf("read run report: %w", err)
 	}
 	return rd, nil
 }
@@ -144,6 +146,14 @@ type RunResult struct {
 	InterArrivalKS  *float64 `json:"inter_arrival_ks"`
 	ThinkTimeKS     *float64 `json:"think_time_ks"`
 	SessionLengthKS *float64 `json:"session_length_ks"`
+	// KSNoise is, by distribution name, how large its KS statistic grows
+	// by chance alone at its sample sizes (see KSNoise); a statistic is
+	// judged beyond it. KSFloorMS is, by name, the time below which
+	// values counted as equal: the sender's timing jitter (lag p90), in
+	// wall ms at a constant speed and times the top speed (recording ms)
+	// for the scaled inter-arrivals under a ramp.
+	KSNoise   map[string]float64 `json:"ks_noise"`
+	KSFloorMS map[string]float64 `json:"ks_floor_ms"`
 
 	LagP99MS           *float64 `json:"lag_p99_ms"`
 	LagMaxMS           *float64 `json:"lag_max_ms"`
@@ -152,15 +162,37 @@ type RunResult struct {
 	ErrorRate          *float64 `json:"error_rate"`
 	StatusMismatchRate *float64 `json:"status_mismatch_rate"`
 	FailedSessions     *float64 `json:"failed_session_share"`
-	// RefreshPeakShare is the share of the run's refreshes begun in its
-	// busiest tenth of seconds; the recording's is in
-	// Recording.Load.RefreshPeak.Share.
-	RefreshPeakShare *float64 `json:"refresh_peak_share"`
+	// RefreshPeakShare is the share of the run's refreshes sent in its
+	// busiest tenth of seconds and RefreshPeakRequestShare the share of
+	// its requests sent in them; the recording's are in
+	// Recording.Load.RefreshPeak (Share, RequestShare). RefreshCrowding is
+	// how many points more the refreshes crowd the peak than the requests
+	// do, against the recording's own difference; RefreshPeakNoise is how
+	// far that moves by chance (two standard errors). See CheckRun.
+	RefreshPeakShare        *float64 `json:"refresh_peak_share"`
+	RefreshPeakRequestShare *float64 `json:"refresh_peak_request_share"`
+	RefreshCrowding         *float64 `json:"refresh_crowding"`
+	RefreshPeakNoise        *float64 `json:"refresh_peak_noise"`
 
-	NotMeasured []string `json:"not_measured"`
+	// NotMeasured names the figures the check could not compare;
+	// NotMeasuredWhy says why, by name.
+	NotMeasured    []string          `json:"not_measured"`
+	NotMeasuredWhy map[string]string `json:"not_measured_why"`
 }
 
 func f64(v float64) *float64 { return &v }
+
+// speedPhrase names the run's speed in a finding: "the replay at 2.5x",
+// "the replay at max speed", "the replay on ramp 1x:1m,10x".
+func speedPhrase(s string) string {
+	switch _, ok := constSpeed(s); {
+	case s == "max":
+		return "the replay at max speed"
+	case ok:
+		return "the replay at " + strings.TrimSuffix(strings.TrimSpace(s), "x") + "x"
+	}
+	return "the replay on ramp " + s
+}
 
 // constSpeed returns the run's speed when it was constant.
 func constSpeed(s string) (float64, bool) {
@@ -211,17 +243,18 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 	}
 	rr := &RunResult{Speed: run.Speed, Scale: max(1, run.Scale), Sent: run.Sent,
 		Expected: uint64(len(rec.Requests)) * uint64(max(1, run.Scale)), DurationS: run.DurationS, ExpectedS: run.ExpectedS,
-		NotMeasured: []string{}}
+		NotMeasured: []string{}, NotMeasuredWhy: map[string]string{}, KSNoise: map[string]float64{}, KSFloorMS: map[string]float64{}}
 	res := &Result{
 		Recording:  RecordingInfo{Paths: rec.Paths, SessionsFrom: rec.SessionsFrom, Damaged: rec.Damaged, Load: base},
 		Run:        rr,
 		Thresholds: th,
 	}
-	notMeasured := func(name string) { rr.NotMeasured = append(rr.NotMeasured, name) }
-	at := "the replay at " + run.Speed + "x"
-	if run.Speed == "max" {
-		at = "the replay at max speed"
+	notMeasured := func(name, why string) {
+		rr.NotMeasured = append(rr.NotMeasured, name)
+		rr.NotMeasuredWhy[name] = why
 	}
+	const lacks = "the run report does not hold the figures needed"
+	at := speedPhrase(run.Speed)
 	if run.Sent == 0 {
 		res.add(Fail, "requests", "%s sent no request: nothing to compare", at)
 		res.finish()
@@ -241,7 +274,7 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(judge(d, th.MixWarn, th.MixFail), "route_mix", "the request mix differs from the recording by %.2f (total variation): %s is %s of the replay (recording: %s)%s",
 			d, worst, pct(b), pct(a), why)
 	} else {
-		notMeasured("route_distance")
+		notMeasured("route_distance", "neither the recording nor the run has a request by route")
 	}
 	if rr.Expected > 0 && run.Sent < rr.Expected {
 		share := 1 - float64(run.Sent)/float64(rr.Expected)
@@ -249,30 +282,67 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 			at, run.Sent, len(rec.Requests), rr.Scale, pct(share))
 	}
 
-	// Distributions, in recording time.
-	speed, ok := constSpeed(run.Speed)
+	// Distributions. At a constant speed the run's wall times are
+	// compared with the recording's over the speed; under a ramp only the
+	// inter-arrivals can be, through their speed-scaled copy (each gap
+	// times the speed in force, recording time): think times and session
+	// lengths mix the target's latency, which does not scale, with
+	// recorded pauses that do, at speeds that change within a session.
+	// Two allowances keep a faithful run from failing on what it could
+	// not resolve: times shorter than the sender's own timing jitter (its
+	// lag p90, times the speed for recording time) count as equal, and
+	// the statistic is judged beyond its value by chance (KSNoise).
+	speed, constant := constSpeed(run.Speed)
+	jitter := 0.0 // ms, wall
+	if run.Lag != nil && run.Lag.Count > 0 {
+		jitter = run.Lag.P90
+	}
 	inter, think, length := recordedDists(rec)
 	for _, d := range []struct {
 		name, what string
 		rec, run   Sample
 		dst        **float64
-		scaled     bool // comparable only at scale 1
+		scaled     Sample // the run's sample in recording time, if it has one
+		perClone   bool   // comparable at any scale (one figure per session clone)
 	}{
-		{"inter_arrival", "inter-arrival times", inter, run.InterArrival, &rr.InterArrivalKS, true},
-		{"think_time", "think times", think, run.ThinkTime, &rr.ThinkTimeKS, false},
-		{"session_length", "session lengths", length, run.SessionLength, &rr.SessionLengthKS, false},
+		{"inter_arrival", "inter-arrival times", inter, run.InterArrival, &rr.InterArrivalKS, run.InterArrivalScaled, false},
+		{"think_time", "think times", think, run.ThinkTime, &rr.ThinkTimeKS, nil, true},
+		{"session_length", "session lengths", length, run.SessionLength, &rr.SessionLengthKS, nil, true},
 	} {
-		if len(d.run) == 0 || len(d.rec) == 0 || !ok || (d.scaled && rr.Scale > 1) {
-			notMeasured(d.name + "_ks")
+		want, got, floor, top := d.rec, d.run, jitter, 0.0
+		switch {
+		case run.Speed == "max":
+			notMeasured(d.name+"_ks", "--speed max keeps no timing to compare")
+			continue
+		case !d.perClone && rr.Scale > 1:
+			notMeasured(d.name+"_ks", "clones interleave their sends: the gaps are not the recording's at a scale above 1")
+			continue
+		case constant && len(got) > 0:
+			want = want.Scale(1 / speed)
+		case !constant && len(d.scaled) > 0:
+			got = d.scaled
+			top = topSpeed(run.Speed)
+			floor = jitter * top
+		case !constant && d.scaled == nil:
+			notMeasured(d.name+"_ks", "a ramp changed the speed within the run: its wall times do not compare with the recording's")
 			continue
 		}
-		want := d.rec.Scale(1 / speed)
+		if len(got) == 0 || len(want) == 0 {
+			notMeasured(d.name+"_ks", lacks)
+			continue
+		}
 		if run.Bucketed {
 			want = rebucket(want)
 		}
-		ks := KS(want, d.run)
+		ks := KS(want.Floor(floor), got.Floor(floor))
+		noise := KSNoise(want.Total(), got.Total())
 		*d.dst = f64(ks)
-		res.add(judge(ks, th.KSWarn, th.KSFail), d.name, "%s: the distribution of %s differs from the recording's (KS %.2f)", at, d.what, ks)
+		rr.KSNoise[d.name] = noise
+		if floor > 0 {
+			rr.KSFloorMS[d.name] = floor
+		}
+		res.add(judge(ks-noise, th.KSWarn, th.KSFail), d.name, "%s: the distribution of %s differs from the recording's (KS %.2f%s; chance explains %.2f)",
+			at, d.what, ks, floorText(floor, top), noise)
 	}
 
 	// Lag and order.
@@ -281,7 +351,7 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(judge(run.Lag.P99/1000, th.LagWarn, th.LagFail), "lag", "%s ran behind its schedule: lag p99 %s, max %s — a cap, the target's latency or the sending machine held it back",
 			at, secs(run.Lag.P99/1000), secs(run.Lag.Max/1000))
 	} else {
-		notMeasured("lag_p99_ms")
+		notMeasured("lag_p99_ms", lacks)
 	}
 	if run.OrderWait != nil {
 		n := run.OrderWait.Count
@@ -289,7 +359,7 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(judge(run.OrderWait.P99/1000, th.LagWarn, th.LagFail), "order_wait", "%d requests waited for their session's order, p99 %s: the target answered slower than the recording's think times allow at this speed",
 			n, secs(run.OrderWait.P99/1000))
 	} else {
-		notMeasured("order_wait_p99_ms")
+		notMeasured("order_wait_p99_ms", lacks)
 	}
 	// The schedule's length is the last send; the duration adds the last
 	// response's latency.
@@ -314,19 +384,27 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(judge(sr, th.SessionWarn, th.SessionFail), "failed_sessions", "%d of %d sessions did not complete (%d failed, %d uncorrelated): their later requests were not real usage",
 			bad, t, run.Sessions.Failed, run.Sessions.Uncorrelated)
 	} else {
-		notMeasured("failed_session_share")
+		notMeasured("failed_session_share", lacks)
 	}
 
-	// Refreshes at peak, from per-second counts.
+	// Refreshes at peak, from per-second counts. A replay that runs
+	// faster in some seconds than in others (a ramp) packs more of
+	// everything into them, refreshes included; what distorts refresh
+	// timing is refreshes crowding the peak beyond the traffic, so the
+	// run's refresh share at peak less its request share is judged
+	// against the recording's, beyond chance.
 	if len(run.PerSecond) > 0 && len(run.RefreshesPerSecond) > 0 {
 		p := peakOfSeconds(run.PerSecond, run.RefreshesPerSecond)
-		rr.RefreshPeakShare = f64(p.Share)
-		if float64(base.Refreshes) >= th.MinRefreshes {
-			res.add(judge(p.Share-base.RefreshPeak.Share, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
-				"%s, %s of refreshes fell in the busiest tenth of seconds (recording: %s)", at, pct(p.Share), pct(base.RefreshPeak.Share))
+		rr.RefreshPeakShare, rr.RefreshPeakRequestShare = f64(p.Share), f64(p.RequestShare)
+		if n := refreshesIn(run.RefreshesPerSecond); float64(base.Refreshes) >= th.MinRefreshes && n > 0 {
+			c := crowdingOf(base.RefreshPeak, p, n)
+			rr.RefreshCrowding, rr.RefreshPeakNoise = f64(c.rise), f64(c.noise)
+			res.add(judge(c.rise-c.noise, th.RefreshPeakWarn, th.RefreshPeakFail), "refresh_peak",
+				"%s, refreshes crowded its busiest tenth of seconds beyond the traffic: %s of refreshes but %s of requests fell in them (recording: %s and %s), %.0f points more than recorded (chance explains %.0f)",
+				at, pct(p.Share), pct(p.RequestShare), pct(base.RefreshPeak.Share), pct(base.RefreshPeak.RequestShare), 100*c.rise, 100*c.noise)
 		}
 	} else {
-		notMeasured("refresh_peak_share")
+		notMeasured("refresh_peak_share", lacks)
 	}
 	res.finish()
 	return res, nil
@@ -354,6 +432,40 @@ func peakOfSeconds(perSecond, refreshes []uint64) identity.PeakReport {
 	}
 	tl.Refreshes = len(tl.Events)
 	return sum.Report([]session.Timeline{tl}, 0).Refreshes.Peak
+}
+
+// topSpeed is the fastest speed of a ramp as a report names it
+// ("1x:2m~,5x:1m,10x"); 1 when it names none. It reads the stages' values
+// alone, so that a ramp 'reprise replay --ramp' would refuse (stages
+// shorter than a second, as a short demo's) still counts.
+func topSpeed(s string) float64 {
+	top := 1.0
+	for _, part := range strings.Split(s, ",") {
+		v, _, _ := strings.Cut(strings.TrimSpace(part), ":")
+		if f, ok := constSpeed(v); ok {
+			top = max(top, f)
+		}
+	}
+	return top
+}
+
+// floorText names the resolution a KS statistic was taken at.
+func floorText(floor, top float64) string {
+	switch {
+	case floor <= 0:
+		return ""
+	case top > 0:
+		return fmt.Sprintf(" above %s of recording time, the sender's jitter at %gx", secs(floor/1000), top)
+	}
+	return fmt.Sprintf(" above %s, the sender's jitter", secs(floor/1000))
+}
+
+func refreshesIn(perSecond []uint64) int {
+	var n uint64
+	for _, v := range perSecond {
+		n += v
+	}
+	return int(min(n, math.MaxInt32))
 }
 
 func kinds(m map[string]uint64) string {

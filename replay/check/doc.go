@@ -51,8 +51,13 @@
 // per session that its own lifetimes call for (refresh_compression). A
 // slower one, or one whose schedule slips behind a cap, refreshes after
 // the live token has already expired (expired_tokens). A ramp can crowd
-// the refreshes into the busiest seconds (refresh_peak; a rise is judged
-// beyond two standard errors of chance). Caps below the plan's peak make
+// the refreshes into the busiest seconds (refresh_peak). Every ramp packs
+// its load into its fastest seconds, so the share of refreshes at peak
+// rises with the share of requests; what is judged is how much more the
+// refreshes crowd the busiest tenth of seconds than the requests do
+// (refresh share at peak less request share at peak), against the same
+// difference in the recording, beyond two standard errors of chance.
+// Caps below the plan's peak make
 // the schedule slip (rate_cap, inflight_cap, session_cap). Filters change
 // the request mix before anything is sent (filters).
 //
@@ -62,9 +67,25 @@
 // FromReport) with the whole recording: the request mix by route (total
 // variation distance over routes named by replay.Route), inter-arrival,
 // think-time and session-length distributions (two-sample
-// Kolmogorov-Smirnov statistic, the recording's times divided by the
-// speed), schedule lag, order waits, transport errors, status changes,
-// sessions that did not complete, and refreshes at peak. A figure whose
-// data the report lacks is listed in RunResult.NotMeasured and printed as
-// "not measured", never guessed.
+// Kolmogorov-Smirnov statistic), schedule lag, order waits, transport
+// errors, status changes, sessions that did not complete, and refreshes
+// at peak (judged as for a plan, on the run's per-second counts).
+//
+// The distributions are compared where they mean the same on both sides.
+// At a constant speed the run's wall times are set against the
+// recording's divided by the speed. Under a ramp only the inter-arrivals
+// are, through the report's speed-scaled copy (each gap times the speed
+// in force); think times and session lengths are "not measured", since
+// they mix the target's latency, which does not scale, with pauses that
+// do, at speeds that change within a session. Two allowances keep a
+// faithful run from failing on what it could not resolve: times shorter
+// than the sender's timing jitter (its lag p90; times the top speed in
+// recording time) count as equal, and a statistic is judged beyond its
+// value by chance at the samples' sizes (KSNoise). Schedule lag and order
+// waits get no allowance: they measure the replay itself, and a sender
+// too starved to keep time did not replay the recording's timing.
+//
+// A figure whose data the report lacks, or which the run's speed makes
+// meaningless, is listed in RunResult.NotMeasured with its reason in
+// NotMeasuredWhy and printed as "not measured", never guessed.
 package check

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,7 +230,22 @@ func TestGoldenText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, res := range map[string]*Result{"plan.txt": plan, "run.txt": run} {
+	// A ramped run whose report carries the send figures: the ramp packs
+	// requests and refreshes alike into its last seconds.
+	ramped := handReport(rec, "1x:1m,10x", "")
+	inter, _, _ := recordedDists(rec)
+	var gaps []float64
+	for _, p := range inter {
+		gaps = append(gaps, p.Value)
+	}
+	ramped.InterArrivalScaled = *hdrOf(t, gaps)
+	ramped.PerSecond = append(repeat(20, 60), repeat(190, 15)...)
+	ramped.RefreshesPerSecond = spread(80, ramped.PerSecond)
+	rampRun, err := CheckRun(rec, FromReport(ramped), DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, res := range map[string]*Result{"plan.txt": plan, "run.txt": run, "run-ramp.txt": rampRun} {
 		var b bytes.Buffer
 		if err := res.WriteText(&b); err != nil {
 			t.Fatal(err)
@@ -275,4 +291,247 @@ func schema(v any) any {
 		return "bool"
 	}
 	return "null"
+}
+
+// spread returns n counts over len(weights) seconds in proportion to the
+// weights, rounding so that they add up to n.
+func spread(n int, weights []uint64) []uint64 {
+	var total uint64
+	for _, w := range weights {
+		total += w
+	}
+	out := make([]uint64, len(weights))
+	var cum uint64
+	given := 0
+	for i, w := range weights {
+		cum += w
+		upto := int((cum*uint64(n) + total/2) / total)
+		out[i] = uint64(upto - given)
+		given = upto
+	}
+	return out
+}
+
+func repeat(v uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// TestRefreshPeakRun: refreshes at peak are judged against the run's own
+// traffic at peak. A ramp packs everything into its fastest seconds and
+// passes when the refreshes follow the traffic; refreshes crowding a peak
+// the requests do not still fail.
+func TestRefreshPeakRun(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	base, err := baseline(rec, DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := base.Refreshes
+	flat := append(repeat(140, 9), 150, 150)
+	flat = append(flat, repeat(140, 9)...)
+	crowded := spread(n-60, repeat(1, 18))
+	crowded = append(append(crowded[:9:9], 30, 30), crowded[9:]...)
+	ramped := append(repeat(10, 18), 600, 600)
+	tests := []struct {
+		name      string
+		speed     string
+		perSecond []uint64
+		refreshes []uint64
+		verdict   Level
+		crowdLo   float64 // RefreshCrowding must lie in [crowdLo, crowdHi]
+		crowdHi   float64
+	}{
+		// Flat traffic, but three quarters of the refreshes in the two
+		// busiest seconds, which hold a tenth of the requests: refresh
+		// timing is broken whatever the traffic's shape.
+		{"refreshes crowd a flat run's peak", "1", flat, crowded, Fail, 0.5, 0.7},
+		// The demo's shape: a ramp sends 87% of its requests in its last
+		// two seconds, and 88% of its refreshes with them. The refresh
+		// share at peak rose from 24% to 88%, but no more than the
+		// requests': real refresh timing, squeezed by the ramp.
+		{"ramp packs the traffic", "1x:6s,5x:3s,10x", ramped, spread(n, ramped), Pass, -0.1, 0.05},
+		// The refreshes spread like the requests at a constant speed.
+		{"faithful", "2", flat, spread(n, flat), Pass, -0.1, 0.05},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := handReport(rec, tc.speed, "")
+			rep.PerSecond, rep.RefreshesPerSecond = tc.perSecond, tc.refreshes
+			res, err := CheckRun(rec, FromReport(rep), DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res.Run
+			if r.RefreshCrowding == nil || r.RefreshPeakNoise == nil || r.RefreshPeakRequestShare == nil {
+				t.Fatalf("refresh crowding not measured: %+v", r)
+			}
+			t.Logf("run: %s of refreshes, %s of requests at peak; crowding %.2f, noise %.2f; %v",
+				pct(*r.RefreshPeakShare), pct(*r.RefreshPeakRequestShare), *r.RefreshCrowding, *r.RefreshPeakNoise, res.Findings)
+			if res.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s: %v", res.Verdict, tc.verdict, res.Findings)
+			}
+			if got := *r.RefreshCrowding; got < tc.crowdLo || got > tc.crowdHi {
+				t.Errorf("crowding %.2f, want %.2f to %.2f", got, tc.crowdLo, tc.crowdHi)
+			}
+			if tc.verdict == Pass && has(findings(res, Warn), "refresh_peak") {
+				t.Errorf("refresh_peak warned: %v", res.Findings)
+			}
+			for _, f := range res.Findings {
+				if strings.Contains(f.Message, "xx") {
+					t.Errorf("speed named twice: %s", f.Message)
+				}
+				if f.Check == "refresh_peak" && !strings.Contains(f.Message, "beyond the traffic") {
+					t.Errorf("refresh_peak does not say what it compares: %s", f.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestSpeedPhrase(t *testing.T) {
+	for _, tc := range []struct{ speed, want string }{
+		{"1", "the replay at 1x"},                                 // a report's constant speed
+		{"2.5x", "the replay at 2.5x"},                            // written with its x already
+		{"max", "the replay at max speed"},                        // no timing at all
+		{"1x:6s,5x:3s,10x", "the replay on ramp 1x:6s,5x:3s,10x"}, // a ramp names its own stages
+	} {
+		if got := speedPhrase(tc.speed); got != tc.want {
+			t.Errorf("speedPhrase(%q) = %q, want %q", tc.speed, got, tc.want)
+		}
+	}
+}
+
+// TestRunDistributionsUnderRamp: under a ramp only the speed-scaled
+// inter-arrivals compare with the recording; think times and session
+// lengths are said to be not measured, with the reason.
+func TestRunDistributionsUnderRamp(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	inter, think, length := recordedDists(rec)
+	values := func(s Sample, f float64) []float64 {
+		var out []float64
+		for _, p := range s {
+			out = append(out, p.Value*f)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		scaled bool
+	}{
+		// The report carries the scaled copy: compared, and as recorded.
+		{"scaled", true},
+		// A report without it: nothing to compare under a ramp.
+		{"no scaled copy", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := handReport(rec, "1x:1m,10x", "")
+			rep.InterArrival = *hdrOf(t, values(inter, 0.1))
+			if tc.scaled {
+				rep.InterArrivalScaled = *hdrOf(t, values(inter, 1))
+			}
+			rep.ThinkTime = *hdrOf(t, values(think, 0.1))
+			rep.SessionLength = *hdrOf(t, values(length, 0.1))
+			res, err := CheckRun(rec, FromReport(rep), DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res.Run
+			if tc.scaled {
+				if r.InterArrivalKS == nil || *r.InterArrivalKS > 0.05 {
+					t.Errorf("inter-arrival KS %v, want measured and near 0", r.InterArrivalKS)
+				}
+			} else if r.InterArrivalKS != nil || !has(r.NotMeasured, "inter_arrival_ks") {
+				t.Errorf("inter-arrivals compared without their scaled copy: %v", r.NotMeasured)
+			}
+			for _, name := range []string{"think_time_ks", "session_length_ks"} {
+				if !has(r.NotMeasured, name) || !strings.Contains(r.NotMeasuredWhy[name], "ramp") {
+					t.Errorf("%s: not measured %v, why %q", name, r.NotMeasured, r.NotMeasuredWhy[name])
+				}
+			}
+			if r.ThinkTimeKS != nil || r.SessionLengthKS != nil {
+				t.Errorf("wall think times or lengths compared under a ramp: %+v", r)
+			}
+			var b bytes.Buffer
+			if err := res.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), "a ramp changed the speed within the run") {
+				t.Errorf("the text does not say why:\n%s", b.String())
+			}
+		})
+	}
+}
+
+// TestInterArrivalResolution: gaps shorter than the sender's timing
+// jitter (its lag p90, times the top speed under a ramp) cannot be
+// reproduced and count as equal; longer ones are still compared.
+func TestInterArrivalResolution(t *testing.T) {
+	rec := defaultPopulation().recording(t, Filter{})
+	inter, _, _ := recordedDists(rec)
+	median := 0.0
+	if len(inter) > 0 {
+		vs := make([]float64, 0, len(inter))
+		for _, p := range inter {
+			vs = append(vs, p.Value)
+		}
+		slices.Sort(vs)
+		median = vs[len(vs)/2]
+	}
+	// jittered: every gap below the median stretched to it, as a sender
+	// whose wake-ups come late would stretch them.
+	jittered := func(f float64) []float64 {
+		var out []float64
+		for _, p := range inter {
+			out = append(out, max(p.Value, median)*f)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		speed   string
+		lagP90  float64 // ms, wall
+		gaps    []float64
+		verdict Level
+	}{
+		// At 10x a sender late by up to 1.2 × median/10 cannot place
+		// gaps below the median: not the replay's distortion.
+		{"jitter at 10x", "1x:1m,10x", median / 10 * 1.2, jittered(1), Pass},
+		// The same gaps from a sender that kept time: it did stretch them.
+		{"stretched by a punctual sender", "1x:1m,10x", 0.1, jittered(1), Fail},
+		// At a constant 2x the wall jitter is compared in wall time.
+		{"jitter at 2x", "2", median / 2 * 1.2, jittered(0.5), Pass},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := handReport(rec, tc.speed, "")
+			rep.Lag.P90 = tc.lagP90
+			if _, ok := constSpeed(tc.speed); ok {
+				rep.InterArrival = *hdrOf(t, tc.gaps)
+			} else {
+				rep.InterArrivalScaled = *hdrOf(t, tc.gaps)
+			}
+			res, err := CheckRun(rec, FromReport(rep), DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res.Run
+			if r.InterArrivalKS == nil {
+				t.Fatalf("not measured: %v", r.NotMeasuredWhy)
+			}
+			t.Logf("KS %.2f, noise %.3f, floor %.1fms: %v", *r.InterArrivalKS, r.KSNoise["inter_arrival"], r.KSFloorMS["inter_arrival"], res.Findings)
+			got := Pass
+			for _, f := range res.Findings {
+				if f.Check == "inter_arrival" {
+					got = f.Level
+				}
+			}
+			if got != tc.verdict {
+				t.Errorf("inter_arrival %s, want %s", got, tc.verdict)
+			}
+		})
+	}
 }

@@ -62,6 +62,27 @@ func (s Sample) Scale(f float64) Sample {
 	return out
 }
 
+// Floor returns s with every value below f raised to f: differences
+// below a resolution count as none.
+func (s Sample) Floor(f float64) Sample {
+	out := make(Sample, len(s))
+	for i, p := range s {
+		out[i] = Point{max(p.Value, f), p.Weight}
+	}
+	return out
+}
+
+// KSNoise is how large the two-sample Kolmogorov-Smirnov statistic of
+// samples of n and m values grows by chance alone: its critical value at
+// the 5% level, 1.36·sqrt((n+m)/(n·m)). With 185 values on each side
+// that is 0.14.
+func KSNoise(n, m float64) float64 {
+	if n <= 0 || m <= 0 {
+		return math.NaN()
+	}
+	return 1.36 * math.Sqrt((n+m)/(n*m))
+}
+
 // KS returns the two-sample Kolmogorov-Smirnov statistic of a and b: the
 // largest distance between their empirical cumulative distributions, from 0
 // (the same distribution) to 1 (disjoint). It is NaN when either sample is

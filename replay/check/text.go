@@ -74,7 +74,7 @@ func writePlanTable(b *strings.Builder, rec, pred Profile) {
 	row("sessions at once", itoa(rec.PeakSessions), itoa(pred.PeakSessions))
 	row("refreshes", itoa(rec.Refreshes), itoa(pred.Refreshes))
 	row("refreshes/s at peak", itoa(rec.PeakRefreshesPerSecond), itoa(pred.PeakRefreshesPerSecond))
-	row("refreshes at peak", pct(rec.RefreshPeak.Share)+" of refreshes", pct(pred.RefreshPeak.Share)+" of refreshes")
+	row("refreshes at peak", peakShares(rec.RefreshPeak.Share, rec.RefreshPeak.RequestShare), peakShares(pred.RefreshPeak.Share, pred.RefreshPeak.RequestShare))
 	if rec.TokenLifetimeS > 0 {
 		row("token lifetime", secs(rec.TokenLifetimeS), secs(rec.TokenLifetimeS)+" (server time)")
 	} else {
@@ -121,9 +121,19 @@ func writeRun(b *strings.Builder, rec Profile, r *RunResult) {
 		mix += fmt.Sprintf(" (most changed: %s, %s -> %s)", r.WorstRoute, pct(r.WorstRouteRecordedShare), pct(r.WorstRouteRunShare))
 	}
 	row("route mix distance", mix)
-	row("inter-arrival KS", f(r.InterArrivalKS, "%.2f"))
-	row("think time KS", f(r.ThinkTimeKS, "%.2f"))
-	row("session length KS", f(r.SessionLengthKS, "%.2f"))
+	ks := func(name string, p *float64) string {
+		if p == nil {
+			return nm
+		}
+		v := fmt.Sprintf("%.2f (chance: %.2f", *p, r.KSNoise[name])
+		if fl := r.KSFloorMS[name]; fl > 0 {
+			v += "; under " + secs(fl/1000) + " counts as equal"
+		}
+		return v + ")"
+	}
+	row("inter-arrival KS", ks("inter_arrival", r.InterArrivalKS))
+	row("think time KS", ks("think_time", r.ThinkTimeKS))
+	row("session length KS", ks("session_length", r.SessionLengthKS))
 	row("lag p99 / max", ms(r.LagP99MS)+" / "+ms(r.LagMaxMS))
 	waits := nm
 	if r.OrderWaits != nil {
@@ -133,9 +143,39 @@ func writeRun(b *strings.Builder, rec Profile, r *RunResult) {
 	row("error rate", share(r.ErrorRate))
 	row("status mismatch", share(r.StatusMismatchRate))
 	row("sessions not completed", share(r.FailedSessions))
-	row("refreshes at peak", share(r.RefreshPeakShare)+" (recording: "+pct(rec.RefreshPeak.Share)+")")
-	tw.Flush()
-	if len(r.NotMeasured) > 0 {
-		fmt.Fprintf(b, "\nnot measured: %s (the run report does not hold the figures they need)\n", strings.Join(r.NotMeasured, ", "))
+	peak := nm
+	if r.RefreshPeakShare != nil && r.RefreshPeakRequestShare != nil {
+		peak = peakShares(*r.RefreshPeakShare, *r.RefreshPeakRequestShare)
 	}
+	row("refreshes at peak", peak+" (recording: "+peakShares(rec.RefreshPeak.Share, rec.RefreshPeak.RequestShare)+")")
+	if r.RefreshCrowding != nil && r.RefreshPeakNoise != nil {
+		row("crowding beyond traffic", fmt.Sprintf("%+.0f points (chance: %.0f)", 100**r.RefreshCrowding, 100**r.RefreshPeakNoise))
+	}
+	tw.Flush()
+	// One line per reason, with the figures it left out.
+	var whys []string
+	byWhy := map[string][]string{}
+	for _, name := range r.NotMeasured {
+		why := r.NotMeasuredWhy[name]
+		if _, ok := byWhy[why]; !ok {
+			whys = append(whys, why)
+		}
+		byWhy[why] = append(byWhy[why], name)
+	}
+	if len(whys) > 0 {
+		b.WriteString("\n")
+	}
+	for _, why := range whys {
+		fmt.Fprintf(b, "not measured: %s", strings.Join(byWhy[why], ", "))
+		if why != "" {
+			fmt.Fprintf(b, " (%s)", why)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// peakShares says how much of the refreshes, and of the requests beside
+// them, fell in the busiest tenth of seconds.
+func peakShares(refreshes, requests float64) string {
+	return pct(refreshes) + " with " + pct(requests) + " of requests"
 }

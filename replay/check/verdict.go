@@ -49,8 +49,10 @@ func (f Finding) String() string { return string(f.Level) + ": " + f.Message }
 // a threshold of 0 turns its check off. JSON names double as the keys of
 // Set and of the CLI's --threshold flag.
 type Thresholds struct {
-	// Refreshes at peak: how many points the share of refreshes in the
-	// busiest tenth of seconds may rise above the recording's.
+	// Refreshes at peak: how many points the refreshes may crowd the
+	// busiest tenth of seconds beyond the requests (refresh share less
+	// request share there) more than in the recording, beyond two
+	// standard errors of chance.
 	RefreshPeakWarn float64 `json:"refresh_peak_warn"`
 	RefreshPeakFail float64 `json:"refresh_peak_fail"`
 	// MinRefreshes is how many refreshes the recording needs before the
@@ -77,7 +79,8 @@ type Thresholds struct {
 	MixWarn float64 `json:"mix_warn"`
 	MixFail float64 `json:"mix_fail"`
 	// Distributions (inter-arrival, think time, session length): the
-	// two-sample Kolmogorov-Smirnov statistic.
+	// two-sample Kolmogorov-Smirnov statistic beyond its value by chance
+	// (KSNoise).
 	KSWarn float64 `json:"ks_warn"`
 	KSFail float64 `json:"ks_fail"`
 	// Transport errors per request sent.
