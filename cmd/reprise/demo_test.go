@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,36 +69,16 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("no plan or realism verdict: %+v %+v", res.Plan, res.Realism)
 	}
 	if res.Realism.Verdict != "pass" {
-		// Two findings may stand without the replay being at fault:
-		// schedule timing, which a starved machine (a race build on two
-		// busy cores) spoils by itself; and check's refresh_peak, which
-		// compares the run's refresh share at its busiest seconds with the
-		// recording's while a ramp packs the whole load into its fastest
-		// seconds. It is excused only when the refreshes crowd the peak no
-		// more than the requests do (beyond the recording's own excess),
-		// within the threshold and two standard errors.
+		// Schedule timing alone may stand without the replay being at
+		// fault: a starved machine (a race build on two busy cores) makes
+		// the sender itself late. Every other finding fails the demo.
 		excused := true
 		for _, f := range res.Realism.Findings {
-			switch {
-			case strings.HasPrefix(f, "pass"):
-			case strings.Contains(f, "order") || strings.Contains(f, "lag") || strings.Contains(f, "sent its last request"):
+			if strings.Contains(f, "ran behind its schedule") || strings.Contains(f, "waited for their session's order") || strings.Contains(f, "sent its last request") {
 				t.Logf("schedule timing (machine starved): %s", f)
-			case strings.Contains(f, "refreshes fell in the busiest tenth"):
-				rp := res.Realism.RefreshPeak
-				if rp == nil {
-					t.Errorf("refresh_peak without the figures to explain it: %s", f)
-					excused = false
-					break
-				}
-				q := max(rp.RecordingShare, 0.1)
-				noise := 2 * math.Sqrt(q*(1-q)/float64(max(c.Refreshes, 1)))
-				t.Logf("refresh_peak: %+v, excess %.2f (allowed %.2f)", *rp, rp.Excess(), 0.1+noise)
-				if rp.Excess() > 0.1+noise {
-					excused = false
-				}
-			default:
-				excused = false
+				continue
 			}
+			excused = false
 		}
 		if !excused {
 			t.Errorf("realism verdict %s, want pass: %q", res.Realism.Verdict, res.Realism.Findings)
