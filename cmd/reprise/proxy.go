@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 )
@@ -23,6 +24,7 @@ type proxyOptions struct {
 	redact                   redactFlags
 	noDefaultRedaction       bool
 	sessions                 sessionFlags
+	shadow                   string
 }
 
 // addProxy registers 'reprise proxy' on the root command.
@@ -61,6 +63,10 @@ exchanges in flight, write the final metadata and close the file.`,
   # follow sessions by the JSESSIONID cookie rather than the default rules
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --session cookie:JSESSIONID
 
+  # also mirror each exchange to staging and compare its answers (the same as
+  # 'reprise shadow' with its defaults; use that verb for its other options)
+  reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --shadow http://127.0.0.1:8090
+
   # record for ten minutes, then print a JSON summary
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --duration 10m --json`,
 		Args: cobra.NoArgs,
@@ -81,12 +87,31 @@ exchanges in flight, write the final metadata and close the file.`,
 	o.redact.add(f, "", true)
 	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
 	o.sessions.add(f, true)
+	f.StringVar(&o.shadow, "shadow", "", "also mirror reads to this URL and compare the answers, as 'reprise shadow' does with its defaults")
 	root.AddCommand(c)
+}
+
+// proxyShadow runs 'reprise proxy --shadow URL': the shadow verb in proxy
+// mode, starting from its own flag defaults, with the proxy's flags that
+// mean the same thing carried over.
+func proxyShadow(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) error {
+	so := &shadowOptions{}
+	so.addFlags(pflag.NewFlagSet("shadow", pflag.ContinueOnError))
+	so.listen, so.upstream, so.shadowURL = o.listen, o.upstream, o.shadow
+	so.allowRemote, so.asJSON, so.duration, so.output = o.allowRemote, o.asJSON, o.duration, o.output
+	so.redact, so.sessions = o.redact, o.sessions
+	if o.maxBody != "1MiB" || o.rotateSize != "" || o.rotateEvery != 0 || o.noDefaultRedaction {
+		return usagef(errors.New("--shadow records with the shadow verb's defaults: drop --max-body, --rotate-size, --rotate-every and --no-default-redaction, or record with a separate 'reprise proxy'"))
+	}
+	return shadowRun(ctx, so, stdout, stderr)
 }
 
 func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) error {
 	if o.upstream == "" {
 		return usagef(errors.New("no upstream: give --upstream http://HOST:PORT"))
+	}
+	if o.shadow != "" {
+		return proxyShadow(ctx, o, stdout, stderr)
 	}
 	if o.output == "" {
 		return usagef(errors.New("no output file: give -o FILE"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/replay/compare"
@@ -96,7 +97,13 @@ JSON paths ($.items[*].updated_at) or headers.`,
 			return shadowRun(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
-	f := c.Flags()
+	o.addFlags(c.Flags())
+	root.AddCommand(c)
+}
+
+// addFlags defines the flags of 'reprise shadow' on f with their defaults;
+// 'reprise proxy --shadow' uses it to start from the same defaults.
+func (o *shadowOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.listen, "listen", "", "proxy mode: address to accept clients on (loopback unless --allow-remote)")
 	f.StringVar(&o.upstream, "upstream", "", "proxy mode: URL of the real service, e.g. http://127.0.0.1:8080")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "proxy mode: allow listening on a non-loopback address")
@@ -128,7 +135,6 @@ JSON paths ($.items[*].updated_at) or headers.`,
 	f.BoolVar(&o.redactExamples, "redact-examples", false, "show example values as keyed hashes (always so with -o)")
 	o.sessions.add(f, false)
 	o.redact.add(f, "with -o: ", false)
-	root.AddCommand(c)
 }
 
 // shadowSample reads "10%", "0.1" or "1".

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +112,64 @@ func TestShadowProxyCLI(t *testing.T) {
 	}
 	if n := countRecording(t, out); uint64(n) != sum.Stats.Seen {
 		t.Errorf("recorded %d exchanges, saw %d", n, sum.Stats.Seen)
+	}
+}
+
+// 'reprise proxy --shadow URL' is the shadow verb in proxy mode with its
+// defaults: reads reach the second shop and are compared, the recording
+// holds what the proxy saw, and recording-only flags are refused.
+func TestProxyShadowFlag(t *testing.T) {
+	primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+	second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+	addr := freeAddr(t)
+	out := filepath.Join(t.TempDir(), "live.rpz")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		root := newRootCmd(&stdout, &stderr)
+		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json"})
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			fmt.Fprintln(&stderr, err)
+		}
+		done <- exitCode(err)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy --shadow did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < 5; i++ { // without a token: both shops answer 401, compared all the same
+		resp, err := http.Get("http://" + addr + "/api/products?page=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var sum shadow.Summary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout.String(), err)
+	}
+	if sum.Stats.Seen != 5 || sum.Compare.Compared == 0 {
+		t.Errorf("saw %d exchanges, compared %d; want 5 seen and some compared", sum.Stats.Seen, sum.Compare.Compared)
+	}
+	if got := second.Stats().Requests; got == 0 {
+		t.Errorf("the shadow shop received nothing")
+	}
+	if n := countRecording(t, out); n != 5 {
+		t.Errorf("recorded %d exchanges, want 5", n)
+	}
+	code := run([]string{"proxy", "--upstream", primary.URL(), "--shadow", second.URL(), "--rotate-size", "1MB"}, io.Discard, io.Discard)
+	if code != exitUsage {
+		t.Errorf("--shadow with --rotate-size: exit %d, want %d", code, exitUsage)
 	}
 }
