@@ -356,8 +356,15 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(&b, "  service   p50 %s  p90 %s  p99 %s  max %s  (from send)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
 	fmt.Fprintf(&b, "  lag       p50 %s  p99 %s  max %s;  order waits %d, p99 %s\n", ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max), r.OrderWait.Count, ms(r.OrderWait.P99))
 	if l := r.Limits; l.RateWaits.Waited > 0 || l.SessionWaits.Waited > 0 {
-		fmt.Fprintf(&b, "  caps      rate %g/s: %d waited (max %s); max sessions %d: %d waited (max %s); counted in lag\n",
-			l.RatePerSecond, l.RateWaits.Waited, ms(l.RateWaits.MaxMS), l.MaxSessions, l.SessionWaits.Waited, ms(l.SessionWaits.MaxMS))
+		// Name only the caps in force, so a reader never sees "max sessions 0".
+		var caps []string
+		if l.RatePerSecond > 0 {
+			caps = append(caps, fmt.Sprintf("rate %g/s: %d waited (max %s)", l.RatePerSecond, l.RateWaits.Waited, ms(l.RateWaits.MaxMS)))
+		}
+		if l.MaxSessions > 0 {
+			caps = append(caps, fmt.Sprintf("max sessions %d: %d waited (max %s)", l.MaxSessions, l.SessionWaits.Waited, ms(l.SessionWaits.MaxMS)))
+		}
+		fmt.Fprintf(&b, "  caps      %s; counted in lag\n", strings.Join(caps, "; "))
 	}
 	if c := r.Compare; c != nil {
 		fmt.Fprintf(&b, "  compared  %d responses with the recording: %d differ beyond noise", c.Compared, c.Differing)
