@@ -265,7 +265,8 @@ type sessState struct {
 
 type pending struct {
 	start, end int64
-	issued     []string // values its recorded response issued (see correlate.Issued)
+	issued     []string                   // values its recorded response issued (see correlate.Issued)
+	fields     map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
 	done       chan struct{}
 }
 
@@ -859,7 +860,8 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		ss.lastOffset = it.offset
 		p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
 		if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
-			p.issued = correlate.Issued(&it.ex.Response)
+			p.fields = correlate.Fields(&it.ex.Response)
+			p.issued = correlate.IssuedFields(p.fields)
 		}
 		ss.mu.Lock()
 		deps := dependencies(ss.outstanding, it.start)
@@ -1059,7 +1061,7 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	defer r.complete(ss, p)
 	learnNothing := func() {
 		if ex.Flags&session.FlagNoResponse == 0 {
-			ss.table.Learn(&ex.Response, nil)
+			ss.table.LearnFields(p.fields, nil)
 		}
 	}
 	// A dependency's channel is always closed, also when the replay stops
@@ -1210,7 +1212,7 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	}
 	res.Status = live.Status
 	if ex.Flags&session.FlagNoResponse == 0 {
-		n := ss.table.Learn(&ex.Response, live)
+		n := ss.table.LearnFields(p.fields, live)
 		r.st.mu.Lock()
 		r.st.corr.Learned += uint64(n)
 		r.st.mu.Unlock()

@@ -90,7 +90,13 @@ func (t *Table) Learn(rec, live *session.Response) int {
 	if rec == nil || len(rec.Header) == 0 && len(rec.Body) == 0 {
 		return 0 // nothing was issued: spare Fields' map
 	}
-	recFields := Fields(rec)
+	return t.LearnFields(Fields(rec), live)
+}
+
+// LearnFields is Learn given the recorded response's Fields, for a caller
+// that has read them already (the replay reads them once for IssuedFields
+// and for this).
+func (t *Table) LearnFields(recFields map[string]Field, live *session.Response) int {
 	if len(recFields) == 0 {
 		return 0
 	}
@@ -496,8 +502,13 @@ func isNumber(s string) bool {
 // of at least 8 characters. The replay uses them to find data
 // dependencies that timestamps alone may hide.
 func Issued(resp *session.Response) []string {
+	return IssuedFields(Fields(resp))
+}
+
+// IssuedFields is Issued given the response's Fields.
+func IssuedFields(fields map[string]Field) []string {
 	var out []string
-	for path, f := range Fields(resp) {
+	for path, f := range fields {
 		if len(f.Value) >= 8 && Distinctive(path, f.Value) {
 			out = append(out, f.Value)
 		}
