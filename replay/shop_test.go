@@ -185,7 +185,7 @@ func (c *collect) Observe(r *replay.Result) {
 // ordering violation, no superseded token, no refresh reuse, no token it
 // never issued, and no more expired tokens than the recording had (the
 // reactive users' 401s, times the scale); it must serve every recorded
-// route as often as recorded times the scale; the run must last the
+// route as often as recorded times the scale; the schedule must last the
 // recording's span over the speed within 2%.
 func TestReplayShop(t *testing.T) {
 	if testing.Short() {
@@ -274,25 +274,30 @@ func TestReplayShop(t *testing.T) {
 			if rep.Requests.Uncorrelated != 0 || rep.Sessions.Failed+rep.Sessions.Uncorrelated != 0 {
 				t.Errorf("requests %+v sessions %+v %v", rep.Requests, rep.Sessions, rep.Problems)
 			}
-			// The schedule's length: the last request is due at
-			// span/speed, and is sent then plus its own lag. The lag is a
-			// fact of the machine (a loaded one starts goroutines late),
-			// so it is measured and taken off, and only logged; the
-			// strict 2% on the send itself is TestFidelityLong's and the
-			// benchmarks' job.
-			var lastLag time.Duration
-			var lastSent time.Time
+			// The schedule's length: the latest due time of all the
+			// requests is span/speed after the start. The due times are
+			// the schedule itself, fixed before anything is sent, so this
+			// holds to 2% on any machine. When each request is sent is a
+			// fact of the machine (a loaded one starts goroutines late,
+			// and the last one sent need not be the last one due): it is
+			// only logged here; the strict 2% on the sends is
+			// TestFidelityLong's and the benchmarks' job.
+			var lastDue time.Time
+			var maxLag time.Duration
 			for _, r := range res.all {
-				if !r.Sent.IsZero() && r.Sent.After(lastSent) {
-					lastSent, lastLag = r.Sent, r.Sent.Sub(r.Due)
+				if r.Due.After(lastDue) {
+					lastDue = r.Due
+				}
+				if !r.Sent.IsZero() {
+					maxLag = max(maxLag, r.Sent.Sub(r.Due))
 				}
 			}
-			due := rep.LastSendMS - float64(lastLag)/1e6
-			dev := math.Abs(due-rep.ExpectedMS) / rep.ExpectedMS
-			if dev > 0.02 {
-				t.Errorf("last request due at %.1fms (sent at %.1fms, %v late), span/speed is %.1fms: off by %.2f%%", due, rep.LastSendMS, lastLag, rep.ExpectedMS, 100*dev)
-			} else if off := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS; off > 0.02 {
-				t.Logf("last request sent at %.1fms, %v late (lag p50 %.1fms): %.2f%% after span/speed %.1fms", rep.LastSendMS, lastLag, rep.Lag.P50, 100*off, rep.ExpectedMS)
+			due := float64(lastDue.Sub(rep.Start)) / 1e6
+			if dev := math.Abs(due-rep.ExpectedMS) / rep.ExpectedMS; lastDue.IsZero() || dev > 0.02 {
+				t.Errorf("last request due at %.1fms, span/speed is %.1fms: off by %.2f%%", due, rep.ExpectedMS, 100*dev)
+			}
+			if off := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS; off > 0.02 {
+				t.Logf("last request sent at %.1fms, %.2f%% after span/speed %.1fms (lag p50 %.1fms, max %v)", rep.LastSendMS, 100*off, rep.ExpectedMS, rep.Lag.P50, maxLag)
 			}
 			for _, r := range res.all {
 				if r.Status != r.RecordedStatus && r.Err == nil && !r.Skipped {
