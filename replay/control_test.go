@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -88,7 +90,8 @@ func TestReportSendFigures(t *testing.T) {
 		rec("a", "GET", "/a1", 0, 5), rec("a", "POST", "/auth/refresh", 20, 25, refresh), rec("a", "GET", "/a3", 40, 45),
 		rec("b", "GET", "/b1", 10, 15), rec("b", "GET", "/b2", 30, 35),
 	)
-	rep := run(t, srv.URL, src, WithPacer(Speed(2)))
+	var obs results
+	rep := run(t, srv.URL, src, WithPacer(Speed(2)), WithObserver(&obs))
 	var sum, refreshes uint64
 	for i, n := range rep.PerSecond {
 		sum += n
@@ -111,10 +114,36 @@ func TestReportSendFigures(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tt.name, tt.got, tt.want)
 		}
 	}
-	// At 2x, gaps of 10ms in the recording are 5ms on the wall: scaled
-	// back by the speed they are near the recording's (generous bounds).
-	if m := rep.InterArrivalScaled.P50; m < 5 || m > 30 {
-		t.Errorf("scaled inter-arrival p50 %.1fms, want near 10ms", m)
+	// The schedule: at 2x, the recording's 10ms gaps are due 5ms apart on
+	// the wall. Due times are fixed before anything is sent, so this holds
+	// on any machine.
+	var dues []time.Time
+	var lag time.Duration
+	for _, r := range obs.get() {
+		dues = append(dues, r.Due)
+		lag = max(lag, r.Sent.Sub(r.Due))
+	}
+	slices.SortFunc(dues, time.Time.Compare)
+	for i := 1; i < len(dues); i++ {
+		if g := dues[i].Sub(dues[i-1]); g != 5*time.Millisecond {
+			t.Errorf("requests %d and %d due %v apart, want 5ms", i-1, i, g)
+		}
+	}
+	// Each scaled gap is its wall gap times the speed, whatever the
+	// scheduler did to the sends (within the histograms' precision).
+	near := func(scaled, wall float64) bool { return math.Abs(scaled-2*wall) <= 0.005+0.01*2*wall }
+	ia, is := rep.InterArrival, rep.InterArrivalScaled
+	if !near(is.Min, ia.Min) || !near(is.P50, ia.P50) || !near(is.Max, ia.Max) || !near(is.Mean, ia.Mean) {
+		t.Errorf("scaled inter-arrival %+v, want the wall one times 2: %+v", is, ia)
+	}
+	// Sent on time, the wall gaps are the schedule's: scaled back by the
+	// speed they are near the recording's 10ms (generous bounds). A loaded
+	// machine that stalls the sender sends late and bunched, which says
+	// nothing of the figures: logged, not failed.
+	if m := is.P50; lag < 2*time.Millisecond && (m < 5 || m > 30) {
+		t.Errorf("scaled inter-arrival p50 %.1fms, want near 10ms (sends at most %v late)", m, lag)
+	} else if m < 5 || m > 30 {
+		t.Logf("scaled inter-arrival p50 %.1fms: sends up to %v late bunched up", m, lag)
 	}
 	if len(rep.Series) == 0 || rep.Series[0].Achieved != 5 {
 		t.Errorf("series %+v", rep.Series)
