@@ -138,16 +138,27 @@ func TestReplayAbortOnDegradedShop(t *testing.T) {
 		t.Errorf("on-abort wrote %q (%v), want one line naming the rule and the report", b, err)
 	}
 	// Nothing new reached the shop after the stop: every arrival is
-	// before the trip (a request already past its last check when the
-	// guard tripped may arrive a moment later), and none after Run.
+	// before the trip, and none after Run. A request already past its
+	// last check when the guard tripped may arrive later, by a moment on
+	// an idle machine and by as long as the scheduler stalls it on a
+	// loaded one; such requests are few (the ones between their check and
+	// the wire), while a stop that did not hold would send the rest of
+	// the schedule, dozens a second. So late arrivals are counted, not
+	// timed.
 	var last time.Time
+	var late []time.Duration
 	for _, e := range srv.Log() {
 		if e.Arrival.After(last) {
 			last = e.Arrival
 		}
+		if d := e.Arrival.Sub(a.At); d > 200*time.Millisecond {
+			late = append(late, d)
+		}
 	}
-	if last.After(a.At.Add(200 * time.Millisecond)) {
-		t.Errorf("the shop got a request at %v, %v after the trip", last, last.Sub(a.At))
+	if len(late) > 5 {
+		t.Errorf("the shop got %d requests more than 200ms after the trip (%v): the stop did not hold", len(late), late)
+	} else if len(late) > 0 {
+		t.Logf("%d requests already past their last check arrived more than 200ms after the trip: %v", len(late), late)
 	}
 	n := srv.Stats().Requests
 	time.Sleep(300 * time.Millisecond)
@@ -211,8 +222,12 @@ func TestReplayRateCap(t *testing.T) {
 	}
 }
 
-// Ramp: 1x for 2 s, then 4x: the shop sees about 20 requests a second,
-// then about 80 (generous bounds).
+// Ramp: 1x for 2 s, then 4x: the schedule makes 20 requests due a
+// second, then 80, and the shop sees about that (generous bounds). The
+// schedule's figures are fixed before anything is sent; the shop's
+// depend on the machine (a stall moves requests into the next second),
+// so they are held to the bounds only when every send left within 100ms
+// of its due time, and logged otherwise.
 func TestReplayRamp(t *testing.T) {
 	srv := testShop(t)
 	rec := loginRecording(t, 120, 20, "") // 6 s at 20/s
@@ -222,11 +237,20 @@ func TestReplayRamp(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	secs := shopSeconds(srv.Log())
-	t.Logf("shop per second: %v", secs)
-	if len(secs) < 3 || secs[0] > 30 || secs[1] > 30 || secs[2] < 50 {
-		t.Errorf("shop per second %v: want about 20, 20, then 80", secs)
-	}
 	rep := readRun(t, runJSON)
+	var due []float64
+	for _, s := range rep.Series {
+		due = append(due, s.Intended)
+	}
+	t.Logf("due per second %v, shop per second %v, lag max %.0fms", due, secs, rep.Lag.Max)
+	if len(due) < 3 || due[0] != 20 || due[1] != 20 || due[2] != 80 {
+		t.Errorf("due per second %v: want 20, 20, then 80", due)
+	}
+	if bad := len(secs) < 3 || secs[0] > 30 || secs[1] > 30 || secs[2] < 50; bad && rep.Lag.Max < 100 {
+		t.Errorf("shop per second %v: want about 20, 20, then 80", secs)
+	} else if bad {
+		t.Logf("shop per second %v, off the schedule's by sends up to %.0fms late", secs, rep.Lag.Max)
+	}
 	if len(rep.Stages) != 2 || rep.Stages[0].Name != "1x:2s" || rep.Stages[1].Start != 2 {
 		t.Errorf("stages %+v", rep.Stages)
 	}
