@@ -23,6 +23,34 @@ func shopCfg() shop.Config {
 	return shop.Config{AccessTTL: time.Second, NoServiceTime: true}
 }
 
+// mirrorShopCfg is shopCfg with tokens long enough to outlast a mirror
+// delayed by a loaded machine, and short enough that the users still
+// refresh within a run: the users refresh a second before expiry, so a
+// mirrored request expires at the shadow only if the mirror falls a
+// second further behind than it was for the login or refresh.
+func mirrorShopCfg() shop.Config {
+	c := shopCfg()
+	c.AccessTTL = 2 * time.Second
+	return c
+}
+
+// longShopCfg is shopCfg with tokens that outlive every run here, for
+// the tests whose point is not the refresh: the mirror sends after the
+// primary answered, and a loaded machine that delays it past a short
+// token's refresh margin would have the shadow refuse the token as
+// expired in transit.
+func longShopCfg() shop.Config {
+	c := shopCfg()
+	c.AccessTTL = time.Minute
+	return c
+}
+
+// simBound bounds a simulated run. The users finish their plans in about
+// 1.5 s on an idle machine; the bound only stops a run that hangs, so it
+// is generous: a user cut off by it mid-request would be the machine's
+// doing, not the proxy's.
+const simBound = 30 * time.Second
+
 // simCfg drives a few users quickly through url, every one refreshing
 // ahead of expiry so the primary has no violations either.
 func simCfg(url string, users int, d time.Duration) sim.Config {

@@ -21,8 +21,8 @@ func TestLiveLoopbackShadow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the simulator for a few seconds")
 	}
-	primary := shoptest.StartShop(t, shopCfg())
-	second := shoptest.StartShop(t, shopCfg())
+	primary := shoptest.StartShop(t, mirrorShopCfg())
+	second := shoptest.StartShop(t, mirrorShopCfg())
 	port := uint16(primary.Addr().(*net.TCPAddr).Port)
 	probe, err := live.Open(context.Background(), live.Config{Interface: "lo", Ports: []uint16{port}})
 	var perm *live.PermissionError
@@ -46,7 +46,7 @@ func TestLiveLoopbackShadow(t *testing.T) {
 		done <- result{sum, err}
 	}()
 	time.Sleep(300 * time.Millisecond) // the socket is open and filtering
-	if _, err := sim.Run(context.Background(), simCfg(primary.URL(), 6, 4*time.Second)); err != nil {
+	if _, err := sim.Run(context.Background(), simCfg(primary.URL(), 6, simBound)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the last packets reach the socket; ending flushes the rest
