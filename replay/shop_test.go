@@ -247,6 +247,31 @@ func TestReplayShop(t *testing.T) {
 				v.UnknownRefresh != 0 || v.MissingToken != 0 || v.AfterLogout != 0 {
 				t.Errorf("violations %+v", v)
 			}
+			// The schedule's length: the latest due time of all the
+			// requests is span/speed after the start. The due times are
+			// the schedule itself, fixed before anything is sent, so this
+			// holds to 2% on any machine. When each request is sent is a
+			// fact of the machine (a loaded one starts goroutines late,
+			// and the last one sent need not be the last one due): it is
+			// only logged here; the strict 2% on the sends is
+			// TestFidelityLong's and the benchmarks' job.
+			var lastDue time.Time
+			var maxLag time.Duration
+			for _, r := range res.all {
+				if r.Due.After(lastDue) {
+					lastDue = r.Due
+				}
+				if !r.Sent.IsZero() {
+					maxLag = max(maxLag, r.Sent.Sub(r.Due))
+				}
+			}
+			due := float64(lastDue.Sub(rep.Start)) / 1e6
+			if dev := math.Abs(due-rep.ExpectedMS) / rep.ExpectedMS; lastDue.IsZero() || dev > 0.02 {
+				t.Errorf("last request due at %.1fms, span/speed is %.1fms: off by %.2f%%", due, rep.ExpectedMS, 100*dev)
+			}
+			if off := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS; off > 0.02 {
+				t.Logf("last request sent at %.1fms, %.2f%% after span/speed %.1fms (lag p50 %.1fms, max %v)", rep.LastSendMS, 100*off, rep.ExpectedMS, rep.Lag.P50, maxLag)
+			}
 			// A machine starved for seconds (requests more than a second
 			// late, which an idle machine never shows) lets live tokens
 			// expire where the recorded ones had not; the replay then
@@ -273,31 +298,6 @@ func TestReplayShop(t *testing.T) {
 			}
 			if rep.Requests.Uncorrelated != 0 || rep.Sessions.Failed+rep.Sessions.Uncorrelated != 0 {
 				t.Errorf("requests %+v sessions %+v %v", rep.Requests, rep.Sessions, rep.Problems)
-			}
-			// The schedule's length: the latest due time of all the
-			// requests is span/speed after the start. The due times are
-			// the schedule itself, fixed before anything is sent, so this
-			// holds to 2% on any machine. When each request is sent is a
-			// fact of the machine (a loaded one starts goroutines late,
-			// and the last one sent need not be the last one due): it is
-			// only logged here; the strict 2% on the sends is
-			// TestFidelityLong's and the benchmarks' job.
-			var lastDue time.Time
-			var maxLag time.Duration
-			for _, r := range res.all {
-				if r.Due.After(lastDue) {
-					lastDue = r.Due
-				}
-				if !r.Sent.IsZero() {
-					maxLag = max(maxLag, r.Sent.Sub(r.Due))
-				}
-			}
-			due := float64(lastDue.Sub(rep.Start)) / 1e6
-			if dev := math.Abs(due-rep.ExpectedMS) / rep.ExpectedMS; lastDue.IsZero() || dev > 0.02 {
-				t.Errorf("last request due at %.1fms, span/speed is %.1fms: off by %.2f%%", due, rep.ExpectedMS, 100*dev)
-			}
-			if off := math.Abs(rep.LastSendMS-rep.ExpectedMS) / rep.ExpectedMS; off > 0.02 {
-				t.Logf("last request sent at %.1fms, %.2f%% after span/speed %.1fms (lag p50 %.1fms, max %v)", rep.LastSendMS, 100*off, rep.ExpectedMS, rep.Lag.P50, maxLag)
 			}
 			for _, r := range res.all {
 				if r.Status != r.RecordedStatus && r.Err == nil && !r.Skipped {
