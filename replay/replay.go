@@ -268,6 +268,22 @@ type pending struct {
 	issued     []string                   // values its recorded response issued (see correlate.Issued)
 	fields     map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
 	done       chan struct{}
+
+	// Under the session's lock: completed once done is closed, and next,
+	// the request that waits for this one alone, which the goroutine
+	// completing this one then runs itself instead of waking another.
+	completed bool
+	next      *task
+}
+
+// task is a dispatched request and what its goroutine needs.
+type task struct {
+	it      *item
+	ss      *sessState
+	p       *pending
+	deps    []*pending
+	due     time.Time
+	chained bool // run by the goroutine of the request it waited for
 }
 
 // Run replays src and returns the report. It returns when every request
@@ -901,16 +917,22 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 		}
 		r.blockedDue.Store(0)
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-pendSem }()
-			defer func() {
-				if ss.active.Add(-1) == 0 && r.sessSem != nil {
-					_ = r.sessSem.Release()
-				}
-			}()
-			r.do(ctx, it, ss, p, deps, due, flight)
-		}()
+		t := &task{it: it, ss: ss, p: p, deps: deps, due: due}
+		if len(deps) == 1 {
+			// Waiting for one request alone: that request's goroutine
+			// runs this one when it completes, which spares a goroutine
+			// and two switches per request of a sequential session.
+			d := deps[0]
+			ss.mu.Lock()
+			if !d.completed && d.next == nil {
+				t.chained = true
+				d.next = t
+			}
+			ss.mu.Unlock()
+		}
+		if !t.chained {
+			go r.run(ctx, t, pendSem, flight, &wg)
+		}
 
 		if n++; n%1024 == 0 {
 			r.evict(sessions, it.offset)
@@ -923,9 +945,10 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 // recording) at or before start. It returns the fewest that imply the
 // rest: among them, the one that started last (B) depends in turn on every
 // one that completed before B started, so only B and those that were still
-// running when B started are kept. A sequential session thus waits on one
-// channel per request, however far ahead the schedule runs.
-func dependencies(outstanding []*pending, start int64) []chan struct{} {
+// running when B started are kept. A sequential session thus waits for one
+// request per request, however far ahead the schedule runs, and its
+// requests are chained: each runs on the goroutine of the one before.
+func dependencies(outstanding []*pending, start int64) []*pending {
 	var last *pending
 	for _, o := range outstanding {
 		if o.end != 0 && o.end <= start && (last == nil || o.start > last.start) {
@@ -935,10 +958,10 @@ func dependencies(outstanding []*pending, start int64) []chan struct{} {
 	if last == nil {
 		return nil
 	}
-	deps := []chan struct{}{last.done}
+	deps := []*pending{last}
 	for _, o := range outstanding {
 		if o != last && o.end != 0 && o.end <= start && o.end > last.start {
-			deps = append(deps, o.done)
+			deps = append(deps, o)
 		}
 	}
 	return deps
@@ -978,10 +1001,10 @@ func (r *Replayer) maxPending() int {
 // started before that response arrived, whatever the timestamps say: a
 // recording proxy may stamp the next request of a connection a few
 // microseconds before it stamps the end of the response that came first.
-func dataDependencies(outstanding []*pending, it *item, deps []chan struct{}) []chan struct{} {
+func dataDependencies(outstanding []*pending, it *item, deps []*pending) []*pending {
 	var hay string
 	for _, o := range outstanding {
-		if len(o.issued) == 0 || slices.Contains(deps, o.done) {
+		if len(o.issued) == 0 || slices.Contains(deps, o) {
 			continue
 		}
 		if hay == "" {
@@ -989,7 +1012,7 @@ func dataDependencies(outstanding []*pending, it *item, deps []chan struct{}) []
 		}
 		for _, v := range o.issued {
 			if strings.Contains(hay, v) {
-				deps = append(deps, o.done)
+				deps = append(deps, o)
 				break
 			}
 		}
@@ -1038,7 +1061,8 @@ func (r *Replayer) finish(ss *sessState) {
 }
 
 // complete marks p done and drops it from the session's outstanding list.
-func (r *Replayer) complete(ss *sessState, p *pending) {
+// It returns the request chained to p, if any, for the caller to run.
+func (r *Replayer) complete(ss *sessState, p *pending) *task {
 	ss.mu.Lock()
 	for i, o := range ss.outstanding {
 		if o == p {
@@ -1046,19 +1070,38 @@ func (r *Replayer) complete(ss *sessState, p *pending) {
 			break
 		}
 	}
+	p.completed = true
+	next := p.next
+	p.next = nil
 	ss.mu.Unlock()
 	close(p.done)
+	return next
+}
+
+// run does t, then each request chained to the one just completed, and
+// releases each one's slots as its goroutine of its own used to.
+func (r *Replayer) run(ctx context.Context, t *task, pendSem, flight chan struct{}, wg *sync.WaitGroup) {
+	for t != nil {
+		r.do(ctx, t, flight)
+		next := r.complete(t.ss, t.p)
+		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
+			_ = r.sessSem.Release()
+		}
+		<-pendSem
+		wg.Done()
+		t = next
+	}
 }
 
 // do waits for the request's order and an in-flight slot, sends it, and
 // learns the live values of its response.
-func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, deps []chan struct{}, due time.Time, flight chan struct{}) {
+func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}) {
+	it, ss, p, due := t.it, t.ss, t.p, t.due
 	ex := it.ex
 	res := &Result{
 		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
-		Route: it.route, RecordedStatus: ex.Response.Status,
+		Route: it.route, RecordedStatus: ex.Response.Status, Blocked: t.chained,
 	}
-	defer r.complete(ss, p)
 	learnNothing := func() {
 		if ex.Flags&session.FlagNoResponse == 0 {
 			ss.table.LearnFields(p.fields, nil)
@@ -1068,14 +1111,14 @@ func (r *Replayer) do(ctx context.Context, it *item, ss *sessState, p *pending, 
 	// (its goroutine returns and completes it), so the wait needs no
 	// select on the shared stop channels: thousands of waiters on those
 	// would contend for their locks.
-	for _, d := range deps {
+	for _, d := range t.deps {
 		select {
-		case <-d:
+		case <-d.done:
 			continue
 		default:
 		}
 		res.Blocked = true
-		<-d
+		<-d.done
 	}
 	if r.stopped() || ctx.Err() != nil {
 		r.report(res)
