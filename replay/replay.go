@@ -491,8 +491,12 @@ func (r *Replayer) verdict(rep *Report) {
 	case q.Sent > 0 && float64(q.Errors) > r.o.maxErrorRate*float64(q.Sent):
 		rep.Failure = fmt.Sprintf("%d of %d requests failed (%s), above the allowed %.3g%%",
 			q.Errors, q.Sent, codes(rep.Errors), 100*r.o.maxErrorRate)
-	case q.Sent == 0 && q.Skipped > 0:
-		rep.Failure = "every request was skipped as uncorrelated"
+	case q.Skipped > 0 && float64(q.Skipped) > r.o.maxErrorRate*float64(q.Scheduled):
+		// Skipped requests were never replayed: a run that skipped more
+		// than the allowed error share did not reproduce the recording.
+		rep.Failure = fmt.Sprintf("%d of %d requests were skipped as uncorrelated: their session's login or token has no live counterpart "+
+			"(were the recording's passwords redacted? give --credentials FILE; or send them as recorded with --uncorrelated send)",
+			q.Skipped, q.Scheduled)
 	default:
 		rep.Completed = true
 	}
