@@ -27,6 +27,9 @@ type proxyOptions struct {
 	shadow                   string
 }
 
+// proxyDefaultMaxBody is --max-body's default; --shadow refuses any other.
+const proxyDefaultMaxBody = "1MiB"
+
 // addProxy registers 'reprise proxy' on the root command.
 func addProxy(root *cobra.Command) {
 	o := &proxyOptions{}
@@ -78,7 +81,7 @@ exchanges in flight, write the final metadata and close the file.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9000", "address to accept clients on (loopback unless --allow-remote)")
 	f.StringVar(&o.upstream, "upstream", "", "URL of the service to forward to, e.g. http://127.0.0.1:8080 (required)")
 	f.StringVarP(&o.output, "output", "o", "", "recording file to write (required)")
-	f.StringVar(&o.maxBody, "max-body", "1MiB", "bytes of each body to record (bodies are always forwarded whole); 0 records none")
+	f.StringVar(&o.maxBody, "max-body", proxyDefaultMaxBody, "bytes of each body to record (bodies are always forwarded whole); 0 records none")
 	f.StringVar(&o.rotateSize, "rotate-size", "", "start a new recording part after this size, e.g. 100MB")
 	f.DurationVar(&o.rotateEvery, "rotate-every", 0, "start a new recording part this often, e.g. 1h")
 	f.DurationVar(&o.duration, "duration", 0, "stop by itself after this long (default: run until SIGINT/SIGTERM)")
@@ -100,7 +103,7 @@ func proxyShadow(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer)
 	so.listen, so.upstream, so.shadowURL = o.listen, o.upstream, o.shadow
 	so.allowRemote, so.asJSON, so.duration, so.output = o.allowRemote, o.asJSON, o.duration, o.output
 	so.redact, so.sessions = o.redact, o.sessions
-	if o.maxBody != "1MiB" || o.rotateSize != "" || o.rotateEvery != 0 || o.noDefaultRedaction {
+	if o.maxBody != proxyDefaultMaxBody || o.rotateSize != "" || o.rotateEvery != 0 || o.noDefaultRedaction {
 		return usagef(errors.New("--shadow records with the shadow verb's defaults: drop --max-body, --rotate-size, --rotate-every and --no-default-redaction, or record with a separate 'reprise proxy'"))
 	}
 	return shadowRun(ctx, so, stdout, stderr)
