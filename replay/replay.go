@@ -383,7 +383,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		}()
 	}
 
-	items := make(chan *item, 1024)
+	items := newHandoff[*item](1024)
 	var srcErr error
 	var span spanInfo
 	feedDone := make(chan struct{})
@@ -579,8 +579,8 @@ func (h *itemHeap) pop() *item {
 
 // feed reads src, filters, sorts by start time through the look-ahead
 // window, makes clones and sends items in offset order. It closes out.
-func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *item) (srcErr error, span spanInfo) {
-	defer close(out)
+func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*item]) (srcErr error, span spanInfo) {
+	defer out.close()
 	var (
 		window   itemHeap // base items by recorded start (offset holds start - origin0)
 		clones   itemHeap // items ready but for clones' shift
@@ -594,16 +594,8 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out chan<- *ite
 		eof      bool
 	)
 	send := func(it *item) bool {
-		select {
-		case out <- it: // the common case, without locking the shared stop channels
-		default:
-			select {
-			case out <- it:
-			case <-ctx.Done():
-				return false
-			case <-r.stopCh:
-				return false
-			}
+		if !out.put(it, r.stopCh, ctx.Done()) {
+			return false
 		}
 		r.st.mu.Lock()
 		r.st.req.Scheduled++
@@ -815,10 +807,10 @@ func recordedEnd(ex *session.Exchange) int64 {
 // dispatch takes items in offset order, waits for each one's due time and
 // starts it. It returns when items is closed (after every started request
 // has finished) or the replay stops.
-func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *item) {
+func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff[*item]) {
 	var (
 		wg       sync.WaitGroup
-		pendSem  = make(chan struct{}, r.maxPending())
+		pendSem  = newSlots(r.maxPending())
 		flight   = make(chan struct{}, r.o.maxInFlight)
 		sessions = make(map[string]*sessState)
 		bases    = make(map[string]int)
@@ -837,109 +829,106 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items <-chan *
 	notSent := func(it *item) {
 		r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: routes.get(it.ex.Request.Method, it.ex.Request.Target)})
 	}
-	for it := range items {
-		if r.stopped() || ctx.Err() != nil {
-			notSent(it)
-			continue // drain what the feeder already sent
+	var batch []*item
+	for {
+		var more bool
+		if batch, more = items.take(batch); !more {
+			break
 		}
-		var due time.Time
-		if max {
-			due = time.Now()
-		} else {
-			due = start.Add(r.o.pacer.Due(it.offset))
-			if wait := time.Until(due) - lead; wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-timer.C:
-				case <-r.stopCh:
-					timer.Stop()
-					notSent(it)
-					continue
-				case <-ctx.Done():
-					timer.Stop()
+		for _, it := range batch {
+			if r.stopped() || ctx.Err() != nil {
+				notSent(it)
+				continue // drain what the feeder already sent
+			}
+			var due time.Time
+			if max {
+				due = time.Now()
+			} else {
+				due = start.Add(r.o.pacer.Due(it.offset))
+				if wait := time.Until(due) - lead; wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-timer.C:
+					case <-r.stopCh:
+						timer.Stop()
+						notSent(it)
+						continue
+					case <-ctx.Done():
+						timer.Stop()
+						notSent(it)
+						continue
+					}
+				}
+			}
+			it.route = routes.get(it.ex.Request.Method, it.ex.Request.Target)
+			ss := sessions[it.key]
+			if ss == nil {
+				idx, ok := bases[it.base]
+				if !ok {
+					idx = len(bases)
+					bases[it.base] = idx
+				}
+				ss = &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
+				if len(r.o.credentials) > 0 {
+					c := r.o.credentials[(idx*r.o.scale+it.clone)%len(r.o.credentials)]
+					ss.cred = &c
+				}
+				sessions[it.key] = ss
+			}
+			ss.lastOffset = it.offset
+			p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
+			if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
+				p.fields = correlate.Fields(&it.ex.Response)
+				p.issued = correlate.IssuedFields(p.fields)
+			}
+			ss.mu.Lock()
+			deps := dependencies(ss.outstanding, it.start)
+			deps = dataDependencies(ss.outstanding, it, deps)
+			ss.outstanding = append(ss.outstanding, p)
+			ss.requests++
+			ss.mu.Unlock()
+
+			// While the dispatcher waits for a slot, the request it holds is
+			// the oldest due and unsent: its lateness is the backlog.
+			r.blockedDue.Store(due.UnixNano())
+			if !pendSem.acquire(r.stopCh, ctx.Done()) {
+				r.complete(ss, p)
+				notSent(it)
+				continue
+			}
+			if ss.active.Add(1) == 1 && r.sessSem != nil {
+				// The session starts work: it needs a --max-sessions slot,
+				// and the schedule waits for one (the delay shows as lag).
+				if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
+					ss.active.Add(-1)
+					pendSem.release()
+					r.complete(ss, p)
 					notSent(it)
 					continue
 				}
 			}
-		}
-		it.route = routes.get(it.ex.Request.Method, it.ex.Request.Target)
-		ss := sessions[it.key]
-		if ss == nil {
-			idx, ok := bases[it.base]
-			if !ok {
-				idx = len(bases)
-				bases[it.base] = idx
+			r.blockedDue.Store(0)
+			wg.Add(1)
+			t := &task{it: it, ss: ss, p: p, deps: deps, due: due}
+			if len(deps) == 1 {
+				// Waiting for one request alone: that request's goroutine
+				// runs this one when it completes, which spares a goroutine
+				// and two switches per request of a sequential session.
+				d := deps[0]
+				ss.mu.Lock()
+				if !d.completed && d.next == nil {
+					t.chained = true
+					d.next = t
+				}
+				ss.mu.Unlock()
 			}
-			ss = &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
-			if len(r.o.credentials) > 0 {
-				c := r.o.credentials[(idx*r.o.scale+it.clone)%len(r.o.credentials)]
-				ss.cred = &c
+			if !t.chained {
+				go r.run(ctx, t, pendSem, flight, &wg)
 			}
-			sessions[it.key] = ss
-		}
-		ss.lastOffset = it.offset
-		p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
-		if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
-			p.fields = correlate.Fields(&it.ex.Response)
-			p.issued = correlate.IssuedFields(p.fields)
-		}
-		ss.mu.Lock()
-		deps := dependencies(ss.outstanding, it.start)
-		deps = dataDependencies(ss.outstanding, it, deps)
-		ss.outstanding = append(ss.outstanding, p)
-		ss.requests++
-		ss.mu.Unlock()
 
-		// While the dispatcher waits for a slot, the request it holds is
-		// the oldest due and unsent: its lateness is the backlog.
-		r.blockedDue.Store(due.UnixNano())
-		select {
-		case pendSem <- struct{}{}: // a free slot: no need to lock the shared stop channels
-		default:
-			select {
-			case pendSem <- struct{}{}:
-			case <-r.stopCh:
-				r.complete(ss, p)
-				notSent(it)
-				continue
-			case <-ctx.Done():
-				r.complete(ss, p)
-				notSent(it)
-				continue
+			if n++; n%1024 == 0 {
+				r.evict(sessions, it.offset)
 			}
-		}
-		if ss.active.Add(1) == 1 && r.sessSem != nil {
-			// The session starts work: it needs a --max-sessions slot,
-			// and the schedule waits for one (the delay shows as lag).
-			if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
-				ss.active.Add(-1)
-				<-pendSem
-				r.complete(ss, p)
-				notSent(it)
-				continue
-			}
-		}
-		r.blockedDue.Store(0)
-		wg.Add(1)
-		t := &task{it: it, ss: ss, p: p, deps: deps, due: due}
-		if len(deps) == 1 {
-			// Waiting for one request alone: that request's goroutine
-			// runs this one when it completes, which spares a goroutine
-			// and two switches per request of a sequential session.
-			d := deps[0]
-			ss.mu.Lock()
-			if !d.completed && d.next == nil {
-				t.chained = true
-				d.next = t
-			}
-			ss.mu.Unlock()
-		}
-		if !t.chained {
-			go r.run(ctx, t, pendSem, flight, &wg)
-		}
-
-		if n++; n%1024 == 0 {
-			r.evict(sessions, it.offset)
 		}
 	}
 }
@@ -1084,14 +1073,14 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 
 // run does t, then each request chained to the one just completed, and
 // releases each one's slots as its goroutine of its own used to.
-func (r *Replayer) run(ctx context.Context, t *task, pendSem, flight chan struct{}, wg *sync.WaitGroup) {
+func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
 	for t != nil {
 		r.do(ctx, t, flight)
 		next := r.complete(t.ss, t.p)
 		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
 			_ = r.sessSem.Release()
 		}
-		<-pendSem
+		pendSem.release()
 		wg.Done()
 		t = next
 	}
