@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +62,13 @@ func serveTrivial() {
 // startTrivial starts the trivial server in a child process.
 func startTrivial(tb testing.TB) string {
 	tb.Helper()
+	addr, _ := startTrivialProc(tb)
+	return addr
+}
+
+// startTrivialProc is startTrivial that also returns the server's pid.
+func startTrivialProc(tb testing.TB) (string, int) {
+	tb.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), trivialServerEnv+"=1")
 	stdin, _ := cmd.StdinPipe()
@@ -72,7 +81,7 @@ func startTrivial(tb testing.TB) string {
 	if err != nil || strings.HasPrefix(addr, "error") {
 		tb.Fatalf("trivial server: %v %s", err, addr)
 	}
-	return "http://" + strings.TrimSpace(addr)
+	return "http://" + strings.TrimSpace(addr), cmd.Process.Pid
 }
 
 // flatSource is the recording of what wrk -c conns does against the
@@ -140,14 +149,18 @@ func BenchmarkVersusWrk(b *testing.B) {
 		b.Skip("wrk not installed")
 	}
 	const secs = 3
-	target := startTrivial(b)
+	target, pid := startTrivialProc(b)
 	for i := 0; i < b.N; i++ {
 		var ratios, wrks, rpss []float64
 		for round := 0; round < 5; round++ {
-			out, err := exec.Command("wrk", "-t2", "-c64", "-d"+strconv.Itoa(secs)+"s", target+"/").CombinedOutput()
+			srv0 := pidCPU(pid)
+			wcmd := exec.Command("wrk", "-t2", "-c64", "-d"+strconv.Itoa(secs)+"s", target+"/")
+			out, err := wcmd.CombinedOutput()
+			srvWrk := pidCPU(pid) - srv0
 			if err != nil {
 				b.Fatalf("wrk: %v\n%s", err, out)
 			}
+			wrkCPU := wcmd.ProcessState.UserTime() + wcmd.ProcessState.SystemTime()
 			m := wrkRPS.FindSubmatch(out)
 			if m == nil {
 				b.Fatalf("no Requests/sec in wrk's output:\n%s", out)
@@ -157,7 +170,9 @@ func BenchmarkVersusWrk(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			srv0, cpu0 := pidCPU(pid), processCPU()
 			rep, err := r.Run(context.Background(), &flatSource{conns: 64, n: int(wrk * secs)})
+			srvRep, repCPU := pidCPU(pid)-srv0, processCPU()-cpu0
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -167,6 +182,9 @@ func BenchmarkVersusWrk(b *testing.B) {
 			rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
 			b.Logf("round %d (load %s): wrk -t2 -c64 -d%ds %.0f req/s; replay --speed max --max-inflight 64: %d requests in %.0fms = %.0f req/s (service p50 %.2fms); ratio %.2f",
 				round+1, loadAverage(), secs, wrk, rep.Requests.Responses, rep.DurationMS, rps, rep.ServiceTime.P50, rps/wrk)
+			perReq := func(d time.Duration, n float64) float64 { return float64(d.Microseconds()) / n }
+			b.Logf("  CPU µs per request: wrk %.1f + server %.1f; replay %.1f + server %.1f",
+				perReq(wrkCPU, wrk*secs), perReq(srvWrk, wrk*secs), perReq(repCPU, float64(rep.Requests.Responses)), perReq(srvRep, float64(rep.Requests.Responses)))
 			ratios, wrks, rpss = append(ratios, rps/wrk), append(wrks, wrk), append(rpss, rps)
 		}
 		med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
@@ -208,6 +226,42 @@ func BenchmarkReplayMax(b *testing.B) {
 		b.Fatalf("%v %+v", err, rep.Requests)
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_µs/op")
+}
+
+// BenchmarkWireFloor is the floor under BenchmarkReplayMax: the same
+// requests on 64 goroutines that do nothing but the wire client's
+// exchange, one connection each, as wrk's 64 connections. Its cpu_µs/op
+// is what a goroutine per connection costs in Go; ReplayMax's excess over
+// it is the engine's own work per request (schedule, order, learning,
+// measuring). srv_µs/op is the trivial server's CPU per request.
+//
+//	go test ./replay -run '^$' -bench 'WireFloor|ReplayMax' -benchtime 200000x
+func BenchmarkWireFloor(b *testing.B) {
+	target, pid := startTrivialProc(b)
+	w := newWireClient(strings.TrimPrefix(target, "http://"), nil, time.Second, 10*time.Second, 64)
+	req := &wireRequest{method: "GET", target: "/", host: "x", header: flatRequestHeader[1:]}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	srv0, cpu0, t0 := pidCPU(pid), processCPU(), time.Now()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if _, _, err := w.do(context.Background(), req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	w.closeAll()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu_µs/op")
+	b.ReportMetric(float64((pidCPU(pid)-srv0).Microseconds())/float64(b.N), "srv_µs/op")
 }
 
 // BenchmarkSchedule measures the scheduler's own precision at 1x: 2,000
