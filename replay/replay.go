@@ -267,23 +267,31 @@ type pending struct {
 	start, end int64
 	issued     []string                   // values its recorded response issued (see correlate.Issued)
 	fields     map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
-	done       chan struct{}
 
-	// Under the session's lock: completed once done is closed, and next,
-	// the request that waits for this one alone, which the goroutine
-	// completing this one then runs itself instead of waking another.
+	// Under the session's lock: completed, and next, the request that
+	// waits for this one alone, which the goroutine completing this one
+	// then runs itself instead of waking another. done is made only for
+	// a request that waits for several (see wait) and closed on
+	// completion: most requests of most sessions wait for one alone, and
+	// a channel each was a tenth of a request's allocation.
 	completed bool
 	next      *task
+	done      chan struct{}
 }
 
-// task is a dispatched request and what its goroutine needs.
+// task is a dispatched request and what its goroutine needs. It holds
+// the request's pending entry, the first of its dependencies and the
+// request on the wire, so that a request costs one allocation for them.
 type task struct {
+	pending
 	it      *item
 	ss      *sessState
-	p       *pending
 	deps    []*pending
 	due     time.Time
 	chained bool // run by the goroutine of the request it waited for
+
+	dep1 [1]*pending // deps' backing array when there is one
+	wire wireRequest
 }
 
 // Run replays src and returns the report. It returns when every request
@@ -876,14 +884,17 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 				sessions[it.key] = ss
 			}
 			ss.lastOffset = it.offset
-			p := &pending{start: it.start, end: it.end, done: make(chan struct{})}
+			t := &task{it: it, ss: ss, due: due}
+			p := &t.pending
+			p.start, p.end = it.start, it.end
 			if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
 				p.fields = correlate.Fields(&it.ex.Response)
 				p.issued = correlate.IssuedFields(p.fields)
 			}
 			ss.mu.Lock()
-			deps := dependencies(ss.outstanding, it.start)
+			deps := dependencies(t.dep1[:0], ss.outstanding, it.start)
 			deps = dataDependencies(ss.outstanding, it, deps)
+			t.deps = deps
 			ss.outstanding = append(ss.outstanding, p)
 			ss.requests++
 			ss.mu.Unlock()
@@ -909,7 +920,6 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 			}
 			r.blockedDue.Store(0)
 			wg.Add(1)
-			t := &task{it: it, ss: ss, p: p, deps: deps, due: due}
 			if len(deps) == 1 {
 				// Waiting for one request alone: that request's goroutine
 				// runs this one when it completes, which spares a goroutine
@@ -941,7 +951,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 // running when B started are kept. A sequential session thus waits for one
 // request per request, however far ahead the schedule runs, and its
 // requests are chained: each runs on the goroutine of the one before.
-func dependencies(outstanding []*pending, start int64) []*pending {
+func dependencies(deps, outstanding []*pending, start int64) []*pending {
 	var last *pending
 	for _, o := range outstanding {
 		if o.end != 0 && o.end <= start && (last == nil || o.start > last.start) {
@@ -951,7 +961,7 @@ func dependencies(outstanding []*pending, start int64) []*pending {
 	if last == nil {
 		return nil
 	}
-	deps := []*pending{last}
+	deps = append(deps, last)
 	for _, o := range outstanding {
 		if o != last && o.end != 0 && o.end <= start && o.end > last.start {
 			deps = append(deps, o)
@@ -1066,17 +1076,37 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 	p.completed = true
 	next := p.next
 	p.next = nil
+	if p.done != nil {
+		close(p.done)
+	}
 	ss.mu.Unlock()
-	close(p.done)
 	return next
+}
+
+// wait waits until d has completed and reports whether it had to.
+func wait(ss *sessState, d *pending) bool {
+	ss.mu.Lock()
+	if d.completed {
+		ss.mu.Unlock()
+		return false
+	}
+	if d.done == nil {
+		d.done = make(chan struct{})
+	}
+	done := d.done
+	ss.mu.Unlock()
+	<-done
+	return true
 }
 
 // run does t, then each request chained to the one just completed, and
 // releases each one's slots as its goroutine of its own used to.
 func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
+	// One Result serves the chain: observers do not keep it.
+	res := new(Result)
 	for t != nil {
-		r.do(ctx, t, flight)
-		next := r.complete(t.ss, t.p)
+		r.do(ctx, t, flight, res)
+		next := r.complete(t.ss, &t.pending)
 		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
 			_ = r.sessSem.Release()
 		}
@@ -1088,10 +1118,10 @@ func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan
 
 // do waits for the request's order and an in-flight slot, sends it, and
 // learns the live values of its response.
-func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}) {
-	it, ss, p, due := t.it, t.ss, t.p, t.due
+func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *Result) {
+	it, ss, p, due := t.it, t.ss, &t.pending, t.due
 	ex := it.ex
-	res := &Result{
+	*res = Result{
 		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
 		Route: it.route, RecordedStatus: ex.Response.Status, Blocked: t.chained,
 	}
@@ -1105,13 +1135,9 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}) {
 	// select on the shared stop channels: thousands of waiters on those
 	// would contend for their locks.
 	for _, d := range t.deps {
-		select {
-		case <-d.done:
-			continue
-		default:
+		if wait(ss, d) {
+			res.Blocked = true
 		}
-		res.Blocked = true
-		<-d.done
 	}
 	if r.stopped() || ctx.Err() != nil {
 		r.report(res)
@@ -1158,8 +1184,8 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}) {
 			return
 		}
 	}
-	wr, err := r.build(&req, ex)
-	if err != nil {
+	wr := &t.wire
+	if err := r.build(wr, &req, ex); err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()
 		res.Done = res.Sent
@@ -1224,6 +1250,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}) {
 	ss.mu.Unlock()
 	r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think)
 	live, n, err := r.send(ctx, wr)
+	t.wire = wireRequest{} // the request's fields are not needed after it went
 	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)
@@ -1370,12 +1397,12 @@ var hopHeaders = map[string]bool{
 // absolute-form target loses its scheme and host), the recorded header
 // fields less the hop-by-hop ones, and Host from the target unless
 // --keep-host.
-func (r *Replayer) build(req *session.Request, ex *session.Exchange) (*wireRequest, error) {
+func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exchange) error {
 	target := req.Target
 	if !strings.HasPrefix(target, "/") {
 		i := strings.Index(target, "://")
 		if i < 0 {
-			return nil, fmt.Errorf("request-target %q: want an origin-form path such as /api", target)
+			return fmt.Errorf("request-target %q: want an origin-form path such as /api", target)
 		}
 		// absolute-form (a proxy request): keep only the path and query
 		rest := target[i+3:]
@@ -1386,26 +1413,31 @@ func (r *Replayer) build(req *session.Request, ex *session.Exchange) (*wireReque
 		}
 	}
 	if strings.ContainsAny(target, " \r\n\t") {
-		return nil, fmt.Errorf("request-target %q holds a space or a line break", target)
+		return fmt.Errorf("request-target %q holds a space or a line break", target)
 	}
 	if strings.ContainsAny(req.Method, " \r\n\t/:") || req.Method == "" {
-		return nil, fmt.Errorf("method %q is not a token", req.Method)
+		return fmt.Errorf("method %q is not a token", req.Method)
 	}
-	wr := &wireRequest{method: req.Method, target: r.target.EscapedPath() + target, host: r.target.Host, body: req.Body}
+	*wr = wireRequest{method: req.Method, target: target, host: r.target.Host, body: req.Body}
+	if base := r.target.EscapedPath(); base != "" {
+		wr.target = base + target
+	}
 	if r.o.keepHost {
 		if h := ex.Request.Header.Get("Host"); h != "" && !strings.ContainsAny(h, "\r\n") {
 			wr.host = h
 		}
 	}
-	wr.header = make(session.Headers, 0, len(req.Header))
-	for _, h := range req.Header {
-		if isHopHeader(h.Name) || h.Name == "" ||
-			strings.ContainsAny(h.Name, " :\r\n\t") || strings.ContainsAny(h.Value, "\r\n") {
-			continue
-		}
-		wr.header = append(wr.header, h)
-	}
-	return wr, nil
+	// The recorded fields, which the writers filter with sendable as
+	// they write: a filtered copy per request cost an allocation.
+	wr.header = req.Header
+	return nil
+}
+
+// sendable reports whether a recorded header field goes on the wire: not
+// a hop-by-hop field, nor one that would break the request's framing.
+func sendable(h session.Header) bool {
+	return !isHopHeader(h.Name) && h.Name != "" &&
+		!strings.ContainsAny(h.Name, " :\r\n\t") && !strings.ContainsAny(h.Value, "\r\n")
 }
 
 // send puts the request on the wire and reads the whole response.
@@ -1428,6 +1460,9 @@ func (r *Replayer) send(ctx context.Context, wr *wireRequest) (*session.Response
 	}
 	hreq.Host = wr.host
 	for _, h := range wr.header {
+		if !sendable(h) {
+			continue
+		}
 		name := http.CanonicalHeaderKey(h.Name)
 		hreq.Header[name] = append(hreq.Header[name], h.Value)
 	}

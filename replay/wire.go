@@ -154,7 +154,7 @@ func (w *wireClient) closeAll() {
 // wireRequest is what goes on the wire.
 type wireRequest struct {
 	method, target, host string
-	header               session.Headers // hop-by-hop fields already removed
+	header               session.Headers // as recorded: writers leave out what sendable refuses
 	body                 []byte
 }
 
@@ -207,6 +207,9 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 	bw.WriteString(req.host)
 	bw.WriteString("\r\n")
 	for _, h := range req.header {
+		if !sendable(h) {
+			continue
+		}
 		bw.WriteString(h.Name)
 		bw.WriteString(": ")
 		bw.WriteString(h.Value)
