@@ -47,6 +47,19 @@ func FuzzWireResponse(f *testing.F) {
 		if err == nil && (resp == nil || int(n) > len(answer) || !bytes.Contains(answer, resp.Body) && len(resp.Body) > 0 && !bytes.Contains(answer, []byte("chunked"))) {
 			t.Fatalf("response %+v (%d bytes) from %q", resp, n, answer)
 		}
+
+		// Read for its status alone, the answer gives the same status,
+		// size and outcome, and nothing is kept.
+		c = &scriptConn{r: bytes.NewReader(answer)}
+		w.idle = append(w.idle[:0], &wireConn{c: c, br: newReader(c), bw: newWriter(c)})
+		only := &wireRequest{method: "GET", target: "/", host: "x", statusOnly: true}
+		oresp, on, oerr := w.do(context.Background(), only)
+		if (oerr == nil) != (err == nil) {
+			t.Fatalf("status only: %v; whole: %v; from %q", oerr, err, answer)
+		}
+		if err == nil && (oresp.Status != resp.Status || on != n || oresp.Header != nil || oresp.Body != nil) {
+			t.Fatalf("status only %d (%d bytes, %v %q); whole %d (%d bytes) from %q", oresp.Status, on, oresp.Header, oresp.Body, resp.Status, n, answer)
+		}
 	})
 }
 

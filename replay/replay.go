@@ -605,9 +605,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 		if !out.put(it, r.stopCh, ctx.Done()) {
 			return false
 		}
-		r.st.mu.Lock()
-		r.st.req.Scheduled++
-		r.st.mu.Unlock()
+		r.st.scheduled.Add(1)
 		return true
 	}
 	// release moves the earliest window item through the range and
@@ -703,9 +701,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 			srcErr = err
 			break
 		}
-		r.st.mu.Lock()
-		r.st.filtered.Read++
-		r.st.mu.Unlock()
+		r.st.read.Add(1)
 		if !r.keep(ex) {
 			continue
 		}
@@ -1185,7 +1181,11 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 		}
 	}
 	wr := &t.wire
-	if err := r.build(wr, &req, ex); err != nil {
+	err := r.build(wr, &req, ex)
+	// The live response is read for what learning and comparing use;
+	// when its recorded one issued nothing, the status is all it needs.
+	wr.statusOnly = len(p.fields) == 0 && r.o.compare == nil
+	if err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()
 		res.Done = res.Sent
@@ -1250,7 +1250,6 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	ss.mu.Unlock()
 	r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think)
 	live, n, err := r.send(ctx, wr)
-	t.wire = wireRequest{} // the request's fields are not needed after it went
 	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)
@@ -1275,10 +1274,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	}
 	res.Status = live.Status
 	if ex.Flags&session.FlagNoResponse == 0 {
-		n := ss.table.LearnFields(p.fields, live)
-		r.st.mu.Lock()
-		r.st.corr.Learned += uint64(n)
-		r.st.mu.Unlock()
+		r.st.learned.Add(uint64(ss.table.LearnFields(p.fields, live)))
 		r.compareLive(it, ss, live)
 	}
 	r.report(res)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -478,6 +479,10 @@ type stats struct {
 	filtered    FilterCounts
 	first, last time.Time // first send and last completion
 	lastSent    time.Time
+
+	// Counted once or more per request outside any other work under mu:
+	// atomics, which fill and snapshot add in.
+	scheduled, read, learned atomic.Uint64
 }
 
 func newStats() *stats {
@@ -575,6 +580,7 @@ func (s *stats) fill(rep *Report) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep.Requests = s.req
+	rep.Requests.Scheduled = s.scheduled.Load()
 	rep.StatusCodes = maps(s.codes)
 	rep.StatusMismatch = s.mismatch
 	rep.Errors = maps(s.errs)
@@ -593,7 +599,9 @@ func (s *stats) fill(rep *Report) {
 	rep.Sessions = s.sessions
 	rep.Problems = slices.Clone(s.problems)
 	rep.Correlation = s.corr
+	rep.Correlation.Learned = s.learned.Load()
 	rep.Filtered = s.filtered
+	rep.Filtered.Read = s.read.Load()
 }
 
 func maps(m map[string]uint64) map[string]uint64 {
@@ -630,7 +638,7 @@ func (s *stats) snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Snapshot{
-		Scheduled: s.req.Scheduled,
+		Scheduled: s.scheduled.Load(),
 		Sent:      s.req.Sent,
 		Errors:    s.req.Errors,
 		Skipped:   s.req.Skipped,

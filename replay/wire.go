@@ -156,6 +156,14 @@ type wireRequest struct {
 	method, target, host string
 	header               session.Headers // as recorded: writers leave out what sendable refuses
 	body                 []byte
+
+	// statusOnly asks for the response's status and size alone, for a
+	// request whose response nothing learns from or compares: its header
+	// fields and body are read past, not kept, and the response is
+	// status, not a new one. Most requests of a replay are such, and
+	// keeping what nobody reads was a third of a request's allocation.
+	statusOnly bool
+	status     session.Response
 }
 
 // do sends req and reads the whole response. A request on a reused
@@ -228,7 +236,17 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 	if _, err = c.br.Peek(1); err != nil {
 		return nil, 0, false, false, err
 	}
-	resp, n, keep, err = c.readResponse(req.method, w.readLimit)
+	if req.statusOnly {
+		req.status = session.Response{}
+		resp = &req.status
+		n, keep, err = c.readResponseInto(resp, req.method, -1)
+	} else {
+		resp = new(session.Response)
+		n, keep, err = c.readResponseInto(resp, req.method, w.readLimit)
+	}
+	if err != nil {
+		resp = nil
+	}
 	return resp, n, keep, true, err
 }
 
@@ -246,18 +264,30 @@ const maxInterim = 16
 // Content-Length (and is only read from HTTP/1.1); differing
 // Content-Lengths are an error; a body without either runs to the close.
 func (c *wireConn) readResponse(method string, limit int64) (*session.Response, int64, bool, error) {
+	resp := new(session.Response)
+	n, keep, err := c.readResponseInto(resp, method, limit)
+	if err != nil {
+		return nil, n, false, err
+	}
+	return resp, n, keep, nil
+}
+
+// readResponseInto is readResponse into resp. A negative limit keeps
+// neither the header fields nor the body: resp gets the status line and
+// the body's size.
+func (c *wireConn) readResponseInto(resp *session.Response, method string, limit int64) (int64, bool, error) {
 	for interim := 0; ; interim++ {
-		h, err := c.readHead()
+		h, err := c.readHead(limit >= 0)
 		if err != nil {
-			return nil, 0, false, err
+			return 0, false, err
 		}
 		if h.status/100 == 1 && h.status != http.StatusSwitchingProtocols {
 			if interim == maxInterim {
-				return nil, 0, false, errors.New("malformed HTTP response: too many interim (1xx) responses")
+				return 0, false, errors.New("malformed HTTP response: too many interim (1xx) responses")
 			}
 			continue
 		}
-		resp := &session.Response{Proto: h.proto, Status: h.status, Header: h.header}
+		resp.Proto, resp.Status, resp.Header = h.proto, h.status, h.header
 		noBody := method == "HEAD" || h.status == http.StatusNoContent || h.status == http.StatusNotModified ||
 			h.status == http.StatusSwitchingProtocols
 		keep := !h.close && h.status != http.StatusSwitchingProtocols
@@ -276,10 +306,10 @@ func (c *wireConn) readResponse(method string, limit int64) (*session.Response, 
 			resp.Body, n, err = readBody(c.br, -1, limit)
 		}
 		if err != nil {
-			return nil, n, false, err
+			return n, false, err
 		}
 		resp.BodySize = n
-		return resp, n, keep, nil
+		return n, keep, nil
 	}
 }
 
@@ -295,8 +325,9 @@ type head struct {
 
 // readHead reads a status line and its header fields. Lines are copied
 // into c.raw (reused from one response to the next) and the fields' spans
-// noted in c.spans; one string conversion at the end backs them all.
-func (c *wireConn) readHead() (head, error) {
+// noted in c.spans; the framing is read from those bytes. With keep, one
+// string conversion at the end backs every field's name and value.
+func (c *wireConn) readHead(keep bool) (head, error) {
 	h := head{length: -1}
 	line, err := c.readLine()
 	if err != nil {
@@ -366,33 +397,37 @@ func (c *wireConn) readHead() (head, error) {
 		h.close = minor == '0'
 		return h, nil
 	}
-	block := string(c.raw)
-	h.header = make(session.Headers, len(c.spans))
 	keepAlive, te := false, 0
-	for i, sp := range c.spans {
-		name, value := block[sp.name:sp.value], block[sp.value:sp.end]
-		h.header[i] = session.Header{Name: name, Value: value}
+	for _, sp := range c.spans {
+		name, value := c.raw[sp.name:sp.value], c.raw[sp.value:sp.end]
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || value[0] == '+' {
+		case bytes.EqualFold(name, hdrContentLength):
+			n, ok := parseLength(value)
+			if !ok {
 				return h, fmt.Errorf("bad Content-Length %q", value)
 			}
 			if h.length >= 0 && h.length != n {
 				return h, fmt.Errorf("message cannot contain multiple differing Content-Lengths (%d and %d)", h.length, n)
 			}
 			h.length = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case bytes.EqualFold(name, hdrTransferEncoding):
 			te++
-			if !strings.EqualFold(value, "chunked") || te > 1 {
+			if !bytes.EqualFold(value, tokChunked) || te > 1 {
 				return h, fmt.Errorf("unsupported transfer encoding %q", value)
 			}
-		case strings.EqualFold(name, "Connection"):
-			for tok := range strings.SplitSeq(value, ",") {
-				tok = strings.TrimSpace(tok)
-				h.close = h.close || strings.EqualFold(tok, "close")
-				keepAlive = keepAlive || strings.EqualFold(tok, "keep-alive")
+		case bytes.EqualFold(name, hdrConnection):
+			for tok := range bytes.SplitSeq(value, []byte{','}) {
+				tok = bytes.TrimSpace(tok)
+				h.close = h.close || bytes.EqualFold(tok, tokClose)
+				keepAlive = keepAlive || bytes.EqualFold(tok, tokKeepAlive)
 			}
+		}
+	}
+	if keep {
+		block := string(c.raw)
+		h.header = make(session.Headers, len(c.spans))
+		for i, sp := range c.spans {
+			h.header[i] = session.Header{Name: block[sp.name:sp.value], Value: block[sp.value:sp.end]}
 		}
 	}
 	if minor == '0' {
@@ -401,6 +436,35 @@ func (c *wireConn) readHead() (head, error) {
 		h.chunked, h.length = true, -1
 	}
 	return h, nil
+}
+
+var (
+	hdrContentLength    = []byte("Content-Length")
+	hdrTransferEncoding = []byte("Transfer-Encoding")
+	hdrConnection       = []byte("Connection")
+	tokChunked          = []byte("chunked")
+	tokClose            = []byte("close")
+	tokKeepAlive        = []byte("keep-alive")
+)
+
+// parseLength parses a Content-Length value: decimal digits alone, as
+// strconv.ParseInt takes them less a sign, within int64.
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || v[0] < '0' || v[0] > '9' {
+		return 0, false
+	}
+	if len(v) > 18 { // might pass int64: let strconv say
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, d := range v {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n, true
 }
 
 // span locates one field in wireConn.raw: name at [name:value), value at
@@ -491,11 +555,35 @@ func bodyMethod(m string) bool {
 	return false
 }
 
-// readBody reads a body whole, keeping the first limit bytes. size is
-// the announced length, -1 when unknown.
+// readBody reads a body whole, keeping the first limit bytes (none for a
+// negative limit). size is the announced length, -1 when unknown.
 func readBody(r io.Reader, size, limit int64) ([]byte, int64, error) {
 	if size == 0 {
 		return nil, 0, nil
+	}
+	if limit < 0 {
+		if br, ok := r.(*bufio.Reader); ok && size > 0 {
+			var n int64
+			for n < size {
+				k, err := br.Discard(int(min(size-n, 1<<30)))
+				n += int64(k)
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				if err != nil {
+					return nil, n, err
+				}
+			}
+			return nil, n, nil
+		}
+		if size > 0 {
+			r = io.LimitReader(r, size)
+		}
+		n, err := io.Copy(io.Discard, r)
+		if err == nil && size > 0 && n < size {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, n, err
 	}
 	if size > 0 && size <= limit {
 		buf := make([]byte, size)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // The wire client's response parser reads what net/http's ReadResponse
@@ -45,6 +47,10 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 		// errors
 		{"differing lengths", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!", false},
 		{"bad length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n", false},
+		{"signed length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", false},
+		{"length not a number", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok", false},
+		{"length past int64", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nok", false},
+		{"long length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 0000000000000000002\r\n\r\nok", true},
 		{"unknown encoding", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false},
 		{"not http", "GET", "SSH-2.0-OpenSSH\r\n\r\n", false},
 		{"short status", "GET", "HTTP/1.1 20 OK\r\n\r\n", false},
@@ -57,6 +63,20 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &wireConn{br: bufio.NewReader(strings.NewReader(tt.answer))}
 			got, n, keep, err := c.readResponse(tt.method, maxLearnBody)
+
+			// Read for its status alone, the same answer frames the same
+			// way and keeps neither fields nor body.
+			var only session.Response
+			c = &wireConn{br: bufio.NewReader(strings.NewReader(tt.answer))}
+			on, okeep, oerr := c.readResponseInto(&only, tt.method, -1)
+			if (oerr != nil) != (err != nil) || on != n || okeep != keep ||
+				(err == nil && (only.Status != got.Status || only.Proto != got.Proto || only.BodySize != got.BodySize)) {
+				t.Errorf("status only: %d %s (%d, keep %v, %v); whole: %d %s (%d, keep %v, %v)",
+					only.Status, only.Proto, on, okeep, oerr, got.Status, got.Proto, n, keep, err)
+			}
+			if only.Header != nil || only.Body != nil {
+				t.Errorf("status only kept %v %q", only.Header, only.Body)
+			}
 
 			want, werr := http.ReadResponse(bufio.NewReader(strings.NewReader(tt.answer)), &http.Request{Method: tt.method})
 			for werr == nil && want.StatusCode/100 == 1 && want.StatusCode != 101 {
