@@ -1284,9 +1284,7 @@ func (r *Replayer) report(res *Result) {
 	r.st.record(res)
 	if !res.Sent.IsZero() {
 		failed := res.Err != nil || res.Status >= 500
-		r.rec.Due(res.Due)
-		r.rec.Sent(res.Sent)
-		r.rec.Done(res.Done, res.Done.Sub(res.Due), failed, res.ErrKind == ErrKindTimeout)
+		r.rec.Request(res.Due, res.Sent, res.Done, failed, res.ErrKind == ErrKindTimeout)
 		if g := r.o.guard; g != nil && res.ErrKind != ErrKindCanceled {
 			g.Observe(guard.NewObservation(res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
 		}

@@ -330,31 +330,33 @@ type Field struct {
 // ("json:.data.items[0].id"), "form:" plus a field name for form-encoded
 // bodies, "cookie:" plus a cookie name for Set-Cookie, "header:" plus a
 // canonical header name for other headers. Bodies compressed with gzip
-// are inflated first.
+// are inflated first. A response without any is nil: most responses of
+// a replay (assets, plain pages) have none, and an empty map each was an
+// allocation per request.
 func Fields(resp *session.Response) map[string]Field {
-	out := make(map[string]Field)
+	var out fieldSet
 	if resp == nil {
-		return out
+		return nil
 	}
 	for _, h := range resp.Header {
 		name := http.CanonicalHeaderKey(h.Name)
 		switch name {
 		case "Set-Cookie":
 			if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
-				out["cookie:"+c.Name] = Field{Value: c.Value}
+				out.set("cookie:"+c.Name, Field{Value: c.Value})
 			}
 		case "Date", "Content-Length", "Content-Type", "Content-Encoding", "Server", "Connection",
 			"Keep-Alive", "Transfer-Encoding", "Expires", "Last-Modified", "Age", "Vary",
 			"Cache-Control", "Pragma", "Access-Control-Allow-Origin", "Strict-Transport-Security":
 		default:
-			out["header:"+name] = Field{Value: h.Value}
+			out.set("header:"+name, Field{Value: h.Value})
 		}
 	}
 	body := resp.Body
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
-			return out
+			return out.m
 		}
 		body, _ = io.ReadAll(io.LimitReader(zr, maxDecoded))
 	}
@@ -364,7 +366,7 @@ func Fields(resp *session.Response) map[string]Field {
 		if vals, err := url.ParseQuery(string(body)); err == nil {
 			for k, v := range vals {
 				if len(v) > 0 {
-					out["form:"+k] = Field{Value: v[0]}
+					out.set("form:"+k, Field{Value: v[0]})
 				}
 			}
 		}
@@ -373,10 +375,20 @@ func Fields(resp *session.Response) map[string]Field {
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil {
-			walkJSON("json:", v, out)
+			walkJSON("json:", v, &out)
 		}
 	}
-	return out
+	return out.m
+}
+
+// fieldSet is Fields' result, made on the first value.
+type fieldSet struct{ m map[string]Field }
+
+func (s *fieldSet) set(path string, f Field) {
+	if s.m == nil {
+		s.m = make(map[string]Field)
+	}
+	s.m[path] = f
 }
 
 // mediaType is the media type mime.ParseMediaType returns for v (lower
@@ -412,7 +424,7 @@ func mediaType(v string) string {
 	return base
 }
 
-func walkJSON(path string, v any, out map[string]Field) {
+func walkJSON(path string, v any, out *fieldSet) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
@@ -423,9 +435,9 @@ func walkJSON(path string, v any, out map[string]Field) {
 			walkJSON(path+"["+itoa(i)+"]", e, out)
 		}
 	case string:
-		out[path] = Field{Value: x}
+		out.set(path, Field{Value: x})
 	case json.Number:
-		out[path] = Field{Value: x.String(), Number: true}
+		out.set(path, Field{Value: x.String(), Number: true})
 	}
 }
 

@@ -34,7 +34,7 @@ func TestFields(t *testing.T) {
 		{"form", &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}}, Body: []byte("access_token=aaa&expires_in=60")},
 			map[string]Field{"form:access_token": {Value: "aaa"}, "form:expires_in": {Value: "60"}}},
 		// A body that is not JSON yields nothing.
-		{"text", &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "text/plain"}}, Body: []byte("hello")}, map[string]Field{}},
+		{"text", &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "text/plain"}}, Body: []byte("hello")}, nil}, // none: nil
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

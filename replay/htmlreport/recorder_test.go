@@ -46,6 +46,37 @@ func TestRecorder(t *testing.T) {
 	}
 }
 
+// Request is Due, Sent and Done in one call: the same series.
+func TestRecorderRequest(t *testing.T) {
+	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	one, three := NewRecorder(start), NewRecorder(start)
+	for _, q := range []struct {
+		due, sent, done  int
+		failed, timedOut bool
+	}{
+		{0, 1, 5, false, false},
+		{10, 900, 1100, false, false},  // sent late, done in the next second
+		{1500, 1500, 9000, true, true}, // a timeout seconds later
+		{2000, 2100, 2050, true, false},
+		{12_000, 12_000, 12_003, false, false}, // closes the early seconds
+	} {
+		one.Request(at(q.due), at(q.sent), at(q.done), q.failed, q.timedOut)
+		three.Due(at(q.due))
+		three.Sent(at(q.sent))
+		three.Done(at(q.done), at(q.done).Sub(at(q.due)), q.failed, q.timedOut)
+	}
+	a, b := one.Series(), three.Series()
+	if len(a) != len(b) {
+		t.Fatalf("%d seconds, want %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Errorf("second %d: %+v, want %+v", i, a[i], b[i])
+		}
+	}
+}
+
 func BenchmarkRecorder(b *testing.B) {
 	start := time.Now()
 	r := NewRecorder(start)
