@@ -1080,7 +1080,7 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 }
 
 // wait waits until d has completed and reports whether it had to.
-func wait(ss *sessState, d *pending) bool {
+func wait(ss *sessState, d *pending, w *worker) bool {
 	ss.mu.Lock()
 	if d.completed {
 		ss.mu.Unlock()
@@ -1091,6 +1091,7 @@ func wait(ss *sessState, d *pending) bool {
 	}
 	done := d.done
 	ss.mu.Unlock()
+	w.idle()
 	<-done
 	return true
 }
@@ -1098,10 +1099,10 @@ func wait(ss *sessState, d *pending) bool {
 // run does t, then each request chained to the one just completed, and
 // releases each one's slots as its goroutine of its own used to.
 func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
-	// One Result serves the chain: observers do not keep it.
-	res := new(Result)
+	w := &worker{r: r}
+	defer w.idle()
 	for t != nil {
-		r.do(ctx, t, flight, res)
+		r.do(ctx, t, flight, w)
 		next := r.complete(t.ss, &t.pending)
 		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
 			_ = r.sessSem.Release()
@@ -1112,9 +1113,31 @@ func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan
 	}
 }
 
+// worker is what one goroutine keeps from one request of its chain to
+// the next.
+type worker struct {
+	r *Replayer
+	// res serves every request: observers do not keep it.
+	res Result
+	// conn is the connection of the last request, kept while the chain
+	// runs without a wait, as a client keeps its connection for its next
+	// request; taking one from the shared pool and giving it back were
+	// two turns of a lock every request's goroutine contends for.
+	conn *wireConn
+}
+
+// idle gives the kept connection back before the worker waits or ends.
+func (w *worker) idle() {
+	if w.conn != nil {
+		w.r.wire.put(w.conn)
+		w.conn = nil
+	}
+}
+
 // do waits for the request's order and an in-flight slot, sends it, and
 // learns the live values of its response.
-func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *Result) {
+func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *worker) {
+	res := &w.res
 	it, ss, p, due := t.it, t.ss, &t.pending, t.due
 	ex := it.ex
 	*res = Result{
@@ -1131,7 +1154,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	// select on the shared stop channels: thousands of waiters on those
 	// would contend for their locks.
 	for _, d := range t.deps {
-		if wait(ss, d) {
+		if wait(ss, d, w) {
 			res.Blocked = true
 		}
 	}
@@ -1195,6 +1218,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	}
 
 	if wait := time.Until(due); wait > 0 {
+		w.idle()
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -1211,6 +1235,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	select {
 	case flight <- struct{}{}: // a free slot: no need to lock the shared stop channels
 	default:
+		w.idle()
 		select {
 		case flight <- struct{}{}:
 		case <-r.stopCh:
@@ -1223,6 +1248,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	}
 	defer func() { <-flight }()
 	if r.o.limiter != nil {
+		w.idle()
 		if err := r.o.limiter.Wait(r.issueCtx); err != nil {
 			r.report(res)
 			return
@@ -1249,7 +1275,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, res *R
 	}
 	ss.mu.Unlock()
 	r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think)
-	live, n, err := r.send(ctx, wr)
+	live, n, err := r.send(ctx, wr, w)
 	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)
@@ -1435,9 +1461,9 @@ func sendable(h session.Header) bool {
 }
 
 // send puts the request on the wire and reads the whole response.
-func (r *Replayer) send(ctx context.Context, wr *wireRequest) (*session.Response, int64, error) {
+func (r *Replayer) send(ctx context.Context, wr *wireRequest, w *worker) (*session.Response, int64, error) {
 	if r.wire != nil {
-		return r.wire.do(ctx, wr)
+		return r.wire.doOn(ctx, wr, &w.conn)
 	}
 	// Following redirects takes net/http's client.
 	rctx, cancel := context.WithTimeout(ctx, r.o.timeout)

@@ -170,15 +170,32 @@ type wireRequest struct {
 // connection that the server had closed (an idle keep-alive timeout) is
 // retried once on a new connection when no response byte had arrived.
 func (w *wireClient) do(ctx context.Context, req *wireRequest) (*session.Response, int64, error) {
+	var held *wireConn
+	resp, n, err := w.doOn(ctx, req, &held)
+	if held != nil {
+		w.put(held)
+	}
+	return resp, n, err
+}
+
+// doOn is do on *held when it is a connection, which the caller kept from
+// its last request, or on one from the pool; the connection, if it can
+// carry another exchange, is left in *held for the caller to use again or
+// put back.
+func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn) (*session.Response, int64, error) {
 	for attempt := 0; ; attempt++ {
-		c, reused, err := w.get(ctx)
-		if err != nil {
-			return nil, 0, err
+		c, reused := *held, true
+		*held = nil
+		if c == nil {
+			var err error
+			if c, reused, err = w.get(ctx); err != nil {
+				return nil, 0, err
+			}
 		}
 		resp, n, keep, got, err := w.exchange(c, req)
 		if err == nil {
 			if keep {
-				w.put(c)
+				*held = c
 			} else {
 				w.discard(c)
 			}
