@@ -590,7 +590,7 @@ func (h *itemHeap) pop() *item {
 func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*item]) (srcErr error, span spanInfo) {
 	defer out.close()
 	var (
-		window   itemHeap // base items by recorded start (offset holds start - origin0)
+		window   lookahead // base items by recorded start (offset holds start - origin0)
 		clones   itemHeap // items ready but for clones' shift
 		seq      uint64
 		lastRaw  int64 // latest start read
@@ -719,7 +719,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 		}
 		it.offset = time.Duration(it.start)
 		window.push(it)
-		for window.Len() > 0 && (time.Duration(lastRaw)-window[0].offset > r.o.window || window.Len() > maxWindowItems) {
+		for window.Len() > 0 && (time.Duration(lastRaw)-window.peek().offset > r.o.window || window.Len() > maxWindowItems) {
 			if !release(window.pop()) {
 				return nil, span
 			}
