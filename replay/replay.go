@@ -1100,10 +1100,14 @@ func wait(ss *sessState, d *pending, w *worker) bool {
 // releases each one's slots as its goroutine of its own used to.
 func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
 	w := &worker{r: r}
-	defer w.idle()
 	for t != nil {
 		r.do(ctx, t, flight, w)
 		next := r.complete(t.ss, &t.pending)
+		if next == nil {
+			// The chain ends: the figures must hold its results before
+			// the dispatcher learns the request is done.
+			w.idle()
+		}
 		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
 			_ = r.sessSem.Release()
 		}
@@ -1124,15 +1128,99 @@ type worker struct {
 	// request; taking one from the shared pool and giving it back were
 	// two turns of a lock every request's goroutine contends for.
 	conn *wireConn
+	// batch holds what is not yet in the run's figures (see report).
+	batch *batch
 }
 
-// idle gives the kept connection back before the worker waits or ends.
+// batch is what a worker gathers for the run's figures between two
+// flushes: its results, their entries in the per-second series, and the
+// figures taken at each send.
+type batch struct {
+	results []Result
+	series  []htmlreport.Request
+	sends   []sendRecord
+}
+
+const batchSize = 32
+
+// idle gives the kept connection back and records the results it holds
+// before the worker waits or ends.
 func (w *worker) idle() {
 	if w.conn != nil {
 		w.r.wire.put(w.conn)
 		w.conn = nil
 	}
+	w.flush()
 }
+
+// report records a result in the run's figures and passes it on (see
+// observe). The figures are gathered in a batch: recording each result
+// under the figures' locks, which every request's goroutine contends
+// for, cost a tenth of a request at --speed max. A worker that runs
+// requests back to back records a batch at once; one that is about to
+// wait records what it holds first (see idle), so progress lines lag by
+// no more than the requests a worker is running.
+func (w *worker) report(res *Result) {
+	b := w.take()
+	b.results = append(b.results, *res)
+	if !res.Sent.IsZero() {
+		b.series = append(b.series, htmlreport.Request{
+			Due: res.Due, Sent: res.Sent, Done: res.Done,
+			Failed: res.Err != nil || res.Status >= 500, Timeout: res.ErrKind == ErrKindTimeout,
+		})
+	}
+	w.r.observe(res)
+	if len(b.results) == batchSize {
+		w.flush()
+	}
+}
+
+// sent notes the figures taken as a request goes (see sendStats.sent).
+func (w *worker) sent(rec sendRecord) {
+	b := w.take()
+	b.sends = append(b.sends, rec)
+	if len(b.sends) == batchSize {
+		w.flush()
+	}
+}
+
+func (w *worker) take() *batch {
+	if w.batch == nil {
+		w.batch = batches.Get().(*batch)
+	}
+	return w.batch
+}
+
+// flush records the batch.
+func (w *worker) flush() {
+	b := w.batch
+	if b == nil {
+		return
+	}
+	if len(b.sends) > 0 {
+		w.r.sends.record(b.sends)
+	}
+	if len(b.series) > 0 {
+		w.r.rec.Requests(b.series)
+	}
+	if len(b.results) > 0 {
+		w.r.st.recordAll(b.results)
+	}
+	clear(b.results)
+	b.results, b.series, b.sends = b.results[:0], b.series[:0], b.sends[:0]
+	batches.Put(b)
+	w.batch = nil
+}
+
+// batches holds batches for workers that have figures to record, so that
+// the many waiting workers of a paced replay hold none.
+var batches = sync.Pool{New: func() any {
+	return &batch{
+		results: make([]Result, 0, batchSize),
+		series:  make([]htmlreport.Request, 0, batchSize),
+		sends:   make([]sendRecord, 0, batchSize),
+	}
+}}
 
 // do waits for the request's order and an in-flight slot, sends it, and
 // learns the live values of its response.
@@ -1159,7 +1247,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		}
 	}
 	if r.stopped() || ctx.Err() != nil {
-		r.report(res)
+		w.report(res)
 		return
 	}
 	res.Ready = time.Now()
@@ -1172,7 +1260,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		r.st.mu.Unlock()
 		if r.o.rejected == RejectedSkip {
 			res.Skipped = true
-			r.report(res)
+			w.report(res)
 			return
 		}
 	} else if ss.cred != nil {
@@ -1199,7 +1287,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		if r.o.uncorrelated == UncorrelatedSkip {
 			res.Skipped = true
 			learnNothing()
-			r.report(res)
+			w.report(res)
 			return
 		}
 	}
@@ -1213,7 +1301,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		res.Sent = time.Now()
 		res.Done = res.Sent
 		learnNothing()
-		r.report(res)
+		w.report(res)
 		return
 	}
 
@@ -1224,11 +1312,11 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		case <-t.C:
 		case <-r.stopCh:
 			t.Stop()
-			r.report(res)
+			w.report(res)
 			return
 		case <-ctx.Done():
 			t.Stop()
-			r.report(res)
+			w.report(res)
 			return
 		}
 	}
@@ -1239,10 +1327,10 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		select {
 		case flight <- struct{}{}:
 		case <-r.stopCh:
-			r.report(res)
+			w.report(res)
 			return
 		case <-ctx.Done():
-			r.report(res)
+			w.report(res)
 			return
 		}
 	}
@@ -1250,12 +1338,12 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	if r.o.limiter != nil {
 		w.idle()
 		if err := r.o.limiter.Wait(r.issueCtx); err != nil {
-			r.report(res)
+			w.report(res)
 			return
 		}
 	}
 	if r.stopped() { // stopped while waiting at a cap: nothing new goes out
-		r.report(res)
+		w.report(res)
 		return
 	}
 	if ex.Flags&session.FlagRequestTruncated != 0 {
@@ -1274,7 +1362,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		think = res.Sent.Sub(ss.lastDone)
 	}
 	ss.mu.Unlock()
-	r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think)
+	w.sent(r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think))
 	live, n, err := r.send(ctx, wr, w)
 	res.BytesIn = n
 	res.Done = time.Now()
@@ -1295,7 +1383,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		}
 		ss.mu.Unlock()
 		learnNothing()
-		r.report(res)
+		w.report(res)
 		return
 	}
 	res.Status = live.Status
@@ -1303,14 +1391,14 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		r.st.learned.Add(uint64(ss.table.LearnFields(p.fields, live)))
 		r.compareLive(it, ss, live)
 	}
-	r.report(res)
+	w.report(res)
 }
 
-func (r *Replayer) report(res *Result) {
-	r.st.record(res)
+// observe passes a result to the guard, the metrics and the observers,
+// as it comes, and an unsent one's due time to the per-second series
+// (report batches the sent ones').
+func (r *Replayer) observe(res *Result) {
 	if !res.Sent.IsZero() {
-		failed := res.Err != nil || res.Status >= 500
-		r.rec.Request(res.Due, res.Sent, res.Done, failed, res.ErrKind == ErrKindTimeout)
 		if g := r.o.guard; g != nil && res.ErrKind != ErrKindCanceled {
 			g.Observe(guard.NewObservation(res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
 		}

@@ -499,7 +499,20 @@ func newStats() *stats {
 
 func (s *stats) record(r *Result) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.recordLocked(r)
+	s.mu.Unlock()
+}
+
+// recordAll records a batch of results under one turn of the lock.
+func (s *stats) recordAll(rs []Result) {
+	s.mu.Lock()
+	for i := range rs {
+		s.recordLocked(&rs[i])
+	}
+	s.mu.Unlock()
+}
+
+func (s *stats) recordLocked(r *Result) {
 	if r.Uncorrelated {
 		s.req.Uncorrelated++
 	}

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/htmlreport"
@@ -12,11 +13,15 @@ import (
 // gaps between consecutive sends, each clone's think times and length. It
 // has its own lock so that the hot path does not wait on the report's.
 type sendStats struct {
+	// last is the latest send's time, Unix ns: the gaps between sends
+	// are taken from it as each request goes, the rest later in batches
+	// (see record).
+	last atomic.Int64
+
 	mu          sync.Mutex
 	start       time.Time
 	perSecond   []uint64
 	refreshes   []uint64
-	last        time.Time
 	inter       hist
 	interScaled hist
 	think       hist
@@ -28,42 +33,69 @@ func newSendStats() *sendStats {
 	return &sendStats{inter: newHist(), interScaled: newHist(), think: newHist(), thinkScaled: newHist(), length: newHist()}
 }
 
-// sent counts one send at t; speed is the speed in force (0 under Max,
-// when the scaled gap means nothing) and think the clone's think time
-// before it (negative when it has none).
-func (s *sendStats) sent(t time.Time, refresh bool, speed float64, think time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := int(t.Sub(s.start) / time.Second)
-	if sec < 0 {
-		sec = 0
-	}
-	sec = min(sec, htmlreport.MaxSeconds-1)
-	for len(s.perSecond) <= sec {
-		s.perSecond = append(s.perSecond, 0)
-		s.refreshes = append(s.refreshes, 0)
-	}
-	s.perSecond[sec]++
-	if refresh {
-		s.refreshes[sec]++
-	}
-	// Sends taken by goroutines that race by a few microseconds may come
-	// here out of order: such a gap counts as zero, and the later time
-	// stays the reference.
-	if !s.last.IsZero() {
-		gap := max(t.Sub(s.last), 0)
-		s.inter.record(gap)
-		if speed > 0 {
-			s.interScaled.record(time.Duration(float64(gap) * speed))
+// sendRecord is one send's figures: when, whether it refreshed a token,
+// the speed in force (0 under Max, when scaled gaps mean nothing), the
+// gap since the send before it (negative for the first send) and the
+// clone's think time before it (negative when it has none).
+type sendRecord struct {
+	at         time.Time
+	refresh    bool
+	speed      float64
+	gap, think time.Duration
+}
+
+// sent takes the gap since the latest send and returns the send's
+// figures, for record. Sends taken by goroutines that race by a few
+// microseconds may come here out of order: such a gap counts as zero,
+// and the later time stays the reference.
+func (s *sendStats) sent(t time.Time, refresh bool, speed float64, think time.Duration) sendRecord {
+	rec := sendRecord{at: t, refresh: refresh, speed: speed, think: think, gap: -1}
+	now := t.UnixNano()
+	for {
+		prev := s.last.Load()
+		if now <= prev {
+			rec.gap = 0
+			break
+		}
+		if s.last.CompareAndSwap(prev, now) {
+			if prev != 0 {
+				rec.gap = time.Duration(now - prev)
+			}
+			break
 		}
 	}
-	if t.After(s.last) {
-		s.last = t
-	}
-	if think >= 0 {
-		s.think.record(think)
-		if speed > 0 {
-			s.thinkScaled.record(time.Duration(float64(think) * speed))
+	return rec
+}
+
+// record counts sends whose figures sent took.
+func (s *sendStats) record(recs []sendRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		sec := int(r.at.Sub(s.start) / time.Second)
+		if sec < 0 {
+			sec = 0
+		}
+		sec = min(sec, htmlreport.MaxSeconds-1)
+		for len(s.perSecond) <= sec {
+			s.perSecond = append(s.perSecond, 0)
+			s.refreshes = append(s.refreshes, 0)
+		}
+		s.perSecond[sec]++
+		if r.refresh {
+			s.refreshes[sec]++
+		}
+		if r.gap >= 0 {
+			s.inter.record(r.gap)
+			if r.speed > 0 {
+				s.interScaled.record(time.Duration(float64(r.gap) * r.speed))
+			}
+		}
+		if r.think >= 0 {
+			s.think.record(r.think)
+			if r.speed > 0 {
+				s.thinkScaled.record(time.Duration(float64(r.think) * r.speed))
+			}
 		}
 	}
 }

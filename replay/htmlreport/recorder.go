@@ -62,16 +62,24 @@ func (r *Recorder) Sent(at time.Time) {
 	r.mu.Unlock()
 }
 
-// Request records a request sent and finished: Due, Sent and Done in
-// one, under one lock, which is what the engine calls for each request it
-// sent; three calls were three turns of a lock that every request's
-// goroutine contends for.
-func (r *Recorder) Request(due, sent, done time.Time, failed, timeout bool) {
+// Request is a request sent and finished, for Requests.
+type Request struct {
+	Due, Sent, Done time.Time
+	Failed, Timeout bool // see Done
+}
+
+// Requests records requests sent and finished: Due, Sent and Done for
+// each, under one turn of the lock, which is what the engine calls with
+// the requests it sent; three calls per request were three turns of a
+// lock that every request's goroutine contends for.
+func (r *Recorder) Requests(reqs []Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sec(due).Intended++
-	r.sec(sent).Achieved++
-	r.done(done, done.Sub(due), failed, timeout)
+	for _, q := range reqs {
+		r.sec(q.Due).Intended++
+		r.sec(q.Sent).Achieved++
+		r.done(q.Done, q.Done.Sub(q.Due), q.Failed, q.Timeout)
+	}
 }
 
 // Done records a request that finished at at, fromDue after its due time;

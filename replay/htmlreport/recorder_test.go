@@ -46,7 +46,7 @@ func TestRecorder(t *testing.T) {
 	}
 }
 
-// Request is Due, Sent and Done in one call: the same series.
+// Requests is Due, Sent and Done in one call: the same series.
 func TestRecorderRequest(t *testing.T) {
 	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
@@ -61,7 +61,7 @@ func TestRecorderRequest(t *testing.T) {
 		{2000, 2100, 2050, true, false},
 		{12_000, 12_000, 12_003, false, false}, // closes the early seconds
 	} {
-		one.Request(at(q.due), at(q.sent), at(q.done), q.failed, q.timedOut)
+		one.Requests([]Request{{Due: at(q.due), Sent: at(q.sent), Done: at(q.done), Failed: q.failed, Timeout: q.timedOut}})
 		three.Due(at(q.due))
 		three.Sent(at(q.sent))
 		three.Done(at(q.done), at(q.done).Sub(at(q.due)), q.failed, q.timedOut)
