@@ -591,7 +591,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 	defer out.close()
 	var (
 		window   lookahead // base items by recorded start (offset holds start - origin0)
-		clones   itemHeap // items ready but for clones' shift
+		clones   itemHeap  // items ready but for clones' shift
 		seq      uint64
 		lastRaw  int64 // latest start read
 		origin   = r.o.origin
