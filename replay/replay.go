@@ -280,8 +280,8 @@ type pending struct {
 }
 
 // task is a dispatched request and what its goroutine needs. It holds
-// the request's pending entry, the first of its dependencies and the
-// request on the wire, so that a request costs one allocation for them.
+// the request's pending entry and the first of its dependencies, so that
+// a request costs one allocation for them.
 type task struct {
 	pending
 	it      *item
@@ -291,7 +291,6 @@ type task struct {
 	chained bool // run by the goroutine of the request it waited for
 
 	dep1 [1]*pending // deps' backing array when there is one
-	wire wireRequest
 }
 
 // Run replays src and returns the report. It returns when every request
@@ -1130,6 +1129,9 @@ type worker struct {
 	conn *wireConn
 	// batch holds what is not yet in the run's figures (see report).
 	batch *batch
+	// wire is the request on the wire, and its status when that is all
+	// it reads: one per worker, not one per request.
+	wire wireRequest
 }
 
 // batch is what a worker gathers for the run's figures between two
@@ -1291,7 +1293,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 			return
 		}
 	}
-	wr := &t.wire
+	wr := &w.wire
 	err := r.build(wr, &req, ex)
 	// The live response is read for what learning and comparing use;
 	// when its recorded one issued nothing, the status is all it needs.
