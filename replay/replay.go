@@ -1248,6 +1248,10 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 			res.Blocked = true
 		}
 	}
+	// A dependency is a pointer into another task: kept, it would hold
+	// that task, which holds its own dependencies, and so the session's
+	// whole history.
+	t.deps, t.dep1[0] = nil, nil
 	if r.stopped() || ctx.Err() != nil {
 		w.report(res)
 		return
