@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,11 @@ func TestLiveAndMetrics(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "sent 30") {
 		t.Errorf("progress:\n%s", out.String())
+	}
+	// The schedule's rate shows beside the achieved one: 20 due in the
+	// first second, 10 in the half second after.
+	if !regexp.MustCompile(`\(due (20|10)\)`).MatchString(out.String()) {
+		t.Errorf("no intended rate in the progress:\n%s", out.String())
 	}
 }
 

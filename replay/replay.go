@@ -84,6 +84,7 @@ type Replayer struct {
 	inFlight atomic.Int64
 
 	sends    *sendStats
+	dues     dueCounts            // requests due per wall second, for the live view
 	rec      *htmlreport.Recorder // set by Run
 	stopper  atomic.Pointer[guard.Stopper]
 	issueCtx context.Context // ends when the run stops issuing; set by Run
@@ -304,6 +305,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	start := time.Now()
 	r.start.Store(start.UnixNano())
 	r.sends.start = start
+	r.dues.start = start
 	r.rec = htmlreport.NewRecorder(start)
 	rep := &Report{
 		Version: ReportVersion,
@@ -848,6 +850,7 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 				due = time.Now()
 			} else {
 				due = start.Add(r.o.pacer.Due(it.offset))
+				r.dues.add(due)
 				if wait := time.Until(due) - lead; wait > 0 {
 					timer.Reset(wait)
 					select {
@@ -1475,6 +1478,7 @@ func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
 		Elapsed: el, Total: r.o.liveTotal, Speed: speedAt(r.o.pacer, el),
 		Sent: s.Sent, InFlight: int(s.InFlight), Errors: s.Errors,
 		RPS: float64(r.sends.recent(now)), P99: s.LatP99, Lag: s.LagP99,
+		IntendedRPS: float64(r.dues.recent(now)), // none under --speed max, where due is when sent
 	}
 	if ls.Completed = s.Sent; s.InFlight > 0 && uint64(s.InFlight) <= s.Sent {
 		ls.Completed = s.Sent - uint64(s.InFlight)

@@ -129,3 +129,37 @@ func (s *sendStats) recent(now time.Time) uint64 {
 	}
 	return s.perSecond[sec]
 }
+
+// dueCounts counts requests by the wall second they were due in, for the
+// live view's intended rate beside the achieved one: a target that keeps
+// up shows the two alike, one that falls behind shows the gap. Only the
+// dispatcher adds; the live loop reads once a second.
+type dueCounts struct {
+	mu        sync.Mutex
+	start     time.Time
+	perSecond []uint64
+}
+
+func (d *dueCounts) add(due time.Time) {
+	sec := int(due.Sub(d.start) / time.Second)
+	if sec < 0 || sec >= htmlreport.MaxSeconds {
+		return
+	}
+	d.mu.Lock()
+	for len(d.perSecond) <= sec {
+		d.perSecond = append(d.perSecond, 0)
+	}
+	d.perSecond[sec]++
+	d.mu.Unlock()
+}
+
+// recent returns the requests due in the last whole second before now.
+func (d *dueCounts) recent(now time.Time) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sec := int(now.Sub(d.start)/time.Second) - 1
+	if sec < 0 || sec >= len(d.perSecond) {
+		return 0
+	}
+	return d.perSecond[sec]
+}
