@@ -270,9 +270,9 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 // maxInterim bounds the interim (1xx) responses read before the final one.
 const maxInterim = 16
 
-// readResponse reads one final response to a request of the given method,
-// skipping interim 1xx responses, and reports whether the connection can
-// carry another exchange. It parses the status line and header fields in
+// readResponseInto reads one final response to a request of the given
+// method into resp, skipping interim 1xx responses, and returns the body's
+// size and whether the connection can carry another exchange. It parses the status line and header fields in
 // place in the reader's buffer, then makes one string of the whole header
 // block that the fields' names and values share: net/http's ReadResponse
 // builds a map, canonicalises every name and allocates each value, which
@@ -280,18 +280,8 @@ const maxInterim = 16
 // are net/http's: no body for HEAD, 1xx, 204 and 304; chunked wins over
 // Content-Length (and is only read from HTTP/1.1); differing
 // Content-Lengths are an error; a body without either runs to the close.
-func (c *wireConn) readResponse(method string, limit int64) (*session.Response, int64, bool, error) {
-	resp := new(session.Response)
-	n, keep, err := c.readResponseInto(resp, method, limit)
-	if err != nil {
-		return nil, n, false, err
-	}
-	return resp, n, keep, nil
-}
-
-// readResponseInto is readResponse into resp. A negative limit keeps
-// neither the header fields nor the body: resp gets the status line and
-// the body's size.
+// The first limit bytes of the body are kept; a negative limit keeps
+// neither the header fields nor the body, for a status-only read.
 func (c *wireConn) readResponseInto(resp *session.Response, method string, limit int64) (int64, bool, error) {
 	for interim := 0; ; interim++ {
 		h, err := c.readHead(limit >= 0)

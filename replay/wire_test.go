@@ -62,7 +62,8 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &wireConn{br: bufio.NewReader(strings.NewReader(tt.answer))}
-			got, n, keep, err := c.readResponse(tt.method, maxLearnBody)
+			got := new(session.Response)
+			n, keep, err := c.readResponseInto(got, tt.method, maxLearnBody)
 
 			// Read for its status alone, the same answer frames the same
 			// way and keeps neither fields nor body.
