@@ -123,11 +123,17 @@ func (s *sendStats) fill(rep *Report) {
 func (s *sendStats) recent(now time.Time) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := int(now.Sub(s.start)/time.Second) - 1
-	if sec < 0 || sec >= len(s.perSecond) {
+	return lastWholeSecond(s.perSecond, s.start, now)
+}
+
+// lastWholeSecond returns the count, of per-second counts from start, for
+// the last whole second before now.
+func lastWholeSecond(perSecond []uint64, start, now time.Time) uint64 {
+	sec := int(now.Sub(start)/time.Second) - 1
+	if sec < 0 || sec >= len(perSecond) {
 		return 0
 	}
-	return s.perSecond[sec]
+	return perSecond[sec]
 }
 
 // dueCounts counts requests by the wall second they were due in, for the
@@ -157,9 +163,5 @@ func (d *dueCounts) add(due time.Time) {
 func (d *dueCounts) recent(now time.Time) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	sec := int(now.Sub(d.start)/time.Second) - 1
-	if sec < 0 || sec >= len(d.perSecond) {
-		return 0
-	}
-	return d.perSecond[sec]
+	return lastWholeSecond(d.perSecond, d.start, now)
 }
