@@ -57,10 +57,12 @@
 //
 // Method, request-target (path and query, after substitution) and body as
 // recorded, over HTTP/1.1 with keep-alive connections pooled up to the
-// in-flight cap. Header fields are sent with their recorded values, and
-// repeated fields in their recorded order; names go out in Go's canonical
-// case (content-type becomes Content-Type), and the order between different
-// names is Go's. Hop-by-hop fields (Connection, Keep-Alive, Transfer-
+// in-flight cap; a session whose requests follow one another without a
+// wait keeps its connection from one to the next, as its client did.
+// Header fields are sent with their recorded names, in their recorded
+// case and order, and values, repeated fields as they were (under
+// WithFollowRedirects net/http's client sends them, in Go's canonical case
+// and order). Hop-by-hop fields (Connection, Keep-Alive, Transfer-
 // Encoding, TE, Trailer, Upgrade, Proxy-Connection, Expect) are dropped,
 // Content-Length is recomputed from the body, and Host is the target's
 // unless WithKeepHost. Redirects are not followed unless
