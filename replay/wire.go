@@ -168,7 +168,12 @@ type wireRequest struct {
 
 // do sends req and reads the whole response. A request on a reused
 // connection that the server had closed (an idle keep-alive timeout) is
-// retried once on a new connection when no response byte had arrived.
+// retried once on a new connection when no response byte had arrived and
+// either the request could not be written or sending it twice does no
+// harm (see idempotent): a POST the server may have acted on before it
+// closed is reported, not sent again, as net/http's client does. So that
+// such a request seldom meets a closed connection, one taken from the
+// pool for it is first checked (see alive).
 func (w *wireClient) do(ctx context.Context, req *wireRequest) (*session.Response, int64, error) {
 	var held *wireConn
 	resp, n, err := w.doOn(ctx, req, &held)
@@ -191,8 +196,14 @@ func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn
 			if c, reused, err = w.get(ctx); err != nil {
 				return nil, 0, err
 			}
+			for reused && !req.idempotent() && !c.alive() {
+				w.discard(c)
+				if c, reused, err = w.get(ctx); err != nil {
+					return nil, 0, err
+				}
+			}
 		}
-		resp, n, keep, got, err := w.exchange(c, req)
+		resp, n, keep, got, wrote, err := w.exchange(c, req)
 		if err == nil {
 			if keep {
 				*held = c
@@ -202,20 +213,51 @@ func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn
 			return resp, n, nil
 		}
 		w.discard(c)
-		if reused && !got && attempt == 0 && retryable(err) {
+		if reused && !got && attempt == 0 && retryable(err) && (!wrote || req.idempotent()) {
 			continue
 		}
 		return nil, n, err
 	}
 }
 
+// idempotent reports whether sending the request twice has the effect of
+// sending it once: its method is idempotent (RFC 9110, 9.2.2), or it
+// carries an idempotency key, as net/http's client also takes it.
+func (req *wireRequest) idempotent() bool {
+	switch req.method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	for _, h := range req.header {
+		if strings.EqualFold(h.Name, "Idempotency-Key") || strings.EqualFold(h.Name, "X-Idempotency-Key") {
+			return true
+		}
+	}
+	return false
+}
+
+// alive reports whether an idle connection is still open: nothing is
+// buffered and the socket shows neither the server's close nor bytes
+// nobody asked for (see peerClosed). The close may still be on its way;
+// this only narrows the window.
+func (c *wireConn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	nc := c.c
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	return !peerClosed(nc)
+}
+
 func retryable(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errKind(err) == ErrKindReset
 }
 
-// exchange writes req on c and reads the response. got reports whether
-// any response byte arrived.
-func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Response, n int64, keep, got bool, err error) {
+// exchange writes req on c and reads the response. wrote reports whether
+// the request was written whole, got whether any response byte arrived.
+func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Response, n int64, keep, got, wrote bool, err error) {
 	// Moving a deadline updates a runtime timer, a fiftieth of a
 	// request's cost at --speed max; it is moved only once it has aged
 	// by 1/64 of the timeout, so each exchange is bounded by between
@@ -248,10 +290,10 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 	bw.WriteString("\r\n")
 	bw.Write(req.body)
 	if err = bw.Flush(); err != nil {
-		return nil, 0, false, false, err
+		return nil, 0, false, false, false, err
 	}
 	if _, err = c.br.Peek(1); err != nil {
-		return nil, 0, false, false, err
+		return nil, 0, false, false, true, err
 	}
 	if req.statusOnly {
 		req.status = session.Response{}
@@ -264,7 +306,7 @@ func (w *wireClient) exchange(c *wireConn, req *wireRequest) (resp *session.Resp
 	if err != nil {
 		resp = nil
 	}
-	return resp, n, keep, true, err
+	return resp, n, keep, true, true, err
 }
 
 // maxInterim bounds the interim (1xx) responses read before the final one.

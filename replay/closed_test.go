@@ -1,0 +1,114 @@
+package replay
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// closingServer is a keep-alive HTTP/1.1 server with two faults a real
+// one has: after answering /close-after it closes the connection without
+// saying so (a keep-alive timeout shorter than the client's gap), and a
+// request to /crash is read and its connection closed with no answer (a
+// server that fell over while acting on it). It counts the requests that
+// reached it, by method and path.
+type closingServer struct {
+	addr string
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func newClosingServer(t *testing.T) *closingServer {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s := &closingServer{addr: "http://" + l.Addr().String(), seen: map[string]int{}}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *closingServer) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		s.mu.Lock()
+		s.seen[req.Method+" "+req.URL.Path]++
+		s.mu.Unlock()
+		if req.URL.Path == "/crash" {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil || req.URL.Path == "/close-after" {
+			return
+		}
+	}
+}
+
+func (s *closingServer) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[key]
+}
+
+// A connection the server closed while it sat in the pool is no error
+// for the next request: a GET is sent again on a new connection, and a
+// POST is not sent on it at all (the pool checks it first). A request the
+// server read and then dropped is an error; a GET is tried twice, a POST
+// once, for the server may have acted on it.
+func TestClosedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		second    *struct{ method, path string }
+		wantErr   bool
+		wantSeen  int // times the server saw the second request
+		wantFirst string
+	}{
+		{"get after the server closed", &struct{ method, path string }{"GET", "/g"}, false, 1, "/close-after"},
+		{"post after the server closed", &struct{ method, path string }{"POST", "/p"}, false, 1, "/close-after"},
+		{"put after the server closed", &struct{ method, path string }{"PUT", "/u"}, false, 1, "/close-after"},
+		{"get the server dropped", &struct{ method, path string }{"GET", "/crash"}, true, 2, "/a"},
+		{"post the server dropped", &struct{ method, path string }{"POST", "/crash"}, true, 1, "/a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newClosingServer(t)
+			second := rec("s", tc.second.method, tc.second.path, 50, 60)
+			if tc.second.method != "GET" {
+				withBody("text/plain", "x")(second)
+			}
+			var res results
+			rep := run(t, srv.addr, source(rec("s", "GET", tc.wantFirst, 0, 10), second), WithObserver(&res))
+			var got *Result
+			for _, r := range res.get() {
+				if r.Target == tc.second.path {
+					got = &r
+				}
+			}
+			if got == nil {
+				t.Fatalf("no result for %s; report %+v", tc.second.path, rep.Requests)
+			}
+			if (got.Err != nil) != tc.wantErr {
+				t.Errorf("%s %s: error %v, want error %v", tc.second.method, tc.second.path, got.Err, tc.wantErr)
+			}
+			if n := srv.count(tc.second.method + " " + tc.second.path); n != tc.wantSeen {
+				t.Errorf("the server saw %s %s %d times, want %d", tc.second.method, tc.second.path, n, tc.wantSeen)
+			}
+		})
+	}
+}
