@@ -87,6 +87,9 @@ func TestClosedConnections(t *testing.T) {
 		{"post the server dropped", &struct{ method, path string }{"POST", "/crash"}, true, 1, "/a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.second.method == "POST" && !tc.wantErr && !peeks {
+				t.Skip("pooled connections are not peeked at on this system: the POST fails once")
+			}
 			srv := newClosingServer(t)
 			second := rec("s", tc.second.method, tc.second.path, 50, 60)
 			if tc.second.method != "GET" {

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// peeks says whether peerClosed looks at the socket here.
+const peeks = true
+
 // peerClosed reports whether the server has closed c or sent on it
 // unasked, by peeking at the socket without waiting: a read through
 // net.Conn with a deadline already past does not reach the socket at all.
