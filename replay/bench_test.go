@@ -248,8 +248,9 @@ func BenchmarkWireFloor(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var held *wireConn // each goroutine keeps its connection, as a chain does
 			for next.Add(1) <= int64(b.N) {
-				if _, _, err := w.do(context.Background(), req); err != nil {
+				if _, _, err := w.doOn(context.Background(), req, &held); err != nil {
 					b.Error(err)
 					return
 				}

@@ -74,43 +74,43 @@ func (s *closingServer) count(key string) int {
 // once, for the server may have acted on it.
 func TestClosedConnections(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		second    *struct{ method, path string }
-		wantErr   bool
-		wantSeen  int // times the server saw the second request
-		wantFirst string
+		name         string
+		first        string // the path of the GET before
+		method, path string // the second request, 50 ms later
+		wantErr      bool
+		wantSeen     int // times the server saw the second request
 	}{
-		{"get after the server closed", &struct{ method, path string }{"GET", "/g"}, false, 1, "/close-after"},
-		{"post after the server closed", &struct{ method, path string }{"POST", "/p"}, false, 1, "/close-after"},
-		{"put after the server closed", &struct{ method, path string }{"PUT", "/u"}, false, 1, "/close-after"},
-		{"get the server dropped", &struct{ method, path string }{"GET", "/crash"}, true, 2, "/a"},
-		{"post the server dropped", &struct{ method, path string }{"POST", "/crash"}, true, 1, "/a"},
+		{"get after the server closed", "/close-after", "GET", "/g", false, 1},
+		{"post after the server closed", "/close-after", "POST", "/p", false, 1},
+		{"put after the server closed", "/close-after", "PUT", "/u", false, 1},
+		{"get the server dropped", "/a", "GET", "/crash", true, 2},
+		{"post the server dropped", "/a", "POST", "/crash", true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.second.method == "POST" && !tc.wantErr && !peeks {
+			if tc.method == "POST" && !tc.wantErr && !peeks {
 				t.Skip("pooled connections are not peeked at on this system: the POST fails once")
 			}
 			srv := newClosingServer(t)
-			second := rec("s", tc.second.method, tc.second.path, 50, 60)
-			if tc.second.method != "GET" {
+			second := rec("s", tc.method, tc.path, 50, 60)
+			if tc.method != "GET" {
 				withBody("text/plain", "x")(second)
 			}
 			var res results
-			rep := run(t, srv.addr, source(rec("s", "GET", tc.wantFirst, 0, 10), second), WithObserver(&res))
+			rep := run(t, srv.addr, source(rec("s", "GET", tc.first, 0, 10), second), WithObserver(&res))
 			var got *Result
 			for _, r := range res.get() {
-				if r.Target == tc.second.path {
+				if r.Target == tc.path {
 					got = &r
 				}
 			}
 			if got == nil {
-				t.Fatalf("no result for %s; report %+v", tc.second.path, rep.Requests)
+				t.Fatalf("no result for %s; report %+v", tc.path, rep.Requests)
 			}
 			if (got.Err != nil) != tc.wantErr {
-				t.Errorf("%s %s: error %v, want error %v", tc.second.method, tc.second.path, got.Err, tc.wantErr)
+				t.Errorf("%s %s: error %v, want error %v", tc.method, tc.path, got.Err, tc.wantErr)
 			}
-			if n := srv.count(tc.second.method + " " + tc.second.path); n != tc.wantSeen {
-				t.Errorf("the server saw %s %s %d times, want %d", tc.second.method, tc.second.path, n, tc.wantSeen)
+			if n := srv.count(tc.method + " " + tc.path); n != tc.wantSeen {
+				t.Errorf("the server saw %s %s %d times, want %d", tc.method, tc.path, n, tc.wantSeen)
 			}
 		})
 	}

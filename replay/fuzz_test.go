@@ -42,8 +42,9 @@ func FuzzWireResponse(f *testing.F) {
 		w.dialer.Timeout = time.Millisecond // a retry dials a closed loopback port
 		c := &scriptConn{r: bytes.NewReader(answer)}
 		w.idle = append(w.idle, &wireConn{c: c, br: newReader(c), bw: newWriter(c)})
-		resp, n, err := w.do(context.Background(), &wireRequest{method: "GET", target: "/", host: "x",
-			header: session.Headers{{Name: "X-A", Value: "b"}}})
+		var held *wireConn
+		resp, n, err := w.doOn(context.Background(), &wireRequest{method: "GET", target: "/", host: "x",
+			header: session.Headers{{Name: "X-A", Value: "b"}}}, &held)
 		if err == nil && (resp == nil || int(n) > len(answer) || !bytes.Contains(answer, resp.Body) && len(resp.Body) > 0 && !bytes.Contains(answer, []byte("chunked"))) {
 			t.Fatalf("response %+v (%d bytes) from %q", resp, n, answer)
 		}
@@ -53,7 +54,8 @@ func FuzzWireResponse(f *testing.F) {
 		c = &scriptConn{r: bytes.NewReader(answer)}
 		w.idle = append(w.idle[:0], &wireConn{c: c, br: newReader(c), bw: newWriter(c)})
 		only := &wireRequest{method: "GET", target: "/", host: "x", statusOnly: true}
-		oresp, on, oerr := w.do(context.Background(), only)
+		held = nil
+		oresp, on, oerr := w.doOn(context.Background(), only, &held)
 		if (oerr == nil) != (err == nil) {
 			t.Fatalf("status only: %v; whole: %v; from %q", oerr, err, answer)
 		}

@@ -166,27 +166,18 @@ type wireRequest struct {
 	status     session.Response
 }
 
-// do sends req and reads the whole response. A request on a reused
-// connection that the server had closed (an idle keep-alive timeout) is
-// retried once on a new connection when no response byte had arrived and
+// doOn sends req and reads the whole response, on *held when it is a
+// connection, which the caller kept from its last request, or else on one
+// from the pool; the connection, if it can carry another exchange, is
+// left in *held for the caller to use again or put back.
+//
+// A request on a reused connection that the server had closed (an idle
+// keep-alive timeout) is retried once on a new connection when no response byte had arrived and
 // either the request could not be written or sending it twice does no
 // harm (see idempotent): a POST the server may have acted on before it
 // closed is reported, not sent again, as net/http's client does. So that
 // such a request seldom meets a closed connection, one taken from the
 // pool for it is first checked (see alive).
-func (w *wireClient) do(ctx context.Context, req *wireRequest) (*session.Response, int64, error) {
-	var held *wireConn
-	resp, n, err := w.doOn(ctx, req, &held)
-	if held != nil {
-		w.put(held)
-	}
-	return resp, n, err
-}
-
-// doOn is do on *held when it is a connection, which the caller kept from
-// its last request, or on one from the pool; the connection, if it can
-// carry another exchange, is left in *held for the caller to use again or
-// put back.
 func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn) (*session.Response, int64, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused := *held, true
@@ -314,9 +305,10 @@ const maxInterim = 16
 
 // readResponseInto reads one final response to a request of the given
 // method into resp, skipping interim 1xx responses, and returns the body's
-// size and whether the connection can carry another exchange. It parses the status line and header fields in
-// place in the reader's buffer, then makes one string of the whole header
-// block that the fields' names and values share: net/http's ReadResponse
+// size and whether the connection can carry another exchange. It parses
+// the status line and header fields in place in the reader's buffer, then
+// makes one string of the whole header block that the fields' names and
+// values share: net/http's ReadResponse
 // builds a map, canonicalises every name and allocates each value, which
 // made up a fifth of a request's cost at --speed max. The framing rules
 // are net/http's: no body for HEAD, 1xx, 204 and 304; chunked wins over
