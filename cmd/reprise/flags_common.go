@@ -21,7 +21,18 @@ import (
 	"golang.org/x/term"
 
 	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session/identity"
+)
+
+// The libraries' flag values implement the standard library's flag.Value
+// plus Type; pflag is the CLI's choice, so the CLI is where that is checked.
+var (
+	_ pflag.Value = (*ramp.Flag)(nil)
+	_ pflag.Value = (*ramp.Mode)(nil)
+	_ pflag.Value = (*ramp.Rate)(nil)
+	_ pflag.Value = (*guard.Flag)(nil)
 )
 
 // redactFlags are the --redact-* flags: what to hash besides the

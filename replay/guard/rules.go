@@ -45,7 +45,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	"flag"
 )
 
 // Metric names what a rule measures.
@@ -298,7 +298,7 @@ const Usage = `stop the replay when a rule holds over the last --abort-window: `
 	`comma-separated metric op threshold, metrics error_rate status_5xx_rate p50 p90 p95 p99 max lag timeouts rps, ` +
 	`e.g. "error_rate>5%,p99>2s,lag>5s"; "none" turns guards off`
 
-// Flag is the value of --abort-on, a pflag.Value. Its zero value holds the
+// Flag is the value of --abort-on, a flag.Value. Its zero value holds the
 // defaults; the first --abort-on replaces them and later ones add rules.
 //
 //	var ab guard.Flag
@@ -308,7 +308,7 @@ type Flag struct {
 	set   bool
 }
 
-var _ pflag.Value = (*Flag)(nil)
+var _ flag.Value = (*Flag)(nil)
 
 // Set parses one --abort-on value.
 func (f *Flag) Set(s string) error {

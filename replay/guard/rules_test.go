@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
+	"flag"
 )
 
 func TestParseRules(t *testing.T) {
@@ -110,7 +110,7 @@ func TestFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+			fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 			fs.SetOutput(new(strings.Builder))
 			var f Flag
 			fs.Var(&f, "abort-on", "rules")

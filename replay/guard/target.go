@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/reprise-tool/reprise/session"
 	"net"
 	"net/netip"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // Origin collects where a recording's traffic went: the server addresses

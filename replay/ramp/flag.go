@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/spf13/pflag"
+	"flag"
 )
 
 // Help texts for the flags, for the CLI's --help.
@@ -14,7 +14,7 @@ const (
 	RateUsage = `one hard cap on requests per second for the whole run, e.g. 100/s, 6000/m or 100 (0 for none); waiting at the cap shows as lag`
 )
 
-// Flag is the value of --ramp: a pflag.Value that parses when the command
+// Flag is the value of --ramp: a flag.Value that parses when the command
 // line is read, so a mistake fails with exit 2 before anything is sent. It
 // may be given twice, once with speed stages and once with scale stages.
 //
@@ -25,7 +25,7 @@ type Flag struct {
 	Scale *Ramp // nil when no scale ramp was given
 }
 
-var _ pflag.Value = (*Flag)(nil)
+var _ flag.Value = (*Flag)(nil)
 
 // Set parses one --ramp value.
 func (f *Flag) Set(s string) error {
@@ -72,7 +72,7 @@ const (
 	ModeLinear Mode = "linear" // move evenly from each stage's value to the next
 )
 
-var _ pflag.Value = (*Mode)(nil)
+var _ flag.Value = (*Mode)(nil)
 
 // Set accepts "step" or "linear".
 func (m *Mode) Set(s string) error {

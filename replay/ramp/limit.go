@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
+	"flag"
+
 	"golang.org/x/time/rate"
 )
 
@@ -22,7 +23,7 @@ type Rate struct {
 	text      string
 }
 
-var _ pflag.Value = (*Rate)(nil)
+var _ flag.Value = (*Rate)(nil)
 
 // MaxRate bounds --rate to what one process could ever send.
 const MaxRate = 10_000_000

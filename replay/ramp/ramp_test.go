@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
+	"flag"
 )
 
 func TestParse(t *testing.T) {
@@ -251,7 +251,7 @@ func TestActiveFrom(t *testing.T) {
 }
 
 func TestFlag(t *testing.T) {
-	fs := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var rf Flag
 	var mode Mode
 	var rt Rate
@@ -272,7 +272,7 @@ func TestFlag(t *testing.T) {
 		t.Errorf("rate %v", rt.PerSecond)
 	}
 	// A second speed ramp is a command-line mistake caught at parse time.
-	fs2 := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+	fs2 := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var rf2 Flag
 	fs2.Var(&rf2, "ramp", "stages")
 	fs2.SetOutput(new(strings.Builder))
