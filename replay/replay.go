@@ -959,7 +959,7 @@ func (c routeCache) get(method, target string) string {
 	if rt, ok := c[k]; ok {
 		return rt
 	}
-	rt := Route(method, target)
+	rt := session.Route(method, target)
 	if len(c) < maxRouteCache {
 		c[k] = rt
 	}

@@ -93,7 +93,7 @@ func writeRunReport(t *testing.T, path string, dropProducts bool) string {
 			break
 		}
 		rep.Filtered.Read++
-		route := replay.Route(x.Request.Method, x.Request.Target)
+		route := session.Route(x.Request.Method, x.Request.Target)
 		if dropProducts && strings.HasPrefix(route, "GET /api/products/") {
 			rep.Filtered.ByPath++
 			continue

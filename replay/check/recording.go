@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -306,7 +305,7 @@ func (b *builder) add(x *session.Exchange) {
 		b.sessions[key] = si
 		b.rec.Sessions = append(b.rec.Sessions, key)
 	}
-	route := replay.Route(req.Method, req.Target)
+	route := session.Route(req.Method, req.Target)
 	ri, ok := b.routes[route]
 	if !ok {
 		ri = int32(len(b.rec.Routes))

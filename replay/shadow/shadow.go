@@ -18,7 +18,6 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
@@ -577,7 +576,7 @@ func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
 		s.table.Learn(&x.Response, nil)
 		return
 	}
-	route := replay.Route(x.Request.Method, x.Request.Target)
+	route := session.Route(x.Request.Method, x.Request.Target)
 	resp := m.send(stopper, m.shadow, &req, true)
 	s.table.Learn(&x.Response, resp)
 	if resp == nil || x.Flags.Incomplete() {

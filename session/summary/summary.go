@@ -15,7 +15,6 @@ import (
 	"io"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/reprise-tool/reprise/session"
 )
@@ -288,7 +287,7 @@ func (b *Builder) Add(ex *session.Exchange) {
 		status = 0
 	}
 	bump(b.statuses, status, -1, 1)
-	k := routeKey{ex.Request.Method, NormalizeRoute(ex.Request.Target)}
+	k := routeKey{ex.Request.Method, session.RoutePath(ex.Request.Target)}
 	rs := b.routes[k]
 	if rs == nil {
 		if len(b.routes) >= maxRoutes {
@@ -441,62 +440,4 @@ func sortedCounts(m map[string]int64) []Count {
 		return out[i].Name < out[j].Name
 	})
 	return out
-}
-
-// NormalizeRoute turns a request target into a route: the path without
-// its query, with segments that look like ids (all digits, UUIDs, hex or
-// mixed letter-digit tokens of 8+ characters) replaced by {id}.
-func NormalizeRoute(target string) string {
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
-		target = target[:i]
-	}
-	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
-		// absolute-form (a proxy request): keep the path only
-		rest := target[strings.Index(target, "//")+2:]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			target = rest[i:]
-		} else {
-			target = "/"
-		}
-	}
-	if !strings.ContainsAny(target, "0123456789") {
-		return target
-	}
-	segs := strings.Split(target, "/")
-	for i, s := range segs {
-		if isID(s) {
-			segs[i] = "{id}"
-		}
-	}
-	return strings.Join(segs, "/")
-}
-
-func isID(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hex, other := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F':
-			hex++
-		case c == '-' || c == '_':
-		default:
-			other++
-		}
-	}
-	switch {
-	case digits == len(s):
-		return true
-	case digits == 0:
-		return false
-	case other == 0 && len(s) >= 8: // hex ids, UUIDs
-		return true
-	case len(s) >= 16 && digits >= 2: // opaque tokens: a1B2c3...
-		return true
-	}
-	return false
 }
