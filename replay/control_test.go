@@ -173,7 +173,7 @@ func TestGuardAndInterrupt(t *testing.T) {
 	}
 	rep, err := r.Run(context.Background(), source(ex...))
 	var ab *guard.AbortError
-	if !errors.As(err, &ab) || ab.ExitCode() != 3 {
+	if !errors.As(err, &ab) {
 		t.Fatalf("Run: %v, want a guard's AbortError", err)
 	}
 	if rep.Abort == nil || rep.Abort.Rule != "error_rate>50%" || rep.Requests.NotSent == 0 || rep.Guards != "error_rate>50%" {
@@ -190,7 +190,7 @@ func TestGuardAndInterrupt(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	rep, err = r2.Run(ctx, source(ex...))
 	var in *InterruptedError
-	if !errors.As(err, &in) || in.ExitCode() != 130 || rep.Abort == nil || rep.Abort.Kind != AbortInterrupt {
+	if !errors.As(err, &in) || rep.Abort == nil || rep.Abort.Kind != AbortInterrupt {
 		t.Errorf("Run: %v, abort %+v", err, rep.Abort)
 	}
 }

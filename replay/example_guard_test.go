@@ -48,12 +48,12 @@ func ExampleWithGuard() {
 	rep, err := r.Run(context.Background(), &exchanges{list: list})
 	var abort *guard.AbortError
 	if errors.As(err, &abort) {
-		fmt.Println("stopped by", rep.Abort.Rule, "exit code", abort.ExitCode())
+		fmt.Println("stopped by", abort.Trip.RuleText)
 	}
 	if f, err := os.CreateTemp("", "run-*.html"); err == nil {
 		rep.WriteHTML(f) // what --html writes
 		f.Close()
 		os.Remove(f.Name())
 	}
-	// Output: stopped by error_rate>20% exit code 3
+	// Output: stopped by error_rate>20%
 }

@@ -188,9 +188,6 @@ func (e *InterruptedError) Error() string {
 }
 func (e *InterruptedError) Unwrap() error { return e.Cause }
 
-// ExitCode returns 130.
-func (e *InterruptedError) ExitCode() int { return 130 }
-
 func (r *Replayer) stopReason() string {
 	r.stopMu.Lock()
 	defer r.stopMu.Unlock()

@@ -57,7 +57,6 @@ type verdictError struct{ verdict check.Level }
 func (e verdictError) Error() string {
 	return fmt.Sprintf("realism check: %s (the reasons are listed above)", e.verdict)
 }
-func (e verdictError) ExitCode() int { return exitFailure }
 
 // planFlags are the flags that describe a plan; with --run the report
 // says what was played, so they are refused.

@@ -3,24 +3,19 @@ package main
 import (
 	"errors"
 	"strings"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/replay/guard"
 )
 
 // Exit codes. Scripts may rely on them; they are documented in README.md.
 const (
-	exitOK      = 0 // the job completed
-	exitFailure = 1 // the job failed or found damage (e.g. a corrupt recording)
-	exitUsage   = 2 // the command line was wrong
-	exitGuard   = 3 // a replay was stopped by a guard (the rollback ran)
-	// 130 (128+SIGINT): a replay interrupted by Ctrl-C, after its orderly
-	// stop; replay.InterruptedError carries it through exitCoder.
+	exitOK      = 0   // the job completed
+	exitFailure = 1   // the job failed or found damage (e.g. a corrupt recording)
+	exitUsage   = 2   // the command line was wrong
+	exitGuard   = 3   // a replay was stopped by a guard (the rollback ran)
+	exitSignal  = 130 // 128+SIGINT: a replay interrupted by Ctrl-C, after its orderly stop
 )
-
-// exitCoder is implemented by errors that know their exit code, such as a
-// replay stopped by a guard. It keeps library packages free of CLI imports
-// while this file stays the one place where errors become exit codes.
-type exitCoder interface {
-	ExitCode() int
-}
 
 // usageError marks a command-line mistake.
 type usageError struct{ err error }
@@ -45,9 +40,13 @@ func exitCode(err error) int {
 			return exitUsage
 		}
 	}
-	var c exitCoder
-	if errors.As(err, &c) {
-		return c.ExitCode()
+	var abort *guard.AbortError
+	if errors.As(err, &abort) {
+		return exitGuard
+	}
+	var intr *replay.InterruptedError
+	if errors.As(err, &intr) {
+		return exitSignal
 	}
 	return exitFailure
 }

@@ -72,16 +72,14 @@ func (t Trip) Reason() string {
 		t.At.UTC().Format("15:04:05Z"))
 }
 
-// AbortError is the error a replay returns when a guard stopped it. Its
-// ExitCode is 3, which the CLI maps to the process exit code.
+// AbortError is the error a replay returns when a guard stopped it. The
+// CLI maps it to its documented exit code (3); the library does not know
+// exit codes.
 type AbortError struct {
 	Trip Trip
 }
 
 func (e *AbortError) Error() string { return "stopped by a guard: " + e.Trip.Reason() }
-
-// ExitCode returns 3, the documented code for a replay stopped by a guard.
-func (e *AbortError) ExitCode() int { return 3 }
 
 // Guard evaluates rules over a sliding window and trips once. Feed it with
 // Observe (from any goroutine) and call Check every tick, or run Watch.

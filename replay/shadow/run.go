@@ -13,6 +13,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/compare"
+	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -152,9 +153,8 @@ func RunLive(ctx context.Context, sc SourceConfig, cfg Config) (Summary, error) 
 }
 
 func isAbort(err error) bool {
-	type exitCoder interface{ ExitCode() int }
-	var ec exitCoder
-	return errors.As(err, &ec) && ec.ExitCode() == 3
+	var ab *guard.AbortError
+	return errors.As(err, &ab)
 }
 
 // redactor makes the run's redactor when a recording or redacted examples
