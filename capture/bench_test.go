@@ -128,7 +128,7 @@ func BenchmarkPcapToRecording(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var opts []Option
+				var ropts []RecordOption
 				if strings.HasSuffix(sink, "-redact") {
 					// The CLI's default redaction: passwords in form and
 					// JSON bodies, Basic credentials.
@@ -136,9 +136,9 @@ func BenchmarkPcapToRecording(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					opts = append(opts, WithExchangeFunc(func(x *session.Exchange) { rd.Apply(x) }))
+					ropts = append(ropts, WithRedactor(rd))
 				}
-				p, err := FromPackets(context.Background(), src, opts...)
+				p, err := FromPackets(context.Background(), src)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -155,14 +155,9 @@ func BenchmarkPcapToRecording(b *testing.B) {
 					}
 					w = fw
 				}
-				res, err := Record(p, w, RecordOptions{})
+				res, err := Record(context.Background(), p, w, ropts...)
 				if err != nil {
 					b.Fatal(err)
-				}
-				if fw != nil {
-					if err := fw.Close(); err != nil {
-						b.Fatal(err)
-					}
 				}
 				src.Close()
 				if res.Counters.Exchanges != uint64(want) || res.Counters.Incomplete != 0 {
@@ -207,7 +202,7 @@ func BenchmarkPcapMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := Record(p, discard{}, RecordOptions{})
+				res, err := Record(context.Background(), p, discard{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -227,3 +222,5 @@ type discard struct{}
 func (discard) WriteExchange(*session.Exchange) error { return nil }
 func (discard) UpdateCounters(session.Counters)       {}
 func (discard) WriteTimeline(*session.Timeline) error { return nil }
+func (discard) SetMetadata(session.Metadata)          {}
+func (discard) Close() error                          { return nil }

@@ -58,7 +58,7 @@ func TestLiveLoopbackShop(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := capture.Record(p, fw, capture.RecordOptions{})
+		res, err := capture.Record(ctx, p, fw)
 		done <- result{res, err}
 	}()
 

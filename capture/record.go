@@ -3,96 +3,344 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
-// RecordSink is where Record writes: a recording writer that also keeps
-// the run's counters in its metadata and the sessions' timelines
-// (session.FileWriter is one).
+// RecordSink is where Record writes: a recording writer that keeps the
+// run's counters and metadata and the sessions' timelines, and that Record
+// closes at the end (session.FileWriter and session.Writer are two).
 type RecordSink interface {
 	session.Sink
-	UpdateCounters(session.Counters)
 	WriteTimeline(*session.Timeline) error
+	UpdateCounters(session.Counters)
+	SetMetadata(session.Metadata)
+	Close() error
 }
 
-// RecordOptions tune Record.
-type RecordOptions struct {
-	// Limit stops after this many exchanges; 0 means no limit.
-	Limit int64
-	// Progress, when set, is called every ProgressEvery (default one
-	// second) from another goroutine with the counters so far, and once
-	// more at the end.
-	Progress      func(session.Counters)
-	ProgressEvery time.Duration
-	// Identity, when set, tells which session each exchange belongs to
-	// and follows its tokens (identity.Tracker.Annotate) before it is
-	// written; the timelines of finished sessions are written as they
-	// close, and the rest at the end.
-	Identity *identity.Tracker
+// CounterSource is met by exchange sources that count what they saw,
+// including what they could not hand over (the packet Pipeline, the
+// recording proxy). Record stores those counters in the recording's
+// metadata, so losses are reported, never hidden. Counters must be safe
+// to call from any goroutine.
+type CounterSource interface {
+	Counters() session.Counters
+}
+
+// DefaultRecordDrain is how long Record waits, once its context is done,
+// for the source to hand over what it holds and end (see WithDrain). It is
+// longer than the proxy's grace for exchanges in flight.
+const DefaultRecordDrain = 30 * time.Second
+
+// RecordOption configures Record. Options are checked by NewRecorder,
+// before anything is read or written.
+type RecordOption func(*recordOptions) error
+
+type recordOptions struct {
+	meta     session.Metadata
+	limit    int64
+	every    time.Duration
+	progress func(session.Counters)
+	sessions bool
+	identity []identity.Option
+	redactor *redact.Redactor
+	counters func() session.Counters
+	drain    time.Duration
+}
+
+// WithMetadata gives the metadata Record starts from: Source, Filter,
+// Tool and MaxBody as the caller knows them. Record fills in Host (when
+// empty), Start, End, SessionRules, Redaction and Counters.
+func WithMetadata(m session.Metadata) RecordOption {
+	return func(o *recordOptions) error {
+		o.meta = m
+		return nil
+	}
+}
+
+// WithLimit stops the recording after n exchanges; 0 means no limit.
+func WithLimit(n int64) RecordOption {
+	return func(o *recordOptions) error {
+		if n < 0 {
+			return fmt.Errorf("capture: limit %d is negative; use 0 for no limit", n)
+		}
+		o.limit = n
+		return nil
+	}
+}
+
+// WithProgress calls f every interval (default one second when every is
+// 0) from another goroutine with the counters so far, and once more at the
+// end, for a status line.
+func WithProgress(every time.Duration, f func(session.Counters)) RecordOption {
+	return func(o *recordOptions) error {
+		if f == nil || every < 0 {
+			return errors.New("capture: progress needs a function and an interval not negative")
+		}
+		o.progress, o.every = f, every
+		return nil
+	}
+}
+
+// WithSessions tracks sessions with an identity tracker made from opts
+// (none: the default rules): each exchange is given its session and token
+// events before it is written, the timelines of finished sessions are
+// written as they close and the rest at the end, and the rules go into the
+// metadata. Without it exchanges are written as the source gives them.
+func WithSessions(opts ...identity.Option) RecordOption {
+	return func(o *recordOptions) error {
+		o.sessions = true
+		o.identity = append(o.identity, opts...)
+		return nil
+	}
+}
+
+// WithRedactor redacts every exchange with r before the identity tracker
+// or the recording sees it, so token events hold only what the recording
+// may hold, and stores in the metadata the rules that fired (r.Redacted):
+// what a reader of the recording needs to know is which values were
+// replaced, and a rule that matched nothing replaced nothing. From a
+// packet Pipeline the redaction runs as one of its exchange funcs, on its
+// hook workers when it has some (WithHookWorkers).
+func WithRedactor(r *redact.Redactor) RecordOption {
+	return func(o *recordOptions) error {
+		if r == nil {
+			return errors.New("capture: nil redactor")
+		}
+		o.redactor = r
+		return nil
+	}
+}
+
+// WithCounters names where the run's counters come from when the source
+// is not a CounterSource itself (a source fed by one that is). Without it
+// and without a CounterSource, Record counts the exchanges it writes.
+func WithCounters(f func() session.Counters) RecordOption {
+	return func(o *recordOptions) error {
+		if f == nil {
+			return errors.New("capture: nil counters function")
+		}
+		o.counters = f
+		return nil
+	}
+}
+
+// WithDrain sets how long Record waits for the source to end once ctx is
+// done (default DefaultRecordDrain).
+func WithDrain(d time.Duration) RecordOption {
+	return func(o *recordOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("capture: drain %v must be positive", d)
+		}
+		o.drain = d
+		return nil
+	}
 }
 
 // RecordResult is what a Record run did.
 type RecordResult struct {
 	Counters session.Counters
 	// Start and End are the earliest request start and latest exchange end
-	// written, in Unix nanoseconds (packet time).
+	// written, in Unix nanoseconds (the source's clock: packet time for
+	// packets); both 0 when nothing was written.
 	Start, End int64
-	// LimitReached says Record stopped at RecordOptions.Limit.
+	// LimitReached says Record stopped at WithLimit.
 	LimitReached bool
+	// Sessions is how many sessions the tracker found (WithSessions); 0
+	// when it was still busy because Record stopped before the source
+	// ended.
+	Sessions uint64
+	// Redacted lists the redaction rules that fired (WithRedactor).
+	Redacted []string
+	// Metadata is the final metadata written.
+	Metadata session.Metadata
 }
 
-// Record writes every exchange from p to w until p ends (its input ended or
-// its context was done) or the limit is reached. p runs in a goroutine of
-// its own ahead of the writer; after Record returns early (limit, write
-// error) that goroutine ends when p's source is closed or its context done. The counters are passed
-// to w as they change, so a recording closed at any time holds them. A
-// source error is returned after everything before it was written.
-func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
-	var res RecordResult
-	stop := func() {}
-	if o.Progress != nil {
-		every := o.ProgressEvery
-		if every <= 0 {
-			every = time.Second
+// Recorder is one run of the recording loop, made by NewRecorder from
+// checked options. It is used once.
+type Recorder struct {
+	o       recordOptions
+	tracker *identity.Tracker
+	meta    session.Metadata
+	used    atomic.Bool
+}
+
+// NewRecorder checks opts and returns a Recorder. Its Metadata is what the
+// recording file is created with.
+func NewRecorder(opts ...RecordOption) (*Recorder, error) {
+	o := recordOptions{every: time.Second, drain: DefaultRecordDrain}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					o.Progress(p.Counters())
+	}
+	if o.every == 0 {
+		o.every = time.Second
+	}
+	r := &Recorder{o: o, meta: o.meta}
+	if o.sessions {
+		t, err := identity.NewTracker(o.identity...)
+		if err != nil {
+			return nil, fmt.Errorf("session rules: %w", err)
+		}
+		r.tracker = t
+		r.meta.SessionRules = t.Rules()
+	}
+	if r.meta.Host == "" {
+		r.meta.Host, _ = os.Hostname()
+	}
+	if r.meta.Start == 0 {
+		r.meta.Start = time.Now().UnixNano()
+	}
+	return r, nil
+}
+
+// Metadata is the metadata to create the recording with, so that even a
+// file cut short says where its traffic came from and how sessions were
+// told apart. Nothing is redacted yet, so it names no redaction.
+func (r *Recorder) Metadata() session.Metadata { return r.meta }
+
+// Record is NewRecorder(opts...).Record(ctx, src, sink).
+func Record(ctx context.Context, src session.Source, sink RecordSink, opts ...RecordOption) (RecordResult, error) {
+	r, err := NewRecorder(opts...)
+	if err != nil {
+		return RecordResult{}, err
+	}
+	return r.Record(ctx, src, sink)
+}
+
+// item is what the reading goroutine hands the writer: an exchange,
+// timelines of finished sessions, or the source's end.
+type item struct {
+	x   *session.Exchange
+	tls []session.Timeline
+	err error
+}
+
+// Record is the one loop that writes a recording, whatever the source: it
+// reads every exchange from src (redacted and given its session as the
+// options say) and writes it to sink until src ends or the limit is
+// reached, then writes the final metadata (counters, the rules that fired,
+// the traffic's start and end) and closes sink. A source error is returned
+// after everything before it was written.
+//
+// src is read in a goroutine of its own, a bounded queue ahead of the
+// writer, so compression overlaps the source's work and a live source's
+// ring drains while a block is compressed. Sources made with ctx (FromPackets,
+// a proxy serving on ctx) end when it is done after handing over what they
+// hold, so cancelling ctx stops a recording cleanly; Record waits up to the
+// drain time (WithDrain) for that, then closes the recording with what it
+// has. After Record returns early (limit, write error, drain) the reading
+// goroutine ends when src does; it never touches sink.
+func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSink) (RecordResult, error) {
+	if r.used.Swap(true) {
+		return RecordResult{}, errors.New("capture: a Recorder records once; make a new one per run")
+	}
+	var own ownCounters
+	counters := r.o.counters
+	if counters == nil {
+		if cs, ok := src.(CounterSource); ok {
+			counters = cs.Counters
+		} else {
+			counters = own.counters
+		}
+	}
+	stopTicker := r.tick(sink, counters)
+	queue, quit, producer := r.produce(r.source(src))
+	res, n, done, err := r.write(ctx, queue, sink, counters, &own)
+	close(quit)
+	if done {
+		producer.Wait()
+	}
+	// Otherwise (the limit, a write error, the drain time) the reading
+	// goroutine may be waiting on src, with the tracker.
+	stopTicker()
+	res.LimitReached = r.o.limit > 0 && n >= r.o.limit
+	res.Counters = counters()
+	if res.LimitReached {
+		// Exchanges finished but not written are not in the recording.
+		res.Counters.Exchanges = uint64(n)
+	}
+	if r.tracker != nil && done {
+		res.Sessions = r.tracker.Stats().Sessions
+	}
+	meta := r.meta
+	if res.Start != 0 {
+		meta.Start, meta.End = res.Start, res.End
+	} else {
+		meta.End = time.Now().UnixNano()
+	}
+	if r.o.redactor != nil {
+		res.Redacted = r.o.redactor.Redacted()
+		meta.Redaction = res.Redacted
+	}
+	meta.Counters = res.Counters
+	sink.UpdateCounters(res.Counters)
+	sink.SetMetadata(meta)
+	res.Metadata = meta
+	cerr := sink.Close()
+	if r.o.progress != nil {
+		r.o.progress(res.Counters)
+	}
+	return res, errors.Join(err, cerr)
+}
+
+// source wraps src with the redaction and the identity tracker, in that
+// order.
+func (r *Recorder) source(src session.Source) session.Source {
+	if red := r.o.redactor; red != nil {
+		if p, ok := src.(*Pipeline); ok {
+			// On the pipeline's hook workers, in parallel when it has them.
+			p.o.hooks = append(p.o.hooks, func(x *session.Exchange) { red.Apply(x) })
+		} else {
+			src = redacting{src, red}
+		}
+	}
+	if r.tracker != nil {
+		src = r.tracker.Annotate(src)
+	}
+	return src
+}
+
+// tick updates the sink's counters, and calls the progress function, every
+// interval until the returned function is called.
+func (r *Recorder) tick(sink RecordSink, counters func() session.Counters) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.o.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c := counters()
+				sink.UpdateCounters(c)
+				if r.o.progress != nil {
+					r.o.progress(c)
 				}
 			}
-		}()
-		stop = func() { cancel(); wg.Wait() }
-	}
-	// The pipeline runs in its own goroutine, a bounded queue ahead of the
-	// writer: with more than one core, compression overlaps packet
-	// processing, and a live source's ring drains while a block is being
-	// compressed.
-	// The tracker is used by the producer goroutine only: it hands
-	// finished timelines to the writer through the queue.
-	type item struct {
-		x   *session.Exchange
-		tls []session.Timeline
-		err error
-	}
-	var src session.Source = p
-	if o.Identity != nil {
-		src = o.Identity.Annotate(p)
-	}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// produce reads src in a goroutine of its own into the returned queue,
+// with the timelines of finished sessions between the exchanges. The
+// tracker is used by that goroutine only. It stops when src ends or quit
+// is closed.
+func (r *Recorder) produce(src session.Source) (<-chan item, chan struct{}, *sync.WaitGroup) {
 	queue := make(chan item, 1024)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
@@ -102,6 +350,11 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 		defer close(queue)
 		send := func(it item) bool {
 			select {
+			case <-quit:
+				return false
+			default:
+			}
+			select {
 			case queue <- it:
 				return true
 			case <-quit:
@@ -110,35 +363,56 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 		}
 		for n := 1; ; n++ {
 			x, err := src.Next()
-			if err != nil && o.Identity != nil {
-				if tls := o.Identity.Close(); len(tls) > 0 && !send(item{tls: tls}) {
+			if err != nil && r.tracker != nil {
+				if tls := r.tracker.Close(); len(tls) > 0 && !send(item{tls: tls}) {
 					return
 				}
 			}
 			if !send(item{x: x, err: err}) || err != nil {
 				return
 			}
-			if o.Identity != nil && n%4096 == 0 {
-				if tls := o.Identity.TakeFinished(); len(tls) > 0 && !send(item{tls: tls}) {
+			if r.tracker != nil && n%4096 == 0 {
+				if tls := r.tracker.TakeFinished(); len(tls) > 0 && !send(item{tls: tls}) {
 					return
 				}
 			}
 		}
 	}()
-	var err error
-	var n int64
-	producerDone := true
-	for it := range queue {
-		producerDone = false
+	return queue, quit, &wg
+}
+
+// write writes what the queue brings until the source ends (done), the
+// limit is reached, a write fails, or ctx has been done for the drain
+// time. n counts the exchanges written.
+func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink, counters func() session.Counters, own *ownCounters) (res RecordResult, n int64, done bool, err error) {
+	ctxDone := ctx.Done()
+	var abort <-chan time.Time
+	for {
+		var it item
+		var ok bool
+		select {
+		case it, ok = <-queue: // the usual case, without a timer
+		default:
+			select {
+			case it, ok = <-queue:
+			case <-ctxDone:
+				ctxDone = nil
+				t := time.NewTimer(r.o.drain)
+				defer t.Stop()
+				abort = t.C
+				continue
+			case <-abort:
+				return res, n, false, fmt.Errorf("capture: the source did not end within %v of the stop (%w); the recording holds what came before", r.o.drain, ctx.Err())
+			}
+		}
+		if !ok {
+			return res, n, true, nil
+		}
 		if it.tls != nil {
 			for i := range it.tls {
-				if werr := w.WriteTimeline(&it.tls[i]); werr != nil {
-					err = werr
-					break
+				if werr := sink.WriteTimeline(&it.tls[i]); werr != nil {
+					return res, n, false, werr
 				}
-			}
-			if err != nil {
-				break
 			}
 			continue
 		}
@@ -146,15 +420,14 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 			if !errors.Is(it.err, io.EOF) {
 				err = it.err
 			}
-			producerDone = true
-			break
+			return res, n, true, err
 		}
 		x := it.x
-		if werr := w.WriteExchange(x); werr != nil {
-			err = werr
-			break
+		if werr := sink.WriteExchange(x); werr != nil {
+			return res, n, false, werr
 		}
 		n++
+		own.add(x)
 		if s := x.Timing.RequestStart; s != 0 && (res.Start == 0 || s < res.Start) {
 			res.Start = s
 		}
@@ -162,29 +435,40 @@ func Record(p *Pipeline, w RecordSink, o RecordOptions) (RecordResult, error) {
 			res.End = e
 		}
 		if n&1023 == 0 {
-			w.UpdateCounters(p.Counters())
+			sink.UpdateCounters(counters())
 		}
-		if o.Limit > 0 && n >= o.Limit {
-			break
+		if r.o.limit > 0 && n >= r.o.limit {
+			return res, n, false, nil
 		}
 	}
-	close(quit)
-	if producerDone {
-		wg.Wait()
+}
+
+// redacting applies the redaction to each exchange as it leaves src.
+type redacting struct {
+	src session.Source
+	red *redact.Redactor
+}
+
+func (r redacting) Next() (*session.Exchange, error) {
+	x, err := r.src.Next()
+	if x != nil {
+		r.red.Apply(x)
 	}
-	// Otherwise (the limit, or a write error) the pipeline's goroutine may
-	// be waiting for a packet; it ends when its source is closed or its
-	// context is done, and never touches w.
-	stop()
-	res.LimitReached = o.Limit > 0 && n >= o.Limit
-	res.Counters = p.Counters()
-	if res.LimitReached {
-		// Exchanges finished but not written are not in the recording.
-		res.Counters.Exchanges = uint64(n)
+	return x, err
+}
+
+// ownCounters counts what Record wrote, for sources that count nothing.
+type ownCounters struct {
+	exchanges, incomplete atomic.Uint64
+}
+
+func (c *ownCounters) add(x *session.Exchange) {
+	c.exchanges.Add(1)
+	if x.Flags.Incomplete() {
+		c.incomplete.Add(1)
 	}
-	w.UpdateCounters(res.Counters)
-	if o.Progress != nil {
-		o.Progress(res.Counters)
-	}
-	return res, err
+}
+
+func (c *ownCounters) counters() session.Counters {
+	return session.Counters{Exchanges: c.exchanges.Load(), Incomplete: c.incomplete.Load()}
 }

@@ -268,6 +268,24 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// Start listens on addr, refused outside loopback unless allowRemote (see
+// CheckListen), and serves it in the background until ctx ends. It returns
+// the address listened on, for clients and the recording's Source, and a
+// function that waits for Serve to return and gives its error. A program
+// that records or mirrors what the proxy forwards reads it with Next.
+func (p *Proxy) Start(ctx context.Context, addr string, allowRemote bool) (string, func() error, error) {
+	if err := CheckListen(addr, allowRemote); err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, ln) }()
+	return ln.Addr().String(), func() error { return <-served }, nil
+}
+
 // shutdown closes idle connections at once and busy ones when they turn
 // idle or the grace period ends, then waits for every connection.
 func (p *Proxy) shutdown(wg *sync.WaitGroup) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"sync"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
@@ -73,10 +71,12 @@ type Summary struct {
 }
 
 // Record runs a recording proxy until ctx ends (or cfg.Duration passes),
-// writing every exchange it forwards to cfg.Output after redaction. On the
-// way out it lets exchanges in flight finish, writes the final metadata
-// (counters, redaction, end time) and closes the file, so SIGINT or
-// SIGTERM leave a whole recording.
+// writing every exchange it forwards to cfg.Output through the one
+// recording loop, capture.Record: redacted, given its session, with the
+// metadata and counters every recording has. On the way out it lets
+// exchanges in flight finish, writes the final metadata (counters, the
+// redaction rules that fired, the traffic's start and end) and closes the
+// file, so SIGINT or SIGTERM leave a whole recording.
 func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 	var sum Summary
 	if cfg.Output == "" {
@@ -96,55 +96,11 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	rcfg := redact.Config{}
-	if cfg.Redact != nil {
-		rcfg = *cfg.Redact
-	}
-	red, err := redact.New(rcfg)
+	ropts, err := cfg.recordOptions(maxBody)
 	if err != nil {
 		return sum, err
 	}
-	var tracker *identity.Tracker
-	if cfg.NoSessions {
-		if len(cfg.Sessions) > 0 {
-			return sum, errors.New("session rules given with sessions turned off; drop one of them")
-		}
-	} else if tracker, err = identity.NewTracker(identity.WithRuleText(cfg.Sessions...)); err != nil {
-		return sum, fmt.Errorf("session rules: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return sum, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	addr := ln.Addr().String()
-	host, _ := os.Hostname()
 	start := time.Now()
-	meta := session.Metadata{
-		Source:  p.Source(addr),
-		Host:    host,
-		Tool:    cfg.Tool,
-		Start:   start.UnixNano(),
-		MaxBody: maxBody,
-	}
-	if tracker != nil {
-		meta.SessionRules = tracker.Rules()
-	}
-	wopts := []session.WriterOption{session.BodyCap(int(maxBody)), session.FlushInterval(time.Second)}
-	if cfg.RotateSize > 0 {
-		wopts = append(wopts, session.RotateSize(cfg.RotateSize))
-	}
-	if cfg.RotateEvery > 0 {
-		wopts = append(wopts, session.RotateEvery(cfg.RotateEvery))
-	}
-	fw, err := session.Create(cfg.Output, meta, wopts...)
-	if err != nil {
-		ln.Close()
-		return sum, err
-	}
-	if cfg.OnListen != nil {
-		cfg.OnListen(addr)
-	}
-
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 {
@@ -152,76 +108,34 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		runCtx, c2 = context.WithTimeout(runCtx, cfg.Duration)
 		defer c2()
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- p.Serve(runCtx, ln) }()
-
-	// The status line and the metadata counters, once a second.
-	var wg sync.WaitGroup
-	tickDone := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-tickDone:
-				return
-			case <-t.C:
-				fw.UpdateCounters(p.Counters())
-				if cfg.Status != nil {
-					cfg.Status(Progress{Elapsed: time.Since(start), Stats: p.Stats(), BytesWritten: diskSize(fw.Paths())})
-				}
-			}
-		}
-	}()
-
-	// Redaction comes first, so the tracker sees (and stores in token
-	// events) only what the recording may hold, as in capture. The tracker
-	// is owned by this goroutine; Annotate reorders the proxy's exchanges
-	// (emitted as responses end) by request start within its window.
-	var src session.Source = redacting{p, red}
-	if tracker != nil {
-		src = tracker.Annotate(src)
+	addr, served, err := p.Start(runCtx, cfg.Listen, cfg.AllowRemote)
+	if err != nil {
+		return sum, err
 	}
-	var werr error
-	for {
-		x, err := src.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && werr == nil {
-				werr = err
-			}
-			break
-		}
-		if werr != nil {
-			continue // drain so the proxy can finish; the error is reported
-		}
-		if err := fw.WriteExchange(x); err != nil {
-			werr = fmt.Errorf("write %s: %w", cfg.Output, err)
-			cancel()
-			continue
-		}
-		if tracker != nil {
-			if err := tracker.WriteFinished(fw, false); err != nil {
-				werr = fmt.Errorf("write %s: %w", cfg.Output, err)
-				cancel()
-			}
-		}
+	var fw *session.FileWriter
+	ropts = append(ropts, capture.WithMetadata(session.Metadata{Source: p.Source(addr), Tool: cfg.Tool, MaxBody: maxBody}))
+	if cfg.Status != nil {
+		ropts = append(ropts, capture.WithProgress(time.Second, func(session.Counters) {
+			cfg.Status(Progress{Elapsed: time.Since(start), Stats: p.Stats(), BytesWritten: diskSize(fw.Paths())})
+		}))
 	}
-	if tracker != nil && werr == nil {
-		if err := tracker.WriteFinished(fw, true); err != nil {
-			werr = fmt.Errorf("write %s: %w", cfg.Output, err)
-		}
+	rec, err := capture.NewRecorder(ropts...)
+	if err == nil {
+		fw, err = session.Create(cfg.Output, rec.Metadata(), cfg.writerOptions(maxBody)...)
 	}
-	close(tickDone)
-	wg.Wait()
-	serr := <-serveErr
-
-	meta.End = time.Now().UnixNano()
-	meta.Redaction = red.Redacted()
-	fw.SetMetadata(meta)
-	fw.UpdateCounters(p.Counters())
-	cerr := fw.Close()
+	if err != nil {
+		cancel()
+		return sum, errors.Join(err, served())
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(addr)
+	}
+	res, rerr := rec.Record(runCtx, p, fw)
+	if rerr != nil {
+		rerr = fmt.Errorf("write %s: %w", cfg.Output, rerr)
+		cancel() // a recording error: stop the proxy too
+	}
+	serr := served()
 
 	s := p.Stats()
 	sum = Summary{
@@ -229,26 +143,42 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		Connections: s.Connections, Exchanges: s.Exchanges, Incomplete: s.Incomplete,
 		Dropped: s.Dropped, BadGateway: s.Errors, Unsupported: s.Unsupported,
 		BytesUp: s.BytesUp, BytesDown: s.BytesDown,
-		BytesWritten: diskSize(fw.Paths()), Redacted: meta.Redaction,
+		BytesWritten: diskSize(fw.Paths()), Redacted: res.Redacted, Sessions: res.Sessions,
 	}
-	if tracker != nil {
-		sum.Sessions = tracker.Stats().Sessions
-	}
-	return sum, errors.Join(werr, serr, cerr)
+	return sum, errors.Join(rerr, serr)
 }
 
-// redacting applies the redaction to each exchange as it leaves the proxy.
-type redacting struct {
-	src session.Source
-	red *redact.Redactor
+// recordOptions are the redaction and session tracking cfg asks for.
+func (cfg RecordConfig) recordOptions(maxBody int64) ([]capture.RecordOption, error) {
+	rcfg := redact.Config{}
+	if cfg.Redact != nil {
+		rcfg = *cfg.Redact
+	}
+	red, err := redact.New(rcfg)
+	if err != nil {
+		return nil, err
+	}
+	ropts := []capture.RecordOption{capture.WithRedactor(red)}
+	if cfg.NoSessions {
+		if len(cfg.Sessions) > 0 {
+			return nil, errors.New("session rules given with sessions turned off; drop one of them")
+		}
+		return ropts, nil
+	}
+	return append(ropts, capture.WithSessions(identity.WithRuleText(cfg.Sessions...))), nil
 }
 
-func (r redacting) Next() (*session.Exchange, error) {
-	x, err := r.src.Next()
-	if x != nil {
-		r.red.Apply(x)
+// writerOptions are the recording file's: live traffic is flushed every
+// second, so a crash loses at most that.
+func (cfg RecordConfig) writerOptions(maxBody int64) []session.WriterOption {
+	wopts := []session.WriterOption{session.BodyCap(int(maxBody)), session.FlushInterval(time.Second)}
+	if cfg.RotateSize > 0 {
+		wopts = append(wopts, session.RotateSize(cfg.RotateSize))
 	}
-	return x, err
+	if cfg.RotateEvery > 0 {
+		wopts = append(wopts, session.RotateEvery(cfg.RotateEvery))
+	}
+	return wopts
 }
 
 func diskSize(paths []string) int64 {

@@ -19,9 +19,7 @@ import (
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
-	"github.com/reprise-tool/reprise/session/identity"
 )
 
 // addCapture registers 'reprise capture'.
@@ -125,158 +123,45 @@ type captureSummary struct {
 }
 
 func captureRun(ctx context.Context, o *captureOptions) error {
-	if (len(o.pcaps) == 0) == (o.iface == "") {
-		return usagef(errors.New("give --pcap FILE or --iface NAME (one of them)"))
-	}
-	if o.output == "" {
-		return usagef(errors.New("give -o FILE for the recording"))
-	}
-	if o.filter != "" && o.iface == "" {
-		return usagef(errors.New("--filter applies to --iface; use --port and --host with --pcap"))
-	}
-	if o.filter != "" && (len(o.ports) > 0 || len(o.hosts) > 0) {
-		return usagef(errors.New("give either --filter or --port/--host, not both"))
-	}
-	maxBody, err := parseSize(o.maxBody)
-	if err != nil || maxBody > session.MaxBodyCap {
-		return usagef(fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody))
-	}
-	var rotateSize int64
-	if o.rotateSize != "" {
-		if rotateSize, err = parseSize(o.rotateSize); err != nil {
-			return usagef(fmt.Errorf("--rotate-size %q: give a size such as 100MB", o.rotateSize))
-		}
-	}
-	if o.count < 0 || o.duration < 0 {
-		return usagef(errors.New("--count and --duration must not be negative"))
-	}
-	hosts, err := captureHosts(ctx, o.hosts)
+	plan, err := o.plan(ctx)
 	if err != nil {
 		return usagef(err)
 	}
-	iopts, err := o.sessions.options()
-	if err != nil {
-		return usagef(err)
-	}
-	var tracker *identity.Tracker
-	if !o.sessions.off {
-		if tracker, err = identity.NewTracker(iopts...); err != nil {
-			return usagef(fmt.Errorf("--session: %w", err))
-		}
-	}
-	rd, err := redact.New(o.redact.config())
-	if err != nil {
-		return usagef(err)
-	}
-
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-
-	// The packet source.
-	var src capture.PacketSource
-	var source, filter string
-	if o.compression < 1 || o.compression > 4 {
-		return usagef(fmt.Errorf("--compression %d: give 1 (fastest) to 4 (best)", o.compression))
-	}
-	wopts := []session.WriterOption{session.BodyCap(int(maxBody)), session.Compression(o.compression)}
-	if o.iface != "" {
-		cfg := live.Config{Interface: o.iface, Hosts: hosts, Expr: o.filter}
-		for _, p := range o.ports {
-			if p <= 0 || p > 65535 {
-				return usagef(fmt.Errorf("--port %d: give a port from 1 to 65535", p))
-			}
-			cfg.Ports = append(cfg.Ports, uint16(p))
-		}
-		ls, err := live.Open(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer ls.Close()
-		src, source, filter = ls, "iface:"+o.iface, ls.Filter()
-		// Live traffic may be slow: write what was captured every second so
-		// a crash loses at most that.
-		wopts = append(wopts, session.FlushInterval(session.LiveFlushInterval))
-	} else {
-		ps, err := pcapfile.Open(o.pcaps...)
-		if err != nil {
-			return err
-		}
-		defer ps.Close()
-		names, _ := pcapfile.Files(o.pcaps...)
-		src, source = ps, "pcap:"+strings.Join(names, ",")
-		filter = captureFilterString(o.ports, hosts)
-	}
-
-	copts := []capture.Option{
-		capture.WithMaxBody(maxBody),
-		capture.WithIdleTimeout(o.idle),
-		capture.WithPorts(o.ports...),
-		capture.WithHosts(hosts...),
-		capture.WithExchangeFunc(func(x *session.Exchange) { rd.Apply(x) }),
-		// Redaction scans bodies: spread it over the cores.
-		capture.WithHookWorkers(runtime.GOMAXPROCS(0)),
-	}
-	p, err := capture.FromPackets(ctx, src, copts...)
-	if err != nil {
-		return usagef(err)
-	}
-
-	if rotateSize > 0 {
-		wopts = append(wopts, session.RotateSize(rotateSize))
-	}
-	if o.rotateEvery > 0 {
-		wopts = append(wopts, session.RotateEvery(o.rotateEvery))
-	}
-	host, _ := os.Hostname()
-	meta := session.Metadata{
-		Source:    source,
-		Filter:    filter,
-		Host:      host,
-		Tool:      Version(),
-		Start:     time.Now().UnixNano(),
-		MaxBody:   maxBody,
-		Redaction: rd.Rules(),
-	}
-	if tracker != nil {
-		meta.SessionRules = tracker.Rules()
-	}
-	fw, err := session.Create(o.output, meta, wopts...)
+	src, meta, err := o.open(ctx, plan)
 	if err != nil {
 		return err
 	}
-
-	began := time.Now()
-	status := newStatusLine(o.stderr)
-	show := func(c session.Counters) { status.show(captureStatusLine(c, fw)) }
-	res, runErr := capture.Record(p, fw, capture.RecordOptions{Limit: o.count, Progress: show, Identity: tracker})
-	status.done()
-	if res.Start != 0 {
-		meta.Start, meta.End = res.Start, res.End
-	} else {
-		meta.End = time.Now().UnixNano()
+	defer src.Close()
+	p, err := capture.FromPackets(ctx, src, plan.pipeline...)
+	if err != nil {
+		return usagef(err)
 	}
-	meta.Redaction = rd.Rules()
-	meta.Counters = res.Counters
-	fw.SetMetadata(meta)
-	closeErr := fw.Close()
+	var fw *session.FileWriter
+	status := newStatusLine(o.stderr)
+	rec, err := capture.NewRecorder(append(plan.record, capture.WithMetadata(meta),
+		capture.WithProgress(time.Second, func(c session.Counters) { status.show(captureStatusLine(c, fw)) }))...)
+	if err != nil {
+		return usagef(err)
+	}
+	if fw, err = session.Create(o.output, rec.Metadata(), plan.writer...); err != nil {
+		return err
+	}
+	began := time.Now()
+	res, err := rec.Record(ctx, p, fw)
+	status.done()
 	files := fw.Paths()
 	written := captureBytes(files)
 	res.Counters.BytesWritten = uint64(written)
-
 	sum := captureSummary{
-		Source: source, Filter: filter, Files: files, BytesWritten: written,
+		Source: meta.Source, Filter: meta.Filter, Files: files, BytesWritten: written,
 		Seconds: time.Since(began).Seconds(), LimitReached: res.LimitReached,
-		Redaction: rd.Redacted(), Counters: res.Counters,
+		Sessions: res.Sessions, Redaction: res.Redacted, Counters: res.Counters,
 	}
-	if tracker != nil && !res.LimitReached {
-		// After a limit the tracker may still be busy in the pipeline's
-		// goroutine; otherwise Record is done with it.
-		sum.Sessions = tracker.Stats().Sessions
-	}
-	err = errors.Join(runErr, closeErr)
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -288,6 +173,104 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		printCaptureSummary(o.stderr, sum)
 	}
 	return err
+}
+
+// capturePlan is what the flags of 'reprise capture' ask of the
+// libraries, checked before any packet is read.
+type capturePlan struct {
+	hosts    []netip.Addr
+	ports    []uint16
+	maxBody  int64
+	pipeline []capture.Option
+	record   []capture.RecordOption
+	writer   []session.WriterOption
+}
+
+// plan checks the flags and turns them into library options. Its errors
+// are command-line mistakes.
+func (o *captureOptions) plan(ctx context.Context) (capturePlan, error) {
+	var pl capturePlan
+	switch {
+	case (len(o.pcaps) == 0) == (o.iface == ""):
+		return pl, errors.New("give --pcap FILE or --iface NAME (one of them)")
+	case o.output == "":
+		return pl, errors.New("give -o FILE for the recording")
+	case o.filter != "" && o.iface == "":
+		return pl, errors.New("--filter applies to --iface; use --port and --host with --pcap")
+	case o.filter != "" && (len(o.ports) > 0 || len(o.hosts) > 0):
+		return pl, errors.New("give either --filter or --port/--host, not both")
+	case o.count < 0 || o.duration < 0:
+		return pl, errors.New("--count and --duration must not be negative")
+	case o.compression < 1 || o.compression > 4:
+		return pl, fmt.Errorf("--compression %d: give 1 (fastest) to 4 (best)", o.compression)
+	}
+	maxBody, err := parseSize(o.maxBody)
+	if err != nil || maxBody > session.MaxBodyCap {
+		return pl, fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody)
+	}
+	pl.maxBody = maxBody
+	pl.writer = []session.WriterOption{session.BodyCap(int(maxBody)), session.Compression(o.compression)}
+	if o.iface != "" {
+		// Live traffic may be slow: write what was captured every second so
+		// a crash loses at most that.
+		pl.writer = append(pl.writer, session.FlushInterval(session.LiveFlushInterval))
+	}
+	if o.rotateSize != "" {
+		n, err := parseSize(o.rotateSize)
+		if err != nil {
+			return pl, fmt.Errorf("--rotate-size %q: give a size such as 100MB", o.rotateSize)
+		}
+		pl.writer = append(pl.writer, session.RotateSize(n))
+	}
+	if o.rotateEvery > 0 {
+		pl.writer = append(pl.writer, session.RotateEvery(o.rotateEvery))
+	}
+	for _, p := range o.ports {
+		if p <= 0 || p > 65535 {
+			return pl, fmt.Errorf("--port %d: give a port from 1 to 65535", p)
+		}
+		pl.ports = append(pl.ports, uint16(p))
+	}
+	if pl.hosts, err = captureHosts(ctx, o.hosts); err != nil {
+		return pl, err
+	}
+	if pl.record, err = recordOptions(o.redact.config(), o.sessions); err != nil {
+		return pl, err
+	}
+	pl.record = append(pl.record, capture.WithLimit(o.count))
+	pl.pipeline = []capture.Option{
+		capture.WithMaxBody(maxBody),
+		capture.WithIdleTimeout(o.idle),
+		capture.WithPorts(o.ports...),
+		capture.WithHosts(pl.hosts...),
+		// Redaction scans bodies: spread it over the cores.
+		capture.WithHookWorkers(runtime.GOMAXPROCS(0)),
+	}
+	return pl, nil
+}
+
+// open opens the packet source the flags name and says, in the
+// recording's metadata, where its traffic comes from.
+func (o *captureOptions) open(ctx context.Context, pl capturePlan) (interface {
+	capture.PacketSource
+	Close() error
+}, session.Metadata, error) {
+	meta := session.Metadata{Tool: Version(), MaxBody: pl.maxBody}
+	if o.iface != "" {
+		ls, err := live.Open(ctx, live.Config{Interface: o.iface, Hosts: pl.hosts, Expr: o.filter, Ports: pl.ports})
+		if err != nil {
+			return nil, meta, err
+		}
+		meta.Source, meta.Filter = "iface:"+o.iface, ls.Filter()
+		return ls, meta, nil
+	}
+	ps, err := pcapfile.Open(o.pcaps...)
+	if err != nil {
+		return nil, meta, err
+	}
+	names, _ := pcapfile.Files(o.pcaps...)
+	meta.Source, meta.Filter = "pcap:"+strings.Join(names, ","), captureFilterString(o.ports, pl.hosts)
+	return ps, meta, nil
 }
 
 // captureHosts parses --host values: addresses, or names resolved now.

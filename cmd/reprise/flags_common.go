@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
@@ -55,6 +56,24 @@ func (r *redactFlags) add(f *pflag.FlagSet, scope string, form bool) {
 // config is the redaction the flags ask for.
 func (r *redactFlags) config() redact.Config {
 	return redact.Config{Headers: r.headers, Cookies: r.cookies, FormFields: r.form, JSONFields: r.json}
+}
+
+// recordOptions are the redaction and session tracking a recording verb's
+// flags ask of capture.Record. Its errors are command-line mistakes.
+func recordOptions(rcfg redact.Config, s sessionFlags) ([]capture.RecordOption, error) {
+	iopts, err := s.options()
+	if err != nil {
+		return nil, err
+	}
+	rd, err := redact.New(rcfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []capture.RecordOption{capture.WithRedactor(rd)}
+	if !s.off {
+		opts = append(opts, capture.WithSessions(iopts...))
+	}
+	return opts, nil
 }
 
 // sessionFlags are --session (the rules that key sessions) and, on the
