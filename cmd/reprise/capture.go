@@ -19,6 +19,7 @@ import (
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -234,7 +235,11 @@ func (o *captureOptions) plan(ctx context.Context) (capturePlan, error) {
 	if pl.hosts, err = captureHosts(ctx, o.hosts); err != nil {
 		return pl, err
 	}
-	if pl.record, err = recordOptions(o.redact.config(), o.sessions); err != nil {
+	rd, err := redact.New(o.redact.config())
+	if err != nil {
+		return pl, err
+	}
+	if pl.record, err = recordOptions(rd, o.sessions); err != nil {
 		return pl, err
 	}
 	pl.record = append(pl.record, capture.WithLimit(o.count))

@@ -58,14 +58,11 @@ func (r *redactFlags) config() redact.Config {
 	return redact.Config{Headers: r.headers, Cookies: r.cookies, FormFields: r.form, JSONFields: r.json}
 }
 
-// recordOptions are the redaction and session tracking a recording verb's
-// flags ask of capture.Record. Its errors are command-line mistakes.
-func recordOptions(rcfg redact.Config, s sessionFlags) ([]capture.RecordOption, error) {
+// recordOptions are the redaction (with rd) and session tracking a
+// recording verb's flags ask of capture.Record. Its errors are
+// command-line mistakes.
+func recordOptions(rd *redact.Redactor, s sessionFlags) ([]capture.RecordOption, error) {
 	iopts, err := s.options()
-	if err != nil {
-		return nil, err
-	}
-	rd, err := redact.New(rcfg)
 	if err != nil {
 		return nil, err
 	}

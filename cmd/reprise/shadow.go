@@ -13,11 +13,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/replay/shadow"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // shadowOptions are the flags of 'reprise shadow'.
@@ -154,58 +158,49 @@ func shadowSample(s string) (float64, error) {
 	return v, nil
 }
 
-func (o *shadowOptions) config() (shadow.SourceConfig, shadow.Config, error) {
-	var sc shadow.SourceConfig
+// config checks the flags and returns the mirror's configuration. Its
+// errors are command-line mistakes.
+func (o *shadowOptions) config() (shadow.Config, error) {
 	var cfg shadow.Config
 	proxyMode := o.listen != "" || o.upstream != ""
 	switch {
 	case o.shadowURL == "":
-		return sc, cfg, errors.New("no shadow: give --shadow http://HOST:PORT")
+		return cfg, errors.New("no shadow: give --shadow http://HOST:PORT")
 	case proxyMode && o.iface != "":
-		return sc, cfg, errors.New("give either --listen and --upstream (proxy) or --iface and --port (live), not both")
+		return cfg, errors.New("give either --listen and --upstream (proxy) or --iface and --port (live), not both")
 	case proxyMode && (o.listen == "" || o.upstream == ""):
-		return sc, cfg, errors.New("proxy mode needs both --listen ADDR and --upstream URL")
+		return cfg, errors.New("proxy mode needs both --listen ADDR and --upstream URL")
 	case !proxyMode && o.iface == "":
-		return sc, cfg, errors.New("no source: give --listen and --upstream (proxy) or --iface and --port (live)")
+		return cfg, errors.New("no source: give --listen and --upstream (proxy) or --iface and --port (live)")
 	case o.iface != "" && len(o.ports) == 0:
-		return sc, cfg, errors.New("live mode needs the service's --port")
+		return cfg, errors.New("live mode needs the service's --port")
 	case o.duration < 0 || o.timeout <= 0 || o.drain < 0:
-		return sc, cfg, errors.New("--duration and --drain must not be negative, --timeout must be positive")
+		return cfg, errors.New("--duration and --drain must not be negative, --timeout must be positive")
 	}
 	if proxyMode {
 		if err := proxy.CheckListen(o.listen, o.allowRemote); err != nil {
-			return sc, cfg, err
+			return cfg, err
 		}
 	}
-	for _, p := range o.ports {
-		if p <= 0 || p > 65535 {
-			return sc, cfg, fmt.Errorf("--port %d: give a port from 1 to 65535", p)
-		}
-		sc.Ports = append(sc.Ports, uint16(p))
+	if _, err := o.livePorts(); err != nil {
+		return cfg, err
 	}
 	sample, err := shadowSample(o.sample)
 	if err != nil {
-		return sc, cfg, err
+		return cfg, err
 	}
 	copts := []compare.Option{compare.WithHeaders(o.headers...), compare.WithIgnore(o.ignore...),
 		compare.WithHeuristics(!o.noHeuristics), compare.WithMargin(o.margin), compare.WithMinCount(o.minCount)}
 	if _, err := compare.New(copts...); err != nil {
-		return sc, cfg, err
+		return cfg, err
 	}
 	iopts, err := o.sessions.options()
 	if err != nil {
-		return sc, cfg, err
+		return cfg, err
 	}
 	noise := o.noiseShare
 	if noise == 0 {
 		noise = 1e-9 // the first of each route only
-	}
-	rcfg := o.redact.config()
-	sc = shadow.SourceConfig{
-		Listen: o.listen, AllowRemote: o.allowRemote, Upstream: o.upstream,
-		Interface: o.iface, Ports: sc.Ports, Duration: o.duration, Output: o.output,
-		RedactExamples: o.redactExamples, Tool: Version(),
-		Redact: &rcfg,
 	}
 	cfg = shadow.Config{
 		Shadow: o.shadowURL, Baseline: o.baseline, Sample: sample,
@@ -219,32 +214,73 @@ func (o *shadowOptions) config() (shadow.SourceConfig, shadow.Config, error) {
 		cfg.Drain = time.Nanosecond
 	}
 	if _, err := shadow.New(cfg); err != nil {
-		return sc, cfg, err
+		return cfg, err
 	}
-	return sc, cfg, nil
+	return cfg, nil
+}
+
+// livePorts are --port as the live source takes them.
+func (o *shadowOptions) livePorts() ([]uint16, error) {
+	var ports []uint16
+	for _, p := range o.ports {
+		if p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("--port %d: give a port from 1 to 65535", p)
+		}
+		ports = append(ports, uint16(p))
+	}
+	return ports, nil
+}
+
+// redaction returns the run's redactor when a recording or redacted
+// examples need one, and has the comparison hash its examples with it, so
+// an example matches the recording's hash of the same value.
+func (o *shadowOptions) redaction(cfg *shadow.Config) (*redact.Redactor, error) {
+	if o.output == "" && !o.redactExamples {
+		return nil, nil
+	}
+	rd, err := redact.New(o.redact.config())
+	if err != nil {
+		return nil, err
+	}
+	cfg.Compare = append(append([]compare.Option(nil), cfg.Compare...), compare.WithRedact(rd.Hash))
+	return rd, nil
 }
 
 func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) error {
-	sc, cfg, err := o.config()
+	cfg, err := o.config()
+	if err != nil {
+		return usagef(err)
+	}
+	rd, err := o.redaction(&cfg)
 	if err != nil {
 		return usagef(err)
 	}
 	status := newStatusLine(stderr)
 	cfg.Status = func(s shadow.Stats) { status.show(shadowStatusLine(s)) }
-	var sum shadow.Summary
-	if sc.Interface != "" {
-		fmt.Fprintf(stderr, "shadow: capturing %s port %v, mirroring to %s\n", sc.Interface, o.ports, cfg.Shadow)
-		sum, err = shadow.RunLive(ctx, sc, cfg)
-	} else {
-		sc.OnListen = func(addr string) {
-			fmt.Fprintf(stderr, "shadow: listening on %s, forwarding to %s, mirroring to %s\n", addr, sc.Upstream, cfg.Shadow)
-		}
-		sum, err = shadow.RunProxy(ctx, sc, cfg)
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
 	}
-	status.done()
-	if sum.Shadow == "" { // nothing ran
+	src, err := o.openSource(ctx, cfg.Shadow)
+	if err != nil {
 		return err
 	}
+	rec, err := o.record(ctx, src, rd, &cfg)
+	if err != nil {
+		return errors.Join(err, src.stop())
+	}
+	m, err := shadow.New(cfg)
+	if err != nil {
+		return errors.Join(err, rec.finish(), src.stop())
+	}
+	fmt.Fprintln(stderr, src.banner)
+	sum, err := m.Run(ctx, src.Source)
+	// The source has ended, or the recording failed and the source must
+	// stop too.
+	err = errors.Join(err, src.stop(), rec.finish())
+	sum.Source = src.counts()
+	status.done()
 	if o.html != "" {
 		if herr := shadowWriteHTML(o.html, sum); herr != nil {
 			err = errors.Join(err, herr)
@@ -304,4 +340,114 @@ func shadowSummary(w io.Writer, sum shadow.Summary) {
 		fmt.Fprintf(w, "  STOPPED feeding the shadow: %s\n", sum.Trip.Reason())
 	}
 	sum.Compare.WriteText(w)
+}
+
+// shadowSource is the live traffic a shadow run mirrors, the recording
+// proxy or live capture, with what its recording and summary need.
+type shadowSource struct {
+	session.Source
+	meta     session.Metadata // Source and MaxBody, for a recording of it
+	counters func() session.Counters
+	counts   func() map[string]uint64 // for Summary.Source
+	stop     func() error             // stops the source and waits for it
+	banner   string
+}
+
+// openSource starts the source the flags name: the proxy in front of
+// --upstream, or live capture on --iface.
+func (o *shadowOptions) openSource(ctx context.Context, shadowURL string) (*shadowSource, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	if o.iface != "" {
+		ports, _ := o.livePorts()
+		ls, err := live.Open(ctx, live.Config{Interface: o.iface, Ports: ports})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		pl, err := capture.FromPackets(ctx, ls, capture.WithPorts(o.ports...))
+		if err != nil {
+			ls.Close()
+			cancel()
+			return nil, err
+		}
+		return &shadowSource{Source: pl, counters: pl.Counters,
+			meta: session.Metadata{Source: "iface:" + o.iface, MaxBody: capture.DefaultMaxBody},
+			counts: func() map[string]uint64 {
+				c := pl.Counters()
+				return map[string]uint64{"connections": c.Connections, "exchanges": c.Exchanges,
+					"incomplete": c.Incomplete, "kernel_drops": c.PacketsDropped}
+			},
+			stop:   func() error { cancel(); return ls.Close() },
+			banner: fmt.Sprintf("shadow: capturing %s port %v, mirroring to %s", o.iface, o.ports, shadowURL),
+		}, nil
+	}
+	p, err := proxy.New(o.upstream)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	addr, served, err := p.Start(ctx, o.listen, o.allowRemote)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &shadowSource{Source: p, counters: p.Counters,
+		meta: session.Metadata{Source: p.Source(addr), MaxBody: p.MaxBody()},
+		counts: func() map[string]uint64 {
+			s := p.Stats()
+			return map[string]uint64{"connections": s.Connections, "exchanges": s.Exchanges,
+				"dropped": s.Dropped, "bad_gateway": s.Errors, "incomplete": s.Incomplete}
+		},
+		stop:   func() error { cancel(); return served() },
+		banner: fmt.Sprintf("shadow: listening on %s, forwarding to %s, mirroring to %s", addr, o.upstream, shadowURL),
+	}, nil
+}
+
+// shadowRecording records what a shadow run saw (-o): the mirror hands a
+// copy of each exchange to a pipe that the one recording loop reads, so
+// the file is what 'reprise proxy' or 'reprise capture' would write.
+type shadowRecording struct {
+	pipe *capture.Pipe
+	done chan error
+}
+
+// record starts the recording, if -o asks for one, and sets the mirror to
+// feed it.
+func (o *shadowOptions) record(ctx context.Context, src *shadowSource, rd *redact.Redactor, cfg *shadow.Config) (*shadowRecording, error) {
+	if o.output == "" {
+		return &shadowRecording{}, nil
+	}
+	ropts, err := recordOptions(rd, o.sessions)
+	if err != nil {
+		return nil, usagef(err)
+	}
+	meta := src.meta
+	meta.Tool = Version()
+	rec, err := capture.NewRecorder(append(ropts, capture.WithMetadata(meta), capture.WithCounters(src.counters))...)
+	if err != nil {
+		return nil, usagef(err)
+	}
+	fw, err := session.Create(o.output, rec.Metadata(), session.BodyCap(int(meta.MaxBody)), session.FlushInterval(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	r := &shadowRecording{pipe: capture.NewPipe(1024), done: make(chan error, 1)}
+	go func() {
+		// The pipe ends when the mirror is done with it (finish), so the
+		// recording holds every exchange the mirror read.
+		_, err := rec.Record(context.WithoutCancel(ctx), r.pipe, fw)
+		r.pipe.Fail(err)
+		r.done <- err
+	}()
+	cfg.Record = r.pipe
+	return r, nil
+}
+
+// finish ends the recording once the mirror has stopped writing to it.
+func (r *shadowRecording) finish() error {
+	if r.pipe == nil {
+		return nil
+	}
+	r.pipe.Close()
+	return <-r.done
 }

@@ -4,12 +4,24 @@
 //
 // # Sources
 //
-// A Mirror reads any session.Source of live exchanges: the recording
-// proxy (RunProxy: the proxy forwards to the real upstream and every
-// exchange it forwarded is mirrored), or live packet capture on an
-// interface (RunLive, Linux only; elsewhere it returns the capture
-// package's error). Exchanges arrive when their response is complete, so
-// the mirror sends each request after the real one was answered.
+// A Mirror reads any session.Source of live exchanges (Run); it imports
+// nothing that captures traffic. The CLI ('reprise shadow', 'reprise
+// proxy --shadow') wires one to it: the recording proxy (capture/proxy:
+// the proxy forwards to the real upstream and every exchange it forwarded
+// is mirrored), or live packet capture on an interface (capture/live and
+// the capture pipeline, Linux only). Exchanges arrive when their response
+// is complete, so the mirror sends each request after the real one was
+// answered.
+//
+// # Recording meanwhile
+//
+// Config.Record, when set, receives a copy of every exchange read, as the
+// source gave it and before the mirror's own session tracker annotates it.
+// The CLI gives it a capture.Pipe read by capture.Record, the one loop
+// that writes recordings, so a recording made while mirroring is redacted,
+// given its sessions and closed exactly as one made by 'reprise proxy' or
+// 'reprise capture'. A failed write stops the mirror's reading and is
+// returned by Run.
 //
 // # Never slowing the real traffic
 //

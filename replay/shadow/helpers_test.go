@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 )
@@ -61,32 +63,40 @@ func simCfg(url string, users int, d time.Duration) sim.Config {
 	}
 }
 
-// startProxy runs RunProxy in the background and returns its address and
-// a function that stops it and returns what it did.
+// startProxy puts the recording proxy (capture/proxy) in front of
+// upstream and mirrors what it forwards, as 'reprise shadow --listen'
+// wires them, in the background. It returns the proxy's address and a
+// function that stops both and returns what the mirror did.
 func startProxy(t testing.TB, upstream string, cfg Config) (string, func() (Summary, error)) {
 	t.Helper()
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
+	addr, served, err := p.Start(ctx, "127.0.0.1:0", false)
+	if err != nil {
+		cancel()
+		t.Fatalf("proxy did not start: %v", err)
+	}
 	type result struct {
 		sum Summary
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		sum, err := RunProxy(ctx, SourceConfig{Listen: "127.0.0.1:0", Upstream: upstream, OnListen: func(a string) { addrc <- a }}, cfg)
-		done <- result{sum, err}
+		sum, err := m.Run(ctx, p)
+		serr := served()
+		ps := p.Stats()
+		sum.Source = map[string]uint64{"connections": ps.Connections, "exchanges": ps.Exchanges,
+			"dropped": ps.Dropped, "bad_gateway": ps.Errors, "incomplete": ps.Incomplete}
+		done <- result{sum, errors.Join(err, serr)}
 	}()
-	select {
-	case a := <-addrc:
-		return a, func() (Summary, error) { cancel(); r := <-done; return r.sum, r.err }
-	case r := <-done:
-		cancel()
-		t.Fatalf("proxy did not start: %v", r.err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("proxy did not start within 5s")
-	}
-	return "", nil
+	return addr, func() (Summary, error) { cancel(); r := <-done; return r.sum, r.err }
 }
 
 // deadURL returns a loopback URL where nothing listens.

@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 )
 
-// Live capture on lo: the simulator drives the shop directly while the
+// Live capture on lo (capture/live and the packet pipeline, as 'reprise
+// shadow --iface' wires them): the simulator drives the shop directly while the
 // mirror captures its port and mirrors every session to a second shop,
 // which sees the same logins, refreshes and logouts with zero violations.
 // It needs root or CAP_NET_RAW (and Linux), and skips with the reason
@@ -41,8 +43,22 @@ func TestLiveLoopbackShadow(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	m, err := New(Config{Shadow: second.URL(), AllowWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := live.Open(ctx, live.Config{Interface: "lo", Ports: []uint16{port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pl, err := capture.FromPackets(ctx, src, capture.WithPorts(int(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		sum, err := RunLive(ctx, SourceConfig{Interface: "lo", Ports: []uint16{port}}, Config{Shadow: second.URL(), AllowWrites: true})
+		sum, err := m.Run(ctx, pl)
+		sum.Source = map[string]uint64{"exchanges": pl.Counters().Exchanges}
 		done <- result{sum, err}
 	}()
 	time.Sleep(300 * time.Millisecond) // the socket is open and filtering

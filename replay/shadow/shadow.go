@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -86,13 +85,13 @@ type Config struct {
 	MaxBody int64
 	// Insecure skips TLS certificate checks toward https shadows.
 	Insecure bool
-	// Record, when set, receives every exchange seen (mirrored or not),
-	// after RecordFilter (e.g. redaction) ran on a copy.
-	Record       session.Sink
-	RecordFilter func(*session.Exchange)
-	// Timelines, when set, receives the session timelines of the tracker
-	// (a recording's FileWriter).
-	Timelines identity.TimelineWriter
+	// Record, when set, receives a copy of every exchange read from the
+	// source (mirrored or not) as the source gave it, before the mirror's
+	// tracker annotates it; the mirror then reads no further and returns
+	// its error when a write fails. A capture.Pipe read by capture.Record
+	// makes it a recording, redacted and with its own sessions, like any
+	// other.
+	Record session.Sink
 	// Drain is how long the session queues may take to empty after the
 	// source ended (default 5s); what is left then is shed as "stopped".
 	Drain time.Duration
@@ -103,34 +102,6 @@ type Config struct {
 // errDrain stops the mirror when its queues did not empty in time.
 var errDrain = errors.New("the shadow's queues did not empty within the drain time")
 
-// Stats are the mirror's counters.
-type Stats struct {
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	Seen      uint64        `json:"seen"`      // exchanges read from the source
-	Sessions  uint64        `json:"sessions"`  // sessions mirrored (sampled in)
-	Unsampled uint64        `json:"unsampled"` // exchanges of sessions sampled out
-	// Skipped counts exchanges not mirrored by choice: "write" (a method
-	// that is not safe, without AllowWrites), "auth" (a login or refresh
-	// POST without AllowAuth or AllowWrites), "incomplete" (no whole
-	// request), "broken" (the session lost a token exchange).
-	Skipped map[string]uint64 `json:"skipped,omitempty"`
-	// Shed counts exchanges dropped because the mirror could not keep up:
-	// "queue" (a session's queue was full), "sessions" (too many
-	// sessions), "down" (the shadow failed several times in a row and is
-	// left alone for a while), "stopped" (after a guard stopped the
-	// mirror, or at the end).
-	Shed         map[string]uint64 `json:"shed,omitempty"`
-	Uncorrelated uint64            `json:"uncorrelated"` // requests with a value the shadow never issued
-	Sent         uint64            `json:"sent"`         // requests sent to the shadow (twice-sent count twice)
-	Errors       uint64            `json:"errors"`       // of those, without an answer
-	Status5xx    uint64            `json:"status_5xx"`
-	Compared     uint64            `json:"compared"`
-	NoiseSamples uint64            `json:"noise_samples"`
-	P50, P99     time.Duration     `json:"-"`
-	P50ms        float64           `json:"p50_ms"`
-	P99ms        float64           `json:"p99_ms"`
-}
-
 // Summary is what a mirror run did.
 type Summary struct {
 	Shadow   string         `json:"shadow"`
@@ -138,7 +109,8 @@ type Summary struct {
 	Stats    Stats          `json:"stats"`
 	Trip     *guard.Trip    `json:"abort,omitempty"`
 	Compare  compare.Report `json:"compare"`
-	// Source holds the source's own counters (the proxy's), when known.
+	// Source holds the source's own counters (the proxy's), when the
+	// caller that wired the source fills it in; Run leaves it empty.
 	Source map[string]uint64 `json:"source,omitempty"`
 }
 
@@ -367,10 +339,10 @@ func (m *Mirror) Run(ctx context.Context, src session.Source) (Summary, error) {
 			}
 			break
 		}
-		m.dispatch(stopper, x)
 		if rerr = m.record(x); rerr != nil {
 			break
 		}
+		m.dispatch(stopper, x)
 	}
 	drained := make(chan struct{})
 	go func() { m.wg.Wait(); close(drained) }()
@@ -382,11 +354,6 @@ func (m *Mirror) Run(ctx context.Context, src session.Source) (Summary, error) {
 	}
 	close(tickDone)
 	bg.Wait()
-	if m.cfg.Timelines != nil {
-		if err := m.tracker.WriteFinished(m.cfg.Timelines, true); err != nil && rerr == nil {
-			rerr = err
-		}
-	}
 	sum := Summary{Shadow: m.cfg.Shadow, Baseline: m.cfg.Baseline, Stats: m.Stats(), Compare: m.cmp.Report()}
 	if m.guard != nil {
 		if trip, ok := m.guard.Trip(); ok {
@@ -397,16 +364,13 @@ func (m *Mirror) Run(ctx context.Context, src session.Source) (Summary, error) {
 	return sum, rerr
 }
 
+// record hands the recording a copy of x, since the mirror's tracker and
+// session workers go on using x.
 func (m *Mirror) record(x *session.Exchange) error {
 	if m.cfg.Record == nil {
 		return nil
 	}
-	if m.cfg.RecordFilter == nil {
-		return m.cfg.Record.WriteExchange(x)
-	}
-	c := clone(x)
-	m.cfg.RecordFilter(c)
-	return m.cfg.Record.WriteExchange(c)
+	return m.cfg.Record.WriteExchange(clone(x))
 }
 
 func clone(x *session.Exchange) *session.Exchange {
@@ -418,151 +382,6 @@ func clone(x *session.Exchange) *session.Exchange {
 	c.Tokens = append([]session.TokenEvent(nil), x.Tokens...)
 	c.Warnings = append([]string(nil), x.Warnings...)
 	return &c
-}
-
-func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
-
-// authExchange reports whether the tracker saw x log in, refresh or out.
-func authExchange(x *session.Exchange) bool {
-	for _, ev := range x.Tokens {
-		switch ev.Kind {
-		case session.TokenLogin, session.TokenRefresh, session.TokenLogout, session.TokenIssue:
-			return true
-		}
-	}
-	return false
-}
-
-// sampled picks whole sessions by a hash of their key.
-func (m *Mirror) sampled(key string) bool {
-	if m.cfg.Sample >= 1 {
-		return true
-	}
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return float64(h.Sum64()%1_000_000) < m.cfg.Sample*1_000_000
-}
-
-// dispatch runs on the reading goroutine: it must never block.
-func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
-	m.seen.Add(1)
-	m.tracker.Observe(x)
-	if m.cfg.Timelines != nil && m.seen.Load()%1024 == 0 {
-		m.tracker.WriteFinished(m.cfg.Timelines, false)
-	}
-	key := x.Session
-	if key == "" {
-		key = fmt.Sprintf("conn-%d", x.Conn.ID)
-	}
-	if !m.sampled(key) {
-		m.unsampled.Add(1)
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if stopper.Issue().Err() != nil {
-		m.shed["stopped"]++
-		return
-	}
-	s := m.sessions[key]
-	if s != nil && s.broken {
-		m.skipped["broken"]++
-		return
-	}
-	auth := authExchange(x)
-	switch {
-	case x.Flags&(session.FlagRequestTruncated|session.FlagRequestGap) != 0:
-		m.skipped["incomplete"]++
-		return
-	case safeMethod(x.Request.Method) && !(auth && !m.cfg.AllowAuth && !m.cfg.AllowWrites):
-	case m.cfg.AllowWrites:
-	case auth && m.cfg.AllowAuth:
-	case auth:
-		m.skipped["auth"]++
-		return
-	default:
-		m.skipped["write"]++
-		return
-	}
-	now := time.Now()
-	if s == nil {
-		if len(m.sessions) >= m.cfg.MaxSessions && now.Sub(m.swept) > time.Second {
-			m.sweepLocked(now)
-			m.swept = now
-		}
-		if len(m.sessions) >= m.cfg.MaxSessions {
-			m.shed["sessions"]++
-			return
-		}
-		s = &sess{key: key, q: make(chan *session.Exchange, m.cfg.Queue), table: correlate.NewTable()}
-		if m.baseline != nil {
-			s.btable = correlate.NewTable()
-		}
-		m.sessions[key] = s
-		m.sessionsN.Add(1)
-	}
-	s.lastSeen = now
-	for _, ev := range x.Tokens {
-		if ev.Kind == session.TokenLogout {
-			s.ended = true
-		}
-	}
-	size := int64(len(x.Request.Body) + len(x.Response.Body))
-	if m.queued+size > m.cfg.MaxQueuedBytes {
-		m.shed["queue"]++
-		if auth {
-			s.broken = true
-		}
-		return
-	}
-	select {
-	case s.q <- x:
-		m.queued += size
-	default:
-		m.shed["queue"]++
-		if auth {
-			s.broken = true
-		}
-		return
-	}
-	if !s.running {
-		s.running = true
-		m.wg.Add(1)
-		go m.work(stopper, s)
-	}
-}
-
-// sweepLocked forgets sessions idle for idleAfter with nothing queued. It
-// runs at most once a second, when the session cap is reached.
-func (m *Mirror) sweepLocked(now time.Time) {
-	for k, s := range m.sessions {
-		if !s.running && now.Sub(s.lastSeen) > idleAfter {
-			delete(m.sessions, k)
-		}
-	}
-}
-
-// work sends one session's queue in order, then exits; dispatch starts it
-// again when more arrives.
-func (m *Mirror) work(stopper *guard.Stopper, s *sess) {
-	defer m.wg.Done()
-	for {
-		m.mu.Lock()
-		if len(s.q) == 0 {
-			s.running = false
-			if s.ended && m.sessions[s.key] == s {
-				delete(m.sessions, s.key)
-			}
-			m.mu.Unlock()
-			return
-		}
-		m.mu.Unlock()
-		x := <-s.q
-		m.mu.Lock()
-		m.queued -= int64(len(x.Request.Body) + len(x.Response.Body))
-		m.mu.Unlock()
-		m.mirror(stopper, s, x)
-	}
 }
 
 func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
@@ -742,44 +561,6 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		if m.guard != nil {
 			m.guard.Observe(guard.NewObservation(due, sent, done, status, kind))
 		}
-	}
-	return out
-}
-
-// Stats returns the counters so far; safe to call at any time.
-func (m *Mirror) Stats() Stats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := Stats{
-		Elapsed: time.Since(m.start), Seen: m.seen.Load(), Sessions: m.sessionsN.Load(), Unsampled: m.unsampled.Load(),
-		Uncorrelated: m.uncorrelated.Load(), Sent: m.sent.Load(), Errors: m.errs.Load(), Status5xx: m.s5xx.Load(),
-		Compared: m.compared.Load(), NoiseSamples: m.noise.Load(),
-		Skipped: copyMap(m.skipped), Shed: copyMap(m.shed),
-	}
-	if m.hist.TotalCount() > 0 {
-		s.P50 = time.Duration(m.hist.ValueAtQuantile(50)) * time.Microsecond
-		s.P99 = time.Duration(m.hist.ValueAtQuantile(99)) * time.Microsecond
-		s.P50ms, s.P99ms = float64(s.P50)/1e6, float64(s.P99)/1e6
-	}
-	return s
-}
-
-// ShedTotal is the number of exchanges shed for any reason.
-func (s Stats) ShedTotal() uint64 {
-	var n uint64
-	for _, v := range s.Shed {
-		n += v
-	}
-	return n
-}
-
-func copyMap(m map[string]uint64) map[string]uint64 {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }
