@@ -12,27 +12,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
-// sliceSource yields exchanges in order, pausing between them.
-type sliceSource struct {
-	xs    []*session.Exchange
+// paced yields a SliceSource's exchanges with a pause before each, as
+// live traffic arrives over time.
+type paced struct {
+	shoptest.SliceSource
 	pause time.Duration
 }
 
-func (s *sliceSource) Next() (*session.Exchange, error) {
-	if len(s.xs) == 0 {
-		return nil, io.EOF
-	}
-	if s.pause > 0 {
-		time.Sleep(s.pause)
-	}
-	x := s.xs[0]
-	s.xs = s.xs[1:]
-	return x, nil
+func (p *paced) Next() (*session.Exchange, error) {
+	time.Sleep(p.pause)
+	return p.SliceSource.Next()
 }
 
 var tsNow = time.Now().UnixNano()
@@ -112,7 +107,7 @@ func TestMethodsAndAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum, err := m.Run(context.Background(), &sliceSource{xs: session()})
+			sum, err := m.Run(context.Background(), &shoptest.SliceSource{Exchanges: session()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +139,7 @@ func TestSampleWholeSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := m.Run(context.Background(), &sliceSource{xs: xs})
+	sum, err := m.Run(context.Background(), &shoptest.SliceSource{Exchanges: xs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +175,7 @@ func TestGuardStopsFeeding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := m.Run(context.Background(), &sliceSource{xs: xs, pause: 10 * time.Millisecond})
+	sum, err := m.Run(context.Background(), &paced{shoptest.SliceSource{Exchanges: xs}, 10 * time.Millisecond})
 	var abort *guard.AbortError
 	if !errors.As(err, &abort) {
 		t.Fatalf("Run returned %v, want an abort", err)
