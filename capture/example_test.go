@@ -1,6 +1,7 @@
 package capture_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // Reading a tcpdump capture as exchanges: open the files, build the
@@ -45,4 +48,42 @@ func ExampleFromPackets() {
 	// 1 6 GET /cached 304
 	// 2 0 GET /items?page=2 200
 	// 8 exchanges on 2 connections
+}
+
+// Recording a tcpdump capture through the one recording loop: the
+// pipeline is the source, a recording the sink. The Recorder's metadata
+// starts the file; Record redacts, gives sessions, writes the final
+// metadata and closes it.
+func ExampleRecord() {
+	src, err := pcapfile.Open("testdata/tcpdump-lo.pcap")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	p, err := capture.FromPackets(ctx, src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rd, err := redact.New(redact.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, err := capture.NewRecorder(capture.WithRedactor(rd), capture.WithSessions(),
+		capture.WithMetadata(session.Metadata{Source: "pcap:tcpdump-lo.pcap"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var buf bytes.Buffer // a file from session.Create in a program
+	w, err := session.NewWriter(&buf, rec.Metadata())
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := rec.Record(ctx, p, w)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Counters.Exchanges, "exchanges on", res.Counters.Connections, "connections from", res.Metadata.Source)
+	// Output:
+	// 8 exchanges on 2 connections from pcap:tcpdump-lo.pcap
 }
