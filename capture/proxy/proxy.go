@@ -44,6 +44,14 @@
 // queue is full the exchange is dropped from the recording and counted in
 // Stats.Dropped, which the CLI reports in its status line, its summary and
 // the recording's metadata. A recording is never silently short.
+//
+// # Recording, or reading the exchanges yourself
+//
+// Record runs the proxy and writes what it forwards through capture.Record,
+// the one loop every recording goes through (redaction, sessions,
+// metadata, counters), as 'reprise proxy' does. A program that does
+// something else with the exchanges (a shadow mirror) starts the proxy
+// with Start and reads Next.
 package proxy
 
 import (

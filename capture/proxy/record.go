@@ -96,7 +96,7 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	ropts, err := cfg.recordOptions(maxBody)
+	ropts, err := cfg.recordOptions()
 	if err != nil {
 		return sum, err
 	}
@@ -149,7 +149,7 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 }
 
 // recordOptions are the redaction and session tracking cfg asks for.
-func (cfg RecordConfig) recordOptions(maxBody int64) ([]capture.RecordOption, error) {
+func (cfg RecordConfig) recordOptions() ([]capture.RecordOption, error) {
 	rcfg := redact.Config{}
 	if cfg.Redact != nil {
 		rcfg = *cfg.Redact

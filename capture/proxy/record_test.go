@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,5 +96,29 @@ func TestRecordErrors(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// Start refuses a public address unless allowed, and a started proxy
+// ends its source (Next gives io.EOF) once ctx ends.
+func TestStart(t *testing.T) {
+	p, err := New("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Start(context.Background(), "0.0.0.0:0", false); !errors.Is(err, ErrRemoteListen) {
+		t.Fatalf("public address: err = %v, want ErrRemoteListen", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, served, err := p.Start(ctx, "127.0.0.1:0", false)
+	if err != nil || addr == "" {
+		t.Fatalf("start: %q %v", addr, err)
+	}
+	cancel()
+	if err := served(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Next(); err != io.EOF {
+		t.Errorf("Next after the end = %v, want io.EOF", err)
 	}
 }
