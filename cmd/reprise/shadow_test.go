@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/replay/shadow"
+	"github.com/reprise-tool/reprise/session"
 )
 
 func TestShadowUsageErrors(t *testing.T) {
@@ -112,6 +114,21 @@ func TestShadowProxyCLI(t *testing.T) {
 	}
 	if n := countRecording(t, out); uint64(n) != sum.Stats.Seen {
 		t.Errorf("recorded %d exchanges, saw %d", n, sum.Stats.Seen)
+	}
+	// The recording went through the one recording loop: passwords
+	// hashed and named as the rule that fired, sessions and their
+	// timelines as 'reprise proxy' writes them.
+	mr, err := session.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	shoptest.Collect(t, mr)
+	r := mr.Readers()[0]
+	md := r.Metadata()
+	if !strings.HasPrefix(md.Source, "proxy:") || len(md.SessionRules) == 0 || !slices.Contains(md.Redaction, "json:password") ||
+		md.Counters.Exchanges != sum.Stats.Seen || len(r.Timelines()) == 0 {
+		t.Errorf("metadata %+v, %d timelines", md, len(r.Timelines()))
 	}
 }
 
