@@ -241,6 +241,9 @@ type item struct {
 // has. After Record returns early (limit, write error, drain) the reading
 // goroutine ends when src does; it never touches sink.
 func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSink) (RecordResult, error) {
+	if src == nil || sink == nil {
+		return RecordResult{}, errors.New("capture: Record needs a source and a sink")
+	}
 	if r.used.Swap(true) {
 		return RecordResult{}, errors.New("capture: a Recorder records once; make a new one per run")
 	}
