@@ -239,7 +239,7 @@ func BenchmarkReplayMax(b *testing.B) {
 func BenchmarkWireFloor(b *testing.B) {
 	target, pid := startTrivialProc(b)
 	w := newWireClient(strings.TrimPrefix(target, "http://"), nil, time.Second, 10*time.Second, 64)
-	req := &wireRequest{method: "GET", target: "/", host: "x", header: flatRequestHeader[1:]}
+	req := &wireRequest{Method: "GET", Target: "/", Host: "x", Header: flatRequestHeader[1:]}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()

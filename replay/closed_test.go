@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/reprise-tool/reprise/replay/wire"
 )
 
 // closingServer is a keep-alive HTTP/1.1 server with two faults a real
@@ -87,7 +89,7 @@ func TestClosedConnections(t *testing.T) {
 		{"post the server dropped", "/a", "POST", "/crash", true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.method == "POST" && !tc.wantErr && !peeks {
+			if tc.method == "POST" && !tc.wantErr && !wire.Peeks {
 				t.Skip("pooled connections are not peeked at on this system: the POST fails once")
 			}
 			srv := newClosingServer(t)

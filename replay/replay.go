@@ -1277,7 +1277,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	err := r.build(wr, &req, ex)
 	// The live response is read for what learning and comparing use;
 	// when its recorded one issued nothing, the status is all it needs.
-	wr.statusOnly = len(p.fields) == 0 && r.o.compare == nil
+	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
 	if err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 func (r *Replayer) newClient() *http.Client {
@@ -37,12 +39,42 @@ func (r *Replayer) newClient() *http.Client {
 	return c
 }
 
-// hopHeaders are not forwarded: they describe the recorded connection, or
-// are recomputed for this one.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
-	"Te": true, "Trailer": true, "Upgrade": true, "Content-Length": true, "Host": true, "Expect": true,
+// Error kinds, as counted in Report.Errors: the wire client's (see
+// wire.Kind).
+const (
+	ErrKindConnect  = wire.KindConnect  // the connection could not be made (refused, unreachable, DNS)
+	ErrKindTimeout  = wire.KindTimeout  // no answer in time (connect, headers or body)
+	ErrKindReset    = wire.KindReset    // the peer reset or closed the connection mid-exchange
+	ErrKindCanceled = wire.KindCanceled // the replay was stopped while the request was in flight
+	ErrKindOther    = wire.KindOther
+)
+
+// errClientClosed is returned once the run's context ended.
+var errClientClosed = wire.ErrClosed
+
+// errKind classifies a transport error.
+func errKind(err error) string { return wire.Kind(err) }
+
+// The engine's names for the one sender, replay/wire.
+type (
+	wireRequest = wire.Request
+	wireConn    = wire.Conn
+	// wireClient is the engine's wire.Client; a worker holds a
+	// connection from one request to its next (see doOn).
+	wireClient struct{ *wire.Client }
+)
+
+func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration, maxIdle int) *wireClient {
+	return &wireClient{wire.New(wire.Config{Addr: addr, TLS: tlsConfig, ConnectTimeout: connectTimeout,
+		Timeout: timeout, MaxIdle: maxIdle, BodyLimit: maxLearnBody})}
 }
+
+func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn) (*session.Response, int64, error) {
+	return w.DoOn(ctx, req, held)
+}
+
+func (w *wireClient) put(c *wireConn) { w.Put(c) }
+func (w *wireClient) closeAll()       { w.CloseAll() }
 
 // build makes the request to send from the (substituted) recorded one:
 // the target's base path before the recorded request-target (an
@@ -70,26 +102,19 @@ func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exch
 	if strings.ContainsAny(req.Method, " \r\n\t/:") || req.Method == "" {
 		return fmt.Errorf("method %q is not a token", req.Method)
 	}
-	*wr = wireRequest{method: req.Method, target: target, host: r.target.Host, body: req.Body}
+	*wr = wireRequest{Method: req.Method, Target: target, Host: r.target.Host, Body: req.Body}
 	if base := r.target.EscapedPath(); base != "" {
-		wr.target = base + target
+		wr.Target = base + target
 	}
 	if r.o.keepHost {
 		if h := ex.Request.Header.Get("Host"); h != "" && !strings.ContainsAny(h, "\r\n") {
-			wr.host = h
+			wr.Host = h
 		}
 	}
-	// The recorded fields, which the writers filter with sendable as
-	// they write: a filtered copy per request cost an allocation.
-	wr.header = req.Header
+	// The recorded fields, which the writers filter with wire.Sendable
+	// as they write: a filtered copy per request cost an allocation.
+	wr.Header = req.Header
 	return nil
-}
-
-// sendable reports whether a recorded header field goes on the wire: not
-// a hop-by-hop field, nor one that would break the request's framing.
-func sendable(h session.Header) bool {
-	return !isHopHeader(h.Name) && h.Name != "" &&
-		!strings.ContainsAny(h.Name, " :\r\n\t") && !strings.ContainsAny(h.Value, "\r\n")
 }
 
 // send puts the request on the wire and reads the whole response.
@@ -101,18 +126,19 @@ func (r *Replayer) send(ctx context.Context, wr *wireRequest, w *worker) (*sessi
 	rctx, cancel := context.WithTimeout(ctx, r.o.timeout)
 	defer cancel()
 	var body io.Reader = http.NoBody
-	if len(wr.body) > 0 {
-		body = bytes.NewReader(wr.body)
+	if len(wr.Body) > 0 {
+		body = bytes.NewReader(wr.Body)
 	}
 	u := *r.target
 	u.Path, u.RawPath = "", ""
-	hreq, err := http.NewRequestWithContext(rctx, wr.method, u.String()+wr.target, body)
+	hreq, err := http.NewRequestWithContext(rctx, wr.Method, u.String()+wr.Target, body)
 	if err != nil {
 		return nil, 0, err
 	}
-	hreq.Host = wr.host
-	for _, h := range wr.header {
-		if !sendable(h) {
+	hreq.Host = wr.Host
+	listed := http1.HasConnection(wr.Header)
+	for _, h := range wr.Header {
+		if !wire.Sendable(h) || listed && http1.Listed(wr.Header, h.Name) {
 			continue
 		}
 		name := http.CanonicalHeaderKey(h.Name)

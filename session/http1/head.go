@@ -96,6 +96,8 @@ const MaxFields = 1000
 // is an error, as in net/http's client (a name with a space in it is
 // let through, as net/http lets it through in responses).
 type HeadReader struct {
+	KeepReason bool // keep the reason phrase in StatusHead.Reason (it allocates)
+
 	raw   []byte // field names and values, one after another
 	spans []span // the fields in raw
 }
@@ -108,6 +110,7 @@ type span struct{ name, value, end int }
 type StatusHead struct {
 	Proto  string // HTTP/1.1, HTTP/1.0 or the line's own HTTP/1.x
 	Status int
+	Reason string // with KeepReason
 	Framing
 }
 
@@ -119,11 +122,14 @@ func (h *HeadReader) ReadResponse(r *bufio.Reader, s *StatusHead) error {
 	if err != nil {
 		return err
 	}
-	proto, status, _, ok := ParseStatusLine(line)
+	proto, status, reason, ok := ParseStatusLine(line)
 	if !ok {
 		return malformed("status line", line)
 	}
-	s.Status = status
+	s.Status, s.Reason = status, ""
+	if h.KeepReason {
+		s.Reason = string(reason)
+	}
 	switch proto[7] {
 	case '1':
 		s.Proto = "HTTP/1.1"

@@ -1,13 +1,13 @@
 //go:build !unix || aix
 
-package replay
+package wire
 
 import "net"
 
-// peeks says whether peerClosed looks at the socket here.
-const peeks = false
+// Peeks says whether peerClosed looks at the socket here.
+const Peeks = false
 
 // peerClosed is not checked here (no MSG_DONTWAIT on AIX, no MSG_PEEK
 // through syscall on Windows): a request that meets a closed pooled
-// connection fails as it would without the check (see wireClient.do).
+// connection fails as it would without the check (see Client.DoOn).
 func peerClosed(net.Conn) bool { return false }

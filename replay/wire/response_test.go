@@ -1,4 +1,4 @@
-package replay
+package wire
 
 import (
 	"bufio"
@@ -61,15 +61,15 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &wireConn{br: bufio.NewReader(strings.NewReader(tt.answer))}
+			c := &Conn{br: bufio.NewReader(strings.NewReader(tt.answer))}
 			got := new(session.Response)
-			n, keep, err := c.readResponseInto(got, tt.method, maxLearnBody)
+			n, keep, err := c.readResponseInto(got, tt.method, maxLearnBody, false)
 
 			// Read for its status alone, the same answer frames the same
 			// way and keeps neither fields nor body.
 			var only session.Response
-			c = &wireConn{br: bufio.NewReader(strings.NewReader(tt.answer))}
-			on, okeep, oerr := c.readResponseInto(&only, tt.method, -1)
+			c = &Conn{br: bufio.NewReader(strings.NewReader(tt.answer))}
+			on, okeep, oerr := c.readResponseInto(&only, tt.method, -1, false)
 			if (oerr != nil) != (err != nil) || on != n || okeep != keep ||
 				(err == nil && (only.Status != got.Status || only.Proto != got.Proto || only.BodySize != got.BodySize)) {
 				t.Errorf("status only: %d %s (%d, keep %v, %v); whole: %d %s (%d, keep %v, %v)",
@@ -116,18 +116,25 @@ func TestWireResponseLikeNetHTTP(t *testing.T) {
 	}
 }
 
-// isHopHeader agrees with the hopHeaders table in any letter case.
-func TestIsHopHeader(t *testing.T) {
-	for name := range hopHeaders {
+// Sendable refuses the hop-by-hop fields and the two the sender writes
+// itself, in any letter case, and fields that would break the framing.
+func TestSendable(t *testing.T) {
+	for _, name := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
+		"Te", "Trailer", "Upgrade", "Content-Length", "Host", "Expect", "Proxy-Authorization"} {
 		for _, n := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
-			if !isHopHeader(n) {
-				t.Errorf("%q is hop-by-hop", n)
+			if Sendable(session.Header{Name: n, Value: "x"}) {
+				t.Errorf("%q is not sent", n)
 			}
 		}
 	}
-	for _, n := range []string{"", "T", "Hosts", "User-Agent", "Content-Type", "X-Connection", "Content-Lengths"} {
-		if isHopHeader(n) {
-			t.Errorf("%q is not hop-by-hop", n)
+	for _, n := range []string{"T", "Hosts", "User-Agent", "Content-Type", "X-Connection", "Content-Lengths"} {
+		if !Sendable(session.Header{Name: n, Value: "x"}) {
+			t.Errorf("%q is sent", n)
+		}
+	}
+	for _, h := range []session.Header{{Name: "", Value: "x"}, {Name: "A B", Value: "x"}, {Name: "A", Value: "x\r\nB: y"}} {
+		if Sendable(h) {
+			t.Errorf("%q is not sent", h)
 		}
 	}
 }

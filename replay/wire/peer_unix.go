@@ -1,14 +1,14 @@
 //go:build unix && !aix
 
-package replay
+package wire
 
 import (
 	"net"
 	"syscall"
 )
 
-// peeks says whether peerClosed looks at the socket here.
-const peeks = true
+// Peeks says whether peerClosed looks at the socket here.
+const Peeks = true
 
 // peerClosed reports whether the server has closed c or sent on it
 // unasked, by peeking at the socket without waiting: a read through
