@@ -1,14 +1,12 @@
 package shadow
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,7 +19,9 @@ import (
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -116,7 +116,7 @@ type Summary struct {
 
 type target struct {
 	base   *url.URL
-	client *http.Client
+	client *wire.Client
 
 	// A breaker: after breakAfter failures in a row without an answer
 	// the target is taken for down and nothing is sent to it until
@@ -280,17 +280,18 @@ func newTarget(raw string, cfg Config, what string) (*target, error) {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, fmt.Errorf("%s %q: a path or query is not supported; requests keep their own", what, raw)
 	}
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.MaxInflight,
-		MaxIdleConnsPerHost: cfg.MaxInflight,
-		MaxConnsPerHost:     cfg.MaxInflight,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true, // compare the representation as sent
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: cfg.Insecure},
+	port := u.Port()
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		tc = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: cfg.Insecure} //nolint:gosec // opt-in Insecure
+		if port == "" {
+			port = "443"
+		}
+	} else if port == "" {
+		port = "80"
 	}
-	c := &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := wire.New(wire.Config{Addr: net.JoinHostPort(u.Hostname(), port), TLS: tc, ConnectTimeout: 5 * time.Second,
+		Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight, BodyLimit: cfg.MaxBody, KeepReason: true})
 	return &target{base: u, client: c}, nil
 }
 
@@ -464,12 +465,6 @@ func (m *Mirror) count(c map[string]uint64, k string) {
 	m.mu.Unlock()
 }
 
-// hopHeaders are not forwarded: they describe the real connection.
-var hopHeaders = map[string]bool{
-	"connection": true, "keep-alive": true, "proxy-connection": true, "te": true, "trailer": true,
-	"transfer-encoding": true, "upgrade": true, "content-length": true, "host": true,
-}
-
 // send sends req to t and returns its answer, or nil when there was none.
 // Only requests to the shadow feed the guard.
 func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, toShadow bool) *session.Response {
@@ -501,56 +496,27 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 	if pu, err := url.Parse(path); err == nil {
 		u.Path, u.RawPath = pu.Path, pu.RawPath
 	}
-	hr, err := http.NewRequestWithContext(stopper.InFlight(), req.Method, u.String(), bytes.NewReader(req.Body))
-	if err != nil {
+	if !http1.IsToken(req.Method) {
 		t.result(true, time.Now()) // not the target's fault; end a probe
 		m.errs.Add(1)
 		return nil
 	}
-	hr.ContentLength = int64(len(req.Body))
-	for _, h := range req.Header {
-		if hopHeaders[strings.ToLower(h.Name)] {
-			continue
-		}
-		hr.Header[h.Name] = append(hr.Header[h.Name], h.Value)
-	}
+	// The one sender, as the replay engine's: fields as recorded less
+	// the hop-by-hop ones (wire.Sendable), Host from the target, the
+	// request cut short when the stopper's in-flight context ends.
+	wr := &wire.Request{Method: req.Method, Target: u.RequestURI(), Host: u.Host, Header: req.Header, Body: req.Body}
 	sent := time.Now()
 	m.sent.Add(1)
-	res, err := t.client.Do(hr)
-	var out *session.Response
+	out, _, err := t.client.Do(stopper.InFlight(), wr)
 	status := 0
-	kind := ""
 	if err == nil {
-		body, rerr := io.ReadAll(io.LimitReader(res.Body, m.cfg.MaxBody))
-		size := int64(len(body))
-		if n, _ := io.Copy(io.Discard, res.Body); n > 0 {
-			size += n
-		}
-		res.Body.Close()
-		if rerr != nil {
-			err = rerr
-		} else {
-			status = res.StatusCode
-			out = &session.Response{Proto: res.Proto, Status: res.StatusCode, Reason: strings.TrimPrefix(res.Status, fmt.Sprint(res.StatusCode)+" "),
-				Body: body, BodySize: size}
-			for k, vs := range res.Header {
-				for _, v := range vs {
-					out.Header = append(out.Header, session.Header{Name: k, Value: v})
-				}
-			}
-		}
+		status = out.Status
 	}
 	done := time.Now()
 	t.result(err == nil, done)
+	kind := wire.Kind(err)
 	if err != nil {
 		m.errs.Add(1)
-		kind = "other"
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			kind = "timeout"
-		} else if strings.Contains(err.Error(), "connection refused") {
-			kind = "connect"
-		}
 	} else if status >= 500 {
 		m.s5xx.Add(1)
 	}
