@@ -24,6 +24,7 @@ import (
 	"net/netip"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 // Side names one end of a connection: 0 for the sender of the first packet
@@ -157,6 +158,7 @@ type Conn struct {
 	closed   bool
 	started  bool // a request was parsed
 	sawBytes bool
+	framing  http1.Framing // of the head being handled, reused
 }
 
 // New returns a parser for one connection reporting to ev.

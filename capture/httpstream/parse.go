@@ -2,10 +2,11 @@ package httpstream
 
 import (
 	"bytes"
-	"strconv"
+	"errors"
 	"strings"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 // Message start kinds found by findStart.
@@ -207,7 +208,7 @@ func startKind(line []byte) int {
 		return startNone
 	}
 	if bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		if _, _, _, ok := parseStatusLine(string(line)); ok {
+		if _, _, _, ok := http1.ParseStatusLine(line); ok {
 			return startResponse
 		}
 		return startNone
@@ -215,7 +216,7 @@ func startKind(line []byte) int {
 	if string(line) == "PRI * HTTP/2.0" {
 		return startHTTP2
 	}
-	if _, _, _, ok := parseRequestLine(string(line)); ok {
+	if _, _, _, ok := http1.ParseRequestLine(line); ok {
 		return startRequest
 	}
 	return startNone
@@ -227,174 +228,46 @@ func isTLS(b []byte) bool {
 	return len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 3 && b[2] <= 4
 }
 
-func isTchar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// parseRequestLine splits "METHOD target HTTP/1.x".
-func parseRequestLine(l string) (method, target, proto string, ok bool) {
-	sp1 := strings.IndexByte(l, ' ')
-	if sp1 <= 0 || sp1 > 32 {
-		return "", "", "", false
-	}
-	method = l[:sp1]
-	rest := l[sp1+1:]
-	sp2 := strings.LastIndexByte(rest, ' ')
-	if sp2 <= 0 {
-		return "", "", "", false
-	}
-	target, proto = rest[:sp2], rest[sp2+1:]
-	if !isToken(method) || !validProto(proto) {
-		return "", "", "", false
-	}
-	for i := 0; i < len(target); i++ {
-		if target[i] <= ' ' || target[i] == 0x7f {
-			return "", "", "", false
-		}
-	}
-	return method, target, proto, true
-}
-
-// parseStatusLine splits "HTTP/1.x 200 Reason".
-func parseStatusLine(l string) (proto string, status int, reason string, ok bool) {
-	if len(l) < 12 || l[8] != ' ' {
-		return "", 0, "", false
-	}
-	proto = l[:8]
-	if !validProto(proto) {
-		return "", 0, "", false
-	}
-	code := l[9:12]
-	for i := 0; i < 3; i++ {
-		if code[i] < '0' || code[i] > '9' {
-			return "", 0, "", false
-		}
-	}
-	status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
-	if status < 100 {
-		return "", 0, "", false
-	}
-	if len(l) > 12 {
-		if l[12] != ' ' {
-			return "", 0, "", false
-		}
-		reason = l[13:]
-	}
-	return proto, status, reason, true
-}
-
-func validProto(p string) bool {
-	return len(p) == 8 && p[:7] == "HTTP/1." && p[7] >= '0' && p[7] <= '9'
-}
-
 // parseHead parses a whole head (ending in an empty line) into its start
-// line and fields. Field strings share one allocation with the start line.
-func parseHead(head []byte) (start string, hdr session.Headers, warnings []string) {
-	s := string(head)
-	nl := strings.IndexByte(s, '\n')
-	start = strings.TrimSuffix(s[:nl], "\r")
-	s = s[nl+1:]
-	hdr = make(session.Headers, 0, strings.Count(s, "\n"))
-	for len(s) > 0 {
-		nl = strings.IndexByte(s, '\n')
-		if nl < 0 {
-			nl = len(s)
-		}
-		line := strings.TrimSuffix(s[:nl], "\r")
-		s = s[min(nl+1, len(s)):]
-		if line == "" {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// obs-fold: a continuation of the previous field.
-			if len(hdr) > 0 {
-				hdr[len(hdr)-1].Value += " " + strings.TrimSpace(line)
-			}
+// line, fields and framing. Field strings share one allocation with the
+// start line.
+func parseHead(head []byte, f *http1.Framing) (start string, hdr session.Headers, warnings []string) {
+	start, hdr = http1.ParseHead(string(head), f, func(kind int, _ string) {
+		if kind == http1.FoldLine {
 			warnings = append(warnings, "obsolete line folding in header field")
-			continue
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
+		} else {
 			warnings = append(warnings, "malformed header line skipped")
-			continue
 		}
-		hdr = append(hdr, session.Header{Name: line[:colon], Value: strings.Trim(line[colon+1:], " \t")})
-	}
+	})
 	return start, hdr, warnings
 }
 
-// framing is what the header fields say about the body.
-type framing struct {
-	chunked   bool  // Transfer-Encoding ends in chunked
-	otherTE   bool  // Transfer-Encoding without chunked last
-	length    int64 // Content-Length, -1 if absent
-	badLength bool
-	close     bool   // Connection: close
-	keepAlive bool   // Connection: keep-alive
-	upgrade   string // lower-cased Upgrade field
-	hasUpConn bool   // Connection includes upgrade
+// framingWarnings are the warnings for what a message's framing tolerated.
+func framingWarnings(x *session.Exchange, f *http1.Framing) {
+	if f.Flags&http1.FlagDupLength != 0 {
+		warn(x, "Content-Length repeated")
+	}
+	if f.Flags&http1.FlagLengthAndEncoding != 0 {
+		warn(x, "both Content-Length and Transfer-Encoding: framed by Transfer-Encoding")
+	}
+	if f.Flags&http1.FlagEncoding10 != 0 {
+		warn(x, "Transfer-Encoding in HTTP/1.0: read to the close")
+	}
 }
 
-func framingOf(hdr session.Headers) framing {
-	f := framing{length: -1}
-	for _, fld := range hdr {
-		switch {
-		case strings.EqualFold(fld.Name, "Content-Length"):
-			n, err := strconv.ParseInt(strings.TrimSpace(fld.Value), 10, 64)
-			if err != nil || n < 0 || (f.length >= 0 && f.length != n) {
-				f.badLength = true
-				continue
-			}
-			f.length = n
-		case strings.EqualFold(fld.Name, "Transfer-Encoding"):
-			v := strings.ToLower(strings.TrimSpace(fld.Value))
-			last := v
-			if k := strings.LastIndexByte(v, ','); k >= 0 {
-				last = strings.TrimSpace(v[k+1:])
-			}
-			if last == "chunked" {
-				f.chunked, f.otherTE = true, false
-			} else if v != "" {
-				f.chunked, f.otherTE = false, true
-			}
-		case strings.EqualFold(fld.Name, "Connection"):
-			for _, tok := range strings.Split(fld.Value, ",") {
-				switch strings.ToLower(strings.TrimSpace(tok)) {
-				case "close":
-					f.close = true
-				case "keep-alive":
-					f.keepAlive = true
-				case "upgrade":
-					f.hasUpConn = true
-				}
-			}
-		case strings.EqualFold(fld.Name, "Upgrade"):
-			f.upgrade = strings.ToLower(fld.Value)
-		}
+// upgradeOf is the lower-cased Upgrade field of a message whose fields
+// ask to switch protocols, or "".
+func upgradeOf(hdr session.Headers, f *http1.Framing) string {
+	if !f.UpgradeConn && !f.Upgrade {
+		return ""
 	}
-	return f
+	return strings.ToLower(hdr.Get("Upgrade"))
 }
 
 // onHead handles a complete head on direction i that began at startTs and
 // ended at endTs.
 func (c *Conn) onHead(i int, head []byte, startTs, endTs int64) {
-	start, hdr, warns := parseHead(head)
+	start, hdr, warns := parseHead(head, &c.framing)
 	if i == 0 {
 		c.onRequestHead(head, start, hdr, warns, startTs, endTs)
 	} else {
@@ -408,7 +281,7 @@ func (c *Conn) onRequestHead(head []byte, start string, hdr session.Headers, war
 		c.unsupported(KindHTTP2)
 		return
 	}
-	method, target, proto, ok := parseRequestLine(start)
+	method, target, proto, ok := http1.ParseRequestLine(start)
 	if !ok {
 		c.badHead(0, head, "not an HTTP/1 request")
 		return
@@ -425,34 +298,32 @@ func (c *Conn) onRequestHead(head []byte, start string, hdr session.Headers, war
 	for _, w := range warns {
 		warn(x, w)
 	}
-	f := framingOf(hdr)
-	t := &txn{x: x, head: method == "HEAD", connect: method == "CONNECT"}
-	if f.hasUpConn || f.upgrade != "" {
-		t.upgrade = f.upgrade
-	}
+	f := &c.framing
+	f.HTTP10 = proto == "HTTP/1.0"
+	t := &txn{x: x, head: method == "HEAD", connect: method == "CONNECT", upgrade: upgradeOf(hdr, f)}
 	c.queue = append(c.queue, t)
 	c.ev.RequestStarted(x)
 	h.t = t
+	b, err := f.RequestBody()
+	framingWarnings(x, f)
 	switch {
-	case f.chunked:
-		h.st = stChunkLine
-	case f.otherTE:
+	case errors.Is(err, http1.ErrBadEncoding):
 		// A request body must be chunked or counted (RFC 9112 6.3); the
 		// server would refuse it, so its length is unknown.
 		warn(x, "request with a transfer coding other than chunked")
 		c.endMessage(0, endTs)
-	case f.length > 0:
-		if f.badLength {
-			warn(x, "conflicting Content-Length fields")
-		}
-		h.st, h.remain = stBody, f.length
-		if f.length <= c.cfg.MaxBody {
-			x.Request.Body = make([]byte, 0, f.length)
+	case err != nil:
+		// Conflicting or malformed: the server would refuse it too.
+		warn(x, "invalid or conflicting Content-Length fields")
+		c.endMessage(0, endTs)
+	case b.Kind == http1.ChunkedBody:
+		h.st = stChunkLine
+	case b.Kind == http1.LengthBody:
+		h.st, h.remain = stBody, b.Length
+		if b.Length <= c.cfg.MaxBody {
+			x.Request.Body = make([]byte, 0, b.Length)
 		}
 	default:
-		if f.badLength {
-			warn(x, "invalid Content-Length field")
-		}
 		c.endMessage(0, endTs)
 	}
 	// Bound the requests waiting for responses.
@@ -469,7 +340,7 @@ func (c *Conn) onRequestHead(head []byte, start string, hdr session.Headers, war
 
 func (c *Conn) onResponseHead(head []byte, start string, hdr session.Headers, warns []string, startTs, endTs int64) {
 	h := &c.d[1]
-	proto, status, reason, ok := parseStatusLine(start)
+	proto, status, reason, ok := http1.ParseStatusLine(start)
 	if !ok {
 		c.badHead(1, head, "not an HTTP/1 response")
 		return
@@ -497,7 +368,8 @@ func (c *Conn) onResponseHead(head []byte, start string, hdr session.Headers, wa
 	default:
 		c.ev.Orphan()
 	}
-	f := framingOf(hdr)
+	f := &c.framing
+	f.HTTP10 = proto == "HTTP/1.0"
 	if t != nil {
 		t.respStarted = true
 		x := t.x
@@ -526,31 +398,33 @@ func (c *Conn) onResponseHead(head []byte, start string, hdr session.Headers, wa
 		return
 	}
 	h.t = t
-	noBody := status == 204 || status == 304 || (t != nil && t.head)
-	switch {
-	case noBody:
-		c.endMessage(1, endTs)
-	case f.chunked:
-		h.st = stChunkLine
-	case f.otherTE:
-		h.st = stCloseBody
-	case f.length >= 0:
-		if f.badLength && t != nil {
-			warn(t.x, "conflicting Content-Length fields")
-		}
-		if f.length == 0 {
-			c.endMessage(1, endTs)
-			return
-		}
-		h.st, h.remain = stBody, f.length
-		if t != nil && f.length <= c.cfg.MaxBody {
-			t.x.Response.Body = make([]byte, 0, f.length)
-		}
-	default:
-		if t != nil && proto == "HTTP/1.1" && !f.close {
+	method := ""
+	if t != nil {
+		method = t.x.Request.Method
+	}
+	b, err := f.ResponseBody(method, status)
+	if t != nil {
+		framingWarnings(t.x, f)
+		if err != nil {
+			warn(t.x, "invalid or conflicting Content-Length fields: read to the close")
+		} else if b.Kind == http1.CloseBody && !f.Encoded() && proto == "HTTP/1.1" && !f.Close {
 			warn(t.x, "response without Content-Length on keep-alive connection")
 		}
+	}
+	switch {
+	case err != nil:
 		h.st = stCloseBody
+	case b.Kind == http1.ChunkedBody:
+		h.st = stChunkLine
+	case b.Kind == http1.LengthBody:
+		h.st, h.remain = stBody, b.Length
+		if t != nil && b.Length <= c.cfg.MaxBody {
+			t.x.Response.Body = make([]byte, 0, b.Length)
+		}
+	case b.Kind == http1.CloseBody:
+		h.st = stCloseBody
+	default:
+		c.endMessage(1, endTs)
 	}
 }
 
@@ -582,8 +456,8 @@ func (c *Conn) readChunkLine(i int, data []byte, ts int64) int {
 		}
 		h.st = stChunkLine
 	case stChunkLine:
-		size, ok := parseChunkSize(line)
-		if !ok {
+		size, err := http1.ParseChunkSize(line)
+		if err != nil {
 			h.buf = h.buf[:0]
 			c.lostSync(i, "bad chunk size")
 			return consumed
@@ -611,43 +485,16 @@ func (c *Conn) readChunkLine(i int, data []byte, ts int64) int {
 // trailer fields are appended after the header fields, with a warning that
 // says so: replay may then send them as header fields.
 func (c *Conn) trailer(i int, t *txn, line string) {
-	colon := strings.IndexByte(line, ':')
-	if colon <= 0 || !isToken(line[:colon]) {
+	name, value, kind := http1.SplitField(line)
+	if kind != http1.FieldLine {
 		warn(t.x, "malformed trailer line skipped")
 		return
 	}
-	f := session.Header{Name: line[:colon], Value: strings.Trim(line[colon+1:], " \t")}
+	f := session.Header{Name: name, Value: value}
 	if i == 0 {
 		t.x.Request.Header = append(t.x.Request.Header, f)
 	} else {
 		t.x.Response.Header = append(t.x.Response.Header, f)
 	}
 	warn(t.x, "trailer fields appended to the header fields")
-}
-
-// parseChunkSize parses "1a3f" or "1a3f;ext=1".
-func parseChunkSize(line []byte) (int64, bool) {
-	if k := bytes.IndexByte(line, ';'); k >= 0 {
-		line = line[:k]
-	}
-	line = bytes.TrimSpace(line)
-	if len(line) == 0 || len(line) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, b := range line {
-		var v byte
-		switch {
-		case b >= '0' && b <= '9':
-			v = b - '0'
-		case b >= 'a' && b <= 'f':
-			v = b - 'a' + 10
-		case b >= 'A' && b <= 'F':
-			v = b - 'A' + 10
-		default:
-			return 0, false
-		}
-		n = n<<4 | int64(v)
-	}
-	return n, true
 }
