@@ -242,16 +242,10 @@ func parseHead(head []byte, f *http1.Framing) (start string, hdr session.Headers
 	return start, hdr, warnings
 }
 
-// framingWarnings are the warnings for what a message's framing tolerated.
+// framingWarnings warns about what a message's framing tolerated.
 func framingWarnings(x *session.Exchange, f *http1.Framing) {
-	if f.Flags&http1.FlagDupLength != 0 {
-		warn(x, "Content-Length repeated")
-	}
-	if f.Flags&http1.FlagLengthAndEncoding != 0 {
-		warn(x, "both Content-Length and Transfer-Encoding: framed by Transfer-Encoding")
-	}
-	if f.Flags&http1.FlagEncoding10 != 0 {
-		warn(x, "Transfer-Encoding in HTTP/1.0: read to the close")
+	for _, w := range f.Warnings(nil) {
+		warn(x, w)
 	}
 }
 

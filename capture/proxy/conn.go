@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 // bufSize is the read and write buffer size on each side of a connection.
@@ -124,6 +125,8 @@ func (c *conn) finish(e *exchange) {
 	c.p.emit(&e.x)
 }
 
+// serve is the request side: it reads each request from the client,
+// dials the upstream at the first, and relays the requests to it.
 func (c *conn) serve() {
 	defer func() {
 		c.close()
@@ -156,57 +159,16 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		start := time.Now().UnixNano()
-		c.inflight.Add(1)
-		var err error
-		buf, err = readHead(c.cr, nopFlusher{c.uw}, buf[:0])
-		if err != nil {
-			c.inflight.Add(-1)
-			if errors.Is(err, errHeadTooLarge) {
-				c.giveUp(buf, "malformed", started)
-				return
-			}
-			if !started && len(buf) > 0 {
-				c.rawTunnel(buf, kindOf(buf))
-				return
-			}
-			if started {
-				c.uw.Write(buf) // a partial head: the upstream sees it as it would have
-			}
-			c.endRequests(err)
+		var e *exchange
+		var body http1.Body
+		e, body, buf = c.readRequest(buf[:0], started)
+		if e == nil {
 			return
-		}
-		h, perr := parseHead(buf)
-		if perr == nil && !strings.HasPrefix(h.c, "HTTP/1.") {
-			perr = fmt.Errorf("not HTTP/1.x: %q", clip(h.c))
-		}
-		var fr framing
-		var n int64
-		if perr == nil {
-			fr, n, perr = bodyFraming(h.fields, true)
-		}
-		if perr != nil {
-			c.inflight.Add(-1)
-			c.giveUp(buf, kindOf(buf), started)
-			return
-		}
-		e := &exchange{}
-		e.x.Conn.ID = c.id
-		e.x.Conn.Client = addrPort(c.client.RemoteAddr())
-		e.x.Index = c.index
-		c.index++
-		e.x.Request = session.Request{Method: h.a, Target: h.b, Proto: h.c, Header: h.fields}
-		e.x.Timing.RequestStart = start
-		e.reqWarn = h.warns
-		e.expect = strings.EqualFold(h.fields.Get("Expect"), "100-continue")
-		e.upgrade = h.a == "CONNECT" || hasToken(h.fields, "Connection", "upgrade") && len(h.fields.Values("Upgrade")) > 0
-		if e.upgrade {
-			e.decided = make(chan bool, 1)
 		}
 		if !started {
 			up, err := c.p.dial()
 			if err != nil {
-				c.badGateway(e, fr, n, err)
+				c.badGateway(e, body, err)
 				return
 			}
 			c.setUp(up)
@@ -218,41 +180,101 @@ func (c *conn) serve() {
 		}
 		e.x.Conn.Server = addrPort(c.up.RemoteAddr())
 		c.pending <- e
-		if _, err := c.uw.Write(buf); err != nil {
-			c.requestFailed(e, err)
+		if !c.relayRequest(e, buf, body) {
 			return
 		}
-		rec := &body{max: c.p.opts.maxBody}
-		switch fr {
-		case lengthBody:
-			rec.expect(n)
-			err = relayN(c.cr, c.uw, n, rec)
-		case chunkedBody:
-			err = relayChunked(c.cr, c.uw, rec)
+	}
+}
+
+// readRequest reads and parses a request head into buf and returns its
+// exchange and body framing; a nil exchange means the connection is done
+// with (ended, given up on or tunnelled) and serve returns.
+func (c *conn) readRequest(buf []byte, started bool) (*exchange, http1.Body, []byte) {
+	start := time.Now().UnixNano()
+	c.inflight.Add(1)
+	buf, err := readHead(c.cr, nopFlusher{c.uw}, buf)
+	if err != nil {
+		c.inflight.Add(-1)
+		switch {
+		case errors.Is(err, errHeadTooLarge):
+			c.giveUp(buf, "malformed", started)
+		case !started && len(buf) > 0:
+			c.rawTunnel(buf, kindOf(buf))
+		default:
+			if started {
+				c.uw.Write(buf) // a partial head: the upstream sees it as it would have
+			}
+			c.endRequests(err)
 		}
-		e.x.Request.Body, e.x.Request.BodySize = rec.b, rec.size
-		if rec.truncated {
-			e.reqFlags |= session.FlagRequestTruncated
+		return nil, http1.Body{}, buf
+	}
+	h, perr := parseHead(buf)
+	var method, target, proto string
+	if perr == nil {
+		var ok bool
+		if method, target, proto, ok = http1.ParseRequestLine(h.start); !ok {
+			perr = fmt.Errorf("not an HTTP/1.x request line: %q", clip(h.start))
 		}
-		if err != nil {
+	}
+	var body http1.Body
+	if perr == nil {
+		h.f.HTTP10 = proto == "HTTP/1.0"
+		body, perr = h.f.RequestBody()
+	}
+	if perr != nil {
+		c.inflight.Add(-1)
+		c.giveUp(buf, kindOf(buf), started)
+		return nil, body, buf
+	}
+	e := &exchange{}
+	e.x.Conn.ID = c.id
+	e.x.Conn.Client = addrPort(c.client.RemoteAddr())
+	e.x.Index = c.index
+	c.index++
+	e.x.Request = session.Request{Method: method, Target: target, Proto: proto, Header: h.fields}
+	e.x.Timing.RequestStart = start
+	e.reqWarn = h.f.Warnings(h.warns)
+	e.expect = strings.EqualFold(h.fields.Get("Expect"), "100-continue")
+	e.upgrade = method == "CONNECT" || h.f.UpgradeConn && h.f.Upgrade
+	if e.upgrade {
+		e.decided = make(chan bool, 1)
+	}
+	return e, body, buf
+}
+
+// relayRequest writes a request's head and relays its body upstream,
+// then hands an upgrade request's connection to a tunnel if the response
+// side says so. It reports whether serve goes on to the next request.
+func (c *conn) relayRequest(e *exchange, buf []byte, fr http1.Body) bool {
+	if _, err := c.uw.Write(buf); err != nil {
+		c.requestFailed(e, err)
+		return false
+	}
+	rec := &body{max: c.p.opts.maxBody}
+	err := relayBody(c.cr, c.uw, fr, rec)
+	e.x.Request.Body, e.x.Request.BodySize = rec.b, rec.size
+	if rec.truncated {
+		e.reqFlags |= session.FlagRequestTruncated
+	}
+	if err != nil {
+		c.requestFailed(e, err)
+		return false
+	}
+	e.x.Timing.RequestEnd = time.Now().UnixNano()
+	if e.upgrade {
+		if err := c.uw.Flush(); err != nil {
 			c.requestFailed(e, err)
-			return
-		}
-		e.x.Timing.RequestEnd = time.Now().UnixNano()
-		if e.upgrade {
-			if err := c.uw.Flush(); err != nil {
-				c.requestFailed(e, err)
-				return
-			}
-			c.finish(e)
-			if tunnel := <-e.decided; tunnel {
-				c.pipe(c.up, c.cr, c.uw)
-				return
-			}
-			continue
+			return false
 		}
 		c.finish(e)
+		if tunnel := <-e.decided; tunnel {
+			c.pipe(c.up, c.cr, c.uw)
+			return false
+		}
+		return true
 	}
+	c.finish(e)
+	return true
 }
 
 // nopFlusher adapts a writer that may be nil (before the upstream is
@@ -315,21 +337,14 @@ func (c *conn) requestFailed(e *exchange, err error) {
 
 // badGateway answers a request the proxy could not forward because the
 // upstream was unreachable, and records it with the reason.
-func (c *conn) badGateway(e *exchange, fr framing, n int64, derr error) {
+func (c *conn) badGateway(e *exchange, fr http1.Body, derr error) {
 	c.p.errs.Add(1)
 	msg := fmt.Sprintf("reprise proxy: upstream %s unreachable: %v\n", c.p.addr, derr)
 	// Read the request body (bounded in time) so the client is not reset
 	// before it reads the answer.
 	c.client.SetReadDeadline(time.Now().Add(2 * time.Second))
 	rec := &body{max: c.p.opts.maxBody}
-	discard := bufio.NewWriter(io.Discard)
-	var err error
-	switch fr {
-	case lengthBody:
-		err = relayN(c.cr, discard, n, rec)
-	case chunkedBody:
-		err = relayChunked(c.cr, discard, rec)
-	}
+	err := relayBody(c.cr, bufio.NewWriter(io.Discard), fr, rec)
 	e.x.Request.Body, e.x.Request.BodySize = rec.b, rec.size
 	if rec.truncated {
 		e.x.Flags |= session.FlagRequestTruncated
@@ -394,14 +409,13 @@ func (c *conn) relayResponses() {
 			return
 		}
 		h, perr := parseHead(buf)
+		var proto, reason string
 		status := 0
 		if perr == nil {
-			status, perr = parseStatus(h)
-		}
-		if perr != nil {
-			c.cw.Write(buf)
-			c.responseBroken(perr)
-			return
+			var ok bool
+			if proto, status, reason, ok = http1.ParseStatusLine(h.start); !ok {
+				perr = fmt.Errorf("malformed status line %q", clip(h.start))
+			}
 		}
 		if status >= 100 && status < 200 && status != 101 {
 			// Interim response (100 Continue, 103 Early Hints): relay now.
@@ -416,18 +430,20 @@ func (c *conn) relayResponses() {
 			c.responseBroken(errors.New("response without a request"))
 			return
 		}
-		e.x.Response = session.Response{Proto: h.a, Status: status, Reason: h.c, Header: h.fields}
+		e.x.Response = session.Response{Proto: proto, Status: status, Reason: reason, Header: h.fields}
 		e.x.Timing.ResponseStart = start
 		e.resWarn = h.warns
 		if _, err := c.cw.Write(buf); err != nil {
 			c.noResponse(e, "client went away: "+errText(err))
 			return
 		}
-		fr, n, ferr := c.responseFraming(e, status, h.fields)
+		h.f.HTTP10 = proto == "HTTP/1.0"
+		b, tunnel, ferr := c.responseFraming(e, status, &h.f)
 		if ferr != nil {
 			e.resWarn = append(e.resWarn, ferr.Error())
 		}
-		if fr == tunnelBody {
+		e.resWarn = h.f.Warnings(e.resWarn)
+		if tunnel {
 			kind := "upgrade"
 			if e.x.Request.Method == "CONNECT" {
 				kind = "connect"
@@ -443,15 +459,7 @@ func (c *conn) relayResponses() {
 			e.decided <- false
 		}
 		rec := &body{max: c.p.opts.maxBody}
-		switch fr {
-		case lengthBody:
-			rec.expect(n)
-			err = relayN(c.ur, c.cw, n, rec)
-		case chunkedBody:
-			err = relayChunked(c.ur, c.cw, rec)
-		case closeBody:
-			err = relayUntilEOF(c.ur, c.cw, rec)
-		}
+		err = relayBody(c.ur, c.cw, b, rec)
 		e.x.Response.Body, e.x.Response.BodySize = rec.b, rec.size
 		if rec.truncated {
 			e.resFlags |= session.FlagResponseTruncated
@@ -468,39 +476,28 @@ func (c *conn) relayResponses() {
 		}
 		e.x.Timing.ResponseEnd = time.Now().UnixNano()
 		c.finish(e)
-		if err != nil || fr == closeBody {
+		if err != nil || b.Kind == http1.CloseBody {
 			return
 		}
 	}
 }
 
 // responseFraming decides how the response body is delimited, which
-// depends on the request (HEAD, CONNECT) as well as the status.
-func (c *conn) responseFraming(e *exchange, status int, h session.Headers) (framing, int64, error) {
+// depends on the request (HEAD, CONNECT) as well as the status: tunnel
+// after a switch of protocols or a successful CONNECT, else http1's
+// answer, or the close when the length is bad.
+func (c *conn) responseFraming(e *exchange, status int, f *http1.Framing) (http1.Body, bool, error) {
 	switch {
 	case status == 101 && e.upgrade:
-		return tunnelBody, 0, nil
+		return http1.Body{}, true, nil
 	case e.x.Request.Method == "CONNECT" && status >= 200 && status < 300:
-		return tunnelBody, 0, nil
-	case e.x.Request.Method == "HEAD" || status == 204 || status == 304 || status < 200:
-		return noBody, 0, nil
+		return http1.Body{}, true, nil
 	}
-	fr, n, err := bodyFraming(h, false)
+	b, err := f.ResponseBody(e.x.Request.Method, status)
 	if err != nil {
-		return closeBody, 0, err
+		return http1.Body{Kind: http1.CloseBody}, false, err
 	}
-	return fr, n, nil
-}
-
-func parseStatus(h head) (int, error) {
-	if !strings.HasPrefix(h.a, "HTTP/1.") || len(h.b) != 3 {
-		return 0, fmt.Errorf("malformed status line %q %q", clip(h.a), clip(h.b))
-	}
-	n, err := strconv.Atoi(h.b)
-	if err != nil || n < 100 {
-		return 0, fmt.Errorf("malformed status code %q", h.b)
-	}
-	return n, nil
+	return b, false, nil
 }
 
 // responseBroken relays whatever the upstream sends after a response head

@@ -5,10 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 // maxHead bounds a request or response head (start line and header
@@ -80,7 +79,7 @@ func readHead(r *bufio.Reader, w flusher, buf []byte) ([]byte, error) {
 		if err != nil {
 			return buf, err
 		}
-		blank := isBlank(buf[n:])
+		blank := http1.IsBlank(buf[n:])
 		if blank && started {
 			return buf, nil
 		}
@@ -90,56 +89,34 @@ func readHead(r *bufio.Reader, w flusher, buf []byte) ([]byte, error) {
 	}
 }
 
-func isBlank(line []byte) bool {
-	return len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n'
-}
-
 // head is a parsed start line and its header fields.
 type head struct {
-	a, b, c string // the three parts of the start line
-	fields  session.Headers
-	warns   []string
+	start  string
+	fields session.Headers
+	warns  []string
+	f      http1.Framing
 }
 
-// parseHead splits raw into the start line and fields, keeping names'
-// case and the order of repeated fields; obsolete line folding is joined
-// with a space.
-func parseHead(raw []byte) (head, error) {
-	var h head
-	lines := strings.Split(string(raw), "\n")
-	i := 0
-	for i < len(lines) && strings.TrimRight(lines[i], "\r") == "" {
-		i++
+// parseHead splits raw into the start line and fields (http1.ParseHead),
+// keeping names' case and the order of repeated fields; obsolete line
+// folding is joined with a space. Empty lines before the start line are
+// skipped.
+func parseHead(raw []byte) (*head, error) {
+	h := new(head)
+	s := string(raw)
+	for len(s) > 0 && (s[0] == '\r' || s[0] == '\n') {
+		s = s[1:]
 	}
-	if i == len(lines) {
+	if s == "" {
 		return h, errors.New("no start line")
 	}
-	start := strings.TrimRight(lines[i], "\r")
-	var ok bool
-	h.a, start, ok = strings.Cut(start, " ")
-	if !ok {
-		return h, fmt.Errorf("malformed start line %q", clip(lines[i]))
-	}
-	h.b, h.c, _ = strings.Cut(start, " ")
-	for _, l := range lines[i+1:] {
-		l = strings.TrimRight(l, "\r")
-		if l == "" {
-			continue
+	h.start, h.fields = http1.ParseHead(s, &h.f, func(kind int, line string) {
+		if kind == http1.FoldLine {
+			h.warns = append(h.warns, "obsolete line folding in field "+line)
+		} else {
+			h.warns = append(h.warns, fmt.Sprintf("malformed header line %q", clip(line)))
 		}
-		if l[0] == ' ' || l[0] == '\t' {
-			if n := len(h.fields); n > 0 {
-				h.fields[n-1].Value += " " + strings.TrimSpace(l)
-				h.warns = append(h.warns, "obsolete line folding in field "+h.fields[n-1].Name)
-				continue
-			}
-		}
-		name, value, ok := strings.Cut(l, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			h.warns = append(h.warns, fmt.Sprintf("malformed header line %q", clip(l)))
-			continue
-		}
-		h.fields = append(h.fields, session.Header{Name: name, Value: strings.Trim(value, " \t")})
-	}
+	})
 	return h, nil
 }
 
@@ -148,69 +125,6 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
-}
-
-// framing is how a message body is delimited.
-type framing int
-
-const (
-	noBody framing = iota
-	lengthBody
-	chunkedBody
-	closeBody  // a response read until the upstream closes
-	tunnelBody // after 101 or a successful CONNECT: raw bytes both ways
-)
-
-// bodyFraming applies RFC 9112 section 6.3 to a message's fields.
-func bodyFraming(h session.Headers, isRequest bool) (framing, int64, error) {
-	te := h.Values("Transfer-Encoding")
-	if len(te) > 0 {
-		last := strings.TrimSpace(te[len(te)-1])
-		if i := strings.LastIndexByte(last, ','); i >= 0 {
-			last = strings.TrimSpace(last[i+1:])
-		}
-		if strings.EqualFold(last, "chunked") {
-			return chunkedBody, 0, nil
-		}
-		if isRequest {
-			return 0, 0, fmt.Errorf("request Transfer-Encoding %q does not end in chunked", strings.Join(te, ", "))
-		}
-		return closeBody, 0, nil
-	}
-	cl := h.Values("Content-Length")
-	if len(cl) == 0 {
-		if isRequest {
-			return noBody, 0, nil
-		}
-		return closeBody, 0, nil
-	}
-	var n int64 = -1
-	for _, v := range cl {
-		for _, p := range strings.Split(v, ",") {
-			m, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
-			if err != nil || m < 0 || (n >= 0 && m != n) {
-				return 0, 0, fmt.Errorf("invalid Content-Length %q", strings.Join(cl, ", "))
-			}
-			n = m
-		}
-	}
-	if n == 0 {
-		return noBody, 0, nil
-	}
-	return lengthBody, n, nil
-}
-
-// hasToken reports whether a comma-separated header (Connection, Upgrade)
-// holds tok.
-func hasToken(h session.Headers, name, tok string) bool {
-	for _, v := range h.Values(name) {
-		for _, p := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(p), tok) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // body collects a relayed body up to a cap.
@@ -240,6 +154,20 @@ func (b *body) add(p []byte) {
 	} else if len(p) > 0 {
 		b.truncated = true
 	}
+}
+
+// relayBody relays a body framed as b from r to w, recording it in rec.
+func relayBody(r *bufio.Reader, w flusher, b http1.Body, rec *body) error {
+	switch b.Kind {
+	case http1.LengthBody:
+		rec.expect(b.Length)
+		return relayN(r, w, b.Length, rec)
+	case http1.ChunkedBody:
+		return relayChunked(r, w, rec)
+	case http1.CloseBody:
+		return relayUntilEOF(r, w, rec)
+	}
+	return nil
 }
 
 // relayN copies n bytes from r to w, recording them, flushing w whenever r
@@ -298,9 +226,9 @@ func relayChunked(r *bufio.Reader, w flusher, rec *body) error {
 		if _, err := w.Write(line); err != nil {
 			return err
 		}
-		size, err := chunkSize(line)
+		size, err := http1.ParseChunkSize(line)
 		if err != nil {
-			return err
+			return fmt.Errorf("invalid chunk size line %q: %w", clip(string(line)), err)
 		}
 		if size == 0 {
 			break
@@ -315,8 +243,8 @@ func relayChunked(r *bufio.Reader, w flusher, rec *body) error {
 		if _, err := w.Write(line); err != nil {
 			return err
 		}
-		if !isBlank(line) {
-			return fmt.Errorf("chunk data not followed by CRLF")
+		if !http1.IsBlank(line) {
+			return fmt.Errorf("chunk data not followed by CRLF: %w", http1.ErrBadChunk)
 		}
 	}
 	for { // trailer section
@@ -328,21 +256,8 @@ func relayChunked(r *bufio.Reader, w flusher, rec *body) error {
 		if _, err := w.Write(line); err != nil {
 			return err
 		}
-		if isBlank(line) {
+		if http1.IsBlank(line) {
 			return nil
 		}
 	}
-}
-
-func chunkSize(line []byte) (int64, error) {
-	s := strings.TrimRight(string(line), "\r\n")
-	if i := strings.IndexByte(s, ';'); i >= 0 {
-		s = s[:i]
-	}
-	s = strings.TrimRight(s, " \t")
-	n, err := strconv.ParseInt(s, 16, 64)
-	if err != nil || n < 0 || s == "" || s[0] == '+' || s[0] == '-' {
-		return 0, fmt.Errorf("invalid chunk size line %q", clip(string(line)))
-	}
-	return n, nil
 }

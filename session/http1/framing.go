@@ -55,7 +55,7 @@ type Framing struct {
 	Close       bool  // Connection: close
 	KeepAlive   bool  // Connection: keep-alive
 	UpgradeConn bool  // Connection: upgrade
-	Upgrade     bool  // an Upgrade field
+	Upgrade     bool  // an Upgrade field, even empty
 	Flags       Flag  // what was tolerated
 	Fields      int32 // fields seen
 }
@@ -88,7 +88,7 @@ func add[S text](f *Framing, name, value S) {
 			addConnection(f, value)
 		}
 	case 7:
-		if EqualFold(name, "Upgrade") && len(value) > 0 {
+		if EqualFold(name, "Upgrade") {
 			f.Upgrade = true
 		}
 	}
@@ -257,4 +257,23 @@ func (f *Framing) Persistent(b Body) bool {
 		return f.KeepAlive
 	}
 	return true
+}
+
+// Warnings appends to dst a recorder's warning for each framing flag but
+// FlagObsFold (which a recorder reports with the field it continued), in
+// the words every recorder uses.
+func (f *Framing) Warnings(dst []string) []string {
+	if f.Flags&FlagDupLength != 0 {
+		dst = append(dst, "Content-Length repeated with the same value")
+	}
+	if f.Flags&FlagLengthAndEncoding != 0 {
+		dst = append(dst, "both Content-Length and Transfer-Encoding: framed by Transfer-Encoding")
+	}
+	if f.Flags&FlagOtherCoding != 0 {
+		dst = append(dst, "Transfer-Encoding does not end in chunked: read to the close")
+	}
+	if f.Flags&FlagEncoding10 != 0 {
+		dst = append(dst, "Transfer-Encoding in HTTP/1.0: read to the close")
+	}
+	return dst
 }
