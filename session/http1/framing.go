@@ -97,13 +97,10 @@ func add[S text](f *Framing, name, value S) {
 // addLength takes one Content-Length value, which may be a list of
 // equal values.
 func addLength[S text](f *Framing, v S) {
-	for {
-		i := indexByte(v, ',')
-		el := v
-		if i >= 0 {
-			el = v[:i]
-		}
-		n, ok := ParseLength(trimOWS(el))
+	for more := true; more; {
+		var el S
+		el, v, more = cutList(v)
+		n, ok := ParseLength(el)
 		if !ok || (f.lengths > 0 && f.length != n+1) {
 			f.badLength = true
 		} else {
@@ -113,10 +110,6 @@ func addLength[S text](f *Framing, v S) {
 		if f.lengths > 1 {
 			f.Flags |= FlagDupLength
 		}
-		if i < 0 {
-			return
-		}
-		v = v[i+1:]
 	}
 }
 
@@ -135,15 +128,9 @@ func addEncoding[S text](f *Framing, v S) {
 }
 
 func addConnection[S text](f *Framing, v S) {
-	for len(v) > 0 {
-		i := indexByte(v, ',')
-		el := v
-		if i >= 0 {
-			el, v = v[:i], v[i+1:]
-		} else {
-			v = v[:0]
-		}
-		el = trimOWS(el)
+	for more := len(v) > 0; more; {
+		var el S
+		el, v, more = cutList(v)
 		switch {
 		case EqualFold(el, "close"):
 			f.Close = true

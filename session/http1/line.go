@@ -208,17 +208,21 @@ func EqualFold[A, B text](a A, b B) bool {
 // HasToken reports whether a comma-separated list value (Connection,
 // Upgrade, Transfer-Encoding) holds tok in any case.
 func HasToken[S text](list S, tok string) bool {
-	for len(list) > 0 {
-		i := indexByte(list, ',')
-		el := list
-		if i >= 0 {
-			el, list = list[:i], list[i+1:]
-		} else {
-			list = list[:0]
-		}
-		if EqualFold(trimOWS(el), tok) {
+	for more := len(list) > 0; more; {
+		var el S
+		el, list, more = cutList(list)
+		if EqualFold(el, tok) {
 			return true
 		}
 	}
 	return false
+}
+
+// cutList cuts the first element off a comma-separated list, less its
+// surrounding whitespace; more reports whether a comma followed it.
+func cutList[S text](list S) (el, rest S, more bool) {
+	if i := indexByte(list, ','); i >= 0 {
+		return trimOWS(list[:i]), list[i+1:], true
+	}
+	return trimOWS(list), list[:0], false
 }
