@@ -62,8 +62,9 @@
 // Header fields are sent with their recorded names, in their recorded
 // case and order, and values, repeated fields as they were (under
 // WithFollowRedirects net/http's client sends them, in Go's canonical case
-// and order). Hop-by-hop fields (Connection, Keep-Alive, Transfer-
-// Encoding, TE, Trailer, Upgrade, Proxy-Connection, Expect) are dropped,
+// and order). Hop-by-hop fields (session/http1's list: Connection,
+// Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Proxy-*, Expect,
+// and the fields a Connection field names) are dropped,
 // Content-Length is recomputed from the body, and Host is the target's
 // unless WithKeepHost. Redirects are not followed unless
 // WithFollowRedirects: the recorded client's next request is in the

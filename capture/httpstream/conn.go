@@ -12,6 +12,11 @@
 // connection, interim 1xx responses (skipped, so 100-continue works), HEAD and
 // 204/304 responses without bodies. Bodies are stored as sent: a gzip body
 // stays gzip. Header fields keep their order and the case they were sent in.
+// The framing rules (where a message ends, repeated or conflicting
+// Content-Length, Transfer-Encoding over Content-Length, obsolete line
+// folding, bare LF line ends) are session/http1's, shared with the
+// recording proxy and the replay client; what they tolerated is warned
+// about on the exchange.
 //
 // What it refuses, counted and never written as garbage: TLS, HTTP/2 (the
 // prior-knowledge preface or an h2c upgrade), WebSocket and other upgrades,

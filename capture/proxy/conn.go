@@ -556,8 +556,7 @@ func (c *conn) pipe(dst net.Conn, r *bufio.Reader, w *bufio.Writer) {
 // startsRequest reports whether b can begin a request: a method token
 // (RFC 9110 tchar) or the empty lines a client may send before one.
 func startsRequest(b byte) bool {
-	return b == '\r' || b == '\n' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' ||
-		strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+	return b == '\r' || b == '\n' || http1.IsTchar(b)
 }
 
 // kindOf names the protocol of bytes that are not HTTP/1.x.
