@@ -17,9 +17,7 @@
 // the proxy would otherwise wait, so streamed responses (chunked,
 // Server-Sent Events) and request bodies reach the other side as they
 // arrive. Keep-alive and pipelining mirror the client's: the upstream sees
-// as many connections, reused as often, as the proxy's clients open. Where
-// a message ends is decided by session/http1, as the packet-capture parser
-// and the replay client decide it.
+// as many connections, reused as often, as the proxy's clients open.
 //
 // What differs from a direct connection: the upstream sees the proxy's
 // address as the peer; connections are opened to the upstream when the
