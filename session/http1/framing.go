@@ -52,12 +52,11 @@ type Framing struct {
 	encoding  bool // a Transfer-Encoding field with a value
 	chunked   bool // and its final coding is chunked
 
-	Close       bool  // Connection: close
-	KeepAlive   bool  // Connection: keep-alive
-	UpgradeConn bool  // Connection: upgrade
-	Upgrade     bool  // an Upgrade field, even empty
-	Flags       Flag  // what was tolerated
-	Fields      int32 // fields seen
+	Close       bool // Connection: close
+	KeepAlive   bool // Connection: keep-alive
+	UpgradeConn bool // Connection: upgrade
+	Upgrade     bool // an Upgrade field, even empty
+	Flags       Flag // what was tolerated
 }
 
 // Reset makes f ready for another message.
@@ -73,7 +72,6 @@ func (f *Framing) AddString(name, value string) { add(f, name, value) }
 func (f *Framing) FoldedField() { f.Flags |= FlagObsFold }
 
 func add[S text](f *Framing, name, value S) {
-	f.Fields++
 	switch len(name) {
 	case 14:
 		if EqualFold(name, "Content-Length") {
