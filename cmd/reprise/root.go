@@ -39,5 +39,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addCheck(root)
 	addShadow(root)
 	addDemo(root)
+	addExport(root)
 	return root
 }

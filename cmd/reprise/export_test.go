@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/reprise-tool/reprise/capture/gor"
+	"github.com/reprise-tool/reprise/capture/har"
+	"github.com/reprise-tool/reprise/session"
+)
+
+func readRecording(t *testing.T, path string) []*session.Exchange {
+	t.Helper()
+	src, err := session.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return drain(t, src)
+}
+
+func drain(t *testing.T, src session.Source) []*session.Exchange {
+	t.Helper()
+	var xs []*session.Exchange
+	for {
+		x, err := src.Next()
+		if err == io.EOF {
+			return xs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+}
+
+// The demo shop's recording exported to HAR and to .gor, gzip'd or not,
+// reads back as itself: method, target, headers, bodies, status and
+// timestamps (HAR: to the millisecond).
+func TestExportRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	rec := writeShop(t, dir, "shop.rpz")
+	want := readRecording(t, rec)
+	for _, name := range []string{"shop.har", "shop.gor", "shop.har.gz", "shop.gor.gz"} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name)
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"export", rec, "-o", out, "--json"}, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			var res exportResult
+			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Exchanges != int64(len(want)) || res.Truncated != 1 || res.Gzip != strings.HasSuffix(name, ".gz") {
+				t.Errorf("result %+v", res)
+			}
+			var got []*session.Exchange
+			if strings.Contains(name, ".har") {
+				r, err := har.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = drain(t, r)
+				r.Close()
+			} else {
+				r, err := gor.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = drain(t, r)
+				r.Close()
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d exchanges back, want %d", len(got), len(want))
+			}
+			for i := range want {
+				w, g := want[i], got[i]
+				if w.Request.Method != g.Request.Method || w.Request.Target != g.Request.Target ||
+					!reflect.DeepEqual(w.Request.Header, g.Request.Header) || !bytes.Equal(w.Request.Body, g.Request.Body) {
+					t.Fatalf("%d: request %+v, got %+v", i, w.Request, g.Request)
+				}
+				if w.Response.Status != g.Response.Status || !reflect.DeepEqual(w.Response.Header, g.Response.Header) ||
+					!bytes.Equal(w.Response.Body, g.Response.Body) {
+					t.Fatalf("%d: response %+v, got %+v", i, w.Response, g.Response)
+				}
+				if w.Flags&session.FlagNoResponse != g.Flags&session.FlagNoResponse {
+					t.Fatalf("%d: flags %v, got %v", i, w.Flags, g.Flags)
+				}
+				// The shop's times are whole milliseconds, so HAR keeps
+				// them too; a request without a response has no response
+				// times in either format.
+				wt := w.Timing
+				if w.Flags&session.FlagNoResponse != 0 {
+					wt.ResponseStart, wt.ResponseEnd = 0, 0
+				}
+				if wt != g.Timing {
+					t.Fatalf("%d: timing %+v, got %+v", i, wt, g.Timing)
+				}
+			}
+		})
+	}
+}
+
+func TestExportUsage(t *testing.T) {
+	dir := t.TempDir()
+	rec := writeShop(t, dir, "shop.rpz")
+	for _, args := range [][]string{
+		{"export", rec},                                    // no -o
+		{"export", rec, "-o", filepath.Join(dir, "x.txt")}, // no format
+		{"export", rec, "-o", filepath.Join(dir, "x.har"), "--format", "pcap"},
+		{"export", rec, "-o", filepath.Join(dir, "x.har"), "--scheme", "ftp"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", args, code, exitUsage, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"export", "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "routeFromHAR") {
+		t.Errorf("help: exit %d: %s", code, stdout.String())
+	}
+	if code := run([]string{"export", filepath.Join(dir, "missing.rpz"), "-o", filepath.Join(dir, "x.har")}, &stdout, &stderr); code != exitFailure {
+		t.Errorf("missing recording: exit %d", code)
+	}
+}
