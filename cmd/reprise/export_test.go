@@ -111,7 +111,7 @@ func TestExportUsage(t *testing.T) {
 	dir := t.TempDir()
 	rec := writeShop(t, dir, "shop.rpz")
 	for _, args := range [][]string{
-		{"export", rec},                                    // no -o
+		{"export", rec}, // no -o
 		{"export", rec, "-o", filepath.Join(dir, "x.txt")}, // no format
 		{"export", rec, "-o", filepath.Join(dir, "x.har"), "--format", "pcap"},
 		{"export", rec, "-o", filepath.Join(dir, "x.har"), "--scheme", "ftp"},
