@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -53,15 +53,7 @@ func sample() []*session.Exchange {
 
 func writeAll(t testing.TB, xs []*session.Exchange) []byte {
 	var b bytes.Buffer
-	w := NewWriter(&b)
-	for _, x := range xs {
-		if err := w.WriteExchange(x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sourcetest.WriteAll(t, NewWriter(&b), xs)
 	return b.Bytes()
 }
 
@@ -71,25 +63,11 @@ func readAll(t testing.TB, data []byte, opts ...Option) ([]*session.Exchange, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var xs []*session.Exchange
-	var errs []*PayloadError
-	for i := 0; i < 100000; i++ {
-		x, err := r.Next()
-		if err == io.EOF {
-			return xs, errs, r
-		}
-		var pe *PayloadError
-		if errors.As(err, &pe) {
-			errs = append(errs, pe)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		xs = append(xs, x)
+	xs, errs, err := sourcetest.Drain[*PayloadError](t, r, 100000)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("reader did not end")
-	return nil, nil, nil
+	return xs, errs, r
 }
 
 // same compares what a .gor round trip keeps.

@@ -18,16 +18,14 @@
 package gor
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
+	"github.com/reprise-tool/reprise/capture/internal/infile"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -198,9 +196,9 @@ type pend struct {
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
-	o      options
-	sc     scanner
-	closer io.Closer
+	o  options
+	sc scanner
+	infile.Closer
 
 	queue   []*pend
 	byID    map[string]*pend
@@ -227,43 +225,26 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 			return nil, err
 		}
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gor: %s: gzip header: %w", o.path, err)
-		}
-		src = zr
+	src, err := infile.Reader(r)
+	if err != nil {
+		return nil, fmt.Errorf("gor: %s: %w", o.path, err)
 	}
 	rd := &Reader{o: o, byID: map[string]*pend{}, early: map[string]*pend{}, nextID: o.firstConn}
 	rd.sc.r = src
 	return rd, nil
 }
 
-// Open opens the GoReplay file at path; Close closes it.
+// Open opens the GoReplay file at path; Close (of the embedded
+// infile.Closer) closes it. For NewReader, Close does nothing.
 func Open(path string, opts ...Option) (*Reader, error) {
-	f, err := os.Open(path)
+	r, closeFile, err := infile.Open(path, func(f io.Reader) (*Reader, error) {
+		return NewReader(f, append([]Option{Name(path)}, opts...)...)
+	})
 	if err != nil {
 		return nil, err
 	}
-	r, err := NewReader(f, append([]Option{Name(path)}, opts...)...)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	r.closer = f
+	r.SetClose(closeFile)
 	return r, nil
-}
-
-// Close closes the file opened by Open; for NewReader it does nothing.
-func (r *Reader) Close() error {
-	if r.closer == nil {
-		return nil
-	}
-	c := r.closer
-	r.closer = nil
-	return c.Close()
 }
 
 // Stats returns the counts so far.

@@ -60,27 +60,22 @@ var _ session.Sink = (*Writer)(nil)
 func (w *Writer) WriteExchange(x *session.Exchange) error {
 	w.id++
 	id := fmt.Sprintf("%024x", w.id)
-	b := w.buf[:0]
 	t := x.Timing
-	b = appendMeta(b, TypeRequest, id, t.RequestStart, t.RequestEnd)
-	reqStart := len(b)
-	b = appendRequest(b, &x.Request)
-	if bytes.Contains(b[reqStart:], sep) {
-		return w.skip(b)
-	}
-	b = append(b, sep...)
+	b, ok := appendPayload(w.buf[:0], TypeRequest, id, t.RequestStart, t.RequestEnd, func(b []byte) []byte {
+		return appendRequest(b, &x.Request)
+	})
 	n := int64(1)
-	if x.Flags&session.FlagNoResponse == 0 && x.Response.Status != 0 {
-		b = appendMeta(b, TypeResponse, id, t.ResponseStart, t.ResponseEnd)
-		respStart := len(b)
-		b = appendResponse(b, &x.Response)
-		if bytes.Contains(b[respStart:], sep) {
-			return w.skip(b)
-		}
-		b = append(b, sep...)
+	if ok && x.Flags&session.FlagNoResponse == 0 && x.Response.Status != 0 {
+		b, ok = appendPayload(b, TypeResponse, id, t.ResponseStart, t.ResponseEnd, func(b []byte) []byte {
+			return appendResponse(b, &x.Response)
+		})
 		n++
 	}
 	w.buf = b
+	if !ok {
+		w.stats.Skipped++
+		return ErrSeparatorInBody
+	}
 	if x.Flags&(session.FlagRequestTruncated|session.FlagResponseTruncated) != 0 {
 		w.stats.Truncated++
 	}
@@ -92,10 +87,16 @@ func (w *Writer) WriteExchange(x *session.Exchange) error {
 	return nil
 }
 
-func (w *Writer) skip(b []byte) error {
-	w.buf = b
-	w.stats.Skipped++
-	return ErrSeparatorInBody
+// appendPayload appends a meta line, the message msg appends, and the
+// separator; ok is false when the message's bytes hold the separator.
+func appendPayload(b []byte, typ byte, id string, start, end int64, msg func([]byte) []byte) ([]byte, bool) {
+	b = appendMeta(b, typ, id, start, end)
+	from := len(b)
+	b = msg(b)
+	if bytes.Contains(b[from:], sep) {
+		return b, false
+	}
+	return append(b, sep...), true
 }
 
 // Stats returns the counts so far.

@@ -5,12 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -65,15 +65,7 @@ func sample() []*session.Exchange {
 
 func writeAll(t testing.TB, xs []*session.Exchange) []byte {
 	var b bytes.Buffer
-	w := NewWriter(&b)
-	for _, x := range xs {
-		if err := w.WriteExchange(x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sourcetest.WriteAll(t, NewWriter(&b), xs)
 	return b.Bytes()
 }
 
@@ -82,25 +74,11 @@ func readAll(t testing.TB, data []byte, opts ...Option) ([]*session.Exchange, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var xs []*session.Exchange
-	var errs []*EntryError
-	for i := 0; i < 100000; i++ {
-		x, err := r.Next()
-		if err == io.EOF {
-			return xs, errs, r
-		}
-		var ee *EntryError
-		if errors.As(err, &ee) {
-			errs = append(errs, ee)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		xs = append(xs, x)
+	xs, errs, err := sourcetest.Drain[*EntryError](t, r, 100000)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("reader did not end")
-	return nil, nil, nil
+	return xs, errs, r
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -1,15 +1,13 @@
 package har
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/reprise-tool/reprise/capture/internal/infile"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -124,10 +122,9 @@ func FirstConnID(id uint64) Option {
 // then io.EOF, since nothing after it can be trusted. Damage lists every
 // report. A Reader is not safe for concurrent use.
 type Reader struct {
-	o      options
-	cr     countingReader
-	dec    *json.Decoder
-	closer io.Closer
+	o   options
+	dec *json.Decoder
+	infile.Closer
 
 	started bool // positioned inside log.entries
 	done    bool
@@ -150,44 +147,26 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 			return nil, err
 		}
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("har: %s: gzip header: %w", o.path, err)
-		}
-		src = zr
+	src, err := infile.Reader(r)
+	if err != nil {
+		return nil, fmt.Errorf("har: %s: %w", o.path, err)
 	}
 	rd := &Reader{o: o, conns: map[string]uint64{}, next: map[uint64]int{}, nextID: o.firstConn}
-	rd.cr.r = src
-	rd.dec = json.NewDecoder(&rd.cr)
+	rd.dec = json.NewDecoder(src)
 	return rd, nil
 }
 
-// Open opens the HAR file at path; Close closes it.
+// Open opens the HAR file at path; Close (of the embedded
+// infile.Closer) closes it. For NewReader, Close does nothing.
 func Open(path string, opts ...Option) (*Reader, error) {
-	f, err := os.Open(path)
+	r, closeFile, err := infile.Open(path, func(f io.Reader) (*Reader, error) {
+		return NewReader(f, append([]Option{Name(path)}, opts...)...)
+	})
 	if err != nil {
 		return nil, err
 	}
-	r, err := NewReader(f, append([]Option{Name(path)}, opts...)...)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	r.closer = f
+	r.SetClose(closeFile)
 	return r, nil
-}
-
-// Close closes the file opened by Open; for NewReader it does nothing.
-func (r *Reader) Close() error {
-	if r.closer == nil {
-		return nil
-	}
-	c := r.closer
-	r.closer = nil
-	return c.Close()
 }
 
 // Stats returns the counts so far.
@@ -348,17 +327,5 @@ func (r *Reader) report(i int, err error) error {
 	return e
 }
 
-// countingReader counts the bytes read, for the read speed and progress.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// BytesRead returns the (uncompressed) bytes read from the input so far.
-func (r *Reader) BytesRead() int64 { return r.cr.n }
+// BytesRead returns the (uncompressed) bytes of the input read so far.
+func (r *Reader) BytesRead() int64 { return r.dec.InputOffset() }

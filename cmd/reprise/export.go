@@ -115,21 +115,16 @@ func exportRun(c *cobra.Command, o *exportOptions) error {
 	}
 	defer src.Close()
 	res := exportResult{Output: o.out, Format: format, Gzip: gz}
-	werr := writeAtomic(o.out, func(f io.Writer) error {
-		cw := &countWriter{w: f}
-		var w io.Writer = cw
-		var zw *gzip.Writer
-		if gz {
-			zw = gzip.NewWriter(cw)
-			w = zw
+	var werr error
+	res.Bytes, werr = writeAtomic(o.out, func(w io.Writer) error {
+		if !gz {
+			return exportTo(w, src, format, o, &res)
 		}
-		err := exportTo(w, src, format, o, &res)
-		if zw != nil {
-			if cerr := zw.Close(); err == nil {
-				err = cerr
-			}
+		zw := gzip.NewWriter(w)
+		err := exportTo(zw, src, format, o, &res)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
 		}
-		res.Bytes = cw.n
 		return err
 	})
 	res.Damaged = len(src.Damage())
@@ -206,30 +201,25 @@ func exportTo(w io.Writer, src *session.MultiReader, format string, o *exportOpt
 }
 
 // writeAtomic writes path through a temporary file renamed into place, so
-// a failed export never leaves a half-written file under the name asked.
-func writeAtomic(path string, write func(io.Writer) error) error {
+// a failed export never leaves a half-written file under the name asked,
+// and returns the file's size.
+func writeAtomic(path string, write func(io.Writer) error) (int64, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.Remove(tmp.Name())
 	if err := write(tmp); err != nil {
 		tmp.Close()
-		return err
+		return 0, err
+	}
+	st, err := tmp.Stat()
+	if err != nil {
+		tmp.Close()
+		return 0, err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return 0, err
 	}
-	return os.Rename(tmp.Name(), path)
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return st.Size(), os.Rename(tmp.Name(), path)
 }
