@@ -59,6 +59,11 @@ func (r *Reader) exchange(e *entry) (*session.Exchange, string, error) {
 	if setBody(&q.Body, &q.BodySize, body, r.o.maxBody) {
 		x.Flags |= session.FlagRequestTruncated
 	}
+	if len(body) == 0 && e.Request.BodySize > 0 {
+		q.BodySize = e.Request.BodySize
+		x.Flags |= session.FlagRequestTruncated
+		x.Warnings = append(x.Warnings, "HAR holds no request body")
+	}
 	if e.Response.Status <= 0 {
 		// Browsers write status 0 for a request that failed or was blocked.
 		x.Flags |= session.FlagNoResponse
@@ -72,7 +77,7 @@ func (r *Reader) exchange(e *entry) (*session.Exchange, string, error) {
 	p.Proto = proto(x, e.Response.HTTPVersion)
 	p.Status, p.Reason = e.Response.Status, e.Response.StatusText
 	p.Header = headers(e.Response.Headers)
-	if err := r.responseBody(x, &e.Response.Content); err != nil {
+	if err := r.responseBody(x, &e.Response.Content, e.Response.BodySize); err != nil {
 		return nil, host, err
 	}
 	return x, host, nil
@@ -224,7 +229,7 @@ func requestBody(pd *postData) ([]byte, error) {
 // sent in _encodedText. A decoded body loses its Content-Encoding field
 // (and a Content-Length that counted the encoded bytes), with a warning,
 // so the exchange never claims an encoding its body does not have.
-func (r *Reader) responseBody(x *session.Exchange, c *content) error {
+func (r *Reader) responseBody(x *session.Exchange, c *content, wireSize int64) error {
 	p := &x.Response
 	var body []byte
 	switch {
@@ -248,9 +253,10 @@ func (r *Reader) responseBody(x *session.Exchange, c *content) error {
 	if setBody(&p.Body, &p.BodySize, body, r.o.maxBody) {
 		x.Flags |= session.FlagResponseTruncated
 	}
-	if len(body) == 0 && c.Size > 0 {
-		// Recorded without content (Playwright's content: "omit").
-		p.BodySize = c.Size
+	if len(body) == 0 && (c.Size > 0 || wireSize > 0) {
+		// Recorded without content (Playwright's content: "omit", or a
+		// body the browser did not keep).
+		p.BodySize = max(c.Size, 0)
 		x.Flags |= session.FlagResponseTruncated
 		x.Warnings = append(x.Warnings, "HAR holds no response body")
 	}
