@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/session"
@@ -256,15 +257,27 @@ func itoa(n int) string {
 }
 
 func TestWriterSeparatorInBody(t *testing.T) {
-	var b bytes.Buffer
-	w := NewWriter(&b)
-	x := &session.Exchange{Request: session.Request{Method: "POST", Target: "/", Body: []byte("a" + Separator + "b")}}
-	if err := w.WriteExchange(x); !errors.Is(err, ErrSeparatorInBody) {
-		t.Fatalf("err %v", err)
+	for _, body := range []string{
+		"a" + Separator + "b",                 // a separator inside
+		"a\n" + Separator[1:],                 // a separator line at the end
+		"a\n" + Separator[1:len(Separator)-1], // the separator's line without its newline
+	} {
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		x := &session.Exchange{Request: session.Request{Method: "POST", Target: "/", Body: []byte(body)}}
+		if err := w.WriteExchange(x); !errors.Is(err, ErrSeparatorInBody) {
+			t.Fatalf("%q: err %v", body, err)
+		}
+		w.Close()
+		if b.Len() != 0 || w.Stats().Skipped != 1 {
+			t.Fatalf("%q: wrote %q, stats %+v", body, b.Bytes(), w.Stats())
+		}
 	}
-	w.Close()
-	if b.Len() != 0 || w.Stats().Skipped != 1 {
-		t.Fatalf("wrote %q, stats %+v", b.Bytes(), w.Stats())
+	// A body ending in a newline is fine.
+	var b bytes.Buffer
+	x := &session.Exchange{Request: session.Request{Method: "POST", Target: "/", Body: []byte("a\n\n")}}
+	if err := NewWriter(&b).WriteExchange(x); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -282,5 +295,78 @@ func TestMaxPending(t *testing.T) {
 	x, err := r.Next()
 	if err != nil || x.Flags&session.FlagNoResponse == 0 {
 		t.Fatalf("first: %v %+v", err, x)
+	}
+}
+
+// goreplayPayloads splits a file the way GoReplay's --input-file does (its
+// input_file.go): line by line, a payload ends at a line that is the
+// separator's last line, and the newline before that line is not part of
+// the payload; a payload whose meta line has fewer than three fields is
+// dropped.
+func goreplayPayloads(data []byte) [][]byte {
+	var out [][]byte
+	var cur []byte
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break // GoReplay drops a last line without its newline
+		}
+		line := data[:i+1]
+		data = data[i+1:]
+		if string(line) == Separator[1:] {
+			meta := cur[:max(0, bytes.IndexByte(cur, '\n'))]
+			if len(bytes.Split(meta, []byte{' '})) >= 3 {
+				out = append(out, cur[:len(cur)-1])
+			}
+			cur = nil
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	return out
+}
+
+// What Writer writes is what GoReplay reads: one payload per message, the
+// meta line's first three fields as GoReplay parses them, and the HTTP
+// bytes whole.
+func TestWriterAsGoReplayReads(t *testing.T) {
+	xs := sample()
+	ps := goreplayPayloads(writeAll(t, xs))
+	if len(ps) != 7 {
+		t.Fatalf("%d payloads, want 7", len(ps))
+	}
+	for _, p := range ps {
+		meta := bytes.Split(p[:bytes.IndexByte(p, '\n')], []byte{' '})
+		if len(meta) != 4 || (meta[0][0] != TypeRequest && meta[0][0] != TypeResponse) {
+			t.Errorf("meta %q", meta)
+		}
+		raw := p[bytes.IndexByte(p, '\n')+1:]
+		if !bytes.HasPrefix(raw, []byte("HTTP/1.")) && !bytes.Contains(raw[:bytes.IndexByte(raw, '\n')], []byte(" HTTP/1.")) {
+			t.Errorf("raw %q", raw)
+		}
+	}
+	if !bytes.HasSuffix(ps[1], []byte("8\r\n{\"id\":1}\r\n0\r\n\r\n")) {
+		t.Errorf("chunked response %q", ps[1])
+	}
+	if !bytes.HasSuffix(ps[3], []byte{0, 0xff, '\n', 1}) {
+		t.Errorf("binary body %q", ps[3])
+	}
+}
+
+// Payloads split across reads (here one byte at a time) read the same,
+// and so does a separator line right after another (an empty payload).
+func TestReadByteByByte(t *testing.T) {
+	data := append(writeAll(t, sample()), []byte(Separator[1:]+payload("1 zz 5 1", req1))...)
+	want, errs, _ := readAll(t, data)
+	r, err := NewReader(iotest.OneByteReader(bytes.NewReader(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gerrs, err := sourcetest.Drain[*PayloadError](t, r, 1000)
+	if err != nil || len(errs) > 0 || len(gerrs) > 0 || len(got) != len(want) || len(got) != 5 {
+		t.Fatalf("%v %v %v: %d and %d exchanges", err, errs, gerrs, len(got), len(want))
+	}
+	for i := range want {
+		same(t, want[i], got[i])
 	}
 }

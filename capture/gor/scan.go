@@ -13,16 +13,35 @@ const (
 	scanEnd             // nothing more (err says why, nil for a clean end)
 )
 
-var sep = []byte(Separator)
+// marker is the separator's line. Like GoReplay's reader, a payload ends
+// at a line equal to it; the newline before that line is not part of the
+// payload, so Separator ends a payload written with a newline or without.
+var marker = []byte(Separator[1:])
 
-// scanner splits a stream into payloads on Separator, holding at most one
-// payload (plus one read) in memory.
+// firstMarker returns the index of the first marker line in b, which
+// starts at a line start, or -1. from is where to start looking.
+func firstMarker(b []byte, from int) int {
+	for {
+		i := bytes.Index(b[from:], marker)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if i == 0 || b[i-1] == '\n' {
+			return i
+		}
+		from = i + 1
+	}
+}
+
+// scanner splits a stream into payloads on marker lines, holding at most
+// one payload (plus one read) in memory.
 type scanner struct {
 	r        io.Reader
 	buf      []byte
-	start    int   // buf[start:] is not yet consumed
+	start    int   // buf[start:] is not yet consumed, and starts a line
 	off      int64 // stream offset of buf[start]
-	searched int   // bytes of buf[start:] known to hold no separator start
+	searched int   // bytes of buf[start:] known to hold no marker start
 	eof      bool
 	err      error
 }
@@ -34,21 +53,22 @@ func (s *scanner) next(limit int) (p []byte, off int64, res int, err error) {
 	var skipOff int64
 	for {
 		data := s.buf[s.start:]
-		if i := bytes.Index(data[s.searched:], sep); i >= 0 {
-			i += s.searched
+		if i := firstMarker(data, s.searched); i >= 0 {
 			off = s.off
-			s.start += i + len(sep)
-			s.off += int64(i + len(sep))
+			s.start += i + len(marker)
+			s.off += int64(i + len(marker))
 			s.searched = 0
 			switch {
 			case skipping:
 				return nil, skipOff, scanTooLarge, nil
 			case i > limit:
 				return nil, off, scanTooLarge, nil
+			case i == 0:
+				return nil, off, scanOK, nil
 			}
-			return data[:i], off, scanOK, nil
+			return data[:i-1], off, scanOK, nil
 		}
-		s.searched = max(0, len(data)-len(sep)+1)
+		s.searched = max(0, len(data)-len(marker))
 		if s.eof {
 			off = s.off
 			s.start = len(s.buf)
@@ -63,15 +83,16 @@ func (s *scanner) next(limit int) (p []byte, off int64, res int, err error) {
 			return nil, off, scanEnd, s.err
 		}
 		if len(data) > limit {
-			// Drop what cannot hold the separator's start; keep looking
-			// for the end of this payload.
+			// Drop what cannot hold a marker's start (keeping the byte
+			// before it, which says whether it starts a line); keep
+			// looking for the end of this payload.
 			if !skipping {
 				skipping, skipOff = true, s.off
 			}
-			drop := s.searched
+			drop := max(0, s.searched-1)
 			s.start += drop
 			s.off += int64(drop)
-			s.searched = 0
+			s.searched -= drop
 		}
 		s.fill()
 	}

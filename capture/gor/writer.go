@@ -2,7 +2,6 @@ package gor
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -88,15 +87,15 @@ func (w *Writer) WriteExchange(x *session.Exchange) error {
 }
 
 // appendPayload appends a meta line, the message msg appends, and the
-// separator; ok is false when the message's bytes hold the separator.
+// separator; ok is false when GoReplay would not read it back as one
+// payload: the message's bytes hold a separator line (or end in the first
+// part of one).
 func appendPayload(b []byte, typ byte, id string, start, end int64, msg func([]byte) []byte) ([]byte, bool) {
-	b = appendMeta(b, typ, id, start, end)
 	from := len(b)
+	b = appendMeta(b, typ, id, start, end)
 	b = msg(b)
-	if bytes.Contains(b[from:], sep) {
-		return b, false
-	}
-	return append(b, sep...), true
+	b = append(b, Separator...)
+	return b, firstMarker(b[from:], 0) == len(b)-from-len(marker)
 }
 
 // Stats returns the counts so far.
