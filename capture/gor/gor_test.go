@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/session"
@@ -368,5 +369,26 @@ func TestReadByteByByte(t *testing.T) {
 	}
 	for i := range want {
 		same(t, want[i], got[i])
+	}
+}
+
+// A request never answered is given up once the file's time has moved on
+// by the pair window, not held until the end.
+func TestPairWindow(t *testing.T) {
+	in := payload("1 a 1000000000 1", req1) + payload("1 b 2000000000 1", req1) + payload("2 b 2000000100 1", resp1) +
+		payload("1 c 9000000000 1", req1)
+	r, err := NewReader(strings.NewReader(in), PairWindow(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.step()
+	r.step()
+	r.step()
+	if len(r.out) != 0 {
+		t.Fatalf("%d exchanges before the window passed", len(r.out))
+	}
+	r.step()
+	if len(r.out) != 2 || r.out[0].Flags&session.FlagNoResponse == 0 || r.out[1].Response.Status != 200 {
+		t.Fatalf("after the window: %d exchanges", len(r.out))
 	}
 }

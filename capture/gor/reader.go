@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
 	"github.com/reprise-tool/reprise/capture/internal/infile"
@@ -46,6 +47,9 @@ const (
 	DefaultMaxPayload = 64 << 20
 	DefaultMaxPending = 4096
 	DefaultMaxBody    = 1 << 20
+	// DefaultPairWindow is how long after a request (by the file's
+	// timestamps) its response may still come.
+	DefaultPairWindow = 2 * time.Minute
 )
 
 // Sentinel errors. A *PayloadError wraps one of them; test with errors.Is.
@@ -119,6 +123,7 @@ type options struct {
 	maxPending int
 	maxBody    int64
 	firstConn  uint64
+	window     time.Duration
 }
 
 // Name sets the file name used in errors.
@@ -148,6 +153,20 @@ func MaxPending(n int) Option {
 			return fmt.Errorf("gor: MaxPending %d: give at least 1", n)
 		}
 		o.maxPending = n
+		return nil
+	}
+}
+
+// PairWindow sets how long after a request, by the timestamps of the
+// payloads read since, its response may still come (default
+// DefaultPairWindow). A request waiting longer is returned without one, so
+// a request never answered does not hold back the exchanges after it.
+func PairWindow(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("gor: PairWindow %v: give a positive duration", d)
+		}
+		o.window = d
 		return nil
 	}
 }
@@ -208,6 +227,7 @@ type Reader struct {
 	damage  []*PayloadError
 	stats   Stats
 	nextID  uint64
+	latest  int64 // the latest payload timestamp seen
 	ended   bool
 	err     error // sticky read error
 	collect collector
@@ -219,7 +239,7 @@ var _ session.Source = (*Reader)(nil)
 // compression is detected from the content (gzip's magic bytes), not from
 // a name.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
-	o := options{maxPayload: DefaultMaxPayload, maxPending: DefaultMaxPending, maxBody: DefaultMaxBody, firstConn: 1}
+	o := options{maxPayload: DefaultMaxPayload, maxPending: DefaultMaxPending, maxBody: DefaultMaxBody, firstConn: 1, window: DefaultPairWindow}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -314,6 +334,9 @@ func (r *Reader) step() {
 		return
 	}
 	r.stats.Payloads++
+	if m.ts > r.latest {
+		r.latest = m.ts
+	}
 	switch m.typ {
 	case TypeRequest:
 		r.stats.Requests++
@@ -369,7 +392,8 @@ func (r *Reader) emitReady(all bool) {
 	n := 0
 	for n < len(r.queue) {
 		p := r.queue[n]
-		if !p.hasResp && !p.closed && !all && len(r.queue)-n <= r.o.maxPending {
+		waited := time.Duration(r.latest - p.reqMeta.ts)
+		if !p.hasResp && !p.closed && !all && len(r.queue)-n <= r.o.maxPending && waited <= r.o.window {
 			break
 		}
 		if r.byID[p.id] == p {
