@@ -210,12 +210,18 @@ func TestRead(t *testing.T) {
 		{name: "not har", in: `{"foo":[1,2]}`, errs: []error{ErrNotHAR}, index: []int{-1}},
 		{name: "array", in: `[1,2]`, errs: []error{ErrNotHAR}, index: []int{-1}},
 		{name: "empty", in: ``, errs: []error{ErrSyntax}, index: []int{-1}},
+		// WebSocket and data: entries are counted, not damage.
+		{name: "unsupported", in: wrap(strings.Replace(good, "https://", "wss://", 1), strings.Replace(good, `"status":200`, `"status":101`, 1),
+			strings.Replace(good, "https://a.test/x?y=1#frag", "data:image/png;base64,AAAA", 1), good), want: 1},
 		// Other members before log and entries are skipped.
 		{name: "order", in: `{"x":{"a":[1]},"log":{"pages":[{}],"entries":[` + good + `]}}`, want: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			xs, errs, _ := readAll(t, []byte(c.in), c.opts...)
+			xs, errs, r := readAll(t, []byte(c.in), c.opts...)
+			if c.name == "unsupported" && (r.Stats().Unsupported["websocket"] != 2 || r.Stats().Unsupported["scheme:data"] != 1) {
+				t.Errorf("unsupported %v", r.Stats().Unsupported)
+			}
 			if len(xs) != c.want {
 				t.Errorf("%d exchanges, want %d", len(xs), c.want)
 			}

@@ -56,7 +56,12 @@ type Stats struct {
 	Entries   int64 `json:"entries"`   // entries read, good or bad
 	Exchanges int64 `json:"exchanges"` // exchanges returned
 	Filtered  int64 `json:"filtered"`  // entries left out by the Host option
-	Damaged   int64 `json:"damaged"`   // entries reported as *EntryError
+	// Unsupported counts entries left out because Reprise cannot replay
+	// them, by kind: "websocket" (a browser HAR keeps its socket as an
+	// entry with status 101), or "scheme:NAME" for URLs that are not
+	// http or https (data:, blob:, an extension's).
+	Unsupported map[string]int64 `json:"unsupported,omitempty"`
+	Damaged     int64            `json:"damaged"` // entries reported as *EntryError
 	// Hosts counts entries by the host of their URL, before filtering:
 	// a browser HAR holds requests to many hosts.
 	Hosts map[string]int64 `json:"hosts,omitempty"`
@@ -211,6 +216,13 @@ func (r *Reader) Next() (*session.Exchange, error) {
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, r.report(i, fmt.Errorf("%w: %v", ErrBadEntry, err))
 		}
+		if kind := unsupported(&e); kind != "" {
+			if r.stats.Unsupported == nil {
+				r.stats.Unsupported = map[string]int64{}
+			}
+			r.stats.Unsupported[kind]++
+			continue
+		}
 		x, host, err := r.exchange(&e)
 		if host != "" {
 			if r.stats.Hosts == nil {
@@ -229,6 +241,21 @@ func (r *Reader) Next() (*session.Exchange, error) {
 		r.stats.Exchanges++
 		return x, nil
 	}
+}
+
+// unsupported returns the kind of an entry Reprise cannot replay, or "".
+func unsupported(e *entry) string {
+	scheme, _, ok := strings.Cut(e.Request.URL, ":")
+	scheme = strings.ToLower(scheme)
+	switch {
+	case !ok:
+		return "" // reported as a bad URL
+	case scheme == "ws" || scheme == "wss" || e.Response.Status == 101:
+		return "websocket"
+	case scheme != "http" && scheme != "https":
+		return "scheme:" + clip(scheme)
+	}
+	return ""
 }
 
 func (r *Reader) keep(host string) bool {
