@@ -168,6 +168,16 @@ func FormatOf(path string) (Format, error) {
 	return format, nil
 }
 
+// IsDamage reports whether err, from Next, is damage in one file (a
+// *gor.PayloadError or *har.EntryError) after which reading goes on, as
+// opposed to an error that ends the import. Broken JSON ends its HAR file,
+// not the import: the next file is read.
+func IsDamage(err error) bool {
+	var pe *gor.PayloadError
+	var ee *har.EntryError
+	return errors.As(err, &pe) || errors.As(err, &ee)
+}
+
 // Paths returns the files read, in order.
 func (s *Source) Paths() []string { return s.paths }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +108,11 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	if _, err := Open([]string{filepath.Join(dir, "none-*.gor")}, Options{}); err == nil {
 		t.Error("a glob matching nothing opened")
+	}
+}
+
+func TestIsDamage(t *testing.T) {
+	if !IsDamage(&gor.PayloadError{Err: gor.ErrPartial}) || !IsDamage(fmt.Errorf("x: %w", &har.EntryError{Err: har.ErrSyntax})) || IsDamage(os.ErrNotExist) {
+		t.Error("IsDamage")
 	}
 }
