@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/reprise-tool/reprise/capture/gor"
 	"github.com/reprise-tool/reprise/capture/har"
@@ -83,6 +85,11 @@ type Options struct {
 	// MaxBody caps the body bytes kept per message; 0 means 1 MiB, as
 	// capture's default body cap.
 	MaxBody int64
+	// OnDamage, when set, is called with each damage report (see
+	// IsDamage) and reading goes on, so a loop that stops at the first
+	// error (capture.Record) still gets every good exchange. Without it,
+	// Next returns the reports.
+	OnDamage func(error)
 }
 
 // FileStats is what was read from one file.
@@ -113,9 +120,58 @@ type Source struct {
 	nextID uint64
 	stats  []FileStats
 	hosts  map[string]bool
+
+	mu       sync.Mutex // guards counters, read by Counters from any goroutine
+	counters session.Counters
 }
 
 var _ session.Source = (*Source)(nil)
+
+// Counters returns what was imported so far: exchanges, incomplete ones,
+// connections, and the entries and requests left out as unsupported, by
+// kind. It is safe to call from any goroutine (capture.Record reads it as
+// a CounterSource).
+func (s *Source) Counters() session.Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.counters
+	c.Unsupported = maps.Clone(c.Unsupported)
+	return c
+}
+
+func (s *Source) count(x *session.Exchange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counters.Exchanges++
+	if x.Index == 0 {
+		s.counters.Connections++
+	}
+	if x.Flags.Incomplete() {
+		s.counters.Incomplete++
+	}
+}
+
+// countUnsupported adds what the file just read left out.
+func (s *Source) countUnsupported(fs FileStats) {
+	var m map[string]int64
+	switch {
+	case fs.Gor != nil:
+		m = fs.Gor.Unsupported
+	case fs.HAR != nil:
+		m = fs.HAR.Unsupported
+	}
+	if len(m) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counters.Unsupported == nil {
+		s.counters.Unsupported = map[string]uint64{}
+	}
+	for k, v := range m {
+		s.counters.Unsupported[k] += uint64(v)
+	}
+}
 
 // Open checks that every file named (or matched by a glob) is a .gor or
 // HAR file and returns a Source that reads them in turn.
@@ -216,9 +272,14 @@ func (s *Source) Next() (*session.Exchange, error) {
 		x, err := s.cur.Next()
 		if err == io.EOF {
 			s.fileStats(&s.stats[s.curIdx])
+			s.countUnsupported(s.stats[s.curIdx])
 			s.nextID = s.cur.NextConnID()
 			s.cur.Close()
 			s.cur = nil
+			continue
+		}
+		if err != nil && s.o.OnDamage != nil && IsDamage(err) {
+			s.o.OnDamage(err)
 			continue
 		}
 		if err != nil {
@@ -227,6 +288,7 @@ func (s *Source) Next() (*session.Exchange, error) {
 		if s.hosts != nil && s.stats[s.curIdx].Format == FormatGor && !s.hosts[hostOnly(x.Request.Header.Get("Host"))] {
 			continue
 		}
+		s.count(x)
 		return x, nil
 	}
 }

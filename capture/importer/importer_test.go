@@ -116,3 +116,29 @@ func TestIsDamage(t *testing.T) {
 		t.Error("IsDamage")
 	}
 }
+
+// With OnDamage, damage is handed over and reading goes on; the counters
+// hold what was read and what was left out.
+func TestOnDamage(t *testing.T) {
+	dir := t.TempDir()
+	var h bytes.Buffer
+	sourcetest.WriteAll(t, har.NewWriter(&h), []*session.Exchange{exchange("a.test", "/h1", 2e18), exchange("b.test", "/h2", 2e18+1e9)})
+	broken := strings.Replace(h.String(), `"method":"GET","url":"http://b.test/h2"`, `"method":"","url":"http://b.test/h2"`, 1)
+	p := filepath.Join(dir, "x.har")
+	os.WriteFile(p, []byte(broken), 0o644)
+	ws := filepath.Join(dir, "ws.har")
+	os.WriteFile(ws, []byte(strings.Replace(h.String(), "http://a.test", "ws://a.test", 1)), 0o644)
+	var damage []error
+	src, err := Open([]string{p, ws}, Options{OnDamage: func(err error) { damage = append(damage, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs, errs, err := sourcetest.Drain[error](t, src, 100)
+	if err != nil || len(errs) > 0 || len(xs) != 2 || len(damage) != 1 {
+		t.Fatalf("%v %v: %d exchanges, damage %v", err, errs, len(xs), damage)
+	}
+	c := src.Counters()
+	if c.Exchanges != 2 || c.Connections != 2 || c.Unsupported["websocket"] != 1 {
+		t.Errorf("counters %+v", c)
+	}
+}
