@@ -64,6 +64,10 @@ func (r *Reader) exchange(e *entry) (*session.Exchange, string, error) {
 		x.Flags |= session.FlagRequestTruncated
 		x.Warnings = append(x.Warnings, "HAR holds no request body")
 	}
+	if e.Request.FullBodySize > q.BodySize {
+		q.BodySize = e.Request.FullBodySize
+		x.Flags |= session.FlagRequestTruncated
+	}
 	if e.Response.Status <= 0 {
 		// Browsers write status 0 for a request that failed or was blocked.
 		x.Flags |= session.FlagNoResponse
@@ -79,6 +83,10 @@ func (r *Reader) exchange(e *entry) (*session.Exchange, string, error) {
 	p.Header = headers(e.Response.Headers)
 	if err := r.responseBody(x, &e.Response.Content, e.Response.BodySize); err != nil {
 		return nil, host, err
+	}
+	if e.Response.FullBodySize > p.BodySize {
+		p.BodySize = e.Response.FullBodySize
+		x.Flags |= session.FlagResponseTruncated
 	}
 	return x, host, nil
 }
@@ -341,6 +349,9 @@ func toEntry(x *session.Exchange, scheme string) entry {
 	e.Request.Cookies = requestCookies(q.Header)
 	e.Request.QueryString = queryString(q.Target)
 	e.Request.HeadersSize, e.Request.BodySize = -1, q.BodySize
+	if q.BodySize > int64(len(q.Body)) {
+		e.Request.FullBodySize = q.BodySize
+	}
 	if len(q.Body) > 0 {
 		pd := &postData{MimeType: orDefault(q.Header.Get("Content-Type"), "application/octet-stream"), Params: []param{}, Text: string(q.Body)}
 		if !utf8.Valid(q.Body) {
@@ -365,6 +376,9 @@ func toResponse(x *session.Exchange) response {
 	r.Cookies = responseCookies(p.Header)
 	r.RedirectURL = p.Header.Get("Location")
 	r.BodySize = p.BodySize
+	if p.BodySize > int64(len(p.Body)) {
+		r.FullBodySize = p.BodySize
+	}
 	r.Content.MimeType = orDefault(p.Header.Get("Content-Type"), "x-unknown")
 	body := p.Body
 	if dec, ok := decode(p.Header.Get("Content-Encoding"), body); ok {

@@ -56,6 +56,9 @@ type request struct {
 	PostData    *postData `json:"postData,omitempty"`
 	HeadersSize int64     `json:"headersSize"`
 	BodySize    int64     `json:"bodySize"`
+	// FullBodySize is Reprise's: the body's size when the recording kept
+	// only its first bytes (its body cap).
+	FullBodySize int64 `json:"_fullBodySize,omitempty"`
 }
 
 type response struct {
@@ -68,6 +71,8 @@ type response struct {
 	RedirectURL string   `json:"redirectURL"`
 	HeadersSize int64    `json:"headersSize"`
 	BodySize    int64    `json:"bodySize"`
+	// FullBodySize is Reprise's, as in request.
+	FullBodySize int64 `json:"_fullBodySize,omitempty"`
 }
 
 type nv struct {

@@ -82,8 +82,8 @@ type Options struct {
 	// Hosts keeps only exchanges to these hosts (the URL's host in a HAR,
 	// the Host field's in a .gor; without port, any case). Empty keeps all.
 	Hosts []string
-	// MaxBody caps the body bytes kept per message; 0 means 1 MiB, as
-	// capture's default body cap.
+	// MaxBody caps the body bytes kept per message; 0 keeps none (headers
+	// only). Capture's default is 1 MiB (gor.DefaultMaxBody).
 	MaxBody int64
 	// OnDamage, when set, is called with each damage report (see
 	// IsDamage) and reading goes on, so a loop that stops at the first
@@ -180,9 +180,7 @@ func Open(paths []string, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.MaxBody <= 0 {
-		o.MaxBody = gor.DefaultMaxBody
-	}
+	o.MaxBody = max(o.MaxBody, 0)
 	s := &Source{o: o, paths: files, curIdx: -1, nextID: 1}
 	if len(o.Hosts) > 0 {
 		s.hosts = map[string]bool{}

@@ -40,5 +40,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addShadow(root)
 	addDemo(root)
 	addExport(root)
+	addImport(root)
 	return root
 }

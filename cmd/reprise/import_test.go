@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// The shop's recording exported to HAR and to .gor (gzip'd too) and
+// imported again equals itself: method, target, headers, bodies, status,
+// flags and timestamps.
+func TestImportRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	rec := writeShop(t, dir, "shop.rpz")
+	want := readRecording(t, rec)
+	for _, name := range []string{"shop.har", "shop.gor", "shop.har.gz", "shop.gor.gz"} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name)
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"export", rec, "-o", out}, &stdout, &stderr); code != 0 {
+				t.Fatalf("export: exit %d: %s", code, stderr.String())
+			}
+			// A wrong name: the format is told by content.
+			odd := filepath.Join(dir, name+".data")
+			if err := os.Rename(out, odd); err != nil {
+				t.Fatal(err)
+			}
+			back := filepath.Join(dir, name+".rpz")
+			stdout.Reset()
+			if code := run([]string{"import", odd, "-o", back, "--json", "--max-body", "64"}, &stdout, &stderr); code != 0 {
+				t.Fatalf("import: exit %d: %s %s", code, stderr.String(), stdout.String())
+			}
+			var sum importSummary
+			if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Counters.Exchanges != uint64(len(want)) || sum.Damaged != 0 || sum.Sessions == 0 || len(sum.Files) != 1 {
+				t.Errorf("summary %+v", sum)
+			}
+			// The recording loop may write in another order (the identity
+			// tracker's), so both sides are compared in time order.
+			got := byTime(readRecording(t, back))
+			want := byTime(want)
+			if len(got) != len(want) {
+				t.Fatalf("%d exchanges back, want %d", len(got), len(want))
+			}
+			for i := range want {
+				w, g := want[i], got[i]
+				if w.Request.Method != g.Request.Method || w.Request.Target != g.Request.Target || w.Request.Proto != g.Request.Proto ||
+					!reflect.DeepEqual(w.Request.Header, g.Request.Header) || !bytes.Equal(w.Request.Body, g.Request.Body) {
+					t.Fatalf("%d: request %+v, got %+v", i, w.Request, g.Request)
+				}
+				if w.Response.Status != g.Response.Status || w.Response.Reason != g.Response.Reason ||
+					!reflect.DeepEqual(w.Response.Header, g.Response.Header) || !bytes.Equal(w.Response.Body, g.Response.Body) {
+					t.Fatalf("%d: response %+v, got %+v", i, w.Response, g.Response)
+				}
+				wt := w.Timing
+				if w.Flags&session.FlagNoResponse != 0 {
+					wt.ResponseStart, wt.ResponseEnd = 0, 0
+				}
+				wf := w.Flags &^ session.FlagRedacted
+				if strings.Contains(name, ".gor") {
+					// GoReplay's format cannot say a body was cut at the
+					// body cap; export counts such exchanges.
+					wf &^= session.FlagResponseTruncated
+				} else if w.Response.BodySize != g.Response.BodySize {
+					t.Fatalf("%d: body size %d, got %d", i, w.Response.BodySize, g.Response.BodySize)
+				}
+				if wt != g.Timing || wf != g.Flags&^session.FlagRedacted {
+					t.Fatalf("%d: timing %+v flags %v, got %+v %v", i, wt, w.Flags, g.Timing, g.Flags)
+				}
+			}
+		})
+	}
+}
+
+// A cut .gor and a broken HAR: every good exchange is imported, the
+// damage listed with its offset or entry, and import exits with 1.
+func TestImportDamage(t *testing.T) {
+	dir := t.TempDir()
+	rec := writeShop(t, dir, "shop.rpz")
+	var stdout, stderr bytes.Buffer
+	for _, n := range []string{"shop.gor", "shop.har"} {
+		if code := run([]string{"export", rec, "-o", filepath.Join(dir, n)}, &stdout, &stderr); code != 0 {
+			t.Fatal(stderr.String())
+		}
+	}
+	g, _ := os.ReadFile(filepath.Join(dir, "shop.gor"))
+	os.WriteFile(filepath.Join(dir, "cut.gor"), g[:len(g)-40], 0o644)
+	h, _ := os.ReadFile(filepath.Join(dir, "shop.har"))
+	os.WriteFile(filepath.Join(dir, "cut.har"), h[:len(h)/2], 0o644)
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"import", filepath.Join(dir, "cut.*"), "-o", filepath.Join(dir, "back.rpz"), "--host", "shop.local"}, &stdout, &stderr)
+	if code != exitFailure {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "cut.gor: payload at byte") || !strings.Contains(out, "cut.har: entry") || !strings.Contains(out, "hosts: shop.local") {
+		t.Errorf("summary:\n%s", out)
+	}
+	got := readRecording(t, filepath.Join(dir, "back.rpz"))
+	if len(got) < 240+100 || len(got) >= 2*240 {
+		t.Errorf("%d exchanges imported from the cut files", len(got))
+	}
+}
+
+func byTime(xs []*session.Exchange) []*session.Exchange {
+	xs = slices.Clone(xs)
+	slices.SortStableFunc(xs, func(a, b *session.Exchange) int {
+		return cmp.Or(cmp.Compare(a.Timing.RequestStart, b.Timing.RequestStart), strings.Compare(a.Request.Target, b.Request.Target))
+	})
+	return xs
+}
+
+func TestImportUsage(t *testing.T) {
+	dir := t.TempDir()
+	rec := writeShop(t, dir, "shop.rpz")
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"import", rec}, exitUsage}, // no -o
+		{[]string{"import", rec, "-o", filepath.Join(dir, "x.rpz"), "--max-body", "1TB"}, exitUsage}, // over the cap
+		{[]string{"import", rec, "-o", filepath.Join(dir, "x.rpz")}, exitFailure},                    // already a recording
+		{[]string{"import", filepath.Join(dir, "none*.gor"), "-o", filepath.Join(dir, "x.rpz")}, exitFailure},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != c.code {
+			t.Errorf("%q: exit %d, want %d: %s", c.args, code, c.code, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import", "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "reprise import") {
+		t.Errorf("help: exit %d", code)
+	}
+}
