@@ -1,7 +1,7 @@
 package har
 
 import (
-	"bytes"
+	"io"
 	"testing"
 
 	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
@@ -15,16 +15,5 @@ func BenchmarkReader(b *testing.B) {
 	for range 250 {
 		xs = append(xs, sample()...)
 	}
-	data := writeAll(b, xs)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(data))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := sourcetest.Drain[*EntryError](b, r, 1<<20); err != nil {
-			b.Fatal(err)
-		}
-	}
+	sourcetest.BenchReader[*EntryError](b, writeAll(b, xs), func(r io.Reader) (session.Source, error) { return NewReader(r) })
 }

@@ -2,16 +2,11 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/reprise-tool/reprise/session"
 )
 
 // The shop's recording exported to HAR and to .gor (gzip'd too) and
@@ -45,39 +40,7 @@ func TestImportRoundTrip(t *testing.T) {
 			if sum.Counters.Exchanges != uint64(len(want)) || sum.Damaged != 0 || sum.Sessions == 0 || len(sum.Files) != 1 {
 				t.Errorf("summary %+v", sum)
 			}
-			// The recording loop may write in another order (the identity
-			// tracker's), so both sides are compared in time order.
-			got := byTime(readRecording(t, back))
-			want := byTime(want)
-			if len(got) != len(want) {
-				t.Fatalf("%d exchanges back, want %d", len(got), len(want))
-			}
-			for i := range want {
-				w, g := want[i], got[i]
-				if w.Request.Method != g.Request.Method || w.Request.Target != g.Request.Target || w.Request.Proto != g.Request.Proto ||
-					!reflect.DeepEqual(w.Request.Header, g.Request.Header) || !bytes.Equal(w.Request.Body, g.Request.Body) {
-					t.Fatalf("%d: request %+v, got %+v", i, w.Request, g.Request)
-				}
-				if w.Response.Status != g.Response.Status || w.Response.Reason != g.Response.Reason ||
-					!reflect.DeepEqual(w.Response.Header, g.Response.Header) || !bytes.Equal(w.Response.Body, g.Response.Body) {
-					t.Fatalf("%d: response %+v, got %+v", i, w.Response, g.Response)
-				}
-				wt := w.Timing
-				if w.Flags&session.FlagNoResponse != 0 {
-					wt.ResponseStart, wt.ResponseEnd = 0, 0
-				}
-				wf := w.Flags &^ session.FlagRedacted
-				if strings.Contains(name, ".gor") {
-					// GoReplay's format cannot say a body was cut at the
-					// body cap; export counts such exchanges.
-					wf &^= session.FlagResponseTruncated
-				} else if w.Response.BodySize != g.Response.BodySize {
-					t.Fatalf("%d: body size %d, got %d", i, w.Response.BodySize, g.Response.BodySize)
-				}
-				if wt != g.Timing || wf != g.Flags&^session.FlagRedacted {
-					t.Fatalf("%d: timing %+v flags %v, got %+v %v", i, wt, w.Flags, g.Timing, g.Flags)
-				}
-			}
+			sameAsRecorded(t, name, want, readRecording(t, back))
 		})
 	}
 }
@@ -111,14 +74,6 @@ func TestImportDamage(t *testing.T) {
 	if len(got) < 240+100 || len(got) >= 2*240 {
 		t.Errorf("%d exchanges imported from the cut files", len(got))
 	}
-}
-
-func byTime(xs []*session.Exchange) []*session.Exchange {
-	xs = slices.Clone(xs)
-	slices.SortStableFunc(xs, func(a, b *session.Exchange) int {
-		return cmp.Or(cmp.Compare(a.Timing.RequestStart, b.Timing.RequestStart), strings.Compare(a.Request.Target, b.Request.Target))
-	})
-	return xs
 }
 
 func TestImportUsage(t *testing.T) {

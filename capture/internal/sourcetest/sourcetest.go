@@ -3,6 +3,7 @@
 package sourcetest
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"testing"
@@ -53,5 +54,21 @@ func WriteAll(t testing.TB, w interface {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchReader measures a reader over data in bytes per second: newReader
+// makes a reader of the bytes, and E is its damage type.
+func BenchReader[E error](b *testing.B, data []byte, newReader func(io.Reader) (session.Source, error)) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := newReader(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := Drain[E](b, r, 1<<24); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
