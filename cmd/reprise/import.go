@@ -130,7 +130,7 @@ func importRun(ctx context.Context, o *importOptions) error {
 		return err
 	}
 	defer src.Close()
-	meta := session.Metadata{Source: "import:" + strings.Join(src.Paths(), ","), Tool: Version(), MaxBody: maxBody}
+	meta := session.Metadata{Source: importSource(src.Paths()), Tool: Version(), MaxBody: maxBody}
 	rec, err := capture.NewRecorder(append(ropts, capture.WithMetadata(meta))...)
 	if err != nil {
 		return usagef(err)
@@ -194,6 +194,16 @@ func printImportSummary(w io.Writer, s importSummary) {
 		fmt.Fprintln(w, "  stopped at --count")
 	}
 	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Output, ", "), float64(s.BytesWritten)/1e6)
+}
+
+// importSource names the files in the recording's metadata: all of them,
+// or the first few and how many more, so a glob of thousands stays short.
+func importSource(paths []string) string {
+	const shown = 4
+	if len(paths) <= shown {
+		return "import:" + strings.Join(paths, ",")
+	}
+	return fmt.Sprintf("import:%s,... (%d files)", strings.Join(paths[:shown], ","), len(paths))
 }
 
 // countList64 writes counts by name as countList does.

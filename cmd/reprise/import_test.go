@@ -98,3 +98,12 @@ func TestImportUsage(t *testing.T) {
 		t.Errorf("help: exit %d", code)
 	}
 }
+
+func TestImportSource(t *testing.T) {
+	if got := importSource([]string{"a.gor", "b.har"}); got != "import:a.gor,b.har" {
+		t.Error(got)
+	}
+	if got := importSource([]string{"1", "2", "3", "4", "5", "6"}); got != "import:1,2,3,4,... (6 files)" {
+		t.Error(got)
+	}
+}
