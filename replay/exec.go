@@ -1,0 +1,351 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/htmlreport"
+	"github.com/reprise-tool/reprise/replay/live"
+	"github.com/reprise-tool/reprise/session"
+)
+
+
+// run does t, then each request chained to the one just completed, and
+// releases each one's slots as its goroutine of its own used to.
+func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
+	w := &worker{r: r}
+	for t != nil {
+		r.do(ctx, t, flight, w)
+		next := r.complete(t.ss, &t.pending)
+		if next == nil {
+			// The chain ends: the figures must hold its results before
+			// the dispatcher learns the request is done.
+			w.idle()
+		}
+		if t.ss.active.Add(-1) == 0 && r.sessSem != nil {
+			_ = r.sessSem.Release()
+		}
+		pendSem.release()
+		wg.Done()
+		t = next
+	}
+}
+
+// worker is what one goroutine keeps from one request of its chain to
+// the next.
+type worker struct {
+	r *Replayer
+	// res serves every request: observers do not keep it.
+	res Result
+	// conn is the connection of the last request, kept while the chain
+	// runs without a wait, as a client keeps its connection for its next
+	// request; taking one from the shared pool and giving it back were
+	// two turns of a lock every request's goroutine contends for.
+	conn *wireConn
+	// batch holds what is not yet in the run's figures (see report).
+	batch *batch
+	// wire is the request on the wire, and its status when that is all
+	// it reads: one per worker, not one per request.
+	wire wireRequest
+}
+
+// batch is what a worker gathers for the run's figures between two
+// flushes: its results, their entries in the per-second series, and the
+// figures taken at each send.
+type batch struct {
+	results []Result
+	series  []htmlreport.Request
+	sends   []sendRecord
+}
+
+const batchSize = 32
+
+// idle gives the kept connection back and records the results it holds
+// before the worker waits or ends.
+func (w *worker) idle() {
+	if w.conn != nil {
+		w.r.wire.put(w.conn)
+		w.conn = nil
+	}
+	w.flush()
+}
+
+// report records a result in the run's figures and passes it on (see
+// observe). The figures are gathered in a batch: recording each result
+// under the figures' locks, which every request's goroutine contends
+// for, cost a tenth of a request at --speed max. A worker that runs
+// requests back to back records a batch at once; one that is about to
+// wait records what it holds first (see idle), so progress lines lag by
+// no more than the requests a worker is running.
+func (w *worker) report(res *Result) {
+	b := w.take()
+	b.results = append(b.results, *res)
+	if !res.Sent.IsZero() {
+		b.series = append(b.series, htmlreport.Request{
+			Due: res.Due, Sent: res.Sent, Done: res.Done,
+			Failed: res.Err != nil || res.Status >= 500, Timeout: res.ErrKind == ErrKindTimeout,
+		})
+	}
+	w.r.observe(res)
+	if len(b.results) == batchSize {
+		w.flush()
+	}
+}
+
+// sent notes the figures taken as a request goes (see sendStats.sent).
+func (w *worker) sent(rec sendRecord) {
+	b := w.take()
+	b.sends = append(b.sends, rec)
+	if len(b.sends) == batchSize {
+		w.flush()
+	}
+}
+
+func (w *worker) take() *batch {
+	if w.batch == nil {
+		w.batch = batches.Get().(*batch)
+	}
+	return w.batch
+}
+
+// flush records the batch.
+func (w *worker) flush() {
+	b := w.batch
+	if b == nil {
+		return
+	}
+	if len(b.sends) > 0 {
+		w.r.sends.record(b.sends)
+	}
+	if len(b.series) > 0 {
+		w.r.rec.Requests(b.series)
+	}
+	if len(b.results) > 0 {
+		w.r.st.recordAll(b.results)
+	}
+	clear(b.results)
+	b.results, b.series, b.sends = b.results[:0], b.series[:0], b.sends[:0]
+	batches.Put(b)
+	w.batch = nil
+}
+
+// batches holds batches for workers that have figures to record, so that
+// the many waiting workers of a paced replay hold none.
+var batches = sync.Pool{New: func() any {
+	return &batch{
+		results: make([]Result, 0, batchSize),
+		series:  make([]htmlreport.Request, 0, batchSize),
+		sends:   make([]sendRecord, 0, batchSize),
+	}
+}}
+
+// do waits for the request's order and an in-flight slot, sends it, and
+// learns the live values of its response.
+func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *worker) {
+	res := &w.res
+	it, ss, p, due := t.it, t.ss, &t.pending, t.due
+	ex := it.ex
+	*res = Result{
+		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
+		Route: it.route, RecordedStatus: ex.Response.Status, Blocked: t.chained,
+	}
+	learnNothing := func() {
+		if ex.Flags&session.FlagNoResponse == 0 {
+			ss.table.LearnFields(p.fields, nil)
+		}
+	}
+	// A dependency's channel is always closed, also when the replay stops
+	// (its goroutine returns and completes it), so the wait needs no
+	// select on the shared stop channels: thousands of waiters on those
+	// would contend for their locks.
+	for _, d := range t.deps {
+		if wait(ss, d, w) {
+			res.Blocked = true
+		}
+	}
+	// A dependency is a pointer into another task: kept, it would hold
+	// that task, which holds its own dependencies, and so the session's
+	// whole history.
+	t.deps, t.dep1[0] = nil, nil
+	if r.stopped() || ctx.Err() != nil {
+		w.report(res)
+		return
+	}
+	res.Ready = time.Now()
+
+	req := ex.Request
+	rejected := ex.Response.Status == http.StatusUnauthorized && ex.Flags&session.FlagNoResponse == 0
+	if rejected && r.o.rejected != RejectedLive {
+		r.st.mu.Lock()
+		r.st.corr.Rejected++
+		r.st.mu.Unlock()
+		if r.o.rejected == RejectedSkip {
+			res.Skipped = true
+			w.report(res)
+			return
+		}
+	} else if ss.cred != nil {
+		if nr, ok := correlate.ApplyCredentials(&req, *ss.cred); ok {
+			req = nr
+			r.st.mu.Lock()
+			r.st.corr.Credentials++
+			r.st.mu.Unlock()
+		}
+	}
+	var rw correlate.Rewrite
+	if !rejected || r.o.rejected == RejectedLive {
+		req, rw = ss.table.Rewrite(&req)
+	}
+	res.Target = req.Target
+	res.Substituted = rw.Substituted
+	if len(rw.Orphans) > 0 {
+		res.Uncorrelated = true
+		ss.mu.Lock()
+		if ss.uncorr == "" {
+			ss.uncorr = fmt.Sprintf("%s %s carries a value with no live counterpart (request at %v)", ex.Request.Method, ex.Request.Target, it.offset)
+		}
+		ss.mu.Unlock()
+		if r.o.uncorrelated == UncorrelatedSkip {
+			res.Skipped = true
+			learnNothing()
+			w.report(res)
+			return
+		}
+	}
+	wr := &w.wire
+	err := r.build(wr, &req, ex)
+	// The live response is read for what learning and comparing use;
+	// when its recorded one issued nothing, the status is all it needs.
+	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
+	if err != nil {
+		res.Err, res.ErrKind = err, ErrKindOther
+		res.Sent = time.Now()
+		res.Done = res.Sent
+		learnNothing()
+		w.report(res)
+		return
+	}
+
+	if wait := time.Until(due); wait > 0 {
+		w.idle()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.stopCh:
+			t.Stop()
+			w.report(res)
+			return
+		case <-ctx.Done():
+			t.Stop()
+			w.report(res)
+			return
+		}
+	}
+	select {
+	case flight <- struct{}{}: // a free slot: no need to lock the shared stop channels
+	default:
+		w.idle()
+		select {
+		case flight <- struct{}{}:
+		case <-r.stopCh:
+			w.report(res)
+			return
+		case <-ctx.Done():
+			w.report(res)
+			return
+		}
+	}
+	defer func() { <-flight }()
+	if r.o.limiter != nil {
+		w.idle()
+		if err := r.o.limiter.Wait(r.issueCtx); err != nil {
+			w.report(res)
+			return
+		}
+	}
+	if r.stopped() { // stopped while waiting at a cap: nothing new goes out
+		w.report(res)
+		return
+	}
+	if ex.Flags&session.FlagRequestTruncated != 0 {
+		r.st.mu.Lock()
+		r.st.req.Truncated++
+		r.st.mu.Unlock()
+	}
+	r.inFlight.Add(1)
+	res.Sent = time.Now()
+	think := time.Duration(-1)
+	ss.mu.Lock()
+	if ss.firstSent.IsZero() {
+		ss.firstSent = res.Sent
+	}
+	if !ss.lastDone.IsZero() && !res.Sent.Before(ss.lastDone) {
+		think = res.Sent.Sub(ss.lastDone)
+	}
+	ss.mu.Unlock()
+	w.sent(r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think))
+	live, n, err := r.send(ctx, wr, w)
+	res.BytesIn = n
+	res.Done = time.Now()
+	r.inFlight.Add(-1)
+	ss.mu.Lock()
+	if res.Done.After(ss.lastDone) {
+		ss.lastDone = res.Done
+	}
+	ss.mu.Unlock()
+	if err != nil {
+		res.Err, res.ErrKind = err, errKind(err)
+		if ctx.Err() != nil || errors.Is(err, errClientClosed) {
+			res.ErrKind = ErrKindCanceled
+		}
+		ss.mu.Lock()
+		if ss.failed == "" {
+			ss.failed = fmt.Sprintf("%s %s: %s: %v", ex.Request.Method, ex.Request.Target, res.ErrKind, err)
+		}
+		ss.mu.Unlock()
+		learnNothing()
+		w.report(res)
+		return
+	}
+	res.Status = live.Status
+	if ex.Flags&session.FlagNoResponse == 0 {
+		r.st.learned.Add(uint64(ss.table.LearnFields(p.fields, live)))
+		r.compareLive(it, ss, live)
+	}
+	w.report(res)
+}
+
+// observe passes a result to the guard, the metrics and the observers,
+// as it comes, and an unsent one's due time to the per-second series
+// (report batches the sent ones').
+func (r *Replayer) observe(res *Result) {
+	if !res.Sent.IsZero() {
+		if g := r.o.guard; g != nil && res.ErrKind != ErrKindCanceled {
+			g.Observe(guard.NewObservation(res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
+		}
+		if m := r.o.metrics; m != nil {
+			m.Observe(live.NewRequest(res.Route, res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
+		}
+	} else if !res.Due.IsZero() && !res.Skipped {
+		r.rec.Due(res.Due)
+	}
+	for _, o := range r.o.observers {
+		o.Observe(res)
+	}
+}
+
+// isRefresh reports whether the recorded exchange refreshed a token.
+func isRefresh(ex *session.Exchange) bool {
+	for _, t := range ex.Tokens {
+		if t.Kind == session.TokenRefresh {
+			return true
+		}
+	}
+	return false
+}
