@@ -143,25 +143,6 @@ func WithRate(rt ramp.Rate) Option {
 	}
 }
 
-// stager is a pacer that names its stages (a *ramp.Ramp).
-type stager interface {
-	StageAt(elapsed time.Duration) (int, string)
-	Speed(elapsed time.Duration) float64
-}
-
-// speedAt is the speed in force at elapsed, 0 under Max.
-func speedAt(p Pacer, elapsed time.Duration) float64 {
-	switch v := p.(type) {
-	case Speed:
-		return float64(v)
-	case Max:
-		return 0
-	case stager:
-		return v.Speed(elapsed)
-	}
-	return 0
-}
-
 // WithCompare compares every live response with the recorded one (status,
 // chosen headers, the body field by field with noise discounted; see
 // package replay/compare) and puts the differences in the report's

@@ -2,16 +2,14 @@ package replay
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session"
 )
-
 
 // sessState is what the replay keeps for one session clone.
 type sessState struct {
@@ -34,9 +32,10 @@ type sessState struct {
 }
 
 type pending struct {
-	start, end int64
-	issued     []string                   // values its recorded response issued (see correlate.Issued)
-	fields     map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
+	// rec is what the order rule reads of it: its recorded start and end
+	// and the values its recorded response issued (correlate.Issued).
+	rec    schedule.Order
+	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
 
 	// Under the session's lock: completed, and next, the request that
 	// waits for this one alone, which the goroutine completing this one
@@ -63,31 +62,44 @@ type task struct {
 	dep1 [1]*pending // deps' backing array when there is one
 }
 
+// dispatcher is the state of the dispatch loop, held by its goroutine
+// alone (but for the slots and the wait group it shares with workers).
+type dispatcher struct {
+	r        *Replayer
+	ctx      context.Context
+	start    time.Time
+	wg       sync.WaitGroup
+	pendSem  *slots
+	flight   chan struct{}
+	sessions map[string]*sessState
+	bases    map[string]int
+	timer    *time.Timer
+	max      bool
+	routes   routeCache
+	n        int
+}
+
 // dispatch takes items in offset order, waits for each one's due time and
 // starts it. It returns when items is closed (after every started request
 // has finished) or the replay stops.
 func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff[*item]) {
-	var (
-		wg       sync.WaitGroup
-		pendSem  = newSlots(r.maxPending())
-		flight   = make(chan struct{}, r.o.maxInFlight)
-		sessions = make(map[string]*sessState)
-		bases    = make(map[string]int)
-		timer    = time.NewTimer(time.Hour)
-		max      = isMax(r.o.pacer)
-		routes   = make(routeCache)
-		n        int
-	)
-	timer.Stop()
+	d := &dispatcher{
+		r: r, ctx: ctx, start: start,
+		pendSem:  newSlots(r.maxPending()),
+		flight:   make(chan struct{}, r.o.maxInFlight),
+		sessions: make(map[string]*sessState),
+		bases:    make(map[string]int),
+		timer:    time.NewTimer(time.Hour),
+		max:      isMax(r.o.pacer),
+		routes:   make(routeCache),
+	}
+	d.timer.Stop()
 	defer func() {
-		wg.Wait()
-		for _, ss := range sessions {
+		d.wg.Wait()
+		for _, ss := range d.sessions {
 			r.finish(ss)
 		}
 	}()
-	notSent := func(it *item) {
-		r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: routes.get(it.ex.Request.Method, it.ex.Request.Target)})
-	}
 	var batch []*item
 	for {
 		var more bool
@@ -95,131 +107,136 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 			break
 		}
 		for _, it := range batch {
-			if r.stopped() || ctx.Err() != nil {
-				notSent(it)
-				continue // drain what the feeder already sent
-			}
-			var due time.Time
-			if max {
-				due = time.Now()
-			} else {
-				due = start.Add(r.o.pacer.Due(it.offset))
-				r.dues.add(due)
-				if wait := time.Until(due) - lead; wait > 0 {
-					timer.Reset(wait)
-					select {
-					case <-timer.C:
-					case <-r.stopCh:
-						timer.Stop()
-						notSent(it)
-						continue
-					case <-ctx.Done():
-						timer.Stop()
-						notSent(it)
-						continue
-					}
-				}
-			}
-			it.route = routes.get(it.ex.Request.Method, it.ex.Request.Target)
-			ss := sessions[it.key]
-			if ss == nil {
-				idx, ok := bases[it.base]
-				if !ok {
-					idx = len(bases)
-					bases[it.base] = idx
-				}
-				ss = &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
-				if len(r.o.credentials) > 0 {
-					c := r.o.credentials[(idx*r.o.scale+it.clone)%len(r.o.credentials)]
-					ss.cred = &c
-				}
-				sessions[it.key] = ss
-			}
-			ss.lastOffset = it.offset
-			t := &task{it: it, ss: ss, due: due}
-			p := &t.pending
-			p.start, p.end = it.start, it.end
-			if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
-				p.fields = correlate.Fields(&it.ex.Response)
-				p.issued = correlate.IssuedFields(p.fields)
-			}
-			ss.mu.Lock()
-			deps := dependencies(t.dep1[:0], ss.outstanding, it.start)
-			deps = dataDependencies(ss.outstanding, it, deps)
-			t.deps = deps
-			ss.outstanding = append(ss.outstanding, p)
-			ss.requests++
-			ss.mu.Unlock()
-
-			// While the dispatcher waits for a slot, the request it holds is
-			// the oldest due and unsent: its lateness is the backlog.
-			r.blockedDue.Store(due.UnixNano())
-			if !pendSem.acquire(r.stopCh, ctx.Done()) {
-				r.complete(ss, p)
-				notSent(it)
-				continue
-			}
-			if ss.active.Add(1) == 1 && r.sessSem != nil {
-				// The session starts work: it needs a --max-sessions slot,
-				// and the schedule waits for one (the delay shows as lag).
-				if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
-					ss.active.Add(-1)
-					pendSem.release()
-					r.complete(ss, p)
-					notSent(it)
-					continue
-				}
-			}
-			r.blockedDue.Store(0)
-			wg.Add(1)
-			if len(deps) == 1 {
-				// Waiting for one request alone: that request's goroutine
-				// runs this one when it completes, which spares a goroutine
-				// and two switches per request of a sequential session.
-				d := deps[0]
-				ss.mu.Lock()
-				if !d.completed && d.next == nil {
-					t.chained = true
-					d.next = t
-				}
-				ss.mu.Unlock()
-			}
-			if !t.chained {
-				go r.run(ctx, t, pendSem, flight, &wg)
-			}
-
-			if n++; n%1024 == 0 {
-				r.evict(sessions, it.offset)
-			}
+			d.one(it)
 		}
 	}
 }
 
-// dependencies returns what a request starting at start must wait for:
-// the outstanding requests of its session that completed (in the
-// recording) at or before start. It returns the fewest that imply the
-// rest: among them, the one that started last (B) depends in turn on every
-// one that completed before B started, so only B and those that were still
-// running when B started are kept. A sequential session thus waits for one
-// request per request, however far ahead the schedule runs, and its
-// requests are chained: each runs on the goroutine of the one before.
-func dependencies(deps, outstanding []*pending, start int64) []*pending {
-	var last *pending
-	for _, o := range outstanding {
-		if o.end != 0 && o.end <= start && (last == nil || o.start > last.start) {
-			last = o
+// notSent counts an item the replay stopped before sending.
+func (d *dispatcher) notSent(it *item) {
+	d.r.st.record(&Result{Session: it.key, Method: it.ex.Request.Method, Route: d.routes.get(it.ex.Request.Method, it.ex.Request.Target)})
+}
+
+// one waits for the item's due time, enters it in its session's order
+// and starts it, or counts it as not sent when the replay stops first.
+func (d *dispatcher) one(it *item) {
+	r := d.r
+	if r.stopped() || d.ctx.Err() != nil {
+		d.notSent(it) // drain what the feeder already sent
+		return
+	}
+	due, ok := d.waitDue(it)
+	if !ok {
+		d.notSent(it)
+		return
+	}
+	it.route = d.routes.get(it.ex.Request.Method, it.ex.Request.Target)
+	ss := d.session(it)
+	ss.lastOffset = it.offset
+	t := &task{it: it, ss: ss, due: due}
+	p := &t.pending
+	p.rec.Start, p.rec.End = it.start, it.end
+	if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
+		p.fields = correlate.Fields(&it.ex.Response)
+		p.rec.Issued = correlate.IssuedFields(p.fields)
+	}
+	ss.mu.Lock()
+	t.deps = schedule.Deps(t.dep1[:0], ss.outstanding, it.start, &it.ex.Request)
+	ss.outstanding = append(ss.outstanding, p)
+	ss.requests++
+	ss.mu.Unlock()
+
+	if !d.admit(t) {
+		r.complete(ss, p)
+		d.notSent(it)
+		return
+	}
+	d.wg.Add(1)
+	if len(t.deps) == 1 {
+		// Waiting for one request alone: that request's goroutine
+		// runs this one when it completes, which spares a goroutine
+		// and two switches per request of a sequential session.
+		dep := t.deps[0]
+		ss.mu.Lock()
+		if !dep.completed && dep.next == nil {
+			t.chained = true
+			dep.next = t
+		}
+		ss.mu.Unlock()
+	}
+	if !t.chained {
+		go r.run(d.ctx, t, d.pendSem, d.flight, &d.wg)
+	}
+	if d.n++; d.n%1024 == 0 {
+		r.evict(d.sessions, it.offset)
+	}
+}
+
+// waitDue returns the item's due time, after sleeping until just before
+// it (see lead); ok is false when the replay stopped meanwhile.
+func (d *dispatcher) waitDue(it *item) (due time.Time, ok bool) {
+	r := d.r
+	if d.max {
+		return time.Now(), true
+	}
+	due = d.start.Add(r.o.pacer.Due(it.offset))
+	r.dues.add(due)
+	if wait := time.Until(due) - lead; wait > 0 {
+		d.timer.Reset(wait)
+		select {
+		case <-d.timer.C:
+		case <-r.stopCh:
+			d.timer.Stop()
+			return due, false
+		case <-d.ctx.Done():
+			d.timer.Stop()
+			return due, false
 		}
 	}
-	if last == nil {
-		return nil
+	return due, true
+}
+
+// session returns the item's session state, made on its first request.
+func (d *dispatcher) session(it *item) *sessState {
+	if ss := d.sessions[it.key]; ss != nil {
+		return ss
 	}
-	deps = append(deps, last)
-	for _, o := range outstanding {
-		if o != last && o.end != 0 && o.end <= start && o.end > last.start {
-			deps = append(deps, o)
+	idx, ok := d.bases[it.base]
+	if !ok {
+		idx = len(d.bases)
+		d.bases[it.base] = idx
+	}
+	ss := &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
+	if o := &d.r.o; len(o.credentials) > 0 {
+		c := o.credentials[(idx*o.scale+it.clone)%len(o.credentials)]
+		ss.cred = &c
+	}
+	d.sessions[it.key] = ss
+	return ss
+}
+
+// admit takes the task's pending slot and, when its session starts work,
+// a --max-sessions slot. It returns false, holding neither, when the
+// replay stopped first.
+func (d *dispatcher) admit(t *task) bool {
+	r, ss := d.r, t.ss
+	// While the dispatcher waits for a slot, the request it holds is
+	// the oldest due and unsent: its lateness is the backlog.
+	r.blockedDue.Store(t.due.UnixNano())
+	if !d.pendSem.acquire(r.stopCh, d.ctx.Done()) {
+		return false
+	}
+	if ss.active.Add(1) == 1 && r.sessSem != nil {
+		// The session starts work: it needs a --max-sessions slot,
+		// and the schedule waits for one (the delay shows as lag).
+		if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
+			ss.active.Add(-1)
+			d.pendSem.release()
+			return false
 		}
 	}
-	return deps
+	r.blockedDue.Store(0)
+	return true
 }
 
 // routeCache remembers the routes of request-targets already seen, for
@@ -249,43 +266,6 @@ func (r *Replayer) maxPending() int {
 		return min(r.o.maxPending, 16*r.o.maxInFlight)
 	}
 	return r.o.maxPending
-}
-
-// dataDependencies adds to deps the outstanding requests whose recorded
-// response issued a value the request carries. Such a request cannot have
-// started before that response arrived, whatever the timestamps say: a
-// recording proxy may stamp the next request of a connection a few
-// microseconds before it stamps the end of the response that came first.
-func dataDependencies(outstanding []*pending, it *item, deps []*pending) []*pending {
-	var hay string
-	for _, o := range outstanding {
-		if len(o.issued) == 0 || slices.Contains(deps, o) {
-			continue
-		}
-		if hay == "" {
-			hay = requestText(&it.ex.Request)
-		}
-		for _, v := range o.issued {
-			if strings.Contains(hay, v) {
-				deps = append(deps, o)
-				break
-			}
-		}
-	}
-	return deps
-}
-
-// requestText is everything of a request a value could be carried in.
-func requestText(r *session.Request) string {
-	var b strings.Builder
-	b.WriteString(r.Target)
-	for _, h := range r.Header {
-		b.WriteByte('\n')
-		b.WriteString(h.Value)
-	}
-	b.WriteByte('\n')
-	b.Write(r.Body)
-	return b.String()
 }
 
 // evict releases sessions idle for longer than the idle limit.
@@ -351,3 +331,6 @@ func wait(ss *sessState, d *pending, w *worker) bool {
 	<-done
 	return true
 }
+
+// Order implements schedule.Entry.
+func (p *pending) Order() *schedule.Order { return &p.rec }

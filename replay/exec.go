@@ -15,7 +15,6 @@ import (
 	"github.com/reprise-tool/reprise/session"
 )
 
-
 // run does t, then each request chained to the one just completed, and
 // releases each one's slots as its goroutine of its own used to.
 func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
@@ -155,11 +154,6 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		Session: it.key, Method: ex.Request.Method, Offset: it.offset, Due: due,
 		Route: it.route, RecordedStatus: ex.Response.Status, Blocked: t.chained,
 	}
-	learnNothing := func() {
-		if ex.Flags&session.FlagNoResponse == 0 {
-			ss.table.LearnFields(p.fields, nil)
-		}
-	}
 	// A dependency's channel is always closed, also when the replay stops
 	// (its goroutine returns and completes it), so the wait needs no
 	// select on the shared stop channels: thousands of waiters on those
@@ -179,7 +173,46 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	}
 	res.Ready = time.Now()
 
-	req := ex.Request
+	req, send := r.prepare(t, res)
+	if !send {
+		w.report(res)
+		return
+	}
+	wr := &w.wire
+	err := r.build(wr, &req, ex)
+	// The live response is read for what learning and comparing use;
+	// when its recorded one issued nothing, the status is all it needs.
+	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
+	if err != nil {
+		res.Err, res.ErrKind = err, ErrKindOther
+		res.Sent = time.Now()
+		res.Done = res.Sent
+		r.learnNothing(t)
+		w.report(res)
+		return
+	}
+	if !r.await(ctx, due, flight, w) {
+		w.report(res)
+		return
+	}
+	defer func() { <-flight }()
+	r.transmit(ctx, t, wr, w)
+}
+
+// learnNothing tells the session's table that the recorded response of t
+// has no live counterpart.
+func (r *Replayer) learnNothing(t *task) {
+	if t.it.ex.Flags&session.FlagNoResponse == 0 {
+		t.ss.table.LearnFields(t.pending.fields, nil)
+	}
+}
+
+// prepare applies the rejected and uncorrelated policies, the credentials
+// and the session's live values to the recorded request. send is false
+// when a policy skips it (res says so).
+func (r *Replayer) prepare(t *task, res *Result) (req session.Request, send bool) {
+	it, ss, ex := t.it, t.ss, t.it.ex
+	req = ex.Request
 	rejected := ex.Response.Status == http.StatusUnauthorized && ex.Flags&session.FlagNoResponse == 0
 	if rejected && r.o.rejected != RejectedLive {
 		r.st.mu.Lock()
@@ -187,8 +220,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		r.st.mu.Unlock()
 		if r.o.rejected == RejectedSkip {
 			res.Skipped = true
-			w.report(res)
-			return
+			return req, false
 		}
 	} else if ss.cred != nil {
 		if nr, ok := correlate.ApplyCredentials(&req, *ss.cred); ok {
@@ -213,25 +245,17 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		ss.mu.Unlock()
 		if r.o.uncorrelated == UncorrelatedSkip {
 			res.Skipped = true
-			learnNothing()
-			w.report(res)
-			return
+			r.learnNothing(t)
+			return req, false
 		}
 	}
-	wr := &w.wire
-	err := r.build(wr, &req, ex)
-	// The live response is read for what learning and comparing use;
-	// when its recorded one issued nothing, the status is all it needs.
-	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
-	if err != nil {
-		res.Err, res.ErrKind = err, ErrKindOther
-		res.Sent = time.Now()
-		res.Done = res.Sent
-		learnNothing()
-		w.report(res)
-		return
-	}
+	return req, true
+}
 
+// await sleeps until due, then takes an in-flight slot and the rate
+// limiter's leave. It returns false, holding no slot, when the replay
+// stopped first; otherwise the caller gives the slot back.
+func (r *Replayer) await(ctx context.Context, due time.Time, flight chan struct{}, w *worker) bool {
 	if wait := time.Until(due); wait > 0 {
 		w.idle()
 		t := time.NewTimer(wait)
@@ -239,12 +263,10 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		case <-t.C:
 		case <-r.stopCh:
 			t.Stop()
-			w.report(res)
-			return
+			return false
 		case <-ctx.Done():
 			t.Stop()
-			w.report(res)
-			return
+			return false
 		}
 	}
 	select {
@@ -254,25 +276,30 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		select {
 		case flight <- struct{}{}:
 		case <-r.stopCh:
-			w.report(res)
-			return
+			return false
 		case <-ctx.Done():
-			w.report(res)
-			return
+			return false
 		}
 	}
-	defer func() { <-flight }()
+	ok := true
 	if r.o.limiter != nil {
 		w.idle()
-		if err := r.o.limiter.Wait(r.issueCtx); err != nil {
-			w.report(res)
-			return
-		}
+		ok = r.o.limiter.Wait(r.issueCtx) == nil
 	}
-	if r.stopped() { // stopped while waiting at a cap: nothing new goes out
-		w.report(res)
-		return
+	if ok && r.stopped() { // stopped while waiting at a cap: nothing new goes out
+		ok = false
 	}
+	if !ok {
+		<-flight
+	}
+	return ok
+}
+
+// transmit sends the built request, records the send and the response,
+// and learns the live values.
+func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *worker) {
+	res := &w.res
+	it, ss, ex := t.it, t.ss, t.it.ex
 	if ex.Flags&session.FlagRequestTruncated != 0 {
 		r.st.mu.Lock()
 		r.st.req.Truncated++
@@ -289,7 +316,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		think = res.Sent.Sub(ss.lastDone)
 	}
 	ss.mu.Unlock()
-	w.sent(r.sends.sent(res.Sent, isRefresh(ex), speedAt(r.o.pacer, res.Sent.Sub(time.Unix(0, r.start.Load()))), think))
+	w.sent(r.sends.sent(res.Sent, isRefresh(ex), r.o.pacer.Speed(res.Sent.Sub(time.Unix(0, r.start.Load()))), think))
 	live, n, err := r.send(ctx, wr, w)
 	res.BytesIn = n
 	res.Done = time.Now()
@@ -309,13 +336,13 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 			ss.failed = fmt.Sprintf("%s %s: %s: %v", ex.Request.Method, ex.Request.Target, res.ErrKind, err)
 		}
 		ss.mu.Unlock()
-		learnNothing()
+		r.learnNothing(t)
 		w.report(res)
 		return
 	}
 	res.Status = live.Status
 	if ex.Flags&session.FlagNoResponse == 0 {
-		r.st.learned.Add(uint64(ss.table.LearnFields(p.fields, live)))
+		r.st.learned.Add(uint64(ss.table.LearnFields(t.pending.fields, live)))
 		r.compareLive(it, ss, live)
 	}
 	w.report(res)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session"
 )
-
 
 // item is one request to schedule: an exchange for one clone of a session.
 type item struct {
@@ -83,116 +82,40 @@ func (h *itemHeap) pop() *item {
 	return top
 }
 
+// feeder is the state of one feed: the look-ahead window, the clones
+// waiting for their shifted offsets and what the filters have seen.
+type feeder struct {
+	r        *Replayer
+	ctx      context.Context
+	out      *handoff[*item]
+	window   lookahead // base items by recorded start (offset holds start - origin0)
+	clones   itemHeap  // items ready but for clones' shift
+	seq      uint64
+	lastRaw  int64 // latest start read
+	origin   int64
+	haveOrig bool
+	sampled  map[string]bool
+	firstOff map[string]time.Duration // under a scale ramp: each session's first offset
+	start0   time.Duration            // offset of the first request kept
+	scaleRmp schedule.ScaleRamp       // nil without a scale ramp
+	span     spanInfo
+}
+
 // feed reads src, filters, sorts by start time through the look-ahead
 // window, makes clones and sends items in offset order. It closes out.
 func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*item]) (srcErr error, span spanInfo) {
 	defer out.close()
-	var (
-		window   lookahead // base items by recorded start (offset holds start - origin0)
-		clones   itemHeap  // items ready but for clones' shift
-		seq      uint64
-		lastRaw  int64 // latest start read
-		origin   = r.o.origin
-		haveOrig = origin != 0
-		sampled  = make(map[string]bool)
-		firstOff = make(map[string]time.Duration) // under a scale ramp: each session's first offset
-		start0   time.Duration                    // offset of the first request kept
-		eof      bool
-	)
-	send := func(it *item) bool {
-		if !out.put(it, r.stopCh, ctx.Done()) {
-			return false
-		}
-		r.st.scheduled.Add(1)
-		return true
+	f := &feeder{r: r, ctx: ctx, out: out, origin: r.o.origin, haveOrig: r.o.origin != 0,
+		sampled: make(map[string]bool), firstOff: make(map[string]time.Duration)}
+	if r.o.scaleRamp != nil {
+		f.scaleRmp = r.o.scaleRamp
 	}
-	// release moves the earliest window item through the range and
-	// session filters into the clone heap, then sends what is due.
-	release := func(it *item) bool {
-		if !haveOrig {
-			origin, haveOrig = it.start, true
-		}
-		off := time.Duration(it.start - origin)
-		if off < 0 { // came later than the window could sort: due at once
-			off = 0
-		}
-		if off < r.o.from || (r.o.to != 0 && off > r.o.to) {
-			r.st.mu.Lock()
-			r.st.filtered.ByRange++
-			r.st.mu.Unlock()
-			return true
-		}
-		if r.o.sessions > 0 && !sampled[it.base] {
-			if len(sampled) >= r.o.sessions {
-				r.st.mu.Lock()
-				r.st.filtered.BySessions++
-				r.st.mu.Unlock()
-				return true
-			}
-			sampled[it.base] = true
-		}
-		if !span.any || off < span.first {
-			span.first = off
-		}
-		if !span.any || off > span.last {
-			span.last = off
-		}
-		if !span.any {
-			// The replay starts with the first request kept, not with the
-			// recording's start: an idle lead-in is not waited out.
-			start0 = off
-		}
-		span.any = true
-		off -= start0
-		first, seen := firstOff[it.base]
-		if r.o.scaleRamp != nil && !seen {
-			first = off
-			firstOff[it.base] = off
-		}
-		for k := 0; k < r.o.scale; k++ {
-			if k > 0 && r.o.scaleRamp != nil {
-				// Clone k takes part only if its session begins once the
-				// ramp has reached it: whole sessions, never cut.
-				from, ok := r.o.scaleRamp.ActiveFrom(k)
-				if !ok || r.o.pacer.Due(first+time.Duration(k)*r.o.stagger) < from {
-					r.st.mu.Lock()
-					r.st.filtered.ByScaleRamp++
-					r.st.mu.Unlock()
-					continue
-				}
-			}
-			c := it // the window is done with it: clone 0 reuses it
-			if k > 0 {
-				cp := *it
-				c = &cp
-			}
-			c.clone = k
-			c.offset = off + time.Duration(k)*r.o.stagger
-			if r.o.scale > 1 {
-				c.key = fmt.Sprintf("%s#%d", it.base, k)
-			}
-			c.seq = seq
-			seq++
-			clones.push(c)
-			if c.offset > span.lastClone {
-				span.lastClone = c.offset
-			}
-		}
-		for clones.Len() > 0 && clones[0].offset <= off {
-			if !send(clones.pop()) {
-				return false
-			}
-		}
-		return true
-	}
-
-	for !eof {
+	for {
 		if ctx.Err() != nil || r.stopped() {
-			return nil, span
+			return nil, f.span
 		}
 		ex, err := src.Next()
 		if err == io.EOF {
-			eof = true
 			break
 		}
 		if err != nil {
@@ -203,37 +126,139 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 		if !r.keep(ex) {
 			continue
 		}
-		it := &item{ex: ex, base: sessionKey(ex), start: ex.Timing.RequestStart, end: recordedEnd(ex), seq: seq}
-		seq++
-		it.key = it.base
-		if it.start == 0 { // no timing: place it at the latest start read
-			it.start = lastRaw
-			if it.end == 0 && ex.Flags&session.FlagNoResponse == 0 {
-				it.end = it.start
-			}
-		}
-		if it.start > lastRaw {
-			lastRaw = it.start
-		}
-		it.offset = time.Duration(it.start)
-		window.push(it)
-		for window.Len() > 0 && (time.Duration(lastRaw)-window.peek().offset > r.o.window || window.Len() > maxWindowItems) {
-			if !release(window.pop()) {
-				return nil, span
-			}
+		if !f.read(ex) {
+			return nil, f.span
 		}
 	}
-	for window.Len() > 0 {
-		if !release(window.pop()) {
-			return srcErr, span
+	for f.window.Len() > 0 {
+		if !f.release(f.window.pop()) {
+			return srcErr, f.span
 		}
 	}
-	for clones.Len() > 0 {
-		if !send(clones.pop()) {
-			return srcErr, span
+	for f.clones.Len() > 0 {
+		if !f.send(f.clones.pop()) {
+			return srcErr, f.span
 		}
 	}
-	return srcErr, span
+	return srcErr, f.span
+}
+
+// read puts a kept exchange in the window and releases what the window
+// has sorted. It returns false when the replay stopped.
+func (f *feeder) read(ex *session.Exchange) bool {
+	it := &item{ex: ex, base: schedule.SessionKey(ex), start: ex.Timing.RequestStart, end: schedule.RecordedEnd(ex), seq: f.seq}
+	f.seq++
+	it.key = it.base
+	if it.start == 0 { // no timing: place it at the latest start read
+		it.start = f.lastRaw
+		if it.end == 0 && ex.Flags&session.FlagNoResponse == 0 {
+			it.end = it.start
+		}
+	}
+	if it.start > f.lastRaw {
+		f.lastRaw = it.start
+	}
+	it.offset = time.Duration(it.start)
+	f.window.push(it)
+	for f.window.Len() > 0 && (time.Duration(f.lastRaw)-f.window.peek().offset > f.r.o.window || f.window.Len() > maxWindowItems) {
+		if !f.release(f.window.pop()) {
+			return false
+		}
+	}
+	return true
+}
+
+// send hands an item to the dispatcher.
+func (f *feeder) send(it *item) bool {
+	if !f.out.put(it, f.r.stopCh, f.ctx.Done()) {
+		return false
+	}
+	f.r.st.scheduled.Add(1)
+	return true
+}
+
+// drop counts an exchange a filter left out.
+func (f *feeder) drop(n *uint64) {
+	f.r.st.mu.Lock()
+	*n++
+	f.r.st.mu.Unlock()
+}
+
+// release moves the earliest window item through the range and session
+// filters into the clone heap, then sends what is due.
+func (f *feeder) release(it *item) bool {
+	o := &f.r.o
+	if !f.haveOrig {
+		f.origin, f.haveOrig = it.start, true
+	}
+	off := time.Duration(it.start - f.origin)
+	if off < 0 { // came later than the window could sort: due at once
+		off = 0
+	}
+	if off < o.from || (o.to != 0 && off > o.to) {
+		f.drop(&f.r.st.filtered.ByRange)
+		return true
+	}
+	if o.sessions > 0 && !f.sampled[it.base] {
+		if len(f.sampled) >= o.sessions {
+			f.drop(&f.r.st.filtered.BySessions)
+			return true
+		}
+		f.sampled[it.base] = true
+	}
+	sp := &f.span
+	if !sp.any || off < sp.first {
+		sp.first = off
+	}
+	if !sp.any || off > sp.last {
+		sp.last = off
+	}
+	if !sp.any {
+		// The replay starts with the first request kept, not with the
+		// recording's start: an idle lead-in is not waited out.
+		f.start0 = off
+	}
+	sp.any = true
+	off -= f.start0
+	f.clone(it, off)
+	for f.clones.Len() > 0 && f.clones[0].offset <= off {
+		if !f.send(f.clones.pop()) {
+			return false
+		}
+	}
+	return true
+}
+
+// clone puts the clones of it that take part into the clone heap.
+func (f *feeder) clone(it *item, off time.Duration) {
+	o := &f.r.o
+	first, seen := f.firstOff[it.base]
+	if f.scaleRmp != nil && !seen {
+		first = off
+		f.firstOff[it.base] = off
+	}
+	for k := 0; k < o.scale; k++ {
+		if !schedule.CloneActive(o.pacer, f.scaleRmp, first, k, o.stagger) {
+			f.drop(&f.r.st.filtered.ByScaleRamp)
+			continue
+		}
+		c := it // the window is done with it: clone 0 reuses it
+		if k > 0 {
+			cp := *it
+			c = &cp
+		}
+		c.clone = k
+		c.offset = schedule.CloneOffset(off, k, o.stagger)
+		if o.scale > 1 {
+			c.key = fmt.Sprintf("%s#%d", it.base, k)
+		}
+		c.seq = f.seq
+		f.seq++
+		f.clones.push(c)
+		if c.offset > f.span.lastClone {
+			f.span.lastClone = c.offset
+		}
+	}
 }
 
 // keep applies the method and path filters, counting what they drop.
@@ -272,27 +297,4 @@ func (r *Replayer) pathKept(target string) bool {
 		}
 	}
 	return false
-}
-
-// sessionKey is the exchange's session, or its connection when the
-// identity tracker left none.
-func sessionKey(ex *session.Exchange) string {
-	if ex.Session != "" {
-		return ex.Session
-	}
-	return "conn:" + strconv.FormatUint(ex.Conn.ID, 10)
-}
-
-// recordedEnd is when the recorded exchange completed, 0 if it never did.
-func recordedEnd(ex *session.Exchange) int64 {
-	if ex.Flags&session.FlagNoResponse != 0 {
-		return 0
-	}
-	t := ex.Timing
-	for _, v := range []int64{t.ResponseEnd, t.ResponseStart, t.RequestEnd, t.RequestStart} {
-		if v != 0 {
-			return v
-		}
-	}
-	return 0
 }

@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/live"
-	"github.com/reprise-tool/reprise/replay/ramp"
 )
-
 
 func (r *Replayer) progressLoop(ctx context.Context) {
 	t := time.NewTicker(r.o.progressEvery)
@@ -68,7 +66,7 @@ func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
 	s := r.Snapshot()
 	el := now.Sub(time.Unix(0, r.start.Load()))
 	ls := live.Snapshot{
-		Elapsed: el, Total: r.o.liveTotal, Speed: speedAt(r.o.pacer, el),
+		Elapsed: el, Total: r.o.liveTotal, Speed: r.o.pacer.Speed(el),
 		Sent: s.Sent, InFlight: int(s.InFlight), Errors: s.Errors,
 		RPS: float64(r.sends.recent(now)), P99: s.LatP99, Lag: s.LagP99,
 		IntendedRPS: float64(r.dues.recent(now)), // none under --speed max, where due is when sent
@@ -76,11 +74,11 @@ func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
 	if ls.Completed = s.Sent; s.InFlight > 0 && uint64(s.InFlight) <= s.Sent {
 		ls.Completed = s.Sent - uint64(s.InFlight)
 	}
-	if st, ok := r.o.pacer.(stager); ok {
-		i, name := st.StageAt(el)
+	if sr := r.o.speedRamp; sr != nil {
+		i, name := sr.StageAt(el)
 		ls.StageIndex, ls.Stage, ls.Stages = i+1, name, len(r.o.stages)
-		if rp, ok := st.(*ramp.Ramp); ok && ls.Stages == 0 {
-			ls.Stages = len(rp.Stages())
+		if ls.Stages == 0 {
+			ls.Stages = len(sr.Stages())
 		}
 	} else if sr := r.o.scaleRamp; sr != nil {
 		i, name := sr.StageAt(el)

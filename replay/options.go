@@ -83,6 +83,7 @@ type Option func(*options) error
 
 type options struct {
 	pacer          Pacer
+	speedRamp      *ramp.Ramp // pacer, when it is a ramp of speeds
 	scale          int
 	stagger        time.Duration
 	maxInFlight    int
@@ -154,6 +155,9 @@ func WithPacer(p Pacer) Option {
 			return fmt.Errorf("speed %g out of range: want %g to %g, or max", float64(s), MinSpeed, MaxSpeed)
 		}
 		o.pacer = p
+		// A ramp of speeds names its stages for the live view and the
+		// report; any other Pacer has one speed.
+		o.speedRamp, _ = p.(*ramp.Ramp)
 		return nil
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/reprise-tool/reprise/session"
 )
 
-
 // maxLearnBody bounds how much of a live response body is kept for
 // learning live values; the rest is read and counted, not kept.
 const maxLearnBody = 4 << 20
@@ -275,7 +274,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	r.sends.fill(rep)
 	rep.Series = r.rec.Series()
 	stages := r.o.stages
-	if rp, ok := r.o.pacer.(*ramp.Ramp); ok && stages == nil && span.any {
+	if rp := r.o.speedRamp; rp != nil && stages == nil && span.any {
 		stages = rp.Plan(span.lastClone)
 	} else if r.o.scaleRamp != nil && stages == nil && span.any {
 		stages = r.o.scaleRamp.Plan(r.o.pacer.Due(span.lastClone))

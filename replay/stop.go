@@ -6,7 +6,6 @@ import (
 	"github.com/reprise-tool/reprise/replay/guard"
 )
 
-
 // Stop stops issuing new requests; requests in flight finish within their
 // timeout and Run then returns its report, whose Stopped field holds
 // reason. Only the first call counts.

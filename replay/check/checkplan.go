@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/replay"
-	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -25,7 +25,7 @@ type PlanResult struct {
 
 // baseline is the recording's own load: every request at 1x, no cap.
 func baseline(rec *Recording, th Thresholds) (Profile, error) {
-	return simulate(rec, simParams{pacer: ramp.Constant(1), clones: 1, all: true, slipAt: secDur(th.SlipAt)})
+	return simulate(rec, simParams{pacer: schedule.Speed(1), clones: 1, all: true, slipAt: secDur(th.SlipAt)})
 }
 
 func secDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

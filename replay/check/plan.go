@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -69,16 +70,16 @@ func (p Plan) validate() error {
 }
 
 // pacer returns the due-time function; nil for --speed max.
-func (p Plan) pacer() ramp.Pacer {
+func (p Plan) pacer() schedule.Pacer {
 	switch {
 	case p.Max:
 		return nil
 	case p.SpeedRamp != nil:
 		return p.SpeedRamp
 	case p.Speed > 0:
-		return ramp.Constant(p.Speed)
+		return schedule.Speed(p.Speed)
 	}
-	return ramp.Constant(1)
+	return schedule.Speed(1)
 }
 
 // clones returns the most clones of a session the plan ever runs.
@@ -198,7 +199,7 @@ type Profile struct {
 
 // simParams are the knobs of one simulation.
 type simParams struct {
-	pacer       ramp.Pacer // nil: everything due at once (max)
+	pacer       schedule.Pacer // nil: everything due at once (max)
 	clones      int
 	scaleRamp   *ramp.Ramp
 	stagger     time.Duration

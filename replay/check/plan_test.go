@@ -7,6 +7,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/replay/schedule"
 )
 
 // hand builds a Recording from requests given as (session, offset,
@@ -48,7 +49,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// Ten requests due at once under a 10/s cap (burst 1) go out
 			// 100 ms apart: the last is 900 ms late, the median 400 ms.
-			name: "rate cap", rec: hand(ten...), sp: simParams{pacer: ramp.Constant(1), rate: 10, slipAt: 500 * ms},
+			name: "rate cap", rec: hand(ten...), sp: simParams{pacer: schedule.Speed(1), rate: 10, slipAt: 500 * ms},
 			check: func(t *testing.T, p Profile) {
 				if p.Lag.Max != 900 || p.Lag.P50 != 400 {
 					t.Errorf("lag max %v p50 %v, want 900 and 400 ms", p.Lag.Max, p.Lag.P50)
@@ -61,7 +62,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// Four 1 s requests with two slots: two wait a second, the
 			// run takes 2 s and never has more than two in flight.
-			name: "in-flight cap", rec: hand(four...), sp: simParams{pacer: ramp.Constant(1), maxInFlight: 2},
+			name: "in-flight cap", rec: hand(four...), sp: simParams{pacer: schedule.Speed(1), maxInFlight: 2},
 			check: func(t *testing.T, p Profile) {
 				if p.Lag.Max != 1000 || p.PeakConcurrency != 2 || p.DurationS != 2 {
 					t.Errorf("lag max %v, in flight %d, duration %v; want 1000 ms, 2, 2 s", p.Lag.Max, p.PeakConcurrency, p.DurationS)
@@ -70,7 +71,7 @@ func TestSimulate(t *testing.T) {
 		},
 		{
 			// Without the cap all four are in flight at once.
-			name: "no cap", rec: hand(four...), sp: simParams{pacer: ramp.Constant(1)},
+			name: "no cap", rec: hand(four...), sp: simParams{pacer: schedule.Speed(1)},
 			check: func(t *testing.T, p Profile) {
 				if p.Lag.Max != 0 || p.PeakConcurrency != 4 || p.PeakSessions != 4 {
 					t.Errorf("lag %v, in flight %d, sessions %d; want 0, 4, 4", p.Lag.Max, p.PeakConcurrency, p.PeakSessions)
@@ -82,7 +83,7 @@ func TestSimulate(t *testing.T) {
 			// 150 ms but A (1 s of service, not compressed) completes at
 			// 1 s: B waits 850 ms for its session's order.
 			name: "order wait", rec: hand(hreq{sess: 0, dur: time.Second}, hreq{sess: 0, off: 1500 * ms}),
-			sp: simParams{pacer: ramp.Constant(10)},
+			sp: simParams{pacer: schedule.Speed(10)},
 			check: func(t *testing.T, p Profile) {
 				if p.OrderWaits != 1 || p.OrderWait.Max != 850 || p.Lag.Max != 850 {
 					t.Errorf("order waits %d max %v, lag %v; want 1, 850 ms, 850 ms", p.OrderWaits, p.OrderWait.Max, p.Lag.Max)
@@ -93,7 +94,7 @@ func TestSimulate(t *testing.T) {
 			// Requests that overlapped in the recording do not wait for
 			// each other.
 			name: "overlap", rec: hand(hreq{sess: 0, dur: time.Second}, hreq{sess: 0, off: 500 * ms, dur: time.Second}),
-			sp: simParams{pacer: ramp.Constant(10)},
+			sp: simParams{pacer: schedule.Speed(10)},
 			check: func(t *testing.T, p Profile) {
 				if p.OrderWaits != 0 || p.PeakConcurrency != 2 {
 					t.Errorf("order waits %d, in flight %d; want 0 and 2", p.OrderWaits, p.PeakConcurrency)
@@ -104,7 +105,7 @@ func TestSimulate(t *testing.T) {
 			// A 10 s token used at 8 s: at 0.5x it is used at 16 s, past
 			// its lifetime on the server.
 			name: "expired at half speed", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 8 * time.Second}),
-			sp: simParams{pacer: ramp.Constant(0.5)},
+			sp: simParams{pacer: schedule.Speed(0.5)},
 			check: func(t *testing.T, p Profile) {
 				if p.ExpiredTokenRequests != 1 || p.TokenLifetimeS != 10 {
 					t.Errorf("expired %d, lifetime %v; want 1 and 10 s", p.ExpiredTokenRequests, p.TokenLifetimeS)
@@ -116,7 +117,7 @@ func TestSimulate(t *testing.T) {
 			// at 5.5 s at 2x with the live token: it is alive, the 401
 			// will not recur.
 			name: "unrepeated 401", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
-			sp: simParams{pacer: ramp.Constant(2), rejected: replay.RejectedLive},
+			sp: simParams{pacer: schedule.Speed(2), rejected: replay.RejectedLive},
 			check: func(t *testing.T, p Profile) {
 				if p.Unrepeated401s != 1 || p.ExpiredTokenRequests != 0 || p.Rejected401s != 1 {
 					t.Errorf("unrepeated %d, expired %d, rejected %d; want 1, 0, 1", p.Unrepeated401s, p.ExpiredTokenRequests, p.Rejected401s)
@@ -126,7 +127,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// Sent as recorded (replay's default) the 401 recurs.
 			name: "401 as recorded", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
-			sp: simParams{pacer: ramp.Constant(2)},
+			sp: simParams{pacer: schedule.Speed(2)},
 			check: func(t *testing.T, p Profile) {
 				if p.Unrepeated401s != 0 || p.ExpiredTokenRequests != 0 || p.Rejected401s != 1 {
 					t.Errorf("unrepeated %d, expired %d, rejected %d; want 0, 0, 1", p.Unrepeated401s, p.ExpiredTokenRequests, p.Rejected401s)
@@ -136,7 +137,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// Skipped, it is not sent at all.
 			name: "401 skipped", rec: hand(hreq{sess: 0, ttl: 10 * time.Second, flags: flagAuth}, hreq{sess: 0, off: 11 * time.Second, flags: flagRejected}),
-			sp: simParams{pacer: ramp.Constant(2), rejected: replay.RejectedSkip},
+			sp: simParams{pacer: schedule.Speed(2), rejected: replay.RejectedSkip},
 			check: func(t *testing.T, p Profile) {
 				if p.Requests != 1 || p.Rejected401s != 0 {
 					t.Errorf("requests %d, rejected %d; want 1 and 0", p.Requests, p.Rejected401s)
@@ -146,7 +147,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// A refresh 50 s after a 60 s token's issue, at 10x: 5 s.
 			name: "refresh interval", rec: hand(hreq{sess: 0, ttl: time.Minute, flags: flagAuth}, hreq{sess: 0, off: 50 * time.Second, ttl: time.Minute, flags: flagAuth | flagRefresh}),
-			sp: simParams{pacer: ramp.Constant(10)},
+			sp: simParams{pacer: schedule.Speed(10)},
 			check: func(t *testing.T, p Profile) {
 				if p.RefreshIntervalS != 5 || p.Refreshes != 1 || p.TokenUse != 5.0/60 {
 					t.Errorf("interval %v, refreshes %d, use %v; want 5 s, 1, 1/12", p.RefreshIntervalS, p.Refreshes, p.TokenUse)
@@ -156,7 +157,7 @@ func TestSimulate(t *testing.T) {
 		{
 			// Three clones of two sessions: six requests, the clones
 			// 50 ms apart.
-			name: "scale", rec: hand(hreq{sess: 0}, hreq{sess: 1}), sp: simParams{pacer: ramp.Constant(1), clones: 3, stagger: 50 * ms},
+			name: "scale", rec: hand(hreq{sess: 0}, hreq{sess: 1}), sp: simParams{pacer: schedule.Speed(1), clones: 3, stagger: 50 * ms},
 			check: func(t *testing.T, p Profile) {
 				if p.Requests != 6 || p.Sessions != 6 || p.DurationS != 0.1 {
 					t.Errorf("requests %d, sessions %d, duration %v; want 6, 6, 0.1 s", p.Requests, p.Sessions, p.DurationS)
@@ -167,7 +168,7 @@ func TestSimulate(t *testing.T) {
 			// One session at a time: the second starts when the first
 			// (1 s long) ends.
 			name: "session cap", rec: hand(hreq{sess: 0, dur: time.Second}, hreq{sess: 1, dur: time.Second}),
-			sp: simParams{pacer: ramp.Constant(1), maxSessions: 1},
+			sp: simParams{pacer: schedule.Speed(1), maxSessions: 1},
 			check: func(t *testing.T, p Profile) {
 				if p.Lag.Max != 1000 || p.PeakSessions != 1 {
 					t.Errorf("lag %v, sessions at once %d; want 1000 ms and 1", p.Lag.Max, p.PeakSessions)

@@ -42,12 +42,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reprise-tool/reprise/replay/schedule"
 )
 
 // Limits of a stage's value, the same as --speed and --scale accept.
 const (
-	MinSpeed = 0.1
-	MaxSpeed = 100
+	MinSpeed = schedule.MinSpeed
+	MaxSpeed = schedule.MaxSpeed
 	MinScale = 1
 	MaxScale = 1000
 	// MaxStages bounds a ramp, so that a mistaken flag cannot make a
@@ -420,41 +422,9 @@ func (r *Ramp) ActiveFrom(k int) (at time.Duration, ok bool) {
 	return 0, false
 }
 
-// Pacer maps recording offsets to wall-clock due times. Implementations
-// are immutable and safe for concurrent use. The engine computes every
-// request's due time as start + Due(offset) from one clock, never by
-// sleeping gaps.
-type Pacer interface {
-	// Due returns the wall time since the replay's start at which a
-	// request recorded at offset (since the recording's start) is due.
-	Due(offset time.Duration) time.Duration
-	// Offset is the inverse of Due: the recording offset reached after
-	// wall time elapsed.
-	Offset(elapsed time.Duration) time.Duration
-	// Speed returns the speed multiplier in force at wall time elapsed.
-	Speed(elapsed time.Duration) float64
-}
-
-var (
-	_ Pacer = Constant(1)
-	_ Pacer = (*Ramp)(nil)
-)
-
-// Constant is a fixed speed multiplier (--speed X).
-type Constant float64
-
-// Due returns offset / speed.
-func (c Constant) Due(offset time.Duration) time.Duration {
-	return time.Duration(math.Round(float64(offset) / float64(c)))
-}
-
-// Offset returns elapsed * speed.
-func (c Constant) Offset(elapsed time.Duration) time.Duration {
-	return time.Duration(math.Round(float64(elapsed) * float64(c)))
-}
-
-// Speed returns c.
-func (c Constant) Speed(time.Duration) float64 { return float64(c) }
+// A ramp is a schedule.Pacer: a speed ramp solves the integral of its
+// speed for each due time, a scale ramp runs at 1x.
+var _ schedule.Pacer = (*Ramp)(nil)
 
 // Speed returns the speed at wall time elapsed; a scale ramp runs at 1x
 // (combine it with a speed Pacer for other speeds).

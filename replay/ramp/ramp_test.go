@@ -192,13 +192,6 @@ func TestDueInverse(t *testing.T) {
 	}
 }
 
-func TestConstant(t *testing.T) {
-	c := Constant(4)
-	if c.Due(sec(8)) != sec(2) || c.Offset(sec(2)) != sec(8) || c.Speed(0) != 4 {
-		t.Errorf("Constant(4): Due %v Offset %v", c.Due(sec(8)), c.Offset(sec(2)))
-	}
-}
-
 func TestPlan(t *testing.T) {
 	r, _ := Parse("1x:2m,2x:2m,5x:5m,10x")
 	// A 10-minute recording: 2m at 1x, 4m at 2x (2m wall), 4m left at 5x (48s).

@@ -1,0 +1,184 @@
+// Package schedule is a replay's schedule as arithmetic: when each request
+// is due (its recorded offset under a Pacer) and which earlier requests of
+// its session it waits for (the order rule). It opens no socket and reads
+// no clock, so the engine (package replay) and the planner (package
+// replay/check) run the same rule, and a prediction is the schedule the
+// engine really runs.
+//
+// # The order rule
+//
+// For every session:
+//
+//	A request is not sent until every request of its session that had
+//	completed before it started, in the recording, has completed in the
+//	replay. Requests that overlapped in the recording may overlap in the
+//	replay. Sessions are independent of each other.
+//
+// "Completed" is the response's last byte, "started" the request's first
+// byte (see RecordedEnd). A recorded request that never got a response
+// never completed, so nothing waits for it. One addition makes the rule
+// robust to clocks: a request that carries a value that an earlier
+// request's recorded response issued also waits for that request, whatever
+// the timestamps say (Carrying); a recording proxy may stamp the next
+// request of a connection microseconds before the end of the response that
+// came first.
+package schedule
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// Order is what the order rule reads of one recorded request.
+type Order struct {
+	Start int64 // request start, Unix ns (or any clock shared by the session)
+	End   int64 // response end on the same clock; 0 when it never completed
+	// Issued holds the values its recorded response issued (see
+	// correlate.IssuedFields); nil when it issued none.
+	Issued []string
+}
+
+// Entry is an earlier request the rule may make a request wait for: the
+// engine's in-flight requests, the planner's simulated ones. Entries are
+// compared by identity.
+type Entry interface {
+	comparable
+	// Order returns the entry's recorded facts; it is called often and
+	// must not allocate.
+	Order() *Order
+}
+
+// Deps appends to deps what a request must wait for among earlier, the
+// requests of its session scheduled before it and not known to be
+// complete: the time rule (After) and the data edge (Carrying). req is the
+// request as recorded, read only when an earlier request issued a value.
+func Deps[E Entry](deps, earlier []E, start int64, req *session.Request) []E {
+	deps = After(deps, earlier, start)
+	return Carrying(deps, earlier, req)
+}
+
+// After appends to deps the earlier requests that completed (in the
+// recording) at or before start. It appends the fewest that imply the
+// rest: among them, the one that started last (B) depends in turn on every
+// one that completed before B started, so only B and those that were still
+// running when B started are kept. A sequential session thus waits for one
+// request per request, however far ahead the schedule runs.
+func After[E Entry](deps, earlier []E, start int64) []E {
+	var last E
+	var lastOrder *Order
+	for _, e := range earlier {
+		o := e.Order()
+		if o.End != 0 && o.End <= start && (lastOrder == nil || o.Start > lastOrder.Start) {
+			last, lastOrder = e, o
+		}
+	}
+	if lastOrder == nil {
+		return deps
+	}
+	deps = append(deps, last)
+	for _, e := range earlier {
+		if o := e.Order(); e != last && o.End != 0 && o.End <= start && o.End > lastOrder.Start {
+			deps = append(deps, e)
+		}
+	}
+	return deps
+}
+
+// Carrying appends to deps the earlier requests, not in deps already,
+// whose recorded response issued a value that req carries (in its target,
+// a header value or its body). Such a request cannot have started before
+// that response arrived, whatever the timestamps say.
+func Carrying[E Entry](deps, earlier []E, req *session.Request) []E {
+	var hay string
+	for _, e := range earlier {
+		o := e.Order()
+		if len(o.Issued) == 0 || slices.Contains(deps, e) {
+			continue
+		}
+		if hay == "" {
+			hay = RequestText(req)
+		}
+		if Carries(hay, o.Issued) {
+			deps = append(deps, e)
+		}
+	}
+	return deps
+}
+
+// Carries reports whether text (see RequestText) holds one of issued.
+func Carries(text string, issued []string) bool {
+	for _, v := range issued {
+		if strings.Contains(text, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// RequestText is everything of a request a value could be carried in.
+func RequestText(r *session.Request) string {
+	var b strings.Builder
+	b.WriteString(r.Target)
+	for _, h := range r.Header {
+		b.WriteByte('\n')
+		b.WriteString(h.Value)
+	}
+	b.WriteByte('\n')
+	b.Write(r.Body)
+	return b.String()
+}
+
+// SessionKey is the exchange's session, or its connection ("conn:<id>")
+// when the identity tracker left none.
+func SessionKey(ex *session.Exchange) string {
+	if ex.Session != "" {
+		return ex.Session
+	}
+	return "conn:" + strconv.FormatUint(ex.Conn.ID, 10)
+}
+
+// RecordedEnd is when the recorded exchange completed, 0 if it never did:
+// the response's last byte, or the latest moment the recording knows of.
+func RecordedEnd(ex *session.Exchange) int64 {
+	if ex.Flags&session.FlagNoResponse != 0 {
+		return 0
+	}
+	t := ex.Timing
+	for _, v := range [...]int64{t.ResponseEnd, t.ResponseStart, t.RequestEnd, t.RequestStart} {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// CloneOffset is where clone k (from 0) of a request recorded at offset
+// sits on the recording's timeline: shifted by k*stagger, so that the
+// clones' logins do not land on one instant.
+func CloneOffset(offset time.Duration, k int, stagger time.Duration) time.Duration {
+	return offset + time.Duration(k)*stagger
+}
+
+// ScaleRamp says from when each clone takes part (a *ramp.Ramp of scale
+// stages is one).
+type ScaleRamp interface {
+	// ActiveFrom returns the wall time from which clone k takes part; ok
+	// is false for a clone the ramp never reaches.
+	ActiveFrom(k int) (at time.Duration, ok bool)
+}
+
+// CloneActive reports whether clone k of a session whose first request
+// is recorded at first takes part under the scale ramp sr (nil: every
+// clone does): only if the session begins once the ramp has reached the
+// clone, so raising the scale adds whole sessions, never cut ones.
+func CloneActive(p Pacer, sr ScaleRamp, first time.Duration, k int, stagger time.Duration) bool {
+	if k == 0 || sr == nil {
+		return true
+	}
+	from, ok := sr.ActiveFrom(k)
+	return ok && p.Due(CloneOffset(first, k, stagger)) >= from
+}

@@ -1,0 +1,161 @@
+package schedule
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// req is an entry for the tests: a name and its recorded facts.
+type req struct {
+	name string
+	o    Order
+}
+
+func (r *req) Order() *Order { return &r.o }
+
+func names(deps []*req) []string {
+	var out []string
+	for _, d := range deps {
+		out = append(out, d.name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestDeps(t *testing.T) {
+	token := "TOKEN-0123456789"
+	for _, tt := range []struct {
+		name    string
+		earlier []*req
+		start   int64
+		req     session.Request
+		want    []string
+	}{{
+		// Nothing earlier: nothing to wait for.
+		name: "first", start: 10,
+	}, {
+		// A sequential session waits for the one before it alone: the
+		// one before waited in turn for its own predecessor.
+		name:    "sequential",
+		earlier: []*req{{"a", Order{Start: 0, End: 5}}, {"b", Order{Start: 6, End: 9}}},
+		start:   10, want: []string{"b"},
+	}, {
+		// Requests that overlapped in the recording do not wait for each
+		// other.
+		name:    "overlap",
+		earlier: []*req{{"a", Order{Start: 0, End: 20}}},
+		start:   10,
+	}, {
+		// Completion exactly at the start counts as before it.
+		name:    "touching",
+		earlier: []*req{{"a", Order{Start: 0, End: 10}}},
+		start:   10, want: []string{"a"},
+	}, {
+		// A request that never completed is waited for by nobody.
+		name:    "no response",
+		earlier: []*req{{"a", Order{Start: 0, End: 0}}},
+		start:   10,
+	}, {
+		// Two that ran side by side and both completed before: the one
+		// that started last, and the other because it was still running
+		// when that one started.
+		name:    "parallel pair",
+		earlier: []*req{{"a", Order{Start: 0, End: 8}}, {"b", Order{Start: 2, End: 6}}},
+		start:   10, want: []string{"a", "b"},
+	}, {
+		// The data edge: the clocks say the request started before the
+		// login's response ended, but it carries a value that response
+		// issued, so it waits for the login all the same.
+		name:    "carries an issued value",
+		earlier: []*req{{"login", Order{Start: 0, End: 10, Issued: []string{token}}}},
+		start:   9, req: session.Request{Target: "/me", Header: session.Headers{{Name: "Authorization", Value: "Bearer " + token}}},
+		want: []string{"login"},
+	}, {
+		// A value issued and not carried is no edge.
+		name:    "issued, not carried",
+		earlier: []*req{{"login", Order{Start: 0, End: 10, Issued: []string{token}}}},
+		start:   9, req: session.Request{Target: "/me"},
+	}, {
+		// A request both rules name is waited for once.
+		name:    "both rules",
+		earlier: []*req{{"login", Order{Start: 0, End: 5, Issued: []string{token}}}},
+		start:   9, req: session.Request{Target: "/orders?t=" + token},
+		want: []string{"login"},
+	}, {
+		// The body carries values too.
+		name:    "in the body",
+		earlier: []*req{{"login", Order{Start: 0, End: 10, Issued: []string{token}}}},
+		start:   9, req: session.Request{Target: "/x", Body: []byte(`{"t":"` + token + `"}`)},
+		want: []string{"login"},
+	}} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := names(Deps(nil, tt.earlier, tt.start, &tt.req))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("deps %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecordedEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ex   session.Exchange
+		want int64
+	}{
+		{"response end", session.Exchange{Timing: session.Timing{RequestStart: 1, RequestEnd: 2, ResponseStart: 3, ResponseEnd: 4}}, 4},
+		{"no response end: the latest known", session.Exchange{Timing: session.Timing{RequestStart: 1, RequestEnd: 2}}, 2},
+		{"no response at all", session.Exchange{Timing: session.Timing{RequestStart: 1, ResponseEnd: 4}, Flags: session.FlagNoResponse}, 0},
+		{"no timing", session.Exchange{}, 0},
+	} {
+		if got := RecordedEnd(&tt.ex); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSessionKey(t *testing.T) {
+	if k := SessionKey(&session.Exchange{Session: "u1"}); k != "u1" {
+		t.Errorf("recorded session: %q", k)
+	}
+	ex := &session.Exchange{}
+	ex.Conn.ID = 7
+	if k := SessionKey(ex); k != "conn:7" {
+		t.Errorf("connection: %q", k)
+	}
+}
+
+// scaleRamp reaches clone k at k seconds.
+type scaleRamp struct{ top int }
+
+func (s scaleRamp) ActiveFrom(k int) (time.Duration, bool) {
+	return time.Duration(k) * time.Second, k < s.top
+}
+
+func TestClones(t *testing.T) {
+	if got := CloneOffset(sec(1), 3, 50*time.Millisecond); got != sec(1.15) {
+		t.Errorf("clone 3 at %v", got)
+	}
+	for _, tt := range []struct {
+		name  string
+		p     Pacer
+		sr    ScaleRamp
+		first time.Duration
+		k     int
+		want  bool
+	}{
+		{"no ramp: every clone", Speed(1), nil, 0, 5, true},
+		{"clone 0 always", Speed(1), scaleRamp{1}, 0, 0, true},
+		{"session begins before the ramp reaches the clone", Speed(1), scaleRamp{3}, sec(1), 2, false},
+		{"session begins after", Speed(1), scaleRamp{3}, sec(2), 2, true},
+		{"twice as fast, due earlier", Speed(2), scaleRamp{3}, sec(3), 2, false},
+		{"never reached", Speed(1), scaleRamp{2}, sec(100), 2, false},
+	} {
+		if got := CloneActive(tt.p, tt.sr, tt.first, tt.k, 0); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
