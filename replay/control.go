@@ -2,13 +2,11 @@ package replay
 
 import (
 	"errors"
-	"os"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
-	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -58,7 +56,7 @@ func WithMaxSessions(n int) Option {
 // WithGuard stops the run when g trips: g is fed every finished request
 // and checked every DefaultGuardEvery. The run then stops issuing at once,
 // lets in-flight requests finish within the drain (WithDrainTimeout),
-// marks the report's Abort and returns a *guard.AbortError (exit code 3).
+// marks the report's Abort and returns a *guard.AbortError.
 func WithGuard(g *guard.Guard) Option {
 	return func(o *options) error {
 		if g == nil {
@@ -70,54 +68,15 @@ func WithGuard(g *guard.Guard) Option {
 }
 
 // WithDrainTimeout sets how long requests in flight may finish once the
-// run stops early (a guard, an interrupt, the caller's context ending).
-// With it, cancelling Run's context is an orderly stop rather than an
-// abort; without it, cancelling aborts the requests in flight at once.
+// run stops early in order (a guard, Interrupt, Stop); after it they are
+// abandoned. Cancelling Run's context aborts them at once whatever the
+// drain; under a drain or a guard that is reported as an interruption.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
 			return errors.New("drain timeout must not be negative")
 		}
 		o.drain, o.drainSet = d, true
-		return nil
-	}
-}
-
-// WithSignals makes the run watch the process's signals (os.Interrupt
-// when none are named): the first stops in order (as a guard does, with
-// the drain), the second abandons the requests in flight. Implies
-// WithDrainTimeout(guard.DefaultDrain) unless that is given.
-func WithSignals(sig ...os.Signal) Option {
-	return func(o *options) error {
-		if len(sig) == 0 {
-			sig = []os.Signal{os.Interrupt}
-		}
-		o.signals = sig
-		return nil
-	}
-}
-
-// WithLive shows the run on p, updated every second, with the ramp's
-// stage when the pacer is a ramp. total is the planned length (0 when
-// unknown).
-func WithLive(p *live.Progress, total time.Duration) Option {
-	return func(o *options) error {
-		if p == nil {
-			return errors.New("progress is nil")
-		}
-		o.live, o.liveTotal = p, total
-		return nil
-	}
-}
-
-// WithMetrics feeds m (served by the caller on --metrics-addr) with every
-// finished request, the stage, the in-flight count and the abort.
-func WithMetrics(m *live.Metrics) Option {
-	return func(o *options) error {
-		if m == nil {
-			return errors.New("metrics is nil")
-		}
-		o.metrics = m
 		return nil
 	}
 }

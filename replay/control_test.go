@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/guard"
-	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -223,57 +221,4 @@ func TestCompareWithRecording(t *testing.T) {
 	if !strings.Contains(sum.String(), "5 differ beyond noise") {
 		t.Errorf("summary:\n%s", sum.String())
 	}
-}
-
-// The metrics and the live display are fed by the run itself.
-func TestLiveAndMetrics(t *testing.T) {
-	srv := newScripted(t, nil)
-	m, err := live.NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	prog, err := live.NewProgress(&lockedWriter{w: &out}, live.WithTerminal(false), live.WithPlainInterval(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ex []*session.Exchange
-	for i := 0; i < 30; i++ {
-		ex = append(ex, rec(fmt.Sprintf("s%d", i), "GET", "/m", float64(i)*50, float64(i)*50+1))
-	}
-	run(t, srv.URL, source(ex...), WithMetrics(m), WithLive(prog, 1500*time.Millisecond))
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var requests float64
-	for _, f := range fams {
-		if f.GetName() == "reprise_requests_total" {
-			for _, mt := range f.GetMetric() {
-				requests += mt.GetCounter().GetValue()
-			}
-		}
-	}
-	if requests != 30 {
-		t.Errorf("reprise_requests_total %v, want 30", requests)
-	}
-	if !strings.Contains(out.String(), "sent 30") {
-		t.Errorf("progress:\n%s", out.String())
-	}
-	// The schedule's rate shows beside the achieved one: 20 due in the
-	// first second, 10 in the half second after.
-	if !regexp.MustCompile(`\(due (20|10)\)`).MatchString(out.String()) {
-		t.Errorf("no intended rate in the progress:\n%s", out.String())
-	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/htmlreport"
-	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -126,6 +125,11 @@ func (w *worker) flush() {
 		w.r.rec.Requests(b.series)
 	}
 	if len(b.results) > 0 {
+		for _, o := range w.r.o.observers {
+			for i := range b.results {
+				o.Observe(&b.results[i])
+			}
+		}
 		w.r.st.recordAll(b.results)
 	}
 	clear(b.results)
@@ -348,22 +352,16 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	w.report(res)
 }
 
-// observe passes a result to the guard, the metrics and the observers,
-// as it comes, and an unsent one's due time to the per-second series
-// (report batches the sent ones').
+// observe passes a result to the guard as it comes, and an unsent one's
+// due time to the per-second series (report batches the sent ones'). The
+// observers get it with the worker's batch (see flush).
 func (r *Replayer) observe(res *Result) {
 	if !res.Sent.IsZero() {
 		if g := r.o.guard; g != nil && res.ErrKind != ErrKindCanceled {
 			g.Observe(guard.NewObservation(res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
 		}
-		if m := r.o.metrics; m != nil {
-			m.Observe(live.NewRequest(res.Route, res.Due, res.Sent, res.Done, res.Status, res.ErrKind))
-		}
 	} else if !res.Due.IsZero() && !res.Skipped {
 		r.rec.Due(res.Due)
-	}
-	for _, o := range r.o.observers {
-		o.Observe(res)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/reprise-tool/reprise/replay/live"
 )
 
 func (r *Replayer) progressLoop(ctx context.Context) {
@@ -23,50 +21,55 @@ func (r *Replayer) progressLoop(ctx context.Context) {
 	}
 }
 
-// liveLoop fills the live display and the metrics' gauges every second
-// until done is closed, then shows the final state.
+// liveLoop gives the monitors the run's state every second, and at once
+// when the run starts stopping, until done is closed; then the final
+// state. It also tells the guard of a backlog at the caps.
 func (r *Replayer) liveLoop(done <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	stopping := r.stopCh
 	for {
 		select {
 		case <-done:
-			if r.o.live != nil {
-				r.o.live.Finish(r.liveSnapshot(time.Now()))
+			s := r.status(time.Now())
+			for _, m := range r.o.monitors {
+				m.Finish(s)
 			}
 			return
+		case <-stopping:
+			stopping = nil // once
+			r.update(time.Now())
 		case now := <-t.C:
-			s := r.liveSnapshot(now)
-			if bd := r.blockedDue.Load(); bd != 0 && !r.stopped() {
-				// A cap that holds the schedule back shows as lag at
-				// once, before the late requests are sent.
-				if b := now.Sub(time.Unix(0, bd)); b > 0 {
-					s.Lag = max(s.Lag, b)
-					if g := r.o.guard; g != nil {
-						g.Backlog(now, b)
-					}
-				}
-			}
-			if r.o.live != nil {
-				r.o.live.Update(s)
-			}
-			if m := r.o.metrics; m != nil {
-				m.SetInFlight(s.InFlight)
-				m.SetStage(s.StageIndex, s.Stage, s.Speed)
-				m.SetBacklog(s.Lag)
-			}
+			r.update(now)
 		}
 	}
 }
 
-// liveSnapshot is the state shown each second. Percentiles and lag are
-// the guard window's (the last --abort-window) when a guard runs, the
-// whole run's otherwise.
-func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
+// update gives the monitors the state at now.
+func (r *Replayer) update(now time.Time) {
+	s := r.status(now)
+	if bd := r.blockedDue.Load(); bd != 0 && !r.stopped() {
+		// A cap that holds the schedule back shows as lag at
+		// once, before the late requests are sent.
+		if b := now.Sub(time.Unix(0, bd)); b > 0 {
+			s.Lag = max(s.Lag, b)
+			if g := r.o.guard; g != nil {
+				g.Backlog(now, b)
+			}
+		}
+	}
+	for _, m := range r.o.monitors {
+		m.Update(s)
+	}
+}
+
+// status is the state at now. Percentiles and lag are the guard window's
+// (the last --abort-window) when a guard runs, the whole run's otherwise.
+func (r *Replayer) status(now time.Time) Status {
 	s := r.Snapshot()
 	el := now.Sub(time.Unix(0, r.start.Load()))
-	ls := live.Snapshot{
-		Elapsed: el, Total: r.o.liveTotal, Speed: r.o.pacer.Speed(el),
+	ls := Status{
+		Elapsed: el, Total: r.o.planned, Speed: r.o.pacer.Speed(el),
 		Sent: s.Sent, InFlight: int(s.InFlight), Errors: s.Errors,
 		RPS: float64(r.sends.recent(now)), P99: s.LatP99, Lag: s.LagP99,
 		IntendedRPS: float64(r.dues.recent(now)), // none under --speed max, where due is when sent
@@ -91,5 +94,8 @@ func (r *Replayer) liveSnapshot(now time.Time) live.Snapshot {
 	if r.stopped() {
 		ls.Stopping = r.stopReason()
 	}
+	r.stop.mu.Lock()
+	ls.Aborted = r.stop.aborted
+	r.stop.mu.Unlock()
 	return ls
 }

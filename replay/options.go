@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
-	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/replay/ramp"
 )
 
@@ -65,19 +63,6 @@ type Limiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Observer sees every request's result as it completes. Observe is called
-// from many goroutines at once and must not block for long; the Result
-// must not be retained after Observe returns.
-type Observer interface {
-	Observe(*Result)
-}
-
-// ObserverFunc adapts a function to Observer.
-type ObserverFunc func(*Result)
-
-// Observe implements Observer.
-func (f ObserverFunc) Observe(r *Result) { f(r) }
-
 // Option configures a Replayer; it is checked when New is called.
 type Option func(*options) error
 
@@ -118,10 +103,8 @@ type options struct {
 	guard         *guard.Guard
 	drain         time.Duration
 	drainSet      bool
-	signals       []os.Signal
-	live          *live.Progress
-	liveTotal     time.Duration
-	metrics       *live.Metrics
+	monitors      []Monitor
+	planned       time.Duration
 	stages        []ramp.StagePlan
 	ratePerSecond float64
 	compare       *compare.Comparer

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
@@ -59,35 +58,33 @@ func (e *SourceError) Error() string {
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // Replayer replays one recording against one target. Make it with New, run
-// it once with Run; Stop and Snapshot may be called from other goroutines
-// while it runs.
+// it once with Run; Stop, Interrupt and Snapshot may be called from other
+// goroutines while it runs.
 type Replayer struct {
 	o      options
 	target *url.URL
 	wire   *wireClient  // sends requests as recorded; nil when following redirects
 	client *http.Client // net/http's, only to follow redirects
 
-	ran      atomic.Bool
-	stopOnce sync.Once
-	stopCh   chan struct{}
-	stopMu   sync.Mutex
-	stopWhy  string
+	ran    atomic.Bool
+	stopCh chan struct{} // closed by the first Stop
+	stop   stopState
 
+	// The run's figures: the report's, the sends', the dues' and the
+	// per-second series', each under its own lock, recorded in batches
+	// (see worker); start is Unix ns, 0 before Run.
 	st       *stats
-	start    atomic.Int64 // Unix ns, 0 before Run
-	inFlight atomic.Int64
-
 	sends    *sendStats
-	dues     dueCounts            // requests due per wall second, for the live view
+	dues     dueCounts
 	rec      *htmlreport.Recorder // set by Run
-	stopper  atomic.Pointer[guard.Stopper]
-	issueCtx context.Context // ends when the run stops issuing; set by Run
-	sessSem  *ramp.Semaphore
-	tripMu   sync.Mutex
-	trip     *guard.Trip
+	start    atomic.Int64
+	inFlight atomic.Int64
 	// blockedDue is the due time (Unix ns) of the request the dispatcher
 	// holds while it waits at a cap, 0 when it waits at none.
 	blockedDue atomic.Int64
+
+	issueCtx context.Context // ends when the run stops issuing; set by Run
+	sessSem  *ramp.Semaphore
 }
 
 // New returns a Replayer that sends to target, an http:// or https:// URL
@@ -144,9 +141,12 @@ func (r *Replayer) Snapshot() Snapshot {
 }
 
 // Run replays src and returns the report. It returns when every request
-// has been sent and answered, the replay was stopped, or ctx ended. The
-// error is non-nil when the source failed (a *SourceError, with the report
-// of what was replayed) or the replay could not start.
+// has been sent and answered, the replay was stopped (Stop, Interrupt, a
+// guard, WithMaxDuration), or ctx ended, which aborts the requests in
+// flight too. The error is a *guard.AbortError when a guard stopped the
+// run, an *InterruptedError when Interrupt (or ctx ending under a drain
+// or a guard) did, a *SourceError when the source failed (with the report
+// of what was replayed), or says why the replay could not start.
 func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error) {
 	if !r.ran.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyRun
@@ -156,51 +156,9 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	r.sends.start = start
 	r.dues.start = start
 	r.rec = htmlreport.NewRecorder(start)
-	rep := &Report{
-		Version: ReportVersion,
-		Target:  r.target.String(),
-		Speed:   fmt.Sprint(r.o.pacer),
-		Scale:   r.o.scale,
-		Labels:  r.o.labels,
-		Start:   start.UTC(),
-	}
-	if r.o.scaleRamp != nil {
-		rep.Speed += " scale " + r.o.scaleRamp.String()
-	}
 
-	// With a drain, the caller's context ending is an orderly stop: the
-	// requests in flight run on the stopper's InFlight context, which
-	// ends only when the drain is over or a second signal comes.
-	reqCtx := ctx
-	var stopper *guard.Stopper
-	finished := make(chan struct{})
-	defer close(finished)
-	if r.o.drainSet || len(r.o.signals) > 0 || r.o.guard != nil {
-		drain := guard.DefaultDrain
-		if r.o.drainSet {
-			drain = r.o.drain
-		}
-		stopper = guard.NewStopper(ctx, drain)
-		defer stopper.Close()
-		if len(r.o.signals) > 0 {
-			stopper.NotifySignals(r.o.signals...)
-		}
-		reqCtx = stopper.InFlight()
-		r.stopper.Store(stopper)
-		go func() {
-			select {
-			case <-stopper.Issue().Done():
-				if cause := context.Cause(stopper.Issue()); cause != nil && !errors.Is(cause, guard.ErrFinished) {
-					if m := r.o.metrics; m != nil && (errors.Is(cause, guard.ErrInterrupted) || ctx.Err() != nil) {
-						m.SetAborted("interrupt")
-					}
-					r.Stop(cause.Error())
-				}
-			case <-finished:
-			}
-		}()
-	}
-
+	reqCtx, stopper, releaseStopper := r.startStopper(ctx)
+	defer releaseStopper()
 	runCtx, cancel := context.WithCancel(reqCtx)
 	defer cancel()
 	issueCtx, stopIssue := context.WithCancel(runCtx)
@@ -233,7 +191,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	}
 	var liveWG sync.WaitGroup
 	liveDone := make(chan struct{})
-	if r.o.live != nil || r.o.metrics != nil || r.o.guard != nil {
+	if len(r.o.monitors) > 0 || r.o.guard != nil {
 		liveWG.Add(1)
 		go func() {
 			defer liveWG.Done()
@@ -255,6 +213,31 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	close(liveDone)
 	liveWG.Wait()
 
+	rep := r.report(start, span)
+	stopErr := r.abort(rep, stopper, start)
+	r.verdict(rep)
+	if srcErr != nil {
+		err := &SourceError{Read: rep.Filtered.Read, Err: srcErr}
+		rep.Completed = false
+		rep.Failure = err.Error()
+		return rep, errors.Join(stopErr, err)
+	}
+	return rep, stopErr
+}
+
+// report makes the run's report from its figures.
+func (r *Replayer) report(start time.Time, span spanInfo) *Report {
+	rep := &Report{
+		Version: ReportVersion,
+		Target:  r.target.String(),
+		Speed:   fmt.Sprint(r.o.pacer),
+		Scale:   r.o.scale,
+		Labels:  r.o.labels,
+		Start:   start.UTC(),
+	}
+	if r.o.scaleRamp != nil {
+		rep.Speed += " scale " + r.o.scaleRamp.String()
+	}
 	end := time.Now()
 	rep.End = end.UTC()
 	r.st.fill(rep)
@@ -290,37 +273,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	if g := r.o.guard; g != nil {
 		rep.Guards = g.Rules().String()
 	}
-	var stopErr error
-	r.tripMu.Lock()
-	trip := r.trip
-	r.tripMu.Unlock()
-	switch {
-	case trip != nil:
-		rep.Abort = &Abort{
-			Kind: AbortGuard, Rule: trip.RuleText, Reason: trip.Reason(), At: trip.At.UTC(), AtS: trip.At.Sub(start).Seconds(),
-			Value: trip.Value, Threshold: trip.Threshold, WindowS: trip.Window.Seconds(), WindowRequests: trip.Requests,
-		}
-		stopErr = &guard.AbortError{Trip: *trip}
-	case stopper != nil && (errors.Is(stopper.Cause(), guard.ErrInterrupted) || errors.Is(stopper.Cause(), guard.ErrInterruptedTwice) ||
-		(ctx.Err() != nil && stopper.Cause() != nil && stopper.Cause().Error() == context.Cause(ctx).Error())):
-		// The first signal, or the caller's context ending (the CLI's
-		// root context ends on SIGINT, with its own cause).
-		at := stopper.StoppedAt()
-		rep.Abort = &Abort{Kind: AbortInterrupt, Rule: "interrupt", Reason: stopper.Cause().Error(), At: at.UTC(), AtS: at.Sub(start).Seconds()}
-		stopErr = &InterruptedError{Cause: stopper.Cause()}
-	}
-	if rep.Abort != nil && stopper != nil {
-		k := stopper.Killed()
-		rep.Abort.Abandoned = k != nil && !errors.Is(k, guard.ErrFinished)
-	}
-	r.verdict(rep)
-	if srcErr != nil {
-		err := &SourceError{Read: rep.Filtered.Read, Err: srcErr}
-		rep.Completed = false
-		rep.Failure = err.Error()
-		return rep, errors.Join(stopErr, err)
-	}
-	return rep, stopErr
+	return rep
 }
 
 // fillLimits reports the caps and their waits.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -67,13 +68,8 @@ type replayOptions struct {
 	compareSkip []string
 }
 
-// addReplay registers 'reprise replay' on the root command.
-func addReplay(root *cobra.Command) {
-	o := &replayOptions{}
-	c := &cobra.Command{
-		Use:   "replay FILE... --target URL",
-		Short: "Replay recordings against a target at 1x-100x, sessions in order, tokens live",
-		Long: `Re-issue the requests of one or more recordings against a target.
+// replayLong is the help of 'reprise replay'.
+const replayLong = `Re-issue the requests of one or more recordings against a target.
 
 Timing: every request is due at start + offset/speed on one clock; a late
 request goes at once and its lateness is counted as lag, never carried over.
@@ -131,7 +127,15 @@ from it); --html writes one self-contained page.
 
 Exit codes: 0 completed; 1 failed (errors above --max-error-rate, a dead
 target, stopped early); 2 a command-line mistake or a refused target; 3 a
-guard stopped the replay; 130 interrupted.`,
+guard stopped the replay; 130 interrupted.`
+
+// addReplay registers 'reprise replay' on the root command.
+func addReplay(root *cobra.Command) {
+	o := &replayOptions{}
+	c := &cobra.Command{
+		Use:   "replay FILE... --target URL",
+		Short: "Replay recordings against a target at 1x-100x, sessions in order, tokens live",
+		Long:  replayLong,
 		Example: `  # replay at the recorded pace
   reprise replay traffic.rpz --target http://127.0.0.1:8089
 
@@ -245,32 +249,13 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	}
 	opts = append(opts, replay.WithLabels(map[string]string{"recording": strings.Join(rd.Paths(), ","), "tool": Version()}))
 
-	var total time.Duration
-	if p := o.pacer(); p != nil {
-		if _, max := p.(replay.Max); !max {
-			total = p.Due(survey.Span())
-		}
+	display, stopMetrics, err := o.display(ctx, survey, stderr)
+	if err != nil {
+		return err
 	}
-	if o.progress > 0 {
-		prog, err := live.NewProgress(stderr, live.WithPlainInterval(max(o.progress, time.Second)))
-		if err != nil {
-			return usagef(err)
-		}
-		opts = append(opts, replay.WithLive(prog, total))
-	}
-	if o.metricsAddr != "" {
-		m, err := live.NewMetrics()
-		if err != nil {
-			return err
-		}
-		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopMetrics()
-		srv, err := live.Serve(mctx, o.metricsAddr, m.Handler())
-		if err != nil {
-			return usagef(fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err))
-		}
-		fmt.Fprintf(stderr, "replay: metrics on http://%s/metrics\n", srv.Addr)
-		opts = append(opts, replay.WithMetrics(m))
+	defer stopMetrics()
+	if display != nil {
+		opts = append(opts, display...)
 	}
 	r, err := replay.New(o.target, opts...)
 	if err != nil {
@@ -279,7 +264,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	rules := o.abortOn.Rules()
 	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight; guards %s over %v\n",
 		strings.Join(rd.Paths(), ", "), o.target, o.speedText(), o.scale, o.maxInFlight, rules, o.abortWindow)
-	rep, runErr := r.Run(ctx, src)
+	rep, runErr := runInterruptible(ctx, r, src)
 	if rep == nil {
 		return runErr
 	}
@@ -319,6 +304,79 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		return fmt.Errorf("replay did not complete: %s", rep.Failure)
 	}
 	return nil
+}
+
+// display makes the progress display and the metrics server the flags
+// ask for, as options that subscribe them to the run; stop ends the
+// metrics server.
+func (o *replayOptions) display(ctx context.Context, survey *replay.Survey, stderr io.Writer) (opts []replay.Option, stop func(), err error) {
+	stop = func() {}
+	d := &live.Display{}
+	if o.progress > 0 {
+		var total time.Duration
+		if p := o.pacer(); p != nil {
+			if _, max := p.(replay.Max); !max {
+				total = p.Due(survey.Span())
+			}
+		}
+		if d.Progress, err = live.NewProgress(stderr, live.WithPlainInterval(max(o.progress, time.Second))); err != nil {
+			return nil, stop, usagef(err)
+		}
+		opts = append(opts, replay.WithMonitor(d), replay.WithPlannedLength(total))
+	}
+	if o.metricsAddr != "" {
+		if d.Metrics, err = live.NewMetrics(); err != nil {
+			return nil, stop, err
+		}
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		srv, err := live.Serve(mctx, o.metricsAddr, d.Metrics.Handler())
+		if err != nil {
+			stopMetrics()
+			return nil, stop, usagef(fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err))
+		}
+		fmt.Fprintf(stderr, "replay: metrics on http://%s/metrics\n", srv.Addr)
+		if d.Progress == nil {
+			opts = append(opts, replay.WithMonitor(d))
+		}
+		opts = append(opts, replay.WithObserver(d))
+		stop = stopMetrics
+	}
+	return opts, stop, nil
+}
+
+// runInterruptible runs the replay with the CLI's signals: the first
+// SIGINT or SIGTERM (or ctx ending, the root context's own signal
+// handling) stops it in order through Interrupt, with the drain; the
+// second abandons the requests in flight by cancelling the run's context.
+// The library registers no signal itself.
+func runInterruptible(ctx context.Context, r *replay.Replayer, src session.Source) (*replay.Report, error) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	runCtx, abort := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer abort(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		interrupted := ctx.Done()
+		for n := 0; ; {
+			select {
+			case <-interrupted:
+				interrupted = nil
+				r.Interrupt(context.Cause(ctx))
+			case <-sigs:
+				if n++; n == 1 {
+					r.Interrupt(guard.ErrInterrupted)
+					continue
+				}
+				abort(guard.ErrInterruptedTwice)
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return r.Run(runCtx, src)
 }
 
 func surveyRecording(ctx context.Context, paths []string) (*replay.Survey, error) {
@@ -482,7 +540,6 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithMaxSessions(o.maxSessions),
 		replay.WithGuard(g),
 		replay.WithDrainTimeout(o.drain),
-		replay.WithSignals(os.Interrupt, syscall.SIGTERM),
 	)
 	// Check every option now, so a mistake is a usage error before
 	// anything is opened or sent.

@@ -3,7 +3,6 @@ package guard
 import (
 	"context"
 	"os"
-	"os/signal"
 	"sync"
 	"time"
 )
@@ -32,7 +31,6 @@ type Stopper struct {
 	mu                            sync.Mutex
 	timer                         *time.Timer
 	stopped                       time.Time
-	sigs                          chan os.Signal
 	done                          chan struct{}
 }
 
@@ -107,8 +105,9 @@ func (s *Stopper) StoppedAt() time.Time {
 }
 
 // Watch stops on the first value from sigs and kills on the second. It
-// returns at once; the watching ends with Close. Tests feed it a channel;
-// NotifySignals feeds it the process's signals.
+// returns at once; the watching ends with Close. The library registers
+// no signal: a program that wants them passes a channel it gave to
+// signal.Notify.
 func (s *Stopper) Watch(sigs <-chan os.Signal) {
 	go func() {
 		n := 0
@@ -129,24 +128,8 @@ func (s *Stopper) Watch(sigs <-chan os.Signal) {
 	}()
 }
 
-// NotifySignals watches the process's signals (os.Interrupt when none
-// are named): the first stops in order, the second stops at once. Close
-// stops the notification.
-func (s *Stopper) NotifySignals(sig ...os.Signal) {
-	if len(sig) == 0 {
-		sig = []os.Signal{os.Interrupt}
-	}
-	s.mu.Lock()
-	if s.sigs == nil {
-		s.sigs = make(chan os.Signal, 2)
-		signal.Notify(s.sigs, sig...)
-		s.Watch(s.sigs)
-	}
-	s.mu.Unlock()
-}
-
-// Close ends the run: it releases the timer, the signal notification and
-// the goroutines, and ends both contexts with ErrFinished if they are
+// Close ends the run: it releases the timer and the goroutines, and ends
+// both contexts with ErrFinished if they are
 // still open. Call it once every request has finished.
 func (s *Stopper) Close() {
 	s.closeOnce.Do(func() {
@@ -154,9 +137,6 @@ func (s *Stopper) Close() {
 		s.mu.Lock()
 		if s.timer != nil {
 			s.timer.Stop()
-		}
-		if s.sigs != nil {
-			signal.Stop(s.sigs)
 		}
 		s.mu.Unlock()
 		s.stopIssue(ErrFinished)

@@ -1,7 +1,8 @@
 // Package live shows a replay while it runs: a progress display on stderr
 // (a bar on a terminal, a plain line every few seconds elsewhere) and
-// Prometheus metrics served on --metrics-addr. The engine fills a Snapshot
-// each second and reports each finished request; this package only shows.
+// Prometheus metrics served on --metrics-addr. It subscribes to the
+// engine's events (Display is a replay.Observer and a replay.Monitor);
+// the engine does not import it.
 package live
 
 import (
@@ -15,29 +16,13 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/reprise-tool/reprise/replay"
 )
 
-// Snapshot is the state of a replay at one moment, filled by the engine.
-type Snapshot struct {
-	// Elapsed is the wall time since the replay started; Total the
-	// planned length (0 when unknown, as under --speed max).
-	Elapsed, Total time.Duration
-	// Stage names the ramp stage in force ("2x:2m"), with its position
-	// from 1 and the number of stages; empty without a ramp.
-	Stage       string
-	StageIndex  int
-	Stages      int
-	Speed       float64 // the speed multiplier in force
-	Sent        uint64  // requests sent so far
-	Completed   uint64  // requests finished so far (with or without a response)
-	Errors      uint64  // finished without a response, or with a 5xx
-	InFlight    int     // requests sent and not finished
-	RPS         float64 // requests finished per second, recently
-	IntendedRPS float64 // requests due per second by the schedule, recently
-	P50, P99    time.Duration
-	Lag         time.Duration // how late requests are being sent
-	Stopping    string        // why the replay is stopping; "" while it runs
-}
+// Snapshot is the state of a replay at one moment, as the engine gives
+// it to its monitors (see Display).
+type Snapshot replay.Status
 
 // Line formats the snapshot as one line of plain text.
 func (s Snapshot) Line() string {
