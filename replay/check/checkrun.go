@@ -249,12 +249,8 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		Run:        rr,
 		Thresholds: th,
 	}
-	notMeasured := func(name, why string) {
-		rr.NotMeasured = append(rr.NotMeasured, name)
-		rr.NotMeasuredWhy[name] = why
-	}
-	const lacks = "the run report does not hold the figures needed"
-	at := speedPhrase(run.Speed)
+	j := &runJudge{rec: rec, run: run, th: th, res: res, rr: rr, at: speedPhrase(run.Speed), base: base}
+	at := j.at
 	if run.Sent == 0 {
 		res.add(Fail, "requests", "%s sent no request: nothing to compare", at)
 		res.finish()
@@ -274,7 +270,7 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(judge(d, th.MixWarn, th.MixFail), "route_mix", "the request mix differs from the recording by %.2f (total variation): %s is %s of the replay (recording: %s)%s",
 			d, worst, pct(b), pct(a), why)
 	} else {
-		notMeasured("route_distance", "neither the recording nor the run has a request by route")
+		j.notMeasured("route_distance", "neither the recording nor the run has a request by route")
 	}
 	if rr.Expected > 0 && run.Sent < rr.Expected {
 		share := 1 - float64(run.Sent)/float64(rr.Expected)
@@ -282,6 +278,36 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 			at, run.Sent, len(rec.Requests), rr.Scale, pct(share))
 	}
 
+	j.distributions()
+	j.lagAndOrder()
+	j.outcomes()
+	res.finish()
+	return res, nil
+}
+
+// runJudge holds what the parts of CheckRun share.
+type runJudge struct {
+	rec  *Recording
+	run  *RunData
+	th   Thresholds
+	res  *Result
+	rr   *RunResult
+	at   string
+	base Profile
+}
+
+// lacks is why a figure the run report does not hold is not measured.
+const lacks = "the run report does not hold the figures needed"
+
+func (j *runJudge) notMeasured(name, why string) {
+	j.rr.NotMeasured = append(j.rr.NotMeasured, name)
+	j.rr.NotMeasuredWhy[name] = why
+}
+
+// distributions compares the run's inter-arrival times, think times and
+// session lengths with the recording's.
+func (j *runJudge) distributions() {
+	rec, run, th, res, rr, at, notMeasured := j.rec, j.run, j.th, j.res, j.rr, j.at, j.notMeasured
 	// Distributions. At a constant speed the run's wall times are
 	// compared with the recording's over the speed; under a ramp only the
 	// inter-arrivals can be, through their speed-scaled copy (each gap
@@ -345,6 +371,11 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 			at, d.what, ks, floorText(floor, top), noise)
 	}
 
+}
+
+// lagAndOrder judges how far behind its schedule the run ran.
+func (j *runJudge) lagAndOrder() {
+	run, th, res, rr, at, notMeasured := j.run, j.th, j.res, j.rr, j.at, j.notMeasured
 	// Lag and order.
 	if run.Lag != nil && run.Lag.Count > 0 {
 		rr.LagP99MS, rr.LagMaxMS = f64(run.Lag.P99), f64(run.Lag.Max)
@@ -367,6 +398,11 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 		res.add(Warn, "duration", "%s sent its last request at %s instead of the planned %s", at, secs(took), secs(run.ExpectedS))
 	}
 
+}
+
+// outcomes judges errors, statuses, sessions and refreshes at peak.
+func (j *runJudge) outcomes() {
+	run, th, res, rr, at, notMeasured, base := j.run, j.th, j.res, j.rr, j.at, j.notMeasured, j.base
 	// Errors, statuses and sessions.
 	er := float64(run.Errors) / float64(run.Sent)
 	rr.ErrorRate = f64(er)
@@ -406,8 +442,6 @@ func CheckRun(rec *Recording, run *RunData, th Thresholds) (*Result, error) {
 	} else {
 		notMeasured("refresh_peak_share", lacks)
 	}
-	res.finish()
-	return res, nil
 }
 
 // peakOfSeconds computes identity's "refreshes at peak" from per-second

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -225,13 +226,25 @@ type cloneState struct {
 	firstDue int64
 	first    int64 // first send
 	last     int64 // last done
-	readyAcc int64 // latest done among requests that the order makes it wait for
-	pend     []pendingReq
+	readyAcc int64 // latest done among the settled requests the order made it wait for
+	pend     []*simPending
 	tokenAt  int64 // wall ns the current access token was issued; -1 none
 	tokenTTL int64
 }
 
-type pendingReq struct{ recEnd, done int64 }
+// simPending is a simulated request later ones of its session may wait
+// for: its recorded order and when it is done on the virtual clock.
+type simPending struct {
+	order schedule.Order
+	done  int64
+}
+
+func (p *simPending) Order() *schedule.Order { return &p.order }
+
+// orderTime places a recording offset on the order rule's clock: shifted
+// by a nanosecond, so that a request at offset 0 that took no time still
+// completed (an End of 0 means it never did).
+func orderTime(off time.Duration) int64 { return int64(off) + 1 }
 
 // int64Heap is a min-heap of times.
 type int64Heap []int64
@@ -247,15 +260,89 @@ func (h *int64Heap) Pop() any {
 	return v
 }
 
+// sim is one simulation: the schedule played on a virtual clock.
+type sim struct {
+	rec    *Recording
+	sp     simParams
+	clones int
+	items  []item
+	states []cloneState
+	ld     Profile
+
+	flight    int64Heap
+	nextGrant int64
+	interval  int64
+	lags      []float64
+	waits     []float64
+	sends     []int64
+	refreshAt []int64
+	slipSecs  map[int64]bool
+	end       int64
+	planned   int64
+	gaps      []float64
+	lifetimes []float64
+	evs       []ev
+	deps      []*simPending
+	doneOf    map[int64]int64 // done of the requests a data edge points at, by req*clones+clone
+
+	sum  *identity.Summary
+	x    session.Exchange
+	tls  []session.Timeline
+	tlOf map[*cloneState]int
+}
+
+// ev is a send (+1) or a completion (-1) at a moment.
+type ev struct {
+	at    int64
+	delta int
+}
+
+// simBase is the synthetic clock for identity's per-second counts.
+const simBase = int64(1e18)
+
 // simulate plays the schedule on a virtual clock and measures it. See the
-// package documentation for the model.
+// package documentation for the model. The order rule is the engine's
+// (package replay/schedule): the time rule and the data edges the
+// recorded clocks contradict.
 func simulate(rec *Recording, sp simParams) (Profile, error) {
-	var ld Profile
-	reqs := rec.Requests
-	nSess := len(rec.Sessions)
-	clones := max(1, sp.clones)
+	s := &sim{rec: rec, sp: sp, clones: max(1, sp.clones), slipSecs: map[int64]bool{},
+		sum: identity.NewSummary(), tlOf: map[*cloneState]int{}, doneOf: map[int64]int64{}}
+	if err := s.schedule(); err != nil {
+		return s.ld, err
+	}
+	s.states = make([]cloneState, len(rec.Sessions)*s.clones)
+	for i := range s.states {
+		s.states[i].tokenAt = -1
+	}
+	if sp.maxSessions > 0 {
+		s.sessionDelays()
+	}
+	if sp.rate > 0 {
+		s.interval = int64(float64(time.Second) / sp.rate)
+	}
+	s.sends = make([]int64, 0, len(s.items))
+	for _, it := range s.items {
+		s.step(it)
+	}
+	s.measure()
+	return s.ld, nil
+}
+
+// due is the pacer's due time for a recording offset (0 under max).
+func (s *sim) due(off time.Duration) int64 {
+	if s.sp.pacer == nil {
+		return 0
+	}
+	return int64(s.sp.pacer.Due(off))
+}
+
+// schedule makes the items, the requests of every clone that takes part,
+// in due order; ties in recording order, then clone order, as the
+// replay's feeder sorts them.
+func (s *sim) schedule() error {
+	reqs, sp := s.rec.Requests, s.sp
 	// Which clones take part (scale ramps add whole sessions).
-	firstOff := make([]time.Duration, nSess)
+	firstOff := make([]time.Duration, len(s.rec.Sessions))
 	for i := range firstOff {
 		firstOff[i] = -1
 	}
@@ -270,288 +357,266 @@ func simulate(rec *Recording, sp simParams) (Profile, error) {
 			firstOff[r.Session] = r.Offset
 		}
 	}
-	if kept*clones > MaxSimulated {
-		return ld, fmt.Errorf("the plan replays %d requests, more than the %d a check simulates: sample sessions with --sessions", kept*clones, MaxSimulated)
+	if kept*s.clones > MaxSimulated {
+		return fmt.Errorf("the plan replays %d requests, more than the %d a check simulates: sample sessions with --sessions", kept*s.clones, MaxSimulated)
 	}
-	due := func(off time.Duration) int64 {
-		if sp.pacer == nil {
-			return 0
-		}
-		return int64(sp.pacer.Due(off))
+	var pacer schedule.Pacer = schedule.Max{}
+	if sp.pacer != nil {
+		pacer = sp.pacer
 	}
-	active := func(sess int32, k int) bool {
-		if k == 0 || sp.scaleRamp == nil {
-			return true
-		}
-		from, ok := sp.scaleRamp.ActiveFrom(k)
-		return ok && due(firstOff[sess]+time.Duration(k)*sp.stagger) >= int64(from)
+	var sr schedule.ScaleRamp
+	if sp.scaleRamp != nil {
+		sr = sp.scaleRamp
 	}
-	items := make([]item, 0, kept*clones)
-	for k := 0; k < clones; k++ {
-		shift := time.Duration(k) * sp.stagger
+	s.items = make([]item, 0, kept*s.clones)
+	for k := 0; k < s.clones; k++ {
 		for i := range reqs {
 			r := &reqs[i]
-			if (!sp.all && !r.Kept()) || !active(r.Session, k) {
+			if (!sp.all && !r.Kept()) || !schedule.CloneActive(pacer, sr, firstOff[r.Session], k, sp.stagger) {
 				continue
 			}
 			if sp.rejected == replay.RejectedSkip && r.flags&flagRejected != 0 {
 				continue
 			}
-			items = append(items, item{req: int32(i), clone: int32(k), due: due(r.Offset + shift)})
+			s.items = append(s.items, item{req: int32(i), clone: int32(k), due: s.due(schedule.CloneOffset(r.Offset, k, sp.stagger))})
 		}
 	}
-	// In due order; ties in recording order, then clone order, as the
-	// replay's feeder sorts them.
-	slices.SortStableFunc(items, func(a, b item) int {
-		if a.due != b.due {
-			if a.due < b.due {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
-	states := make([]cloneState, nSess*clones)
-	for i := range states {
-		states[i].tokenAt = -1
-	}
-	stateOf := func(it item) *cloneState { return &states[int(reqs[it.req].Session)*clones+int(it.clone)] }
+	slices.SortStableFunc(s.items, func(a, b item) int { return cmp.Compare(a.due, b.due) })
+	return nil
+}
 
-	// --max-sessions: a session starts when a slot is free and then holds
-	// it for its compressed length; its whole schedule slides by the wait.
-	if sp.maxSessions > 0 {
-		type span struct {
-			st        *cloneState
-			start, ln int64
-		}
-		var spans []span
-		ends := map[*cloneState]int64{}
-		for _, it := range items {
-			st := stateOf(it)
-			r := &reqs[it.req]
-			if !st.started {
-				st.started, st.firstDue = true, it.due
-				spans = append(spans, span{st: st, start: it.due})
-			}
-			ends[st] = max(ends[st], it.due+int64(r.Duration))
-		}
-		slots := int64Heap{}
-		for _, s := range spans {
-			s.ln = ends[s.st] - s.start
-			at := s.start
-			if len(slots) >= sp.maxSessions {
-				if free := heap.Pop(&slots).(int64); free > at {
-					at = free
-				}
-			}
-			s.st.delay = at - s.start
-			heap.Push(&slots, at+s.ln)
-		}
-		for i := range states {
-			states[i].started = false
-		}
-	}
+func (s *sim) stateOf(it item) *cloneState {
+	return &s.states[int(s.rec.Requests[it.req].Session)*s.clones+int(it.clone)]
+}
 
-	var (
-		flight    int64Heap
-		nextGrant int64
-		interval  int64
-		lags      []float64
-		waits     []float64
-		sends     = make([]int64, 0, len(items))
-		refreshAt []int64
-		slipSecs  = map[int64]bool{}
-		end       int64
-		planned   int64
-		gaps      []float64
-		lifetimes []float64
-	)
-	if sp.rate > 0 {
-		interval = int64(float64(time.Second) / sp.rate)
+// sessionDelays applies --max-sessions: a session starts when a slot is
+// free and then holds it for its compressed length; its whole schedule
+// slides by the wait.
+func (s *sim) sessionDelays() {
+	type span struct {
+		st        *cloneState
+		start, ln int64
 	}
-	type ev struct {
-		at    int64
-		delta int
-	}
-	var evs []ev
-	sum := identity.NewSummary()
-	var x session.Exchange
-	var tls []session.Timeline
-	tlOf := map[*cloneState]int{}
-	const base = int64(1e18) // synthetic clock for identity's per-second counts
-	for _, it := range items {
-		r := &reqs[it.req]
-		st := stateOf(it)
-		// The order rule: wait for every earlier request of the session
-		// that had completed before this one started.
-		recStart := int64(r.Offset)
-		kept := st.pend[:0]
-		for _, p := range st.pend {
-			if p.recEnd <= recStart {
-				st.readyAcc = max(st.readyAcc, p.done)
-			} else {
-				kept = append(kept, p)
-			}
-		}
-		st.pend = kept
-		dueAt := it.due + st.delay
-		planned = max(planned, it.due+int64(r.Duration))
-		ready := max(dueAt, st.readyAcc)
-		if w := ready - dueAt; w > 0 {
-			waits = append(waits, float64(w)/1e6)
-		}
-		send := ready
-		if sp.maxInFlight > 0 {
-			for len(flight) > 0 && flight[0] <= send {
-				heap.Pop(&flight)
-			}
-			if len(flight) >= sp.maxInFlight {
-				send = max(send, heap.Pop(&flight).(int64))
-			}
-		}
-		if interval > 0 {
-			send = max(send, nextGrant)
-			nextGrant = send + interval
-		}
-		done := send + int64(r.Duration)
-		if sp.maxInFlight > 0 {
-			heap.Push(&flight, done)
-		}
-		lag := send - it.due
-		lags = append(lags, float64(lag)/1e6)
-		if sp.slipAt > 0 && lag > int64(sp.slipAt) {
-			slipSecs[send/int64(time.Second)] = true
-		}
-		if r.flags&flagNoResp == 0 {
-			st.pend = append(st.pend, pendingReq{recEnd: recStart + int64(r.Duration), done: done})
-		}
+	var spans []span
+	ends := map[*cloneState]int64{}
+	for _, it := range s.items {
+		st := s.stateOf(it)
+		r := &s.rec.Requests[it.req]
 		if !st.started {
-			st.started, st.first = true, send
-			tlOf[st] = len(tls)
-			tls = append(tls, session.Timeline{Key: fmt.Sprintf("%d#%d", r.Session, it.clone), Start: base + send})
+			st.started, st.firstDue = true, it.due
+			spans = append(spans, span{st: st, start: it.due})
 		}
-		st.last = max(st.last, done)
-		end = max(end, done)
-		sends = append(sends, send)
-		evs = append(evs, ev{send, 1}, ev{done, -1})
-		tl := &tls[tlOf[st]]
-		tl.End = base + st.last
-		tl.Exchanges++
+		ends[st] = max(ends[st], it.due+int64(r.Duration))
+	}
+	slots := int64Heap{}
+	for _, sp := range spans {
+		sp.ln = ends[sp.st] - sp.start
+		at := sp.start
+		if len(slots) >= s.sp.maxSessions {
+			if free := heap.Pop(&slots).(int64); free > at {
+				at = free
+			}
+		}
+		sp.st.delay = at - sp.start
+		heap.Push(&slots, at+sp.ln)
+	}
+	for i := range s.states {
+		s.states[i].started = false
+	}
+}
 
-		// Tokens: a request that uses the access token after its
-		// lifetime is rejected by the server, whatever the speed.
-		if r.flags&flagRejected != 0 {
-			ld.Rejected401s++
+// ready returns when the order rule lets the item go: the latest done of
+// the earlier requests of its session it waits for.
+func (s *sim) ready(it item, st *cloneState) int64 {
+	recStart := orderTime(s.rec.Requests[it.req].Offset)
+	s.deps = schedule.After(s.deps[:0], st.pend, recStart)
+	for _, d := range s.deps {
+		st.readyAcc = max(st.readyAcc, d.done)
+	}
+	// The settled requests are implied by the ones After named, and
+	// every later request of the clone starts no earlier: readyAcc holds
+	// them from now on.
+	st.pend = slices.DeleteFunc(st.pend, func(p *simPending) bool { return schedule.Settled(&p.order, recStart) })
+	ready := st.readyAcc
+	for _, from := range s.rec.after[it.req] {
+		if done, ok := s.doneOf[int64(from)*int64(s.clones)+int64(it.clone)]; ok {
+			ready = max(ready, done)
 		}
-		if st.tokenAt >= 0 && r.flags&flagAuth == 0 {
-			alive := send <= st.tokenAt+st.tokenTTL
-			switch {
-			case r.flags&flagRejected != 0:
-				// Refused in the recording: sent as recorded it is
-				// refused again; sent live it succeeds if the token
-				// lives, and the recorded retry repeats its effect.
-				if alive && sp.rejected == replay.RejectedLive {
-					ld.Unrepeated401s++
-				}
-			case !alive:
-				ld.ExpiredTokenRequests++
+	}
+	return ready
+}
+
+// step sends one item on the virtual clock and measures it.
+func (s *sim) step(it item) {
+	r := &s.rec.Requests[it.req]
+	st := s.stateOf(it)
+	ready := s.ready(it, st)
+	dueAt := it.due + st.delay
+	s.planned = max(s.planned, it.due+int64(r.Duration))
+	ready = max(dueAt, ready)
+	if w := ready - dueAt; w > 0 {
+		s.waits = append(s.waits, float64(w)/1e6)
+	}
+	send := s.caps(ready)
+	done := send + int64(r.Duration)
+	if s.sp.maxInFlight > 0 {
+		heap.Push(&s.flight, done)
+	}
+	lag := send - it.due
+	s.lags = append(s.lags, float64(lag)/1e6)
+	if s.sp.slipAt > 0 && lag > int64(s.sp.slipAt) {
+		s.slipSecs[send/int64(time.Second)] = true
+	}
+	if r.flags&flagNoResp == 0 {
+		start := orderTime(r.Offset)
+		st.pend = append(st.pend, &simPending{order: schedule.Order{Start: start, End: start + int64(r.Duration)}, done: done})
+	}
+	if s.rec.issuesTo(it.req) {
+		s.doneOf[int64(it.req)*int64(s.clones)+int64(it.clone)] = done
+	}
+	if !st.started {
+		st.started, st.first = true, send
+		s.tlOf[st] = len(s.tls)
+		s.tls = append(s.tls, session.Timeline{Key: fmt.Sprintf("%d#%d", r.Session, it.clone), Start: simBase + send})
+	}
+	st.last = max(st.last, done)
+	s.end = max(s.end, done)
+	s.sends = append(s.sends, send)
+	s.evs = append(s.evs, ev{send, 1}, ev{done, -1})
+	tl := &s.tls[s.tlOf[st]]
+	tl.End = simBase + st.last
+	tl.Exchanges++
+	s.tokens(r, st, tl, send, done)
+	s.x.Session = tl.Key
+	s.x.Timing = session.Timing{RequestStart: simBase + send, ResponseEnd: simBase + done}
+	s.sum.Add(&s.x)
+}
+
+// caps returns when a request ready at ready is sent under the in-flight
+// and rate caps.
+func (s *sim) caps(ready int64) int64 {
+	send := ready
+	if s.sp.maxInFlight > 0 {
+		for len(s.flight) > 0 && s.flight[0] <= send {
+			heap.Pop(&s.flight)
+		}
+		if len(s.flight) >= s.sp.maxInFlight {
+			send = max(send, heap.Pop(&s.flight).(int64))
+		}
+	}
+	if s.interval > 0 {
+		send = max(send, s.nextGrant)
+		s.nextGrant = send + s.interval
+	}
+	return send
+}
+
+// tokens measures the item's use of its session's tokens: a request that
+// uses the access token after its lifetime is rejected by the server,
+// whatever the speed.
+func (s *sim) tokens(r *Request, st *cloneState, tl *session.Timeline, send, done int64) {
+	ld := &s.ld
+	if r.flags&flagRejected != 0 {
+		ld.Rejected401s++
+	}
+	if st.tokenAt >= 0 && r.flags&flagAuth == 0 {
+		alive := send <= st.tokenAt+st.tokenTTL
+		switch {
+		case r.flags&flagRejected != 0:
+			// Refused in the recording: sent as recorded it is
+			// refused again; sent live it succeeds if the token
+			// lives, and the recorded retry repeats its effect.
+			if alive && s.sp.rejected == replay.RejectedLive {
+				ld.Unrepeated401s++
 			}
+		case !alive:
+			ld.ExpiredTokenRequests++
 		}
-		if r.Refresh() {
-			refreshAt = append(refreshAt, send)
-			tl.Refreshes++
-			tl.Events = append(tl.Events, session.TimelineEvent{At: base + send, Index: tl.Exchanges - 1,
-				Event: session.TokenEvent{Kind: session.TokenRefresh}})
-			if st.tokenAt >= 0 && st.tokenTTL > 0 {
-				gap := send - st.tokenAt
-				gaps = append(gaps, float64(gap)/1e9)
-			}
+	}
+	if r.Refresh() {
+		s.refreshAt = append(s.refreshAt, send)
+		tl.Refreshes++
+		tl.Events = append(tl.Events, session.TimelineEvent{At: simBase + send, Index: tl.Exchanges - 1,
+			Event: session.TokenEvent{Kind: session.TokenRefresh}})
+		if st.tokenAt >= 0 && st.tokenTTL > 0 {
+			gap := send - st.tokenAt
+			s.gaps = append(s.gaps, float64(gap)/1e9)
 		}
-		if r.TTL > 0 && r.flags&flagNoResp == 0 {
-			st.tokenAt, st.tokenTTL = done, int64(r.TTL)
-			lifetimes = append(lifetimes, r.TTL.Seconds())
-		}
-		x.Session = tl.Key
-		x.Timing = session.Timing{RequestStart: base + send, ResponseEnd: base + done}
-		sum.Add(&x)
 	}
-	ld.Requests = len(items)
-	ld.DurationS = float64(end) / 1e9
-	ld.PlannedS = float64(planned) / 1e9
-	if end > 0 {
-		ld.MeanRPS = float64(len(items)) / ld.DurationS
+	if r.TTL > 0 && r.flags&flagNoResp == 0 {
+		st.tokenAt, st.tokenTTL = done, int64(r.TTL)
+		s.lifetimes = append(s.lifetimes, r.TTL.Seconds())
 	}
-	ld.PeakRPS = peakPerSecond(sends)
-	ld.Refreshes = len(refreshAt)
-	ld.PeakRefreshesPerSecond = peakPerSecond(refreshAt)
-	if end > 0 {
-		ld.RefreshesPerSecond = float64(len(refreshAt)) / ld.DurationS
-	}
-	// Concurrency: sweep sends and completions; a completion at the same
-	// instant as a send frees its slot first.
+}
+
+// peakOf sweeps sends and completions for the most at once; a completion
+// at the same instant as a send frees its slot first.
+func peakOf(evs []ev) int {
 	slices.SortFunc(evs, func(a, b ev) int {
 		if a.at != b.at {
-			if a.at < b.at {
-				return -1
-			}
-			return 1
+			return cmp.Compare(a.at, b.at)
 		}
 		return a.delta - b.delta
 	})
-	cur := 0
+	cur, peak := 0, 0
 	for _, e := range evs {
 		cur += e.delta
-		ld.PeakConcurrency = max(ld.PeakConcurrency, cur)
+		peak = max(peak, cur)
 	}
+	return peak
+}
+
+// measure fills the profile from what the simulation gathered.
+func (s *sim) measure() {
+	ld := &s.ld
+	ld.Requests = len(s.items)
+	ld.DurationS = float64(s.end) / 1e9
+	ld.PlannedS = float64(s.planned) / 1e9
+	if s.end > 0 {
+		ld.MeanRPS = float64(len(s.items)) / ld.DurationS
+	}
+	ld.PeakRPS = peakPerSecond(s.sends)
+	ld.Refreshes = len(s.refreshAt)
+	ld.PeakRefreshesPerSecond = peakPerSecond(s.refreshAt)
+	if s.end > 0 {
+		ld.RefreshesPerSecond = float64(len(s.refreshAt)) / ld.DurationS
+	}
+	ld.PeakConcurrency = peakOf(s.evs)
 	// Sessions at once.
-	evs = evs[:0]
-	for i := range states {
-		if states[i].started {
+	s.evs = s.evs[:0]
+	for i := range s.states {
+		if s.states[i].started {
 			ld.Sessions++
-			evs = append(evs, ev{states[i].first, 1}, ev{states[i].last, -1})
+			s.evs = append(s.evs, ev{s.states[i].first, 1}, ev{s.states[i].last, -1})
 		}
 	}
-	slices.SortFunc(evs, func(a, b ev) int {
-		if a.at != b.at {
-			if a.at < b.at {
-				return -1
-			}
-			return 1
-		}
-		return a.delta - b.delta
-	})
-	cur = 0
-	for _, e := range evs {
-		cur += e.delta
-		ld.PeakSessions = max(ld.PeakSessions, cur)
-	}
-	rep := sum.Report(tls, 0)
+	ld.PeakSessions = peakOf(s.evs)
+	rep := s.sum.Report(s.tls, 0)
 	ld.RefreshPeak = rep.Refreshes.Peak
-	ld.Lag = distOf(lags)
-	ld.OrderWaits = len(waits)
-	ld.OrderWait = distOf(waits)
-	if len(slipSecs) > 0 {
-		secs := make([]int64, 0, len(slipSecs))
-		for s := range slipSecs {
-			secs = append(secs, s)
+	ld.Lag = distOf(s.lags)
+	ld.OrderWaits = len(s.waits)
+	ld.OrderWait = distOf(s.waits)
+	if len(s.slipSecs) > 0 {
+		secs := make([]int64, 0, len(s.slipSecs))
+		for sec := range s.slipSecs {
+			secs = append(secs, sec)
 		}
 		slices.Sort(secs)
 		ld.SlipS = float64(len(secs))
 		ld.SlipFromS = float64(secs[0])
 		ld.SlipUntilS = float64(secs[len(secs)-1] + 1)
 	}
-	if len(lifetimes) > 0 {
-		slices.Sort(lifetimes)
-		ld.TokenLifetimeS = quantile(lifetimes, 0.5)
+	if len(s.lifetimes) > 0 {
+		slices.Sort(s.lifetimes)
+		ld.TokenLifetimeS = quantile(s.lifetimes, 0.5)
 	}
-	if len(gaps) > 0 {
-		slices.Sort(gaps)
-		ld.RefreshIntervalS = quantile(gaps, 0.5)
+	if len(s.gaps) > 0 {
+		slices.Sort(s.gaps)
+		ld.RefreshIntervalS = quantile(s.gaps, 0.5)
 		if ld.TokenLifetimeS > 0 {
 			ld.TokenUse = ld.RefreshIntervalS / ld.TokenLifetimeS
 		}
 	}
-	return ld, nil
 }
 
 // peakPerSecond returns the most times falling in one second (ns since

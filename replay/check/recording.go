@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/correlate"
+	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -70,6 +72,11 @@ type Recording struct {
 	// requests it left out.
 	Filter  Filter
 	Dropped int
+	// after holds the order rule's data edges the recorded clocks
+	// contradict: request index -> the requests whose issued values it
+	// carries (see builder.carries).
+	after   map[int32][]int32
+	issuers map[int32]bool // the requests after points at
 }
 
 // Filter is the request selection of a replay plan, as replay's
@@ -275,7 +282,9 @@ type builder struct {
 	starts     []int64 // absolute starts, parallel to rec.Requests
 	sessions   map[string]int32
 	routes     map[string]int32
-	named      bool // some exchange carried a session
+	issuers    map[int32][]*issuer // by session: recent responses that issued values
+	edges      [][2]int32          // data edges (issuer, dependent), before sorting
+	named      bool                // some exchange carried a session
 	stored     bool
 	recomputed bool
 }
@@ -285,7 +294,7 @@ func newBuilder(o LoadOptions) (*builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &builder{rec: &Recording{Filter: o.Filter}, f: f, sessions: map[string]int32{}, routes: map[string]int32{}}, nil
+	return &builder{rec: &Recording{Filter: o.Filter}, f: f, sessions: map[string]int32{}, routes: map[string]int32{}, issuers: map[int32][]*issuer{}}, nil
 }
 
 func (b *builder) add(x *session.Exchange) {
@@ -293,12 +302,10 @@ func (b *builder) add(x *session.Exchange) {
 	if req.Method == "" || req.Target == "" || req.Target == "*" {
 		return // replay cannot send it either
 	}
-	key := x.Session
-	if key != "" {
+	if x.Session != "" {
 		b.named = true
-	} else {
-		key = fmt.Sprintf("conn:%d", x.Conn.ID) // replay's rule
 	}
+	key := schedule.SessionKey(x) // replay's rule
 	si, ok := b.sessions[key]
 	if !ok {
 		si = int32(len(b.rec.Sessions))
@@ -314,12 +321,12 @@ func (b *builder) add(x *session.Exchange) {
 	}
 	r := Request{Session: si, Route: ri}
 	start := x.Timing.RequestStart
-	if end := recordedEnd(x); end != 0 && start != 0 && end >= start {
+	if end := schedule.RecordedEnd(x); end != 0 && start != 0 && end >= start {
 		r.Duration = time.Duration(end - start)
 	} else if end == 0 {
 		r.flags |= flagNoResp
 	}
-	issued := recordedEnd(x)
+	issued := schedule.RecordedEnd(x)
 	for _, ev := range x.Tokens {
 		switch ev.Kind {
 		case session.TokenRefresh:
@@ -348,23 +355,53 @@ func (b *builder) add(x *session.Exchange) {
 	if b.f.keep(req.Method, req.Target) {
 		r.flags |= flagKept
 	}
+	b.carries(si, x, start)
 	b.rec.Requests = append(b.rec.Requests, r)
 	b.starts = append(b.starts, start)
 }
 
-// recordedEnd is when the recorded exchange completed, 0 if it never did
-// (the same rule as replay's order).
-func recordedEnd(x *session.Exchange) int64 {
-	if x.Flags&session.FlagNoResponse != 0 {
-		return 0
-	}
-	t := x.Timing
-	for _, v := range []int64{t.ResponseEnd, t.ResponseStart, t.RequestEnd, t.RequestStart} {
-		if v != 0 {
-			return v
+// maxIssuers bounds the recent responses per session whose issued values
+// the data edge looks for (see carries).
+const maxIssuers = 8
+
+// issuer is a recent response of a session that issued values.
+type issuer struct {
+	index int32 // into the builder's requests, before sorting
+	order schedule.Order
+}
+
+func (i *issuer) Order() *schedule.Order { return &i.order }
+
+// carries finds the order rule's data edges of request x (the next one
+// added), as the engine finds them (schedule.Carrying): a request that
+// carries a value an earlier response of its session issued waits for
+// that response, whatever the timestamps say. Only the edges the clocks
+// contradict are kept, those whose response ended after x started: the
+// time rule already holds the others. A recording is written in
+// completion order, so the response x depends on was read before x; the
+// last maxIssuers responses of each session that issued values are kept
+// to look in.
+func (b *builder) carries(si int32, x *session.Exchange, start int64) {
+	idx := int32(len(b.rec.Requests))
+	if prev := b.issuers[si]; len(prev) > 0 {
+		for _, d := range schedule.Carrying(nil, prev, &x.Request) {
+			if d.order.End > start && start != 0 {
+				b.edges = append(b.edges, [2]int32{d.index, idx})
+			}
 		}
 	}
-	return 0
+	if x.Flags&session.FlagNoResponse != 0 || (len(x.Response.Body) == 0 && len(x.Response.Header) == 0) {
+		return
+	}
+	vals := correlate.IssuedFields(correlate.Fields(&x.Response))
+	if len(vals) == 0 {
+		return
+	}
+	list := append(b.issuers[si], &issuer{index: idx, order: schedule.Order{Start: start, End: schedule.RecordedEnd(x), Issued: vals}})
+	if len(list) > maxIssuers {
+		list = list[len(list)-maxIssuers:]
+	}
+	b.issuers[si] = list
 }
 
 // finish sorts by start, sets offsets and applies the range and session
@@ -404,6 +441,18 @@ func (b *builder) finish() *Recording {
 		reqs[k].Offset = time.Duration(b.starts[i] - rec.Origin)
 	}
 	rec.Requests = reqs
+	if len(b.edges) > 0 {
+		at := make([]int32, n) // new index by old
+		for k, i := range idx {
+			at[i] = int32(k)
+		}
+		rec.after = make(map[int32][]int32, len(b.edges))
+		rec.issuers = make(map[int32]bool)
+		for _, e := range b.edges {
+			rec.after[at[e[1]]] = append(rec.after[at[e[1]]], at[e[0]])
+			rec.issuers[at[e[0]]] = true
+		}
+	}
 	if n > 0 {
 		rec.Span = reqs[n-1].Offset
 	}
@@ -431,6 +480,9 @@ func (b *builder) finish() *Recording {
 	}
 	return rec
 }
+
+// issuesTo reports whether a data edge points at request i.
+func (rec *Recording) issuesTo(i int32) bool { return rec.issuers[i] }
 
 // RouteCounts returns the recording's requests by route (all of them, the
 // filter notwithstanding).

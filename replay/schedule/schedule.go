@@ -61,6 +61,10 @@ func Deps[E Entry](deps, earlier []E, start int64, req *session.Request) []E {
 	return Carrying(deps, earlier, req)
 }
 
+// Settled reports whether a request with order o completed, in the
+// recording, at or before start: a request starting at start waits for it.
+func Settled(o *Order, start int64) bool { return o.End != 0 && o.End <= start }
+
 // After appends to deps the earlier requests that completed (in the
 // recording) at or before start. It appends the fewest that imply the
 // rest: among them, the one that started last (B) depends in turn on every
@@ -72,7 +76,7 @@ func After[E Entry](deps, earlier []E, start int64) []E {
 	var lastOrder *Order
 	for _, e := range earlier {
 		o := e.Order()
-		if o.End != 0 && o.End <= start && (lastOrder == nil || o.Start > lastOrder.Start) {
+		if Settled(o, start) && (lastOrder == nil || o.Start > lastOrder.Start) {
 			last, lastOrder = e, o
 		}
 	}
@@ -81,7 +85,7 @@ func After[E Entry](deps, earlier []E, start int64) []E {
 	}
 	deps = append(deps, last)
 	for _, e := range earlier {
-		if o := e.Order(); e != last && o.End != 0 && o.End <= start && o.End > lastOrder.Start {
+		if o := e.Order(); e != last && Settled(o, start) && o.End > lastOrder.Start {
 			deps = append(deps, e)
 		}
 	}
