@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -51,7 +52,7 @@ func ExampleWithGuard() {
 		fmt.Println("stopped by", abort.Trip.RuleText)
 	}
 	if f, err := os.CreateTemp("", "run-*.html"); err == nil {
-		rep.WriteHTML(f) // what --html writes
+		htmlreport.WriteReplay(f, rep) // what --html writes
 		f.Close()
 		os.Remove(f.Name())
 	}

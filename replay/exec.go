@@ -10,7 +10,6 @@ import (
 
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
-	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -58,7 +57,7 @@ type worker struct {
 // figures taken at each send.
 type batch struct {
 	results []Result
-	series  []htmlreport.Request
+	series  []seriesRequest
 	sends   []sendRecord
 }
 
@@ -85,7 +84,7 @@ func (w *worker) report(res *Result) {
 	b := w.take()
 	b.results = append(b.results, *res)
 	if !res.Sent.IsZero() {
-		b.series = append(b.series, htmlreport.Request{
+		b.series = append(b.series, seriesRequest{
 			Due: res.Due, Sent: res.Sent, Done: res.Done,
 			Failed: res.Err != nil || res.Status >= 500, Timeout: res.ErrKind == ErrKindTimeout,
 		})
@@ -143,7 +142,7 @@ func (w *worker) flush() {
 var batches = sync.Pool{New: func() any {
 	return &batch{
 		results: make([]Result, 0, batchSize),
-		series:  make([]htmlreport.Request, 0, batchSize),
+		series:  make([]seriesRequest, 0, batchSize),
 		sends:   make([]sendRecord, 0, batchSize),
 	}
 }}

@@ -1,10 +1,13 @@
-package replay
+package replay_test
 
 import (
 	"bytes"
 	"io"
 	"os"
 	"testing"
+
+	"github.com/reprise-tool/reprise/replay"
+	"github.com/reprise-tool/reprise/replay/htmlreport"
 )
 
 // FuzzReadReport: a saved run.json, whatever it holds, is read or refused
@@ -17,12 +20,12 @@ func FuzzReadReport(f *testing.F) {
 	f.Add([]byte(`{"version":1,"series":[{"t":3},{"t":1}],"stages":[{"name":"x","start_s":5,"end_s":1}],"abort":{"kind":"guard","at_s":-1}}`))
 	f.Add([]byte(`{"version":1,"per_second":[1,2],"latency":{"hdr":"!!"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := ReadReport(bytes.NewReader(data))
+		rep, err := replay.ReadReport(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
 		_ = rep.WriteSummary(io.Discard)
-		_ = rep.WriteHTML(io.Discard) // may refuse an invalid series, never panic
+		_ = htmlreport.WriteReplay(io.Discard, rep) // may refuse an invalid series, never panic
 		_, _ = rep.Latency.Decode()
 	})
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -76,7 +75,7 @@ type Replayer struct {
 	st       *stats
 	sends    *sendStats
 	dues     dueCounts
-	rec      *htmlreport.Recorder // set by Run
+	rec      *seriesRecorder // set by Run
 	start    atomic.Int64
 	inFlight atomic.Int64
 	// blockedDue is the due time (Unix ns) of the request the dispatcher
@@ -155,7 +154,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	r.start.Store(start.UnixNano())
 	r.sends.start = start
 	r.dues.start = start
-	r.rec = htmlreport.NewRecorder(start)
+	r.rec = newSeriesRecorder(start)
 
 	reqCtx, stopper, releaseStopper := r.startStopper(ctx)
 	defer releaseStopper()
@@ -301,7 +300,7 @@ func (r *Replayer) verdict(rep *Report) {
 		rep.Failure = "no request to replay: the recording is empty or the filters left nothing"
 	case q.Sent > 0 && float64(q.Errors) > r.o.maxErrorRate*float64(q.Sent):
 		rep.Failure = fmt.Sprintf("%d of %d requests failed (%s), above the allowed %.3g%%",
-			q.Errors, q.Sent, codes(rep.Errors), 100*r.o.maxErrorRate)
+			q.Errors, q.Sent, FormatCounts(rep.Errors), 100*r.o.maxErrorRate)
 	case q.Skipped > 0 && float64(q.Skipped) > r.o.maxErrorRate*float64(q.Scheduled):
 		// Skipped requests were never replayed: a run that skipped more
 		// than the allowed error share did not reproduce the recording.

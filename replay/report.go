@@ -16,7 +16,6 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/reprise-tool/reprise/replay/compare"
-	"github.com/reprise-tool/reprise/replay/htmlreport"
 )
 
 // ReportVersion is the version of the run report's JSON layout. Fields are
@@ -129,7 +128,7 @@ type Report struct {
 	// and sent (achieved), latency percentiles from the due time over the
 	// requests that finished in it, errors (no response or 5xx) and
 	// timeouts. The HTML page draws it.
-	Series []htmlreport.Second `json:"series"`
+	Series []Second `json:"series"`
 	// Stages are the ramp's stages on the run's clock (empty without a
 	// ramp).
 	Stages []StageReport `json:"stages,omitempty"`
@@ -315,9 +314,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		verdict = "FAILED: " + r.Failure
 	}
 	fmt.Fprintf(&b, "replay %s -> %s  speed %s  scale %d\n", verdict, r.Target, r.Speed, r.Scale)
-	fmt.Fprintf(&b, "  duration  %s, last send at %s (recording span %s", ms(r.DurationMS), ms(r.LastSendMS), ms(r.SpanMS))
+	fmt.Fprintf(&b, "  duration  %s, last send at %s (recording span %s", FormatMS(r.DurationMS), FormatMS(r.LastSendMS), FormatMS(r.SpanMS))
 	if r.ExpectedMS > 0 {
-		fmt.Fprintf(&b, ", expected %s", ms(r.ExpectedMS))
+		fmt.Fprintf(&b, ", expected %s", FormatMS(r.ExpectedMS))
 	}
 	b.WriteString(")\n")
 	if r.Stopped != "" {
@@ -343,27 +342,27 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	q := r.Requests
 	fmt.Fprintf(&b, "  requests  %d scheduled, %d sent, %d responses, %d errors, %d skipped, %d not sent\n",
 		q.Scheduled, q.Sent, q.Responses, q.Errors, q.Skipped, q.NotSent)
-	fmt.Fprintf(&b, "  status    %s", codes(r.StatusCodes))
+	fmt.Fprintf(&b, "  status    %s", FormatCounts(r.StatusCodes))
 	if r.StatusMismatch > 0 {
 		fmt.Fprintf(&b, "  (%d differ from the recording)", r.StatusMismatch)
 	}
 	b.WriteString("\n")
 	if len(r.Errors) > 0 {
-		fmt.Fprintf(&b, "  errors    %s\n", codes(r.Errors))
+		fmt.Fprintf(&b, "  errors    %s\n", FormatCounts(r.Errors))
 	}
 	h := r.Latency
-	fmt.Fprintf(&b, "  latency   p50 %s  p90 %s  p99 %s  max %s  (from due time)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
+	fmt.Fprintf(&b, "  latency   p50 %s  p90 %s  p99 %s  max %s  (from due time)\n", FormatMS(h.P50), FormatMS(h.P90), FormatMS(h.P99), FormatMS(h.Max))
 	h = r.ServiceTime
-	fmt.Fprintf(&b, "  service   p50 %s  p90 %s  p99 %s  max %s  (from send)\n", ms(h.P50), ms(h.P90), ms(h.P99), ms(h.Max))
-	fmt.Fprintf(&b, "  lag       p50 %s  p99 %s  max %s;  order waits %d, p99 %s\n", ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max), r.OrderWait.Count, ms(r.OrderWait.P99))
+	fmt.Fprintf(&b, "  service   p50 %s  p90 %s  p99 %s  max %s  (from send)\n", FormatMS(h.P50), FormatMS(h.P90), FormatMS(h.P99), FormatMS(h.Max))
+	fmt.Fprintf(&b, "  lag       p50 %s  p99 %s  max %s;  order waits %d, p99 %s\n", FormatMS(r.Lag.P50), FormatMS(r.Lag.P99), FormatMS(r.Lag.Max), r.OrderWait.Count, FormatMS(r.OrderWait.P99))
 	if l := r.Limits; l.RateWaits.Waited > 0 || l.SessionWaits.Waited > 0 {
 		// Name only the caps in force, so a reader never sees "max sessions 0".
 		var caps []string
 		if l.RatePerSecond > 0 {
-			caps = append(caps, fmt.Sprintf("rate %g/s: %d waited (max %s)", l.RatePerSecond, l.RateWaits.Waited, ms(l.RateWaits.MaxMS)))
+			caps = append(caps, fmt.Sprintf("rate %g/s: %d waited (max %s)", l.RatePerSecond, l.RateWaits.Waited, FormatMS(l.RateWaits.MaxMS)))
 		}
 		if l.MaxSessions > 0 {
-			caps = append(caps, fmt.Sprintf("max sessions %d: %d waited (max %s)", l.MaxSessions, l.SessionWaits.Waited, ms(l.SessionWaits.MaxMS)))
+			caps = append(caps, fmt.Sprintf("max sessions %d: %d waited (max %s)", l.MaxSessions, l.SessionWaits.Waited, FormatMS(l.SessionWaits.MaxMS)))
 		}
 		fmt.Fprintf(&b, "  caps      %s; counted in lag\n", strings.Join(caps, "; "))
 	}
@@ -392,7 +391,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	return err
 }
 
-func ms(v float64) string {
+// FormatMS writes a time in milliseconds for a person: 2.35ms, 120ms,
+// 12.3s (the summary's and the HTML page's form).
+func FormatMS(v float64) string {
 	switch {
 	case v >= 10000:
 		return strconv.FormatFloat(v/1000, 'f', 1, 64) + "s"
@@ -403,7 +404,9 @@ func ms(v float64) string {
 	}
 }
 
-func codes(m map[string]uint64) string {
+// FormatCounts writes counts by name in name order, "200:12 503:1", or
+// "none".
+func FormatCounts(m map[string]uint64) string {
 	if len(m) == 0 {
 		return "none"
 	}

@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/reprise-tool/reprise/replay/htmlreport"
 )
 
 // sendStats gathers the figures taken at send time, which 'reprise check'
@@ -76,7 +74,7 @@ func (s *sendStats) record(recs []sendRecord) {
 		if sec < 0 {
 			sec = 0
 		}
-		sec = min(sec, htmlreport.MaxSeconds-1)
+		sec = min(sec, MaxSeconds-1)
 		for len(s.perSecond) <= sec {
 			s.perSecond = append(s.perSecond, 0)
 			s.refreshes = append(s.refreshes, 0)
@@ -148,7 +146,7 @@ type dueCounts struct {
 
 func (d *dueCounts) add(due time.Time) {
 	sec := int(due.Sub(d.start) / time.Second)
-	if sec < 0 || sec >= htmlreport.MaxSeconds {
+	if sec < 0 || sec >= MaxSeconds {
 		return
 	}
 	d.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"github.com/reprise-tool/reprise/replay/compare"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/htmlreport"
 	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/session"
@@ -554,7 +555,7 @@ func writeHTML(path string, rep *replay.Report) error {
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}
-	if err := rep.WriteHTML(f); err != nil {
+	if err := htmlreport.WriteReplay(f, rep); err != nil {
 		f.Close()
 		return fmt.Errorf("--html %s: %w", path, err)
 	}

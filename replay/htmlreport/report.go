@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/reprise-tool/reprise/replay"
 )
 
 // Report is everything the page shows.
@@ -39,25 +41,9 @@ type Report struct {
 	Routes []Route `json:"routes,omitempty"`
 }
 
-// Second is one second of the run.
-type Second struct {
-	T int `json:"t"` // seconds since the start
-	// Intended is how many requests the schedule made due in this second;
-	// Achieved how many were sent.
-	Intended float64 `json:"intended"`
-	Achieved float64 `json:"achieved"`
-	// Latency percentiles from the due time, in milliseconds, over the
-	// requests that finished in this second; Completed says how many
-	// (0 leaves a gap in the latency chart).
-	Completed int     `json:"completed"`
-	P50       float64 `json:"p50_ms"`
-	P90       float64 `json:"p90_ms"`
-	P99       float64 `json:"p99_ms"`
-	// Errors finished without a response or with a 5xx; Timeouts is the
-	// part of them that timed out.
-	Errors   int `json:"errors"`
-	Timeouts int `json:"timeouts,omitempty"`
-}
+// Second is one second of the run: a replay's figures (replay.Second),
+// drawn as they are.
+type Second = replay.Second
 
 // Stage is one ramp stage on the run's clock.
 type Stage struct {
@@ -91,9 +77,8 @@ type Route struct {
 	P99      float64 `json:"p99_ms"`
 }
 
-// MaxSeconds bounds how many seconds a Recorder keeps (two days at most:
-// later finishes count in the last second).
-const MaxSeconds = 86400
+// MaxSeconds bounds the seconds of a series (replay.MaxSeconds).
+const MaxSeconds = replay.MaxSeconds
 
 // MaxPoints bounds the points drawn per line: a longer series is drawn
 // from groups of seconds (rates averaged, errors averaged per second,

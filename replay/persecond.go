@@ -1,4 +1,4 @@
-package htmlreport
+package replay
 
 import (
 	"sync"
@@ -7,13 +7,37 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Recorder builds a report's per-second series while a replay runs: the
-// engine tells it when each request was due, sent and finished, and
+// Second is one second of the run.
+type Second struct {
+	T int `json:"t"` // seconds since the start
+	// Intended is how many requests the schedule made due in this second;
+	// Achieved how many were sent.
+	Intended float64 `json:"intended"`
+	Achieved float64 `json:"achieved"`
+	// Latency percentiles from the due time, in milliseconds, over the
+	// requests that finished in this second; Completed says how many
+	// (0 leaves a gap in the latency chart).
+	Completed int     `json:"completed"`
+	P50       float64 `json:"p50_ms"`
+	P90       float64 `json:"p90_ms"`
+	P99       float64 `json:"p99_ms"`
+	// Errors finished without a response or with a 5xx; Timeouts is the
+	// part of them that timed out.
+	Errors   int `json:"errors"`
+	Timeouts int `json:"timeouts,omitempty"`
+}
+
+// MaxSeconds bounds how many seconds a series keeps (two days at most:
+// later finishes count in the last second).
+const MaxSeconds = 86400
+
+// seriesRecorder builds the report's per-second series while the replay
+// runs: the engine tells it when each request was due, sent and finished, and
 // Series returns one Second per second of the run. Percentiles are taken
 // per second from an HDR histogram that is kept only while its second is
-// open (Grace seconds after the newest finish), so memory stays flat over
+// open (seriesGrace seconds after the newest finish), so memory stays flat over
 // long runs. Safe for concurrent use.
-type Recorder struct {
+type seriesRecorder struct {
 	start time.Time
 	mu    sync.Mutex
 	secs  []Second
@@ -22,18 +46,18 @@ type Recorder struct {
 	high  int // the newest second that saw a finish
 }
 
-// Grace is how many seconds a second's latency histogram stays open for
+// seriesGrace is how many seconds a second's latency histogram stays open for
 // requests that finish out of order. A finish later than that still
 // counts in Completed and Errors, but not in the percentiles.
-const Grace = 5
+const seriesGrace = 5
 
-// NewRecorder returns a recorder for a run that started at start.
-func NewRecorder(start time.Time) *Recorder {
-	return &Recorder{start: start, open: map[int]*hdrhistogram.Histogram{}}
+// newSeriesRecorder returns a recorder for a run that started at start.
+func newSeriesRecorder(start time.Time) *seriesRecorder {
+	return &seriesRecorder{start: start, open: map[int]*hdrhistogram.Histogram{}}
 }
 
 // sec returns the entry for time at, growing the series as needed.
-func (r *Recorder) sec(at time.Time) *Second {
+func (r *seriesRecorder) sec(at time.Time) *Second {
 	i := int(at.Sub(r.start) / time.Second)
 	if i < 0 {
 		i = 0
@@ -49,21 +73,21 @@ func (r *Recorder) sec(at time.Time) *Second {
 
 // Due counts a request due at at (the intended rate). The engine may call
 // it ahead of time, when it schedules the request.
-func (r *Recorder) Due(at time.Time) {
+func (r *seriesRecorder) Due(at time.Time) {
 	r.mu.Lock()
 	r.sec(at).Intended++
 	r.mu.Unlock()
 }
 
 // Sent counts a request sent at at (the achieved rate).
-func (r *Recorder) Sent(at time.Time) {
+func (r *seriesRecorder) Sent(at time.Time) {
 	r.mu.Lock()
 	r.sec(at).Achieved++
 	r.mu.Unlock()
 }
 
-// Request is a request sent and finished, for Requests.
-type Request struct {
+// seriesRequest is a request sent and finished, for Requests.
+type seriesRequest struct {
 	Due, Sent, Done time.Time
 	Failed, Timeout bool // see Done
 }
@@ -72,7 +96,7 @@ type Request struct {
 // each, under one turn of the lock, which is what the engine calls with
 // the requests it sent; three calls per request were three turns of a
 // lock that every request's goroutine contends for.
-func (r *Recorder) Requests(reqs []Request) {
+func (r *seriesRecorder) Requests(reqs []seriesRequest) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, q := range reqs {
@@ -84,13 +108,13 @@ func (r *Recorder) Requests(reqs []Request) {
 
 // Done records a request that finished at at, fromDue after its due time;
 // failed means no response or a 5xx, timeout that it timed out.
-func (r *Recorder) Done(at time.Time, fromDue time.Duration, failed, timeout bool) {
+func (r *seriesRecorder) Done(at time.Time, fromDue time.Duration, failed, timeout bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done(at, fromDue, failed, timeout)
 }
 
-func (r *Recorder) done(at time.Time, fromDue time.Duration, failed, timeout bool) {
+func (r *seriesRecorder) done(at time.Time, fromDue time.Duration, failed, timeout bool) {
 	s := r.sec(at)
 	s.Completed++
 	if failed || timeout {
@@ -99,7 +123,7 @@ func (r *Recorder) done(at time.Time, fromDue time.Duration, failed, timeout boo
 	if timeout {
 		s.Timeouts++
 	}
-	if s.T < r.high-Grace {
+	if s.T < r.high-seriesGrace {
 		return
 	}
 	h := r.open[s.T]
@@ -119,7 +143,7 @@ func (r *Recorder) done(at time.Time, fromDue time.Duration, failed, timeout boo
 	if s.T > r.high {
 		r.high = s.T
 		for t, old := range r.open {
-			if t < r.high-Grace {
+			if t < r.high-seriesGrace {
 				r.close(t, old)
 			}
 		}
@@ -127,7 +151,7 @@ func (r *Recorder) done(at time.Time, fromDue time.Duration, failed, timeout boo
 }
 
 // close writes second t's percentiles and recycles its histogram.
-func (r *Recorder) close(t int, h *hdrhistogram.Histogram) {
+func (r *seriesRecorder) close(t int, h *hdrhistogram.Histogram) {
 	s := &r.secs[t]
 	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
 	s.P50, s.P90, s.P99 = ms(50), ms(90), ms(99)
@@ -137,7 +161,7 @@ func (r *Recorder) close(t int, h *hdrhistogram.Histogram) {
 }
 
 // Series closes every open second and returns the series so far.
-func (r *Recorder) Series() []Second {
+func (r *seriesRecorder) Series() []Second {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for t, h := range r.open {

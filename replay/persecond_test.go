@@ -1,4 +1,4 @@
-package htmlreport
+package replay
 
 import (
 	"sync"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-func TestRecorder(t *testing.T) {
+func TestSeriesRecorder(t *testing.T) {
 	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
-	r := NewRecorder(start)
+	r := newSeriesRecorder(start)
 	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
 	var wg sync.WaitGroup
 	// Second 0: 100 due, 90 sent, latencies 1..90 ms, 5 failures, 2 timeouts.
@@ -50,7 +50,7 @@ func TestRecorder(t *testing.T) {
 func TestRecorderRequest(t *testing.T) {
 	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
-	one, three := NewRecorder(start), NewRecorder(start)
+	one, three := newSeriesRecorder(start), newSeriesRecorder(start)
 	for _, q := range []struct {
 		due, sent, done  int
 		failed, timedOut bool
@@ -61,7 +61,7 @@ func TestRecorderRequest(t *testing.T) {
 		{2000, 2100, 2050, true, false},
 		{12_000, 12_000, 12_003, false, false}, // closes the early seconds
 	} {
-		one.Requests([]Request{{Due: at(q.due), Sent: at(q.sent), Done: at(q.done), Failed: q.failed, Timeout: q.timedOut}})
+		one.Requests([]seriesRequest{{Due: at(q.due), Sent: at(q.sent), Done: at(q.done), Failed: q.failed, Timeout: q.timedOut}})
 		three.Due(at(q.due))
 		three.Sent(at(q.sent))
 		three.Done(at(q.done), at(q.done).Sub(at(q.due)), q.failed, q.timedOut)
@@ -79,7 +79,7 @@ func TestRecorderRequest(t *testing.T) {
 
 func BenchmarkRecorder(b *testing.B) {
 	start := time.Now()
-	r := NewRecorder(start)
+	r := newSeriesRecorder(start)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		at := start.Add(time.Duration(i) * 100 * time.Microsecond)
