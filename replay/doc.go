@@ -6,7 +6,9 @@
 //
 // Every request's due time comes from one absolute clock: start +
 // Pacer.Due(offset), where offset is the request's start in the recording
-// minus that of the first request replayed. With Speed(s) that is start + offset/s. The
+// minus that of the first request replayed. With Speed(s) that is start +
+// offset/s; a *ramp.Ramp of speeds is a Pacer too, and a rate cap
+// (WithRate) is a limiter applied after it. The
 // replay never sleeps the gap since the previous request, so lateness does
 // not accumulate: a late request goes at once and its lateness is recorded
 // as lag. Max ignores the recording's timing and sends as fast as the
@@ -17,7 +19,9 @@
 //
 // Requests belong to sessions: Exchange.Session when the identity tracker
 // set it, otherwise the connection they travelled on ("conn:<Conn.ID>").
-// The order rule, for every session:
+// The order rule and the due times are package replay/schedule, pure
+// arithmetic that the planner (replay/check) runs too, so its prediction
+// is the schedule this engine runs. The order rule, for every session:
 //
 //	A request is not sent until every request of its session that had
 //	completed before it started, in the recording, has completed in the
@@ -82,6 +86,29 @@
 //
 // Every replay is bounded: by the recording, by WithMaxDuration (default
 // 1h), and by Stop, which stops issuing requests at once and lets the ones
-// in flight finish within their timeout. Cancelling the context passed to
-// Run aborts the requests in flight too.
+// in flight finish within their timeout (or the drain, WithDrainTimeout).
+// Interrupt is the same orderly stop as an interruption: the report's
+// Abort says so and Run returns an *InterruptedError; a guard's trip
+// returns a *guard.AbortError. Cancelling the context passed to Run always
+// aborts, the requests in flight too, as http.Server's Close does beside
+// Shutdown. The package registers no signal and knows no exit code: the
+// CLI calls Interrupt on SIGINT and maps the errors to exit codes.
+//
+// # Watching a run
+//
+// The engine shows nothing itself. Observers (WithObserver) get every
+// Result, delivered with each worker's batch of figures; Monitors
+// (WithMonitor) get the run's Status once a second, at once when it
+// starts stopping, and at its end. The progress bar and the Prometheus
+// metrics (replay/live.Display) subscribe; the HTML page is drawn from the
+// Report (replay/htmlreport). The per-second series, like the histograms,
+// is the engine's own figure of the report.
+//
+// # The code
+//
+// replay.go builds a Replayer and runs it; feed.go reads the source
+// through the look-ahead window and makes clones; dispatch.go waits for
+// due times and enters each request in its session's order; exec.go holds
+// the workers that wait, send (through send.go) and learn; stop.go the
+// orderly stops; liveview.go and observe.go the events for observers.
 package replay

@@ -21,8 +21,11 @@
 //     recorded server did. Faster replays therefore hold more requests in
 //     flight, and a session whose think time compresses below its latency
 //     waits for its order.
-//   - Order is replay's rule: a request waits for every request of its
-//     session that had completed before it started in the recording.
+//   - Order is replay's rule, from package replay/schedule, which the
+//     engine runs too: a request waits for every request of its session
+//     that had completed before it started in the recording, and for an
+//     earlier one whose response issued a value it carries, whatever the
+//     recorded clocks say.
 //   - Caps apply in that order, in due order: an in-flight slot
 //     (--max-inflight, replay's default 64 when unset), then the rate cap
 //     (one limiter, burst 1). --max-sessions delays a session's start
