@@ -11,15 +11,16 @@ import (
 const DefaultDrain = 10 * time.Second
 
 // Stopper carries the orderly stop of a replay. It holds two contexts:
-// Issue ends when no new request may be sent (a guard tripped, the first
-// SIGINT, the parent context ended), and InFlight ends when requests
-// already sent must be abandoned (the drain timeout passed, a second
-// SIGINT, Kill). Stop ends Issue at once and InFlight drain later; the
-// engine waits for its in-flight requests, then calls Close.
+// Issue ends when no new request may be sent (a guard tripped, an
+// interrupt, the parent context ended), and InFlight ends when requests
+// already sent must be abandoned (the drain timeout passed, Kill). Stop
+// ends Issue at once and InFlight drain later; the engine waits for its
+// in-flight requests, then calls Close. It registers no signal: the
+// program that owns the process does (see Watch).
 //
-// The parent context ending is taken as an orderly stop, not a kill: the
-// CLI's root context ends on the first SIGINT, and requests already sent
-// must still be allowed to finish.
+// The parent context ending is taken as an orderly stop, not a kill; a
+// caller whose context's end must abort (the replay engine) gives it a
+// parent that does not end and calls Kill itself.
 type Stopper struct {
 	issue      context.Context
 	stopIssue  context.CancelCauseFunc
