@@ -6,6 +6,8 @@ import (
 	"time"
 )
 
+// progressLoop writes the one-line Snapshot of WithProgress every
+// interval, for a caller that wants a log line and no Monitor.
 func (r *Replayer) progressLoop(ctx context.Context) {
 	t := time.NewTicker(r.o.progressEvery)
 	defer t.Stop()
