@@ -3,7 +3,6 @@ package replay_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/correlate"
@@ -41,15 +41,7 @@ func startShop(t testing.TB) *shop.Server {
 
 func startShopTTL(t testing.TB, ttl time.Duration) *shop.Server {
 	t.Helper()
-	srv, err := shop.NewServer(shop.Config{AccessTTL: ttl, KeepLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return shoptest.StartShop(t, shop.Config{AccessTTL: ttl, KeepLog: true})
 }
 
 // recordShop runs the simulated users against a fresh shop through the
@@ -58,30 +50,13 @@ func recordShop(t testing.TB, cfg sim.Config) (string, shop.Stats) {
 	t.Helper()
 	srv := startShop(t)
 	out := filepath.Join(t.TempDir(), "shop.rpz")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	listening := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		_, err := proxy.Record(ctx, proxy.RecordConfig{
-			Listen: "127.0.0.1:0", Upstream: srv.URL(), Output: out,
-			OnListen: func(a string) { listening <- a },
-		})
-		done <- err
-	}()
-	var addr string
-	select {
-	case addr = <-listening:
-	case err := <-done:
-		t.Fatalf("proxy did not start: %v", err)
-	}
+	addr, stop := shoptest.StartRecord(t, proxy.RecordConfig{Upstream: srv.URL(), Output: out})
 	cfg.BaseURL = "http://" + addr
-	truth, err := sim.Run(ctx, cfg)
+	truth, err := sim.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if _, err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if truth.Stop != "done" {
@@ -369,18 +344,5 @@ func syntheticShop(n int, rate float64) session.Source {
 			Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 2e5, ResponseEnd: at + 2e5},
 		}
 	}
-	return &sliceSrc{ex: ex}
-}
-
-type sliceSrc struct {
-	ex []*session.Exchange
-	i  int
-}
-
-func (s *sliceSrc) Next() (*session.Exchange, error) {
-	if s.i == len(s.ex) {
-		return nil, io.EOF
-	}
-	s.i++
-	return s.ex[s.i-1], nil
+	return &shoptest.SliceSource{Exchanges: ex}
 }

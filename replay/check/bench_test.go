@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	xs := benchPopulation().exchanges()
-	if _, err := session.Copy(w, &sliceSource{xs}); err != nil {
+	if _, err := session.Copy(w, &shoptest.SliceSource{Exchanges: xs}); err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -2,12 +2,12 @@ package check
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -101,21 +101,9 @@ func (p population) exchanges() []*session.Exchange {
 	return out
 }
 
-// sliceSource hands out exchanges from a slice, as a recording would.
-type sliceSource struct{ xs []*session.Exchange }
-
-func (s *sliceSource) Next() (*session.Exchange, error) {
-	if len(s.xs) == 0 {
-		return nil, io.EOF
-	}
-	x := s.xs[0]
-	s.xs = s.xs[1:]
-	return x, nil
-}
-
 func (p population) recording(t testing.TB, f Filter) *Recording {
 	t.Helper()
-	rec, err := Build(&sliceSource{p.exchanges()}, LoadOptions{Filter: f})
+	rec, err := Build(&shoptest.SliceSource{Exchanges: p.exchanges()}, LoadOptions{Filter: f})
 	if err != nil {
 		t.Fatal(err)
 	}

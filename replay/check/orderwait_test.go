@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -64,7 +65,7 @@ func orderRecording(sessions int) []*session.Exchange {
 // session fewer than the engine ran.
 func TestPredictedOrderWaitsAreTheEngines(t *testing.T) {
 	const sessions = 5
-	rec, err := Build(&sliceSource{orderRecording(sessions)}, LoadOptions{})
+	rec, err := Build(&shoptest.SliceSource{Exchanges: orderRecording(sessions)}, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestPredictedOrderWaitsAreTheEngines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.Run(context.Background(), &sliceSource{orderRecording(sessions)})
+	rep, err := r.Run(context.Background(), &shoptest.SliceSource{Exchanges: orderRecording(sessions)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package live_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -12,22 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/live"
 	"github.com/reprise-tool/reprise/session"
 )
-
-// exchanges yields hand-made exchanges.
-type exchanges []*session.Exchange
-
-func (e *exchanges) Next() (*session.Exchange, error) {
-	if len(*e) == 0 {
-		return nil, io.EOF
-	}
-	x := (*e)[0]
-	*e = (*e)[1:]
-	return x, nil
-}
 
 // The metrics and the live display subscribe to the run's events
 // (formerly replay's TestLiveAndMetrics, when the engine fed them itself).
@@ -44,7 +32,7 @@ func TestLiveAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	const t0 = int64(1_700_000_000_000_000_000)
-	var ex exchanges
+	var ex []*session.Exchange
 	for i := 0; i < 30; i++ {
 		start := t0 + int64(i)*int64(50*time.Millisecond)
 		ex = append(ex, &session.Exchange{Session: fmt.Sprintf("s%d", i),
@@ -57,7 +45,7 @@ func TestLiveAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Run(context.Background(), &ex); err != nil {
+	if _, err := r.Run(context.Background(), &shoptest.SliceSource{Exchanges: ex}); err != nil {
 		t.Fatal(err)
 	}
 	fams, err := m.Registry().Gather()
