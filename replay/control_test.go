@@ -222,3 +222,61 @@ func TestCompareWithRecording(t *testing.T) {
 		t.Errorf("summary:\n%s", sum.String())
 	}
 }
+
+// Interrupt is an orderly stop: nothing new is sent, the request in
+// flight finishes within the drain, and Run says it was interrupted.
+// Cancelling the context instead aborts the request in flight, and the
+// report says it was abandoned.
+func TestInterruptAndCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cancel    bool // cancel the context after the interrupt
+		abandoned bool
+	}{
+		{name: "interrupt drains"},
+		{name: "cancel aborts", cancel: true, abandoned: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-time.After(400 * time.Millisecond):
+				case <-r.Context().Done():
+				}
+			})
+			var ex []*session.Exchange
+			for i := 0; i < 20; i++ {
+				ex = append(ex, rec(fmt.Sprintf("s%d", i), "GET", fmt.Sprintf("/r%d", i), float64(i)*100, float64(i)*100+1))
+			}
+			r, err := New(srv.URL, WithDrainTimeout(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				if !srv.waitFor("/r0") {
+					return
+				}
+				r.Interrupt(nil)
+				if tc.cancel {
+					time.Sleep(50 * time.Millisecond)
+					cancel()
+				}
+			}()
+			rep, err := r.Run(ctx, source(ex...))
+			var in *InterruptedError
+			if !errors.As(err, &in) || !errors.Is(err, guard.ErrInterrupted) {
+				t.Fatalf("Run: %v, want an InterruptedError", err)
+			}
+			if rep.Abort == nil || rep.Abort.Kind != AbortInterrupt || rep.Abort.Abandoned != tc.abandoned {
+				t.Fatalf("abort %+v", rep.Abort)
+			}
+			if rep.Requests.NotSent == 0 {
+				t.Errorf("requests %+v: the interrupt stopped nothing", rep.Requests)
+			}
+			if ok := rep.Requests.Responses > 0 && rep.Requests.Errors == 0; ok == tc.cancel {
+				t.Errorf("requests %+v errors %v: cancel %v", rep.Requests, rep.Errors, tc.cancel)
+			}
+		})
+	}
+}
