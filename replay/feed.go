@@ -85,20 +85,20 @@ func (h *itemHeap) pop() *item {
 // feeder is the state of one feed: the look-ahead window, the clones
 // waiting for their shifted offsets and what the filters have seen.
 type feeder struct {
-	r        *Replayer
-	ctx      context.Context
-	out      *handoff[*item]
-	window   lookahead // base items by recorded start (offset holds start - origin0)
-	clones   itemHeap  // items ready but for clones' shift
-	seq      uint64
-	lastRaw  int64 // latest start read
-	origin   int64
-	haveOrig bool
-	sampled  map[string]bool
-	firstOff map[string]time.Duration // under a scale ramp: each session's first offset
-	start0   time.Duration            // offset of the first request kept
-	scaleRmp schedule.ScaleRamp       // nil without a scale ramp
-	span     spanInfo
+	r         *Replayer
+	ctx       context.Context
+	out       *handoff[*item]
+	window    lookahead // base items by recorded start (offset holds start - origin0)
+	clones    itemHeap  // items ready but for clones' shift
+	seq       uint64
+	lastRaw   int64 // latest start read
+	origin    int64
+	haveOrig  bool
+	sampled   map[string]bool
+	firstOff  map[string]time.Duration // under a scale ramp: each session's first offset
+	start0    time.Duration            // offset of the first request kept
+	scaleRamp schedule.ScaleRamp       // nil without a scale ramp
+	span      spanInfo
 }
 
 // feed reads src, filters, sorts by start time through the look-ahead
@@ -108,7 +108,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 	f := &feeder{r: r, ctx: ctx, out: out, origin: r.o.origin, haveOrig: r.o.origin != 0,
 		sampled: make(map[string]bool), firstOff: make(map[string]time.Duration)}
 	if r.o.scaleRamp != nil {
-		f.scaleRmp = r.o.scaleRamp
+		f.scaleRamp = r.o.scaleRamp
 	}
 	for {
 		if ctx.Err() != nil || r.stopped() {
@@ -233,12 +233,12 @@ func (f *feeder) release(it *item) bool {
 func (f *feeder) clone(it *item, off time.Duration) {
 	o := &f.r.o
 	first, seen := f.firstOff[it.base]
-	if f.scaleRmp != nil && !seen {
+	if f.scaleRamp != nil && !seen {
 		first = off
 		f.firstOff[it.base] = off
 	}
 	for k := 0; k < o.scale; k++ {
-		if !schedule.CloneActive(o.pacer, f.scaleRmp, first, k, o.stagger) {
+		if !schedule.CloneActive(o.pacer, f.scaleRamp, first, k, o.stagger) {
 			f.drop(&f.r.st.filtered.ByScaleRamp)
 			continue
 		}
