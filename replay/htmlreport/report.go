@@ -5,8 +5,10 @@
 //
 // The page shows requests per second intended and achieved, latency
 // percentiles over time, errors over time, the ramp stages and the abort
-// point, and the summary and per-route tables. Its input is Report, whose
-// JSON form a saved run.json converts to.
+// point, and the summary and per-route tables. Its input is Report;
+// FromReplay makes one from a replay's report (a run's, or a saved
+// run.json read back), and WriteReplay draws that. The engine does not
+// import this package: the page is drawn from what the engine reports.
 package htmlreport
 
 import (
