@@ -255,9 +255,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		return err
 	}
 	defer stopMetrics()
-	if display != nil {
-		opts = append(opts, display...)
-	}
+	opts = append(opts, display...)
 	r, err := replay.New(o.target, opts...)
 	if err != nil {
 		return usagef(err)
