@@ -2,9 +2,6 @@ package compare
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -257,31 +254,15 @@ func (c *Comparer) Diff(primary, shadow *session.Response, eq Equivalent) []Diff
 
 func truncated(r *session.Response) bool { return r.BodySize > int64(len(r.Body)) }
 
-// decoded undoes the body's Content-Encoding where the standard library
-// can (gzip, deflate), bounded by maxDecoded.
+// decoded undoes the body's Content-Encoding with session.DecodeBody,
+// bounded by maxDecoded; a longer body is compared by its first
+// maxDecoded bytes.
 func decoded(r *session.Response) ([]byte, error) {
-	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
-	var rd io.Reader
-	switch enc {
-	case "", "identity":
-		return r.Body, nil
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(r.Body))
-		if err != nil {
-			return nil, err
-		}
-		rd = zr
-	case "deflate":
-		// RFC 9110 says zlib; some servers send raw deflate.
-		if zr, err := zlib.NewReader(bytes.NewReader(r.Body)); err == nil {
-			rd = zr
-		} else {
-			rd = flate.NewReader(bytes.NewReader(r.Body))
-		}
-	default:
-		return nil, fmt.Errorf("content-encoding %q not decoded", enc)
+	b, err := session.DecodeBody(r.Header.Get("Content-Encoding"), r.Body, maxDecoded)
+	if errors.Is(err, session.ErrBodyTooLarge) {
+		err = nil
 	}
-	return io.ReadAll(io.LimitReader(rd, maxDecoded))
+	return b, err
 }
 
 func isJSON(r *session.Response, body []byte) bool {

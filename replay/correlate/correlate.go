@@ -29,9 +29,7 @@ package correlate
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -329,8 +327,8 @@ type Field struct {
 // Fields lists the values of a response by path: "json:" plus a JSON path
 // ("json:.data.items[0].id"), "form:" plus a field name for form-encoded
 // bodies, "cookie:" plus a cookie name for Set-Cookie, "header:" plus a
-// canonical header name for other headers. Bodies compressed with gzip
-// are inflated first. A response without any is nil: most responses of
+// canonical header name for other headers. Compressed bodies are
+// inflated first (session.DecodeBody). A response without any is nil: most responses of
 // a replay (assets, plain pages) have none, and an empty map each was an
 // allocation per request.
 func Fields(resp *session.Response) map[string]Field {
@@ -353,12 +351,12 @@ func Fields(resp *session.Response) map[string]Field {
 		}
 	}
 	body := resp.Body
-	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+		b, err := session.DecodeBody(enc, body, maxDecoded)
+		if err != nil && len(b) == 0 {
 			return out.m
 		}
-		body, _ = io.ReadAll(io.LimitReader(zr, maxDecoded))
+		body = b
 	}
 	mt := mediaType(resp.Header.Get("Content-Type"))
 	switch {

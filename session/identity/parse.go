@@ -2,10 +2,7 @@ package identity
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // This file holds the small parsers the tracker needs: Cookie and
@@ -199,7 +198,7 @@ func (f tokenFields) issues() bool {
 
 // parseTokenBody reads token fields from a JSON object or a form-encoded
 // body. contentType and encoding are the body's Content-Type and
-// Content-Encoding headers; a gzip or deflate body is decompressed up to
+// Content-Encoding headers; a compressed body is decompressed up to
 // maxTokenBody. It never fails: an unreadable body has no fields.
 func parseTokenBody(body []byte, contentType, encoding string) tokenFields {
 	f := tokenFields{ExpiresIn: -1}
@@ -307,25 +306,12 @@ func (f *tokenFields) fromForm(v url.Values) {
 	}
 }
 
-// decodeBody undoes a gzip or deflate Content-Encoding, bounded by
-// maxTokenBody; other encodings (and damage) give the bytes as they are.
+// decodeBody undoes the body's Content-Encoding with session.DecodeBody,
+// bounded by maxTokenBody. Token parsing never fails, so an encoding it
+// cannot undo, or damage before any byte decoded, gives the bytes as they
+// are; a bomb or a cut stream gives the prefix that decoded.
 func decodeBody(body []byte, encoding string) []byte {
-	var r io.Reader
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return body
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return body
-		}
-		r = zr
-	case "deflate":
-		r = flate.NewReader(bytes.NewReader(body))
-	default:
-		return body
-	}
-	out, err := io.ReadAll(io.LimitReader(r, maxTokenBody))
+	out, err := session.DecodeBody(encoding, body, maxTokenBody)
 	if err != nil && len(out) == 0 {
 		return body
 	}
