@@ -234,16 +234,9 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		return err
 	}
 	defer rd.Close()
-	var src session.Source = rd
-	switch keys := o.sessionKeys; {
-	case keys == "recompute" || (keys == "auto" && !hasSessionRules(rd.Metadata())):
-		tr, err := identity.NewTracker()
-		if err != nil {
-			return err
-		}
-		src = tr.Annotate(clearSessions{rd})
-	case keys == "connection":
-		src = clearSessions{rd}
+	src, err := identity.WithSessionKeys(session.SessionKeys(o.sessionKeys), rd.Metadata(), rd)
+	if err != nil {
+		return err
 	}
 	if md := rd.Metadata(); len(md) > 0 && md[0].Start != 0 {
 		opts = append(opts, replay.WithOrigin(md[0].Start))
@@ -424,7 +417,7 @@ func (o *replayOptions) printPlan(ctx context.Context, paths []string, w io.Writ
 	}
 	rec, err := check.Load(ctx, paths, check.LoadOptions{
 		Filter:    check.Filter{Include: o.include, Exclude: o.exclude, Methods: o.methods, From: o.from, To: o.to, Sessions: o.sessions},
-		Recompute: o.sessionKeys == "recompute",
+		Recompute: session.SessionKeys(o.sessionKeys) == session.KeysRecompute,
 	})
 	if err != nil {
 		return err
@@ -465,10 +458,8 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--speed: %w", err)
 	}
-	switch o.sessionKeys {
-	case "auto", "recorded", "recompute", "connection":
-	default:
-		return nil, fmt.Errorf("--session-keys %q: use auto, recorded, recompute or connection", o.sessionKeys)
+	if _, err := session.ParseSessionKeys(o.sessionKeys); err != nil {
+		return nil, fmt.Errorf("--session-keys: %w", err)
 	}
 	if o.ramps.Speed != nil {
 		if o.speed != "1" {
@@ -570,25 +561,4 @@ func writeReport(path string, rep *replay.Report) error {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
 	return f.Close()
-}
-
-func hasSessionRules(md []session.Metadata) bool {
-	for _, m := range md {
-		if len(m.SessionRules) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// clearSessions drops recorded session keys and token events, so that the
-// tracker recomputes them or the connection stands in.
-type clearSessions struct{ src session.Source }
-
-func (c clearSessions) Next() (*session.Exchange, error) {
-	x, err := c.src.Next()
-	if x != nil {
-		x.Session, x.Tokens = "", nil
-	}
-	return x, err
 }

@@ -200,7 +200,7 @@ func loadPass(ctx context.Context, paths []string, tr *identity.Tracker, o LoadO
 	defer mr.Close()
 	var src session.Source = mr
 	if tr != nil {
-		src = tr.Annotate(clearing{mr})
+		src = tr.Recompute(mr)
 	}
 	b, err := newBuilder(o)
 	if err != nil {
@@ -248,7 +248,7 @@ func Build(src session.Source, o LoadOptions) (*Recording, error) {
 		if err != nil {
 			return nil, err
 		}
-		src = tr.Annotate(clearing{src})
+		src = tr.Recompute(src)
 		b.recomputed = true
 	}
 	for {
@@ -262,18 +262,6 @@ func Build(src session.Source, o LoadOptions) (*Recording, error) {
 		b.add(x)
 	}
 	return b.finish(), nil
-}
-
-// clearing hands out exchanges with their session fields emptied, so the
-// tracker recomputes them rather than appending to stored events.
-type clearing struct{ src session.Source }
-
-func (c clearing) Next() (*session.Exchange, error) {
-	x, err := c.src.Next()
-	if x != nil {
-		x.Session, x.Tokens = "", nil
-	}
-	return x, err
 }
 
 type builder struct {

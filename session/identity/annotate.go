@@ -25,9 +25,35 @@ import (
 // Annotate is the one front door for capture (wrapping the exchange
 // stream before the recording writer) and for recomputing identities
 // from any recording (wrapping its reader). Exchanges already carrying
-// Tokens get the tracker's events appended; clear them first to recompute.
+// Tokens get the tracker's events appended; Recompute clears them first.
 func (t *Tracker) Annotate(src session.Source) session.Source {
 	return &annotator{t: t, src: src}
+}
+
+// Recompute is Annotate over src with the recorded session keys and token
+// events dropped (session.WithoutSessions), so the tracker's sessions
+// replace the recording's rather than add to them. Inspect, check and
+// replay all recompute sessions through it.
+func (t *Tracker) Recompute(src session.Source) session.Source {
+	return t.Annotate(session.WithoutSessions(src))
+}
+
+// WithSessionKeys gives the exchanges of src, a reader of the recordings
+// described by md, the sessions keys asks for: as recorded, recomputed by
+// a Tracker made with opts, or none (one per connection). KeysAuto is
+// resolved with keys.Resolve(md).
+func WithSessionKeys(keys session.SessionKeys, md []session.Metadata, src session.Source, opts ...Option) (session.Source, error) {
+	switch keys.Resolve(md) {
+	case session.KeysRecompute:
+		tr, err := NewTracker(opts...)
+		if err != nil {
+			return nil, err
+		}
+		return tr.Recompute(src), nil
+	case session.KeysConnection:
+		return session.WithoutSessions(src), nil
+	}
+	return src, nil
 }
 
 type pending struct {

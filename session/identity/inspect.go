@@ -106,18 +106,6 @@ func duplicateKeys(tls []session.Timeline) bool {
 	return false
 }
 
-// clearing hands out exchanges with their session fields emptied, so the
-// tracker recomputes them rather than appending to stored events.
-type clearing struct{ src session.Source }
-
-func (c clearing) Next() (*session.Exchange, error) {
-	x, err := c.src.Next()
-	if x != nil {
-		x.Session, x.Tokens = "", nil
-	}
-	return x, err
-}
-
 func inspectPass(ctx context.Context, paths []string, tr *Tracker, sum *Summary, det *Detail, res *InspectResult, progress func(done, total int64)) ([]session.Timeline, error) {
 	mr, err := session.Open(paths...)
 	if err != nil {
@@ -132,7 +120,7 @@ func inspectPass(ctx context.Context, paths []string, tr *Tracker, sum *Summary,
 	}
 	var src session.Source = mr
 	if tr != nil {
-		src = tr.Annotate(clearing{mr})
+		src = tr.Recompute(mr)
 	}
 	var n uint64
 	for {
