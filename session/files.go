@@ -396,10 +396,23 @@ func Open(paths ...string) (*MultiReader, error) {
 // and a pattern that matches nothing is an error.
 func ExpandPaths(paths ...string) ([]string, error) { return expand(paths) }
 
-// expand resolves globs, keeping the order given and dropping repeats.
+// expand is ExpandGlobs for recordings, with a hint when none is given.
 func expand(paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no recording given: name at least one .rpz file")
+	}
+	return ExpandGlobs("recording", paths...)
+}
+
+// ExpandGlobs resolves file names and glob patterns (any name with one of
+// "*?[") the way every command that reads files takes them: each pattern
+// expands in sorted order, the order given is kept, repeats are dropped,
+// and a pattern that matches nothing is an error, since a typo must not
+// read as an empty input. noun names the files in errors ("recording",
+// "file"). Names without a pattern are returned as given, unchecked.
+func ExpandGlobs(noun string, paths ...string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no %s given", noun)
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -411,7 +424,7 @@ func expand(paths []string) ([]string, error) {
 				return nil, fmt.Errorf("bad pattern %q: %w", p, err)
 			}
 			if len(g) == 0 {
-				return nil, fmt.Errorf("no recording matches %q", p)
+				return nil, fmt.Errorf("no %s matches %q", noun, p)
 			}
 			sort.Strings(g)
 			matches = g

@@ -12,15 +12,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // FileError says which file, and where in it, could not be read. Packets
@@ -95,34 +95,11 @@ func Open(paths ...string) (*Source, error) {
 func Files(paths ...string) ([]string, error) { return expand(paths) }
 
 func expand(paths []string) ([]string, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("pcapfile: no file given")
+	names, err := session.ExpandGlobs("file", paths...)
+	if err != nil {
+		return nil, fmt.Errorf("pcapfile: %w", err)
 	}
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range paths {
-		var names []string
-		if strings.ContainsAny(p, "*?[") {
-			m, err := filepath.Glob(p)
-			if err != nil {
-				return nil, fmt.Errorf("pcapfile: bad pattern %q: %w", p, err)
-			}
-			if len(m) == 0 {
-				return nil, fmt.Errorf("pcapfile: no file matches %q", p)
-			}
-			slices.Sort(m)
-			names = m
-		} else {
-			names = []string{p}
-		}
-		for _, n := range names {
-			if !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
-		}
-	}
-	return out, nil
+	return names, nil
 }
 
 // LinkType returns the link type of the packet last read (before the first
