@@ -187,12 +187,12 @@ type Profile struct {
 	// Lag is the predicted schedule lag (send minus due) in ms; OrderWaits
 	// the requests that wait for their session's order and Slip the time
 	// during which lag stays above the slip threshold.
-	Lag        Dist    `json:"lag_ms"`
-	OrderWaits int     `json:"order_waits"`
-	OrderWait  Dist    `json:"order_wait_ms"`
-	SlipS      float64 `json:"slip_s"`       // seconds of the run with lag above the threshold
-	SlipFromS  float64 `json:"slip_from_s"`  // first such second
-	SlipUntilS float64 `json:"slip_until_s"` // end of the last such second
+	Lag        session.Dist `json:"lag_ms"`
+	OrderWaits int          `json:"order_waits"`
+	OrderWait  session.Dist `json:"order_wait_ms"`
+	SlipS      float64      `json:"slip_s"`       // seconds of the run with lag above the threshold
+	SlipFromS  float64      `json:"slip_from_s"`  // first such second
+	SlipUntilS float64      `json:"slip_until_s"` // end of the last such second
 	// PlannedS is how long the run would take with no cap and no order
 	// wait; DurationS is how long it is predicted to take.
 	PlannedS float64 `json:"planned_s"`
@@ -593,9 +593,9 @@ func (s *sim) measure() {
 	ld.PeakSessions = peakOf(s.evs)
 	rep := s.sum.Report(s.tls, 0)
 	ld.RefreshPeak = rep.Refreshes.Peak
-	ld.Lag = distOf(s.lags)
+	ld.Lag = session.Summarize(s.lags)
 	ld.OrderWaits = len(s.waits)
-	ld.OrderWait = distOf(s.waits)
+	ld.OrderWait = session.Summarize(s.waits)
 	if len(s.slipSecs) > 0 {
 		secs := make([]int64, 0, len(s.slipSecs))
 		for sec := range s.slipSecs {
@@ -608,11 +608,11 @@ func (s *sim) measure() {
 	}
 	if len(s.lifetimes) > 0 {
 		slices.Sort(s.lifetimes)
-		ld.TokenLifetimeS = quantile(s.lifetimes, 0.5)
+		ld.TokenLifetimeS = session.Quantile(s.lifetimes, 0.5)
 	}
 	if len(s.gaps) > 0 {
 		slices.Sort(s.gaps)
-		ld.RefreshIntervalS = quantile(s.gaps, 0.5)
+		ld.RefreshIntervalS = session.Quantile(s.gaps, 0.5)
 		if ld.TokenLifetimeS > 0 {
 			ld.TokenUse = ld.RefreshIntervalS / ld.TokenLifetimeS
 		}

@@ -163,31 +163,3 @@ func TotalVariation(a, b map[string]float64) (d float64, worst string, shareA, s
 	}
 	return d / 2, worst, shareA, shareB
 }
-
-// quantile returns the q-quantile (0..1) of sorted values by the nearest
-// rank, or 0 when there are none.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// Dist summarises a distribution, in the unit its field name gives.
-type Dist struct {
-	Count int     `json:"count"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	Max   float64 `json:"max"`
-}
-
-func distOf(v []float64) Dist {
-	if len(v) == 0 {
-		return Dist{}
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return Dist{Count: len(v), P50: quantile(v, 0.5), P90: quantile(v, 0.9), P99: quantile(v, 0.99), Max: v[len(v)-1]}
-}

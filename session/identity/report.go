@@ -31,10 +31,10 @@ type Report struct {
 	Logouts  int            `json:"logouts"`
 	Rejected int            `json:"rejected"` // 401s in sessions
 
-	SessionLength       Dist `json:"session_length_s"`
-	RequestsPerSession  Dist `json:"requests_per_session"`
-	ThinkTime           Dist `json:"think_time_ms"`
-	RefreshesPerSession Dist `json:"refreshes_per_session"`
+	SessionLength       session.Dist `json:"session_length_s"`
+	RequestsPerSession  session.Dist `json:"requests_per_session"`
+	ThinkTime           session.Dist `json:"think_time_ms"`
+	RefreshesPerSession session.Dist `json:"refreshes_per_session"`
 
 	Refreshes RefreshReport `json:"refreshes"`
 
@@ -59,8 +59,8 @@ type RefreshReport struct {
 	ReactiveShare  float64 `json:"reactive_share"`
 	// Lead is how long before the old token's expiry the refreshes began
 	// (negative: after it expired), over refreshes whose expiry is known.
-	Lead Dist       `json:"lead_s"`
-	Peak PeakReport `json:"peak"`
+	Lead session.Dist `json:"lead_s"`
+	Peak PeakReport   `json:"peak"`
 }
 
 // PeakReport answers "do refreshes pile up when traffic peaks?": the
@@ -76,17 +76,6 @@ type PeakReport struct {
 	Refreshes    int     `json:"refreshes"`     // refreshes that began in those seconds
 	Share        float64 `json:"share"`         // Refreshes / all refreshes
 	RequestShare float64 `json:"request_share"` // requests in those seconds / all requests
-}
-
-// Dist summarises a distribution.
-type Dist struct {
-	Count int64   `json:"count"`
-	Min   float64 `json:"min"`
-	Mean  float64 `json:"mean"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	Max   float64 `json:"max"`
 }
 
 // SessionRow is one line of the per-session listing.
@@ -197,10 +186,10 @@ func (s *Summary) Report(timelines []session.Timeline, top int) Report {
 			}
 		}
 	}
-	r.SessionLength = distOf(lengths)
-	r.RequestsPerSession = distOf(reqs)
-	r.RefreshesPerSession = distOf(refreshes)
-	r.Refreshes.Lead = distOf(leads)
+	r.SessionLength = session.Summarize(lengths)
+	r.RequestsPerSession = session.Summarize(reqs)
+	r.RefreshesPerSession = session.Summarize(refreshes)
+	r.Refreshes.Lead = session.Summarize(leads)
 	if n := r.Refreshes.Total; n > 0 {
 		r.Refreshes.ProactiveShare = float64(r.Refreshes.Proactive) / float64(n)
 		r.Refreshes.ReactiveShare = float64(r.Refreshes.Reactive) / float64(n)
@@ -208,7 +197,7 @@ func (s *Summary) Report(timelines []session.Timeline, top int) Report {
 	r.Refreshes.Peak = s.peak(refreshAt)
 	if h := s.think; h.TotalCount() > 0 {
 		ms := func(v int64) float64 { return float64(v) / 1e3 }
-		r.ThinkTime = Dist{Count: h.TotalCount(), Min: ms(h.Min()), Mean: h.Mean() / 1e3,
+		r.ThinkTime = session.Dist{Count: h.TotalCount(), Min: ms(h.Min()), Mean: h.Mean() / 1e3,
 			P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
 	}
 	r.Top = topSessions(timelines, top, r.Start)
@@ -263,22 +252,6 @@ func (s *Summary) peak(refreshAt []int64) PeakReport {
 		p.RequestShare = float64(inPeak) / float64(total)
 	}
 	return p
-}
-
-func distOf(v []float64) Dist {
-	if len(v) == 0 {
-		return Dist{}
-	}
-	slices.Sort(v)
-	var sum float64
-	for _, x := range v {
-		sum += x
-	}
-	q := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(v)))) - 1
-		return v[max(0, min(i, len(v)-1))]
-	}
-	return Dist{Count: int64(len(v)), Min: v[0], Mean: sum / float64(len(v)), P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: v[len(v)-1]}
 }
 
 func topSessions(timelines []session.Timeline, n int, start int64) []SessionRow {

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // WriteText prints the report for a person to read at a glance. Token
@@ -147,7 +149,7 @@ func (e *errWriter) Write(b []byte) (int, error) {
 
 func (e *errWriter) printf(format string, a ...any) { fmt.Fprintf(e, format, a...) }
 
-func distText(d Dist, f func(float64) string) string {
+func distText(d session.Dist, f func(float64) string) string {
 	if d.Count == 0 {
 		return "-"
 	}
