@@ -13,13 +13,24 @@ import (
 // the traffic, then everything lost or damaged.
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
+	s.writeShape(&b)
+	s.writeRoutes(&b)
+	s.writeLosses(&b)
+	s.writeDamage(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeShape prints the headline: size, span, files, rate, methods,
+// statuses, sessions and token events.
+func (s *Summary) writeShape(b *strings.Builder) {
 	var bytes int64
 	for _, f := range s.Files {
 		bytes += f.Bytes
 	}
-	fmt.Fprintf(&b, "%s in %s (%s)\n", plural(s.Exchanges, "exchange"), plural(int64(len(s.Files)), "file"), humanBytes(bytes))
+	fmt.Fprintf(b, "%s in %s (%s)\n", plural(s.Exchanges, "exchange"), plural(int64(len(s.Files)), "file"), humanBytes(bytes))
 	if s.Exchanges > 0 {
-		fmt.Fprintf(&b, "time span    %s .. %s (%s)\n", stamp(s.Start), stamp(s.End), time.Duration(s.DurationSeconds*1e9).Round(time.Millisecond))
+		fmt.Fprintf(b, "time span    %s .. %s (%s)\n", stamp(s.Start), stamp(s.End), time.Duration(s.DurationSeconds*1e9).Round(time.Millisecond))
 	}
 	for _, f := range s.Files {
 		src := f.Source
@@ -33,14 +44,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if !f.Finished {
 			extra += ", not finished"
 		}
-		fmt.Fprintf(&b, "file         %s: %s%s\n", f.Path, src, extra)
+		fmt.Fprintf(b, "file         %s: %s%s\n", f.Path, src, extra)
 	}
 	if len(s.Rate.PerSecond) > 0 {
-		fmt.Fprintf(&b, "requests/s   %s  peak %.1f/s, mean %.1f/s, %gs per column\n",
+		fmt.Fprintf(b, "requests/s   %s  peak %.1f/s, mean %.1f/s, %gs per column\n",
 			sparkline(s.Rate.PerSecond, s.Rate.Peak), s.Rate.Peak, s.Rate.Mean, s.Rate.BucketSeconds)
 	}
 	if len(s.Methods) > 0 {
-		fmt.Fprintf(&b, "methods      %s\n", joinCounts(s.Methods, s.Exchanges))
+		fmt.Fprintf(b, "methods      %s\n", joinCounts(s.Methods, s.Exchanges))
 	}
 	if len(s.Statuses) > 0 {
 		parts := make([]string, len(s.Statuses))
@@ -54,28 +65,32 @@ func (s *Summary) WriteText(w io.Writer) error {
 			}
 			parts[i] = fmt.Sprintf("%s %d", name, st.Count)
 		}
-		fmt.Fprintf(&b, "statuses     %s\n", strings.Join(parts, "  "))
+		fmt.Fprintf(b, "statuses     %s\n", strings.Join(parts, "  "))
 	}
-	fmt.Fprintf(&b, "sessions     %d", s.Sessions)
+	fmt.Fprintf(b, "sessions     %d", s.Sessions)
 	if s.SessionsCapped {
 		b.WriteString(" or more")
 	}
 	if s.Quick {
-		fmt.Fprintf(&b, " (added up over files, %s stored)\n", plural(int64(s.Timelines), "timeline"))
+		fmt.Fprintf(b, " (added up over files, %s stored)\n", plural(int64(s.Timelines), "timeline"))
 	} else {
-		fmt.Fprintf(&b, " (%s without one, %s stored)\n", plural(s.ExchangesWithoutSession, "exchange"), plural(int64(s.Timelines), "timeline"))
+		fmt.Fprintf(b, " (%s without one, %s stored)\n", plural(s.ExchangesWithoutSession, "exchange"), plural(int64(s.Timelines), "timeline"))
 	}
 	if len(s.TokenEvents) > 0 {
-		fmt.Fprintf(&b, "token events %s\n", joinCounts(s.TokenEvents, 0))
+		fmt.Fprintf(b, "token events %s\n", joinCounts(s.TokenEvents, 0))
 	} else {
 		b.WriteString("token events none\n")
 	}
 	if s.Quick {
 		b.WriteString("\n(quick summary from the trailer index: routes and latencies need a full read)\n")
 	}
+}
+
+// writeRoutes prints the busiest routes, when the summary has them.
+func (s *Summary) writeRoutes(b *strings.Builder) {
 	if len(s.Routes) > 0 {
-		fmt.Fprintf(&b, "\ntop routes (%d of %d)\n", len(s.Routes), s.DistinctRoutes)
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(b, "\ntop routes (%d of %d)\n", len(s.Routes), s.DistinctRoutes)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		// The route follows the last tab, so it is left as it is, not aligned.
 		fmt.Fprintf(tw, "count\tmedian\terrors\t  route\n")
 		for _, r := range s.Routes {
@@ -83,13 +98,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		tw.Flush()
 	}
+}
 
+// writeLosses prints what the capture lost or cut, or "none".
+func (s *Summary) writeLosses(b *strings.Builder) {
 	b.WriteString("\nlosses\n")
 	l := s.Losses
 	lines := 0
 	line := func(n int64, format string, args ...any) {
 		if n > 0 {
-			fmt.Fprintf(&b, "  "+format+"\n", args...)
+			fmt.Fprintf(b, "  "+format+"\n", args...)
 			lines++
 		}
 	}
@@ -122,33 +140,34 @@ func (s *Summary) WriteText(w io.Writer) error {
 	line(l.Redacted, "%d exchanges redacted", l.Redacted)
 	line(l.Warnings, "%d parse warnings", l.Warnings)
 	for _, w := range l.TopWarnings {
-		fmt.Fprintf(&b, "    %d  %s\n", w.Count, w.Name)
+		fmt.Fprintf(b, "    %d  %s\n", w.Count, w.Name)
 	}
 	if lines == 0 {
 		b.WriteString("  none\n")
 	}
+}
 
+// writeDamage prints the recording's damage, or "none".
+func (s *Summary) writeDamage(b *strings.Builder) {
 	d := s.Damage
 	b.WriteString("\ndamage\n")
 	if !d.Damaged && len(d.Unfinished) == 0 {
 		b.WriteString("  none\n")
 	}
 	for _, p := range d.Unfinished {
-		fmt.Fprintf(&b, "  %s has no footer: its writer did not finish (killed, or still recording)\n", p)
+		fmt.Fprintf(b, "  %s has no footer: its writer did not finish (killed, or still recording)\n", p)
 	}
 	if d.Damaged {
-		fmt.Fprintf(&b, "  %d damaged region(s): %s skipped, %d records lost", d.Regions, humanBytes(d.SkippedBytes), d.LostRecords)
+		fmt.Fprintf(b, "  %d damaged region(s): %s skipped, %d records lost", d.Regions, humanBytes(d.SkippedBytes), d.LostRecords)
 		if d.TornTail {
 			b.WriteString(", the last block is torn")
 		}
 		b.WriteString("\n")
 		for _, r := range d.Reports {
-			fmt.Fprintf(&b, "  %s\n", r.Error)
+			fmt.Fprintf(b, "  %s\n", r.Error)
 		}
 		b.WriteString("  everything else above was recovered\n")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 func sparkline(vals []float64, peak float64) string {
