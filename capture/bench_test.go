@@ -15,6 +15,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -117,9 +118,9 @@ func BenchmarkPcapToRecording(b *testing.B) {
 			dir := b.TempDir()
 			b.SetBytes(size)
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			defer func() {
-				if cpu := cpuTime() - cpu0; cpu > 0 {
+				if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
 					b.ReportMetric(float64(size)*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 				}
 			}()

@@ -271,10 +271,10 @@ func BenchmarkWireFloor(b *testing.B) {
 func BenchmarkSchedule(b *testing.B) {
 	target := startTrivial(b)
 	for i := 0; i < b.N; i++ {
-		src := &sliceSource{}
+		src := &session.SliceSource{}
 		for j := 0; j < 2000; j++ {
 			at := t0 + int64(j)*5e5
-			src.ex = append(src.ex, &session.Exchange{
+			src.Exchanges = append(src.Exchanges, &session.Exchange{
 				Conn:     session.Conn{ID: uint64(j % 100)},
 				Request:  session.Request{Method: "GET", Target: "/", Proto: "HTTP/1.1"},
 				Response: session.Response{Status: 200},

@@ -3,7 +3,6 @@ package replay_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -27,7 +26,7 @@ func TestReportReadByCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.Run(context.Background(), &slice{ex: ex})
+	rep, err := r.Run(context.Background(), session.NewSliceSource(ex...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,15 +42,4 @@ func TestReportReadByCheck(t *testing.T) {
 		t.Errorf("check read per_second %v refreshes %v inter-arrival %d think %d length %d",
 			rd.PerSecond, rd.RefreshesPerSecond, len(rd.InterArrival), len(rd.ThinkTime), len(rd.SessionLength))
 	}
-}
-
-type slice struct{ ex []*session.Exchange }
-
-func (s *slice) Next() (*session.Exchange, error) {
-	if len(s.ex) == 0 {
-		return nil, io.EOF
-	}
-	x := s.ex[0]
-	s.ex = s.ex[1:]
-	return x, nil
 }

@@ -16,25 +16,7 @@ import (
 // t0 is the recordings' origin in these tests.
 const t0 = int64(1_700_000_000_000_000_000)
 
-// sliceSource yields hand-made exchanges.
-type sliceSource struct {
-	ex  []*session.Exchange
-	i   int
-	err error // returned after the exchanges instead of io.EOF
-}
-
-func (s *sliceSource) Next() (*session.Exchange, error) {
-	if s.i >= len(s.ex) {
-		if s.err != nil {
-			return nil, s.err
-		}
-		return nil, io.EOF
-	}
-	s.i++
-	return s.ex[s.i-1], nil
-}
-
-func source(ex ...*session.Exchange) *sliceSource { return &sliceSource{ex: ex} }
+func source(ex ...*session.Exchange) *session.SliceSource { return session.NewSliceSource(ex...) }
 
 // rec builds a recorded exchange of session sess that started at startMs
 // and completed at endMs (milliseconds from t0), answered 200 with body.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // TestOrderRule checks the session order rule: a request waits for every
@@ -15,7 +17,7 @@ import (
 func TestOrderRule(t *testing.T) {
 	cases := []struct {
 		name     string
-		src      *sliceSource
+		src      *session.SliceSource
 		mustWait bool // /b must not reach the server before /a completed
 	}{
 		// /a completed (10ms) before /b started (20ms): /b waits.
@@ -87,7 +89,7 @@ func TestOrderChain(t *testing.T) {
 			if i%2 == 0 {
 				q = "?slow=1"
 			}
-			src.ex = append(src.ex, rec(s, "GET", "/"+s+"/"+string(rune('0'+i))+q, float64(i*10), float64(i*10+5)))
+			src.Exchanges = append(src.Exchanges, rec(s, "GET", "/"+s+"/"+string(rune('0'+i))+q, float64(i*10), float64(i*10+5)))
 		}
 	}
 	run(t, srv.URL, src, WithPacer(Max{}))

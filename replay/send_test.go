@@ -158,7 +158,7 @@ func TestDeadTargets(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	recording := func() *sliceSource {
+	recording := func() *session.SliceSource {
 		return source(
 			rec("a", "GET", "/api/products", 0, 1),
 			rec("a", "POST", "/api/cart", 100, 101),
@@ -210,7 +210,7 @@ func TestStop(t *testing.T) {
 	srv := newScripted(t, nil)
 	src := source()
 	for i := 0; i < 50; i++ {
-		src.ex = append(src.ex, rec("s", "GET", "/x", float64(i*100), float64(i*100+1)))
+		src.Exchanges = append(src.Exchanges, rec("s", "GET", "/x", float64(i*100), float64(i*100+1)))
 	}
 	r, err := New(srv.URL)
 	if err != nil {
@@ -253,7 +253,7 @@ func TestMaxDuration(t *testing.T) {
 func TestSourceError(t *testing.T) {
 	srv := newScripted(t, nil)
 	src := source(rec("s", "GET", "/a", 0, 1))
-	src.err = errors.New("corrupt block at offset 1234")
+	src.Err = errors.New("corrupt block at offset 1234")
 	r, _ := New(srv.URL)
 	rep, err := r.Run(context.Background(), src)
 	var se *SourceError
@@ -287,8 +287,6 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
-
-var _ session.Source = (*sliceSource)(nil)
 
 // The wire client sends header names in their recorded case and order,
 // repeated fields as they were, Host first, Content-Length last.

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
@@ -40,7 +38,6 @@ func startShop(t testing.TB) *shop.Server {
 }
 
 func startShopTTL(t testing.TB, ttl time.Duration) *shop.Server {
-	t.Helper()
 	return shoptest.StartShop(t, shop.Config{AccessTTL: ttl, KeepLog: true})
 }
 
@@ -48,21 +45,8 @@ func startShopTTL(t testing.TB, ttl time.Duration) *shop.Server {
 // recording proxy and returns the recording's path and what the shop saw.
 func recordShop(t testing.TB, cfg sim.Config) (string, shop.Stats) {
 	t.Helper()
-	srv := startShop(t)
-	out := filepath.Join(t.TempDir(), "shop.rpz")
-	addr, stop := shoptest.StartRecord(t, proxy.RecordConfig{Upstream: srv.URL(), Output: out})
-	cfg.BaseURL = "http://" + addr
-	truth, err := sim.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if truth.Stop != "done" {
-		t.Fatalf("simulation stopped by %s", truth.Stop)
-	}
-	return out, srv.Stats()
+	path, srv := shoptest.RecordShopFile(t, shop.Config{AccessTTL: shopTTL, KeepLog: true}, cfg)
+	return path, srv.Stats()
 }
 
 // openAnnotated opens a recording with sessions recomputed by the
@@ -344,5 +328,5 @@ func syntheticShop(n int, rate float64) session.Source {
 			Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 2e5, ResponseEnd: at + 2e5},
 		}
 	}
-	return &shoptest.SliceSource{Exchanges: ex}
+	return session.NewSliceSource(ex...)
 }

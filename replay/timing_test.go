@@ -64,7 +64,7 @@ func TestScheduleFromOneClock(t *testing.T) {
 	src := source()
 	for i := 0; i < 20; i++ {
 		// 20 sessions, one request each, every 50ms: a 950ms recording.
-		src.ex = append(src.ex, rec("s"+strconv.Itoa(i), "GET", "/r/"+strconv.Itoa(i), float64(i*50), float64(i*50+1)))
+		src.Exchanges = append(src.Exchanges, rec("s"+strconv.Itoa(i), "GET", "/r/"+strconv.Itoa(i), float64(i*50), float64(i*50+1)))
 	}
 	var res results
 	rep := run(t, srv.URL, src, WithPacer(Speed(5)), WithObserver(&res))

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // The benchmarks run on one generated corpus, written two ways: as a
@@ -118,10 +120,10 @@ func writeGzipGor(w io.Writer, exs []*Exchange) error {
 // lowers the latter but not the former.
 type cpuMeter struct{ start time.Duration }
 
-func startCPU() cpuMeter { return cpuMeter{cpuTime()} }
+func startCPU() cpuMeter { return cpuMeter{testkit.CPUTime()} }
 
 func (c cpuMeter) report(b *testing.B, raw int64) {
-	used := cpuTime() - c.start
+	used := testkit.CPUTime() - c.start
 	if used <= 0 || b.N == 0 {
 		return
 	}

@@ -202,23 +202,12 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-type sliceSource struct{ exs []*Exchange }
-
-func (s *sliceSource) Next() (*Exchange, error) {
-	if len(s.exs) == 0 {
-		return nil, io.EOF
-	}
-	ex := s.exs[0]
-	s.exs = s.exs[1:]
-	return ex, nil
-}
-
 func TestCopy(t *testing.T) {
 	dir := t.TempDir()
 	c := newCorpus(5)
-	src := &sliceSource{}
+	src := &SliceSource{}
 	for range 50 {
-		src.exs = append(src.exs, c.next())
+		src.Exchanges = append(src.Exchanges, c.next())
 	}
 	first := filepath.Join(dir, "first.rpz")
 	fw, err := Create(first, Metadata{Source: "test"})

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // expected returns what reading ex back should give: bodies cut to bodyCap
@@ -327,7 +328,7 @@ func countExchanges(t *testing.T, paths ...string) int {
 // TestConcurrentWrites writes from several goroutines while the flush loop
 // runs (run with -race): every exchange is stored once.
 func TestConcurrentWrites(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	w, err := NewWriter(&buf, Metadata{Source: "test"}, FlushInterval(2*time.Millisecond), BlockSize(8<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -379,25 +380,6 @@ func TestConcurrentWrites(t *testing.T) {
 	if len(seen) != writers*each {
 		t.Fatalf("read %d exchanges, wrote %d", len(seen), writers*each)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer's flush loop and the
-// test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Bytes()
 }
 
 // TestMaxTimelines: a reader keeps at most the timelines it is allowed and

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -92,23 +93,6 @@ func writeShop(t *testing.T, dir, name string) string {
 	return path
 }
 
-func golden(t *testing.T, dir, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if updateGolden() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestInspectGolden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (rerun with -update if the change is intended):\n%s", name, got)
-	}
-}
-
 func TestInspectGolden(t *testing.T) {
 	goldenDir, err := filepath.Abs(filepath.Join("testdata", "inspect"))
 	if err != nil {
@@ -132,7 +116,7 @@ func TestInspectGolden(t *testing.T) {
 			if code := run(tt.args, &out, &errb); code != exitOK {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
-			golden(t, goldenDir, tt.file, out.Bytes())
+			testkit.Golden(t, filepath.Join(goldenDir, tt.file), out.Bytes(), updateGolden())
 		})
 	}
 }

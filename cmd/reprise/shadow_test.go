@@ -16,6 +16,7 @@ import (
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/shadow"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -47,7 +48,7 @@ func TestShadowUsageErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testkit.SyncBuffer
 			code := run(append([]string{"shadow"}, tc.args...), &stdout, &stderr)
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d; stderr %s", code, exitUsage, stderr.String())
@@ -70,7 +71,7 @@ func TestShadowProxyCLI(t *testing.T) {
 	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		root := newRootCmd(&stdout, &stderr)
@@ -142,7 +143,7 @@ func TestProxyShadowFlag(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "live.rpz")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		root := newRootCmd(&stdout, &stderr)

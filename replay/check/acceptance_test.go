@@ -37,8 +37,7 @@ func startShop(t *testing.T) *shop.Server { return shoptest.StartShop(t, shopCon
 // what it recorded, with sessions and timelines, to a recording file.
 func recordShop(t *testing.T) string {
 	t.Helper()
-	srv := startShop(t)
-	xs, _, _ := shoptest.ProxyRun(t, srv.URL(), sim.Config{
+	xs, _ := shoptest.RecordShop(t, shopConfig(), sim.Config{
 		Users: 12, Seed: 1,
 		ArrivalWindow: time.Second, Think: sim.LogNormal{Median: 100 * time.Millisecond, Sigma: 0.5},
 		NoReactive: true, Duration: 20 * time.Second,
@@ -53,7 +52,7 @@ func recordShop(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := session.Copy(w, tr.Annotate(&slice{xs})); err != nil {
+	if _, err := session.Copy(w, tr.Annotate(session.NewSliceSource(xs...))); err != nil {
 		t.Fatal(err)
 	}
 	for _, tl := range tr.Close() {
@@ -65,18 +64,6 @@ func recordShop(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// slice hands out exchanges from a slice (the examples use it too).
-type slice struct{ xs []*session.Exchange }
-
-func (s *slice) Next() (*session.Exchange, error) {
-	if len(s.xs) == 0 {
-		return nil, ioEOF
-	}
-	x := s.xs[0]
-	s.xs = s.xs[1:]
-	return x, nil
 }
 
 // replayTo replays the recording at path against a fresh shop and writes

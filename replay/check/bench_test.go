@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -41,7 +40,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	xs := benchPopulation().exchanges()
-	if _, err := session.Copy(w, &shoptest.SliceSource{Exchanges: xs}); err != nil {
+	if _, err := session.Copy(w, session.NewSliceSource(xs...)); err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

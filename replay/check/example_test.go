@@ -32,7 +32,7 @@ func users() session.Source {
 			xs = append(xs, x)
 		}
 	}
-	return &slice{xs}
+	return session.NewSliceSource(xs...)
 }
 
 // A plan at half speed replays the refreshes after the server's 60 s

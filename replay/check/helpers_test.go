@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -103,7 +102,7 @@ func (p population) exchanges() []*session.Exchange {
 
 func (p population) recording(t testing.TB, f Filter) *Recording {
 	t.Helper()
-	rec, err := Build(&shoptest.SliceSource{Exchanges: p.exchanges()}, LoadOptions{Filter: f})
+	rec, err := Build(session.NewSliceSource(p.exchanges()...), LoadOptions{Filter: f})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay"
 )
 
@@ -201,24 +201,6 @@ func TestReadRunErrors(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestGoldenText(t *testing.T) {
 	rec := defaultPopulation().recording(t, Filter{})
 	rec.Paths = []string{"shop.rpz"}
@@ -250,7 +232,7 @@ func TestGoldenText(t *testing.T) {
 		if err := res.WriteText(&b); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name, b.Bytes())
+		testkit.Golden(t, filepath.Join("testdata", name), b.Bytes(), *update)
 	}
 	// The JSON's names are an interface: pin them (numbers and messages
 	// vary with the data, and floats in their last digit by platform).
@@ -264,7 +246,7 @@ func TestGoldenText(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, _ := json.MarshalIndent(schema(doc), "", "  ")
-		golden(t, name, append(out, '\n'))
+		testkit.Golden(t, filepath.Join("testdata", name), append(out, '\n'), *update)
 	}
 }
 

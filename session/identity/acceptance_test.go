@@ -23,18 +23,6 @@ import (
 // same logins and refreshes, proactive and reactive alike; and the same
 // again after redacting every token and cookie.
 
-// recordShop runs a simulated population against a shop behind the
-// recording proxy and returns what the proxy recorded and the truth.
-func recordShop(t *testing.T, cfg sim.Config, shopCfg shop.Config) ([]*session.Exchange, *sim.Truth) {
-	t.Helper()
-	srv := shoptest.StartShop(t, shopCfg)
-	xs, truth, st := shoptest.ProxyRun(t, srv.URL(), cfg)
-	if st.Dropped != 0 {
-		t.Fatalf("proxy dropped %d exchanges", st.Dropped)
-	}
-	return xs, truth
-}
-
 func track(t *testing.T, xs []*session.Exchange, redactor *redact.Redactor) ([]*session.Exchange, []session.Timeline) {
 	t.Helper()
 	cp := make([]*session.Exchange, len(xs))
@@ -54,7 +42,7 @@ func track(t *testing.T, xs []*session.Exchange, redactor *redact.Redactor) ([]*
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := shoptest.Collect(t, tr.Annotate(&shoptest.SliceSource{Exchanges: cp}))
+	out := shoptest.Collect(t, tr.Annotate(session.NewSliceSource(cp...)))
 	return out, tr.Close()
 }
 
@@ -83,7 +71,7 @@ func TestAcceptanceShop(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&cfg)
 			}
-			raw, truth := recordShop(t, cfg, shop.Config{AccessTTL: 2 * time.Second, Seed: cfg.Seed})
+			raw, truth := shoptest.RecordShop(t, shop.Config{AccessTTL: 2 * time.Second, Seed: cfg.Seed}, cfg)
 			if truth.Stop != "done" {
 				t.Fatalf("simulation stopped by %q", truth.Stop)
 			}
@@ -133,7 +121,7 @@ func ExampleTracker_Annotate() {
 		Timing:   session.Timing{RequestStart: 2e9, ResponseEnd: 2.01e9},
 	}
 	tr, _ := identity.NewTracker(identity.WithRuleText("auto"))
-	src := tr.Annotate(&shoptest.SliceSource{Exchanges: []*session.Exchange{call, login}}) // out of order: Annotate sorts
+	src := tr.Annotate(session.NewSliceSource(call, login)) // out of order: Annotate sorts
 	for {
 		x, err := src.Next()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -127,24 +128,24 @@ func BenchmarkTrack(b *testing.B) {
 	b.ResetTimer()
 	var tr *Tracker
 	var cpu time.Duration
-	start := cpuTime()
+	start := testkit.CPUTime()
 	i := len(xs)
 	for n := 0; n < b.N; n++ {
 		if i == len(xs) {
 			b.StopTimer()
-			cpu += cpuTime() - start
+			cpu += testkit.CPUTime() - start
 			for _, x := range xs {
 				x.Session, x.Tokens = "", x.Tokens[:0]
 			}
 			tr, _ = NewTracker()
 			i = 0
-			start = cpuTime()
+			start = testkit.CPUTime()
 			b.StartTimer()
 		}
 		tr.Observe(xs[i])
 		i++
 	}
-	cpu += cpuTime() - start
+	cpu += testkit.CPUTime() - start
 	reportRates(b, cpu, total/int64(len(xs)))
 }
 
@@ -170,17 +171,17 @@ func BenchmarkAnnotate(b *testing.B) {
 	b.ResetTimer()
 	var src session.Source
 	var cpu time.Duration
-	start := cpuTime()
+	start := testkit.CPUTime()
 	for n := 0; n < b.N; n++ {
 		if src == nil {
 			b.StopTimer()
-			cpu += cpuTime() - start
+			cpu += testkit.CPUTime() - start
 			for _, x := range xs {
 				x.Session, x.Tokens = "", x.Tokens[:0]
 			}
 			tr, _ := NewTracker()
-			src = tr.Annotate(&sliceSource{xs: xs})
-			start = cpuTime()
+			src = tr.Annotate(session.NewSliceSource(xs...))
+			start = testkit.CPUTime()
 			b.StartTimer()
 		}
 		if _, err := src.Next(); err != nil {
@@ -188,7 +189,7 @@ func BenchmarkAnnotate(b *testing.B) {
 			n--
 		}
 	}
-	cpu += cpuTime() - start
+	cpu += testkit.CPUTime() - start
 	reportRates(b, cpu, total/int64(len(xs)))
 }
 

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -58,7 +57,7 @@ func writeRecording(t *testing.T, xs []*session.Exchange, withTimelines bool) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := tr.Annotate(&sliceSource{xs: xs})
+	src := tr.Annotate(session.NewSliceSource(xs...))
 	for {
 		x, err := src.Next()
 		if err != nil {
@@ -80,34 +79,6 @@ func writeRecording(t *testing.T, xs []*session.Exchange, withTimelines bool) st
 		t.Fatal(err)
 	}
 	return path
-}
-
-type sliceSource struct{ xs []*session.Exchange }
-
-func (s *sliceSource) Next() (*session.Exchange, error) {
-	if len(s.xs) == 0 {
-		return nil, io.EOF
-	}
-	x := s.xs[0]
-	s.xs = s.xs[1:]
-	return x, nil
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update if the change is intended):\n%s", name, got)
-	}
 }
 
 func TestInspect(t *testing.T) {
@@ -153,7 +124,7 @@ func TestInspect(t *testing.T) {
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden", text.Bytes())
+	testkit.Golden(t, filepath.Join("testdata", "report.golden"), text.Bytes(), *update)
 
 	d, err := Inspect(ctx, []string{stored}, InspectOptions{Session: "s-000002"})
 	if err != nil {
@@ -166,7 +137,7 @@ func TestInspect(t *testing.T) {
 	if err := d.Detail.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "detail.golden", text.Bytes())
+	testkit.Golden(t, filepath.Join("testdata", "detail.golden"), text.Bytes(), *update)
 
 	// Two separate recordings with stored timelines reuse keys: they are
 	// recomputed as one, and the sessions of both are counted.

@@ -1,5 +1,0 @@
-package check_test
-
-import "io"
-
-var ioEOF = io.EOF
