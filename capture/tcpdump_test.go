@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/tcpdump-lo.pcap from a fresh tcpdump capture")
@@ -229,19 +230,7 @@ func TestTcpdumpFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	js = append(js, '\n')
-	golden := filepath.Join("testdata", "tcpdump-lo.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, js, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(js, want) {
-		t.Errorf("exchanges differ from %s (run with -update after checking the change):\n%s", golden, js)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "tcpdump-lo.golden.json"), js, *update)
 }
 
 // waitCapturing opens and closes empty connections to addr until the pcap at

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -170,9 +171,9 @@ func BenchmarkVersusWrk(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv0, cpu0 := pidCPU(pid), processCPU()
+			srv0, cpu0 := pidCPU(pid), testkit.CPUTime()
 			rep, err := r.Run(context.Background(), &flatSource{conns: 64, n: int(wrk * secs)})
-			srvRep, repCPU := pidCPU(pid)-srv0, processCPU()-cpu0
+			srvRep, repCPU := pidCPU(pid)-srv0, testkit.CPUTime()-cpu0
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -219,9 +220,9 @@ func BenchmarkReplayMax(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := testkit.CPUTime()
 	rep, err := r.Run(context.Background(), src)
-	cpu = processCPU() - cpu
+	cpu = testkit.CPUTime() - cpu
 	if err != nil || rep.Requests.Errors > 0 {
 		b.Fatalf("%v %+v", err, rep.Requests)
 	}
@@ -243,7 +244,7 @@ func BenchmarkWireFloor(b *testing.B) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	srv0, cpu0, t0 := pidCPU(pid), processCPU(), time.Now()
+	srv0, cpu0, t0 := pidCPU(pid), testkit.CPUTime(), time.Now()
 	for range 64 {
 		wg.Add(1)
 		go func() {
@@ -261,7 +262,7 @@ func BenchmarkWireFloor(b *testing.B) {
 	el := time.Since(t0)
 	w.closeAll()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu_µs/op")
+	b.ReportMetric(float64((testkit.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu_µs/op")
 	b.ReportMetric(float64((pidCPU(pid)-srv0).Microseconds())/float64(b.N), "srv_µs/op")
 }
 
