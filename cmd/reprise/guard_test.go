@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/fixtures/shop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -66,17 +67,8 @@ func loginRecording(t *testing.T, n int, perSecond float64, host string) string 
 // testShop starts a shop on loopback that keeps its access log, with a
 // fast login so that a healthy shop is far below any guard.
 func testShop(t *testing.T) *shop.Server {
-	t.Helper()
-	srv, err := shop.NewServer(shop.Config{KeepLog: true,
+	return shoptest.StartShop(t, shop.Config{KeepLog: true,
 		Latency: map[string]shop.LogNormal{"POST /auth/login": {Median: 2 * time.Millisecond, Sigma: 0.2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
 }
 
 func readRun(t *testing.T, path string) *replay.Report {
