@@ -2,47 +2,19 @@ package session
 
 import (
 	"bytes"
-	"compress/flate"
 	"compress/gzip"
-	"compress/zlib"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
-	"github.com/andybalholm/brotli"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
-
-// encode applies one content-coding the way a server would.
-func encode(tb testing.TB, coding string, b []byte) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch coding {
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "zlib":
-		w = zlib.NewWriter(&buf)
-	case "raw":
-		w, _ = flate.NewWriter(&buf, flate.BestSpeed)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	default:
-		tb.Fatalf("unknown coding %q", coding)
-	}
-	if _, err := w.Write(b); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func TestDecodeBody(t *testing.T) {
 	plain := []byte(`{"access_token":"abc","expires_in":3600}`)
-	gz := encode(t, "gzip", plain)
-	bomb := encode(t, "gzip", make([]byte, 4<<20))
+	gz := testkit.Encode(t, "gzip", plain)
+	bomb := testkit.Encode(t, "gzip", make([]byte, 4<<20))
 	var unknown *EncodingError
 	cases := []struct {
 		name     string
@@ -60,12 +32,12 @@ func TestDecodeBody(t *testing.T) {
 		{name: "gzip", encoding: "gzip", body: gz, want: plain},
 		{name: "x-gzip", encoding: "X-GZIP", body: gz, want: plain},
 		// deflate as RFC 9110 says (zlib) and as some servers send it (raw).
-		{name: "deflate zlib", encoding: "deflate", body: encode(t, "zlib", plain), want: plain},
-		{name: "deflate raw", encoding: "deflate", body: encode(t, "raw", plain), want: plain},
+		{name: "deflate zlib", encoding: "deflate", body: testkit.Encode(t, "zlib", plain), want: plain},
+		{name: "deflate raw", encoding: "deflate", body: testkit.Encode(t, "raw", plain), want: plain},
 		// brotli, which browsers ask for first.
-		{name: "br", encoding: "br", body: encode(t, "br", plain), want: plain},
+		{name: "br", encoding: "br", body: testkit.Encode(t, "br", plain), want: plain},
 		// Stacked codings are undone last first; identity entries are skipped.
-		{name: "gzip then br", encoding: "gzip, br", body: encode(t, "br", gz), want: plain},
+		{name: "gzip then br", encoding: "gzip, br", body: testkit.Encode(t, "br", gz), want: plain},
 		{name: "identity in a list", encoding: "identity, gzip", body: gz, want: plain},
 		// A bomb stops at the limit with the prefix and ErrBodyTooLarge.
 		{name: "bomb", encoding: "gzip", body: bomb, limit: 1000, want: make([]byte, 1000), err: ErrBodyTooLarge},
@@ -117,7 +89,7 @@ func trim(b []byte) string {
 // TestDecodeBodyBombMemory checks that a bomb costs about the limit, not
 // its inflated size.
 func TestDecodeBodyBombMemory(t *testing.T) {
-	bomb := encode(t, "br", encode(t, "gzip", make([]byte, 64<<20)))
+	bomb := testkit.Encode(t, "br", testkit.Encode(t, "gzip", make([]byte, 64<<20)))
 	got, err := DecodeBody("gzip, br", bomb, 1<<10)
 	if !errors.Is(err, ErrBodyTooLarge) || len(got) != 1<<10 {
 		t.Fatalf("len %d, err %v", len(got), err)
@@ -129,11 +101,11 @@ func TestDecodeBodyBombMemory(t *testing.T) {
 // identity body back unchanged.
 func FuzzDecodeBody(f *testing.F) {
 	plain := []byte("hello, hello, hello")
-	f.Add("gzip", encode(f, "gzip", plain))
-	f.Add("deflate", encode(f, "zlib", plain))
-	f.Add("deflate", encode(f, "raw", plain))
-	f.Add("br", encode(f, "br", plain))
-	f.Add("gzip, br", encode(f, "br", encode(f, "gzip", plain)))
+	f.Add("gzip", testkit.Encode(f, "gzip", plain))
+	f.Add("deflate", testkit.Encode(f, "zlib", plain))
+	f.Add("deflate", testkit.Encode(f, "raw", plain))
+	f.Add("br", testkit.Encode(f, "br", plain))
+	f.Add("gzip, br", testkit.Encode(f, "br", testkit.Encode(f, "gzip", plain)))
 	f.Add("identity", plain)
 	f.Add("zstd", plain)
 	f.Fuzz(func(t *testing.T, enc string, body []byte) {

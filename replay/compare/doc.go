@@ -9,8 +9,9 @@
 //   - the status code;
 //   - chosen headers (DefaultHeaders: Content-Type, Location,
 //     Cache-Control; WithHeaders replaces the set), by value;
-//   - the body, after undoing its Content-Encoding (gzip and deflate; br
-//     and unknown encodings are compared as sent), so that a candidate
+//   - the body, after undoing its Content-Encoding (session.DecodeBody:
+//     gzip, deflate, br and lists of them; unknown encodings and damaged
+//     streams are compared as sent), so that a candidate
 //     that compresses differently but says the same is not reported. JSON
 //     bodies (a JSON Content-Type, or bodies of both sides that parse as
 //     JSON) are compared structurally, leaf by leaf: a path names each
