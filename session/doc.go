@@ -8,6 +8,15 @@
 // time); read one with NewReader, or several merged in time order with
 // Open. Copy moves exchanges from any Source to any Sink.
 //
+// # One rule each
+//
+// Rules that capture, inspection, check and replay all apply live here
+// once, so that they cannot give different answers: Route (per-route
+// names), DecodeBody (Content-Encoding, bounded), ExpandGlobs (file
+// arguments), SessionKeys (where a replay's sessions come from, with
+// WithoutSessions to drop recorded ones), Dist and Summarize (figures of
+// a distribution), and SliceSource (exchanges in memory as a Source).
+//
 // # Damage
 //
 // A recording is read block by block, and every block is checked before
