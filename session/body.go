@@ -43,8 +43,10 @@ func (e *EncodingError) Error() string {
 // they agree on which bodies they can read.
 //
 // At most limit decoded bytes are produced (limit <= 0 means
-// DefaultDecodeLimit); the stages stream into each other, so a compression bomb costs limit bytes, not its inflated
-// size. A longer body gives its first limit bytes and ErrBodyTooLarge.
+// DefaultDecodeLimit); the stages stream into each other, so a compression
+// bomb costs about limit bytes (plus a brotli window, at most 16 MiB), not
+// its inflated size. A longer body gives its first limit bytes and
+// ErrBodyTooLarge.
 // A damaged stream gives what decoded before the damage and the error;
 // an unknown coding gives nil and an *EncodingError. An identity body is
 // returned as it is, without a copy, whatever its length.
