@@ -51,7 +51,7 @@ func (e *EncodingError) Error() string {
 // an unknown coding gives nil and an *EncodingError. An identity body is
 // returned as it is, without a copy, whatever its length.
 func DecodeBody(contentEncoding string, body []byte, limit int) ([]byte, error) {
-	codings := contentCodings(contentEncoding)
+	codings := ContentCodings(contentEncoding)
 	if len(codings) == 0 {
 		return body, nil
 	}
@@ -76,9 +76,10 @@ func DecodeBody(contentEncoding string, body []byte, limit int) ([]byte, error) 
 	return out, err
 }
 
-// contentCodings splits a Content-Encoding value into its lower-case
-// codings, dropping "identity" and empty entries.
-func contentCodings(v string) []string {
+// ContentCodings splits a Content-Encoding value into its lower-case
+// codings, in the order they were applied, dropping "identity" and empty
+// entries: none means the body is sent as it is.
+func ContentCodings(v string) []string {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil

@@ -1,12 +1,9 @@
 package har
 
 import (
-	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/netip"
 	"net/url"
@@ -397,24 +394,15 @@ func toResponse(x *session.Exchange) response {
 	return r
 }
 
-// decode undoes a gzip or deflate Content-Encoding; ok is false for no
-// encoding, another one, or bytes that do not decode (a truncated body).
+// decode undoes the Content-Encoding with session.DecodeBody (bounded at
+// 256 MiB); ok is false for no encoding, an unknown one, or bytes that do
+// not decode (a truncated body).
 func decode(ce string, b []byte) ([]byte, bool) {
-	var zr io.Reader
-	switch strings.ToLower(strings.TrimSpace(ce)) {
-	case "gzip", "x-gzip":
-		r, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, false
-		}
-		zr = r
-	case "deflate":
-		zr = flate.NewReader(bytes.NewReader(b))
-	default:
+	if len(session.ContentCodings(ce)) == 0 {
 		return nil, false
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, 256<<20))
-	if err != nil {
+	out, err := session.DecodeBody(ce, b, 256<<20)
+	if err != nil && !errors.Is(err, session.ErrBodyTooLarge) {
 		return nil, false
 	}
 	return out, true
