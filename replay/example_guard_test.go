@@ -46,7 +46,7 @@ func ExampleWithGuard() {
 		fmt.Println(err)
 		return
 	}
-	rep, err := r.Run(context.Background(), &exchanges{list: list})
+	rep, err := r.Run(context.Background(), session.NewSliceSource(list...))
 	var abort *guard.AbortError
 	if errors.As(err, &abort) {
 		fmt.Println("stopped by", abort.Trip.RuleText)

@@ -3,7 +3,6 @@ package replay_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,12 +19,12 @@ func Example() {
 	defer target.Close()
 
 	const t0 = int64(1_700_000_000_000_000_000)
-	recording := &exchanges{list: []*session.Exchange{
+	recording := session.NewSliceSource([]*session.Exchange{
 		{Session: "alice", Request: session.Request{Method: "GET", Target: "/api/products"},
 			Response: session.Response{Status: 200}, Timing: session.Timing{RequestStart: t0, ResponseEnd: t0 + 2e6}},
 		{Session: "alice", Request: session.Request{Method: "GET", Target: "/api/products/7"},
 			Response: session.Response{Status: 200}, Timing: session.Timing{RequestStart: t0 + 100e6, ResponseEnd: t0 + 102e6}},
-	}}
+	}...)
 
 	r, err := replay.New(target.URL, replay.WithPacer(replay.Speed(2)))
 	if err != nil {
@@ -76,17 +75,4 @@ func ExampleReadReport() {
 	fmt.Println(rep.Version, rep.Speed, rep.Requests.Sent, rep.Sessions.Completed)
 	// Output:
 	// 1 5 6 2
-}
-
-type exchanges struct {
-	list []*session.Exchange
-	i    int
-}
-
-func (e *exchanges) Next() (*session.Exchange, error) {
-	if e.i == len(e.list) {
-		return nil, io.EOF
-	}
-	e.i++
-	return e.list[e.i-1], nil
 }

@@ -3,25 +3,12 @@ package shadow_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 
 	"github.com/reprise-tool/reprise/replay/shadow"
 	"github.com/reprise-tool/reprise/session"
 )
-
-// source yields a few exchanges as a proxy or live capture would.
-type source []*session.Exchange
-
-func (s *source) Next() (*session.Exchange, error) {
-	if len(*s) == 0 {
-		return nil, io.EOF
-	}
-	x := (*s)[0]
-	*s = (*s)[1:]
-	return x, nil
-}
 
 // A Mirror sends each exchange's request to the shadow and compares the
 // answers; here the candidate answers one price differently.
@@ -31,9 +18,9 @@ func ExampleMirror() {
 		fmt.Fprint(w, `{"id":7,"price_cents":2000}`)
 	}))
 	defer candidate.Close()
-	var src source
+	var src session.SliceSource // a proxy, a live capture or a recording would do
 	for i := 0; i < 5; i++ {
-		src = append(src, &session.Exchange{
+		src.Exchanges = append(src.Exchanges, &session.Exchange{
 			Conn:     session.Conn{ID: uint64(i)},
 			Request:  session.Request{Method: "GET", Target: "/api/products/7", Proto: "HTTP/1.1"},
 			Response: session.Response{Status: 200, Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"id":7,"price_cents":1999}`), BodySize: 27},
