@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -48,6 +49,8 @@ type options struct {
 	maxPending    int
 	flushInterval time.Duration
 	hookWorkers   int
+	keys          *tlsdecrypt.KeyLog
+	keyWait       int
 }
 
 func defaultOptions() options {
@@ -191,6 +194,37 @@ func WithMaxPending(n int) Option {
 			return fmt.Errorf("capture: max pending %d must be positive", n)
 		}
 		o.maxPending = n
+		return nil
+	}
+}
+
+// WithKeyLog decrypts TLS connections with the secrets in k (NSS key log
+// format, as written by SSLKEYLOGFILE or tls.Config.KeyLogWriter) and
+// parses their plaintext as HTTP/1.x. Without it, or for a connection
+// whose secrets k lacks, the connection is counted as "tls" and as
+// "tls no keys sni=NAME", so the user knows which key log to bring. The
+// secrets are never written to the recording.
+func WithKeyLog(k *tlsdecrypt.KeyLog) Option {
+	return func(o *options) error {
+		if k == nil {
+			return errors.New("capture: nil key log")
+		}
+		o.keys = k
+		return nil
+	}
+}
+
+// WithKeyLogWait holds up to n bytes of a TLS connection's records while
+// its secrets are not in the key log yet, and re-reads the key log's files
+// once a flush interval: live capture sees the handshake a little before
+// the client writes the key log line. Zero (the default, right for pcap
+// files whose key log is complete) gives up at once.
+func WithKeyLogWait(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("capture: key log wait %d is negative", n)
+		}
+		o.keyWait = n
 		return nil
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/reassembly"
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -54,8 +55,9 @@ type Pipeline struct {
 	ahead     []*session.Exchange
 	aheadHead int
 
-	mu sync.Mutex
-	c  session.Counters
+	mu      sync.Mutex
+	c       session.Counters
+	tlsErrs []error
 }
 
 var _ session.Source = (*Pipeline)(nil)
@@ -191,6 +193,15 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 // its SYN that never spoke HTTP/1); and, per response, "unmatched-response"
 // for a response whose request was not seen (sent before the capture
 // began, or lost).
+//
+// A TLS connection that was not decrypted counts as "tls", and, once its
+// ServerHello was seen, as "tls no keys sni=NAME" when the key log lacks
+// its secrets or "tls REASON" when it could not be read (an unsupported
+// suite, a wrong key, damage); one decrypted but speaking HTTP/2 counts as
+// "http2 over tls". A decrypted connection counts as "tls decrypted TLS 1.3
+// SUITE sni=NAME alpn=PROTO": the recording format has no place for a
+// connection's TLS parameters yet, so they are kept here, per kind of
+// connection. Keys are never recorded.
 func (p *Pipeline) Counters() session.Counters {
 	p.mu.Lock()
 	c := p.c
@@ -320,6 +331,11 @@ func (p *Pipeline) tick(ts int64) {
 		p.lastFlush = p.clock
 	}
 	if p.clock-p.lastFlush >= int64(p.o.flushInterval) {
+		if p.o.keys != nil && p.o.keyWait > 0 {
+			// A bad read is retried at the next flush; the file may
+			// be being rotated.
+			_ = p.o.keys.Refresh()
+		}
 		now := time.Unix(0, p.clock)
 		p.asm.FlushWithOptions(reassembly.FlushOptions{T: now.Add(-p.o.gap), TC: now.Add(-p.o.idle)})
 		p.lastFlush = p.clock
@@ -414,11 +430,21 @@ func addrPort(e gopacket.Endpoint, port layers.TCPPort) netip.AddrPort {
 // The parser is made, and the connection counted and numbered, when the
 // first byte arrives: the last ACK of a closed connection, or a stray
 // packet, opens a stream in the assembler but is no connection to count.
+//
+// A connection whose first bytes are a TLS record goes through a
+// tlsdecrypt.Conn first: its plaintext reaches the HTTP parser as if it had
+// been sent in clear.
 type stream struct {
 	p   *Pipeline
 	cfg httpstream.Config
 	c   *httpstream.Conn
 	rst [2]bool
+	// tls is the connection's TLS reader when it speaks TLS; tlsOff is set
+	// once it is accounted for (decrypted, or why not).
+	tls    *tlsdecrypt.Conn
+	tlsOff bool
+	h2     bool
+	first  bool // the first byte has been seen
 }
 
 func (s *stream) conn() *httpstream.Conn {
@@ -460,12 +486,22 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	}
 	s.conn()
 	if skip > 0 {
+		if s.tls != nil {
+			s.tls.Gap(int(sd), skip)
+			s.tlsCheck()
+		}
 		s.c.Gap(sd, skip, sg.CaptureInfo(0).Timestamp.UnixNano())
 	}
 	if n > 0 {
 		data := sg.Fetch(n)
+		if !s.first {
+			s.first = true
+			if s.p.tlsStart(data) {
+				s.tls = tlsdecrypt.New(tlsdecrypt.Config{Keys: s.p.o.keys, Name: s.name(), MaxWait: s.p.o.keyWait}, s.plaintext)
+			}
+		}
 		if sg.Stats().Chunks <= 1 {
-			s.c.Feed(sd, data, sg.CaptureInfo(0).Timestamp.UnixNano())
+			s.feed(sd, data, sg.CaptureInfo(0).Timestamp.UnixNano())
 		} else {
 			s.feedSplit(sd, sg, data)
 		}
@@ -505,12 +541,27 @@ func (s *stream) feedSplit(sd httpstream.Side, sg reassembly.ScatterGather, data
 				hi = mid
 			}
 		}
-		s.c.Feed(sd, data[off:hi], ts.UnixNano())
+		s.feed(sd, data[off:hi], ts.UnixNano())
 		off = hi
 	}
 }
 
+// feed passes bytes to the connection's TLS reader, or, in clear, to its
+// HTTP parser.
+func (s *stream) feed(sd httpstream.Side, data []byte, ts int64) {
+	if s.tls == nil {
+		s.c.Feed(sd, data, ts)
+		return
+	}
+	s.tls.Feed(int(sd), data, ts)
+	s.tlsCheck()
+}
+
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	if s.tls != nil {
+		s.tls.Close()
+		s.tlsAccount()
+	}
 	if s.c != nil {
 		s.c.Close()
 	}

@@ -1,0 +1,271 @@
+package capture
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
+)
+
+// startTcpdump captures tcp port on lo into a new pcap, and returns its
+// path and a func that stops the capture. It skips the test when tcpdump
+// is missing or not permitted.
+func startTcpdump(t *testing.T, addr string) (string, func()) {
+	t.Helper()
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("tcpdump not installed: skipping the real TLS capture test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: skipping the real TLS capture test")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	path := filepath.Join(t.TempDir(), "tls.pcap")
+	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", path, "tcp", "port", port)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run tcpdump (%v)", err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- true
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Skip("tcpdump not permitted here")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Skip("tcpdump did not start within 10s")
+	}
+	waitCapturing(t, addr, path)
+	return path, func() {
+		time.Sleep(300 * time.Millisecond) // let the last packets reach the file
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("tcpdump did not stop")
+		}
+	}
+}
+
+// servedLog is what the TLS test server served: one line per exchange,
+// "METHOD TARGET REQBODY -> RESPBODY".
+type servedLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *servedLog) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		resp := fmt.Sprintf("%s %s got %d bytes", r.Method, r.URL.RequestURI(), len(body))
+		if strings.HasPrefix(r.URL.Path, "/big") {
+			resp = strings.Repeat(resp+";", 5000)
+		}
+		l.mu.Lock()
+		l.lines = append(l.lines, exchangeLine(r.Method, r.URL.RequestURI(), body, []byte(resp)))
+		l.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, resp)
+	})
+}
+
+// exchangeLine names an exchange by its request and both bodies, bodies
+// by length and a short prefix so mismatches print readably.
+func exchangeLine(method, target string, req, resp []byte) string {
+	return fmt.Sprintf("%s %s %d:%.20q -> %d:%q", method, target, len(req), req, len(resp), string(resp[:min(len(resp), 40)])) +
+		fmt.Sprintf(" %x", fnv64(req)^fnv64(resp)<<1)
+}
+
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
+}
+
+// tlsClientRequests makes requests on one keep-alive connection with the
+// given client TLS settings.
+func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string) {
+	t.Helper()
+	cfg := roots.Clone()
+	cfg.ServerName = "example.com"
+	cfg.MaxVersion = version
+	if suite != 0 {
+		cfg.CipherSuites = []uint16{suite}
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableCompression: true, MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	do := func(method, path, body string) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, base+path, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
+			t.Fatalf("%s: negotiated %+v", tag, resp.TLS)
+		}
+	}
+	do("GET", "/small?c="+tag, "")
+	do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 4000))
+	do("GET", "/big?c="+tag, "")
+}
+
+// TestTLSKeyLogTcpdump captures real TLS 1.2 and 1.3 traffic between Go's
+// TLS server and clients (and curl, when installed) with tcpdump on lo,
+// and checks that the pcap and the server's key log give back every
+// exchange the server served, bodies exact; and that without the key log
+// the connections are counted as "no keys" with their SNI.
+func TestTLSKeyLogTcpdump(t *testing.T) {
+	dir := t.TempDir()
+	klPath := filepath.Join(dir, "keys.log")
+	kf, err := os.Create(klPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	var served servedLog
+	srv := httptest.NewUnstartedServer(served.handler())
+	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	path, stop := startTcpdump(t, srv.Listener.Addr().String())
+
+	conns := 0
+	for _, c := range []struct {
+		tag     string
+		version uint16
+		suite   uint16
+	}{
+		{"tls13", tls.VersionTLS13, 0},
+		{"tls12-aes128gcm", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256},
+		{"tls12-aes256gcm", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+		{"tls12-chacha20", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256},
+	} {
+		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag)
+		conns++
+	}
+	conns += curlTLS(t, srv.Listener.Addr().String(), filepath.Join(dir, "curl-keys.log"))
+	stop()
+
+	k := tlsdecrypt.NewKeyLog()
+	for _, p := range []string{klPath, filepath.Join(dir, "curl-keys.log")} {
+		if _, err := os.Stat(p); err == nil {
+			if err := k.AddFile(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if st := k.Stats(); st.Bad != 0 {
+		t.Fatalf("bad key log lines: %v", st.FirstBad)
+	}
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, cnt := collect(t, src, WithKeyLog(k))
+	src.Close()
+	var lines []string
+	for _, x := range got {
+		if x.Flags != 0 {
+			t.Errorf("%s %s: flags %s", x.Request.Method, x.Request.Target, flagNames(x.Flags))
+		}
+		lines = append(lines, exchangeLine(x.Request.Method, x.Request.Target, x.Request.Body, x.Response.Body))
+	}
+	want := slices.Clone(served.lines)
+	slices.Sort(want)
+	slices.Sort(lines)
+	if !slices.Equal(lines, want) {
+		t.Errorf("exchanges:\n got %s\nwant %s", strings.Join(lines, "\n     "), strings.Join(want, "\n     "))
+	}
+	var decrypted uint64
+	for kind, n := range cnt.Unsupported {
+		if strings.HasPrefix(kind, "tls decrypted ") {
+			decrypted += n
+		} else {
+			t.Errorf("unsupported %q: %d", kind, n)
+		}
+	}
+	if decrypted != uint64(conns) {
+		t.Errorf("decrypted %d connections, want %d: %v", decrypted, conns, cnt.Unsupported)
+	}
+	t.Logf("counters: %v", cnt.Unsupported)
+
+	// Without the key log: nothing recorded, every connection named by SNI.
+	src, err = pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got, cnt = collect(t, src)
+	if len(got) != 0 || cnt.Unsupported["tls"] != uint64(conns) || cnt.Unsupported["tls no keys sni=example.com"] != uint64(conns) {
+		t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
+	}
+}
+
+// curlTLS makes requests with curl (when installed) over TLS 1.3 with the
+// suites Go's client does not pick, logging keys with SSLKEYLOGFILE, and
+// returns the number of connections it made.
+func curlTLS(t *testing.T, addr, keylog string) int {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Log("curl not installed: Go clients only")
+		return 0
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	n := 0
+	for _, suite := range []string{"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"} {
+		cmd := exec.Command(curl, "-sSk", "--http1.1", "--tlsv1.3", "--tls13-ciphers", suite,
+			"--resolve", "example.com:"+port+":127.0.0.1",
+			"https://example.com:"+port+"/small?c=curl-"+suite,
+			"-d", strings.Repeat("curl-body ", 300), "https://example.com:"+port+"/echo?c=curl-"+suite)
+		cmd.Env = append(os.Environ(), "SSLKEYLOGFILE="+keylog)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v: %s", suite, err, out)
+		}
+		n++
+	}
+	return n
+}

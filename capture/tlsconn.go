@@ -1,0 +1,123 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/reprise-tool/reprise/capture/httpstream"
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
+)
+
+// TLSErrors returns the first errors that stopped TLS connections from
+// being read, each a *tlsdecrypt.RecordError naming the connection, the
+// side and the record's offset.
+func (p *Pipeline) TLSErrors() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.tlsErrs)
+}
+
+// maxTLSErrs bounds the TLS errors kept by name, and maxTLSKinds the
+// distinct TLS kinds counted (SNIs are many): past it they count as
+// "tls other".
+const (
+	maxTLSErrs  = 32
+	maxTLSKinds = 1000
+)
+
+// plaintext receives what the TLS reader decrypted.
+func (s *stream) plaintext(side int, data []byte, ts int64) {
+	if s.h2 {
+		return
+	}
+	if s.tls.Info().ALPN == "h2" {
+		// HTTP/2 over TLS is decrypted but not parsed yet.
+		s.h2 = true
+		s.p.tlsCount("http2 over tls")
+		return
+	}
+	s.c.Feed(httpstream.Side(side), data, ts)
+}
+
+// tlsCheck accounts for a TLS connection that stopped.
+func (s *stream) tlsCheck() {
+	if s.tlsOff || s.tls.State() != tlsdecrypt.Stopped {
+		return
+	}
+	s.tlsAccount()
+}
+
+// tlsAccount counts the connection once: decrypted with its parameters,
+// or why it was not.
+func (s *stream) tlsAccount() {
+	if s.tlsOff {
+		return
+	}
+	s.tlsOff = true
+	info, err := s.tls.Info(), s.tls.Err()
+	p := s.p
+	if err != nil {
+		p.mu.Lock()
+		if len(p.tlsErrs) < maxTLSErrs {
+			p.tlsErrs = append(p.tlsErrs, err)
+		}
+		p.mu.Unlock()
+	}
+	if s.tls.Stats().Plaintext > 0 || s.tls.State() == tlsdecrypt.Decrypting {
+		p.tlsCount("tls decrypted " + info.String())
+		if err != nil && !errors.Is(err, tlsdecrypt.ErrTruncated) {
+			p.tlsCount("tls " + tlsReason(err))
+		}
+		return
+	}
+	p.tlsCount("tls")
+	if info.Version == 0 {
+		return // not even a ServerHello: nothing more to say
+	}
+	if errors.Is(err, tlsdecrypt.ErrNoKeys) {
+		p.tlsCount("tls no keys sni=" + info.SNI)
+		return
+	}
+	p.tlsCount("tls " + tlsReason(err))
+}
+
+// tlsReason is a short kind for what stopped a TLS connection.
+func tlsReason(err error) string {
+	for _, e := range []struct {
+		err  error
+		kind string
+	}{
+		{tlsdecrypt.ErrNoKeys, "no keys"},
+		{tlsdecrypt.ErrUnsupportedSuite, "unsupported suite"},
+		{tlsdecrypt.ErrNoHandshake, "handshake not captured"},
+		{tlsdecrypt.ErrDecrypt, "wrong key"},
+		{tlsdecrypt.ErrTruncated, "truncated"},
+		{tlsdecrypt.ErrGap, "gap"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.kind
+		}
+	}
+	return "corrupt"
+}
+
+// tlsStart reports whether a connection's first bytes are a TLS record
+// to read: a handshake record header.
+func (p *Pipeline) tlsStart(b []byte) bool {
+	return len(b) >= 3 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4
+}
+
+func (p *Pipeline) tlsCount(kind string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.c.Unsupported[kind]; !ok && len(p.c.Unsupported) >= maxTLSKinds {
+		kind = "tls other"
+	}
+	p.c.Unsupported[kind]++
+}
+
+// name names the connection in TLS errors.
+func (s *stream) name() string {
+	return fmt.Sprintf("conn %d %v-%v", s.cfg.ID, s.cfg.Addr[0], s.cfg.Addr[1])
+}
