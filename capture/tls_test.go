@@ -89,7 +89,7 @@ func (l *servedLog) handler() http.Handler {
 		body, _ := io.ReadAll(r.Body)
 		resp := fmt.Sprintf("%s %s got %d bytes", r.Method, r.URL.RequestURI(), len(body))
 		if strings.HasPrefix(r.URL.Path, "/big") {
-			resp = strings.Repeat(resp+";", 5000)
+			resp = strings.Repeat(resp+";", 450) // more than one 16 KiB record
 		}
 		l.mu.Lock()
 		l.lines = append(l.lines, exchangeLine(r.Method, r.URL.RequestURI(), body, []byte(resp)))
@@ -146,7 +146,7 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 		}
 	}
 	do("GET", "/small?c="+tag, "")
-	do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 4000))
+	do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 1000))
 	do("GET", "/big?c="+tag, "")
 }
 
@@ -189,12 +189,54 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 	conns += curlTLS(t, srv.Listener.Addr().String(), filepath.Join(dir, "curl-keys.log"))
 	stop()
 
-	k := tlsdecrypt.NewKeyLog()
+	kf.Close()
+	var keys []string
 	for _, p := range []string{klPath, filepath.Join(dir, "curl-keys.log")} {
 		if _, err := os.Stat(p); err == nil {
-			if err := k.AddFile(p); err != nil {
+			keys = append(keys, p)
+		}
+	}
+	want := slices.Clone(served.lines)
+	slices.Sort(want)
+	checkTLSCapture(t, path, keys, want, conns)
+	if *update {
+		// The fixture: the capture, every key log in one file, and what
+		// the server served.
+		var all []byte
+		for _, p := range keys {
+			b, _ := os.ReadFile(p)
+			all = append(all, b...)
+		}
+		raw, _ := os.ReadFile(path)
+		for name, b := range map[string][]byte{"tls-lo.pcap": raw, "tls-lo.keys": all, "tls-lo.served": []byte(strings.Join(want, "\n") + "\n")} {
+			if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestTLSFixture reads the committed TLS capture (see testdata/README.md)
+// with and without its key log.
+func TestTLSFixture(t *testing.T) {
+	served, err := os.ReadFile(filepath.Join("testdata", "tls-lo.served"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.TrimSpace(string(served)), "\n")
+	checkTLSCapture(t, filepath.Join("testdata", "tls-lo.pcap"), []string{filepath.Join("testdata", "tls-lo.keys")}, want, 6)
+}
+
+// checkTLSCapture reads the pcap with the key logs and wants the served
+// exchanges (sorted lines of exchangeLine) from conns connections, all
+// decrypted; then without the key logs, wants them all counted as "no
+// keys" with their SNI.
+func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns int) {
+	t.Helper()
+	k := tlsdecrypt.NewKeyLog()
+	for _, p := range keyPaths {
+		if err := k.AddFile(p); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if st := k.Stats(); st.Bad != 0 {
@@ -213,8 +255,6 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 		}
 		lines = append(lines, exchangeLine(x.Request.Method, x.Request.Target, x.Request.Body, x.Response.Body))
 	}
-	want := slices.Clone(served.lines)
-	slices.Sort(want)
 	slices.Sort(lines)
 	if !slices.Equal(lines, want) {
 		t.Errorf("exchanges:\n got %s\nwant %s", strings.Join(lines, "\n     "), strings.Join(want, "\n     "))
@@ -259,7 +299,7 @@ func curlTLS(t *testing.T, addr, keylog string) int {
 		cmd := exec.Command(curl, "-sSk", "--http1.1", "--tlsv1.3", "--tls13-ciphers", suite,
 			"--resolve", "example.com:"+port+":127.0.0.1",
 			"https://example.com:"+port+"/small?c=curl-"+suite,
-			"-d", strings.Repeat("curl-body ", 300), "https://example.com:"+port+"/echo?c=curl-"+suite)
+			"-d", strings.Repeat("curl-body ", 2000), "https://example.com:"+port+"/echo?c=curl-"+suite)
 		cmd.Env = append(os.Environ(), "SSLKEYLOGFILE="+keylog)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
