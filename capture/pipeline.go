@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -104,6 +105,7 @@ func FromPackets(ctx context.Context, src PacketSource, opts ...Option) (*Pipeli
 	p.asm.MaxBufferedPagesPerConnection = o.pagesPerConn
 	p.asm.MaxBufferedPagesTotal = o.pagesTotal
 	p.c.Unsupported = map[string]uint64{}
+	p.c.TLS = map[string]uint64{}
 	return p, nil
 }
 
@@ -198,10 +200,10 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 // ServerHello was seen, as "tls no keys sni=NAME" when the key log lacks
 // its secrets or "tls REASON" when it could not be read (an unsupported
 // suite, a wrong key, damage); one decrypted but speaking HTTP/2 counts as
-// "http2 over tls". A decrypted connection counts as "tls decrypted TLS 1.3
-// SUITE sni=NAME alpn=PROTO": the recording format has no place for a
-// connection's TLS parameters yet, so they are kept here, per kind of
-// connection. Keys are never recorded.
+// "http2 over tls". TLS counts decrypted connections by their parameters,
+// "TLS 1.3 SUITE sni=NAME alpn=PROTO": an exchange has no place for its
+// connection's TLS parameters without a format change, so the metadata
+// keeps them per kind of connection. Keys are never recorded.
 func (p *Pipeline) Counters() session.Counters {
 	p.mu.Lock()
 	c := p.c
@@ -209,9 +211,13 @@ func (p *Pipeline) Counters() session.Counters {
 	for k, v := range p.c.Unsupported {
 		c.Unsupported[k] = v
 	}
+	c.TLS = maps.Clone(p.c.TLS)
 	p.mu.Unlock()
 	if len(c.Unsupported) == 0 {
 		c.Unsupported = nil
+	}
+	if len(c.TLS) == 0 {
+		c.TLS = nil
 	}
 	c.PacketsSeen = p.packets.Load()
 	c.PacketsDuplicate = p.dups.Load()

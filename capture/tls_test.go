@@ -260,17 +260,13 @@ func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns i
 		t.Errorf("exchanges:\n got %s\nwant %s", strings.Join(lines, "\n     "), strings.Join(want, "\n     "))
 	}
 	var decrypted uint64
-	for kind, n := range cnt.Unsupported {
-		if strings.HasPrefix(kind, "tls decrypted ") {
-			decrypted += n
-		} else {
-			t.Errorf("unsupported %q: %d", kind, n)
-		}
+	for _, n := range cnt.TLS {
+		decrypted += n
 	}
-	if decrypted != uint64(conns) {
-		t.Errorf("decrypted %d connections, want %d: %v", decrypted, conns, cnt.Unsupported)
+	if decrypted != uint64(conns) || len(cnt.Unsupported) != 0 {
+		t.Errorf("decrypted %d connections, want %d: %v; unsupported %v", decrypted, conns, cnt.TLS, cnt.Unsupported)
 	}
-	t.Logf("counters: %v", cnt.Unsupported)
+	t.Logf("tls: %v", cnt.TLS)
 
 	// Without the key log: nothing recorded, every connection named by SNI.
 	src, err = pcapfile.Open(path)

@@ -65,7 +65,13 @@ func (s *stream) tlsAccount() {
 		p.mu.Unlock()
 	}
 	if s.tls.Stats().Plaintext > 0 || s.tls.State() == tlsdecrypt.Decrypting {
-		p.tlsCount("tls decrypted " + info.String())
+		p.mu.Lock()
+		kind := info.String()
+		if _, ok := p.c.TLS[kind]; !ok && len(p.c.TLS) >= maxTLSKinds {
+			kind = "other"
+		}
+		p.c.TLS[kind]++
+		p.mu.Unlock()
 		if err != nil && !errors.Is(err, tlsdecrypt.ErrTruncated) {
 			p.tlsCount("tls " + tlsReason(err))
 		}

@@ -228,14 +228,20 @@ func (fw *FileWriter) Close() error {
 }
 
 func cloneCounters(c Counters) Counters {
-	if c.Unsupported != nil {
-		m := make(map[string]uint64, len(c.Unsupported))
-		for k, v := range c.Unsupported {
-			m[k] = v
-		}
-		c.Unsupported = m
-	}
+	c.Unsupported = cloneCounts(c.Unsupported)
+	c.TLS = cloneCounts(c.TLS)
 	return c
+}
+
+func cloneCounts(m map[string]uint64) map[string]uint64 {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // subCounters returns a-b, field by field (never below zero).
@@ -255,14 +261,20 @@ func subCounters(a, b Counters) Counters {
 		Exchanges:        sub(a.Exchanges, b.Exchanges),
 		Incomplete:       sub(a.Incomplete, b.Incomplete),
 	}
-	for k, v := range a.Unsupported {
-		if d := sub(v, b.Unsupported[k]); d > 0 {
-			if out.Unsupported == nil {
-				out.Unsupported = map[string]uint64{}
+	subCounts := func(a, b map[string]uint64) map[string]uint64 {
+		var out map[string]uint64
+		for k, v := range a {
+			if d := sub(v, b[k]); d > 0 {
+				if out == nil {
+					out = map[string]uint64{}
+				}
+				out[k] = d
 			}
-			out.Unsupported[k] = d
 		}
+		return out
 	}
+	out.Unsupported = subCounts(a.Unsupported, b.Unsupported)
+	out.TLS = subCounts(a.TLS, b.TLS)
 	return out
 }
 

@@ -41,7 +41,11 @@ type Counters struct {
 	Incomplete       uint64 `json:"incomplete"`
 	// Unsupported counts connections skipped because they carried TLS,
 	// HTTP/2, WebSocket or other non-HTTP/1 traffic, keyed by kind.
-	Unsupported  map[string]uint64 `json:"unsupported,omitempty"`
+	Unsupported map[string]uint64 `json:"unsupported,omitempty"`
+	// TLS counts connections decrypted with a key log, keyed by their
+	// parameters ("TLS 1.3 TLS_AES_128_GCM_SHA256 sni=example.com
+	// alpn=http/1.1"); never their keys.
+	TLS          map[string]uint64 `json:"tls,omitempty"`
 	BytesWritten uint64            `json:"bytes_written,omitempty"`
 }
 
