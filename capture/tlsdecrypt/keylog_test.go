@@ -22,7 +22,7 @@ func TestKeylogLines(t *testing.T) {
 		"# comment",
 		"",
 		"CLIENT_RANDOM " + testRandom[:64] + " " + testMaster, // 2: good
-		"CLIENT_RANDOM " + testRandom[:64] + " abcd",           // 4: short master
+		"CLIENT_RANDOM " + testRandom[:64] + " abcd",          // 4: short master
 		"CLIENT_RANDOM zz" + testRandom[2:64] + " " + testMaster,
 		"NOT_A_LABEL " + testRandom[:64] + " 00",
 		"garbage",

@@ -1,11 +1,14 @@
 package tlsdecrypt
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // pcapng block and secrets types (draft-tuexen-opsawg-pcapng §4.7).
@@ -98,4 +101,35 @@ func skip(r io.Reader, n int64) error {
 	}
 	_, err := io.CopyN(io.Discard, r, n)
 	return err
+}
+
+// AddPcapngFile reads the key logs of the pcapng file at path, plain or
+// gzip-compressed, and returns how many Decryption Secrets Blocks it held.
+// A classic pcap file holds none and is no error.
+func (k *KeyLog) AddPcapngFile(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("tlsdecrypt: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return 0, fmt.Errorf("tlsdecrypt: %s: %w", path, err)
+		}
+		r = zr
+	} else if magic, _ := br.Peek(4); !bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
+		return 0, nil
+	} else {
+		// Seek past packet blocks rather than read them.
+		r = f
+		f.Seek(0, io.SeekStart)
+	}
+	n, err := k.ReadPcapng(path, r)
+	if errors.Is(err, ErrNotPcapng) {
+		return n, nil
+	}
+	return n, err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/redact"
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -31,6 +32,7 @@ func addCapture(root *cobra.Command) {
 // captureOptions is what the flags of 'reprise capture' fill.
 type captureOptions struct {
 	pcaps       []string
+	keylogs     []string
 	iface       string
 	filter      string
 	ports       []int
@@ -91,6 +93,7 @@ replaced by keyed hashes; name more with the --redact-* flags.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.pcaps, "pcap", nil, "read packets from a pcap or pcapng `FILE` (gzip too); repeatable, globs allowed")
+	f.StringArrayVar(&o.keylogs, "keylog", nil, "decrypt TLS with the session secrets in NSS key log `FILE` (as SSLKEYLOGFILE writes it); repeatable; with --iface it is re-read as it grows")
 	f.StringVar(&o.iface, "iface", "", "capture live on interface `NAME` (Linux, needs root or CAP_NET_RAW)")
 	f.StringVar(&o.filter, "filter", "", "raw filter `EXPR` in tcpdump syntax for --iface (builds with -tags pcap only)")
 	f.IntSliceVar(&o.ports, "port", nil, "keep only TCP `PORT` (the server side); repeatable")
@@ -133,6 +136,11 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
+	if plan.keys != nil {
+		if st := plan.keys.Stats(); st.Bad > 0 {
+			fmt.Fprintf(o.stderr, "key log: skipped %d unusable lines (first: %s)\n", st.Bad, st.FirstBad[0])
+		}
+	}
 	src, meta, err := o.open(ctx, plan)
 	if err != nil {
 		return err
@@ -172,6 +180,9 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 		}
 	} else {
 		printCaptureSummary(o.stderr, sum)
+		for _, e := range p.TLSErrors() {
+			fmt.Fprintf(o.stderr, "  %v\n", e)
+		}
 	}
 	return err
 }
@@ -182,6 +193,7 @@ type capturePlan struct {
 	hosts    []netip.Addr
 	ports    []uint16
 	maxBody  int64
+	keys     *tlsdecrypt.KeyLog // nil without --keylog or pcapng secrets
 	pipeline []capture.Option
 	record   []capture.RecordOption
 	writer   []session.WriterOption
@@ -251,7 +263,43 @@ func (o *captureOptions) plan(ctx context.Context) (capturePlan, error) {
 		// Redaction scans bodies: spread it over the cores.
 		capture.WithHookWorkers(runtime.GOMAXPROCS(0)),
 	}
+	if pl.keys, err = o.keyLog(); err != nil {
+		return pl, err
+	}
+	if pl.keys != nil {
+		pl.pipeline = append(pl.pipeline, capture.WithKeyLog(pl.keys))
+		if o.iface != "" {
+			// Clients write their key log a little after the handshake.
+			pl.pipeline = append(pl.pipeline, capture.WithKeyLogWait(captureKeyLogWait))
+		}
+	}
 	return pl, nil
+}
+
+// captureKeyLogWait bounds the TLS bytes a live connection holds while its
+// secrets are not in the key log yet.
+const captureKeyLogWait = 1 << 20
+
+// keyLog reads the --keylog files and the Decryption Secrets Blocks of
+// pcapng files; nil when there are none.
+func (o *captureOptions) keyLog() (*tlsdecrypt.KeyLog, error) {
+	k := tlsdecrypt.NewKeyLog()
+	found := len(o.keylogs) > 0
+	for _, p := range o.keylogs {
+		if err := k.AddFile(p); err != nil {
+			return nil, fmt.Errorf("--keylog %q: %w; give the file SSLKEYLOGFILE or tls.Config.KeyLogWriter wrote", p, err)
+		}
+	}
+	names, _ := pcapfile.Files(o.pcaps...)
+	for _, name := range names {
+		// A damaged pcapng is reported by the packet reader, with its offset.
+		n, _ := k.AddPcapngFile(name)
+		found = found || n > 0
+	}
+	if !found {
+		return nil, nil
+	}
+	return k, nil
 }
 
 // open opens the packet source the flags name and says, in the
@@ -336,6 +384,9 @@ func printCaptureSummary(w io.Writer, s captureSummary) {
 		}
 		sort.Strings(kinds)
 		fmt.Fprintf(w, "  not recorded: %s\n", strings.Join(kinds, ", "))
+	}
+	if len(c.TLS) > 0 {
+		fmt.Fprintf(w, "  decrypted TLS: %s\n", countList(c.TLS))
 	}
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
