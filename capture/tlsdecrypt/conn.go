@@ -13,6 +13,7 @@
 package tlsdecrypt
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/tls"
 	"encoding/binary"
@@ -120,22 +121,25 @@ const maxRecord = 1<<14 + 2048
 // not safe for concurrent use. The data passed to the handler is valid only
 // during the call.
 type Conn struct {
-	cfg     Config
-	out     func(side int, data []byte, ts int64)
-	d       [2]dir
-	client  int // the side that sent the ClientHello, -1 before
-	info    Info
-	crand   Random
-	srand   Random
-	haveSH  bool
-	suite   suite
-	sec     secrets
-	keyed   bool // sec holds this connection's secrets
-	early   bool // the client offered 0-RTT data
-	st      State
-	err     error
-	stats   Stats
-	scratch []byte
+	cfg    Config
+	out    func(side int, data []byte, ts int64)
+	d      [2]dir
+	client int // the side that sent the ClientHello, -1 before
+	info   Info
+	crand  Random
+	srand  Random
+	// TLS 1.2 resumption: the ticket and session ID the client offered,
+	// the ID the server chose, and a ticket the server issued.
+	cTicket, cSID, sSID, newTicket []byte
+	haveSH                         bool
+	suite                          suite
+	sec                            secrets
+	keyed                          bool // sec holds this connection's secrets
+	early                          bool // the client offered 0-RTT data
+	st                             State
+	err                            error
+	stats                          Stats
+	scratch                        []byte
 }
 
 // dir is one side's record stream.
@@ -367,7 +371,10 @@ func (c *Conn) keys(side int) outcome {
 	d := &c.d[side]
 	if !c.keyed {
 		sec, ok := c.cfg.Keys.lookup(c.crand)
-		if ok && c.info.Version == tls.VersionTLS12 {
+		if c.info.Version == tls.VersionTLS12 {
+			if sec.master == nil {
+				sec.master = c.resumedMaster()
+			}
 			ok = sec.master != nil
 		} else if ok {
 			ok = sec.clientHS != nil && sec.serverHS != nil && sec.clientApp != nil && sec.serverApp != nil
@@ -381,6 +388,7 @@ func (c *Conn) keys(side int) outcome {
 			return wait
 		}
 		c.sec, c.keyed = sec, true
+		c.learn()
 	}
 	role := 0 // client
 	if side != c.client {
@@ -451,6 +459,27 @@ func (c *Conn) open(side int, hdr, body []byte) ([]byte, byte, error) {
 	c.scratch = out[:0]
 	d.seq++
 	return out, hdr[0], nil
+}
+
+// resumedMaster finds the master secret of a resumed TLS 1.2 session by
+// the ticket the client offered or the session ID the server echoed.
+func (c *Conn) resumedMaster() []byte {
+	if m := c.cfg.Keys.resumed("t:" + string(c.cTicket)); m != nil {
+		return m
+	}
+	if bytes.Equal(c.cSID, c.sSID) {
+		return c.cfg.Keys.resumed("s:" + string(c.sSID))
+	}
+	return nil
+}
+
+// learn remembers a TLS 1.2 connection's session for later resumptions.
+func (c *Conn) learn() {
+	if !c.keyed || c.info.Version != tls.VersionTLS12 {
+		return
+	}
+	c.cfg.Keys.learnSession("s:"+string(c.sSID), c.sec.master)
+	c.cfg.Keys.learnSession("t:"+string(c.newTicket), c.sec.master)
 }
 
 func xorSeq(n *[12]byte, seq uint64) {

@@ -294,3 +294,80 @@ func TestTLSTruncatedAndCorrupt(t *testing.T) {
 		t.Errorf("corrupt: %v", c.Err())
 	}
 }
+
+// TestTLSResumption checks resumed handshakes (TLS 1.2 session tickets,
+// TLS 1.3 PSK) decrypt when their secrets are logged.
+func TestTLSResumption(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			srv := &tls.Config{MinVersion: v, MaxVersion: v}
+			cert := testCert(t)
+			srv.Certificates = []tls.Certificate{cert}
+			cli := &tls.Config{MinVersion: v, MaxVersion: v, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			// session() clones the configs; keep one ticket key and one
+			// cache across both connections.
+			srv.SetSessionTicketKeys([][32]byte{{1, 2, 3}})
+			var resumed bool
+			k := NewKeyLog() // one key log for the whole capture
+			for i := range 2 {
+				wire, kl := sessionKeep(t, srv, cli, []string{"ping"}, func(string) string { return "pong" }, &resumed)
+				k.Read("keys", bytes.NewReader(kl))
+				var got bytes.Buffer
+				c := New(Config{Keys: k, Name: "r"}, func(s int, b []byte, ts int64) { got.Write(b) })
+				replay(c, wire, 1<<20)
+				if c.Err() != nil || got.String() != "pingpong" {
+					t.Errorf("connection %d (resumed %v): err %v, got %q", i, resumed, c.Err(), got.String())
+				}
+			}
+			if !resumed {
+				t.Error("the second connection did not resume")
+			}
+		})
+	}
+}
+
+// sessionKeep is session with the server's certificates and the client's
+// session cache kept as given, and reports whether the client resumed.
+func sessionKeep(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(string) string, resumed *bool) ([]wireWrite, []byte) {
+	t.Helper()
+	var keylog bytes.Buffer
+	var mu sync.Mutex
+	var log []wireWrite
+	a, b := tcpPair(t)
+	cli.KeyLogWriter = &lockedWriter{mu: &mu, w: &keylog}
+	cli.ServerName = "localhost"
+	cli.InsecureSkipVerify = true
+	c := tls.Client(&tap{a, 0, &mu, &log}, cli)
+	s := tls.Server(&tap{b, 1, &mu, &log}, srv)
+	done := make(chan error, 1)
+	go func() {
+		for _, r := range reqs {
+			buf := make([]byte, len(r))
+			if _, err := io.ReadFull(s, buf); err != nil {
+				done <- err
+				return
+			}
+			s.Write([]byte(reply(string(buf))))
+		}
+		done <- nil
+	}()
+	for _, r := range reqs {
+		c.Write([]byte(r))
+		buf := make([]byte, len(reply(r)))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// TLS 1.3 tickets arrive after the handshake: read them before closing.
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	c.Read(make([]byte, 1))
+	*resumed = c.ConnectionState().DidResume
+	c.Close()
+	s.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	return log, keylog.Bytes()
+}

@@ -1,6 +1,7 @@
 package tlsdecrypt
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 )
@@ -9,6 +10,7 @@ import (
 const (
 	hsClientHello         = 1
 	hsServerHello         = 2
+	hsNewSessionTicket    = 4
 	hsEncryptedExtensions = 8
 	hsFinished            = 20
 	hsKeyUpdate           = 24
@@ -60,6 +62,7 @@ func (c *Conn) message(side int, typ byte, m []byte) outcome {
 		if c.client < 0 {
 			// The ClientHello after a HelloRetryRequest keeps the random.
 			c.client, c.crand, c.info.SNI, c.early = side, h.random, h.sni, h.earlyData
+			c.cSID, c.cTicket = bytes.Clone(h.sessionID), bytes.Clone(h.ticket)
 		}
 	case hsServerHello:
 		if side == c.client || c.client < 0 {
@@ -74,7 +77,17 @@ func (c *Conn) message(side int, typ byte, m []byte) outcome {
 		if h.random == helloRetryRandom {
 			return done
 		}
+		c.sSID = bytes.Clone(h.sessionID)
 		return c.serverHello(side, h)
+	case hsNewSessionTicket:
+		if c.info.Version == tls.VersionTLS12 && side != c.client {
+			r := newReader(m)
+			r.bytes(4) // ticket_lifetime_hint
+			if t := r.vec(2); t.ok && len(t.b) > 0 {
+				c.newTicket = bytes.Clone(t.b)
+				c.learn()
+			}
+		}
 	case hsEncryptedExtensions:
 		if alpn, ok := parseEncryptedExtensions(m); ok {
 			c.info.ALPN = alpn

@@ -52,6 +52,7 @@ func (r *reader) vec(n int) *reader {
 const (
 	extServerName        = 0
 	extALPN              = 16
+	extSessionTicket     = 35
 	extEarlyData         = 42
 	extSupportedVersions = 43
 )
@@ -59,6 +60,8 @@ const (
 // clientHello is what decryption needs of a ClientHello.
 type clientHello struct {
 	random    Random
+	sessionID []byte
+	ticket    []byte // a TLS 1.2 session ticket offered for resumption
 	sni       string
 	alpn      []string
 	earlyData bool
@@ -68,7 +71,7 @@ func parseClientHello(m []byte) (h clientHello, ok bool) {
 	r := newReader(m)
 	r.u16() // legacy_version
 	copy(h.random[:], r.bytes(32))
-	r.vec(1) // legacy_session_id
+	h.sessionID = r.vec(1).b
 	r.vec(2) // cipher_suites
 	r.vec(1) // legacy_compression_methods
 	if !r.ok {
@@ -101,6 +104,8 @@ func parseClientHello(m []byte) (h clientHello, ok bool) {
 			}
 		case extEarlyData:
 			h.earlyData = true
+		case extSessionTicket:
+			h.ticket = e.b
 		}
 	}
 	return h, exts.ok && r.ok
@@ -108,17 +113,18 @@ func parseClientHello(m []byte) (h clientHello, ok bool) {
 
 // serverHello is what decryption needs of a ServerHello.
 type serverHello struct {
-	random  Random
-	version uint16
-	suite   uint16
-	alpn    string
+	random    Random
+	sessionID []byte
+	version   uint16
+	suite     uint16
+	alpn      string
 }
 
 func parseServerHello(m []byte) (h serverHello, ok bool) {
 	r := newReader(m)
 	h.version = uint16(r.u16())
 	copy(h.random[:], r.bytes(32))
-	r.vec(1) // legacy_session_id_echo
+	h.sessionID = r.vec(1).b
 	h.suite = uint16(r.u16())
 	r.u8() // legacy_compression_method
 	if !r.ok {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -46,9 +47,13 @@ type KeyLog struct {
 	mu    sync.RWMutex
 	m     map[Random]*secrets
 	files []*logFile
-	nBad  uint64
-	bad   []BadLine
-	lines uint64
+	// sessions maps TLS 1.2 session tickets and IDs of decrypted
+	// connections to their master secret: a resumed connection reuses it,
+	// and clients log only full handshakes.
+	sessions map[string][]byte
+	nBad     uint64
+	bad      []BadLine
+	lines    uint64
 }
 
 // logFile is a key log file read so far: the offset and line number
@@ -61,7 +66,34 @@ type logFile struct {
 }
 
 // NewKeyLog returns an empty key log.
-func NewKeyLog() *KeyLog { return &KeyLog{m: map[Random]*secrets{}} }
+func NewKeyLog() *KeyLog {
+	return &KeyLog{m: map[Random]*secrets{}, sessions: map[string][]byte{}}
+}
+
+// maxSessions bounds the TLS 1.2 sessions remembered for resumption.
+const maxSessions = 100_000
+
+// learnSession remembers the master secret of a session ticket or ID.
+func (k *KeyLog) learnSession(key string, master []byte) {
+	if k == nil || len(key) <= 2 {
+		return
+	}
+	k.mu.Lock()
+	if len(k.sessions) < maxSessions {
+		k.sessions[key] = master
+	}
+	k.mu.Unlock()
+}
+
+// resumed returns the master secret of a session ticket or ID.
+func (k *KeyLog) resumed(key string) []byte {
+	if k == nil || len(key) <= 2 {
+		return nil
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.sessions[key]
+}
 
 // AddFile reads the key log file at path and remembers it, so Refresh
 // reads what is appended to it later.
@@ -168,7 +200,18 @@ func (k *KeyLog) parse(name string, line *int, data []byte) {
 // ignored are labels of the format that decryption does not need.
 var ignored = map[string]bool{
 	"CLIENT_EARLY_TRAFFIC_SECRET": true, "EARLY_EXPORTER_SECRET": true, "EXPORTER_SECRET": true,
-	"RSA": true, "CLIENT_TRAFFIC_SECRET_1": true, "SERVER_TRAFFIC_SECRET_1": true,
+	"RSA": true,
+}
+
+// later reports a traffic secret after a key update (OpenSSL logs
+// CLIENT_TRAFFIC_SECRET_N, others a number): it is derived, not needed.
+func later(label string) bool {
+	for _, p := range []string{"CLIENT_TRAFFIC_SECRET_", "SERVER_TRAFFIC_SECRET_"} {
+		if n, ok := strings.CutPrefix(label, p); ok && n != "0" {
+			return true
+		}
+	}
+	return false
 }
 
 // addLine stores one line's secret, or says why it could not.
@@ -185,7 +228,7 @@ func (k *KeyLog) addLine(l []byte) string {
 		return fmt.Sprintf("%d fields, want 3 (LABEL CLIENT_RANDOM SECRET)", len(f))
 	}
 	label := string(f[0])
-	if ignored[label] {
+	if ignored[label] || later(label) {
 		return ""
 	}
 	var r Random
