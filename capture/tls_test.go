@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -304,4 +305,41 @@ func curlTLS(t *testing.T, addr, keylog string) int {
 		n++
 	}
 	return n
+}
+
+// BenchmarkTLSPcapToExchanges measures pcap + key log -> exchanges on the
+// committed TLS fixture (six connections, TLS 1.2 and 1.3, every AEAD
+// suite); bytes are bytes of pcap.
+//
+//	go test ./capture -run XXX -bench TLSPcap -cpu 1
+func BenchmarkTLSPcapToExchanges(b *testing.B) {
+	path := filepath.Join("testdata", "tls-lo.pcap")
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := tlsdecrypt.NewKeyLog()
+	if err := k.AddFile(filepath.Join("testdata", "tls-lo.keys")); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	for range b.N {
+		src, err := pcapfile.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := FromPackets(context.Background(), src, WithKeyLog(k))
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Record(context.Background(), p, discard{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		src.Close()
+		if res.Counters.Exchanges != 16 {
+			b.Fatalf("counters = %+v", res.Counters)
+		}
+	}
 }
