@@ -82,7 +82,11 @@ func (s *stream) tlsAccount() {
 		return // not even a ServerHello: nothing more to say
 	}
 	if errors.Is(err, tlsdecrypt.ErrNoKeys) {
-		p.tlsCount("tls no keys sni=" + info.SNI)
+		sni := info.SNI
+		if sni == "" {
+			sni = "(none)" // the client connected by address
+		}
+		p.tlsCount("tls no keys sni=" + sni)
 		return
 	}
 	p.tlsCount("tls " + tlsReason(err))

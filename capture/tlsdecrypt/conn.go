@@ -80,13 +80,16 @@ type Info struct {
 	ALPN    string // the protocol the server selected, "" when none
 }
 
-// String is "TLS 1.3 TLS_AES_128_GCM_SHA256 sni=example.com alpn=h2".
+// String is "TLS 1.3 TLS_AES_128_GCM_SHA256 sni=example.com alpn=h2",
+// without sni or alpn when the handshake had none.
 func (i Info) String() string {
 	s := "TLS"
 	if i.Version != 0 {
 		s = tls.VersionName(i.Version) + " " + tls.CipherSuiteName(i.Suite)
 	}
-	s += " sni=" + i.SNI
+	if i.SNI != "" {
+		s += " sni=" + i.SNI
+	}
 	if i.ALPN != "" {
 		s += " alpn=" + i.ALPN
 	}
