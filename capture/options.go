@@ -218,7 +218,8 @@ func WithKeyLog(k *tlsdecrypt.KeyLog) Option {
 // its secrets are not in the key log yet, and re-reads the key log's files
 // once a flush interval: live capture sees the handshake a little before
 // the client writes the key log line. Zero (the default, right for pcap
-// files whose key log is complete) gives up at once.
+// files whose key log is complete) gives up at once. It applies with
+// WithKeyLog only.
 func WithKeyLogWait(n int) Option {
 	return func(o *options) error {
 		if n < 0 {

@@ -56,6 +56,10 @@ type Pipeline struct {
 	ahead     []*session.Exchange
 	aheadHead int
 
+	// tlsWait holds the TLS connections whose records wait for their
+	// secrets (WithKeyLogWait), open or already closed.
+	tlsWait map[*stream]struct{}
+
 	mu      sync.Mutex
 	c       session.Counters
 	tlsErrs []error
@@ -98,6 +102,9 @@ func FromPackets(ctx context.Context, src PacketSource, opts ...Option) (*Pipeli
 		dec: newDecoder(),
 		dd:  newDeduper(o.dedupe),
 		ord: newOrderer(int64(o.reorder), o.maxHeld),
+	}
+	if o.keys == nil {
+		p.o.keyWait = 0
 	}
 	p.zc, _ = src.(zeroCopySource)
 	pool := reassembly.NewStreamPool(&factory{p: p})
@@ -337,11 +344,7 @@ func (p *Pipeline) tick(ts int64) {
 		p.lastFlush = p.clock
 	}
 	if p.clock-p.lastFlush >= int64(p.o.flushInterval) {
-		if p.o.keys != nil && p.o.keyWait > 0 {
-			// A bad read is retried at the next flush; the file may
-			// be being rotated.
-			_ = p.o.keys.Refresh()
-		}
+		p.retryTLS(false)
 		now := time.Unix(0, p.clock)
 		p.asm.FlushWithOptions(reassembly.FlushOptions{T: now.Add(-p.o.gap), TC: now.Add(-p.o.idle)})
 		p.lastFlush = p.clock
@@ -355,6 +358,7 @@ func (p *Pipeline) finish(err error) {
 		return
 	}
 	p.asm.FlushAll()
+	p.retryTLS(true)
 	p.ord.drain()
 	p.done = true
 	p.err = err
@@ -449,8 +453,15 @@ type stream struct {
 	// once it is accounted for (decrypted, or why not).
 	tls    *tlsdecrypt.Conn
 	tlsOff bool
-	h2     bool
-	first  bool // the first byte has been seen
+	// ended: the TCP connection closed while its TLS records waited
+	// for secrets, at endedAt (packet time).
+	ended   bool
+	endedAt int64
+	// endAt holds, per side, the time+1 of a FIN that came while the
+	// side's TLS records waited for secrets; 0 when none.
+	endAt [2]int64
+	h2    bool
+	first bool // the first byte has been seen
 }
 
 func (s *stream) conn() *httpstream.Conn {
@@ -517,11 +528,21 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		if n > 0 {
 			ts = sg.CaptureInfo(n - 1).Timestamp.UnixNano()
 		}
-		s.c.End(sd, ts, true)
-		if s.rst[sd] {
-			// A reset ends both directions at once.
-			s.c.Close()
+		if s.tls != nil && s.tls.Waiting() && s.p.o.keyWait > 0 {
+			// The plaintext before this end is still to come.
+			s.endAt[sd] = ts + 1 // never 0
+			return
 		}
+		s.end(sd, ts)
+	}
+}
+
+// end ends side sd's HTTP direction at ts.
+func (s *stream) end(sd httpstream.Side, ts int64) {
+	s.c.End(sd, ts, true)
+	if s.rst[sd] {
+		// A reset ends both directions at once.
+		s.c.Close()
 	}
 }
 
@@ -561,15 +582,30 @@ func (s *stream) feed(sd httpstream.Side, data []byte, ts int64) {
 	}
 	s.tls.Feed(int(sd), data, ts)
 	s.tlsCheck()
+	if s.tls.Waiting() && s.p.o.keyWait > 0 {
+		s.p.waitTLS(s)
+	}
 }
 
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	if s.tls != nil && s.tls.Waiting() && s.p.o.keyWait > 0 {
+		// Its secrets may reach the key log after its last packet.
+		s.ended, s.endedAt = true, s.p.clock
+		s.p.waitTLS(s)
+		return true
+	}
+	s.close()
+	return true
+}
+
+// close ends the connection's TLS reader, if any, and its HTTP parser.
+func (s *stream) close() {
 	if s.tls != nil {
 		s.tls.Close()
 		s.tlsAccount()
+		s.endsDue()
 	}
 	if s.c != nil {
 		s.c.Close()
 	}
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
@@ -130,4 +131,55 @@ func (p *Pipeline) tlsCount(kind string) {
 // name names the connection in TLS errors.
 func (s *stream) name() string {
 	return fmt.Sprintf("conn %d %v-%v", s.cfg.ID, s.cfg.Addr[0], s.cfg.Addr[1])
+}
+
+// tlsKeyGrace is how long (in packet time) a closed TLS connection still
+// waits for its secrets to reach the key log.
+const tlsKeyGrace = 5 * time.Second
+
+// waitTLS notes a connection whose records wait for their secrets.
+func (p *Pipeline) waitTLS(s *stream) {
+	if p.tlsWait == nil {
+		p.tlsWait = map[*stream]struct{}{}
+	}
+	p.tlsWait[s] = struct{}{}
+}
+
+// retryTLS re-reads the key log and decrypts what waited for it; closed
+// connections still without keys past tlsKeyGrace, or all of them when
+// the input ends, are closed and counted.
+func (p *Pipeline) retryTLS(final bool) {
+	if len(p.tlsWait) == 0 {
+		return
+	}
+	// A bad read is retried at the next flush; the file may be being
+	// rotated.
+	if p.o.keys != nil {
+		_ = p.o.keys.Refresh()
+	}
+	for s := range p.tlsWait {
+		s.tls.Retry(0)
+		s.tlsCheck()
+		switch {
+		case !s.tls.Waiting():
+			delete(p.tlsWait, s)
+			s.endsDue()
+			if s.ended {
+				s.close()
+			}
+		case s.ended && (final || p.clock-s.endedAt > int64(tlsKeyGrace)):
+			delete(p.tlsWait, s)
+			s.close()
+		}
+	}
+}
+
+// endsDue applies the FINs that waited for the plaintext before them.
+func (s *stream) endsDue() {
+	for sd, at := range s.endAt {
+		if at != 0 {
+			s.endAt[sd] = 0
+			s.end(httpstream.Side(sd), at-1)
+		}
+	}
 }

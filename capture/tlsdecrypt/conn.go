@@ -147,7 +147,10 @@ type Conn struct {
 
 // dir is one side's record stream.
 type dir struct {
-	buf    []byte // bytes of an incomplete record, or records held for keys
+	buf []byte // bytes of an incomplete record, or records held for keys
+	// marks say when the bytes of buf were captured: a record takes the
+	// time of the packet that completed it, even when it waited for keys.
+	marks  []tsMark
 	off    int64  // stream offset of buf[0]
 	hs     []byte // an incomplete handshake message
 	phase  uint8  // 0 clear; 1 encrypted (TLS 1.3: handshake keys); 2 TLS 1.3 application keys
@@ -160,6 +163,9 @@ type dir struct {
 	nonce   [12]byte
 	aad     [13]byte
 }
+
+// tsMark: the stream bytes before end were captured by ts.
+type tsMark struct{ end, ts int64 }
 
 // New returns a connection that calls out with each side's plaintext.
 func New(cfg Config, out func(side int, data []byte, ts int64)) *Conn {
@@ -192,9 +198,11 @@ func (c *Conn) Feed(side int, data []byte, ts int64) {
 		n := c.records(side, data, ts)
 		if c.st != Stopped && n < len(data) {
 			d.buf = append(d.buf, data[n:]...)
+			d.marks = append(d.marks, tsMark{d.off + int64(len(d.buf)), ts})
 		}
 	} else {
 		d.buf = append(d.buf, data...)
+		d.marks = append(d.marks, tsMark{d.off + int64(len(d.buf)), ts})
 		c.drain(side, ts)
 	}
 	// A record of the other side may have waited for this one (the
@@ -262,7 +270,9 @@ func (c *Conn) stop(side int, off int64, err error) {
 	}
 	c.st = Stopped
 	c.err = &RecordError{Conn: c.cfg.Name, Side: side, Offset: off, Err: err}
-	c.d[0].buf, c.d[1].buf, c.d[0].hs, c.d[1].hs = nil, nil, nil, nil
+	for i := range c.d {
+		c.d[i].buf, c.d[i].hs, c.d[i].marks = nil, nil, nil
+	}
 }
 
 // outcome of one record.
@@ -288,14 +298,27 @@ func (c *Conn) records(side int, b []byte, ts int64) int {
 		if len(b)-off < 5+n {
 			break
 		}
-		switch c.record(side, b[off:off+5], b[off+5:off+5+n], ts) {
+		rts := ts
+		end := d.off + int64(5+n)
+		for _, m := range d.marks {
+			if m.end >= end {
+				rts = m.ts
+				break
+			}
+		}
+		switch c.record(side, b[off:off+5], b[off+5:off+5+n], rts) {
 		case wait:
 			return off
 		case stop:
 			return len(b)
 		}
 		off += 5 + n
-		d.off += int64(5 + n)
+		d.off = end
+		i := 0
+		for i < len(d.marks) && d.marks[i].end <= d.off {
+			i++
+		}
+		d.marks = d.marks[:copy(d.marks, d.marks[i:])]
 	}
 	return off
 }

@@ -260,9 +260,10 @@ func TestTLSWaitForKeys(t *testing.T) {
 	wire, kl := session(t, cfg, cfg, []string{"hello"}, func(string) string { return "world" })
 	k := NewKeyLog()
 	var got bytes.Buffer
-	c := New(Config{Keys: k, Name: "c", MaxWait: 1 << 20}, func(s int, b []byte, ts int64) { got.Write(b) })
-	for _, w := range wire {
-		c.Feed(w.side, w.data, 0)
+	var times []int64
+	c := New(Config{Keys: k, Name: "c", MaxWait: 1 << 20}, func(s int, b []byte, ts int64) { got.Write(b); times = append(times, ts) })
+	for i, w := range wire {
+		c.Feed(w.side, w.data, int64(i+1))
 	}
 	if !c.Waiting() || got.Len() != 0 {
 		t.Fatalf("waiting %v, got %q", c.Waiting(), got.String())
@@ -272,6 +273,10 @@ func TestTLSWaitForKeys(t *testing.T) {
 	c.Close()
 	if c.Err() != nil || got.String() != "helloworld" {
 		t.Errorf("err %v, got %q", c.Err(), got.String())
+	}
+	// The held records keep the times of the packets that brought them.
+	if len(times) != 2 || times[0] == 0 || times[1] <= times[0] {
+		t.Errorf("plaintext times %v", times)
 	}
 }
 

@@ -60,6 +60,7 @@ type KeyLog struct {
 // reached, and a last line still without its newline.
 type logFile struct {
 	path    string
+	mayLack bool // the file may not exist yet (Follow)
 	off     int64
 	line    int
 	partial []byte
@@ -108,6 +109,19 @@ func (k *KeyLog) AddFile(path string) error {
 	return nil
 }
 
+// Follow is AddFile for live capture: the file may not exist yet, and is
+// read by Refresh once it does.
+func (k *KeyLog) Follow(path string) error {
+	f := &logFile{path: path, mayLack: true}
+	if err := k.readFile(f); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.files = append(k.files, f)
+	k.mu.Unlock()
+	return nil
+}
+
 // Refresh reads the lines appended to every file added with AddFile since
 // it was last read. A file that shrank (rewritten) is read again from its
 // start. Live capture calls it while connections wait for their keys.
@@ -132,6 +146,9 @@ func (k *KeyLog) Follows() bool {
 func (k *KeyLog) readFile(f *logFile) error {
 	fh, err := os.Open(f.path)
 	if err != nil {
+		if f.mayLack && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
 		return fmt.Errorf("tlsdecrypt: key log: %w", err)
 	}
 	defer fh.Close()
