@@ -286,7 +286,11 @@ func (o *captureOptions) keyLog() (*tlsdecrypt.KeyLog, error) {
 	k := tlsdecrypt.NewKeyLog()
 	found := len(o.keylogs) > 0
 	for _, p := range o.keylogs {
-		if err := k.AddFile(p); err != nil {
+		add := k.AddFile
+		if o.iface != "" {
+			add = k.Follow // the client may create it after the capture starts
+		}
+		if err := add(p); err != nil {
 			return nil, fmt.Errorf("--keylog %q: %w; give the file SSLKEYLOGFILE or tls.Config.KeyLogWriter wrote", p, err)
 		}
 	}
