@@ -2,8 +2,10 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -37,7 +39,7 @@ func startTcpdump(t *testing.T, addr string) (string, func()) {
 	}
 	_, port, _ := strings.Cut(addr, ":")
 	path := filepath.Join(t.TempDir(), "tls.pcap")
-	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", path, "tcp", "port", port)
+	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "131072", "-U", "-s", "0", "-w", path, "tcp", "port", port)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Skipf("cannot run tcpdump (%v)", err)
@@ -312,14 +314,21 @@ func curlTLS(t *testing.T, addr, keylog string) int {
 // suite); bytes are bytes of pcap.
 //
 //	go test ./capture -run XXX -bench TLSPcap -cpu 1
+//
+// With -args -tls-bench-pcap DIR it reads the larger capture that
+// TestTLSBenchCapture wrote there.
 func BenchmarkTLSPcapToExchanges(b *testing.B) {
-	path := filepath.Join("testdata", "tls-lo.pcap")
+	path, keys, want := filepath.Join("testdata", "tls-lo.pcap"), filepath.Join("testdata", "tls-lo.keys"), uint64(16)
+	if *tlsBenchDir != "" {
+		// The larger capture of TestTLSBenchCapture.
+		path, keys, want = filepath.Join(*tlsBenchDir, "tls-bench.pcap"), filepath.Join(*tlsBenchDir, "tls-bench.keys"), 1000
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	k := tlsdecrypt.NewKeyLog()
-	if err := k.AddFile(filepath.Join("testdata", "tls-lo.keys")); err != nil {
+	if err := k.AddFile(keys); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(fi.Size())
@@ -338,7 +347,7 @@ func BenchmarkTLSPcapToExchanges(b *testing.B) {
 			b.Fatal(err)
 		}
 		src.Close()
-		if res.Counters.Exchanges != 16 {
+		if res.Counters.Exchanges != want {
 			b.Fatalf("counters = %+v", res.Counters)
 		}
 	}
@@ -394,4 +403,74 @@ func TestTLSHTTP2Counted(t *testing.T) {
 			t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 		}
 	}
+}
+
+var tlsBenchDir = flag.String("tls-bench-pcap", "", "write a larger TLS capture (tls-bench.pcap, tls-bench.keys) into `DIR` for the tshark comparison")
+
+// TestTLSBenchCapture makes the capture behind the README's comparison
+// with tshark: 40 keep-alive connections (TLS 1.3 and the three TLS 1.2
+// AEAD suites in turn), 25 requests each with bodies of 20-60 KB.
+//
+//	go test ./capture -run TLSBenchCapture -args -tls-bench-pcap /tmp/tlsbench
+func TestTLSBenchCapture(t *testing.T) {
+	if *tlsBenchDir == "" {
+		t.Skip("run with -tls-bench-pcap DIR")
+	}
+	klPath := filepath.Join(*tlsBenchDir, "tls-bench.keys")
+	kf, err := os.Create(klPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(bytes.Repeat([]byte(`{"id":1,"name":"tea"},`), 1000+len(body)%2000))
+	}))
+	srv.TLS = &tls.Config{KeyLogWriter: kf}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	path, stop := startTcpdump(t, srv.Listener.Addr().String())
+	suites := []uint16{0, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}
+	// One connection at a time, paced: tcpdump on a busy machine loses
+	// packets of more.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 1)
+	for c := range 40 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cfg := roots.Clone()
+			cfg.ServerName = "example.com"
+			cfg.MaxVersion = tls.VersionTLS13
+			if s := suites[c%4]; s != 0 {
+				cfg.MaxVersion, cfg.CipherSuites = tls.VersionTLS12, []uint16{s}
+			}
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			for i := range 25 {
+				resp, err := client.Post(srv.URL+fmt.Sprintf("/api/items/%d/%d", c, i), "application/json", bytes.NewReader(bytes.Repeat([]byte("x"), 20000+i*1600)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	stop()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*tlsBenchDir, "tls-bench.pcap"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d MB of pcap", len(raw)>>20)
 }
