@@ -146,60 +146,11 @@ func checkShop(t *testing.T, path string) {
 // tcpdump and the right to capture (root or CAP_NET_RAW); it skips
 // otherwise. With -update it also refreshes testdata/tcpdump-lo.pcap.
 func TestTcpdumpLoopback(t *testing.T) {
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		t.Skip("tcpdump not installed: skipping the real-capture test")
-	}
 	srv := httptest.NewServer(shopHandler())
 	defer srv.Close()
-	_, p, _ := strings.Cut(srv.Listener.Addr().String(), ":")
-	path := filepath.Join(t.TempDir(), "lo.pcap")
-	cmd := exec.Command(tcpdump, "-i", "any", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", path, "tcp", "port", p)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot run tcpdump (%v): skipping the real-capture test", err)
-	}
-	ready := make(chan string, 1)
-	stats := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var all []string
-		for sc.Scan() {
-			all = append(all, sc.Text())
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- ""
-			}
-		}
-		ready <- strings.Join(all, "; ")
-		stats <- strings.Join(all, "; ")
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			cmd.Wait()
-			t.Skipf("tcpdump not permitted here (%s): skipping the real-capture test", msg)
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Skip("tcpdump did not start within 10s: skipping the real-capture test")
-	}
-	// "listening on" can come before the kernel delivers packets to
-	// tcpdump's socket: knock (connect and close, no HTTP bytes, so no
-	// exchange) until the capture file shows a packet past its header.
-	waitCapturing(t, srv.Listener.Addr().String(), path)
+	path, stop := startTcpdump(t, "any", srv.Listener.Addr().String())
 	shopRequests(t, srv.URL)
-	time.Sleep(500 * time.Millisecond) // let the last packets reach the file
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("tcpdump did not stop")
-	}
-	t.Logf("tcpdump: %s", <-stats)
+	t.Logf("tcpdump: %s", stop())
 	checkShop(t, path)
 	if *update {
 		raw, err := os.ReadFile(path)
@@ -231,6 +182,70 @@ func TestTcpdumpFixture(t *testing.T) {
 	}
 	js = append(js, '\n')
 	testkit.Golden(t, filepath.Join("testdata", "tcpdump-lo.golden.json"), js, *update)
+}
+
+// startTcpdump captures tcp port on iface ("lo", or "any" for Linux
+// cooked framing) into a new pcap, and returns its path and a func that
+// stops the capture and returns what tcpdump said. It skips the test when
+// tcpdump is missing or not permitted.
+func startTcpdump(t *testing.T, iface, addr string) (string, func() string) {
+	t.Helper()
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("tcpdump not installed: skipping the real-capture test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: skipping the real-capture test")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	path := filepath.Join(t.TempDir(), "lo.pcap")
+	cmd := exec.Command(tcpdump, "-i", iface, "--immediate-mode", "-B", "131072", "-U", "-s", "0", "-w", path, "tcp", "port", port)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run tcpdump (%v): skipping the real-capture test", err)
+	}
+	ready := make(chan string, 1)
+	said := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var all []string
+		for sc.Scan() {
+			all = append(all, sc.Text())
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- ""
+			}
+		}
+		ready <- strings.Join(all, "; ")
+		said <- strings.Join(all, "; ")
+	}()
+	select {
+	case msg := <-ready:
+		if msg != "" {
+			cmd.Wait()
+			t.Skipf("tcpdump not permitted here (%s): skipping the real-capture test", msg)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Skip("tcpdump did not start within 10s: skipping the real-capture test")
+	}
+	// "listening on" can come before the kernel delivers packets to
+	// tcpdump's socket: knock (connect and close, no bytes, so no
+	// exchange) until the capture file shows a packet past its header.
+	waitCapturing(t, addr, path)
+	return path, func() string {
+		time.Sleep(500 * time.Millisecond) // let the last packets reach the file
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("tcpdump did not stop")
+		}
+		return <-said
+	}
 }
 
 // waitCapturing opens and closes empty connections to addr until the pcap at

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -17,68 +16,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 )
-
-// startTcpdump captures tcp port on lo into a new pcap, and returns its
-// path and a func that stops the capture. It skips the test when tcpdump
-// is missing or not permitted.
-func startTcpdump(t *testing.T, addr string) (string, func()) {
-	t.Helper()
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		t.Skip("tcpdump not installed: skipping the real TLS capture test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: skipping the real TLS capture test")
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	path := filepath.Join(t.TempDir(), "tls.pcap")
-	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "131072", "-U", "-s", "0", "-w", path, "tcp", "port", port)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot run tcpdump (%v)", err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cmd.Wait()
-			t.Skip("tcpdump not permitted here")
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Skip("tcpdump did not start within 10s")
-	}
-	waitCapturing(t, addr, path)
-	return path, func() {
-		time.Sleep(300 * time.Millisecond) // let the last packets reach the file
-		cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("tcpdump did not stop")
-		}
-	}
-}
 
 // servedLog is what the TLS test server served: one line per exchange,
 // "METHOD TARGET REQBODY -> RESPBODY".
@@ -173,7 +116,7 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
-	path, stop := startTcpdump(t, srv.Listener.Addr().String())
+	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 
 	conns := 0
 	for _, c := range []struct {
@@ -368,7 +311,7 @@ func TestTLSHTTP2Counted(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	defer srv.Close()
-	path, stop := startTcpdump(t, srv.Listener.Addr().String())
+	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 	client := srv.Client()
 	resp, err := client.Get(srv.URL + "/h2")
 	if err != nil {
@@ -432,7 +375,7 @@ func TestTLSBenchCapture(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
-	path, stop := startTcpdump(t, srv.Listener.Addr().String())
+	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 	suites := []uint16{0, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}
 	// One connection at a time, paced: tcpdump on a busy machine loses
 	// packets of more.
