@@ -1,0 +1,221 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
+)
+
+// writeTestCert writes a throwaway ECDSA certificate for host and its key
+// as PEM files in dir.
+func writeTestCert(t *testing.T, dir, host string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certPath, keyPath
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestTLSNginxCurl is the issue's acceptance with Debian's programs:
+// curl with SSLKEYLOGFILE against nginx serving files over TLS 1.2 and
+// 1.3 with a certificate the test makes, captured by tcpdump. Every
+// request nginx logged comes out of the pcap and the key log with its
+// status and the served file byte for byte; without the key log the
+// connections are counted as "no keys" with their SNI.
+func TestTLSNginxCurl(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx not installed")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, dir, "shop.test")
+	www := filepath.Join(dir, "www")
+	os.MkdirAll(www, 0o755)
+	files := map[string][]byte{
+		"a.txt":  bytes.Repeat([]byte("a line of text\n"), 300),
+		"b.json": bytes.Repeat([]byte(`{"id":1,"name":"tea","price":3.5},`), 1200),
+		"c.bin":  func() []byte { b := make([]byte, 100_000); rand.Read(b); return b }(),
+	}
+	for name, b := range files {
+		os.WriteFile(filepath.Join(www, name), b, 0o644)
+	}
+	port := freePort(t)
+	// The worker runs as root: the test's temporary directory is not
+	// readable by www-data.
+	conf := fmt.Sprintf(`user root;
+worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 64; }
+http {
+  log_format t '$request $status $body_bytes_sent $ssl_protocol $ssl_cipher';
+  access_log %[1]s/access.log t;
+  client_body_temp_path %[1]s/tmp;
+  proxy_temp_path %[1]s/tmp;
+  fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp;
+  scgi_temp_path %[1]s/tmp;
+  server {
+    listen 127.0.0.1:%[2]d ssl;
+    server_name shop.test;
+    ssl_certificate %[3]s;
+    ssl_certificate_key %[4]s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
+    root %[5]s;
+  }
+}
+`, dir, port, cert, key, www)
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+	cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start nginx: %v", err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGQUIT) // graceful: the master stops its worker
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			errs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not listen: %s %s", out.String(), errs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	path, stop := startTcpdump(t, "lo", addr)
+	keylog := filepath.Join(dir, "keys.log")
+	runs := [][]string{
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256"},
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_256_GCM_SHA384"},
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+	}
+	base := fmt.Sprintf("https://shop.test:%d/", port)
+	for _, r := range runs {
+		args := append([]string{"-sS", "--http1.1", "--cacert", cert, "--resolve", fmt.Sprintf("shop.test:%d:127.0.0.1", port)}, r...)
+		for _, f := range []string{"a.txt", "b.json", "c.bin", "missing"} {
+			args = append(args, base+f, "-o", "/dev/null")
+		}
+		c := exec.Command(curl, args...)
+		c.Env = append(os.Environ(), "SSLKEYLOGFILE="+keylog)
+		if msg, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("curl %v: %v: %s", r, err, msg)
+		}
+	}
+	stop()
+
+	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, l := range strings.Split(strings.TrimSpace(string(logged)), "\n") {
+		f := strings.Fields(l) // GET /a.txt HTTP/1.1 200 4500 TLSv1.3 TLS_AES_128_GCM_SHA256
+		want = append(want, strings.Join(f[:5], " "))
+	}
+	k := tlsdecrypt.NewKeyLog()
+	if err := k.AddFile(keylog); err != nil {
+		t.Fatal(err)
+	}
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, cnt := collect(t, src, WithKeyLog(k))
+	src.Close()
+	var lines []string
+	for _, x := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %d %d", x.Request.Method, x.Request.Target, x.Request.Proto, x.Response.Status, len(x.Response.Body)))
+		name := strings.TrimPrefix(x.Request.Target, "/")
+		if b, ok := files[name]; ok && (x.Response.Status != 200 || !bytes.Equal(x.Response.Body, b)) {
+			t.Errorf("%s: status %d, body of %d bytes, not the file served", name, x.Response.Status, len(x.Response.Body))
+		}
+		if x.Flags != 0 {
+			t.Errorf("%s: flags %s", x.Request.Target, flagNames(x.Flags))
+		}
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("exchanges:\n%s\nnginx logged:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	var decrypted uint64
+	for _, n := range cnt.TLS {
+		decrypted += n
+	}
+	if decrypted != uint64(len(runs)) || len(cnt.Unsupported) != 0 {
+		t.Errorf("decrypted %d of %d connections: %v; unsupported %v", decrypted, len(runs), cnt.TLS, cnt.Unsupported)
+	}
+	t.Logf("tls: %v", cnt.TLS)
+
+	src, err = pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got, cnt = collect(t, src)
+	if len(got) != 0 || cnt.Unsupported["tls no keys sni=shop.test"] != uint64(len(runs)) {
+		t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
+	}
+}
