@@ -122,7 +122,7 @@ http {
 		t.Skipf("cannot start nginx: %v", err)
 	}
 	defer func() {
-		cmd.Process.Signal(syscall.SIGQUIT) // graceful: the master stops its worker
+		cmd.Process.Signal(syscall.SIGTERM) // the master stops its worker, then itself
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
