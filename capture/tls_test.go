@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -171,6 +172,48 @@ func TestTLSFixture(t *testing.T) {
 	}
 	want := strings.Split(strings.TrimSpace(string(served)), "\n")
 	checkTLSCapture(t, filepath.Join("testdata", "tls-lo.pcap"), []string{filepath.Join("testdata", "tls-lo.keys")}, want, 6)
+
+	// A wrong key log (every secret's last digit changed) and garbage
+	// lines: counted and named, nothing recorded, no panic.
+	keys, err := os.ReadFile(filepath.Join("testdata", "tls-lo.keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	for _, l := range strings.Split(strings.TrimSpace(string(keys)), "\n") {
+		d := "0"
+		if strings.HasSuffix(l, "0") {
+			d = "1"
+		}
+		bad = append(bad, l[:len(l)-1]+d, "garbage "+l[:10])
+	}
+	k := tlsdecrypt.NewKeyLog()
+	k.Read("bad.keys", strings.NewReader(strings.Join(bad, "\n")))
+	if st := k.Stats(); st.Bad != uint64(len(bad)/2) || st.FirstBad[0].Line != 2 {
+		t.Errorf("key log stats %+v", st)
+	}
+	src, err := pcapfile.Open(filepath.Join("testdata", "tls-lo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p, err := FromPackets(context.Background(), src, WithKeyLog(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := p.Next(); err != nil {
+			break
+		}
+	}
+	cnt := p.Counters()
+	if cnt.Exchanges != 0 || cnt.Unsupported["tls wrong key"] != 6 || cnt.Unsupported["tls"] != 6 || len(p.TLSErrors()) != 6 {
+		t.Errorf("wrong keys: counters %+v, errors %v", cnt, p.TLSErrors())
+	}
+	var re *tlsdecrypt.RecordError
+	if !errors.As(p.TLSErrors()[0], &re) || !strings.HasPrefix(re.Conn, "conn ") {
+		t.Errorf("error %v does not name the connection", p.TLSErrors()[0])
+	}
 }
 
 // checkTLSCapture reads the pcap with the key logs and wants the served

@@ -376,3 +376,15 @@ func sessionKeep(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(s
 	defer mu.Unlock()
 	return log, keylog.Bytes()
 }
+
+// TestTLSCBCUnsupported checks a CBC suite stops the connection with
+// ErrUnsupportedSuite, naming the suite, whatever the key log holds.
+func TestTLSCBCUnsupported(t *testing.T) {
+	cfg := &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}
+	wire, kl := session(t, cfg, cfg, []string{"hello"}, func(string) string { return "world" })
+	c := New(Config{Keys: keyLogOf(t, kl), Name: "cbc"}, nil)
+	replay(c, wire, 1<<20)
+	if !errors.Is(c.Err(), ErrUnsupportedSuite) || !strings.Contains(c.Err().Error(), "CBC") {
+		t.Errorf("err %v", c.Err())
+	}
+}
