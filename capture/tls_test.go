@@ -3,8 +3,8 @@ package capture
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
