@@ -139,10 +139,13 @@ type Conn struct {
 	sec                            secrets
 	keyed                          bool // sec holds this connection's secrets
 	early                          bool // the client offered 0-RTT data
-	st                             State
-	err                            error
-	stats                          Stats
-	scratch                        []byte
+	// offers13: the client offered TLS 1.3, so it may send a
+	// ChangeCipherSpec before the ServerHello.
+	offers13 bool
+	st       State
+	err      error
+	stats    Stats
+	scratch  []byte
 }
 
 // dir is one side's record stream.
@@ -337,6 +340,13 @@ func (c *Conn) record(side int, hdr, body []byte, ts int64) outcome {
 	typ := hdr[0]
 	if typ == recChangeCipherSpec {
 		if !c.haveSH {
+			if c.offers13 || side != c.client {
+				// TLS 1.3 sends one before the ServerHello (around a
+				// HelloRetryRequest, or with early data) for middleboxes;
+				// a TLS 1.2 server's follows its own ServerHello.
+				return done
+			}
+			// A TLS 1.2 client's, whose ServerHello is still to be read.
 			return wait
 		}
 		if c.info.Version == tls.VersionTLS12 {

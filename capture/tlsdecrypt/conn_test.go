@@ -388,3 +388,26 @@ func TestTLSCBCUnsupported(t *testing.T) {
 		t.Errorf("err %v", c.Err())
 	}
 }
+
+// TestTLSHelloRetryRequest checks a TLS 1.3 handshake that goes through a
+// HelloRetryRequest (the server wants another key share) decrypts.
+func TestTLSHelloRetryRequest(t *testing.T) {
+	srv := &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.CurveP256}}
+	cli := &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}}
+	wire, kl := session(t, srv, cli, []string{"hello"}, func(string) string { return "world" })
+	hellos := 0
+	for _, w := range wire {
+		if w.side == 0 && len(w.data) > 5 && w.data[0] == 0x16 && w.data[5] == 1 {
+			hellos++
+		}
+	}
+	if hellos != 2 {
+		t.Fatalf("%d ClientHellos: no HelloRetryRequest happened", hellos)
+	}
+	var got bytes.Buffer
+	c := New(Config{Keys: keyLogOf(t, kl), Name: "hrr"}, func(s int, b []byte, ts int64) { got.Write(b) })
+	replay(c, wire, 1<<20)
+	if c.Err() != nil || got.String() != "helloworld" {
+		t.Errorf("err %v, got %q", c.Err(), got.String())
+	}
+}

@@ -63,6 +63,7 @@ func (c *Conn) message(side int, typ byte, m []byte) outcome {
 			// The ClientHello after a HelloRetryRequest keeps the random.
 			c.client, c.crand, c.info.SNI, c.early = side, h.random, h.sni, h.earlyData
 			c.cSID, c.cTicket = bytes.Clone(h.sessionID), bytes.Clone(h.ticket)
+			c.offers13 = h.offers13
 		}
 	case hsServerHello:
 		if side == c.client || c.client < 0 {

@@ -65,6 +65,7 @@ type clientHello struct {
 	sni       string
 	alpn      []string
 	earlyData bool
+	offers13  bool // supported_versions lists TLS 1.3
 }
 
 func parseClientHello(m []byte) (h clientHello, ok bool) {
@@ -104,6 +105,13 @@ func parseClientHello(m []byte) (h clientHello, ok bool) {
 			}
 		case extEarlyData:
 			h.earlyData = true
+		case extSupportedVersions:
+			vs := e.vec(1)
+			for vs.ok && len(vs.b) >= 2 {
+				if vs.u16() == 0x0304 {
+					h.offers13 = true
+				}
+			}
 		case extSessionTicket:
 			h.ticket = e.b
 		}
