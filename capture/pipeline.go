@@ -206,11 +206,13 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 // A TLS connection that was not decrypted counts as "tls", and, once its
 // ServerHello was seen, as "tls no keys sni=NAME" when the key log lacks
 // its secrets or "tls REASON" when it could not be read (an unsupported
-// suite, a wrong key, damage); one decrypted but speaking HTTP/2 counts as
-// "http2 over tls". TLS counts decrypted connections by their parameters,
-// "TLS 1.3 SUITE sni=NAME alpn=PROTO": an exchange has no place for its
-// connection's TLS parameters without a format change, so the metadata
-// keeps them per kind of connection. Keys are never recorded.
+// suite, a wrong key, damage). A connection whose client sent 0-RTT data,
+// which is not decrypted, also counts as "tls 0-rtt data skipped"; one
+// decrypted but speaking HTTP/2 as "http2 over tls". TLS counts decrypted
+// connections by their parameters, "TLS 1.3 SUITE sni=NAME alpn=PROTO":
+// an exchange has no place for its connection's TLS parameters without a
+// format change, so the metadata keeps them per kind of connection. Keys
+// are never recorded.
 func (p *Pipeline) Counters() session.Counters {
 	p.mu.Lock()
 	c := p.c

@@ -65,6 +65,10 @@ func (s *stream) tlsAccount() {
 		}
 		p.mu.Unlock()
 	}
+	if s.tls.Stats().EarlySkipped > 0 {
+		// 0-RTT data is not decrypted: what it carried is not recorded.
+		p.tlsCount("tls 0-rtt data skipped")
+	}
 	if s.tls.Stats().Plaintext > 0 || s.tls.State() == tlsdecrypt.Decrypting {
 		p.mu.Lock()
 		kind := info.String()
