@@ -69,6 +69,9 @@ func encodeExchange(b []byte, ex *Exchange, bodyCap int) []byte {
 	b = append(b, reqBody...)
 	b = binary.AppendUvarint(b, uint64(len(respBody)))
 	b = append(b, respBody...)
+	if hasExt(ex) {
+		b = appendExt(b, ex)
+	}
 	return b
 }
 
@@ -305,8 +308,10 @@ func decodeExchange(rec []byte, ex *Exchange) error {
 	}
 	ex.Request.Body = appendBody(ex.Request.Body[:0], d.bytes(d.count(1)))
 	ex.Response.Body = appendBody(ex.Response.Body[:0], d.bytes(d.count(1)))
-	// Bytes after the known fields belong to later minor versions.
-	return d.err
+	if d.err != nil {
+		return d.err
+	}
+	return decodeExt(&d, ex)
 }
 
 func readHeaders(st *stringTable, h Headers, n int) Headers {
@@ -329,4 +334,168 @@ func appendBody(dst, src []byte) []byte {
 		return dst
 	}
 	return append(dst, src...)
+}
+
+// hasExt reports whether ex has any field of the 1.1 extension; an HTTP/1
+// exchange without trailers has none and is encoded exactly as in 1.0.
+func hasExt(ex *Exchange) bool {
+	return ex.Conn.Protocol != ProtoHTTP1 || ex.Stream != nil ||
+		len(ex.Request.Trailer) > 0 || len(ex.Response.Trailer) > 0
+}
+
+// appendExt appends the 1.1 extension (FORMAT.md, "Extension"): its length,
+// then the protocol, trailers and stream fields.
+func appendExt(b []byte, ex *Exchange) []byte {
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0, 0) // room for the length, fixed below
+	start := len(b)
+	b = binary.AppendUvarint(b, uint64(ex.Conn.Protocol))
+	b = appendHeaderList(b, ex.Request.Trailer)
+	b = appendHeaderList(b, ex.Response.Trailer)
+	s := ex.Stream
+	if s == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(s.ID))
+		b = binary.AppendUvarint(b, uint64(len(s.Interim)))
+		for _, in := range s.Interim {
+			b = binary.AppendVarint(b, int64(in.Status))
+			b = appendHeaderList(b, in.Header)
+		}
+		b = append(b, byte(s.Reset.By))
+		b = binary.AppendUvarint(b, uint64(s.Reset.Code))
+		b = append(b, byte(s.GoAway.By))
+		b = binary.AppendUvarint(b, uint64(s.GoAway.Code))
+		b = binary.AppendUvarint(b, uint64(s.Pushes))
+		b = appendGRPC(b, s.GRPC)
+	}
+	// The length is a 5-byte uvarint (padded with continuation bits), so
+	// the extension is written in place without a second buffer.
+	n := uint64(len(b) - start)
+	for i := range 4 {
+		b[lenAt+i] = byte(n) | 0x80
+		n >>= 7
+	}
+	b[lenAt+4] = byte(n)
+	return b
+}
+
+func appendGRPC(b []byte, g *GRPC) []byte {
+	if g == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	st := byte(0)
+	if g.HasStatus {
+		st = 1
+	}
+	b = append(b, st)
+	b = binary.AppendVarint(b, int64(g.Status))
+	b = appendString(b, g.StatusMessage)
+	b = binary.AppendUvarint(b, uint64(len(g.Messages)))
+	var prev int64
+	for _, m := range g.Messages {
+		f := byte(0)
+		if m.FromServer {
+			f |= 1
+		}
+		if m.Compressed {
+			f |= 2
+		}
+		b = append(b, f)
+		b = binary.AppendUvarint(b, uint64(m.Size))
+		b = binary.AppendVarint(b, m.At-prev)
+		prev = m.At
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendHeaderList(b []byte, h Headers) []byte {
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	for _, f := range h {
+		b = appendString(b, f.Name)
+		b = appendString(b, f.Value)
+	}
+	return b
+}
+
+// decodeExt decodes the 1.1 extension when the record has one, and clears
+// its fields in ex when it has none (a 1.0 record, or HTTP/1 without
+// trailers).
+func decodeExt(d *decoder, ex *Exchange) error {
+	ex.Conn.Protocol = ProtoHTTP1
+	ex.Request.Trailer, ex.Response.Trailer, ex.Stream = nil, nil, nil
+	if len(d.b) == 0 {
+		return nil
+	}
+	e := decoder{b: d.bytes(d.count(1))}
+	if d.err != nil {
+		return d.err
+	}
+	ex.Conn.Protocol = Protocol(e.uvarint())
+	ex.Request.Trailer = e.headerList()
+	ex.Response.Trailer = e.headerList()
+	if e.byte() == 1 {
+		s := &Stream{ID: uint32(e.uvarint())}
+		if n := e.count(2); n > 0 {
+			s.Interim = make([]Interim, n)
+			for i := range s.Interim {
+				s.Interim[i] = Interim{Status: int(e.varint()), Header: e.headerList()}
+			}
+		}
+		s.Reset = Abort{By: Party(e.byte()), Code: uint32(e.uvarint())}
+		s.GoAway = Abort{By: Party(e.byte()), Code: uint32(e.uvarint())}
+		s.Pushes = int(e.uvarint())
+		if e.byte() == 1 {
+			s.GRPC = e.grpc()
+		}
+		ex.Stream = s
+	}
+	// Bytes after the known extension fields belong to later versions.
+	return e.err
+}
+
+func (d *decoder) grpc() *GRPC {
+	g := &GRPC{HasStatus: d.byte() == 1}
+	g.Status = int(d.varint())
+	g.StatusMessage = d.string()
+	if n := d.count(3); n > 0 {
+		g.Messages = make([]Message, n)
+		var at int64
+		for i := range g.Messages {
+			f := d.byte()
+			size := d.uvarint()
+			at += d.varint()
+			g.Messages[i] = Message{FromServer: f&1 != 0, Compressed: f&2 != 0, Size: uint32(size), At: at}
+		}
+	}
+	return g
+}
+
+func (d *decoder) byte() byte {
+	p := d.bytes(1)
+	if len(p) == 0 {
+		return 0
+	}
+	return p[0]
+}
+
+func (d *decoder) string() string { return string(d.bytes(d.count(1))) }
+
+func (d *decoder) headerList() Headers {
+	n := d.count(2)
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	h := make(Headers, n)
+	for i := range h {
+		h[i] = Header{Name: d.string(), Value: d.string()}
+	}
+	return h
 }

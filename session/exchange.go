@@ -12,6 +12,7 @@ package session
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,7 +57,37 @@ type Conn struct {
 	ID     uint64
 	Client netip.AddrPort
 	Server netip.AddrPort
+	// Protocol is the wire protocol the connection spoke; the zero value is
+	// HTTP/1, so recordings made before HTTP/2 read as HTTP/1.
+	Protocol Protocol
 }
+
+// Protocol names the wire protocol of a connection.
+type Protocol uint8
+
+// The protocols. A connection upgraded from HTTP/1.1 to h2c is recorded as
+// ProtoH2C; its first stream is the upgraded request.
+const (
+	ProtoHTTP1 Protocol = 0 // HTTP/1.0 or HTTP/1.1
+	ProtoH2C   Protocol = 1 // HTTP/2 over cleartext TCP (prior knowledge or Upgrade: h2c)
+	ProtoH2    Protocol = 2 // HTTP/2 over TLS, negotiated by ALPN
+)
+
+// String returns "h1", "h2c" or "h2", the names inspect prints.
+func (p Protocol) String() string {
+	switch p {
+	case ProtoHTTP1:
+		return "h1"
+	case ProtoH2C:
+		return "h2c"
+	case ProtoH2:
+		return "h2"
+	}
+	return "proto" + strconv.Itoa(int(p))
+}
+
+// IsHTTP2 reports whether p is h2c or h2.
+func (p Protocol) IsHTTP2() bool { return p == ProtoH2C || p == ProtoH2 }
 
 // Request is the request half of an exchange.
 type Request struct {
@@ -70,6 +101,9 @@ type Request struct {
 	// BodySize is the full body length on the wire (after de-chunking),
 	// which exceeds len(Body) when FlagRequestTruncated is set.
 	BodySize int64
+	// Trailer holds the trailer fields sent after the body (an HTTP/2
+	// trailing HEADERS frame), in order; nil when there were none.
+	Trailer Headers
 }
 
 // Response is the response half of an exchange. It is the zero value when
@@ -81,6 +115,10 @@ type Response struct {
 	Header   Headers
 	Body     []byte
 	BodySize int64
+	// Trailer holds the trailer fields sent after the body; a gRPC
+	// response's grpc-status is here (or in Header for a trailers-only
+	// response).
+	Trailer Headers
 }
 
 // Timing holds the four moments of an exchange in Unix nanoseconds, taken
@@ -146,6 +184,91 @@ type Exchange struct {
 	// Tokens are the token events this exchange caused or carried (a login
 	// that issued tokens, a refresh, a logout, a rejected token).
 	Tokens []TokenEvent
+
+	// Stream holds what HTTP/2 adds: the stream id, interim responses,
+	// resets and gRPC messages. It is nil for HTTP/1 exchanges, which
+	// then cost nothing more to store.
+	Stream *Stream
+}
+
+// Stream is the HTTP/2 side of an exchange: one stream of a connection.
+type Stream struct {
+	// ID is the stream identifier; Exchange.Index still orders the
+	// exchanges of a connection by the time their streams opened.
+	ID uint32
+	// Interim are the 1xx responses sent before the final one.
+	Interim []Interim
+	// Reset is the RST_STREAM that ended the stream, if one did.
+	Reset Abort
+	// GoAway is the GOAWAY received while the stream was open, if any.
+	GoAway Abort
+	// Pushes counts the PUSH_PROMISE frames the server sent on the stream;
+	// pushed streams are counted, not recorded.
+	Pushes int
+	// GRPC is set for a request with content-type application/grpc*.
+	GRPC *GRPC
+}
+
+// Interim is one 1xx response of a stream.
+type Interim struct {
+	Status int
+	Header Headers
+}
+
+// Abort is an RST_STREAM or a GOAWAY: who sent it and its error code.
+type Abort struct {
+	By   Party  // PartyNone when there was none
+	Code uint32 // the HTTP/2 error code (0 NO_ERROR, 8 CANCEL, ...)
+}
+
+// Party names an end of a connection.
+type Party uint8
+
+// The parties.
+const (
+	PartyNone   Party = 0
+	PartyClient Party = 1
+	PartyServer Party = 2
+)
+
+// GRPC holds the gRPC view of a stream: its messages and its status.
+type GRPC struct {
+	// Messages are the length-prefixed messages of both directions, in
+	// the order their last bytes arrived. Their payloads are the bodies:
+	// Request.Body holds the client's messages, each with its 5-byte
+	// prefix, and Response.Body the server's (as far as the body cap kept).
+	Messages []Message
+	// Status is the grpc-status code (0 OK) when HasStatus is set;
+	// StatusMessage is grpc-message, percent-decoded as sent.
+	Status        int
+	HasStatus     bool
+	StatusMessage string
+}
+
+// Message is one gRPC message.
+type Message struct {
+	FromServer bool
+	// Compressed is the message's compressed flag: the payload is encoded
+	// with the stream's grpc-encoding.
+	Compressed bool
+	// Size is the payload length, without the 5-byte prefix.
+	Size uint32
+	// At is when the message's last byte arrived, in nanoseconds after
+	// Timing.RequestStart.
+	At int64
+}
+
+// GRPCMethod returns the gRPC method of a request, "/pkg.Service/Method" (the
+// path without a query), or "" when the exchange is not gRPC.
+func (x *Exchange) GRPCMethod() string {
+	if x.Stream == nil || x.Stream.GRPC == nil {
+		return ""
+	}
+	t := x.Request.Target
+	if i := strings.IndexByte(t, '?'); i >= 0 {
+		t = t[:i]
+	}
+	return t
 }
 
 // TokenEventKind says what happened to a token.

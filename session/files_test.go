@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -184,7 +185,7 @@ func TestOpenErrors(t *testing.T) {
 		{"glob without match", []string{filepath.Join(dir, "*.none")}, nil, "no recording matches"}, // say which pattern
 		{"missing file", []string{filepath.Join(dir, "missing.rpz")}, os.ErrNotExist, "missing.rpz"},
 		{"not a recording", []string{notRec}, ErrNotRecording, "x.pcap"},
-		{"newer major version", []string{future}, ErrUnsupportedVersion, "format version 9.0, but this reader supports 1.x"},
+		{"newer major version", []string{future}, ErrUnsupportedVersion, fmt.Sprintf("format version 9.%d, but this reader supports 1.x", FormatMinor)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ const (
 	FormatMajor = 1
 	// FormatMinor is the minor version this package writes. Minor versions
 	// only add record kinds or append fields, which older readers skip.
-	FormatMinor = 0
+	FormatMinor = 1
 
 	headerSize      = 16
 	blockHeaderSize = 32
