@@ -1,0 +1,107 @@
+package http2
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// splitter cuts one direction's DATA into gRPC length-prefixed messages:
+// a compressed-flag byte, a 4-byte big-endian length, the payload.
+type splitter struct {
+	prefix [5]byte
+	have   int    // prefix bytes seen of the message in progress
+	remain uint32 // payload bytes still to come
+}
+
+// feed consumes DATA bytes and calls done for each message completed.
+func (m *splitter) feed(p []byte, done func(compressed bool, n uint32)) {
+	for len(p) > 0 {
+		if m.have < 5 {
+			n := copy(m.prefix[m.have:], p)
+			m.have += n
+			p = p[n:]
+			if m.have < 5 {
+				return
+			}
+			m.remain = binary.BigEndian.Uint32(m.prefix[1:])
+		}
+		n := uint32(min(uint64(m.remain), uint64(len(p))))
+		m.remain -= n
+		p = p[n:]
+		if m.remain == 0 {
+			done(m.prefix[0]&1 != 0, binary.BigEndian.Uint32(m.prefix[1:]))
+			m.have = 0
+		}
+	}
+}
+
+// partial reports whether a message was begun and not finished.
+func (m *splitter) partial() bool { return m.have > 0 }
+
+// ErrPayloadCut means a message's bytes were not all kept: the body was
+// cut at the recording's body cap or bytes were lost.
+var ErrPayloadCut = errors.New("gRPC message not all recorded (body cap or lost bytes)")
+
+// ErrEncoding means a compressed message uses a grpc-encoding other than
+// gzip, which Reprise does not decode.
+var ErrEncoding = errors.New("unsupported grpc-encoding")
+
+// MaxPayload bounds a decompressed message Payload returns.
+const MaxPayload = 64 << 20
+
+// Payloads returns the payloads of the gRPC messages one direction of x
+// sent, in order, decompressing those with the compressed flag when the
+// direction's grpc-encoding is gzip. A message the body does not hold
+// whole ends the list with ErrPayloadCut.
+func Payloads(x *session.Exchange, fromServer bool) ([][]byte, error) {
+	body, hdr := x.Request.Body, x.Request.Header
+	if fromServer {
+		body, hdr = x.Response.Body, x.Response.Header
+	}
+	enc := strings.ToLower(strings.TrimSpace(hdr.Get("grpc-encoding")))
+	var out [][]byte
+	for len(body) > 0 {
+		if len(body) < 5 {
+			return out, ErrPayloadCut
+		}
+		n := binary.BigEndian.Uint32(body[1:5])
+		if uint64(len(body)-5) < uint64(n) {
+			return out, ErrPayloadCut
+		}
+		p := body[5 : 5+n]
+		if body[0]&1 != 0 {
+			var err error
+			if p, err = decompress(enc, p); err != nil {
+				return out, err
+			}
+		}
+		out = append(out, p)
+		body = body[5+n:]
+	}
+	return out, nil
+}
+
+func decompress(enc string, p []byte) ([]byte, error) {
+	if enc != "gzip" {
+		return nil, fmt.Errorf("%w %q", ErrEncoding, enc)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(p))
+	if err != nil {
+		return nil, fmt.Errorf("gzip message: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, MaxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("gzip message: %w", err)
+	}
+	if len(out) > MaxPayload {
+		return nil, fmt.Errorf("gzip message over %d bytes", MaxPayload)
+	}
+	return out, nil
+}
