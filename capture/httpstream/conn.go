@@ -18,9 +18,16 @@
 // recording proxy and the replay client; what they tolerated is warned
 // about on the exchange.
 //
-// What it refuses, counted and never written as garbage: TLS, HTTP/2 (the
-// prior-knowledge preface or an h2c upgrade), WebSocket and other upgrades,
-// CONNECT tunnels. After a gap the parser resynchronises on the next request
+// HTTP/2 is handed to session/http2's assembler, which turns each stream
+// into an exchange: a connection that starts with the client preface, an
+// HTTP/1.1 request upgraded to h2c by a 101 (it becomes stream 1), or, on a
+// connection joined mid-way, one whose first bytes are HTTP/2 frames. Its
+// exchanges are emitted as their streams end, so in Index order only
+// where streams did not overlap; streams it cannot decode are reported to
+// Events.Unsupported with KindUndecodableStream.
+//
+// What it refuses, counted and never written as garbage: TLS, WebSocket
+// and other upgrades, CONNECT tunnels. After a gap the parser resynchronises on the next request
 // or status line, so a lost segment marks exchanges incomplete but never
 // stalls the connection.
 package httpstream
@@ -30,6 +37,7 @@ import (
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // Side names one end of a connection: 0 for the sender of the first packet
@@ -99,7 +107,8 @@ type Events interface {
 	// because the connection switched to a protocol Reprise cannot record.
 	Dropped(x *session.Exchange)
 	// Unsupported is called at most once per connection with the kind of
-	// traffic that made the parser stop.
+	// traffic that made the parser stop, and on an HTTP/2 connection once
+	// per stream that could not be decoded (KindUndecodableStream).
 	Unsupported(kind string)
 	// Orphan is called for a response that matched no request (its request
 	// was sent before the capture began, or lost).
@@ -164,6 +173,7 @@ type Conn struct {
 	started  bool // a request was parsed
 	sawBytes bool
 	framing  http1.Framing // of the head being handled, reused
+	h2       *http2.Assembler // set once the connection speaks HTTP/2
 }
 
 // New returns a parser for one connection reporting to ev.
@@ -227,6 +237,10 @@ func (c *Conn) Feed(s Side, data []byte, ts int64) {
 		return
 	}
 	c.sawBytes = true
+	if c.h2 != nil {
+		c.h2.Feed(c.h2dir(s), data, ts)
+		return
+	}
 	i := c.dirOf(s)
 	h := &c.d[i]
 	if h.st == stDone {
@@ -239,6 +253,10 @@ func (c *Conn) Feed(s Side, data []byte, ts int64) {
 			c.unsupported(KindTLS)
 			return
 		}
+		if c.h2Start(s, data) {
+			c.h2.Feed(c.h2dir(s), data, ts)
+			return
+		}
 	}
 	c.feed(i, data, ts)
 }
@@ -247,6 +265,11 @@ func (c *Conn) Feed(s Side, data []byte, ts int64) {
 func (c *Conn) feed(i int, data []byte, ts int64) {
 	h := &c.d[i]
 	for len(data) > 0 && !c.closed {
+		if c.h2 != nil {
+			// The connection switched to HTTP/2 inside this chunk.
+			c.h2.Feed(i, data, ts)
+			return
+		}
 		var n int
 		switch h.st {
 		case stResync:
@@ -283,6 +306,10 @@ func (c *Conn) feed(i int, data []byte, ts int64) {
 // Gap says n bytes sent by side s were lost (n < 0: an unknown number).
 func (c *Conn) Gap(s Side, n int, ts int64) {
 	if c.closed || (s != Side0 && s != Side1) {
+		return
+	}
+	if c.h2 != nil {
+		c.h2.Gap(c.h2dir(s), ts)
 		return
 	}
 	i := c.dirOf(s)
@@ -339,7 +366,11 @@ func (c *Conn) End(s Side, ts int64, clean bool) {
 		return
 	}
 	i := c.dirOf(s)
-	c.endDir(i, clean)
+	if c.h2 != nil {
+		c.d[i].ended = true
+	} else {
+		c.endDir(i, clean)
+	}
 	if c.d[0].ended && c.d[1].ended {
 		c.Close()
 	}
@@ -373,6 +404,11 @@ func (c *Conn) endDir(i int, clean bool) {
 // safe to call more than once.
 func (c *Conn) Close() {
 	if c.closed {
+		return
+	}
+	if c.h2 != nil {
+		c.closed = true
+		c.h2.Close()
 		return
 	}
 	for i := range c.d {

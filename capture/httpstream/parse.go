@@ -7,6 +7,7 @@ import (
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // Message start kinds found by findStart.
@@ -146,7 +147,12 @@ func (c *Conn) resync(i int, data []byte, ts int64) {
 	h.lineStart = true
 	h.cand = -1
 	if kind == startHTTP2 {
-		c.unsupported(KindHTTP2)
+		s := Side(i) // before the roles are known dirs are indexed by side
+		if c.client != Unknown {
+			s = c.client
+		}
+		c.switchH2(s, true, nil)
+		c.h2.Feed(http2.FromClient, rest, ts)
 		return
 	}
 	if c.client == Unknown {
@@ -272,7 +278,7 @@ func (c *Conn) onHead(i int, head []byte, startTs, endTs int64) {
 func (c *Conn) onRequestHead(head []byte, start string, hdr session.Headers, warns []string, startTs, endTs int64) {
 	h := &c.d[0]
 	if start == "PRI * HTTP/2.0" {
-		c.unsupported(KindHTTP2)
+		c.h2FromHead(head, endTs)
 		return
 	}
 	method, target, proto, ok := http1.ParseRequestLine(start)
@@ -378,7 +384,8 @@ func (c *Conn) onResponseHead(head []byte, start string, hdr session.Headers, wa
 			case strings.Contains(t.upgrade, "websocket"):
 				kind = KindWebSocket
 			case strings.Contains(t.upgrade, "h2c"):
-				kind = KindHTTP2
+				c.upgradeH2(t)
+				return
 			}
 			c.unsupported(kind)
 			return

@@ -469,3 +469,15 @@ func warn(x *session.Exchange, w string) {
 	}
 	x.Warnings = append(x.Warnings, w)
 }
+
+// LooksLikeFrames reports whether b, the first bytes seen of one direction
+// of a connection joined mid-way, begins with HTTP/2 frames: two plausible
+// frame headers in a row, or one frame that ends exactly at the end of b.
+// HTTP/1 text never passes (its first bytes read as a length over 1 MiB).
+func LooksLikeFrames(b []byte) bool {
+	if len(b) < 9 || !plausible(b) {
+		return false
+	}
+	next := 9 + frameLen(b)
+	return next == len(b) || (next+9 <= len(b) && plausible(b[next:]))
+}

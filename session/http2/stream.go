@@ -61,8 +61,7 @@ func (a *Assembler) upgraded(x *session.Exchange) {
 	s := a.stream(1)
 	s.x = x
 	x.Conn = a.cfg.Conn
-	x.Index = a.index
-	a.index++
+	a.index = x.Index + 1
 	s.half[FromClient].headers, s.half[FromClient].ended = true, true
 	s.grpc = isGRPC(x.Request.Header)
 	a.xstream(s)
