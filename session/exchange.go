@@ -59,7 +59,7 @@ type Conn struct {
 	Server netip.AddrPort
 	// Protocol is the wire protocol the connection spoke; the zero value is
 	// HTTP/1, so recordings made before HTTP/2 read as HTTP/1.
-	Protocol Protocol
+	Protocol Protocol `json:",omitempty"`
 }
 
 // Protocol names the wire protocol of a connection.
@@ -103,7 +103,7 @@ type Request struct {
 	BodySize int64
 	// Trailer holds the trailer fields sent after the body (an HTTP/2
 	// trailing HEADERS frame), in order; nil when there were none.
-	Trailer Headers
+	Trailer Headers `json:",omitempty"`
 }
 
 // Response is the response half of an exchange. It is the zero value when
@@ -118,7 +118,7 @@ type Response struct {
 	// Trailer holds the trailer fields sent after the body; a gRPC
 	// response's grpc-status is here (or in Header for a trailers-only
 	// response).
-	Trailer Headers
+	Trailer Headers `json:",omitempty"`
 }
 
 // Timing holds the four moments of an exchange in Unix nanoseconds, taken
@@ -188,7 +188,7 @@ type Exchange struct {
 	// Stream holds what HTTP/2 adds: the stream id, interim responses,
 	// resets and gRPC messages. It is nil for HTTP/1 exchanges, which
 	// then cost nothing more to store.
-	Stream *Stream
+	Stream *Stream `json:",omitempty"`
 }
 
 // Stream is the HTTP/2 side of an exchange: one stream of a connection.
