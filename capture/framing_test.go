@@ -63,9 +63,11 @@ func TestFramingOverTCP(t *testing.T) {
 		// A CONNECT tunnel is skipped once open.
 		{name: "CONNECT", msgs: []msg{cl("CONNECT db:5432 HTTP/1.1\r\n\r\n"), sv("HTTP/1.1 200 OK\r\n\r\n"), cl("\x00\x00\x00\x08\x04\xd2\x16\x2f")},
 			unsupported: "connect"},
-		// h2c: the HTTP/2 preface with prior knowledge.
-		{name: "h2c", msgs: []msg{cl("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x06\x04\x00\x00\x00\x00\x00"), sv("\x00\x00\x00\x04\x01\x00\x00\x00\x00")},
-			unsupported: "http2"},
+		// h2c: the HTTP/2 preface with prior knowledge, then a stream.
+		{name: "h2c", msgs: []msg{cl("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"), sv("\x00\x00\x00\x04\x01\x00\x00\x00\x00"),
+			cl(h2Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")),
+			sv(h2Headers(1, false, ":status", "200") + h2Data(1, "hi"))},
+			want: []string{`1/0 GET /h2 "" -> 200 "hi"`}},
 		// TLS: a ClientHello record.
 		{name: "TLS", msgs: []msg{cl("\x16\x03\x01\x00\x31\x01\x00\x00\x2d\x03\x03" + strings.Repeat("r", 32)), sv("\x16\x03\x03\x00\x2a\x02\x00\x00\x26")},
 			unsupported: "tls"},

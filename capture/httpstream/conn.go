@@ -172,7 +172,7 @@ type Conn struct {
 	closed   bool
 	started  bool // a request was parsed
 	sawBytes bool
-	framing  http1.Framing // of the head being handled, reused
+	framing  http1.Framing    // of the head being handled, reused
 	h2       *http2.Assembler // set once the connection speaks HTTP/2
 }
 

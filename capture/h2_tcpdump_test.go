@@ -1,0 +1,368 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/reprise-tool/reprise/capture/httpstream"
+	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// tcpdumpLo starts tcpdump on loopback for port and returns the pcap's
+// path and a function that stops it. It skips the test when tcpdump is
+// missing or not permitted.
+func tcpdumpLo(t *testing.T, addr string) (string, func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: skipping the tcpdump capture")
+	}
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("tcpdump not installed: skipping the tcpdump capture")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	path := filepath.Join(t.TempDir(), "h2.pcap")
+	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", path, "tcp", "port", port)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run tcpdump (%v)", err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- true
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Skip("tcpdump not permitted here")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Skip("tcpdump did not start within 10s")
+	}
+	waitCapturing(t, addr, path)
+	return path, func() {
+		time.Sleep(300 * time.Millisecond) // let the last packets reach the file
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	}
+}
+
+// grpcFigures are the per-method figures a capture must reproduce.
+type grpcFigures struct {
+	Calls, Statuses, MessagesIn, MessagesOut map[string]int
+}
+
+func figuresOf(xs []*session.Exchange) grpcFigures {
+	f := grpcFigures{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
+	for _, x := range xs {
+		m := x.GRPCMethod()
+		if m == "" {
+			continue
+		}
+		g := x.Stream.GRPC
+		f.Calls[m]++
+		code := "no-status"
+		if g.HasStatus {
+			code = codes.Code(g.Status).String()
+		}
+		f.Statuses[m+" "+code]++
+		for _, msg := range g.Messages {
+			if msg.FromServer {
+				f.MessagesOut[m]++
+			} else {
+				f.MessagesIn[m]++
+			}
+		}
+	}
+	for _, mp := range []map[string]int{f.MessagesIn, f.MessagesOut} {
+		for k, v := range mp {
+			if v == 0 {
+				delete(mp, k)
+			}
+		}
+	}
+	return f
+}
+
+// TestGRPCTcpdump runs the gRPC shop on loopback, drives it from two
+// clients (one of them with two callers at once, so streams overlap on a
+// connection), captures it with tcpdump and checks that every call the
+// server counted is recovered from the pcap with its method, its messages
+// in each direction and its grpc-status. Then it cuts the capture's first
+// packets at many points (the HPACK tables are in use by then) and checks
+// that every stream recovered is exactly one of the whole capture's.
+func TestGRPCTcpdump(t *testing.T) {
+	srv := grpcshop.NewServer()
+	g := srv.NewGRPCServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	defer g.Stop()
+	path, stop := tcpdumpLo(t, ln.Addr().String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for conns := range 2 {
+		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for range conns + 1 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn})
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+
+	_, port, _ := strings.Cut(ln.Addr().String(), ":")
+	p, _ := strconv.Atoi(port)
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, cnt := collect(t, src, WithPorts(p))
+	src.Close()
+	want := srv.Counts()
+	fig := figuresOf(got)
+	if !reflect.DeepEqual(fig, grpcFigures(want)) {
+		t.Errorf("from the capture:\n %+v\nthe server counted:\n %+v", fig, want)
+	}
+	streams := map[uint64]int{}
+	for _, x := range got {
+		if x.Conn.Protocol != session.ProtoH2C || x.Stream == nil || x.Stream.ID%2 != 1 || x.Flags != 0 {
+			t.Errorf("stream %+v flags %v proto %v", x.Stream, x.Flags, x.Conn.Protocol)
+		}
+		streams[x.Conn.ID]++
+	}
+	for k, v := range cnt.Unsupported {
+		// waitCapturing's knocks: grpc-go's server sends its SETTINGS
+		// to a client that never speaks.
+		if k != httpstream.KindOther {
+			t.Errorf("unsupported %s: %d", k, v)
+		}
+	}
+	t.Logf("%d streams on %d connections; server counts %v", len(got), len(streams), want.Calls)
+
+	midConnection(t, path, p, got)
+}
+
+// midConnection writes the capture without its first k packets for many k
+// and checks nothing wrong is emitted: each stream recovered equals the
+// whole capture's stream of the same connection addresses and id.
+func midConnection(t *testing.T, path string, port int, whole []*session.Exchange) {
+	t.Helper()
+	key := func(x *session.Exchange) string {
+		return fmt.Sprintf("%v %v %d", x.Conn.Client, x.Conn.Server, x.Stream.ID)
+	}
+	truth := map[string]*session.Exchange{}
+	for _, x := range whole {
+		truth[key(x)] = x
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	var cis []gopacket.CaptureInfo
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, data)
+		cis = append(cis, ci)
+	}
+	var recovered, undecodable, cuts int
+	dir := t.TempDir()
+	for cut := 1; cut < len(pkts)*9/10; cut += max(1, len(pkts)/40) {
+		cuts++
+		out := filepath.Join(dir, fmt.Sprintf("cut%d.pcap", cut))
+		wf, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := pcapgo.NewWriter(wf)
+		w.WriteFileHeader(65536, r.LinkType())
+		for k := cut; k < len(pkts); k++ {
+			w.WritePacket(cis[k], pkts[k])
+		}
+		wf.Close()
+		src, err := pcapfile.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, cnt := collect(t, src, WithPorts(port))
+		src.Close()
+		for _, x := range got {
+			if x.Stream == nil {
+				t.Fatalf("cut %d: an HTTP/1 exchange from an HTTP/2 capture: %q", cut, x.Request.Target)
+			}
+			w, ok := truth[key(x)]
+			switch {
+			case !ok:
+				t.Errorf("cut %d: stream %s not in the whole capture", cut, key(x))
+			case !reflect.DeepEqual(x.Request.Header, w.Request.Header) || !reflect.DeepEqual(x.Response.Header, w.Response.Header) ||
+				!reflect.DeepEqual(x.Response.Trailer, w.Response.Trailer) || string(x.Request.Body) != string(w.Request.Body) ||
+				string(x.Response.Body) != string(w.Response.Body) || !reflect.DeepEqual(x.Stream.GRPC, w.Stream.GRPC):
+				t.Errorf("cut %d: stream %s differs from the whole capture's:\n got %v %v %+v\nwant %v %v %+v", cut, key(x),
+					x.Request.Header, x.Response.Header, x.Stream.GRPC, w.Request.Header, w.Response.Header, w.Stream.GRPC)
+			}
+		}
+		recovered += len(got)
+		for k, v := range cnt.Unsupported {
+			if !strings.HasPrefix(k, httpstream.KindUndecodableStream) && k != httpstream.KindOther {
+				t.Errorf("cut %d: unsupported %s: %d", cut, k, v)
+			}
+			undecodable += int(v)
+		}
+	}
+	t.Logf("mid-connection: over %d cuts, %d streams recovered exactly, %d counted undecodable, none wrong", cuts, recovered, undecodable)
+	if recovered == 0 || undecodable == 0 {
+		t.Errorf("the cuts recovered %d and counted %d: the test shows nothing", recovered, undecodable)
+	}
+}
+
+// TestH2CTcpdump captures plain h2c: Go's h2c server answered by curl with
+// prior knowledge and by curl's HTTP/1.1 Upgrade (when curl has HTTP/2),
+// else by Go's http2 client, and checks each request is recovered.
+func TestH2CTcpdump(t *testing.T) {
+	h := h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "%s %s over %s", r.Method, r.URL.Path, r.Proto)
+		// Flushed, so no Content-Length: the client must read to the
+		// END_STREAM the trailers carry rather than close after the body.
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Sum", "42")
+	}), &http2.Server{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	go hs.Serve(ln)
+	defer hs.Close()
+	path, stop := tcpdumpLo(t, ln.Addr().String())
+	base := "http://" + ln.Addr().String()
+	var want []string
+	out, err := exec.Command("curl", "--version").Output()
+	if err == nil && strings.Contains(string(out), "HTTP2") {
+		for _, args := range [][]string{
+			{"--http2-prior-knowledge", base + "/prior"},
+			{"--http2", base + "/upgrade"},
+		} {
+			if b, err := exec.Command("curl", append([]string{"-sS", "--max-time", "5"}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("curl %v: %v %s", args, err, b)
+			}
+		}
+		// h2c's handler serves the upgraded request as the HTTP/1.1
+		// request it was; its response still came as HTTP/2 frames.
+		want = []string{"GET /prior 200 GET /prior over HTTP/2.0 42 0", "GET /upgrade 200 GET /upgrade over HTTP/1.1 42 0"}
+	} else {
+		t.Skip("curl has no HTTP2 here")
+	}
+	stop()
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, cnt := collect(t, src)
+	src.Close()
+	var lines []string
+	for _, x := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %d %s %s %v", x.Request.Method, x.Request.Target, x.Response.Status, x.Response.Body, x.Response.Trailer.Get("x-sum"), x.Flags))
+		if x.Conn.Protocol != session.ProtoH2C || x.Stream == nil || x.Stream.ID != 1 {
+			t.Errorf("%s: protocol %v stream %+v", x.Request.Target, x.Conn.Protocol, x.Stream)
+		}
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n %s\nwant\n %s", strings.Join(lines, "\n "), strings.Join(want, "\n "))
+	}
+	if len(cnt.Unsupported) != 0 {
+		t.Errorf("unsupported %v", cnt.Unsupported)
+	}
+}
+
+// h2Headers is one HEADERS frame (END_HEADERS) with the fields kv,
+// encoded by a fresh HPACK encoder (static table and literals only).
+func h2Headers(id uint32, end bool, kv ...string) string {
+	var hb, fb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for k := 0; k+1 < len(kv); k += 2 {
+		enc.WriteField(hpack.HeaderField{Name: kv[k], Value: kv[k+1]})
+	}
+	http2.NewFramer(&fb, nil).WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: end, EndHeaders: true})
+	return fb.String()
+}
+
+// h2Data is one DATA frame ending its stream.
+func h2Data(id uint32, p string) string {
+	var fb bytes.Buffer
+	http2.NewFramer(&fb, nil).WriteData(id, true, []byte(p))
+	return fb.String()
+}
