@@ -33,6 +33,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/session"
+	sh2 "github.com/reprise-tool/reprise/session/http2"
 )
 
 // tcpdumpLo starts tcpdump on loopback for port and returns the pcap's
@@ -199,8 +200,64 @@ func TestGRPCTcpdump(t *testing.T) {
 		}
 	}
 	t.Logf("%d streams on %d connections; server counts %v", len(got), len(streams), want.Calls)
+	recordAndInspect(t, path, p, want)
 
 	midConnection(t, path, p, got)
+}
+
+// recordAndInspect records the pcap to a recording with the one recording
+// loop, reads it back and checks inspect's HTTP/2 figures against the
+// server's counts.
+func recordAndInspect(t *testing.T, pcap string, port int, want grpcshop.Counts) {
+	t.Helper()
+	src, err := pcapfile.Open(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pl, err := FromPackets(context.Background(), src, WithPorts(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(t.TempDir(), "grpc.rpz")
+	w, err := session.Create(rec, session.Metadata{Source: "pcap:" + pcap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Record(context.Background(), pl, w); err != nil {
+		t.Fatal(err)
+	}
+	fig, err := sh2.SummarizeFiles(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, statuses := map[string]int{}, map[string]int{}
+	var in, out int
+	for _, m := range fig.Methods {
+		calls[m.Method] = int(m.Calls)
+		for _, st := range m.Statuses {
+			statuses[m.Method+" "+st.Name] = int(st.Count)
+		}
+		in += int(m.FromClient)
+		out += int(m.FromServer)
+	}
+	var wantIn, wantOut int
+	for _, n := range want.MessagesIn {
+		wantIn += n
+	}
+	for _, n := range want.MessagesOut {
+		wantOut += n
+	}
+	if !reflect.DeepEqual(calls, want.Calls) || !reflect.DeepEqual(statuses, want.Statuses) || in != wantIn || out != wantOut {
+		t.Errorf("inspect figures from the recording: calls %v statuses %v messages %d/%d; the server: %v %v %d/%d",
+			calls, statuses, in, out, want.Calls, want.Statuses, wantIn, wantOut)
+	}
+	if fig.Connections["h2c"] != 2 || fig.MaxConcurrency < 2 {
+		t.Errorf("connections %v, concurrency %d", fig.Connections, fig.MaxConcurrency)
+	}
+	var b strings.Builder
+	fig.WriteText(&b)
+	t.Logf("inspect:%s", b.String())
 }
 
 // midConnection writes the capture without its first k packets for many k

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http2"
 	"github.com/reprise-tool/reprise/session/summary"
 )
 
@@ -78,12 +79,35 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 	if s == nil {
 		return err
 	}
+	// HTTP/2 and gRPC figures come from a second read (not with --quick):
+	// session/summary has no per-exchange hook to add them in its pass.
+	var h2 *http2.Summary
+	if !o.quick {
+		f, herr := http2.SummarizeFiles(c.Context(), o.paths...)
+		if herr != nil && err == nil {
+			err = herr
+		}
+		if f.HasHTTP2() {
+			h2 = &f
+		}
+	}
 	if o.asJSON {
-		if werr := writeJSON(out, s); werr != nil {
+		doc := struct {
+			*summary.Summary
+			HTTP2 *http2.Summary `json:"http2,omitempty"`
+		}{s, h2}
+		if werr := writeJSON(out, doc); werr != nil {
 			return werr
 		}
-	} else if werr := s.WriteText(out); werr != nil {
-		return werr
+	} else {
+		if werr := s.WriteText(out); werr != nil {
+			return werr
+		}
+		if h2 != nil {
+			if werr := h2.WriteText(out); werr != nil {
+				return werr
+			}
+		}
 	}
 	if errors.Is(err, summary.ErrDamaged) {
 		return fmt.Errorf("%w: the summary covers what was recovered", err)

@@ -99,7 +99,7 @@ func (a *Assembler) headers(i int, id uint32, fields []hpack.HeaderField, end bo
 	case s.x == nil:
 		// Frames of a stream whose request was never seen (or did not
 		// decode).
-		s.bad = cmp(s.bad, ReasonOpenedBeforeCapture)
+		s.bad = firstOf(s.bad, ReasonOpenedBeforeCapture)
 	case i == FromClient:
 		s.x.Request.Trailer = toHeaders(fields)
 	case !h.headers:
@@ -189,7 +189,7 @@ func (a *Assembler) data(i int, f *http2.DataFrame, start, end int64) {
 		return
 	}
 	if s.x == nil {
-		s.bad = cmp(s.bad, ReasonOpenedBeforeCapture)
+		s.bad = firstOf(s.bad, ReasonOpenedBeforeCapture)
 		if f.StreamEnded() {
 			a.endHalf(s, i, end)
 		}
@@ -254,7 +254,7 @@ func (a *Assembler) finish(s *stream, ts int64) {
 	delete(a.streams, s.id)
 	if s.x == nil {
 		a.stats.Undecodable++
-		a.ev.Undecodable(cmp(s.bad, ReasonOpenedBeforeCapture))
+		a.ev.Undecodable(firstOf(s.bad, ReasonOpenedBeforeCapture))
 		return
 	}
 	x := s.x
@@ -295,7 +295,7 @@ func (a *Assembler) finish(s *stream, ts int64) {
 	a.ev.Exchange(x)
 }
 
-func cmp(a, b string) string {
+func firstOf(a, b string) string {
 	if a != "" {
 		return a
 	}
