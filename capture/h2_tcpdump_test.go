@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -200,9 +201,83 @@ func TestGRPCTcpdump(t *testing.T) {
 		}
 	}
 	t.Logf("%d streams on %d connections; server counts %v", len(got), len(streams), want.Calls)
+	checkGzipMessages(t, got)
 	recordAndInspect(t, path, p, want)
+	if *update {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.MarshalIndent(struct {
+			Port   int
+			Counts grpcshop.Counts
+		}{p, want}, "", "  ")
+		if os.WriteFile(filepath.Join("testdata", "grpcshop-lo.pcap"), raw, 0o644) != nil ||
+			os.WriteFile(filepath.Join("testdata", "grpcshop-lo.truth.json"), append(js, '\n'), 0o644) != nil {
+			t.Fatal("cannot write testdata")
+		}
+	}
 
 	midConnection(t, path, p, got)
+}
+
+// TestGRPCFixture checks the committed capture of the gRPC shop (made by
+// TestGRPCTcpdump -update) against the server's counts saved with it, so
+// the check runs where tcpdump cannot.
+func TestGRPCFixture(t *testing.T) {
+	var truth struct {
+		Port   int
+		Counts grpcshop.Counts
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "grpcshop-lo.truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "grpcshop-lo.pcap")
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := collect(t, src, WithPorts(truth.Port))
+	src.Close()
+	if fig := figuresOf(got); !reflect.DeepEqual(fig, grpcFigures(truth.Counts)) {
+		t.Errorf("from the capture:\n %+v\nthe server counted:\n %+v", fig, truth.Counts)
+	}
+	checkGzipMessages(t, got)
+	recordAndInspect(t, path, truth.Port, truth.Counts)
+	midConnection(t, path, truth.Port, got)
+}
+
+// checkGzipMessages finds the calls made with grpc-encoding gzip and
+// reads their messages back through session/http2's Payloads.
+func checkGzipMessages(t *testing.T, xs []*session.Exchange) {
+	t.Helper()
+	n := 0
+	for _, x := range xs {
+		if x.Request.Header.Get("grpc-encoding") != "gzip" {
+			continue
+		}
+		n++
+		if len(x.Stream.GRPC.Messages) == 0 || !x.Stream.GRPC.Messages[0].Compressed {
+			t.Errorf("gzip call's messages %+v", x.Stream.GRPC.Messages)
+		}
+		reqs, err := sh2.Payloads(x, false)
+		if err != nil || len(reqs) != 1 {
+			t.Fatalf("gzip request payloads: %d, %v", len(reqs), err)
+		}
+		if item, _, _ := grpcshop.Field(reqs[0], 2); string(item) != strings.Repeat("teapot ", 40) {
+			t.Errorf("gzip request decodes to %q", reqs[0])
+		}
+		if resps, err := sh2.Payloads(x, true); err != nil || len(resps) != 1 {
+			t.Errorf("gzip response payloads: %d, %v", len(resps), err)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d gzip calls recovered, want 3 (one per Drive)", n)
+	}
 }
 
 // recordAndInspect records the pcap to a recording with the one recording
