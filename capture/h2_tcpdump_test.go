@@ -370,6 +370,7 @@ func midConnection(t *testing.T, path string, port int, whole []*session.Exchang
 		cis = append(cis, ci)
 	}
 	var recovered, undecodable, cuts int
+	reasons := map[string]int{}
 	dir := t.TempDir()
 	for cut := 1; cut < len(pkts)*9/10; cut += max(1, len(pkts)/40) {
 		cuts++
@@ -411,9 +412,10 @@ func midConnection(t *testing.T, path string, port int, whole []*session.Exchang
 				t.Errorf("cut %d: unsupported %s: %d", cut, k, v)
 			}
 			undecodable += int(v)
+			reasons[k] += int(v)
 		}
 	}
-	t.Logf("mid-connection: over %d cuts, %d streams recovered exactly, %d counted undecodable, none wrong", cuts, recovered, undecodable)
+	t.Logf("mid-connection: over %d cuts, %d streams recovered exactly, %d counted undecodable (%v), none wrong", cuts, recovered, undecodable, reasons)
 	if recovered == 0 || undecodable == 0 {
 		t.Errorf("the cuts recovered %d and counted %d: the test shows nothing", recovered, undecodable)
 	}

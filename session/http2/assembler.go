@@ -430,8 +430,7 @@ func (a *Assembler) fragment(i int, p []byte, ended bool, ts int64) {
 	}
 	if err != nil {
 		reason := ReasonBadHeaderBlock
-		var ie hpack.InvalidIndexError
-		if d.joined && errors.As(err, &ie) {
+		if d.joined && invalidIndex(err) {
 			reason = ReasonTableBeforeCapture
 		}
 		d.dec.Close()
@@ -447,6 +446,14 @@ func (a *Assembler) fragment(i int, p []byte, ended bool, ts int64) {
 		return // decoded to keep the table; pushed streams are counted only
 	}
 	a.headers(i, id, a.fields, d.blockEnd, d.blockTs, ts)
+}
+
+// invalidIndex reports whether err is hpack's error for an index past the
+// end of the table (hpack wraps it in a DecodingError without Unwrap).
+func invalidIndex(err error) bool {
+	var ie hpack.InvalidIndexError
+	var de hpack.DecodingError
+	return errors.As(err, &ie) || (errors.As(err, &de) && errors.As(de.Err, &ie))
 }
 
 // blockLost drops the header block in progress on direction i: its

@@ -303,6 +303,11 @@ func TestHTTP2MidConnection(t *testing.T) {
 		}
 		recovered += len(r.exs)
 		counted += len(r.undecodable)
+		for _, why := range r.undecodable {
+			if why != ReasonTableBeforeCapture && why != ReasonOpenedBeforeCapture {
+				t.Errorf("cut %d: undecodable because %s", cut, why)
+			}
+		}
 		// Streams with frames after the cut: recovered or counted.
 		ids := map[uint32]bool{}
 		for _, c := range w.chunks[cut:] {
