@@ -80,6 +80,21 @@ func FuzzAssembler(f *testing.F) {
 			if r.started != len(r.exs)+r.dropped {
 				t.Fatalf("%d started, %d emitted, %d dropped", r.started, len(r.exs), r.dropped)
 			}
+			for _, x := range r.exs {
+				for _, h := range []struct {
+					body  []byte
+					size  int64
+					trunc bool
+				}{{x.Request.Body, x.Request.BodySize, x.Flags&session.FlagRequestTruncated != 0},
+					{x.Response.Body, x.Response.BodySize, x.Flags&session.FlagResponseTruncated != 0}} {
+					if len(h.body) > 64 || int64(len(h.body)) > h.size || h.trunc != (h.size > 64) {
+						t.Fatalf("body %d bytes, size %d, truncated %v", len(h.body), h.size, h.trunc)
+					}
+				}
+				if x.Flags&session.FlagNoResponse != 0 && x.Response.Status != 0 {
+					t.Fatalf("no-response flag with status %d", x.Response.Status)
+				}
+			}
 		}
 	})
 }

@@ -197,6 +197,15 @@ func (a *Assembler) data(i int, f *http2.DataFrame, start, end int64) {
 	}
 	p := f.Data()
 	x := s.x
+	if i == FromServer && !s.half[i].headers {
+		// DATA before the response's HEADERS breaks the protocol (RFC
+		// 9113 8.1): there is no response to hold it.
+		warn(x, "DATA before the response header block")
+		if f.StreamEnded() {
+			a.endHalf(s, i, end)
+		}
+		return
+	}
 	if i == FromServer && x.Timing.ResponseStart == 0 {
 		x.Timing.ResponseStart = start
 	}
@@ -279,6 +288,7 @@ func (a *Assembler) finish(s *stream, ts int64) {
 	switch {
 	case !s.half[FromServer].headers:
 		x.Flags |= session.FlagNoResponse
+		x.Flags &^= session.FlagResponseTruncated
 		x.Response = session.Response{}
 	case !s.half[FromServer].ended:
 		if s.reset.By == session.PartyNone {
