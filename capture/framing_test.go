@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/reprise-tool/reprise/session/http2/h2test"
 )
 
 // TestFramingOverTCP sends each HTTP framing case as real TCP segments
@@ -65,8 +67,8 @@ func TestFramingOverTCP(t *testing.T) {
 			unsupported: "connect"},
 		// h2c: the HTTP/2 preface with prior knowledge, then a stream.
 		{name: "h2c", msgs: []msg{cl("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"), sv("\x00\x00\x00\x04\x01\x00\x00\x00\x00"),
-			cl(h2Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")),
-			sv(h2Headers(1, false, ":status", "200") + h2Data(1, "hi"))},
+			cl(h2test.Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")),
+			sv(h2test.Headers(1, false, ":status", "200") + h2test.Data(1, true, "hi"))},
 			want: []string{`1/0 GET /h2 "" -> 200 "hi"`}},
 		// TLS: a ClientHello record.
 		{name: "TLS", msgs: []msg{cl("\x16\x03\x01\x00\x31\x01\x00\x00\x2d\x03\x03" + strings.Repeat("r", 32)), sv("\x16\x03\x03\x00\x2a\x02\x00\x00\x26")},

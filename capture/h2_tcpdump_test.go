@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +24,6 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
-	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -483,23 +481,4 @@ func TestH2CTcpdump(t *testing.T) {
 	if len(cnt.Unsupported) != 0 {
 		t.Errorf("unsupported %v", cnt.Unsupported)
 	}
-}
-
-// h2Headers is one HEADERS frame (END_HEADERS) with the fields kv,
-// encoded by a fresh HPACK encoder (static table and literals only).
-func h2Headers(id uint32, end bool, kv ...string) string {
-	var hb, fb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for k := 0; k+1 < len(kv); k += 2 {
-		enc.WriteField(hpack.HeaderField{Name: kv[k], Value: kv[k+1]})
-	}
-	http2.NewFramer(&fb, nil).WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: end, EndHeaders: true})
-	return fb.String()
-}
-
-// h2Data is one DATA frame ending its stream.
-func h2Data(id uint32, p string) string {
-	var fb bytes.Buffer
-	http2.NewFramer(&fb, nil).WriteData(id, true, []byte(p))
-	return fb.String()
 }

@@ -271,6 +271,24 @@ func (x *Exchange) GRPCMethod() string {
 	return t
 }
 
+// MaxWarnings bounds the warnings Warn keeps on one exchange.
+const MaxWarnings = 8
+
+// Warn adds warning w to x unless x already has it or holds MaxWarnings:
+// parsers warn per event, and a damaged stream must not grow without
+// bound.
+func (x *Exchange) Warn(w string) {
+	if len(x.Warnings) >= MaxWarnings {
+		return
+	}
+	for _, have := range x.Warnings {
+		if have == w {
+			return
+		}
+	}
+	x.Warnings = append(x.Warnings, w)
+}
+
 // TokenEventKind says what happened to a token.
 type TokenEventKind string
 

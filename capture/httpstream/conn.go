@@ -66,7 +66,6 @@ const (
 const (
 	DefaultMaxHead    = 64 << 10
 	DefaultMaxPending = 256
-	maxWarnings       = 8
 	maxLine           = 4 << 10
 )
 
@@ -515,17 +514,7 @@ func (c *Conn) flag(t *txn, i int, why string) {
 	warn(t.x, why)
 }
 
-func warn(x *session.Exchange, w string) {
-	if len(x.Warnings) >= maxWarnings {
-		return
-	}
-	for _, have := range x.Warnings {
-		if have == w {
-			return
-		}
-	}
-	x.Warnings = append(x.Warnings, w)
-}
+func warn(x *session.Exchange, w string) { x.Warn(w) }
 
 // endMessage finishes the message of direction i at ts.
 func (c *Conn) endMessage(i int, ts int64) {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http2/h2test"
 )
 
 // FuzzHTTPStream feeds arbitrary client and server bytes, cut into chunks
@@ -19,9 +20,9 @@ func FuzzHTTPStream(f *testing.F) {
 	f.Add([]byte("GET /1 HTTP/1.1\r\n\r\nHEAD /2 HTTP/1.1\r\n\r\n"), []byte("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), uint32(0x55))
 	f.Add([]byte("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"), []byte("HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x00"), uint32(3))
 	f.Add([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), []byte("\x00\x00\x00\x04"), uint32(9))
-	h2req := h2Headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "x", ":path", "/p.S/M", "content-type", "application/grpc") +
+	h2req := h2test.Headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "x", ":path", "/p.S/M", "content-type", "application/grpc") +
 		"\x00\x00\x07\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x02hi"
-	h2resp := h2Headers(1, false, ":status", "200", "content-type", "application/grpc") + h2Headers(1, true, "grpc-status", "0")
+	h2resp := h2test.Headers(1, false, ":status", "200", "content-type", "application/grpc") + h2test.Headers(1, true, "grpc-status", "0")
 	f.Add([]byte(http2.ClientPreface+"\x00\x00\x00\x04\x00\x00\x00\x00\x00"+h2req), []byte("\x00\x00\x00\x04\x00\x00\x00\x00\x00"+h2resp), uint32(0x100))
 	f.Add([]byte("GET /up HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n"+http2.ClientPreface), []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"+h2resp), uint32(0x200))
 	f.Add([]byte(h2req), []byte(h2resp), uint32(0x301))

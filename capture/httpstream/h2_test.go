@@ -1,29 +1,12 @@
 package httpstream
 
 import (
-	"bytes"
 	"strconv"
 	"testing"
 
+	"github.com/reprise-tool/reprise/session/http2/h2test"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
-
-func h2Headers(id uint32, end bool, kv ...string) string {
-	var hb, fb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for k := 0; k+1 < len(kv); k += 2 {
-		enc.WriteField(hpack.HeaderField{Name: kv[k], Value: kv[k+1]})
-	}
-	http2.NewFramer(&fb, nil).WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: end, EndHeaders: true})
-	return fb.String()
-}
-
-func h2Data(id uint32, p string) string {
-	var fb bytes.Buffer
-	http2.NewFramer(&fb, nil).WriteData(id, true, []byte(p))
-	return fb.String()
-}
 
 // split cuts each step's data into pieces of n bytes.
 func split(steps []step, n int) []step {
@@ -43,8 +26,8 @@ func split(steps []step, n int) []step {
 // TestH2Detection: HTTP/2 found by the preface, by an h2c upgrade and by
 // frames on a connection joined mid-way, whole and in 7-byte pieces.
 func TestH2Detection(t *testing.T) {
-	req := h2Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")
-	resp := h2Headers(1, false, ":status", "200") + h2Data(1, "hi")
+	req := h2test.Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")
+	resp := h2test.Headers(1, false, ":status", "200") + h2test.Data(1, true, "hi")
 	settings := "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 	tests := []struct {
 		name  string

@@ -42,7 +42,6 @@ const (
 	maxStringLength  = 256 << 10 // one decoded header field name or value
 	joinedTableSize  = 1<<32 - 1 // the table size assumed after joining mid-connection
 	defaultTableSize = 4096
-	maxWarnings      = 8
 )
 
 // Config describes one connection.
@@ -465,17 +464,7 @@ func (a *Assembler) blockLost(i int) {
 	a.resetDecoder(i, true)
 }
 
-func warn(x *session.Exchange, w string) {
-	if len(x.Warnings) >= maxWarnings {
-		return
-	}
-	for _, have := range x.Warnings {
-		if have == w {
-			return
-		}
-	}
-	x.Warnings = append(x.Warnings, w)
-}
+func warn(x *session.Exchange, w string) { x.Warn(w) }
 
 // LooksLikeFrames reports whether b, the first bytes seen of one direction
 // of a connection joined mid-way, begins with HTTP/2 frames: two plausible
