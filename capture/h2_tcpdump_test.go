@@ -135,21 +135,19 @@ func figuresOf(xs []*session.Exchange) grpcFigures {
 // that every stream recovered is exactly one of the whole capture's.
 func TestGRPCTcpdump(t *testing.T) {
 	srv := grpcshop.NewServer()
-	g := srv.NewGRPCServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stopServer, err := srv.Serve("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(ln)
-	defer g.Stop()
-	path, stop := tcpdumpLo(t, ln.Addr().String())
+	defer stopServer()
+	path, stop := tcpdumpLo(t, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for conns := range 2 {
-		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +169,7 @@ func TestGRPCTcpdump(t *testing.T) {
 	}
 	stop()
 
-	_, port, _ := strings.Cut(ln.Addr().String(), ":")
+	_, port, _ := strings.Cut(addr, ":")
 	p, _ := strconv.Atoi(port)
 	src, err := pcapfile.Open(path)
 	if err != nil {
