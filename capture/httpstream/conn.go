@@ -91,6 +91,9 @@ type Config struct {
 	// connection; zero means DefaultMaxPending. Beyond it the oldest is given
 	// up (FlagNoResponse) and its response, if it ever comes, is skipped.
 	MaxPending int
+	// TLS says the bytes fed were decrypted from TLS: HTTP/2 found on the
+	// connection was negotiated by ALPN and is recorded as h2, not h2c.
+	TLS bool
 }
 
 // Events receives what a Conn finds. Calls are made synchronously from

@@ -50,8 +50,11 @@ func (c *Conn) switchH2(client Side, start bool, upgrade *session.Exchange) {
 	}
 	c.queue, c.respNext = nil, 0
 	c.info.Protocol = session.ProtoH2C
+	if c.cfg.TLS {
+		c.info.Protocol = session.ProtoH2
+	}
 	if upgrade != nil {
-		upgrade.Conn.Protocol = session.ProtoH2C
+		upgrade.Conn.Protocol = c.info.Protocol
 	}
 	c.started = true
 	c.h2 = http2.New(http2.Config{Conn: c.info, MaxBody: c.cfg.MaxBody, Start: start, Upgrade: upgrade}, h2events{c})

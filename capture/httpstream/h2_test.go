@@ -49,6 +49,9 @@ func TestH2Detection(t *testing.T) {
 		// Joined mid-way: the first bytes are frames.
 		{"mid-connection", Config{Client: Side0},
 			[]step{c(settings+req, 1), s(settings+resp, 2)}, "GET /h2 200 hi"},
+		// Bytes decrypted from TLS: HTTP/2 there is h2 (ALPN).
+		{"TLS", Config{Client: Side0, StartSeen: true, TLS: true},
+			[]step{c(http2.ClientPreface+settings, 1), s(settings, 2), c(req, 3), s(resp, 4)}, "GET /h2 200 hi"},
 	}
 	for _, tt := range tests {
 		for _, n := range []int{1 << 20, 7} {
@@ -60,7 +63,11 @@ func TestH2Detection(t *testing.T) {
 				t.Fatalf("%s/%d: %d exchanges, unsupported %v", tt.name, n, len(r.exchanges), r.unsupported)
 			}
 			x := r.exchanges[0]
-			if got := x.Request.Method + " " + x.Request.Target + " " + strconv.Itoa(x.Response.Status) + " " + string(x.Response.Body); got != tt.want || x.Conn.Protocol.String() != "h2c" {
+			proto := "h2c"
+			if tt.cfg.TLS {
+				proto = "h2"
+			}
+			if got := x.Request.Method + " " + x.Request.Target + " " + strconv.Itoa(x.Response.Status) + " " + string(x.Response.Body); got != tt.want || x.Conn.Protocol.String() != proto {
 				t.Errorf("%s/%d: %q on %v, want %q", tt.name, n, got, x.Conn.Protocol, tt.want)
 			}
 		}

@@ -40,6 +40,7 @@ const (
 	maxPending       = 4 << 20   // bytes of one incomplete frame held
 	maxHeaderBlock   = 1 << 20   // bytes of one header block (with CONTINUATION) kept
 	maxStringLength  = 256 << 10 // one decoded header field name or value
+	maxOpenStreams   = 4096      // streams held open; beyond, the oldest is given up
 	joinedTableSize  = 1<<32 - 1 // the table size assumed after joining mid-connection
 	defaultTableSize = 4096
 )

@@ -324,3 +324,25 @@ func TestHTTP2MidConnection(t *testing.T) {
 	}
 	t.Logf("over all cuts: %d streams recovered, %d counted undecodable", recovered, counted)
 }
+
+// TestHTTP2OpenStreamsBounded: streams that never end are given up, oldest
+// first, once maxOpenStreams are open, so memory stays bounded.
+func TestHTTP2OpenStreamsBounded(t *testing.T) {
+	w := newWire(true)
+	for k := range maxOpenStreams + 10 {
+		w.fr[0].WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*k + 1), BlockFragment: w.block(0, ":method", "GET", ":path", "/", ":scheme", "http", ":authority", "x"), EndHeaders: true, EndStream: true})
+	}
+	w.flush(0)
+	r := &recorder{}
+	a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, Start: true}, r)
+	for _, c := range w.chunks {
+		a.Feed(c.dir, c.data, c.ts)
+	}
+	if len(r.exs) != 10 || r.exs[0].Stream.ID != 1 || r.exs[9].Stream.ID != 19 || r.exs[0].Flags&session.FlagNoResponse == 0 {
+		t.Fatalf("%d given up before the close, first %+v", len(r.exs), r.exs[0].Stream)
+	}
+	a.Close()
+	if len(r.exs) != maxOpenStreams+10 {
+		t.Errorf("%d streams after the close", len(r.exs))
+	}
+}

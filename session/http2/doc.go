@@ -19,8 +19,9 @@
 // direction is split into length-prefixed messages, each recorded with its
 // direction, compressed flag, size and the time its last byte arrived
 // (session.GRPC); grpc-status and grpc-message come from the response
-// trailer fields or a trailers-only response. Payload reads a message back
-// from a recorded body, gunzipping it when grpc-encoding is gzip.
+// trailer fields or a trailers-only response. Payloads reads the messages
+// back from a recorded body, undoing grpc-encoding with session.DecodeBody,
+// the decoder every reader of bodies shares.
 //
 // A capture that starts inside a connection does not know the dynamic
 // tables built before it. The assembler then starts each HPACK decoder

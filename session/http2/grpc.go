@@ -1,12 +1,9 @@
 package http2
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/reprise-tool/reprise/session"
@@ -49,16 +46,16 @@ func (m *splitter) partial() bool { return m.have > 0 }
 // cut at the recording's body cap or bytes were lost.
 var ErrPayloadCut = errors.New("gRPC message not all recorded (body cap or lost bytes)")
 
-// ErrEncoding means a compressed message uses a grpc-encoding other than
-// gzip, which Reprise does not decode.
+// ErrEncoding means a compressed message uses a grpc-encoding that
+// session.DecodeBody does not know (or none at all).
 var ErrEncoding = errors.New("unsupported grpc-encoding")
 
 // MaxPayload bounds a decompressed message Payload returns.
 const MaxPayload = 64 << 20
 
 // Payloads returns the payloads of the gRPC messages one direction of x
-// sent, in order, decompressing those with the compressed flag when the
-// direction's grpc-encoding is gzip. A message the body does not hold
+// sent, in order, decompressing those with the compressed flag by the
+// direction's grpc-encoding (gzip, deflate, br, zstd: session.DecodeBody). A message the body does not hold
 // whole ends the list with ErrPayloadCut.
 func Payloads(x *session.Exchange, fromServer bool) ([][]byte, error) {
 	body, hdr := x.Request.Body, x.Request.Header
@@ -88,20 +85,20 @@ func Payloads(x *session.Exchange, fromServer bool) ([][]byte, error) {
 	return out, nil
 }
 
+// decompress undoes a compressed message's grpc-encoding with the
+// project's one body decoder, session.DecodeBody, which knows gzip,
+// deflate, br and zstd and bounds the decoded size.
 func decompress(enc string, p []byte) ([]byte, error) {
-	if enc != "gzip" {
-		return nil, fmt.Errorf("%w %q", ErrEncoding, enc)
+	if enc == "" || enc == "identity" {
+		return nil, fmt.Errorf("%w: compressed flag without a grpc-encoding", ErrEncoding)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(p))
+	out, err := session.DecodeBody(enc, p, MaxPayload)
 	if err != nil {
-		return nil, fmt.Errorf("gzip message: %w", err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, MaxPayload+1))
-	if err != nil {
-		return nil, fmt.Errorf("gzip message: %w", err)
-	}
-	if len(out) > MaxPayload {
-		return nil, fmt.Errorf("gzip message over %d bytes", MaxPayload)
+		var ee *session.EncodingError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("%w %q: %v", ErrEncoding, enc, err)
+		}
+		return nil, fmt.Errorf("grpc message (%s): %w", enc, err)
 	}
 	return out, nil
 }

@@ -39,12 +39,33 @@ func (a *Assembler) stream(id uint32) *stream {
 	if id%2 == 0 {
 		return nil // a pushed stream: counted by its PUSH_PROMISE only
 	}
+	if a.open >= maxOpenStreams {
+		a.giveUpOldest()
+	}
 	s := &stream{id: id}
 	a.streams[id] = s
 	a.stats.Streams++
 	a.open++
 	a.stats.MaxConcurrent = max(a.stats.MaxConcurrent, a.open)
 	return s
+}
+
+// giveUpOldest finishes the open stream with the lowest id, as the close
+// of the connection would: a capture that misses streams' ends (or a
+// hostile peer) cannot make the assembler hold more than maxOpenStreams.
+func (a *Assembler) giveUpOldest() {
+	var old *stream
+	for _, s := range a.streams {
+		if old == nil || s.id < old.id {
+			old = s
+		}
+	}
+	if old != nil {
+		if old.x != nil {
+			warn(old.x, "too many streams open: given up")
+		}
+		a.finish(old, a.last)
+	}
 }
 
 // xstream returns the session.Stream of s's exchange.
