@@ -57,10 +57,13 @@ func newCaptureCmd(runF func(context.Context, *captureOptions) error) *cobra.Com
 	o := &captureOptions{}
 	cmd := &cobra.Command{
 		Use:   "capture (--pcap FILE | --iface NAME) -o FILE",
-		Short: "Record HTTP/1.x traffic from pcap files or an interface",
+		Short: "Record HTTP/1.x and HTTP/2 (h2c, gRPC) traffic from pcap files or an interface",
 		Long: `Capture turns packets into a recording: TCP is reassembled, HTTP/1.0 and 1.1
-are parsed, and every exchange is written with its four packet timestamps.
-TLS, HTTP/2, WebSocket and CONNECT traffic is counted, never written.
+are parsed, HTTP/2 (prior knowledge or an h2c upgrade) is decoded stream by
+stream with its gRPC messages, and every exchange is written with its four
+packet timestamps. HTTP/2 streams a capture that began mid-connection cannot
+decode are counted with the reason. TLS, WebSocket and CONNECT traffic is
+counted, never written.
 
 A status line on stderr shows packets, exchanges, incomplete exchanges,
 kernel drops and bytes written once a second; a summary follows at the end
