@@ -94,6 +94,11 @@ type grpcFigures struct {
 	Calls, Statuses, MessagesIn, MessagesOut map[string]int
 }
 
+// figuresOfCounts is the server's side of the comparison.
+func figuresOfCounts(c grpcshop.Counts) grpcFigures {
+	return grpcFigures{c.Calls, c.Statuses, c.MessagesIn, c.MessagesOut}
+}
+
 func figuresOf(xs []*session.Exchange) grpcFigures {
 	f := grpcFigures{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
 	for _, x := range xs {
@@ -178,8 +183,11 @@ func TestGRPCTcpdump(t *testing.T) {
 	got, cnt := collect(t, src, WithPorts(p))
 	src.Close()
 	want := srv.Counts()
+	if len(want.Violations) != 0 {
+		t.Errorf("the workload caused violations: %v", want.Violations)
+	}
 	fig := figuresOf(got)
-	if !reflect.DeepEqual(fig, grpcFigures(want)) {
+	if !reflect.DeepEqual(fig, figuresOfCounts(want)) {
 		t.Errorf("from the capture:\n %+v\nthe server counted:\n %+v", fig, want)
 	}
 	streams := map[uint64]int{}
@@ -239,7 +247,7 @@ func TestGRPCFixture(t *testing.T) {
 	}
 	got, _ := collect(t, src, WithPorts(truth.Port))
 	src.Close()
-	if fig := figuresOf(got); !reflect.DeepEqual(fig, grpcFigures(truth.Counts)) {
+	if fig := figuresOf(got); !reflect.DeepEqual(fig, figuresOfCounts(truth.Counts)) {
 		t.Errorf("from the capture:\n %+v\nthe server counted:\n %+v", fig, truth.Counts)
 	}
 	checkGzipMessages(t, got)
