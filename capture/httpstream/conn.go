@@ -311,7 +311,7 @@ func (c *Conn) Gap(s Side, n int, ts int64) {
 		return
 	}
 	if c.h2 != nil {
-		c.h2.Gap(c.h2dir(s), ts)
+		c.h2.Gap(c.h2dir(s), n, ts)
 		return
 	}
 	i := c.dirOf(s)

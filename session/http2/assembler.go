@@ -237,14 +237,43 @@ func (a *Assembler) Feed(i int, data []byte, ts int64) {
 
 func frameLen(h []byte) int { return int(h[0])<<16 | int(h[1])<<8 | int(h[2]) }
 
-// Gap says n bytes sent in direction i were lost: the frame boundary and
-// the HPACK table of that direction are unknown from here, and the
-// streams it was sending are flagged.
-func (a *Assembler) Gap(i int, ts int64) {
+// Gap says n bytes sent in direction i were lost (n < 0: an unknown
+// number). Bytes lost inside the payload of a DATA frame whose header was
+// seen cost only that payload: they are kept as zeros, the stream is
+// flagged, and framing and HPACK go on. Any other loss leaves the frame
+// boundary and the HPACK table of that direction unknown: the assembler
+// resynchronises on the next frames, and the streams the direction was
+// sending are flagged.
+func (a *Assembler) Gap(i, n int, ts int64) {
 	if a.closed || (i != FromClient && i != FromServer) {
 		return
 	}
+	d := &a.dir[i]
+	if d.synced && n >= 0 && len(d.buf) >= 9 && http2.FrameType(d.buf[3]) == http2.FrameData {
+		need := 9 + frameLen(d.buf)
+		if len(d.buf)+n <= need && d.buf[4]&0x08 == 0 { // unpadded: the lost bytes are data
+			if s := a.streams[binary.BigEndian.Uint32(d.buf[5:9])&(1<<31-1)]; s != nil && s.x != nil {
+				a.flagGap(s.x, i)
+			}
+			d.buf = append(d.buf, make([]byte, n)...)
+			if len(d.buf) == need {
+				a.frame(i, d.buf, d.bufTs, ts)
+				d.buf = d.buf[:0]
+			}
+			return
+		}
+	}
 	a.lost(i, ts)
+}
+
+// flagGap marks x's half sent in direction i as missing bytes.
+func (a *Assembler) flagGap(x *session.Exchange, i int) {
+	if i == FromClient {
+		x.Flags |= session.FlagRequestGap
+	} else {
+		x.Flags |= session.FlagResponseGap
+	}
+	warn(x, "bytes lost in reassembly")
 }
 
 func (a *Assembler) lost(i int, ts int64) {
@@ -253,14 +282,8 @@ func (a *Assembler) lost(i int, ts int64) {
 	d.blockFor, d.block, d.skip = 0, d.block[:0], false
 	a.resetDecoder(i, true)
 	for _, s := range a.streams {
-		h := &s.half[i]
-		if !h.ended && s.x != nil {
-			if i == FromClient {
-				s.x.Flags |= session.FlagRequestGap
-			} else {
-				s.x.Flags |= session.FlagResponseGap
-			}
-			warn(s.x, "bytes lost in reassembly")
+		if !s.half[i].ended && s.x != nil {
+			a.flagGap(s.x, i)
 		}
 	}
 }

@@ -346,3 +346,51 @@ func TestHTTP2OpenStreamsBounded(t *testing.T) {
 		t.Errorf("%d streams after the close", len(r.exs))
 	}
 }
+
+// TestHTTP2GapInData: bytes lost inside a DATA frame's payload flag that
+// stream only; the next stream, whose headers use the HPACK table, still
+// decodes. Bytes lost across a frame header cost the table.
+func TestHTTP2GapInData(t *testing.T) {
+	w := newWire(true)
+	w.headers(0, 1, true, ":method", "GET", ":scheme", "http", ":authority", "shop", ":path", "/big", "x-trace", "abc")
+	w.headers(1, 1, false, ":status", "200", "x-server", "s1")
+	w.data(1, 1, true, bytes.Repeat([]byte("z"), 3000))
+	big := len(w.chunks) - 1
+	w.headers(0, 3, true, ":method", "GET", ":scheme", "http", ":authority", "shop", ":path", "/next", "x-trace", "abc")
+	w.headers(1, 3, true, ":status", "200", "x-server", "s1")
+	for _, tc := range []struct {
+		name      string
+		off, n    int // bytes of the big DATA frame chunk lost
+		recovered int
+	}{
+		{"inside the payload", 1000, 500, 2},   // framing and tables go on
+		{"across the frame header", 0, 500, 1}, // stream 3's response uses the lost table: counted
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recorder{}
+			a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 1 << 20, Start: true}, r)
+			for k, c := range w.chunks {
+				if k != big {
+					a.Feed(c.dir, c.data, c.ts)
+					continue
+				}
+				a.Feed(c.dir, c.data[:tc.off], c.ts)
+				a.Gap(c.dir, tc.n, c.ts)
+				a.Feed(c.dir, c.data[tc.off+tc.n:], c.ts)
+			}
+			a.Close()
+			ok := 0
+			for _, x := range r.exs {
+				if x.Response.Header.Get("x-server") == "s1" && x.Flags&session.FlagNoResponse == 0 {
+					ok++
+				}
+				if x.Request.Target == "/big" && (x.Flags&session.FlagResponseGap == 0 || (tc.recovered == 2) != (x.Response.BodySize == 3000)) {
+					t.Errorf("stream 1: flags %v, body size %d", x.Flags, x.Response.BodySize)
+				}
+			}
+			if ok != tc.recovered {
+				t.Errorf("%d streams recovered whole, want %d (undecodable %v)", ok, tc.recovered, r.undecodable)
+			}
+		})
+	}
+}

@@ -72,7 +72,9 @@ func FuzzAssembler(f *testing.F) {
 					c = c[k:]
 				}
 				if pieces == 4 && dir == 1 {
-					a.Gap(0, ts)
+					a.Gap(0, -1, ts)
+				} else if pieces == 3 && dir == 1 {
+					a.Gap(1, n%300, ts)
 				}
 				ts++
 			}
