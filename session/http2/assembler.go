@@ -254,6 +254,16 @@ func (a *Assembler) Gap(i, n int, ts int64) {
 		if len(d.buf)+n <= need && d.buf[4]&0x08 == 0 { // unpadded: the lost bytes are data
 			if s := a.streams[binary.BigEndian.Uint32(d.buf[5:9])&(1<<31-1)]; s != nil && s.x != nil {
 				a.flagGap(s.x, i)
+				if s.grpc {
+					// The zeros stand for payload bytes only if the loss
+					// lies inside one message; otherwise its prefixes
+					// are gone and splitting stops.
+					m := s.half[i].msg
+					m.feed(d.buf[9:], func(bool, uint32) {})
+					if m.have < 5 || uint64(n) > uint64(m.remain) {
+						s.half[i].msg.lost = true
+					}
+				}
 			}
 			d.buf = append(d.buf, make([]byte, n)...)
 			if len(d.buf) == need {

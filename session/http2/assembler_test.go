@@ -394,3 +394,49 @@ func TestHTTP2GapInData(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPCGapInData: a loss inside one message's payload keeps the
+// message count; a loss over a message prefix stops splitting rather
+// than invent messages from the zeros.
+func TestGRPCGapInData(t *testing.T) {
+	w := newWire(true)
+	w.headers(0, 1, true, ":method", "POST", ":scheme", "http", ":authority", "shop", ":path", "/s.S/List", "content-type", "application/grpc")
+	w.headers(1, 1, false, ":status", "200", "content-type", "application/grpc")
+	body := append(append(grpcMsg(strings.Repeat("a", 1000)), grpcMsg(strings.Repeat("b", 1000))...), grpcMsg("c")...)
+	w.data(1, 1, false, body)
+	big := len(w.chunks) - 1
+	w.headers(1, 1, true, "grpc-status", "0")
+	for _, tc := range []struct {
+		name     string
+		off, n   int
+		messages int // server messages recorded
+	}{
+		{"inside a payload", 9 + 100, 500, 3},
+		{"over a prefix", 9 + 900, 300, 0}, // the second prefix is at 9+1005
+	} {
+		r := &recorder{}
+		a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 1 << 20, Start: true}, r)
+		for k, c := range w.chunks {
+			if k != big {
+				a.Feed(c.dir, c.data, c.ts)
+				continue
+			}
+			a.Feed(c.dir, c.data[:tc.off], c.ts)
+			a.Gap(c.dir, tc.n, c.ts)
+			a.Feed(c.dir, c.data[tc.off+tc.n:], c.ts)
+		}
+		a.Close()
+		if len(r.exs) != 1 {
+			t.Fatalf("%s: %d exchanges", tc.name, len(r.exs))
+		}
+		got := 0
+		for _, m := range r.exs[0].Stream.GRPC.Messages {
+			if m.FromServer {
+				got++
+			}
+		}
+		if got != tc.messages || !r.exs[0].Stream.GRPC.HasStatus {
+			t.Errorf("%s: %d server messages, want %d; %v", tc.name, got, tc.messages, r.exs[0].Warnings)
+		}
+	}
+}

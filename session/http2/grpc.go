@@ -15,11 +15,12 @@ type splitter struct {
 	prefix [5]byte
 	have   int    // prefix bytes seen of the message in progress
 	remain uint32 // payload bytes still to come
+	lost   bool   // bytes lost where a prefix may have been: no more messages
 }
 
 // feed consumes DATA bytes and calls done for each message completed.
 func (m *splitter) feed(p []byte, done func(compressed bool, n uint32)) {
-	for len(p) > 0 {
+	for len(p) > 0 && !m.lost {
 		if m.have < 5 {
 			n := copy(m.prefix[m.have:], p)
 			m.have += n
@@ -40,7 +41,7 @@ func (m *splitter) feed(p []byte, done func(compressed bool, n uint32)) {
 }
 
 // partial reports whether a message was begun and not finished.
-func (m *splitter) partial() bool { return m.have > 0 }
+func (m *splitter) partial() bool { return m.have > 0 || m.lost }
 
 // ErrPayloadCut means a message's bytes were not all kept: the body was
 // cut at the recording's body cap or bytes were lost.

@@ -319,7 +319,9 @@ func (a *Assembler) finish(s *stream, ts int64) {
 		x.Timing.ResponseEnd = ts
 	}
 	for i := range s.half {
-		if s.half[i].msg.partial() {
+		if s.half[i].msg.lost {
+			warn(x, "gRPC messages after lost bytes not recorded")
+		} else if s.half[i].msg.partial() {
 			warn(x, "gRPC message cut short")
 		}
 	}
