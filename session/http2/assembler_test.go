@@ -201,15 +201,23 @@ func TestGRPCMessages(t *testing.T) {
 	w.headers(1, 1, false, ":status", "200", "content-type", "application/grpc")
 	w.data(1, 1, false, append(append(grpcMsg("a"), grpcMsg("bb")...), grpcMsg("")...))
 	w.headers(1, 1, true, "grpc-status", "0")
+	// A call the client cancels before any message: still gRPC.
+	req(5, "/shop.Shop/Slow")
+	w.fr[0].WriteRSTStream(5, http2.ErrCodeCancel)
+	w.flush(0)
 	// A unary call refused with a trailers-only response.
 	req(3, "/shop.Shop/Login")
 	w.data(0, 3, true, grpcMsg("creds"))
 	w.headers(1, 3, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "16", "grpc-message", "bad%20creds")
 
 	r, _ := run(t, w, true, 0, 0)
-	if len(r.exs) != 2 {
+	if len(r.exs) != 3 {
 		t.Fatalf("%d exchanges", len(r.exs))
 	}
+	if x := r.exs[1]; x.GRPCMethod() != "/shop.Shop/Slow" || x.Stream.GRPC.HasStatus || x.Stream.Reset.Code != uint32(http2.ErrCodeCancel) {
+		t.Errorf("cancelled call %q %+v", x.GRPCMethod(), x.Stream)
+	}
+	r.exs = append(r.exs[:1], r.exs[2])
 	x := r.exs[0]
 	g := x.Stream.GRPC
 	if x.GRPCMethod() != "/shop.Shop/Chat" || g == nil || !g.HasStatus || g.Status != 0 {

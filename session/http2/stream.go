@@ -86,6 +86,9 @@ func (a *Assembler) upgraded(x *session.Exchange) {
 	s.half[FromClient].headers, s.half[FromClient].ended = true, true
 	s.grpc = isGRPC(x.Request.Header)
 	a.xstream(s)
+	if s.grpc {
+		a.grpcOf(s)
+	}
 }
 
 // headers takes a decoded header block of direction i on stream id; end is
@@ -116,6 +119,9 @@ func (a *Assembler) headers(i int, id uint32, fields []hpack.HeaderField, end bo
 		s.x = x
 		s.grpc = isGRPC(x.Request.Header)
 		a.xstream(s).Pushes = s.pushes
+		if s.grpc {
+			a.grpcOf(s) // a call without messages or status is still gRPC
+		}
 		a.ev.Started(x)
 	case s.x == nil:
 		// Frames of a stream whose request was never seen (or did not
