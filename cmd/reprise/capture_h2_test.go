@@ -18,7 +18,9 @@ func TestCaptureInspectGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var truth struct{ Counts struct{ Calls map[string]int } }
+	var truth struct {
+		Counts struct{ Calls map[string]int }
+	}
 	if err := json.Unmarshal(raw, &truth); err != nil {
 		t.Fatal(err)
 	}
