@@ -36,6 +36,7 @@ func isPreface(data []byte) bool {
 // request that becomes stream 1. HTTP/1 exchanges already finished were
 // emitted; any still queued are dropped.
 func (c *Conn) switchH2(client Side, start bool, upgrade *session.Exchange) {
+	guessed := c.client == Unknown && !start
 	if c.client == Unknown {
 		c.setClient(client)
 		if c.client == Side1 {
@@ -57,7 +58,7 @@ func (c *Conn) switchH2(client Side, start bool, upgrade *session.Exchange) {
 		upgrade.Conn.Protocol = c.info.Protocol
 	}
 	c.started = true
-	c.h2 = http2.New(http2.Config{Conn: c.info, MaxBody: c.cfg.MaxBody, Start: start, Upgrade: upgrade}, h2events{c})
+	c.h2 = http2.New(http2.Config{Conn: c.info, MaxBody: c.cfg.MaxBody, Start: start, Upgrade: upgrade, GuessedRoles: guessed}, h2events{c})
 }
 
 // h2dir is the assembler's direction for data sent by side s.
@@ -79,7 +80,8 @@ func (c *Conn) h2Start(s Side, data []byte) bool {
 		client := c.client
 		if client == Unknown {
 			// Without a SYN or a port to say, the side on the higher
-			// (ephemeral) port is taken for the client.
+			// (ephemeral) port is taken for the client, a guess the
+			// assembler checks against the first header block.
 			client = Side0
 			if c.cfg.Addr[1].Port() > c.cfg.Addr[0].Port() {
 				client = Side1

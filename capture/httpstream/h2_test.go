@@ -1,6 +1,7 @@
 package httpstream
 
 import (
+	"net/netip"
 	"strconv"
 	"testing"
 
@@ -55,7 +56,7 @@ func TestH2Detection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, n := range []int{1 << 20, 7} {
-			if n == 7 && tt.cfg.Client == Side0 && !tt.cfg.StartSeen {
+			if n == 7 && !tt.cfg.StartSeen {
 				continue // mid-way, frames are recognised in a first segment of 9 bytes or more
 			}
 			r := run(t, tt.cfg, split(tt.steps, n))
@@ -71,5 +72,26 @@ func TestH2Detection(t *testing.T) {
 				t.Errorf("%s/%d: %q on %v, want %q", tt.name, n, got, x.Conn.Protocol, tt.want)
 			}
 		}
+	}
+}
+
+// TestH2GuessedRolesCorrected: joined mid-way with the roles unknown and
+// the server on the higher port, the port guess is wrong; the first
+// request header block corrects it before anything is recorded.
+func TestH2GuessedRolesCorrected(t *testing.T) {
+	req := h2test.Headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")
+	resp := h2test.Headers(1, false, ":status", "200") + h2test.Data(1, true, "hi")
+	r := &recorder{}
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddrPort("10.0.0.2:50051")
+	cn := New(Config{Client: Unknown, Addr: [2]netip.AddrPort{cli, srv}, MaxBody: 1 << 10}, r)
+	cn.Feed(Side0, []byte(h2test.Settings+req), 1)
+	cn.Feed(Side1, []byte(h2test.Settings+resp), 2)
+	cn.Close()
+	if len(r.exchanges) != 1 || len(r.unsupported) != 0 {
+		t.Fatalf("%d exchanges, unsupported %v", len(r.exchanges), r.unsupported)
+	}
+	x := r.exchanges[0]
+	if x.Request.Target != "/h2" || x.Response.Status != 200 || string(x.Response.Body) != "hi" || x.Conn.Client != cli || x.Conn.Server != srv {
+		t.Errorf("%s %d %q from %v to %v", x.Request.Target, x.Response.Status, x.Response.Body, x.Conn.Client, x.Conn.Server)
 	}
 }

@@ -60,6 +60,11 @@ type Config struct {
 	// stream 1 with its request half complete; the server's bytes after
 	// the 101 response are HTTP/2 frames. Nil otherwise.
 	Upgrade *session.Exchange
+	// GuessedRoles says the caller guessed which direction is the
+	// client's (no SYN, no port to tell): the first header block that
+	// decodes confirms the guess (a request's :method) or reverses it (a
+	// response's :status) before any stream is recorded.
+	GuessedRoles bool
 }
 
 // Events receives what an Assembler finds, synchronously from Feed, Gap
@@ -99,6 +104,8 @@ type Assembler struct {
 	open    int
 	index   int
 	closed  bool
+	swapped bool  // the guessed roles were reversed: direction i is role 1-i
+	guessed bool  // the roles are still a guess
 	last    int64 // the latest timestamp fed
 	stats   Stats
 	fields  []hpack.HeaderField // the decoded block, reused
@@ -127,7 +134,7 @@ func New(cfg Config, ev Events) *Assembler {
 	if cfg.MaxBody < 0 {
 		cfg.MaxBody = 0
 	}
-	a := &Assembler{cfg: cfg, ev: ev, streams: make(map[uint32]*stream)}
+	a := &Assembler{cfg: cfg, ev: ev, streams: make(map[uint32]*stream), guessed: cfg.GuessedRoles && !cfg.Start}
 	for i := range a.dir {
 		d := &a.dir[i]
 		d.fr = http2.NewFramer(nil, &d.rd)
@@ -253,15 +260,16 @@ func (a *Assembler) Gap(i, n int, ts int64) {
 		need := 9 + frameLen(d.buf)
 		if len(d.buf)+n <= need && d.buf[4]&0x08 == 0 { // unpadded: the lost bytes are data
 			if s := a.streams[binary.BigEndian.Uint32(d.buf[5:9])&(1<<31-1)]; s != nil && s.x != nil {
-				a.flagGap(s.x, i)
+				r := a.role(i)
+				a.flagGap(s.x, r)
 				if s.grpc {
 					// The zeros stand for payload bytes only if the loss
 					// lies inside one message; otherwise its prefixes
 					// are gone and splitting stops.
-					m := s.half[i].msg
+					m := s.half[r].msg
 					m.feed(d.buf[9:], func(bool, uint32) {})
 					if m.have < 5 || uint64(n) > uint64(m.remain) {
-						s.half[i].msg.lost = true
+						s.half[r].msg.lost = true
 					}
 				}
 			}
@@ -276,9 +284,17 @@ func (a *Assembler) Gap(i, n int, ts int64) {
 	a.lost(i, ts)
 }
 
-// flagGap marks x's half sent in direction i as missing bytes.
-func (a *Assembler) flagGap(x *session.Exchange, i int) {
-	if i == FromClient {
+// role is FromClient or FromServer for the bytes of direction i.
+func (a *Assembler) role(i int) int {
+	if a.swapped {
+		return 1 - i
+	}
+	return i
+}
+
+// flagGap marks x's half sent by role r as missing bytes.
+func (a *Assembler) flagGap(x *session.Exchange, r int) {
+	if r == FromClient {
 		x.Flags |= session.FlagRequestGap
 	} else {
 		x.Flags |= session.FlagResponseGap
@@ -291,9 +307,10 @@ func (a *Assembler) lost(i int, ts int64) {
 	d.buf, d.synced, d.preface = d.buf[:0], false, 0
 	d.blockFor, d.block, d.skip = 0, d.block[:0], false
 	a.resetDecoder(i, true)
+	r := a.role(i)
 	for _, s := range a.streams {
-		if !s.half[i].ended && s.x != nil {
-			a.flagGap(s.x, i)
+		if !s.half[r].ended && s.x != nil {
+			a.flagGap(s.x, r)
 		}
 	}
 }
@@ -413,17 +430,17 @@ func (a *Assembler) frame(i int, b []byte, start, end int64) {
 			a.resetDecoder(i, true)
 		}
 	case *http2.DataFrame:
-		a.data(i, f, start, end)
+		a.data(a.role(i), f, start, end)
 	case *http2.RSTStreamFrame:
 		a.stats.Resets++
 		if s := a.streams[f.StreamID]; s != nil {
-			s.reset = session.Abort{By: party(i), Code: uint32(f.ErrCode)}
+			s.reset = session.Abort{By: party(a.role(i)), Code: uint32(f.ErrCode)}
 			a.finish(s, end)
 		}
 	case *http2.GoAwayFrame:
 		a.stats.GoAways++
 		for _, s := range a.streams {
-			s.goAway = session.Abort{By: party(i), Code: uint32(f.ErrCode)}
+			s.goAway = session.Abort{By: party(a.role(i)), Code: uint32(f.ErrCode)}
 		}
 	}
 }
@@ -478,7 +495,39 @@ func (a *Assembler) fragment(i int, p []byte, ended bool, ts int64) {
 	if d.push {
 		return // decoded to keep the table; pushed streams are counted only
 	}
-	a.headers(i, id, a.fields, d.blockEnd, d.blockTs, ts)
+	r := a.role(i)
+	if a.guessed {
+		r = a.settleRoles(r, a.fields)
+	}
+	a.headers(r, id, a.fields, d.blockEnd, d.blockTs, ts)
+}
+
+// settleRoles checks the guessed roles against a decoded header block that
+// role r sent: a :method comes from a client, a :status from a server. A
+// block with neither (trailers) settles nothing. It returns the block's
+// role after the check.
+func (a *Assembler) settleRoles(r int, fields []hpack.HeaderField) int {
+	method, status := false, false
+	for _, f := range fields {
+		method = method || f.Name == ":method"
+		status = status || f.Name == ":status"
+	}
+	if method == status {
+		return r
+	}
+	a.guessed = false
+	if method == (r == FromClient) {
+		return r
+	}
+	// Reversed: nothing was recorded yet (a stream is recorded from a
+	// request block), so the streams' halves and the addresses swap.
+	a.swapped = !a.swapped
+	c := &a.cfg.Conn
+	c.Client, c.Server = c.Server, c.Client
+	for _, s := range a.streams {
+		s.half[0], s.half[1] = s.half[1], s.half[0]
+	}
+	return 1 - r
 }
 
 // invalidIndex reports whether err is hpack's error for an index past the

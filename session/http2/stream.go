@@ -101,6 +101,9 @@ func (a *Assembler) headers(i int, id uint32, fields []hpack.HeaderField, end bo
 	}
 	h := &s.half[i]
 	switch {
+	case i == FromClient && !h.headers && !hasField(fields, ":method"):
+		// Not a request, whatever the roles say: never recorded as one.
+		s.bad = firstOf(s.bad, ReasonBadHeaderBlock)
 	case i == FromClient && !h.headers:
 		h.headers = true
 		x := &session.Exchange{Conn: a.cfg.Conn, Index: a.index}
@@ -129,6 +132,8 @@ func (a *Assembler) headers(i int, id uint32, fields []hpack.HeaderField, end bo
 		s.bad = firstOf(s.bad, ReasonOpenedBeforeCapture)
 	case i == FromClient:
 		s.x.Request.Trailer = toHeaders(fields)
+	case !h.headers && !hasField(fields, ":status"):
+		s.bad = firstOf(s.bad, ReasonBadHeaderBlock)
 	case !h.headers:
 		status := statusOf(fields)
 		if status >= 100 && status < 200 {
@@ -168,6 +173,15 @@ func toHeaders(fields []hpack.HeaderField) session.Headers {
 		h[k] = session.Header{Name: f.Name, Value: f.Value}
 	}
 	return h
+}
+
+func hasField(fields []hpack.HeaderField, name string) bool {
+	for _, f := range fields {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func statusOf(fields []hpack.HeaderField) int {
