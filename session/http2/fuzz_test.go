@@ -57,7 +57,7 @@ func FuzzAssembler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, start := range []bool{true, false} {
 			r := &recorder{}
-			a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 64, Start: start}, r)
+			a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 64, Start: start, GuessedRoles: !start}, r)
 			p := b
 			ts := int64(1)
 			for len(p) >= 3 {
