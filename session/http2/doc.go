@@ -31,5 +31,10 @@
 // header block is never guessed: its stream is counted as undecodable with
 // the reason, and the decoder starts again from empty after it (the block
 // may have added entries of its own). Every stream whose header blocks
-// decode is recovered. The same rule covers bytes lost in reassembly.
+// decode is recovered. The same rule covers bytes lost in reassembly,
+// except bytes lost inside a DATA frame's payload, which cost only that
+// payload. When the caller could only guess which side is the client
+// (Config.GuessedRoles), the first block carrying :method or :status
+// confirms or reverses the guess before anything is recorded, and a block
+// without them is never recorded as a request or a response.
 package http2
