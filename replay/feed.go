@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -238,6 +237,10 @@ func (f *feeder) clone(it *item, off time.Duration) {
 		f.firstOff[it.base] = off
 	}
 	for k := 0; k < o.scale; k++ {
+		if !o.shard.Owns(cloneKey(it.base, k, o.scale)) { // issue 18: another shard's clone
+			f.drop(&f.r.st.filtered.ByShard)
+			continue
+		}
 		if !schedule.CloneActive(o.pacer, f.scaleRamp, first, k, o.stagger) {
 			f.drop(&f.r.st.filtered.ByScaleRamp)
 			continue
@@ -249,9 +252,7 @@ func (f *feeder) clone(it *item, off time.Duration) {
 		}
 		c.clone = k
 		c.offset = schedule.CloneOffset(off, k, o.stagger)
-		if o.scale > 1 {
-			c.key = fmt.Sprintf("%s#%d", it.base, k)
-		}
+		c.key = cloneKey(it.base, k, o.scale)
 		c.seq = f.seq
 		f.seq++
 		f.clones.push(c)

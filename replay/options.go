@@ -108,6 +108,11 @@ type options struct {
 	stages        []ramp.StagePlan
 	ratePerSecond float64
 	compare       *compare.Comparer
+
+	// Issue 18: scale-out (shard.go).
+	shard     Shard
+	startAt   time.Time
+	recording *RecordingID
 }
 
 func defaults() options {
@@ -453,4 +458,12 @@ func WithLabels(kv map[string]string) Option {
 		}
 		return nil
 	}
+}
+
+// WithStartAt makes Run wait, once it is ready to send, until t before
+// its clock starts, so that shards on many machines keep one schedule. A
+// run that reaches t late starts at once; its report says how late
+// (StartLateMS). The zero time starts at once.
+func WithStartAt(t time.Time) Option {
+	return func(o *options) error { o.startAt = t; return nil }
 }

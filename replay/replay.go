@@ -150,6 +150,11 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	if !r.ran.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyRun
 	}
+	// Issue 18 (scale-out): the shard's share of the caps, then the wait
+	// for --start-at, just before the clock starts.
+	if err := r.startShard(ctx); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	r.start.Store(start.UnixNano())
 	r.sends.start = start

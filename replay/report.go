@@ -143,6 +143,20 @@ type Report struct {
 	// Compare holds the differences between the live responses and the
 	// recorded ones (--compare); nil when not asked for.
 	Compare *compare.Report `json:"compare,omitempty"`
+
+	// Recording names the recording replayed (WithRecording); reports
+	// are merged only when it is the same.
+	Recording *RecordingID `json:"recording,omitempty"`
+	// Shard is set in one shard's report (WithShard): the part of the
+	// sessions it sent and how the whole run's caps were divided.
+	Shard *ShardReport `json:"shard,omitempty"`
+	// Shards lists the shards a merged report was made of (MergeReports);
+	// empty in one process's report.
+	Shards []ShardRun `json:"shards,omitempty"`
+	// StartAt is the agreed start instant (WithStartAt) and StartLateMS
+	// how long after it the run's clock started.
+	StartAt     *time.Time `json:"start_at,omitempty"`
+	StartLateMS float64    `json:"start_late_ms,omitempty"`
 }
 
 // StageReport is one ramp stage on the run's wall clock, in seconds since
@@ -271,6 +285,8 @@ type FilterCounts struct {
 	// ByScaleRamp counts clone requests left out because the scale ramp
 	// had not reached their clone when their session began.
 	ByScaleRamp uint64 `json:"scale_ramp,omitempty"`
+	// ByShard counts clone requests left to the other shards (WithShard).
+	ByShard uint64 `json:"shard,omitempty"`
 	// Unsendable counts exchanges with no method or target.
 	Unsendable uint64 `json:"unsendable"`
 }
@@ -314,6 +330,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		verdict = "FAILED: " + r.Failure
 	}
 	fmt.Fprintf(&b, "replay %s -> %s  speed %s  scale %d\n", verdict, r.Target, r.Speed, r.Scale)
+	r.shardSummary(&b)
 	fmt.Fprintf(&b, "  duration  %s, last send at %s (recording span %s", FormatMS(r.DurationMS), FormatMS(r.LastSendMS), FormatMS(r.SpanMS))
 	if r.ExpectedMS > 0 {
 		fmt.Fprintf(&b, ", expected %s", FormatMS(r.ExpectedMS))
@@ -483,6 +500,12 @@ type stats struct {
 	first, last time.Time // first send and last completion
 	lastSent    time.Time
 
+	// Set as the run starts (startShard), before any request.
+	shard     *ShardReport
+	recording *RecordingID
+	startAt   *time.Time
+	startLate time.Duration
+
 	// Counted once or more per request outside any other work under mu:
 	// atomics, which fill and snapshot add in.
 	scheduled, read, learned atomic.Uint64
@@ -608,7 +631,7 @@ func (s *stats) fill(rep *Report) {
 	for name, rs := range s.routes {
 		rep.Routes = append(rep.Routes, RouteReport{
 			Route: name, Requests: rs.requests, Errors: rs.errors, StatusCodes: maps(rs.codes),
-			Latency: rs.latency.summary(false), ServiceTime: rs.service.summary(false),
+			Latency: rs.latency.summary(true), ServiceTime: rs.service.summary(true),
 		})
 	}
 	slices.SortFunc(rep.Routes, func(a, b RouteReport) int { return strings.Compare(a.Route, b.Route) })
@@ -618,6 +641,10 @@ func (s *stats) fill(rep *Report) {
 	rep.Correlation.Learned = s.learned.Load()
 	rep.Filtered = s.filtered
 	rep.Filtered.Read = s.read.Load()
+	rep.Shard, rep.Recording, rep.StartAt = s.shard, s.recording, s.startAt
+	if s.startAt != nil {
+		rep.StartLateMS = msf(s.startLate)
+	}
 }
 
 func maps(m map[string]uint64) map[string]uint64 {
