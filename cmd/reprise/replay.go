@@ -67,6 +67,9 @@ type replayOptions struct {
 	html        string
 	compare     bool
 	compareSkip []string
+
+	shard   string // --shard K/N; see shardOptions
+	startAt string // --start-at
 }
 
 // replayLong is the help of 'reprise replay'.
@@ -204,6 +207,8 @@ func addReplay(root *cobra.Command) {
 	f.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
 	f.BoolVar(&o.compare, "compare", false, "compare every response with the recorded one (status, headers, JSON fields; noise and live values discounted) and report the differences")
 	f.StringSliceVar(&o.compareSkip, "compare-ignore", nil, `with --compare, leave out JSON paths or headers, e.g. '$.items[*].updated_at,Date'`)
+	f.StringVar(&o.shard, "shard", "", "send only part K (from 0) of N of the sessions, e.g. 0/4; default from JOB_COMPLETION_INDEX and "+envShards+" when both are set")
+	f.StringVar(&o.startAt, "start-at", "", "prepare, then start the clock at this instant: RFC 3339 (2026-01-02T15:04:05Z) or +30s from now")
 	root.AddCommand(c)
 }
 
@@ -242,6 +247,11 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		opts = append(opts, replay.WithOrigin(md[0].Start))
 	}
 	opts = append(opts, replay.WithLabels(map[string]string{"recording": strings.Join(rd.Paths(), ","), "tool": Version()}))
+	id, err := replay.IdentifyRecording(rd.Paths()...)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, replay.WithRecording(id))
 
 	display, stopMetrics, err := o.display(ctx, survey, stderr)
 	if err != nil {
@@ -531,6 +541,11 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithGuard(g),
 		replay.WithDrainTimeout(o.drain),
 	)
+	scaleOut, err := o.shardOptions(os.Getenv, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, scaleOut...)
 	// Check every option now, so a mistake is a usage error before
 	// anything is opened or sent.
 	if _, err := replay.New("http://127.0.0.1", opts...); err != nil {

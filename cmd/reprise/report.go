@@ -55,5 +55,6 @@ Without --html the report's summary is printed on stdout.`,
 		},
 	}
 	c.Flags().StringVar(&o.html, "html", "", "write the page to this file")
+	c.AddCommand(newCmdReportMerge(nil))
 	root.AddCommand(c)
 }

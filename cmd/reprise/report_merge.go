@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprise-tool/reprise/replay"
+)
+
+// mergeOptions are the flags of 'reprise report merge'.
+type mergeOptions struct {
+	paths  []string
+	out    string
+	html   string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// newCmdReportMerge builds 'reprise report merge'; runF, when not nil,
+// replaces mergeRun (for tests of the flags).
+func newCmdReportMerge(runF func(*mergeOptions) error) *cobra.Command {
+	o := &mergeOptions{}
+	c := &cobra.Command{
+		Use:   "merge SHARD.json... -o RUN.json [--html RUN.html]",
+		Short: "Merge the reports of a replay's shards (--shard K/N) into the report of the whole run",
+		Long: `Read the run reports of the N shards of one replay ('reprise replay --shard K/N
+--report shard-K.json') and write the whole run's report: counts are the
+shards' sums, latency percentiles those of one histogram fed every sample
+(the reports carry their full HDR histograms), per-second series are added
+by wall second. Per-second percentiles on the page are the highest shard's.
+
+The reports must be of one recording (its sha256 and format version), one
+report version, one target, speed and scale, and hold every shard K of N
+exactly once; otherwise nothing is written and the error names the report.`,
+		Example: `  # four shards, then one report
+  reprise report merge shard-*.json -o run.json --html run.html`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.paths, o.stdout, o.stderr = args, c.OutOrStdout(), c.ErrOrStderr()
+			if o.out == "" {
+				return usagef(errors.New("no output: give -o run.json"))
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return mergeRun(o)
+		},
+	}
+	c.Flags().StringVarP(&o.out, "output", "o", "", "write the merged report (JSON) to this file (required)")
+	c.Flags().StringVar(&o.html, "html", "", "also write the merged report's page to this file")
+	return c
+}
+
+// mergeRun reads the shards' reports, merges them and writes the result.
+func mergeRun(o *mergeOptions) error {
+	reps := make([]*replay.Report, len(o.paths))
+	for i, p := range o.paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		reps[i], err = replay.ReadReport(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	m, err := replay.MergeReports(reps...)
+	var me *replay.MergeError
+	if errors.As(err, &me) && me.Index >= 0 && me.Index < len(o.paths) {
+		return fmt.Errorf("%s: %w", o.paths[me.Index], err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := writeReport(o.out, m); err != nil {
+		return err
+	}
+	if o.html != "" {
+		if err := writeHTML(o.html, m); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(o.stderr, "report: merged %d shards into %s\n", len(reps), o.out)
+	return m.WriteSummary(o.stdout)
+}
