@@ -188,7 +188,7 @@ func addReplay(root *cobra.Command) {
 	f.DurationVar(&o.to, "to", 0, "stop at this offset into the recording (0: the end)")
 	f.IntVar(&o.sessions, "sessions", 0, "replay only the first N sessions, whole (0: all)")
 	f.StringVar(&o.sessionKeys, "session-keys", "auto", "auto (recorded if the recording has them, else recompute), recorded, recompute, or connection")
-	f.StringVar(&o.report, "report", "", "write every figure as JSON to this file")
+	f.StringVar(&o.report, "report", "", "write every figure as JSON to this file (- for stdout, between marker lines, as a pod's log)")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON on stdout instead of the summary")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", replay.DefaultMaxErrorRate, "share of requests that may fail for the replay to count as completed")
 	f.DurationVar(&o.progress, "progress", 5*time.Second, "plain progress line interval on stderr when it is not a terminal (0: no progress)")
@@ -271,7 +271,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		return runErr
 	}
 	if o.report != "" {
-		if err := writeReport(o.report, rep); err != nil {
+		if err := writeReportOut(o.report, rep, stdout); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,7 @@ type mergeOptions struct {
 func newCmdReportMerge(runF func(*mergeOptions) error) *cobra.Command {
 	o := &mergeOptions{}
 	c := &cobra.Command{
-		Use:   "merge SHARD.json... -o RUN.json [--html RUN.html]",
+		Use:   "merge SHARD.json|PODS.log... -o RUN.json [--html RUN.html]",
 		Short: "Merge the reports of a replay's shards (--shard K/N) into the report of the whole run",
 		Long: `Read the run reports of the N shards of one replay ('reprise replay --shard K/N
 --report shard-K.json') and write the whole run's report: counts are the
@@ -35,7 +35,13 @@ by wall second. Per-second percentiles on the page are the highest shard's.
 
 The reports must be of one recording (its sha256 and format version), one
 report version, one target, speed and scale, and hold every shard K of N
-exactly once; otherwise nothing is written and the error names the report.`,
+exactly once; otherwise nothing is written and the error names the report.
+
+A file may also be the shards' logs ('reprise replay --report -' prints its
+report between marker lines, as 'reprise k8s job' pods do):
+
+  kubectl logs -l job-name=reprise-replay --tail=-1 --max-log-requests 64 > shards.log
+  reprise report merge shards.log -o run.json`,
 		Example: `  # four shards, then one report
   reprise report merge shard-*.json -o run.json --html run.html`,
 		Args: cobra.MinimumNArgs(1),
@@ -57,22 +63,23 @@ exactly once; otherwise nothing is written and the error names the report.`,
 
 // mergeRun reads the shards' reports, merges them and writes the result.
 func mergeRun(o *mergeOptions) error {
-	reps := make([]*replay.Report, len(o.paths))
-	for i, p := range o.paths {
-		f, err := os.Open(p)
+	var reps []*replay.Report
+	var names []string
+	for _, p := range o.paths {
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		reps[i], err = replay.ReadReport(f)
-		f.Close()
+		rs, ns, err := readReports(p, data)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return err
 		}
+		reps, names = append(reps, rs...), append(names, ns...)
 	}
 	m, err := replay.MergeReports(reps...)
 	var me *replay.MergeError
-	if errors.As(err, &me) && me.Index >= 0 && me.Index < len(o.paths) {
-		return fmt.Errorf("%s: %w", o.paths[me.Index], err)
+	if errors.As(err, &me) && me.Index >= 0 && me.Index < len(names) {
+		return fmt.Errorf("%s: %w", names[me.Index], err)
 	}
 	if err != nil {
 		return err

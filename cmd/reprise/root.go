@@ -41,5 +41,6 @@ against staging at 1x-10x while keeping every session's order.`,
 	addDemo(root)
 	addExport(root)
 	addImport(root)
+	addK8s(root)
 	return root
 }
