@@ -84,7 +84,15 @@ func mergeRun(o *mergeOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeReport(o.out, m); err != nil {
+	f, err := os.Create(o.out)
+	if err != nil {
+		return err
+	}
+	if err := m.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", o.out, err)
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	if o.html != "" {

@@ -144,7 +144,7 @@ func TestShardsAcceptance(t *testing.T) {
 				t.Errorf("merged latency count %d, single run %d", m.Latency.Count, wantRep.Latency.Count)
 			}
 			// Loopback latencies are a millisecond or two, but the tail of
-			// N processes on a shared two-core machine moves by a hundred
+			// N processes on a shared two-core machine moves by hundreds
 			// (two single runs in a row measured p99 19ms and 166ms): p99
 			// is held to loose bounds here, and to the shards' own (the
 			// merged p99 of one histogram lies between theirs). That the
@@ -161,15 +161,23 @@ func TestShardsAcceptance(t *testing.T) {
 			if d := math.Abs(m.Latency.P50 - wantRep.Latency.P50); d > 5+wantRep.Latency.P50 {
 				t.Errorf("merged p50 %vms, single run %vms", m.Latency.P50, wantRep.Latency.P50)
 			}
-			if d := math.Abs(m.Latency.P99 - wantRep.Latency.P99); d > 250 {
+			if d := math.Abs(m.Latency.P99 - wantRep.Latency.P99); d > 1000 {
 				t.Errorf("merged p99 %vms, single run %vms", m.Latency.P99, wantRep.Latency.P99)
 			}
-			// Sends per second follow one schedule on one clock: a second's
-			// count moves only by the requests that fall on either side of
-			// its boundary in one run and not the other.
+			// One schedule on one clock: the requests due in each second
+			// are the single run's (a float sum, hence the half). Sends
+			// follow it unless the machine stalls a process, which moves a
+			// burst's requests across a second's boundary: they are held
+			// to a wider margin.
+			for i := range max(len(m.Series), len(wantRep.Series)) {
+				g, w := intended(m.Series, i), intended(wantRep.Series, i)
+				if math.Abs(g-w) > 0.5 {
+					t.Errorf("second %d: %v requests due merged, %v in the single run", i, g, w)
+				}
+			}
 			for i := range max(len(m.PerSecond), len(wantRep.PerSecond)) {
 				g, w := at(m.PerSecond, i), at(wantRep.PerSecond, i)
-				if tol := max(15, w/10); g > w+tol || w > g+tol {
+				if tol := max(50, w/5); g > w+tol || w > g+tol {
 					t.Errorf("second %d: %d sends merged, %d in the single run", i, g, w)
 				}
 			}
@@ -180,6 +188,13 @@ func TestShardsAcceptance(t *testing.T) {
 				m.Latency.P50, m.Latency.P99, wantRep.Latency.P50, wantRep.Latency.P99, m.PerSecond, wantRep.PerSecond)
 		})
 	}
+}
+
+func intended(xs []replay.Second, i int) float64 {
+	if i < len(xs) {
+		return xs[i].Intended
+	}
+	return 0
 }
 
 func at(xs []uint64, i int) uint64 {
