@@ -22,6 +22,11 @@ import (
 // whole. The *MergeError says which report and why.
 var ErrMerge = errors.New("reports cannot be merged")
 
+// MaxShardSkew is how far apart the shards of one run may have started
+// for MergeReports: shards started together (WithStartAt) are milliseconds
+// apart, by hand minutes; reports hours apart are of different runs.
+const MaxShardSkew = time.Hour
+
 // MergeError says why report Index (of those given to MergeReports, from
 // 0) cannot be merged; Index is -1 when the set as a whole is wrong.
 type MergeError struct {
@@ -157,6 +162,8 @@ func checkMergeable(reps []*Report) error {
 			return bad("sessions assigned by %q, report 0 by %q", r.Shard.Hash, first.Shard.Hash)
 		case seen[sh.K]:
 			return bad("shard %s given twice", sh)
+		case r.Start.Sub(first.Start).Abs() > MaxShardSkew:
+			return bad("started %v apart from report 0: the shards of one run start together (--start-at)", r.Start.Sub(first.Start).Round(time.Second))
 		}
 		seen[sh.K] = true
 	}

@@ -266,6 +266,9 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	rules := o.abortOn.Rules()
 	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight; guards %s over %v\n",
 		strings.Join(rd.Paths(), ", "), o.target, o.speedText(), o.scale, o.maxInFlight, rules, o.abortWindow)
+	if o.shard != "" || o.startAt != "" || os.Getenv(envShards) != "" {
+		fmt.Fprintf(stderr, "replay: scale-out: %s\n", o.scaleOutText())
+	}
 	rep, runErr := runInterruptible(ctx, r, src)
 	if rep == nil {
 		return runErr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -107,4 +108,22 @@ func readReports(name string, data []byte) (reps []*replay.Report, names []strin
 		rest = tail
 	}
 	return reps, names, nil
+}
+
+// scaleOutText says, for the banner, which shard this is and when it
+// starts, as the flags or the environment gave them.
+func (o *replayOptions) scaleOutText() string {
+	shard := o.shard
+	if idx, total := os.Getenv(envIndex), os.Getenv(envShards); shard == "" && idx != "" && total != "" {
+		shard = idx + "/" + total + " (from " + envIndex + " and " + envShards + ")"
+	}
+	if shard == "" {
+		shard = "the whole run"
+	} else {
+		shard = "shard " + shard + " of the sessions"
+	}
+	if o.startAt == "" {
+		return shard + ", starting at once"
+	}
+	return shard + ", starting at " + o.startAt + " after preparing"
 }
