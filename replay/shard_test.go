@@ -83,7 +83,7 @@ func TestParseStartAt(t *testing.T) {
 }
 
 // shardSource is a recording of sessions of three requests each.
-func shardSource(sessions int) *sliceSource {
+func shardSource(sessions int) *session.SliceSource {
 	var ex []*session.Exchange
 	for s := range sessions {
 		for i := range 3 {
