@@ -160,6 +160,8 @@ func checkMergeable(reps []*Report) error {
 			return bad("shard %s: K out of range", sh)
 		case r.Shard != nil && first.Shard != nil && r.Shard.Hash != first.Shard.Hash:
 			return bad("sessions assigned by %q, report 0 by %q", r.Shard.Hash, first.Shard.Hash)
+		case seen[sh.K] && sh.N == 1:
+			return bad("two reports of whole runs (no --shard): merge the reports of one run's shards (--shard K/N)")
 		case seen[sh.K]:
 			return bad("shard %s given twice", sh)
 		case r.Start.Sub(first.Start).Abs() > MaxShardSkew:

@@ -129,6 +129,14 @@ and lag; --metrics-addr serves Prometheus metrics; --report writes every
 figure as JSON (reprise report run.json --html out.html redraws the page
 from it); --html writes one self-contained page.
 
+Scale-out: --shard K/N (K from 0; or JOB_COMPLETION_INDEX with REPRISE_SHARDS)
+sends only the session clones whose key hashes to shard K, so N processes
+together send every session once, each at its single-run due time; --rate and
+--max-sessions are the whole run's and divided among the shards. --start-at
+(RFC 3339, or +30s) prepares, then starts the clock at that instant; a late
+start is reported. 'reprise report merge' joins the shards' reports;
+'reprise k8s job' writes the Kubernetes Job.
+
 Exit codes: 0 completed; 1 failed (errors above --max-error-rate, a dead
 target, stopped early); 2 a command-line mistake or a refused target; 3 a
 guard stopped the replay; 130 interrupted.`
