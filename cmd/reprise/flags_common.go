@@ -24,6 +24,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -101,6 +102,23 @@ func (s *sessionFlags) options() ([]identity.Option, error) {
 		return nil, fmt.Errorf("--session: %w", err)
 	}
 	return []identity.Option{identity.WithRuleText(s.rules...)}, nil
+}
+
+// addSessionKeysFlag registers --session-keys, where a replay's sessions
+// come from. Replay, its dry run and check read it alike and hand it to
+// session.SessionKeys.Resolve, so check predicts the sessions replay plays.
+func addSessionKeysFlag(f *pflag.FlagSet, p *string) {
+	f.StringVar(p, "session-keys", string(session.KeysAuto), "auto (recorded if the recording has them, else recompute), recorded, recompute, or connection")
+}
+
+// parseSessionKeys checks --session-keys; its error is a command-line
+// mistake.
+func parseSessionKeys(s string) (session.SessionKeys, error) {
+	k, err := session.ParseSessionKeys(s)
+	if err != nil {
+		return "", fmt.Errorf("--session-keys: %w", err)
+	}
+	return k, nil
 }
 
 // addJSONFlag registers --json, which prints a verb's summary as JSON on
