@@ -195,19 +195,6 @@ func byteProgress(w io.Writer, label string) func(done, total int64) {
 	}
 }
 
-// humanBytes writes a byte count in B, KiB, MiB or GiB.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 // countList writes counts by kind as "kind n, kind n", sorted by kind.
 func countList(m map[string]uint64) string {
 	parts := make([]string, 0, len(m))
