@@ -395,16 +395,7 @@ func printCaptureSummary(w io.Writer, s captureSummary) {
 	if len(c.TLS) > 0 {
 		fmt.Fprintf(w, "  decrypted TLS: %s\n", countList(c.TLS))
 	}
-	if s.Sessions > 0 {
-		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
-	}
-	if len(s.Redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
-	}
-	if s.LimitReached {
-		fmt.Fprintln(w, "  stopped at --count")
-	}
-	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Files, ", "), float64(s.BytesWritten)/1e6)
+	printRecordedTail(w, s.Sessions, s.Redaction, s.LimitReached, s.Files, s.BytesWritten)
 }
 
 // captureNum formats n with thousands separators.

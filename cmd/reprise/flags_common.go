@@ -195,6 +195,22 @@ func byteProgress(w io.Writer, label string) func(done, total int64) {
 	}
 }
 
+// printRecordedTail prints the lines capture's and import's summaries end
+// with: the sessions found, what was redacted, a stop at --count and the
+// files written.
+func printRecordedTail(w io.Writer, sessions uint64, redaction []string, limitReached bool, files []string, written int64) {
+	if sessions > 0 {
+		fmt.Fprintf(w, "  sessions: %s\n", captureNum(sessions))
+	}
+	if len(redaction) > 0 {
+		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(redaction, ", "))
+	}
+	if limitReached {
+		fmt.Fprintln(w, "  stopped at --count")
+	}
+	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(files, ", "), float64(written)/1e6)
+}
+
 // countList writes counts by kind as "kind n, kind n", sorted by kind.
 func countList(m map[string]uint64) string {
 	parts := make([]string, 0, len(m))

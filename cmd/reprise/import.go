@@ -184,16 +184,7 @@ func printImportSummary(w io.Writer, s importSummary) {
 	for _, d := range s.Damage {
 		fmt.Fprintf(w, "  damaged: %s\n", d)
 	}
-	if s.Sessions > 0 {
-		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
-	}
-	if len(s.Redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
-	}
-	if s.LimitReached {
-		fmt.Fprintln(w, "  stopped at --count")
-	}
-	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Output, ", "), float64(s.BytesWritten)/1e6)
+	printRecordedTail(w, s.Sessions, s.Redaction, s.LimitReached, s.Output, s.BytesWritten)
 }
 
 // importSource names the files in the recording's metadata: all of them,
