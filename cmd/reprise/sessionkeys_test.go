@@ -23,32 +23,13 @@ import (
 // choices give four different answers: 2 sessions as recorded, 3
 // recomputed, 6 by connection. rules is the metadata's SessionRules.
 func writeKeysRecording(t *testing.T, rules []string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "keys.rpz")
-	const t0 = int64(1_700_000_000_000_000_000)
-	w, err := session.Create(path, session.Metadata{Source: "test", Start: t0, SessionRules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
 	team := []string{"team-a", "team-a", "team-b"}
-	for i := 0; i < 12; i++ {
+	return writeExchanges(t, rules, 12, func(i int, x *session.Exchange) {
 		u := i % 3
-		at := t0 + int64(i)*10e6
-		x := &session.Exchange{
-			Conn: session.Conn{ID: uint64(10*u + i%2 + 1)}, Session: team[u],
-			Request: session.Request{Method: "GET", Target: "/item/" + strconv.Itoa(i), Proto: "HTTP/1.1",
-				Header: session.Headers{{Name: "Host", Value: "shop"}, {Name: "Cookie", Value: fmt.Sprintf("JSESSIONID=user-%d-0123456789abcdef", u)}}},
-			Response: session.Response{Proto: "HTTP/1.1", Status: 200},
-			Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 1e6, ResponseEnd: at + 1e6},
-		}
-		if err := w.WriteExchange(x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+		x.Conn.ID, x.Index, x.Session = uint64(10*u+i%2+1), 0, team[u]
+		x.Request.Target = "/item/" + strconv.Itoa(i)
+		x.Request.Header = append(x.Request.Header, session.Header{Name: "Cookie", Value: fmt.Sprintf("JSESSIONID=user-%d-0123456789abcdef", u)})
+	})
 }
 
 // TestSessionKeysAgree runs check, the dry run and the replay itself with

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -25,7 +24,7 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("Apply: %v, %+v", err, o)
 	}
 	err = Apply(&o, []option{MaxBody[opts]("har", -1), FirstConnID[opts](99)})
-	if err == nil || !strings.Contains(err.Error(), "har: MaxBody -1") || o.FirstConn != 7 {
+	if err == nil || err.Error() != "har: MaxBody -1: give 0 or more" || o.FirstConn != 7 {
 		t.Fatalf("bad MaxBody: %v, first conn %d", err, o.FirstConn)
 	}
 }
