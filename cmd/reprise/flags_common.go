@@ -134,6 +134,17 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printSummary prints a recording verb's summary: as JSON on stdout with
+// --json, for scripts, else as text on stderr, which is where a person
+// watching the command looks.
+func printSummary[S any](asJSON bool, stdout, stderr io.Writer, sum S, text func(io.Writer, S)) error {
+	if asJSON {
+		return writeJSON(stdout, sum)
+	}
+	text(stderr, sum)
+	return nil
+}
+
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -150,12 +150,8 @@ func importRun(ctx context.Context, o *importOptions) error {
 	if err != nil {
 		sum.Error = err.Error()
 	}
-	if o.json {
-		if jerr := writeJSON(o.stdout, sum); jerr != nil {
-			return jerr
-		}
-	} else {
-		printImportSummary(o.stderr, sum)
+	if jerr := printSummary(o.json, o.stdout, o.stderr, sum, printImportSummary); jerr != nil {
+		return jerr
 	}
 	if err == nil && sum.Damaged > 0 {
 		err = fmt.Errorf("%d damaged payloads or entries passed over (listed above); the recording holds every good one", sum.Damaged)

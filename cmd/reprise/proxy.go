@@ -158,12 +158,8 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if sum.Listen == "" { // nothing started
 		return err
 	}
-	if o.asJSON {
-		if jerr := writeJSON(stdout, sum); jerr != nil && err == nil {
-			err = jerr
-		}
-	} else {
-		proxySummary(stderr, sum)
+	if jerr := printSummary(o.asJSON, stdout, stderr, sum, proxySummary); jerr != nil && err == nil {
+		err = jerr
 	}
 	return err
 }
