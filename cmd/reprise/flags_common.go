@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
@@ -206,20 +207,39 @@ func byteProgress(w io.Writer, label string) func(done, total int64) {
 	}
 }
 
-// printRecordedTail prints the lines capture's and import's summaries end
-// with: the sessions found, what was redacted, a stop at --count and the
-// files written.
-func printRecordedTail(w io.Writer, sessions uint64, redaction []string, limitReached bool, files []string, written int64) {
-	if sessions > 0 {
-		fmt.Fprintf(w, "  sessions: %s\n", captureNum(sessions))
+// recordedSummary is what capture's and import's summaries say alike of
+// the recording capture.Record wrote. Embedded, its fields keep their
+// place in each summary's JSON.
+type recordedSummary struct {
+	BytesWritten int64            `json:"bytes_written"`
+	Seconds      float64          `json:"seconds"`
+	LimitReached bool             `json:"limit_reached,omitempty"`
+	Sessions     uint64           `json:"sessions,omitempty"`
+	Redaction    []string         `json:"redaction,omitempty"`
+	Counters     session.Counters `json:"counters"`
+}
+
+// newRecordedSummary sums up res, a recording into files that began then.
+func newRecordedSummary(res capture.RecordResult, files []string, began time.Time) recordedSummary {
+	s := recordedSummary{BytesWritten: captureBytes(files), Seconds: time.Since(began).Seconds(),
+		LimitReached: res.LimitReached, Sessions: res.Sessions, Redaction: res.Redacted, Counters: res.Counters}
+	s.Counters.BytesWritten = uint64(s.BytesWritten)
+	return s
+}
+
+// printTail prints the lines capture's and import's summaries end with:
+// the sessions found, what was redacted, a stop at --count and files.
+func (s *recordedSummary) printTail(w io.Writer, files []string) {
+	if s.Sessions > 0 {
+		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
 	}
-	if len(redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(redaction, ", "))
+	if len(s.Redaction) > 0 {
+		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
 	}
-	if limitReached {
+	if s.LimitReached {
 		fmt.Fprintln(w, "  stopped at --count")
 	}
-	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(files, ", "), float64(written)/1e6)
+	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(files, ", "), float64(s.BytesWritten)/1e6)
 }
 
 // countList writes counts by kind as "kind n, kind n", sorted by kind.
