@@ -87,7 +87,9 @@ The model: each request is due at its recorded offset mapped through the
 speed or ramp (clones shifted by 50ms each); its service time is the
 recorded one, never compressed; a request waits for the requests of its
 session that had completed before it started, then for an in-flight slot
-and the rate cap. What the target sees is what this model sends.
+and the rate cap. What the target sees is what this model sends. Sessions
+are the ones replay plays: --session-keys picks them exactly as replay's
+does (auto: as recorded when the capture tracked sessions, else recomputed).
 
 After a replay, add --run with the replay's report (reprise replay
 --report run.json): check compares the request mix by route (total
