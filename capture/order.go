@@ -123,43 +123,9 @@ func exLess(a, b *session.Exchange) bool {
 	return a.Index < b.Index
 }
 
-func (h *exHeap) push(x *session.Exchange) {
-	*h = append(*h, x)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !exLess(s[i], s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
+func (h *exHeap) push(x *session.Exchange) { *h = session.HeapPush(*h, x, exLess) }
 
-func (h *exHeap) pop() *session.Exchange {
-	s := *h
-	x := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = nil
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && exLess(s[r], s[l]) {
-			m = r
-		}
-		if !exLess(s[m], s[i]) {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
+func (h *exHeap) pop() (x *session.Exchange) {
+	x, *h = session.HeapPop(*h, exLess)
 	return x
 }

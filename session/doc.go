@@ -15,7 +15,9 @@
 // names), DecodeBody (Content-Encoding, bounded), ExpandGlobs (file
 // arguments), SessionKeys (where a replay's sessions come from, with
 // WithoutSessions to drop recorded ones), Dist and Summarize (figures of
-// a distribution), and SliceSource (exchanges in memory as a Source).
+// a distribution), SliceSource (exchanges in memory as a Source), and
+// HeapPush and HeapPop (the typed min-heap of the loops that put
+// exchanges, packets or pending requests in time order).
 //
 // # Damage
 //

@@ -118,18 +118,14 @@ type Stats struct {
 type Option func(*options) error
 
 type options struct {
-	path       string
+	infile.Settings
 	maxPayload int
 	maxPending int
-	maxBody    int64
-	firstConn  uint64
 	window     time.Duration
 }
 
 // Name sets the file name used in errors.
-func Name(path string) Option {
-	return func(o *options) error { o.path = path; return nil }
-}
+func Name(path string) Option { return infile.Name[options](path) }
 
 // MaxPayload bounds one payload's bytes (default DefaultMaxPayload); a
 // longer one is skipped and reported with ErrTooLarge.
@@ -173,23 +169,13 @@ func PairWindow(d time.Duration) Option {
 
 // MaxBody caps the body bytes kept per message (default DefaultMaxBody),
 // as capture's body cap does; longer bodies are truncated and flagged.
-func MaxBody(n int64) Option {
-	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("gor: MaxBody %d: give 0 or more", n)
-		}
-		o.maxBody = n
-		return nil
-	}
-}
+func MaxBody(n int64) Option { return infile.MaxBody[options]("gor", n) }
 
 // FirstConnID sets the Conn.ID of the first exchange (default 1). GoReplay
 // files do not say which connection a request used, so every exchange gets
 // a connection of its own; importing several files into one recording
 // needs distinct ranges.
-func FirstConnID(id uint64) Option {
-	return func(o *options) error { o.firstConn = id; return nil }
-}
+func FirstConnID(id uint64) Option { return infile.FirstConnID[options](id) }
 
 // pend is a request waiting for its response.
 type pend struct {
@@ -239,17 +225,16 @@ var _ session.Source = (*Reader)(nil)
 // compression is detected from the content (gzip's magic bytes), not from
 // a name.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
-	o := options{maxPayload: DefaultMaxPayload, maxPending: DefaultMaxPending, maxBody: DefaultMaxBody, firstConn: 1, window: DefaultPairWindow}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+	o := options{Settings: infile.Settings{MaxBody: DefaultMaxBody, FirstConn: 1},
+		maxPayload: DefaultMaxPayload, maxPending: DefaultMaxPending, window: DefaultPairWindow}
+	if err := infile.Apply(&o, opts); err != nil {
+		return nil, err
 	}
 	src, err := infile.Reader(r)
 	if err != nil {
-		return nil, fmt.Errorf("gor: %s: %w", o.path, err)
+		return nil, fmt.Errorf("gor: %s: %w", o.Path, err)
 	}
-	rd := &Reader{o: o, byID: map[string]*pend{}, early: map[string]*pend{}, nextID: o.firstConn}
+	rd := &Reader{o: o, byID: map[string]*pend{}, early: map[string]*pend{}, nextID: o.FirstConn}
 	rd.sc.r = src
 	return rd, nil
 }
@@ -257,14 +242,9 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // Open opens the GoReplay file at path; Close (of the embedded
 // infile.Closer) closes it. For NewReader, Close does nothing.
 func Open(path string, opts ...Option) (*Reader, error) {
-	r, closeFile, err := infile.Open(path, func(f io.Reader) (*Reader, error) {
+	return infile.Open(path, func(f io.Reader) (*Reader, error) {
 		return NewReader(f, append([]Option{Name(path)}, opts...)...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	r.SetClose(closeFile)
-	return r, nil
 }
 
 // Stats returns the counts so far.
@@ -313,7 +293,7 @@ func (r *Reader) step() {
 	switch res {
 	case scanEnd:
 		if err != nil {
-			r.err = fmt.Errorf("gor: %s: %w", r.o.path, err)
+			r.err = fmt.Errorf("gor: %s: %w", r.o.Path, err)
 		}
 		r.finish()
 		return
@@ -351,7 +331,7 @@ func (r *Reader) step() {
 }
 
 func (r *Reader) report(off int64, id string, err error) {
-	e := &PayloadError{Path: r.o.path, Offset: off, ID: id, Err: err}
+	e := &PayloadError{Path: r.o.Path, Offset: off, ID: id, Err: err}
 	r.stats.Damaged++
 	r.errs = append(r.errs, e)
 	if len(r.damage) < 1000 {
@@ -429,7 +409,7 @@ func (r *Reader) build(p *pend) {
 		ID:        r.nextID,
 		Client:    httpstream.Side0,
 		StartSeen: true,
-		MaxBody:   r.o.maxBody,
+		MaxBody:   r.o.MaxBody,
 	}, &r.collect)
 	c.Feed(httpstream.Side0, p.req, t.RequestStart)
 	c.End(httpstream.Side0, t.RequestEnd, true)

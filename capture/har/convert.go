@@ -53,7 +53,7 @@ func (r *Reader) exchange(e *entry) (*session.Exchange, string, error) {
 	if err != nil {
 		return nil, host, err
 	}
-	if setBody(&q.Body, &q.BodySize, body, r.o.maxBody) {
+	if setBody(&q.Body, &q.BodySize, body, r.o.MaxBody) {
 		x.Flags |= session.FlagRequestTruncated
 	}
 	if len(body) == 0 && e.Request.BodySize > 0 {
@@ -255,7 +255,7 @@ func (r *Reader) responseBody(x *session.Exchange, c *content, wireSize int64) e
 	default:
 		body = []byte(c.Text)
 	}
-	if setBody(&p.Body, &p.BodySize, body, r.o.maxBody) {
+	if setBody(&p.Body, &p.BodySize, body, r.o.MaxBody) {
 		x.Flags |= session.FlagResponseTruncated
 	}
 	if len(body) == 0 && (c.Size > 0 || wireSize > 0) {

@@ -71,19 +71,15 @@ type Stats struct {
 type Option func(*options) error
 
 type options struct {
-	path      string
-	hosts     []string
-	maxBody   int64
-	firstConn uint64
+	infile.Settings
+	hosts []string
 }
 
 // DefaultMaxBody is the body cap when MaxBody is not given.
 const DefaultMaxBody = 1 << 20
 
 // Name sets the file name used in errors.
-func Name(path string) Option {
-	return func(o *options) error { o.path = path; return nil }
-}
+func Name(path string) Option { return infile.Name[options](path) }
 
 // Host keeps only entries whose URL host (without port, compared without
 // regard to case) is one of hosts.
@@ -101,21 +97,11 @@ func Host(hosts ...string) Option {
 
 // MaxBody caps the body bytes kept per message (default DefaultMaxBody);
 // longer bodies are truncated and flagged, as capture's body cap does.
-func MaxBody(n int64) Option {
-	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("har: MaxBody %d: give 0 or more", n)
-		}
-		o.maxBody = n
-		return nil
-	}
-}
+func MaxBody(n int64) Option { return infile.MaxBody[options]("har", n) }
 
 // FirstConnID sets the first Conn.ID given out (default 1), for a caller
 // that reads several files into one recording.
-func FirstConnID(id uint64) Option {
-	return func(o *options) error { o.firstConn = id; return nil }
-}
+func FirstConnID(id uint64) Option { return infile.FirstConnID[options](id) }
 
 // Reader reads exchanges from a HAR file, one entry at a time: it walks
 // the JSON tokens down to log.entries and decodes one entry at a time, so
@@ -146,17 +132,15 @@ var _ session.Source = (*Reader)(nil)
 // NewReader returns a Reader of the HAR stream r, gzip'd or not (detected
 // from the content).
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
-	o := options{maxBody: DefaultMaxBody, firstConn: 1}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+	o := options{Settings: infile.Settings{MaxBody: DefaultMaxBody, FirstConn: 1}}
+	if err := infile.Apply(&o, opts); err != nil {
+		return nil, err
 	}
 	src, err := infile.Reader(r)
 	if err != nil {
-		return nil, fmt.Errorf("har: %s: %w", o.path, err)
+		return nil, fmt.Errorf("har: %s: %w", o.Path, err)
 	}
-	rd := &Reader{o: o, conns: map[string]uint64{}, next: map[uint64]int{}, nextID: o.firstConn}
+	rd := &Reader{o: o, conns: map[string]uint64{}, next: map[uint64]int{}, nextID: o.FirstConn}
 	rd.dec = json.NewDecoder(src)
 	return rd, nil
 }
@@ -164,14 +148,9 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // Open opens the HAR file at path; Close (of the embedded
 // infile.Closer) closes it. For NewReader, Close does nothing.
 func Open(path string, opts ...Option) (*Reader, error) {
-	r, closeFile, err := infile.Open(path, func(f io.Reader) (*Reader, error) {
+	return infile.Open(path, func(f io.Reader) (*Reader, error) {
 		return NewReader(f, append([]Option{Name(path)}, opts...)...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	r.SetClose(closeFile)
-	return r, nil
 }
 
 // Stats returns the counts so far.
@@ -346,7 +325,7 @@ func (r *Reader) fail(i int, err error) error {
 }
 
 func (r *Reader) report(i int, err error) error {
-	e := &EntryError{Path: r.o.path, Index: i, Offset: r.dec.InputOffset(), Err: err}
+	e := &EntryError{Path: r.o.Path, Index: i, Offset: r.dec.InputOffset(), Err: err}
 	r.stats.Damaged++
 	if len(r.damage) < 1000 {
 		r.damage = append(r.damage, e)

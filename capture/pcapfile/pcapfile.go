@@ -186,44 +186,15 @@ func (s *Source) closeAll() {
 	s.active, s.cur, s.files = nil, nil, nil
 }
 
-func (s *Source) push(f *file) {
-	s.active = append(s.active, f)
-	i := len(s.active) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.active[i].ts.Before(s.active[p].ts) {
-			break
-		}
-		s.active[i], s.active[p] = s.active[p], s.active[i]
-		i = p
-	}
-}
+func (s *Source) push(f *file) { s.active = session.HeapPush(s.active, f, earlier) }
 
-func (s *Source) pop() *file {
-	a := s.active
-	f := a[0]
-	n := len(a) - 1
-	a[0] = a[n]
-	a = a[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && a[r].ts.Before(a[l].ts) {
-			m = r
-		}
-		if !a[m].ts.Before(a[i].ts) {
-			break
-		}
-		a[i], a[m] = a[m], a[i]
-		i = m
-	}
-	s.active = a
+func (s *Source) pop() (f *file) {
+	f, s.active = session.HeapPop(s.active, earlier)
 	return f
 }
+
+// earlier orders the open files by their next packet's time.
+func earlier(a, b *file) bool { return a.ts.Before(b.ts) }
 
 // file is one capture file being read, with its next packet ready.
 type file struct {

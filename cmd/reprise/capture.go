@@ -117,16 +117,11 @@ replaced by keyed hashes; name more with the --redact-* flags.`,
 
 // captureSummary is the end-of-run report (--json prints it as is).
 type captureSummary struct {
-	Source       string           `json:"source"`
-	Filter       string           `json:"filter,omitempty"`
-	Files        []string         `json:"files"`
-	BytesWritten int64            `json:"bytes_written"`
-	Seconds      float64          `json:"seconds"`
-	LimitReached bool             `json:"limit_reached,omitempty"`
-	Sessions     uint64           `json:"sessions,omitempty"`
-	Redaction    []string         `json:"redaction,omitempty"`
-	Counters     session.Counters `json:"counters"`
-	Error        string           `json:"error,omitempty"`
+	Source string   `json:"source"`
+	Filter string   `json:"filter,omitempty"`
+	Files  []string `json:"files"`
+	recordedSummary
+	Error string `json:"error,omitempty"`
 }
 
 func captureRun(ctx context.Context, o *captureOptions) error {
@@ -167,13 +162,7 @@ func captureRun(ctx context.Context, o *captureOptions) error {
 	res, err := rec.Record(ctx, p, fw)
 	status.done()
 	files := fw.Paths()
-	written := captureBytes(files)
-	res.Counters.BytesWritten = uint64(written)
-	sum := captureSummary{
-		Source: meta.Source, Filter: meta.Filter, Files: files, BytesWritten: written,
-		Seconds: time.Since(began).Seconds(), LimitReached: res.LimitReached,
-		Sessions: res.Sessions, Redaction: res.Redacted, Counters: res.Counters,
-	}
+	sum := captureSummary{Source: meta.Source, Filter: meta.Filter, Files: files, recordedSummary: newRecordedSummary(res, files, began)}
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -395,16 +384,7 @@ func printCaptureSummary(w io.Writer, s captureSummary) {
 	if len(c.TLS) > 0 {
 		fmt.Fprintf(w, "  decrypted TLS: %s\n", countList(c.TLS))
 	}
-	if s.Sessions > 0 {
-		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
-	}
-	if len(s.Redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
-	}
-	if s.LimitReached {
-		fmt.Fprintln(w, "  stopped at --count")
-	}
-	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Files, ", "), float64(s.BytesWritten)/1e6)
+	s.printTail(w, s.Files)
 }
 
 // captureNum formats n with thousands separators.

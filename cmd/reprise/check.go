@@ -11,6 +11,7 @@ import (
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/check"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // checkOptions are the flags of 'reprise check'.
@@ -32,6 +33,7 @@ type checkOptions struct {
 	run         string
 	asJSON      bool
 	strict      bool
+	sessionKeys string
 	recompute   bool
 	thresholds  check.Thresholds
 }
@@ -85,7 +87,9 @@ The model: each request is due at its recorded offset mapped through the
 speed or ramp (clones shifted by 50ms each); its service time is the
 recorded one, never compressed; a request waits for the requests of its
 session that had completed before it started, then for an in-flight slot
-and the rate cap. What the target sees is what this model sends.
+and the rate cap. What the target sees is what this model sends. Sessions
+are the ones replay plays: --session-keys picks them exactly as replay's
+does (auto: as recorded when the capture tracked sessions, else recomputed).
 
 After a replay, add --run with the replay's report (reprise replay
 --report run.json): check compares the request mix by route (total
@@ -142,7 +146,8 @@ under "thresholds".`,
 	f.StringVar(&o.run, "run", "", "compare the replay report in this file (reprise replay --report) with the recording")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON document with stable snake_case names")
 	f.BoolVar(&o.strict, "strict", false, "exit 1 on warn too, not only on fail")
-	f.BoolVar(&o.recompute, "recompute", false, "recompute sessions and token events from the exchanges even when the recording stores them")
+	addSessionKeysFlag(f, &o.sessionKeys)
+	f.BoolVar(&o.recompute, "recompute", false, "the same as --session-keys recompute")
 	f.Var(thresholdFlag{&o.thresholds}, "threshold", "change a threshold, e.g. mix_fail=5% (keys: "+strings.Join(check.ThresholdKeys(), ", ")+")")
 	root.AddCommand(c)
 }
@@ -183,12 +188,28 @@ func (o *checkOptions) plan() (check.Plan, error) {
 	return p, nil
 }
 
+// keys is --session-keys, or recompute for --recompute (its older
+// spelling); given both, they must agree.
+func (o *checkOptions) keys(given bool) (session.SessionKeys, error) {
+	k, err := parseSessionKeys(o.sessionKeys)
+	if err != nil || !o.recompute {
+		return k, err
+	}
+	if given && k != session.KeysRecompute {
+		return "", fmt.Errorf("--recompute and --session-keys %s contradict each other", k)
+	}
+	return session.KeysRecompute, nil
+}
+
 func checkRun(c *cobra.Command, o *checkOptions) error {
 	ctx := c.Context()
-	lo := check.LoadOptions{Recompute: o.recompute}
+	keys, err := o.keys(c.Flags().Changed("session-keys"))
+	if err != nil {
+		return usagef(err)
+	}
+	lo := check.LoadOptions{Keys: keys}
 	var plan check.Plan
 	if o.run == "" {
-		var err error
 		if plan, err = o.plan(); err != nil {
 			return usagef(err)
 		}

@@ -20,7 +20,9 @@ import (
 func writeCheckRecording(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "shop.rpz")
-	w, err := session.Create(path, session.Metadata{Source: "test"})
+	// SessionRules say the sessions were tracked at capture, so check and
+	// replay take them as recorded.
+	w, err := session.Create(path, session.Metadata{Source: "test", SessionRules: []string{"test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +158,8 @@ func TestCheckCommand(t *testing.T) {
 		{name: "bad speed", args: []string{"--speed", "fast"}, code: 2, err: "speed \"fast\""},
 		{name: "bad rejected", args: []string{"--rejected", "maybe"}, code: 2, err: "use recorded, live or skip"},
 		{name: "bad ramp", args: []string{"--ramp", "1x,2x"}, code: 2, err: "only the last stage"},
+		{name: "bad session keys", args: []string{"--session-keys", "cookies"}, code: 2, err: "use auto, recorded, recompute or connection"},
+		{name: "recompute and keys", args: []string{"--recompute", "--session-keys", "connection"}, code: 2, err: "contradict"},
 		// A missing run report is an error naming the file.
 		{name: "missing run", args: []string{"--run", filepath.Join(t.TempDir(), "none.json")}, code: 1, err: "none.json"},
 	}

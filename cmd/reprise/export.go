@@ -14,6 +14,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/gor"
 	"github.com/reprise-tool/reprise/capture/har"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/summary"
 )
 
 type exportOptions struct {
@@ -140,7 +141,7 @@ func exportRun(c *cobra.Command, o *exportOptions) error {
 		if gz {
 			kind += ", gzip"
 		}
-		fmt.Fprintf(c.OutOrStdout(), "exported %d exchanges to %s (%s, %s)%s\n", res.Exchanges, o.out, kind, humanBytes(res.Bytes), exportNotes(res))
+		fmt.Fprintf(c.OutOrStdout(), "exported %d exchanges to %s (%s, %s)%s\n", res.Exchanges, o.out, kind, summary.HumanBytes(res.Bytes), exportNotes(res))
 	}
 	if res.Damaged > 0 {
 		return fmt.Errorf("%w: %d damaged regions passed over; the export holds what was recovered", session.ErrBadBlock, res.Damaged)

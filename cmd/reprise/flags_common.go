@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
@@ -24,6 +25,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/replay/ramp"
+	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -103,6 +105,23 @@ func (s *sessionFlags) options() ([]identity.Option, error) {
 	return []identity.Option{identity.WithRuleText(s.rules...)}, nil
 }
 
+// addSessionKeysFlag registers --session-keys, where a replay's sessions
+// come from. Replay, its dry run and check read it alike and hand it to
+// session.SessionKeys.Resolve, so check predicts the sessions replay plays.
+func addSessionKeysFlag(f *pflag.FlagSet, p *string) {
+	f.StringVar(p, "session-keys", string(session.KeysAuto), "auto (recorded if the recording has them, else recompute), recorded, recompute, or connection")
+}
+
+// parseSessionKeys checks --session-keys; its error is a command-line
+// mistake.
+func parseSessionKeys(s string) (session.SessionKeys, error) {
+	k, err := session.ParseSessionKeys(s)
+	if err != nil {
+		return "", fmt.Errorf("--session-keys: %w", err)
+	}
+	return k, nil
+}
+
 // addJSONFlag registers --json, which prints a verb's summary as JSON on
 // stdout for scripts.
 func addJSONFlag(f *pflag.FlagSet, p *bool) {
@@ -114,6 +133,17 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printSummary prints a recording verb's summary: as JSON on stdout with
+// --json, for scripts, else as text on stderr, which is where a person
+// watching the command looks.
+func printSummary[S any](asJSON bool, stdout, stderr io.Writer, sum S, text func(io.Writer, S)) error {
+	if asJSON {
+		return writeJSON(stdout, sum)
+	}
+	text(stderr, sum)
+	return nil
 }
 
 // isTerminal reports whether w is a terminal.
@@ -177,17 +207,39 @@ func byteProgress(w io.Writer, label string) func(done, total int64) {
 	}
 }
 
-// humanBytes writes a byte count in B, KiB, MiB or GiB.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+// recordedSummary is what capture's and import's summaries say alike of
+// the recording capture.Record wrote. Embedded, its fields keep their
+// place in each summary's JSON.
+type recordedSummary struct {
+	BytesWritten int64            `json:"bytes_written"`
+	Seconds      float64          `json:"seconds"`
+	LimitReached bool             `json:"limit_reached,omitempty"`
+	Sessions     uint64           `json:"sessions,omitempty"`
+	Redaction    []string         `json:"redaction,omitempty"`
+	Counters     session.Counters `json:"counters"`
+}
+
+// newRecordedSummary sums up res, a recording into files that began then.
+func newRecordedSummary(res capture.RecordResult, files []string, began time.Time) recordedSummary {
+	s := recordedSummary{BytesWritten: captureBytes(files), Seconds: time.Since(began).Seconds(),
+		LimitReached: res.LimitReached, Sessions: res.Sessions, Redaction: res.Redacted, Counters: res.Counters}
+	s.Counters.BytesWritten = uint64(s.BytesWritten)
+	return s
+}
+
+// printTail prints the lines capture's and import's summaries end with:
+// the sessions found, what was redacted, a stop at --count and files.
+func (s *recordedSummary) printTail(w io.Writer, files []string) {
+	if s.Sessions > 0 {
+		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
 	}
-	return fmt.Sprintf("%d B", n)
+	if len(s.Redaction) > 0 {
+		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
+	}
+	if s.LimitReached {
+		fmt.Fprintln(w, "  stopped at --count")
+	}
+	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(files, ", "), float64(s.BytesWritten)/1e6)
 }
 
 // countList writes counts by kind as "kind n, kind n", sorted by kind.

@@ -33,14 +33,9 @@ type importOptions struct {
 
 // importSummary is the end-of-run report (--json prints it as is).
 type importSummary struct {
-	Files        []importer.FileStats `json:"files"`
-	Output       []string             `json:"output"`
-	BytesWritten int64                `json:"bytes_written"`
-	Seconds      float64              `json:"seconds"`
-	LimitReached bool                 `json:"limit_reached,omitempty"`
-	Sessions     uint64               `json:"sessions,omitempty"`
-	Redaction    []string             `json:"redaction,omitempty"`
-	Counters     session.Counters     `json:"counters"`
+	Files  []importer.FileStats `json:"files"`
+	Output []string             `json:"output"`
+	recordedSummary
 	// Damage lists the damaged payloads and entries passed over, each
 	// with its file and offset or entry index (the first 100).
 	Damage  []string `json:"damage,omitempty"`
@@ -142,20 +137,12 @@ func importRun(ctx context.Context, o *importOptions) error {
 	began := time.Now()
 	res, err := rec.Record(ctx, src, fw)
 	sum.Files, sum.Output = src.Stats(), fw.Paths()
-	sum.BytesWritten = captureBytes(sum.Output)
-	sum.Seconds = time.Since(began).Seconds()
-	sum.LimitReached, sum.Sessions, sum.Redaction = res.LimitReached, res.Sessions, res.Redacted
-	sum.Counters = res.Counters
-	sum.Counters.BytesWritten = uint64(sum.BytesWritten)
+	sum.recordedSummary = newRecordedSummary(res, sum.Output, began)
 	if err != nil {
 		sum.Error = err.Error()
 	}
-	if o.json {
-		if jerr := writeJSON(o.stdout, sum); jerr != nil {
-			return jerr
-		}
-	} else {
-		printImportSummary(o.stderr, sum)
+	if jerr := printSummary(o.json, o.stdout, o.stderr, sum, printImportSummary); jerr != nil {
+		return jerr
 	}
 	if err == nil && sum.Damaged > 0 {
 		err = fmt.Errorf("%d damaged payloads or entries passed over (listed above); the recording holds every good one", sum.Damaged)
@@ -184,16 +171,7 @@ func printImportSummary(w io.Writer, s importSummary) {
 	for _, d := range s.Damage {
 		fmt.Fprintf(w, "  damaged: %s\n", d)
 	}
-	if s.Sessions > 0 {
-		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
-	}
-	if len(s.Redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
-	}
-	if s.LimitReached {
-		fmt.Fprintln(w, "  stopped at --count")
-	}
-	fmt.Fprintf(w, "  wrote %s (%.1f MB)\n", strings.Join(s.Output, ", "), float64(s.BytesWritten)/1e6)
+	s.printTail(w, s.Output)
 }
 
 // importSource names the files in the recording's metadata: all of them,

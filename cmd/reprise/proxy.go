@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/session/summary"
 )
 
 // proxyOptions are the flags of 'reprise proxy'.
@@ -157,12 +158,8 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if sum.Listen == "" { // nothing started
 		return err
 	}
-	if o.asJSON {
-		if jerr := writeJSON(stdout, sum); jerr != nil && err == nil {
-			err = jerr
-		}
-	} else {
-		proxySummary(stderr, sum)
+	if jerr := printSummary(o.asJSON, stdout, stderr, sum, proxySummary); jerr != nil && err == nil {
+		err = jerr
 	}
 	return err
 }
@@ -170,14 +167,14 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 func proxyStatusLine(p proxy.Progress) string {
 	s := p.Stats
 	return fmt.Sprintf("%6s  %d exchanges  %d open conns  %d incomplete  %d dropped  %d bad gateway  %s written",
-		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, s.Incomplete, s.Dropped, s.Errors, humanBytes(p.BytesWritten))
+		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, s.Incomplete, s.Dropped, s.Errors, summary.HumanBytes(p.BytesWritten))
 }
 
 func proxySummary(w io.Writer, s proxy.Summary) {
 	fmt.Fprintf(w, "recorded %d exchanges from %d connections in %s to %s (%s)\n",
-		s.Exchanges, s.Connections, s.Duration.Round(time.Millisecond), strings.Join(s.Files, ", "), humanBytes(s.BytesWritten))
+		s.Exchanges, s.Connections, s.Duration.Round(time.Millisecond), strings.Join(s.Files, ", "), summary.HumanBytes(s.BytesWritten))
 	fmt.Fprintf(w, "  forwarded %s up, %s down; incomplete %d; answered 502 %d\n",
-		humanBytes(int64(s.BytesUp)), humanBytes(int64(s.BytesDown)), s.Incomplete, s.BadGateway)
+		summary.HumanBytes(int64(s.BytesUp)), summary.HumanBytes(int64(s.BytesDown)), s.Incomplete, s.BadGateway)
 	if s.Dropped > 0 {
 		fmt.Fprintf(w, "  WARNING: %d exchanges forwarded but not recorded: the disk could not keep up\n", s.Dropped)
 	}

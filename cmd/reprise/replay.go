@@ -195,7 +195,7 @@ func addReplay(root *cobra.Command) {
 	f.DurationVar(&o.from, "from", 0, "start at this offset into the recording")
 	f.DurationVar(&o.to, "to", 0, "stop at this offset into the recording (0: the end)")
 	f.IntVar(&o.sessions, "sessions", 0, "replay only the first N sessions, whole (0: all)")
-	f.StringVar(&o.sessionKeys, "session-keys", "auto", "auto (recorded if the recording has them, else recompute), recorded, recompute, or connection")
+	addSessionKeysFlag(f, &o.sessionKeys)
 	f.StringVar(&o.report, "report", "", "write every figure as JSON to this file (- for stdout, between marker lines, as a pod's log)")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON on stdout instead of the summary")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", replay.DefaultMaxErrorRate, "share of requests that may fail for the replay to count as completed")
@@ -437,8 +437,8 @@ func (o *replayOptions) printPlan(ctx context.Context, paths []string, w io.Writ
 		plan.ScaleRamp = o.ramps.Scale.WithMode(o.rampMode)
 	}
 	rec, err := check.Load(ctx, paths, check.LoadOptions{
-		Filter:    check.Filter{Include: o.include, Exclude: o.exclude, Methods: o.methods, From: o.from, To: o.to, Sessions: o.sessions},
-		Recompute: session.SessionKeys(o.sessionKeys) == session.KeysRecompute,
+		Filter: check.Filter{Include: o.include, Exclude: o.exclude, Methods: o.methods, From: o.from, To: o.to, Sessions: o.sessions},
+		Keys:   session.SessionKeys(o.sessionKeys),
 	})
 	if err != nil {
 		return err
@@ -479,8 +479,8 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--speed: %w", err)
 	}
-	if _, err := session.ParseSessionKeys(o.sessionKeys); err != nil {
-		return nil, fmt.Errorf("--session-keys: %w", err)
+	if _, err := parseSessionKeys(o.sessionKeys); err != nil {
+		return nil, err
 	}
 	if o.ramps.Speed != nil {
 		if o.speed != "1" {

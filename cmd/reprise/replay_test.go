@@ -18,33 +18,39 @@ import (
 
 // writeRecording writes n GET exchanges of one session, 10ms apart.
 func writeRecording(t *testing.T, n int) string {
+	return writeExchanges(t, []string{"test"}, n, func(i int, x *session.Exchange) {
+		x.Conn.ID, x.Session = 1, "s1"
+		x.Request.Target = "/item/" + string(rune('a'+i))
+	})
+}
+
+// writeExchanges writes a recording whose metadata lists the session rules
+// rules, of n GET exchanges 10ms apart, each answered 200 after 1ms, on
+// host shop; edit sets exchange i's connection, session and request.
+func writeExchanges(t *testing.T, rules []string, n int, edit func(i int, x *session.Exchange)) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "r.rpz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const t0 = int64(1_700_000_000_000_000_000)
-	w, err := session.NewWriter(f, session.Metadata{Source: "test", Start: t0, SessionRules: []string{"test"}})
+	w, err := session.Create(path, session.Metadata{Source: "test", Start: t0, SessionRules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
 		at := t0 + int64(i)*10e6
-		ex := &session.Exchange{
-			Conn: session.Conn{ID: 1}, Index: i, Session: "s1",
-			Request:  session.Request{Method: "GET", Target: "/item/" + string(rune('a'+i)), Proto: "HTTP/1.1", Header: session.Headers{{Name: "Host", Value: "shop"}}},
+		x := &session.Exchange{
+			Index:    i,
+			Request:  session.Request{Method: "GET", Proto: "HTTP/1.1", Header: session.Headers{{Name: "Host", Value: "shop"}}},
 			Response: session.Response{Proto: "HTTP/1.1", Status: 200},
 			Timing:   session.Timing{RequestStart: at, RequestEnd: at, ResponseStart: at + 1e6, ResponseEnd: at + 1e6},
 		}
-		if err := w.WriteExchange(ex); err != nil {
+		edit(i, x)
+		if err := w.WriteExchange(x); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	return path
 }
 

@@ -48,7 +48,9 @@ func recordShop(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "shop.rpz")
-	w, err := session.Create(path, session.Metadata{Source: "proxy:test"})
+	// The rules in the metadata say, as capture.Record writes them, that
+	// the sessions were tracked: replay and check take them as recorded.
+	w, err := session.Create(path, session.Metadata{Source: "proxy:test", SessionRules: tr.Rules()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,9 +50,8 @@ func (r *Request) Refresh() bool { return r.flags&flagRefresh != 0 }
 func (r *Request) Kept() bool { return r.flags&flagKept != 0 }
 
 // Recording is what the check knows of a recording: every request in
-// order of start, with sessions as the replay will see them (the
-// recording's session keys, or the identity tracker's when it has none)
-// and routes named as replay reports name them (replay.Route).
+// order of start, with sessions as the replay will see them (picked by
+// LoadOptions.Keys with the replay's rule) and routes named as replay reports name them (replay.Route).
 type Recording struct {
 	Paths    []string
 	Origin   int64         // first request start, Unix ns
@@ -62,8 +61,8 @@ type Recording struct {
 	Routes   []string // names, by index
 	// SessionsFrom says where sessions came from: "recording" (stored at
 	// capture), "recomputed" (the identity tracker over the exchanges) or
-	// "connections" (no identity found: one session per connection, as
-	// replay does then).
+	// "connections" (asked for, or none recorded: one session per
+	// connection, as replay does then).
 	SessionsFrom string
 	// Damaged counts damaged regions skipped while reading; their
 	// exchanges are missing.
@@ -93,10 +92,15 @@ type Filter struct {
 // LoadOptions configure Load and Build.
 type LoadOptions struct {
 	Filter Filter
-	// Recompute ignores the sessions stored in the recording and runs the
-	// identity tracker (with Tracker's options) over the exchanges.
-	Recompute bool
-	Tracker   []identity.Option
+	// Keys says where sessions come from, as replay's --session-keys
+	// does: Load resolves it with session.SessionKeys.Resolve over the
+	// recordings' metadata and applies it with identity.WithSessionKeys,
+	// the very calls the replay run makes, so check predicts the sessions
+	// the replay plays. "" is session.KeysAuto.
+	Keys session.SessionKeys
+	// Tracker are the identity tracker's options when sessions are
+	// recomputed.
+	Tracker []identity.Option
 }
 
 // compiled is a Filter ready to use.
@@ -161,48 +165,30 @@ func (c *compiled) keep(method, target string) bool {
 }
 
 // Load reads the recordings at paths (file names or globs, merged in time
-// order as session.Open does). When they hold no sessions (no exchange
-// carries one and no timeline is stored), or o.Recompute is set, it reads
-// them a second time through the identity tracker, as 'reprise inspect
-// --sessions' does, so refreshes and token lifetimes are known.
-// Damaged regions are skipped and counted, never fatal.
+// order as session.Open does) with the sessions o.Keys asks for: with
+// KeysAuto, the recorded ones when a capture tracked sessions into the
+// recordings (their metadata lists SessionRules), else the identity
+// tracker's over the exchanges, as 'reprise inspect --sessions' shows
+// them, so refreshes and token lifetimes are known. Damaged regions are
+// skipped and counted, never fatal.
 func Load(ctx context.Context, paths []string, o LoadOptions) (*Recording, error) {
 	if _, err := o.Filter.compile(); err != nil {
 		return nil, err
 	}
-	var tr *identity.Tracker
-	if o.Recompute {
-		var err error
-		if tr, err = identity.NewTracker(o.Tracker...); err != nil {
-			return nil, err
-		}
-	}
-	rec, err := loadPass(ctx, paths, tr, o)
-	if err != nil {
+	if err := checkKeys(o.Keys); err != nil {
 		return nil, err
 	}
-	if tr == nil && rec.SessionsFrom == "connections" {
-		if tr, err = identity.NewTracker(o.Tracker...); err != nil {
-			return nil, err
-		}
-		if rec, err = loadPass(ctx, paths, tr, o); err != nil {
-			return nil, err
-		}
-	}
-	return rec, nil
-}
-
-func loadPass(ctx context.Context, paths []string, tr *identity.Tracker, o LoadOptions) (*Recording, error) {
 	mr, err := session.Open(paths...)
 	if err != nil {
 		return nil, err
 	}
 	defer mr.Close()
-	var src session.Source = mr
-	if tr != nil {
-		src = tr.Recompute(mr)
+	keys := o.Keys.Resolve(mr.Metadata())
+	src, err := identity.WithSessionKeys(keys, mr.Metadata(), mr, o.Tracker...)
+	if err != nil {
+		return nil, err
 	}
-	b, err := newBuilder(o)
+	b, err := newBuilder(o, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -227,29 +213,38 @@ func loadPass(ctx context.Context, paths []string, tr *identity.Tracker, o LoadO
 		}
 		b.add(x)
 	}
-	if tr != nil {
-		b.recomputed = true
-	} else if len(mr.Timelines()) > 0 {
-		b.stored = true
-	}
+	b.stored = len(mr.Timelines()) > 0
 	return b.finish(), nil
 }
 
+// checkKeys refuses a session-keys value replay would refuse.
+func checkKeys(k session.SessionKeys) error {
+	if k == "" {
+		return nil
+	}
+	_, err := session.ParseSessionKeys(string(k))
+	return err
+}
+
 // Build makes a Recording from any source of exchanges (a proxy, a
-// capture, a slice in a test). Sessions are the exchanges' own unless
-// o.Recompute is set, in which case the identity tracker assigns them.
+// capture, a slice in a test). A bare source has no metadata to resolve
+// KeysAuto against, so, as when the engine is handed a source, its
+// exchanges keep their own sessions unless o.Keys asks for recompute or
+// connection.
 func Build(src session.Source, o LoadOptions) (*Recording, error) {
-	b, err := newBuilder(o)
+	if err := checkKeys(o.Keys); err != nil {
+		return nil, err
+	}
+	keys := o.Keys
+	if keys == "" || keys == session.KeysAuto {
+		keys = session.KeysRecorded
+	}
+	b, err := newBuilder(o, keys)
 	if err != nil {
 		return nil, err
 	}
-	if o.Recompute {
-		tr, err := identity.NewTracker(o.Tracker...)
-		if err != nil {
-			return nil, err
-		}
-		src = tr.Recompute(src)
-		b.recomputed = true
+	if src, err = identity.WithSessionKeys(keys, nil, src, o.Tracker...); err != nil {
+		return nil, err
 	}
 	for {
 		x, err := src.Next()
@@ -265,24 +260,24 @@ func Build(src session.Source, o LoadOptions) (*Recording, error) {
 }
 
 type builder struct {
-	rec        *Recording
-	f          *compiled
-	starts     []int64 // absolute starts, parallel to rec.Requests
-	sessions   map[string]int32
-	routes     map[string]int32
-	issuers    map[int32][]*issuer // by session: recent responses that issued values
-	edges      [][2]int32          // data edges (issuer, dependent), before sorting
-	named      bool                // some exchange carried a session
-	stored     bool
-	recomputed bool
+	rec      *Recording
+	f        *compiled
+	starts   []int64 // absolute starts, parallel to rec.Requests
+	sessions map[string]int32
+	routes   map[string]int32
+	issuers  map[int32][]*issuer // by session: recent responses that issued values
+	edges    [][2]int32          // data edges (issuer, dependent), before sorting
+	keys     session.SessionKeys // resolved: recorded, recompute or connection
+	named    bool                // some exchange carried a session
+	stored   bool                // the recording stores timelines
 }
 
-func newBuilder(o LoadOptions) (*builder, error) {
+func newBuilder(o LoadOptions, keys session.SessionKeys) (*builder, error) {
 	f, err := o.Filter.compile()
 	if err != nil {
 		return nil, err
 	}
-	return &builder{rec: &Recording{Filter: o.Filter}, f: f, sessions: map[string]int32{}, routes: map[string]int32{}, issuers: map[int32][]*issuer{}}, nil
+	return &builder{rec: &Recording{Filter: o.Filter}, keys: keys, f: f, sessions: map[string]int32{}, routes: map[string]int32{}, issuers: map[int32][]*issuer{}}, nil
 }
 
 func (b *builder) add(x *session.Exchange) {
@@ -397,8 +392,10 @@ func (b *builder) carries(si int32, x *session.Exchange, start int64) {
 func (b *builder) finish() *Recording {
 	rec := b.rec
 	switch {
-	case b.recomputed:
+	case b.keys == session.KeysRecompute:
 		rec.SessionsFrom = "recomputed"
+	case b.keys == session.KeysConnection:
+		rec.SessionsFrom = "connections"
 	case b.named || b.stored:
 		rec.SessionsFrom = "recording"
 	default:

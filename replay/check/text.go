@@ -57,7 +57,7 @@ func sessionsFrom(s string) string {
 	case "recomputed":
 		return "recomputed from the exchanges"
 	case "connections":
-		return "by connection: no identity found"
+		return "one per connection: asked for, or none recorded"
 	}
 	return "from the recording"
 }

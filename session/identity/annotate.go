@@ -69,50 +69,16 @@ func (p pending) before(q pending) bool {
 	return p.seq < q.seq
 }
 
-// pendingHeap is a min-heap by request start, then arrival; typed rather
-// than through container/heap, whose interface calls cost a third of the
-// annotator's time.
+// pendingHeap is a min-heap by request start, then arrival; through
+// session.HeapPush rather than container/heap, whose interface calls cost
+// a third of the annotator's time.
 type pendingHeap []pending
 
-func (h *pendingHeap) push(p pending) {
-	*h = append(*h, p)
-	a := *h
-	i := len(a) - 1
-	for i > 0 {
-		up := (i - 1) / 2
-		if !a[i].before(a[up]) {
-			break
-		}
-		a[i], a[up] = a[up], a[i]
-		i = up
-	}
-}
+func (h *pendingHeap) push(p pending) { *h = session.HeapPush(*h, p, pending.before) }
 
-func (h *pendingHeap) pop() pending {
-	a := *h
-	top := a[0]
-	n := len(a) - 1
-	a[0] = a[n]
-	a[n] = pending{}
-	a = a[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && a[r].before(a[l]) {
-			m = r
-		}
-		if !a[m].before(a[i]) {
-			break
-		}
-		a[i], a[m] = a[m], a[i]
-		i = m
-	}
-	*h = a
-	return top
+func (h *pendingHeap) pop() (p pending) {
+	p, *h = session.HeapPop(*h, pending.before)
+	return p
 }
 
 type annotator struct {

@@ -44,3 +44,16 @@ func TestRateCounterBounded(t *testing.T) {
 		t.Errorf("chart = %d columns, mean %v", len(rate.PerSecond), rate.Mean)
 	}
 }
+
+// Byte counts as the summaries and commands print them.
+func TestHumanBytes(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{HumanBytes(512), "512 B"},       // below a KiB: exact
+		{HumanBytes(1536), "1.5 KiB"},    // binary units
+		{HumanBytes(3 << 30), "3.0 GiB"}, // the largest unit
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}

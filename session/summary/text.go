@@ -28,7 +28,7 @@ func (s *Summary) writeShape(b *strings.Builder) {
 	for _, f := range s.Files {
 		bytes += f.Bytes
 	}
-	fmt.Fprintf(b, "%s in %s (%s)\n", plural(s.Exchanges, "exchange"), plural(int64(len(s.Files)), "file"), humanBytes(bytes))
+	fmt.Fprintf(b, "%s in %s (%s)\n", plural(s.Exchanges, "exchange"), plural(int64(len(s.Files)), "file"), HumanBytes(bytes))
 	if s.Exchanges > 0 {
 		fmt.Fprintf(b, "time span    %s .. %s (%s)\n", stamp(s.Start), stamp(s.End), time.Duration(s.DurationSeconds*1e9).Round(time.Millisecond))
 	}
@@ -158,7 +158,7 @@ func (s *Summary) writeDamage(b *strings.Builder) {
 		fmt.Fprintf(b, "  %s has no footer: its writer did not finish (killed, or still recording)\n", p)
 	}
 	if d.Damaged {
-		fmt.Fprintf(b, "  %d damaged region(s): %s skipped, %d records lost", d.Regions, humanBytes(d.SkippedBytes), d.LostRecords)
+		fmt.Fprintf(b, "  %d damaged region(s): %s skipped, %d records lost", d.Regions, HumanBytes(d.SkippedBytes), d.LostRecords)
 		if d.TornTail {
 			b.WriteString(", the last block is torn")
 		}
@@ -211,7 +211,10 @@ func stamp(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000 UTC")
 }
 
-func humanBytes(n int64) string {
+// HumanBytes writes a byte count in B, KiB, MiB or GiB. Every summary
+// and command prints sizes through it, so one size reads the same
+// everywhere.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -27,20 +27,72 @@ func Reader(r io.Reader) (*bufio.Reader, error) {
 }
 
 // Open opens the file at path and calls newReader with it; the file is
-// closed again when newReader fails. The returned close closes the file.
-func Open[R any](path string, newReader func(io.Reader) (R, error)) (R, func() error, error) {
+// closed again when newReader fails, and otherwise by the reader's Close
+// (of its embedded Closer).
+func Open[R interface{ SetClose(func() error) }](path string, newReader func(io.Reader) (R, error)) (R, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		var zero R
-		return zero, nil, err
+		return zero, err
 	}
 	r, err := newReader(f)
 	if err != nil {
 		f.Close()
 		var zero R
-		return zero, nil, err
+		return zero, err
 	}
-	return r, f.Close, nil
+	r.SetClose(f.Close)
+	return r, nil
+}
+
+// Settings are the options every import reader takes alike (its Name,
+// MaxBody and FirstConnID options). Each reader's options struct embeds
+// them and its options are made by the functions below, so the formats
+// cannot drift apart on what these mean.
+type Settings struct {
+	Path      string // the file name used in errors; "" for a stream
+	MaxBody   int64  // body bytes kept per message; longer ones are truncated and flagged
+	FirstConn uint64 // the Conn.ID of the first connection given out
+}
+
+func (s *Settings) settings() *Settings { return s }
+
+// embeds is a pointer to a reader's options struct, which embeds Settings.
+type embeds[O any] interface {
+	*O
+	settings() *Settings
+}
+
+// Name is the option that sets the file name used in errors.
+func Name[O any, P embeds[O]](path string) func(*O) error {
+	return func(o *O) error { P(o).settings().Path = path; return nil }
+}
+
+// MaxBody is the option that caps the body bytes kept per message;
+// format names the reader in its error.
+func MaxBody[O any, P embeds[O]](format string, n int64) func(*O) error {
+	return func(o *O) error {
+		if n < 0 {
+			return fmt.Errorf("%s: MaxBody %d: give 0 or more", format, n)
+		}
+		P(o).settings().MaxBody = n
+		return nil
+	}
+}
+
+// FirstConnID is the option that sets the first Conn.ID given out.
+func FirstConnID[O any, P embeds[O]](id uint64) func(*O) error {
+	return func(o *O) error { P(o).settings().FirstConn = id; return nil }
+}
+
+// Apply applies opts to o in order and stops at the first error.
+func Apply[O any, F ~func(*O) error](o *O, opts []F) error {
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Closer is embedded in a reader that may own its file: Close closes the
