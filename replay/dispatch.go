@@ -59,6 +59,19 @@ type task struct {
 	due     time.Time
 	chained bool // run by the goroutine of the request it waited for
 
+	// On a recorded connection (see line): the line; after, the request
+	// before it there when that one is of another session (it waits for
+	// it to complete); pipe, that request when this one was pipelined
+	// behind it; whether the recorded client asked to close (closeReq)
+	// or the server closed after the response (closeAfter); and, under
+	// the line's lock, whether it is written and the channel that a
+	// request pipelined behind it waits on.
+	line                 *line
+	after, pipe          *task
+	closeReq, closeAfter bool
+	wrote                bool
+	wroteC               chan struct{}
+
 	dep1 [1]*pending // deps' backing array when there is one
 }
 
@@ -77,14 +90,14 @@ type dispatcher struct {
 	max      bool
 	routes   routeCache
 	n        int
+	lines    map[lineKey]*line // the recorded connections replayed; nil when pooled
 }
 
-// dispatch takes items in offset order, waits for each one's due time and
-// starts it. It returns when items is closed (after every started request
-// has finished) or the replay stops.
-func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff[*item]) {
+// newDispatcher makes the dispatch loop's state; its clock (start) is set
+// once the run is prepared (see prepare).
+func (r *Replayer) newDispatcher(ctx context.Context) *dispatcher {
 	d := &dispatcher{
-		r: r, ctx: ctx, start: start,
+		r: r, ctx: ctx,
 		pendSem:  newSlots(r.maxPending()),
 		flight:   make(chan struct{}, r.o.maxInFlight),
 		sessions: make(map[string]*sessState),
@@ -93,22 +106,33 @@ func (r *Replayer) dispatch(ctx context.Context, start time.Time, items *handoff
 		max:      isMax(r.o.pacer),
 		routes:   make(routeCache),
 	}
+	if r.recorded() {
+		d.lines = make(map[lineKey]*line)
+	}
 	d.timer.Stop()
+	return d
+}
+
+// dispatch takes items in offset order, batch (taken by prepare) first,
+// waits for each one's due time and starts it. It returns when items is
+// closed (after every started request has finished) or the replay stops.
+func (d *dispatcher) dispatch(batch []*item, more bool, items *handoff[*item]) {
+	r := d.r
 	defer func() {
 		d.wg.Wait()
+		d.closeLines()
 		for _, ss := range d.sessions {
 			r.finish(ss)
 		}
 	}()
-	var batch []*item
 	for {
-		var more bool
-		if batch, more = items.take(batch); !more {
-			break
-		}
 		for _, it := range batch {
 			d.one(it)
 		}
+		if !more {
+			return
+		}
+		batch, more = items.take(batch)
 	}
 }
 
@@ -145,8 +169,12 @@ func (d *dispatcher) one(it *item) {
 	ss.outstanding = append(ss.outstanding, p)
 	ss.requests++
 	ss.mu.Unlock()
+	d.onLine(t)
 
 	if !d.admit(t) {
+		if t.line != nil {
+			t.line.done(t)
+		}
 		r.complete(ss, p)
 		d.notSent(it)
 		return
@@ -169,6 +197,7 @@ func (d *dispatcher) one(it *item) {
 	}
 	if d.n++; d.n%1024 == 0 {
 		r.evict(d.sessions, it.offset)
+		d.evictLines(it.offset)
 	}
 }
 

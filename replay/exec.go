@@ -19,6 +19,9 @@ func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan
 	w := &worker{r: r}
 	for t != nil {
 		r.do(ctx, t, flight, w)
+		if t.line != nil {
+			t.line.done(t)
+		}
 		next := r.complete(t.ss, &t.pending)
 		if next == nil {
 			// The chain ends: the figures must hold its results before
@@ -170,6 +173,12 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	// that task, which holds its own dependencies, and so the session's
 	// whole history.
 	t.deps, t.dep1[0] = nil, nil
+	if a := t.after; a != nil {
+		if wait(a.ss, &a.pending, w) {
+			res.Blocked = true
+		}
+		t.after = nil
+	}
 	if r.stopped() || ctx.Err() != nil {
 		w.report(res)
 		return
@@ -259,22 +268,17 @@ func (r *Replayer) prepare(t *task, res *Result) (req session.Request, send bool
 // limiter's leave. It returns false, holding no slot, when the replay
 // stopped first; otherwise the caller gives the slot back.
 func (r *Replayer) await(ctx context.Context, due time.Time, flight chan struct{}, w *worker) bool {
-	if wait := time.Until(due); wait > 0 {
+	if time.Until(due) > 0 {
 		w.idle()
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-r.stopCh:
-			t.Stop()
-			return false
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepUntil(due, r.stopCh, ctx.Done()) {
 			return false
 		}
 	}
 	select {
 	case flight <- struct{}{}: // a free slot: no need to lock the shared stop channels
 	default:
+		// The --max-inflight cap binds: the summary says so.
+		r.flightWaits.Add(1)
 		w.idle()
 		select {
 		case flight <- struct{}{}:
@@ -320,7 +324,14 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	}
 	ss.mu.Unlock()
 	w.sent(r.sends.sent(res.Sent, isRefresh(ex), r.o.pacer.Speed(res.Sent.Sub(time.Unix(0, r.start.Load()))), think))
-	live, n, err := r.send(ctx, wr, w)
+	var live *session.Response
+	var n int64
+	var err error
+	if t.line != nil {
+		live, n, err = r.sendOn(ctx, t, wr, w)
+	} else {
+		live, n, err = r.send(ctx, wr, w)
+	}
 	res.BytesIn = n
 	res.Done = time.Now()
 	r.inFlight.Add(-1)

@@ -108,6 +108,7 @@ type options struct {
 	stages        []ramp.StagePlan
 	ratePerSecond float64
 	compare       *compare.Comparer
+	connections   string // see WithConnections; "" is recorded
 
 	// Issue 18: scale-out (shard.go).
 	shard     Shard

@@ -28,7 +28,7 @@ const maxWindowItems = 200000
 // goroutine, which prepares it (order, substitution, the http.Request) and
 // then sleeps until the due time itself: the preparation does not make it
 // late.
-const lead = time.Millisecond
+const lead = 2 * time.Millisecond
 
 // ErrAlreadyRun is returned by Run on a Replayer that has run before.
 var ErrAlreadyRun = errors.New("replayer already ran: make a new one with New")
@@ -78,6 +78,8 @@ type Replayer struct {
 	rec      *seriesRecorder // set by Run
 	start    atomic.Int64
 	inFlight atomic.Int64
+	// flightWaits counts the requests that found --max-inflight full.
+	flightWaits atomic.Uint64
 	// blockedDue is the due time (Unix ns) of the request the dispatcher
 	// holds while it waits at a cap, 0 when it waits at none.
 	blockedDue atomic.Int64
@@ -150,17 +152,6 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	if !r.ran.CompareAndSwap(false, true) {
 		return nil, ErrAlreadyRun
 	}
-	// Issue 18 (scale-out): the shard's share of the caps, then the wait
-	// for --start-at, just before the clock starts.
-	if err := r.startShard(ctx); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	r.start.Store(start.UnixNano())
-	r.sends.start = start
-	r.dues.start = start
-	r.rec = newSeriesRecorder(start)
-
 	reqCtx, stopper, releaseStopper := r.startStopper(ctx)
 	defer releaseStopper()
 	runCtx, cancel := context.WithCancel(reqCtx)
@@ -173,10 +164,6 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		defer context.AfterFunc(reqCtx, r.wire.closeAll)()
 		defer r.wire.closeAll()
 	}
-	timer := time.AfterFunc(r.o.maxDuration, func() {
-		r.Stop(fmt.Sprintf("max duration %v reached", r.o.maxDuration))
-	})
-	defer timer.Stop()
 	go func() {
 		select {
 		case <-runCtx.Done():
@@ -187,6 +174,36 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 			stopIssue()
 		}
 	}()
+
+	// Prepare, then start the clock: the look-ahead window's first fill
+	// and the first requests' connections are ready before the first
+	// request is due.
+	items := newHandoff[*item](1024)
+	var srcErr error
+	var span spanInfo
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		srcErr, span = r.feed(runCtx, src, items)
+	}()
+	d := r.newDispatcher(runCtx)
+	first, more := d.prepare(items)
+	start, err := r.startClock(ctx)
+	if err != nil {
+		cancel()
+		<-feedDone
+		return nil, err
+	}
+	d.start = start
+	r.start.Store(start.UnixNano())
+	r.sends.start = start
+	r.dues.start = start
+	r.rec = newSeriesRecorder(start)
+
+	timer := time.AfterFunc(r.o.maxDuration, func() {
+		r.Stop(fmt.Sprintf("max duration %v reached", r.o.maxDuration))
+	})
+	defer timer.Stop()
 	if r.o.progress != nil {
 		go r.progressLoop(runCtx)
 	}
@@ -203,19 +220,14 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		}()
 	}
 
-	items := newHandoff[*item](1024)
-	var srcErr error
-	var span spanInfo
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		srcErr, span = r.feed(runCtx, src, items)
-	}()
-	r.dispatch(runCtx, start, items)
+	d.dispatch(first, more, items)
 	cancel() // unblocks the feeder if the dispatcher stopped early
 	<-feedDone
 	close(liveDone)
 	liveWG.Wait()
+	if r.wire != nil {
+		r.wire.closeAll() // nothing more goes: the report counts the closes
+	}
 
 	rep := r.report(start, span)
 	stopErr := r.abort(rep, stopper, start)
@@ -227,6 +239,17 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 		return rep, errors.Join(stopErr, err)
 	}
 	return rep, stopErr
+}
+
+// startClock starts the run's clock once the run is prepared (see
+// prepare) and returns its instant, from which the schedule's due times
+// count: at once, or at the agreed instant (WithStartAt), after the
+// shard's share of the caps is set (see startShard).
+func (r *Replayer) startClock(ctx context.Context) (time.Time, error) {
+	if err := r.startShard(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return time.Now(), nil
 }
 
 // report makes the run's report from its figures.
@@ -258,6 +281,7 @@ func (r *Replayer) report(start time.Time, span spanInfo) *Report {
 		rep.ExpectedMS = msf(r.o.pacer.Due(span.lastClone))
 	}
 	rep.Stopped = r.stopReason()
+	rep.Connections = r.connReport()
 	r.sends.fill(rep)
 	rep.Series = r.rec.Series()
 	stages := r.o.stages

@@ -19,7 +19,7 @@ import (
 )
 
 // ReportVersion is the version of the run report's JSON layout. Fields are
-// only ever added within a version.
+// only ever added within a version (connections was added so).
 const ReportVersion = 1
 
 // maxRoutes bounds per-route figures; further routes count under "other".
@@ -157,6 +157,8 @@ type Report struct {
 	// how long after it the run's clock started.
 	StartAt     *time.Time `json:"start_at,omitempty"`
 	StartLateMS float64    `json:"start_late_ms,omitempty"`
+	// Connections says how the run used connections (see ConnReport).
+	Connections *ConnReport `json:"connections,omitempty"`
 }
 
 // StageReport is one ramp stage on the run's wall clock, in seconds since
@@ -393,6 +395,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	r.Connections.summary(&b)
 	s := r.Sessions
 	fmt.Fprintf(&b, "  sessions  %d: %d completed, %d failed, %d uncorrelated\n", s.Total, s.Completed, s.Failed, s.Uncorrelated)
 	c := r.Correlation

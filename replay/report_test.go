@@ -41,6 +41,9 @@ func TestReportGolden(t *testing.T) {
 	// was read is timing: think times count as many as they found.
 	rep.ThinkTime, rep.ThinkTimeScaled = fixedHist(0), fixedHist(0)
 	rep.OrderWait = Histogram{} // whether a request found its predecessor in flight is timing
+	// How many connections the pool opened and reused is timing too.
+	rep.Connections = &ConnReport{Mode: rep.Connections.Mode, Opened: 2, Reused: 4, ClosedByClient: 2,
+		Connect: fixedHist(2), MaxInFlight: rep.Connections.MaxInFlight}
 	for i := range rep.Routes {
 		rep.Routes[i].Latency = fixedHist(rep.Routes[i].Latency.Count)
 		rep.Routes[i].ServiceTime = fixedHist(rep.Routes[i].ServiceTime.Count)

@@ -32,6 +32,7 @@ type replayOptions struct {
 	scale          int
 	stagger        time.Duration
 	maxInFlight    int
+	connections    string
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxDuration    time.Duration
@@ -121,6 +122,9 @@ refused unless --allow-original-host (this reads the recording once before
 sending); --dry-run prints the plan (duration, sessions, peak requests per
 second, peak concurrency, refresh events, stages) and sends nothing; at most
 --max-inflight (64) requests on the wire; --max-duration (1h) bounds the run;
+each recorded connection is replayed as a connection of its own, opened,
+pipelined and closed as recorded (--connections pooled shares a pool, for
+top speed);
 TLS certificates are checked.
 
 Seeing it: progress on stderr (a bar on a terminal, a line every --progress
@@ -179,6 +183,7 @@ func addReplay(root *cobra.Command) {
 	f.IntVar(&o.scale, "scale", 1, "replay each session this many times as independent clones (1-1000)")
 	f.DurationVar(&o.stagger, "clone-stagger", replay.DefaultCloneStagger, "shift between clones on the recording's timeline")
 	f.IntVar(&o.maxInFlight, "max-inflight", replay.DefaultMaxInFlight, "most requests on the wire at once")
+	f.StringVar(&o.connections, "connections", replay.ConnectionsRecorded, "recorded: each recorded connection replayed as its own; pooled: a shared pool, for top speed")
 	f.DurationVar(&o.timeout, "timeout", replay.DefaultTimeout, "per request, from send to the last response byte")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", replay.DefaultConnectTimeout, "per new connection (dial and TLS handshake)")
 	f.DurationVar(&o.maxDuration, "max-duration", replay.DefaultMaxDuration, "stop issuing requests after this long")
@@ -496,6 +501,7 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithScale(o.scale),
 		replay.WithCloneStagger(o.stagger),
 		replay.WithMaxInFlight(o.maxInFlight),
+		replay.WithConnections(o.connections),
 		replay.WithTimeout(o.timeout),
 		replay.WithConnectTimeout(o.connectTimeout),
 		replay.WithMaxDuration(o.maxDuration),

@@ -54,6 +54,8 @@ type Client struct {
 	idle   []*Conn            // kept alive; the last one given back is taken first
 	open   map[*Conn]struct{} // every connection not yet closed, idle or in use
 	closed bool
+
+	stats connStats // what its connections did (see Stats)
 }
 
 // Conn is one connection of a Client, which a caller may hold from one
@@ -63,10 +65,13 @@ type Conn struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 
-	head     http1.HeadReader    // reused from one response to the next
-	status   http1.StatusHead    // the last head read
-	chunked  http1.ChunkedReader // reused for chunked bodies
-	deadline time.Time           // the connection's read and write deadline
+	head      http1.HeadReader    // reused from one response to the next
+	status    http1.StatusHead    // the last head read
+	chunked   http1.ChunkedReader // reused for chunked bodies
+	deadline  time.Time           // the connection's read and write deadline
+	used      bool                // it carried an exchange: the next one reuses it
+	writes    int                 // requests written on it
+	wdeadline time.Time           // a Line's write deadline (see Line.Write)
 }
 
 // New returns a client for cfg.
@@ -110,9 +115,16 @@ func (w *Client) get(ctx context.Context) (c *Conn, reused bool, err error) {
 		return c, true, nil
 	}
 	w.mu.Unlock()
+	c, err = w.dial(ctx)
+	return c, false, err
+}
+
+// dial opens a new connection (with its TLS handshake) and counts it.
+func (w *Client) dial(ctx context.Context) (*Conn, error) {
+	t0 := time.Now()
 	nc, err := w.dialer.DialContext(ctx, "tcp", w.cfg.Addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if w.cfg.TLS != nil {
 		tc := tls.Client(nc, w.cfg.TLS)
@@ -121,19 +133,21 @@ func (w *Client) get(ctx context.Context) (c *Conn, reused bool, err error) {
 		cancel()
 		if err != nil {
 			nc.Close()
-			return nil, false, err
+			return nil, err
 		}
 		nc = tc
 	}
-	c = &Conn{c: nc, br: bufio.NewReaderSize(nc, w.bufSize), bw: bufio.NewWriterSize(nc, w.bufSize)}
+	w.stats.opened(time.Since(t0))
+	c := &Conn{c: nc, br: bufio.NewReaderSize(nc, w.bufSize), bw: bufio.NewWriterSize(nc, w.bufSize)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		nc.Close()
-		return nil, false, ErrClosed
+		w.stats.closed(false)
+		return nil, ErrClosed
 	}
 	w.open[c] = struct{}{}
-	return c, false, nil
+	return c, nil
 }
 
 // Put gives c back to the pool, or closes it when the pool is full or
@@ -146,15 +160,22 @@ func (w *Client) Put(c *Conn) {
 		return
 	}
 	w.mu.Unlock()
-	w.discard(c)
+	w.discard(c, false)
 }
 
-// discard closes c and forgets it.
-func (w *Client) discard(c *Conn) {
+// discard closes c and forgets it; byServer says the server ended it
+// (its response said so, or it had closed or reset the connection), and
+// the client closed it otherwise. A connection closed already (CloseAll)
+// is not counted twice.
+func (w *Client) discard(c *Conn, byServer bool) {
 	w.mu.Lock()
+	_, open := w.open[c]
 	delete(w.open, c)
 	w.mu.Unlock()
 	c.c.Close()
+	if open {
+		w.stats.closed(byServer)
+	}
 }
 
 // CloseAll closes every connection, in use or idle; later requests fail
@@ -165,6 +186,7 @@ func (w *Client) CloseAll() {
 	w.closed = true
 	for c := range w.open {
 		c.c.Close()
+		w.stats.closed(false)
 	}
 	clear(w.open)
 	clear(w.idle)
@@ -184,7 +206,10 @@ type Request struct {
 	// and keeping what nobody reads was a third of a request's
 	// allocation.
 	StatusOnly bool
-	status     session.Response
+	// Close asks the server to close the connection after its response
+	// (Connection: close), as the recorded client did.
+	Close  bool
+	status session.Response
 }
 
 // Do sends req on a pooled connection and reads the whole response,
@@ -209,7 +234,7 @@ func (w *Client) Do(ctx context.Context, req *Request) (*session.Response, int64
 			err = ctx.Err()
 		}
 		if held != nil {
-			w.discard(held)
+			w.discard(held, false)
 			held = nil
 		}
 	}
@@ -274,7 +299,7 @@ func (w *Client) doOn(ctx context.Context, req *Request, held **Conn, a *aborter
 				return nil, 0, err
 			}
 			for reused && !req.idempotent() && !c.alive() {
-				w.discard(c)
+				w.discard(c, true)
 				if c, reused, err = w.get(ctx); err != nil {
 					return nil, 0, err
 				}
@@ -288,11 +313,11 @@ func (w *Client) doOn(ctx context.Context, req *Request, held **Conn, a *aborter
 			if keep {
 				*held = c
 			} else {
-				w.discard(c)
+				w.discard(c, !req.Close)
 			}
 			return resp, n, nil
 		}
-		w.discard(c)
+		w.discard(c, Kind(err) == KindReset)
 		if reused && !got && attempt == 0 && retryable(err) && (!wrote || req.idempotent()) {
 			continue
 		}
@@ -368,12 +393,30 @@ func (w *Client) exchange(c *Conn, req *Request) (resp *session.Response, n int6
 		c.c.SetDeadline(d)
 		c.deadline = d
 	}
-	writeRequest(c.bw, req)
-	if err = c.bw.Flush(); err != nil {
+	again, err := c.write(req)
+	if err != nil {
 		return nil, 0, false, false, false, err
 	}
+	if again {
+		w.stats.reuses.Add(1)
+	}
+	resp, n, keep, got, err = c.read(req, w.readLimit, w.cfg.KeepReason)
+	return resp, n, keep, got, true, err
+}
+
+// write puts req on c; reused says c had carried a request before.
+func (c *Conn) write(req *Request) (reused bool, err error) {
+	reused, c.used = c.used, true
+	c.writes++
+	writeRequest(c.bw, req)
+	return reused, c.bw.Flush()
+}
+
+// read reads the response to req, the oldest request written on c and
+// not answered yet.
+func (c *Conn) read(req *Request, limit int64, reason bool) (resp *session.Response, n int64, keep, got bool, err error) {
 	if _, err = c.br.Peek(1); err != nil {
-		return nil, 0, false, false, true, err
+		return nil, 0, false, false, err
 	}
 	if req.StatusOnly {
 		req.status = session.Response{}
@@ -381,12 +424,12 @@ func (w *Client) exchange(c *Conn, req *Request) (resp *session.Response, n int6
 		n, keep, err = c.readResponseInto(resp, req.Method, -1, false)
 	} else {
 		resp = new(session.Response)
-		n, keep, err = c.readResponseInto(resp, req.Method, w.readLimit, w.cfg.KeepReason)
+		n, keep, err = c.readResponseInto(resp, req.Method, limit, reason)
 	}
 	if err != nil {
 		resp = nil
 	}
-	return resp, n, keep, true, true, err
+	return resp, n, keep && !req.Close, true, err
 }
 
 // writeRequest writes req's head and body to bw.
@@ -397,6 +440,9 @@ func writeRequest(bw *bufio.Writer, req *Request) {
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(req.Host)
 	bw.WriteString("\r\n")
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
 	listed := http1.HasConnection(req.Header)
 	for _, h := range req.Header {
 		if !Sendable(h) || listed && http1.Listed(req.Header, h.Name) {

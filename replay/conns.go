@@ -1,0 +1,303 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reprise-tool/reprise/replay/wire"
+	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
+)
+
+// Connection modes (see WithConnections).
+const (
+	// ConnectionsRecorded replays each recorded connection as a
+	// connection of its own: a target sees users through their
+	// connections (a load balancer spreads connections, servers limit
+	// and time out per connection).
+	ConnectionsRecorded = "recorded"
+	// ConnectionsPooled sends every request on a shared pool of
+	// kept-alive connections, for top speed.
+	ConnectionsPooled = "pooled"
+)
+
+// WithConnections sets how requests map to connections (default
+// ConnectionsRecorded). Requests whose recording names no connection, and
+// every request when redirects are followed, go on the pool.
+func WithConnections(mode string) Option {
+	return func(o *options) error {
+		switch mode {
+		case ConnectionsRecorded, ConnectionsPooled:
+			o.connections = mode
+			return nil
+		}
+		return fmt.Errorf("connections %q: want %s or %s", mode, ConnectionsRecorded, ConnectionsPooled)
+	}
+}
+
+// recorded reports whether the run replays the recorded connections.
+func (r *Replayer) recorded() bool {
+	return r.wire != nil && r.o.connections != ConnectionsPooled
+}
+
+// lineKey names a replayed connection: a recorded one, for one clone.
+type lineKey struct {
+	id    uint64
+	clone int
+}
+
+// line is one recorded connection as replayed.
+//
+// Its requests go on it in the recorded order: each waits for the one
+// before it on the line to complete, as the session's order rule makes
+// it wait for its session's requests, unless it was pipelined behind it
+// (it started before that one's response ended); then it waits for that
+// one to be written, writes, and reads its response after that one's.
+type line struct {
+	wl *wire.Line
+
+	last    *task         // dispatcher only: the latest request dispatched on it
+	lastOff time.Duration // dispatcher only: that request's offset
+	busy    atomic.Int64  // its requests dispatched and not yet done
+
+	mu sync.Mutex // guards its tasks' wrote and wroteC
+}
+
+// onLine puts t on its recorded connection's line, making the line on
+// its first request, and orders it behind the line's previous request.
+// t's session lock is not held.
+func (d *dispatcher) onLine(t *task) {
+	it := t.it
+	if d.lines == nil || it.ex.Conn.ID == 0 {
+		return // pooled, or a recording that names no connection
+	}
+	k := lineKey{it.ex.Conn.ID, it.clone}
+	ln := d.lines[k]
+	if ln == nil {
+		ln = &line{wl: d.r.wire.NewLine()}
+		d.lines[k] = ln
+	}
+	ln.lastOff = it.offset
+	ln.busy.Add(1)
+	t.line = ln
+	t.closeReq, t.closeAfter = closes(it.ex)
+	prev := ln.last
+	ln.last = t
+	switch {
+	case prev == nil:
+	case prev.rec.End != 0 && it.start < prev.rec.End:
+		t.pipe = prev // pipelined: it started before prev's response ended
+	case prev.ss == t.ss:
+		t.ss.mu.Lock()
+		if !slices.Contains(t.deps, &prev.pending) {
+			t.deps = append(t.deps, &prev.pending)
+		}
+		t.ss.mu.Unlock()
+	default:
+		t.after = prev // a connection shared by two sessions
+	}
+}
+
+// closes says whether the recorded exchange ended its connection: the
+// client asked to (closeReq: Connection: close, or HTTP/1.0 without
+// keep-alive), or the server did (closeAfter).
+func closes(ex *session.Exchange) (closeReq, closeAfter bool) {
+	ends := func(proto string, h session.Headers) bool {
+		if http1.HasConnection(h) {
+			for _, v := range h.Values("Connection") {
+				for _, tok := range strings.Split(v, ",") {
+					switch strings.ToLower(strings.TrimSpace(tok)) {
+					case "close":
+						return true
+					case "keep-alive":
+						return false
+					}
+				}
+			}
+		}
+		return proto == "HTTP/1.0"
+	}
+	closeReq = ends(ex.Request.Proto, ex.Request.Header)
+	closeAfter = ex.Flags&session.FlagNoResponse == 0 && ends(ex.Response.Proto, ex.Response.Header)
+	return closeReq, closeAfter
+}
+
+// sendOn sends t's request on its line: after the request it was
+// pipelined behind has been written, and reading after that one's
+// response has been read.
+func (r *Replayer) sendOn(ctx context.Context, t *task, wr *wireRequest, w *worker) (*session.Response, int64, error) {
+	ln := t.line
+	prev := t.pipe
+	t.pipe = nil // see do: a kept pointer would hold the line's history
+	if prev != nil {
+		ln.waitWritten(prev)
+	}
+	wr.Close = t.closeReq
+	c, err := ln.wl.Write(ctx, wr)
+	ln.written(t)
+	if err != nil {
+		return nil, 0, err
+	}
+	if prev != nil {
+		wait(prev.ss, &prev.pending, w)
+	}
+	resp, n, err := ln.wl.Read(ctx, c, wr)
+	if err == nil && t.closeAfter {
+		ln.wl.Close() // the server closed it in the recording; this one may not have
+	}
+	return resp, n, err
+}
+
+// waitWritten waits until p is on the wire (or will never be).
+func (ln *line) waitWritten(p *task) {
+	ln.mu.Lock()
+	if p.wrote {
+		ln.mu.Unlock()
+		return
+	}
+	if p.wroteC == nil {
+		p.wroteC = make(chan struct{})
+	}
+	ch := p.wroteC
+	ln.mu.Unlock()
+	<-ch
+}
+
+// written marks t written (or given up), waking a request pipelined
+// behind it.
+func (ln *line) written(t *task) {
+	ln.mu.Lock()
+	if !t.wrote {
+		t.wrote = true
+		if t.wroteC != nil {
+			close(t.wroteC)
+		}
+	}
+	ln.mu.Unlock()
+}
+
+// done is called when t's goroutine is done with it.
+func (ln *line) done(t *task) {
+	ln.written(t)
+	ln.busy.Add(-1)
+}
+
+// evictLines closes the lines idle, in recording time, for longer than
+// the session idle limit: the recording gives no close time (see
+// session.Conn), so a connection ends after its last exchange when the
+// run ends, or when it has been idle that long.
+func (d *dispatcher) evictLines(now time.Duration) {
+	for k, ln := range d.lines {
+		if now-ln.lastOff > d.r.o.idle && ln.busy.Load() == 0 {
+			ln.wl.Close()
+			delete(d.lines, k)
+		}
+	}
+}
+
+// closeLines closes every line: the run is over.
+func (d *dispatcher) closeLines() {
+	for k, ln := range d.lines {
+		ln.wl.Close()
+		delete(d.lines, k)
+	}
+}
+
+// prepareWindow is how far into the run, on the run's clock, the lines
+// that the first requests open are dialled before the clock starts.
+const prepareWindow = 50 * time.Millisecond
+
+// maxPrepared bounds the lines dialled before the clock starts.
+const maxPrepared = 256
+
+// prepare takes the first batch of the run before its clock starts
+// (the look-ahead window's first fill) and opens the lines of the
+// requests due in its first moments, so that the first request is as
+// punctual as the thousandth.
+func (d *dispatcher) prepare(items *handoff[*item]) (first []*item, more bool) {
+	first, more = items.take(nil)
+	// The feeder hands items over as it reads them: take until the
+	// first moments are all here.
+	for more && len(first) < maxPrepared && !d.max && d.r.o.pacer.Due(first[len(first)-1].offset) <= prepareWindow {
+		var next []*item
+		next, more = items.take(nil)
+		first = append(first, next...)
+	}
+	if d.lines == nil {
+		return first, more
+	}
+	var wg sync.WaitGroup
+	seen := make(map[lineKey]bool)
+	for _, it := range first {
+		if len(seen) >= maxPrepared || (!d.max && d.r.o.pacer.Due(it.offset) > prepareWindow) {
+			break
+		}
+		k := lineKey{it.ex.Conn.ID, it.clone}
+		if k.id == 0 || seen[k] {
+			continue
+		}
+		seen[k] = true
+		ln := &line{wl: d.r.wire.NewLine()}
+		d.lines[k] = ln
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ln.wl.Open(d.ctx) // a failure shows on the first request, which dials again
+		}()
+	}
+	wg.Wait()
+	return first, more
+}
+
+// ConnReport says how the run used connections.
+type ConnReport struct {
+	// Mode is "recorded" or "pooled" (see WithConnections).
+	Mode           string `json:"mode"`
+	Opened         uint64 `json:"opened"`
+	Reused         uint64 `json:"reused"` // requests sent on a connection that had carried one
+	ClosedByClient uint64 `json:"closed_by_client"`
+	ClosedByServer uint64 `json:"closed_by_server"`
+	// Connect is the time to open a connection (TCP connect, and the TLS
+	// handshake for https).
+	Connect Histogram `json:"connect"`
+	// InFlightWaits counts the requests that found the --max-inflight cap
+	// full and waited for a slot; their wait shows as lag.
+	InFlightWaits uint64 `json:"inflight_waits"`
+	MaxInFlight   int    `json:"max_inflight"`
+}
+
+// connReport makes the run's ConnReport.
+func (r *Replayer) connReport() *ConnReport {
+	cr := &ConnReport{Mode: ConnectionsPooled, InFlightWaits: r.flightWaits.Load(), MaxInFlight: r.o.maxInFlight}
+	if r.recorded() {
+		cr.Mode = ConnectionsRecorded
+	}
+	if r.wire == nil {
+		return cr
+	}
+	s := r.wire.Stats()
+	cr.Opened, cr.Reused, cr.ClosedByClient, cr.ClosedByServer = s.Opened, s.Reused, s.ClosedByClient, s.ClosedByServer
+	h := newHist()
+	for _, c := range s.Connect {
+		h.record(c)
+	}
+	cr.Connect = h.summary(false)
+	return cr
+}
+
+// summary writes the connection lines of the summary.
+func (c *ConnReport) summary(b *strings.Builder) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
+		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
+	if c.InFlightWaits > 0 {
+		fmt.Fprintf(b, "  max-inflight %d bound: %d requests waited for a slot (counted in lag)\n", c.MaxInFlight, c.InFlightWaits)
+	}
+}
