@@ -1,0 +1,354 @@
+//go:build linux
+
+package replay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// nginx is Debian's nginx serving on loopback with an access log of
+// $connection $connection_requests $msec $request_time $request_uri: the
+// target's own view of the connections a replay opened.
+type nginx struct {
+	url string
+	log string
+}
+
+// startNginx starts nginx for the test, or skips it when nginx is not
+// installed (apt-get install nginx-light, as .ci/setup does).
+func startNginx(t *testing.T) *nginx {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/sbin/nginx"); err2 != nil {
+			t.Skip("nginx is not installed (apt-get install -y nginx-light): the connection tests need a real server's log")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	n := &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	log_format conns '$connection $connection_requests $msec $request_time $request_uri';
+	access_log %[2]s conns;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	keepalive_timeout 75s;
+	keepalive_requests 100000;
+	server {
+		listen %[3]s;
+		location / { return 200 "ok\n"; }
+	}
+}
+`, dir, n.log, addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// Its own process group, so that its workers end with it whatever
+	// happens to the master.
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("nginx did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM) // the master stops its workers
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not listen: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// logLine is one access log entry.
+type logLine struct {
+	conn, nth uint64
+	at        time.Time // the request's start: $msec less $request_time
+	uri       string
+}
+
+// since returns the log's entries from byte offset from on, and the end.
+func (n *nginx) since(t *testing.T, from int64) ([]logLine, int64) {
+	t.Helper()
+	f, err := os.Open(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	end, _ := f.Seek(0, io.SeekEnd)
+	f.Seek(from, io.SeekStart)
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 5 {
+			t.Fatalf("log line %q", sc.Text())
+		}
+		c, _ := strconv.ParseUint(fs[0], 10, 64)
+		k, _ := strconv.ParseUint(fs[1], 10, 64)
+		msec, _ := strconv.ParseFloat(fs[2], 64)
+		rt, _ := strconv.ParseFloat(fs[3], 64)
+		at := time.UnixMicro(int64((msec - rt) * 1e6))
+		out = append(out, logLine{conn: c, nth: k, at: at, uri: fs[4]})
+	}
+	return out, end
+}
+
+// size is the log's length now.
+func (n *nginx) size() int64 {
+	st, err := os.Stat(n.log)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// perConn returns the requests per connection, sorted.
+func perConn(lines []logLine) []int {
+	m := map[uint64]int{}
+	for _, l := range lines {
+		m[l.conn]++
+	}
+	out := make([]int, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// recordedPerConn returns the recording's requests per connection, sorted.
+func recordedPerConn(exs []*session.Exchange) []int {
+	m := map[uint64]int{}
+	for _, ex := range exs {
+		m[ex.Conn.ID]++
+	}
+	out := make([]int, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// record runs clients through a recording proxy in front of upstream and
+// returns the exchanges, in the order the proxy finished them.
+func record(t *testing.T, upstream string, clients func(base string)) []*session.Exchange {
+	t.Helper()
+	p, err := proxy.New(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, ln) }()
+	var exs []*session.Exchange
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			ex, err := p.Next()
+			if err != nil {
+				return
+			}
+			exs = append(exs, ex)
+		}
+	}()
+	t0 := time.Now()
+	clients("http://" + ln.Addr().String())
+	t.Logf("clients done in %v", time.Since(t0))
+	cancel()
+	<-served
+	<-read
+	t.Logf("recorded in %v", time.Since(t0))
+	return exs
+}
+
+// keepAlive returns a client with one kept-alive connection of its own.
+func keepAlive() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}}
+}
+
+func get(t *testing.T, c *http.Client, url string) {
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+// pacedClients is 24 kept-alive clients, each on its own connection,
+// each sending a request every 25ms.
+func pacedClients(t *testing.T) func(base string) {
+	return func(base string) {
+		var wg sync.WaitGroup
+		for i := range 24 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := keepAlive()
+				defer c.CloseIdleConnections()
+				time.Sleep(time.Duration(i) * time.Millisecond)
+				for k := range 8 {
+					get(t, c, fmt.Sprintf("%s/paced/%d/%d", base, i, k))
+					time.Sleep(25 * time.Millisecond)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// replayed replays exs at speed and returns what nginx logged of it, the
+// report and the due time of each request-target.
+func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) ([]logLine, *Report, map[string]time.Time) {
+	t.Helper()
+	from := n.size()
+	dues := &dueLog{m: map[string]time.Time{}}
+	rep := run(t, n.url, source(exs...), append(opts, WithObserver(dues))...)
+	if !rep.Completed {
+		var b strings.Builder
+		rep.WriteSummary(&b)
+		t.Fatalf("replay did not complete:\n%s", b.String())
+	}
+	time.Sleep(50 * time.Millisecond) // nginx logs as the response ends
+	lines, _ := n.since(t, from)
+	return lines, rep, dues.m
+}
+
+// dueLog keeps each request-target's due time.
+type dueLog struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (d *dueLog) Observe(r *Result) {
+	d.mu.Lock()
+	d.m[r.Target] = r.Due
+	d.mu.Unlock()
+}
+
+// A paced recording of 24 kept-alive clients reaches nginx on 24
+// connections at 1x and at 10x, each carrying the requests its recorded
+// connection carried.
+func TestNginxConnectionsPaced(t *testing.T) {
+	n := startNginx(t)
+	exs := record(t, n.url, pacedClients(t))
+	want := recordedPerConn(exs)
+	if len(want) != 24 || len(exs) != 24*8 {
+		t.Fatalf("recorded %d exchanges on %d connections, want 192 on 24", len(exs), len(want))
+	}
+	for _, speed := range []float64{1, 10} {
+		t.Run(fmt.Sprintf("%gx", speed), func(t *testing.T) {
+			lines, rep, dues := replayed(t, n, exs, WithPacer(Speed(speed)))
+			if got := perConn(lines); !slices.Equal(got, want) {
+				t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
+			}
+			if c := rep.Connections; c == nil || c.Mode != ConnectionsRecorded || c.Opened != 24 {
+				t.Errorf("connections report %+v, want 24 opened, recorded", c)
+			}
+			logTiming(t, lines, dues)
+		})
+	}
+	t.Run("pooled", func(t *testing.T) {
+		_, rep, _ := replayed(t, n, exs, WithPacer(Speed(10)), WithConnections(ConnectionsPooled))
+		var b strings.Builder
+		rep.WriteSummary(&b)
+		if !strings.Contains(b.String(), "connections  pooled") {
+			t.Errorf("summary does not say pooled:\n%s", b.String())
+		}
+	})
+}
+
+// logTiming logs (and under REPRISE_LONG=1 checks) the error between each
+// request's due time and its start in nginx's log, first request included.
+// $msec and $request_time have millisecond resolution.
+func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time) {
+	var errs []time.Duration
+	for _, l := range lines {
+		if due, ok := dues[l.uri]; ok {
+			errs = append(errs, l.at.Sub(due))
+			if e := l.at.Sub(due); e > 3*time.Millisecond || e < -3*time.Millisecond {
+				t.Logf("%s (connection %d, request %d): %v from due", l.uri, l.conn, l.nth, e)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		t.Error("no logged request matched a due time")
+		return
+	}
+	abs := make([]time.Duration, len(errs))
+	for i, e := range errs {
+		abs[i] = max(e, -e)
+	}
+	first := abs[0]
+	slices.Sort(abs)
+	p99 := abs[len(abs)*99/100]
+	t.Logf("timing from nginx's log (ms resolution): %d requests, first %v, p50 %v, p99 %v, max %v",
+		len(abs), first, abs[len(abs)/2], p99, abs[len(abs)-1])
+	if os.Getenv("REPRISE_LONG") == "1" && p99 > 3*time.Millisecond {
+		t.Errorf("p99 timing error %v from nginx's log", p99)
+	}
+}
