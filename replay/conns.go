@@ -127,16 +127,14 @@ func closes(ex *session.Exchange) (closeReq, closeAfter bool) {
 	return closeReq, closeAfter
 }
 
-// sendOn sends t's request on its line: after the request it was
-// pipelined behind has been written, and reading after that one's
-// response has been read.
+// sendOn sends t's request on its line, reading its response after the
+// response of the request it was pipelined behind, if any (do waited
+// for that one to be written before taking an in-flight slot, so that a
+// request holding a slot never waits for one that waits for a slot).
 func (r *Replayer) sendOn(ctx context.Context, t *task, wr *wireRequest, w *worker) (*session.Response, int64, error) {
 	ln := t.line
 	prev := t.pipe
 	t.pipe = nil // see do: a kept pointer would hold the line's history
-	if prev != nil {
-		ln.waitWritten(prev)
-	}
 	wr.Close = t.closeReq
 	c, err := ln.wl.Write(ctx, wr)
 	ln.written(t)

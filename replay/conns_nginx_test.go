@@ -264,9 +264,15 @@ func pacedClients(t *testing.T) func(base string) {
 // replayed replays exs at speed and returns what nginx logged of it, the
 // report and the due time of each request-target.
 func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) ([]logLine, *Report, map[string]time.Time) {
+	lines, rep, dues := replayedSpan(t, n, exs, "", opts...)
+	return lines, rep, dues.m
+}
+
+// replayedSpan is replayed, measuring the span of the targets under span.
+func replayedSpan(t *testing.T, n *nginx, exs []*session.Exchange, span string, opts ...Option) ([]logLine, *Report, *dueLog) {
 	t.Helper()
 	from := n.size()
-	dues := &dueLog{m: map[string]time.Time{}}
+	dues := &dueLog{m: map[string]time.Time{}, span: span}
 	rep := run(t, n.url, source(exs...), append(opts, WithObserver(dues))...)
 	if !rep.Completed {
 		var b strings.Builder
@@ -275,18 +281,29 @@ func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) (
 	}
 	time.Sleep(50 * time.Millisecond) // nginx logs as the response ends
 	lines, _ := n.since(t, from)
-	return lines, rep, dues.m
+	return lines, rep, dues
 }
 
-// dueLog keeps each request-target's due time.
+// dueLog keeps each request-target's due time, and the span from the
+// first send to the last response of the targets under span.
 type dueLog struct {
-	mu sync.Mutex
-	m  map[string]time.Time
+	mu         sync.Mutex
+	m          map[string]time.Time
+	span       string
+	first, end time.Time
 }
 
 func (d *dueLog) Observe(r *Result) {
 	d.mu.Lock()
 	d.m[r.Target] = r.Due
+	if d.span != "" && strings.HasPrefix(r.Target, d.span) && !r.Sent.IsZero() {
+		if d.first.IsZero() || r.Sent.Before(d.first) {
+			d.first = r.Sent
+		}
+		if r.Done.After(d.end) {
+			d.end = r.Done
+		}
+	}
 	d.mu.Unlock()
 }
 
@@ -350,5 +367,101 @@ func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time) {
 		len(abs), first, abs[len(abs)/2], p99, abs[len(abs)-1])
 	if os.Getenv("REPRISE_LONG") == "1" && p99 > 3*time.Millisecond {
 		t.Errorf("p99 timing error %v from nginx's log", p99)
+	}
+}
+
+// mixedClients is a mixed capture: curl fetching three URLs on one
+// connection, an ab-style burst of six kept-alive clients sending back to
+// back, a client pipelining five requests on one connection, clients that
+// send Connection: close, and an HTTP/1.0 client without keep-alive.
+func mixedClients(t *testing.T) func(base string) {
+	return func(base string) {
+		if curl, err := exec.LookPath("curl"); err == nil {
+			out, err := exec.Command(curl, "-s", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+				base+"/curl/0", base+"/curl/1", base+"/curl/2").CombinedOutput()
+			if err != nil {
+				t.Errorf("curl: %v %s", err, out)
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := keepAlive()
+				defer c.CloseIdleConnections()
+				for k := range 100 {
+					get(t, c, fmt.Sprintf("%s/burst/%d/%d", base, i, k))
+				}
+			}()
+		}
+		wg.Wait()
+		host := strings.TrimPrefix(base, "http://")
+		raw(t, host, strings.Repeat("GET /pipe HTTP/1.1\r\nHost: x\r\n\r\n", 5), 5)
+		for i := range 3 {
+			raw(t, host, fmt.Sprintf("GET /close/%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i), 1)
+		}
+		raw(t, host, "GET /http10 HTTP/1.0\r\n\r\n", 1)
+	}
+}
+
+// raw writes reqs at once on a new connection and reads n responses.
+func raw(t *testing.T, addr, reqs string, n int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, reqs); err != nil {
+		t.Error(err)
+		return
+	}
+	br := bufio.NewReader(c)
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// A mixed capture reaches nginx on as many connections as it was recorded
+// on, each carrying the requests its recorded connection carried; the
+// burst's length is logged (and checked under REPRISE_LONG=1) against
+// the recorded one.
+func TestNginxConnectionsMixed(t *testing.T) {
+	n := startNginx(t)
+	exs := record(t, n.url, mixedClients(t))
+	want := recordedPerConn(exs)
+	t.Logf("recorded %d exchanges on %d connections", len(exs), len(want))
+	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)))
+	if got := perConn(lines); !slices.Equal(got, want) {
+		t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
+	}
+	var first, end int64
+	for _, ex := range exs {
+		if strings.HasPrefix(ex.Request.Target, "/burst/") {
+			if first == 0 || ex.Timing.RequestStart < first {
+				first = ex.Timing.RequestStart
+			}
+			end = max(end, ex.Timing.ResponseEnd)
+		}
+	}
+	recorded, replayed := time.Duration(end-first), dues.end.Sub(dues.first)
+	ratio := float64(replayed) / float64(recorded)
+	t.Logf("the burst took %v recorded, %v replayed: %.2fx", recorded, replayed, ratio)
+	if os.Getenv("REPRISE_LONG") == "1" && ratio > 1.1 {
+		t.Errorf("the burst replayed in %.2fx its recorded length, want at most 1.1x", ratio)
+	}
+	var b strings.Builder
+	rep.WriteSummary(&b)
+	t.Log(b.String())
+	if c := rep.Connections; c == nil || c.Opened != uint64(len(want)) || c.ClosedByServer+c.ClosedByClient != c.Opened {
+		t.Errorf("connections report %+v, want %d opened and as many closed", c, len(want))
 	}
 }

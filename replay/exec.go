@@ -179,6 +179,10 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		}
 		t.after = nil
 	}
+	if t.pipe != nil {
+		w.idle()
+		t.line.waitWritten(t.pipe)
+	}
 	if r.stopped() || ctx.Err() != nil {
 		w.report(res)
 		return
