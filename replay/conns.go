@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -185,15 +186,40 @@ func (ln *line) done(t *task) {
 	ln.busy.Add(-1)
 }
 
+// maxLines bounds the lines kept: past it, the lines idle longest (in
+// recording time) are closed, so that a recording of many short
+// connections does not hold a socket for each until the run ends.
+const maxLines = 4096
+
 // evictLines closes the lines idle, in recording time, for longer than
-// the session idle limit: the recording gives no close time (see
-// session.Conn), so a connection ends after its last exchange when the
-// run ends, or when it has been idle that long.
+// the session idle limit, and the longest idle beyond maxLines: the
+// recording gives no close time (see session.Conn), so a connection ends
+// after its last exchange when the run ends, or when it has been idle
+// that long.
 func (d *dispatcher) evictLines(now time.Duration) {
+	type idle struct {
+		k   lineKey
+		off time.Duration
+	}
+	var idles []idle
 	for k, ln := range d.lines {
-		if now-ln.lastOff > d.r.o.idle && ln.busy.Load() == 0 {
+		if ln.busy.Load() != 0 {
+			continue
+		}
+		if now-ln.lastOff > d.r.o.idle {
 			ln.wl.Close()
 			delete(d.lines, k)
+			continue
+		}
+		if len(d.lines) > maxLines {
+			idles = append(idles, idle{k, ln.lastOff})
+		}
+	}
+	if over := len(d.lines) - maxLines; over > 0 {
+		slices.SortFunc(idles, func(a, b idle) int { return cmp.Compare(a.off, b.off) })
+		for _, i := range idles[:min(over, len(idles))] {
+			d.lines[i.k].wl.Close()
+			delete(d.lines, i.k)
 		}
 	}
 }

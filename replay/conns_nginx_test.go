@@ -272,7 +272,7 @@ func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) (
 func replayedSpan(t *testing.T, n *nginx, exs []*session.Exchange, span string, opts ...Option) ([]logLine, *Report, *dueLog) {
 	t.Helper()
 	from := n.size()
-	dues := &dueLog{m: map[string]time.Time{}, span: span}
+	dues := &dueLog{m: map[string]time.Time{}, span: span, sent: map[string]time.Time{}, done: map[string]time.Time{}}
 	rep := run(t, n.url, source(exs...), append(opts, WithObserver(dues))...)
 	if !rep.Completed {
 		var b strings.Builder
@@ -291,6 +291,7 @@ type dueLog struct {
 	m          map[string]time.Time
 	span       string
 	first, end time.Time
+	sent, done map[string]time.Time // of the targets under span
 }
 
 func (d *dueLog) Observe(r *Result) {
@@ -303,6 +304,7 @@ func (d *dueLog) Observe(r *Result) {
 		if r.Done.After(d.end) {
 			d.end = r.Done
 		}
+		d.sent[r.Target], d.done[r.Target] = r.Sent, r.Done
 	}
 	d.mu.Unlock()
 }
@@ -327,6 +329,7 @@ func TestNginxConnectionsPaced(t *testing.T) {
 				t.Errorf("connections report %+v, want 24 opened, recorded", c)
 			}
 			logTiming(t, lines, dues)
+			t.Logf("lag p50 %.3fms p99 %.3fms max %.3fms", rep.Lag.P50, rep.Lag.P99, rep.Lag.Max)
 		})
 	}
 	t.Run("pooled", func(t *testing.T) {
@@ -452,6 +455,7 @@ func TestNginxConnectionsMixed(t *testing.T) {
 			end = max(end, ex.Timing.ResponseEnd)
 		}
 	}
+	logChainGaps(t, exs, dues)
 	recorded, replayed := time.Duration(end-first), dues.end.Sub(dues.first)
 	ratio := float64(replayed) / float64(recorded)
 	t.Logf("the burst took %v recorded, %v replayed: %.2fx", recorded, replayed, ratio)
@@ -464,4 +468,30 @@ func TestNginxConnectionsMixed(t *testing.T) {
 	if c := rep.Connections; c == nil || c.Opened != uint64(len(want)) || c.ClosedByServer+c.ClosedByClient != c.Opened {
 		t.Errorf("connections report %+v, want %d opened and as many closed", c, len(want))
 	}
+}
+
+// logChainGaps logs the median time from a burst response's last byte to
+// the next request of its connection, recorded and replayed.
+func logChainGaps(t *testing.T, exs []*session.Exchange, d *dueLog) {
+	var rec, rep []time.Duration
+	for i := range 6 {
+		for k := 1; k < 100; k++ {
+			prev, next := fmt.Sprintf("/burst/%d/%d", i, k-1), fmt.Sprintf("/burst/%d/%d", i, k)
+			rep = append(rep, d.sent[next].Sub(d.done[prev]))
+			var pe, ns int64
+			for _, ex := range exs {
+				switch ex.Request.Target {
+				case prev:
+					pe = ex.Timing.ResponseEnd
+				case next:
+					ns = ex.Timing.RequestStart
+				}
+			}
+			rec = append(rec, time.Duration(ns-pe))
+		}
+	}
+	slices.Sort(rec)
+	slices.Sort(rep)
+	t.Logf("response to next request on a burst connection: recorded p50 %v p90 %v, replayed p50 %v p90 %v",
+		rec[len(rec)/2], rec[len(rec)*9/10], rep[len(rep)/2], rep[len(rep)*9/10])
 }

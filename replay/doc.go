@@ -15,6 +15,12 @@
 // session order and the caps allow; its due time is the moment the
 // scheduler reaches the request.
 //
+// The clock starts once the run is prepared: the look-ahead window's first
+// fill read and the connections of the requests due in its first 50ms
+// opened, so that the first request is as punctual as the thousandth. The
+// last 1.2ms before a due time is waited by yielding rather than on a
+// timer, which an idle Go runtime on Linux wakes up to a millisecond late.
+//
 // # Sessions and their order
 //
 // Requests belong to sessions: Exchange.Session when the identity tracker
@@ -60,9 +66,23 @@
 // # What is sent
 //
 // Method, request-target (path and query, after substitution) and body as
-// recorded, over HTTP/1.1 with keep-alive connections pooled up to the
-// in-flight cap; a session whose requests follow one another without a
-// wait keeps its connection from one to the next, as its client did.
+// recorded, over HTTP/1.1. Each recorded connection (Exchange.Conn.ID) is
+// replayed as a connection of its own, and each clone's on its own again
+// (WithConnections(ConnectionsRecorded), the default): opened when its
+// first request is due, carrying its requests in the recorded order, one
+// after the other's response, or pipelined when they were (a request that
+// started before the previous response ended), and closed when its client
+// asked to (Connection: close, HTTP/1.0 without keep-alive), when the
+// server closed it in the recording or now, or when the run ends or the
+// connection has been idle for the session idle limit (a recording holds
+// no close time). A target sees users through their connections: a load
+// balancer spreads connections, servers limit and time out per
+// connection. With ConnectionsPooled, and for requests whose recording
+// names no connection, keep-alive connections are pooled up to the
+// in-flight cap, for top speed; a session whose requests follow one
+// another without a wait keeps its connection from one to the next. The
+// report's Connections counts the connections opened, reused and closed
+// by each side, and the connect latency.
 // Header fields are sent with their recorded names, in their recorded
 // case and order, and values, repeated fields as they were (under
 // WithFollowRedirects net/http's client sends them, in Go's canonical case
