@@ -142,7 +142,7 @@ func pipeServer(t *testing.T, want int) (addr string, before <-chan int) {
 // previous response ended) are pipelined on the replayed connection; under
 // --max-inflight 1 they go one by one, without a deadlock.
 func TestPipelinedConnection(t *testing.T) {
-	exs := func() *sliceSource {
+	exs := func() *session.SliceSource {
 		return source(
 			rec("p", "GET", "/1", 0, 3, connID(7)),
 			rec("p", "GET", "/2", 0.1, 3.1, connID(7)),
