@@ -74,8 +74,12 @@ type line struct {
 // t's session lock is not held.
 func (d *dispatcher) onLine(t *task) {
 	it := t.it
-	if d.lines == nil || it.ex.Conn.ID == 0 {
-		return // pooled, or a recording that names no connection
+	if d.lines == nil {
+		return // pooled
+	}
+	if it.ex.Conn.ID == 0 {
+		d.r.unlined.Add(1) // the recording names no connection: the pool takes it
+		return
 	}
 	k := lineKey{it.ex.Conn.ID, it.clone}
 	ln := d.lines[k]
@@ -293,11 +297,14 @@ type ConnReport struct {
 	// full and waited for a slot; their wait shows as lag.
 	InFlightWaits uint64 `json:"inflight_waits"`
 	MaxInFlight   int    `json:"max_inflight"`
+	// Pooled counts the requests of a recorded-connections run that went
+	// on the pool, their recording naming no connection.
+	Pooled uint64 `json:"pooled,omitempty"`
 }
 
 // connReport makes the run's ConnReport.
 func (r *Replayer) connReport() *ConnReport {
-	cr := &ConnReport{Mode: ConnectionsPooled, InFlightWaits: r.flightWaits.Load(), MaxInFlight: r.o.maxInFlight}
+	cr := &ConnReport{Mode: ConnectionsPooled, InFlightWaits: r.flightWaits.Load(), MaxInFlight: r.o.maxInFlight, Pooled: r.unlined.Load()}
 	if r.recorded() {
 		cr.Mode = ConnectionsRecorded
 	}
@@ -321,6 +328,9 @@ func (c *ConnReport) summary(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
 		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
+	if c.Pooled > 0 {
+		fmt.Fprintf(b, "  connections  %d requests went on the pool: their recording names no connection\n", c.Pooled)
+	}
 	if c.InFlightWaits > 0 {
 		fmt.Fprintf(b, "  max-inflight %d bound: %d requests waited for a slot (counted in lag)\n", c.MaxInFlight, c.InFlightWaits)
 	}

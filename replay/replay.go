@@ -80,6 +80,9 @@ type Replayer struct {
 	inFlight atomic.Int64
 	// flightWaits counts the requests that found --max-inflight full.
 	flightWaits atomic.Uint64
+	// unlined counts the requests that went on the pool in a
+	// recorded-connections run (see onLine).
+	unlined atomic.Uint64
 	// blockedDue is the due time (Unix ns) of the request the dispatcher
 	// holds while it waits at a cap, 0 when it waits at none.
 	blockedDue atomic.Int64
