@@ -79,6 +79,12 @@ func TestReplayCommand(t *testing.T) {
 		{"no target", []string{"replay", rec}, exitUsage, "--target", 0},
 		// A speed out of range is a usage error.
 		{"bad speed", []string{"replay", rec, "--target", srv.URL, "--speed", "1000"}, exitUsage, "--speed", 0},
+		// The recorded connection is replayed as one connection, and the summary says so.
+		{"recorded connections", []string{"replay", rec, "--target", srv.URL, "--speed", "10"}, exitOK, "connections  recorded: 1 opened, 4 requests reused one", 5},
+		// --connections pooled shares the pool, and the summary says so.
+		{"pooled", []string{"replay", rec, "--target", srv.URL, "--speed", "10", "--connections", "pooled"}, exitOK, "connections  pooled", 5},
+		// A bad --connections value.
+		{"bad connections", []string{"replay", rec, "--target", srv.URL, "--connections", "shared"}, exitUsage, "recorded or pooled", 0},
 		// A bad --uncorrelated value.
 		{"bad policy", []string{"replay", rec, "--target", srv.URL, "--uncorrelated", "maybe"}, exitUsage, "skip or send", 0},
 		// A dead target fails the replay: exit 1 with the reason.
