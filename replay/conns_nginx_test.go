@@ -328,7 +328,8 @@ func TestNginxConnectionsPaced(t *testing.T) {
 			if c := rep.Connections; c == nil || c.Mode != ConnectionsRecorded || c.Opened != 24 {
 				t.Errorf("connections report %+v, want 24 opened, recorded", c)
 			}
-			logTiming(t, lines, dues)
+			logTiming(t, lines, dues, map[float64]time.Duration{1: 2 * time.Millisecond, 10: 3 * time.Millisecond}[speed])
+			logSpan(t, exs, lines, speed)
 			t.Logf("lag p50 %.3fms p99 %.3fms max %.3fms", rep.Lag.P50, rep.Lag.P99, rep.Lag.Max)
 		})
 	}
@@ -345,7 +346,7 @@ func TestNginxConnectionsPaced(t *testing.T) {
 // logTiming logs (and under REPRISE_LONG=1 checks) the error between each
 // request's due time and its start in nginx's log, first request included.
 // $msec and $request_time have millisecond resolution.
-func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time) {
+func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time, limit time.Duration) {
 	var errs []time.Duration
 	for _, l := range lines {
 		if due, ok := dues[l.uri]; ok {
@@ -368,7 +369,7 @@ func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time) {
 	p99 := abs[len(abs)*99/100]
 	t.Logf("timing from nginx's log (ms resolution): %d requests, first %v, p50 %v, p99 %v, max %v",
 		len(abs), first, abs[len(abs)/2], p99, abs[len(abs)-1])
-	if os.Getenv("REPRISE_LONG") == "1" && p99 > 3*time.Millisecond {
+	if os.Getenv("REPRISE_LONG") == "1" && p99 > limit {
 		t.Errorf("p99 timing error %v from nginx's log", p99)
 	}
 }
@@ -494,4 +495,33 @@ func logChainGaps(t *testing.T, exs []*session.Exchange, d *dueLog) {
 	slices.Sort(rep)
 	t.Logf("response to next request on a burst connection: recorded p50 %v p90 %v, replayed p50 %v p90 %v",
 		rec[len(rec)/2], rec[len(rec)*9/10], rep[len(rep)/2], rep[len(rep)*9/10])
+}
+
+// logSpan logs (and under REPRISE_LONG=1 checks, within 0.5% and the log's
+// millisecond) the span from the first request to the last in nginx's log
+// against the recorded span over the speed.
+func logSpan(t *testing.T, exs []*session.Exchange, lines []logLine, speed float64) {
+	var first, last int64
+	for _, ex := range exs {
+		if s := ex.Timing.RequestStart; first == 0 || s < first {
+			first = s
+		}
+		last = max(last, ex.Timing.RequestStart)
+	}
+	want := time.Duration(float64(last-first) / speed)
+	var lo, hi time.Time
+	for _, l := range lines {
+		if lo.IsZero() || l.at.Before(lo) {
+			lo = l.at
+		}
+		if l.at.After(hi) {
+			hi = l.at
+		}
+	}
+	got := hi.Sub(lo)
+	off := float64(got-want) / float64(want)
+	t.Logf("span %v in nginx's log, %v recorded/speed: %+.2f%%", got, want, 100*off)
+	if d := got - want; os.Getenv("REPRISE_LONG") == "1" && max(d, -d) > want/200+time.Millisecond {
+		t.Errorf("span %v, want %v within 0.5%%", got, want)
+	}
 }

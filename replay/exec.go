@@ -207,6 +207,12 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		w.report(res)
 		return
 	}
+	if t.line != nil && time.Until(due) > 0 {
+		// The recorded client had its connection before its first
+		// byte: dial in the lead, not after the due time. A failure
+		// shows when the request is written, which dials again.
+		_ = t.line.wl.Open(ctx)
+	}
 	if !r.await(ctx, due, flight, w) {
 		w.report(res)
 		return
