@@ -57,8 +57,8 @@ type lineKey struct {
 // Its requests go on it in the recorded order: each waits for the one
 // before it on the line to complete, as the session's order rule makes
 // it wait for its session's requests, unless it was pipelined behind it
-// (it started before that one's response ended); then it waits for that
-// one to be written, writes, and reads its response after that one's.
+// (see pipelined); then it waits for that one to be written, writes, and
+// reads its response after that one's.
 type line struct {
 	wl *wire.Line
 
@@ -95,8 +95,8 @@ func (d *dispatcher) onLine(t *task) {
 	ln.last = t
 	switch {
 	case prev == nil:
-	case prev.rec.End != 0 && it.start < prev.rec.End:
-		t.pipe = prev // pipelined: it started before prev's response ended
+	case pipelined(prev, it):
+		t.pipe = prev
 	case prev.ss == t.ss:
 		t.ss.mu.Lock()
 		if !slices.Contains(t.deps, &prev.pending) {
@@ -106,6 +106,20 @@ func (d *dispatcher) onLine(t *task) {
 	default:
 		t.after = prev // a connection shared by two sessions
 	}
+}
+
+// pipelined reports whether it was sent behind prev, the request before it
+// on its connection, without waiting for its response: it started before
+// that response began (or, when the recording does not know when it
+// began, ended). The response's start, not its end, is the test: a
+// recording proxy may stamp a response's end after the client's next
+// request has arrived.
+func pipelined(prev *task, it *item) bool {
+	began := prev.it.ex.Timing.ResponseStart
+	if began == 0 {
+		began = prev.rec.End
+	}
+	return began != 0 && it.start < began
 }
 
 // closes says whether the recorded exchange ended its connection: the

@@ -443,6 +443,14 @@ func TestNginxConnectionsMixed(t *testing.T) {
 	exs := record(t, n.url, mixedClients(t))
 	want := recordedPerConn(exs)
 	t.Logf("recorded %d exchanges on %d connections", len(exs), len(want))
+	prev, piped := map[uint64]*session.Exchange{}, 0
+	for _, ex := range exs {
+		if p := prev[ex.Conn.ID]; p != nil && ex.Timing.RequestStart < p.Timing.ResponseStart {
+			piped++
+		}
+		prev[ex.Conn.ID] = ex
+	}
+	t.Logf("%d requests were pipelined in the recording", piped)
 	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)))
 	if got := perConn(lines); !slices.Equal(got, want) {
 		t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
