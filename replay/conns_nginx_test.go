@@ -533,3 +533,94 @@ func logSpan(t *testing.T, exs []*session.Exchange, lines []logLine, speed float
 		t.Errorf("span %v, want %v within 0.5%%", got, want)
 	}
 }
+
+// tightBurst is an ab -k style client on its own: conns connections, each
+// sending n requests back to back, writing the next as soon as the
+// previous response's last byte is read. It returns the exchanges with
+// the timestamps it took itself, as a packet capture would hold them.
+func tightBurst(t *testing.T, addr string, conns, n int) []*session.Exchange {
+	var mu sync.Mutex
+	var exs []*session.Exchange
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for k := range n {
+				target := fmt.Sprintf("/tight/%d/%d", i, k)
+				start := time.Now().UnixNano()
+				if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					t.Error(err)
+					return
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				end := time.Now().UnixNano()
+				ex := &session.Exchange{
+					Conn: session.Conn{ID: uint64(i + 1)}, Index: k,
+					Request:  session.Request{Method: "GET", Target: target, Proto: "HTTP/1.1", Header: session.Headers{{Name: "Host", Value: "x"}}},
+					Response: session.Response{Proto: "HTTP/1.1", Status: 200},
+					Timing:   session.Timing{RequestStart: start, RequestEnd: start, ResponseStart: end, ResponseEnd: end},
+				}
+				mu.Lock()
+				exs = append(exs, ex)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(exs, func(a, b *session.Exchange) int { return int(a.Timing.RequestStart - b.Timing.RequestStart) })
+	return exs
+}
+
+// A keep-alive burst replays at 1x in about the time the tight client
+// that made it took: the time from a response's last byte to the next
+// request of its connection is close to the client's. Logged; checked
+// (within 1.1x) under REPRISE_LONG=1.
+func TestNginxChainLatency(t *testing.T) {
+	n := startNginx(t)
+	exs := tightBurst(t, strings.TrimPrefix(n.url, "http://"), 6, 250)
+	if len(exs) != 1500 {
+		t.Fatalf("the burst made %d exchanges, want 1500", len(exs))
+	}
+	recorded := time.Duration(exs[len(exs)-1].Timing.ResponseEnd - exs[0].Timing.RequestStart)
+	for _, ex := range exs {
+		recorded = max(recorded, time.Duration(ex.Timing.ResponseEnd-exs[0].Timing.RequestStart))
+	}
+	_, rep, d := replayedSpan(t, n, exs, "/tight/", WithPacer(Speed(1)))
+	replayed := d.end.Sub(d.first)
+	ratio := float64(replayed) / float64(recorded)
+	var rec, got []time.Duration
+	for i := range 6 {
+		for k := 1; k < 250; k++ {
+			prev, next := fmt.Sprintf("/tight/%d/%d", i, k-1), fmt.Sprintf("/tight/%d/%d", i, k)
+			got = append(got, d.sent[next].Sub(d.done[prev]))
+		}
+	}
+	last := map[uint64]*session.Exchange{}
+	for _, ex := range exs {
+		if p := last[ex.Conn.ID]; p != nil {
+			rec = append(rec, time.Duration(ex.Timing.RequestStart-p.Timing.ResponseEnd))
+		}
+		last[ex.Conn.ID] = ex
+	}
+	slices.Sort(rec)
+	slices.Sort(got)
+	t.Logf("burst of 1500 on 6 connections: %v by the tight client, %v replayed at 1x (%.2fx); response to next request p50 %v (client) vs %v (replay), p90 %v vs %v; service p50 %.3fms",
+		recorded, replayed, ratio, rec[len(rec)/2], got[len(got)/2], rec[len(rec)*9/10], got[len(got)*9/10], rep.ServiceTime.P50)
+	if os.Getenv("REPRISE_LONG") == "1" && ratio > 1.1 {
+		t.Errorf("the burst replayed in %.2fx the tight client's time, want at most 1.1x", ratio)
+	}
+}
