@@ -271,6 +271,9 @@ func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) (
 // replayedSpan is replayed, measuring the span of the targets under span.
 func replayedSpan(t *testing.T, n *nginx, exs []*session.Exchange, span string, opts ...Option) ([]logLine, *Report, *dueLog) {
 	t.Helper()
+	// nginx logs a request after its response went out: let the lines
+	// of what came before settle first.
+	time.Sleep(100 * time.Millisecond)
 	from := n.size()
 	dues := &dueLog{m: map[string]time.Time{}, span: span, sent: map[string]time.Time{}, done: map[string]time.Time{}}
 	rep := run(t, n.url, source(exs...), append(opts, WithObserver(dues))...)
@@ -454,6 +457,11 @@ func TestNginxConnectionsMixed(t *testing.T) {
 	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)))
 	if got := perConn(lines); !slices.Equal(got, want) {
 		t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
+		for _, l := range lines {
+			if !strings.HasPrefix(l.uri, "/burst/") {
+				t.Logf("connection %d request %d: %s", l.conn, l.nth, l.uri)
+			}
+		}
 	}
 	var first, end int64
 	for _, ex := range exs {
