@@ -349,3 +349,37 @@ func (c *ConnReport) summary(b *strings.Builder) {
 		fmt.Fprintf(b, "  max-inflight %d bound: %d requests waited for a slot (counted in lag)\n", c.MaxInFlight, c.InFlightWaits)
 	}
 }
+
+// mergeConnections sums the shards' connection figures for MergeReports:
+// counts add up; the connect latency's percentiles are the highest
+// shard's, an upper bound, as a shard keeps no full histogram of them.
+func mergeConnections(reps []*Report) *ConnReport {
+	var m *ConnReport
+	for _, r := range reps {
+		c := r.Connections
+		if c == nil {
+			continue
+		}
+		if m == nil {
+			m = &ConnReport{Mode: c.Mode, MaxInFlight: c.MaxInFlight}
+		}
+		m.Opened += c.Opened
+		m.Reused += c.Reused
+		m.ClosedByClient += c.ClosedByClient
+		m.ClosedByServer += c.ClosedByServer
+		m.InFlightWaits += c.InFlightWaits
+		m.Pooled += c.Pooled
+		m.MaxInFlight = max(m.MaxInFlight, c.MaxInFlight)
+		h, s := &m.Connect, c.Connect
+		if s.Count == 0 {
+			continue
+		}
+		if h.Count == 0 || s.Min < h.Min {
+			h.Min = s.Min
+		}
+		h.Mean = (h.Mean*float64(h.Count) + s.Mean*float64(s.Count)) / float64(h.Count+s.Count)
+		h.Count += s.Count
+		h.P50, h.P90, h.P99, h.P999, h.Max = max(h.P50, s.P50), max(h.P90, s.P90), max(h.P99, s.P99), max(h.P999, s.P999), max(h.Max, s.Max)
+	}
+	return m
+}

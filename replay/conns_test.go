@@ -199,3 +199,23 @@ func TestCloses(t *testing.T) {
 		})
 	}
 }
+
+// A merged report's connections are the shards' summed, with the
+// highest shard's connect percentiles.
+func TestMergeConnections(t *testing.T) {
+	reps := []*Report{
+		{Connections: &ConnReport{Mode: ConnectionsRecorded, Opened: 3, Reused: 10, ClosedByClient: 2, ClosedByServer: 1, MaxInFlight: 64,
+			Connect: Histogram{Count: 3, Min: 0.1, Mean: 0.2, P50: 0.2, P99: 0.3, Max: 0.3}}},
+		{}, // a shard with no connection figures
+		{Connections: &ConnReport{Mode: ConnectionsRecorded, Opened: 1, Reused: 2, ClosedByClient: 1, InFlightWaits: 5, MaxInFlight: 64,
+			Connect: Histogram{Count: 1, Min: 0.5, Mean: 0.5, P50: 0.5, P99: 0.5, Max: 0.5}}},
+	}
+	m := mergeConnections(reps)
+	if m == nil || m.Opened != 4 || m.Reused != 12 || m.ClosedByClient != 3 || m.ClosedByServer != 1 || m.InFlightWaits != 5 ||
+		m.Connect.Count != 4 || m.Connect.Min != 0.1 || m.Connect.P99 != 0.5 || m.Connect.Mean != 0.275 {
+		t.Errorf("merged %+v", m)
+	}
+	if mergeConnections([]*Report{{}}) != nil {
+		t.Error("reports without connection figures merged into some")
+	}
+}

@@ -120,6 +120,7 @@ func MergeReports(reps ...*Report) (*Report, error) {
 		m.Series = addSeconds(m.Series, r.Series, sec)
 	}
 	slices.SortFunc(m.Shards, func(a, b ShardRun) int { return a.K - b.K })
+	m.Connections = mergeConnections(reps)
 	if err := m.mergeFigures(reps); err != nil {
 		return nil, err
 	}
