@@ -125,10 +125,11 @@ type ShardReport struct {
 // that split sessions differently are never merged.
 const shardHash = "fnv1a64(session key) mod n"
 
-// startShard runs as Run begins, before its clock starts: it installs
-// the shard's share of the caps, then waits for the start instant
-// (WithStartAt). A Stop during the wait starts the run at once, which
-// then stops in order; ctx ending is an error and no report.
+// startShard runs once the run is prepared, before its clock starts (see
+// startClock): it installs the shard's share of the caps, then waits for
+// the start instant (WithStartAt). A Stop during the wait starts the run
+// at once, which then stops in order; ctx ending is an error and no
+// report.
 func (r *Replayer) startShard(ctx context.Context) error {
 	o := &r.o
 	if sh := o.shard; sh.Split() {
