@@ -16,10 +16,15 @@ import (
 // checked at every turn of the scheduler as well.
 const spinFor = 1200 * time.Microsecond
 
-// spinners counts the goroutines yielding until their due time; at most
-// GOMAXPROCS of them do, the rest take a timer, which the spinning
-// processors then fire on time.
+// spinners counts the goroutines yielding until their due time. One is
+// enough: while it yields, its processor runs the scheduler, which fires
+// every other waiter's timer on time. More would only burn cores that a
+// target on the same machine (a demo, a test, a staging box shared with
+// the replayer) needs; the rest take a timer.
 var spinners atomic.Int32
+
+// maxSpinners bounds spinners.
+const maxSpinners = 1
 
 // sleepUntil waits until due. It returns false, at once, when stop or done
 // closes during the timer's part of the wait.
@@ -32,7 +37,7 @@ func sleepUntil(due time.Time, stop, done <-chan struct{}) bool {
 	if time.Until(due) <= 0 {
 		return true
 	}
-	if spinners.Add(1) > int32(runtime.GOMAXPROCS(0)) {
+	if spinners.Add(1) > maxSpinners {
 		spinners.Add(-1)
 		return sleepTimer(time.Until(due), stop, done)
 	}
