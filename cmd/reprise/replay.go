@@ -37,6 +37,7 @@ type replayOptions struct {
 	maxDuration    time.Duration
 	window         time.Duration
 	insecure       bool
+	ca, sni        string // TLS toward an https target (replayTLS)
 	keepHost       bool
 	follow         bool
 	uncorrelated   string
@@ -184,6 +185,8 @@ func addReplay(root *cobra.Command) {
 	f.DurationVar(&o.maxDuration, "max-duration", replay.DefaultMaxDuration, "stop issuing requests after this long")
 	f.DurationVar(&o.window, "window", replay.DefaultWindow, "look-ahead window (recording time) used to sort requests by start")
 	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate checks")
+	f.StringVar(&o.ca, "ca", "", "trust an https target's certificate by this CA file (PEM) as well as the system roots")
+	f.StringVar(&o.sni, "sni", "", "TLS server name to send and check the certificate for (default: the target's host)")
 	f.BoolVar(&o.keepHost, "keep-host", false, "send the recorded Host header instead of the target's")
 	f.BoolVar(&o.follow, "follow-redirects", false, "follow redirects (by default they are the response, as recorded)")
 	f.StringVar(&o.uncorrelated, "uncorrelated", replay.UncorrelatedSkip, "requests carrying a value with no live counterpart: skip or send")
@@ -508,6 +511,13 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithRange(o.from, o.to),
 		replay.WithSessions(o.sessions),
 		replay.WithMaxErrorRate(o.maxErrorRate),
+	}
+	tc, err := replayTLS(o.ca, o.sni)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, replay.WithTLSConfig(tc))
 	}
 	if len(o.include) > 0 {
 		opts = append(opts, replay.WithIncludePath(o.include...))
