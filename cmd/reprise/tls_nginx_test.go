@@ -164,7 +164,7 @@ func TestProxyTLSNginx(t *testing.T) {
 	ng := startHTTPSNginx(t)
 	dir := t.TempDir()
 	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
-	stop, _ := runProxyCLI(t, "--listen", addr, "--upstream", ng.url, "--upstream-ca", ng.ca, "-o", out, "--json",
+	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", ng.url, "--upstream-ca", ng.ca, "-o", out, "--json",
 		"--tls-self-signed", "--tls-cert-out", certOut)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	paths := []string{"/a.txt", "/b.json", "/c.bin", "/missing"}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // TestReplayTLSVerifies: an https target whose certificate the replay
@@ -77,9 +78,10 @@ func TestReplayTLSVerifies(t *testing.T) {
 	}
 }
 
-// runProxyCLI runs 'reprise proxy' with args until the returned stop is
-// called, which gives its exit code, stdout and stderr.
-func runProxyCLI(t *testing.T, args ...string) (stop func() (int, string, string), stderr *testkit.SyncBuffer) {
+// runListening runs a verb that listens ('reprise proxy', 'reprise
+// shadow': args begin with it) until the returned stop is called, which
+// gives its exit code, stdout and stderr.
+func runListening(t *testing.T, args ...string) (stop func() (int, string, string), stderr *testkit.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout testkit.SyncBuffer
@@ -87,7 +89,7 @@ func runProxyCLI(t *testing.T, args ...string) (stop func() (int, string, string
 	done := make(chan int, 1)
 	go func() {
 		root := newRootCmd(&stdout, stderr)
-		root.SetArgs(append([]string{"proxy"}, args...))
+		root.SetArgs(args)
 		err := root.ExecuteContext(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -150,7 +152,7 @@ func TestProxyTLSSelfSigned(t *testing.T) {
 	upCA := filepath.Join(dir, "up.pem")
 	os.WriteFile(upCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600)
 	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
-	stop, _ := runProxyCLI(t, "--listen", addr, "--upstream", up.URL, "--upstream-ca", upCA, "-o", out, "--json",
+	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", up.URL, "--upstream-ca", upCA, "-o", out, "--json",
 		"--tls-self-signed", "--tls-host", "shop.test", "--tls-cert-out", certOut)
 	cl := pemClient(t, certOut)
 	for _, p := range []string{"/a", "/b"} {
@@ -216,5 +218,68 @@ func TestProxyTLSFlagErrors(t *testing.T) {
 	args := []string{"shadow", "--iface", "lo", "--port", "80", "--shadow", "http://127.0.0.1:1", "--tls-self-signed"}
 	if code := run(args, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "proxy mode") {
 		t.Fatalf("shadow live mode with TLS flags: exit %d; stderr:\n%s", code, stderr.String())
+	}
+}
+
+// TestShadowTLS: 'reprise shadow' in proxy mode takes the proxy's TLS
+// flags: clients speak TLS to it, the upstream's certificate goes
+// unchecked only by --upstream-insecure (loud at start and in the
+// summary), the mirror still reaches the shadow, and the recording counts
+// the terminated connections. 'reprise proxy --shadow' carries the flags
+// over.
+func TestShadowTLS(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer up.Close()
+	var mirrored atomic.Int64
+	sh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mirrored.Add(1)
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer sh.Close()
+	for _, verb := range [][]string{{"shadow", "--upstream-insecure"}, {"proxy", "--insecure"}} {
+		t.Run(verb[0], func(t *testing.T) {
+			mirrored.Store(0)
+			dir := t.TempDir()
+			addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "live.rpz")
+			stop, _ := runListening(t, verb[0], verb[1], "--listen", addr, "--upstream", up.URL, "--shadow", sh.URL,
+				"-o", out, "--tls-self-signed", "--tls-cert-out", certOut)
+			cl := pemClient(t, certOut)
+			for range 3 {
+				resp, err := cl.Get("https://" + addr + "/items")
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			cl.CloseIdleConnections()
+			code, _, stderr := stop()
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if strings.Count(stderr, "WARNING: "+verb[1]+": the upstream's TLS certificate was NOT checked") != 2 || !strings.Contains(stderr, "SHA-256 fingerprint") {
+				t.Errorf("no fingerprint, or not loud about %s: %s", verb[1], stderr)
+			}
+			if mirrored.Load() < 3 { // and some twice, to learn the noise
+				t.Errorf("shadow got %d requests, want at least 3", mirrored.Load())
+			}
+			r, err := session.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var n uint64
+			for _, v := range r.Metadata()[0].Counters.TLS {
+				n += v
+			}
+			if n != 1 {
+				t.Errorf("metadata TLS %v, want one connection", r.Metadata()[0].Counters.TLS)
+			}
+		})
 	}
 }
