@@ -29,8 +29,8 @@ func (o *options) tlsConfig(host string) *tls.Config {
 	return c
 }
 
-// TLSError means an https target's certificate is not trusted: the replay
-// refuses to start rather than count every request as failed.
+// TLSError means an https target's certificate is not trusted (CheckTLS):
+// a replay should not start, since every request would fail.
 type TLSError struct {
 	Target string
 	SNI    string
@@ -44,11 +44,15 @@ func (e *TLSError) Error() string {
 
 func (e *TLSError) Unwrap() error { return e.Err }
 
-// checkTLS makes one TLS handshake with an https target before the replay
-// starts, so a certificate the replay does not trust stops it at once with
-// what to do, instead of failing every request. Anything else (refused,
-// unreachable) is left to the replay, which counts it as usual.
-func (r *Replayer) checkTLS(ctx context.Context) error {
+// CheckTLS makes one TLS handshake with an https target, with the
+// replay's TLS settings, and returns a *TLSError when the target's
+// certificate is not trusted. Call it before Run, as 'reprise replay'
+// does, so a certificate the replay does not trust stops it at once with
+// what to do, instead of Run counting every request as failed. Anything
+// else (refused, unreachable) returns nil and is left to Run, which counts
+// it as usual; so does an http target or WithInsecure. The handshake's
+// connection is closed: the target sees one connection more.
+func (r *Replayer) CheckTLS(ctx context.Context) error {
 	if r.target.Scheme != "https" || r.o.insecure || r.o.tls != nil && r.o.tls.InsecureSkipVerify {
 		return nil
 	}

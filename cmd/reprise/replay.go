@@ -274,6 +274,9 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	if err != nil {
 		return usagef(err)
 	}
+	if err := r.CheckTLS(ctx); err != nil {
+		return err // an untrusted https target: --ca, --sni or --insecure
+	}
 	rules := o.abortOn.Rules()
 	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight; guards %s over %v\n",
 		strings.Join(rd.Paths(), ", "), o.target, o.speedText(), o.scale, o.maxInFlight, rules, o.abortWindow)
