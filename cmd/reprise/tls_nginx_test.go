@@ -9,18 +9,17 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -33,16 +32,9 @@ type httpsNginx struct {
 }
 
 // startHTTPSNginx starts nginx for one test, or skips it with a message
-// when nginx is not installed or cannot start.
+// when nginx is not installed or cannot start (testkit.StartNginx).
 func startHTTPSNginx(t *testing.T) *httpsNginx {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("nginx not installed (Debian's package nginx): skipping the test against a real TLS server")
-		}
-		bin = "/usr/sbin/nginx"
-	}
 	dir := t.TempDir()
 	cert, err := proxy.SelfSigned("nginx.test")
 	if err != nil {
@@ -65,68 +57,15 @@ func startHTTPSNginx(t *testing.T) *httpsNginx {
 	for name, b := range n.files {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // the worker must read the test's temporary directory
-	}
-	conf := fmt.Sprintf(`%[6]s
-worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  log_format t '$request $status $body_bytes_sent';
-  access_log %[1]s/access.log t;
-  client_body_temp_path %[1]s/tmp;
-  proxy_temp_path %[1]s/tmp;
-  fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp;
-  scgi_temp_path %[1]s/tmp;
-  server {
-    listen %[2]s ssl;
+	addr := freeAddr(t)
+	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
+    listen %s ssl;
     server_name nginx.test;
-    ssl_certificate %[3]s;
-    ssl_certificate_key %[4]s;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
     ssl_protocols TLSv1.2 TLSv1.3;
-    root %[5]s;
-  }
-}
-`, dir, addr, n.ca, keyPath, www, user)
-	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start nginx: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // the master stops its worker, then itself
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			errs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Skipf("nginx did not listen: %s %s", out.String(), errs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+    root %s;
+  }`, addr, n.ca, keyPath, www), "$request $status $body_bytes_sent")
 	n.url = "https://" + addr
 	return n
 }
