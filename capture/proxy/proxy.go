@@ -37,6 +37,16 @@
 // relayed byte for byte. An upstream that cannot be reached gets the client
 // a 502, recorded with a warning that says why.
 //
+// # TLS
+//
+// With WithListenTLS the proxy terminates TLS from its clients (TLS 1.2
+// and 1.3, HTTP/1.1 by ALPN; SelfSigned makes a throwaway certificate for
+// tests and demos) and relays and records the plaintext; each
+// connection's version, suite, SNI and ALPN are counted in Counters.TLS,
+// in the form key-log decryption uses, and a failed handshake as
+// unsupported "tls handshake failed". An https:// upstream's certificate
+// is verified (WithTLSConfig adds a CA, or turns the check off by name).
+//
 // # Not slowing the traffic down
 //
 // Recorded exchanges wait in a bounded queue read through Next (the
