@@ -190,7 +190,6 @@ type Proxy struct {
 
 	conns, exchanges, incomplete, dropped, errs, bytesUp, bytesDown atomic.Uint64
 	open                                                            atomic.Int64
-	tlsFailed                                                       atomic.Uint64
 
 	mu          sync.Mutex
 	unsupported map[string]uint64

@@ -160,7 +160,6 @@ func (c *conn) handshake() bool {
 	tc.SetDeadline(time.Now().Add(c.p.opts.dialTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.p.countUnsupported("tls handshake failed")
-		c.p.tlsFailed.Add(1)
 		return false
 	}
 	tc.SetDeadline(time.Time{})
