@@ -15,12 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // writeTestCert writes a throwaway ECDSA certificate for host and its key
@@ -66,10 +66,6 @@ func freePort(t *testing.T) int {
 // status and the served file byte for byte; without the key log the
 // connections are counted as "no keys" with their SNI.
 func TestTLSNginxCurl(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx not installed")
-	}
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed")
@@ -87,62 +83,16 @@ func TestTLSNginxCurl(t *testing.T) {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
 	port := freePort(t)
-	// The worker runs as root: the test's temporary directory is not
-	// readable by www-data.
-	conf := fmt.Sprintf(`user root;
-worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  log_format t '$request $status $body_bytes_sent $ssl_protocol $ssl_cipher';
-  access_log %[1]s/access.log t;
-  client_body_temp_path %[1]s/tmp;
-  proxy_temp_path %[1]s/tmp;
-  fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp;
-  scgi_temp_path %[1]s/tmp;
-  server {
-    listen 127.0.0.1:%[2]d ssl;
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
+    listen %s ssl;
     server_name shop.test;
-    ssl_certificate %[3]s;
-    ssl_certificate_key %[4]s;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
-    root %[5]s;
-  }
-}
-`, dir, port, cert, key, www)
-	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
-	cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start nginx: %v", err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM) // the master stops its worker, then itself
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			errs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not listen: %s %s", out.String(), errs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+    root %s;
+  }`, addr, cert, key, www), "$request $status $body_bytes_sent $ssl_protocol $ssl_cipher")
 	path, stop := startTcpdump(t, "lo", addr)
 	keylog := filepath.Join(dir, "keys.log")
 	runs := [][]string{

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,7 @@ type options struct {
 	window         time.Duration
 	idle           time.Duration
 	insecure       bool
+	tls            *tls.Config
 	keepHost       bool
 	followRedirect bool
 	uncorrelated   string
@@ -273,6 +275,20 @@ func WithSessionIdle(d time.Duration) Option {
 // WithInsecure skips TLS certificate checks. Off by default.
 func WithInsecure(v bool) Option {
 	return func(o *options) error { o.insecure = v; return nil }
+}
+
+// WithTLSConfig sets the TLS configuration toward an https target: RootCAs
+// to trust a private CA besides the system roots (--ca), ServerName to send
+// another SNI than the target's host (--sni). Certificates are checked
+// unless WithInsecure; the ALPN protocol is set by the replay (http/1.1).
+func WithTLSConfig(c *tls.Config) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("tls config is nil")
+		}
+		o.tls = c.Clone()
+		return nil
+	}
 }
 
 // WithKeepHost sends the recorded Host header instead of the target's.

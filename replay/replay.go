@@ -127,7 +127,7 @@ func New(target string, opts ...Option) (*Replayer, error) {
 		}
 		var tc *tls.Config
 		if u.Scheme == "https" {
-			tc = &tls.Config{ServerName: host, InsecureSkipVerify: o.insecure, NextProtos: []string{"http/1.1"}} //nolint:gosec // opt-in --insecure
+			tc = o.tlsConfig(host)
 		}
 		r.wire = newWireClient(net.JoinHostPort(host, port), tc, o.connectTimeout, o.timeout, o.maxInFlight)
 	}

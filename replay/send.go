@@ -23,7 +23,7 @@ func (r *Replayer) newClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil, // a replay goes where it is told, not through the environment's proxy
 		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: r.o.insecure}, //nolint:gosec // opt-in --insecure
+		TLSClientConfig:       r.o.tlsConfig(""),
 		TLSHandshakeTimeout:   r.o.connectTimeout,
 		MaxIdleConns:          r.o.maxInFlight,
 		MaxIdleConnsPerHost:   r.o.maxInFlight,

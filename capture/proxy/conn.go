@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,9 @@ type exchange struct {
 func (p *Proxy) newConn(c net.Conn) *conn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+	}
+	if p.opts.listenTLS != nil {
+		c = tls.Server(c, p.opts.listenTLS) // the handshake runs in serve
 	}
 	cn := &conn{
 		p: p, id: p.nextConn.Add(1), client: c,
@@ -135,6 +139,9 @@ func (c *conn) serve() {
 		delete(c.p.live, c)
 		c.p.mu.Unlock()
 	}()
+	if !c.handshake() {
+		return
+	}
 	respDone := make(chan struct{})
 	started := false
 	defer func() {
@@ -297,11 +304,8 @@ func (c *conn) endRequests(err error) {
 		return // nothing dialled; serve closes the client
 	}
 	c.uw.Flush()
-	if isEOF(err) {
-		if cw, ok := c.up.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-			return
-		}
+	if isEOF(err) && closeWrite(c.up) {
+		return
 	}
 	c.close()
 }
@@ -374,9 +378,7 @@ func (c *conn) badGateway(e *exchange, fr http1.Body, derr error) {
 	e.x.Warnings = append(e.x.Warnings, e.reqWarn...)
 	e.x.Warnings = append(e.x.Warnings, "upstream unreachable, the proxy answered 502: "+errText(derr))
 	c.p.emit(&e.x)
-	if tc, ok := c.client.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
+	closeWrite(c.client)
 	c.inflight.Add(-1)
 }
 
@@ -387,9 +389,7 @@ func (c *conn) relayResponses() {
 		c.cw.Flush()
 		// The upstream is done: let the client read what was sent, then
 		// end the connection. Requests still pending get no response.
-		if tc, ok := c.client.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
+		closeWrite(c.client)
 		c.client.SetReadDeadline(time.Now().Add(time.Second))
 		for e := range c.pending {
 			c.noResponse(e, "the upstream closed the connection before responding")
@@ -546,9 +546,7 @@ func (c *conn) pipe(dst net.Conn, r *bufio.Reader, w *bufio.Writer) {
 	if err := w.Flush(); err == nil {
 		io.Copy(dst, r)
 	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
+	if !closeWrite(dst) {
 		dst.Close()
 	}
 }

@@ -37,6 +37,16 @@
 // relayed byte for byte. An upstream that cannot be reached gets the client
 // a 502, recorded with a warning that says why.
 //
+// # TLS
+//
+// With WithListenTLS the proxy terminates TLS from its clients (TLS 1.2
+// and 1.3, HTTP/1.1 by ALPN; SelfSigned makes a throwaway certificate for
+// tests and demos) and relays and records the plaintext; each
+// connection's version, suite, SNI and ALPN are counted in Counters.TLS,
+// in the form key-log decryption uses, and a failed handshake as
+// unsupported "tls handshake failed". An https:// upstream's certificate
+// is verified (WithTLSConfig adds a CA, or turns the check off by name).
+//
 // # Not slowing the traffic down
 //
 // Recorded exchanges wait in a bounded queue read through Next (the
@@ -60,6 +70,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -80,7 +91,8 @@ type options struct {
 	queue       int
 	dialTimeout time.Duration
 	grace       time.Duration
-	tls         *tls.Config
+	tls         *tls.Config // toward an https upstream
+	listenTLS   *tls.Config // toward clients, when the proxy terminates TLS
 }
 
 // Option configures a Proxy.
@@ -135,7 +147,9 @@ func WithGrace(d time.Duration) Option {
 }
 
 // WithTLSConfig sets the TLS configuration for an https upstream. The
-// default verifies the upstream's certificate against the system roots.
+// default verifies the upstream's certificate against the system roots;
+// set RootCAs to trust a private CA. InsecureSkipVerify is honoured, and
+// shows in Insecure, so a summary can say so loudly.
 func WithTLSConfig(c *tls.Config) Option {
 	return func(o *options) error {
 		o.tls = c
@@ -154,8 +168,12 @@ type Stats struct {
 	BytesUp     uint64 // bytes forwarded client -> upstream
 	BytesDown   uint64 // bytes forwarded upstream -> client
 	// Unsupported counts what was relayed but not recorded: "websocket",
-	// "upgrade", "connect", "non-http", "malformed".
+	// "upgrade", "connect", "non-http", "malformed", "tls handshake failed".
 	Unsupported map[string]uint64
+	// TLS counts the client connections whose TLS the proxy terminated,
+	// by version, suite, SNI and ALPN ("TLS 1.3 TLS_AES_128_GCM_SHA256
+	// sni=shop.test alpn=http/1.1"), as Counters.TLS has them.
+	TLS map[string]uint64
 }
 
 // Proxy is a recording reverse proxy for one upstream. Serve it on a
@@ -175,6 +193,7 @@ type Proxy struct {
 
 	mu          sync.Mutex
 	unsupported map[string]uint64
+	tlsKinds    map[string]uint64
 	live        map[*conn]struct{}
 }
 
@@ -209,6 +228,7 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		opts: o, upstream: u, addr: addr,
 		out:         make(chan *session.Exchange, o.queue),
 		unsupported: map[string]uint64{},
+		tlsKinds:    map[string]uint64{},
 		live:        map[*conn]struct{}{},
 	}
 	if u.Scheme == "https" {
@@ -224,6 +244,12 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// ListensTLS reports whether the proxy terminates TLS from its clients.
+func (p *Proxy) ListensTLS() bool { return p.opts.listenTLS != nil }
+
+// Insecure reports whether the upstream's certificate goes unchecked.
+func (p *Proxy) Insecure() bool { return p.tls != nil && p.tls.InsecureSkipVerify }
 
 // Upstream returns the upstream URL as given.
 func (p *Proxy) Upstream() string { return p.upstream.String() }
@@ -343,10 +369,10 @@ func (p *Proxy) Stats() Stats {
 	}
 	p.mu.Lock()
 	if len(p.unsupported) > 0 {
-		s.Unsupported = make(map[string]uint64, len(p.unsupported))
-		for k, v := range p.unsupported {
-			s.Unsupported[k] = v
-		}
+		s.Unsupported = maps.Clone(p.unsupported)
+	}
+	if len(p.tlsKinds) > 0 {
+		s.TLS = maps.Clone(p.tlsKinds)
 	}
 	p.mu.Unlock()
 	return s
@@ -359,7 +385,7 @@ func (p *Proxy) Counters() session.Counters {
 	s := p.Stats()
 	c := session.Counters{
 		Connections: s.Connections, Exchanges: s.Exchanges, Incomplete: s.Incomplete,
-		Unsupported: s.Unsupported,
+		Unsupported: s.Unsupported, TLS: s.TLS,
 	}
 	if s.Dropped > 0 {
 		if c.Unsupported == nil {
@@ -412,6 +438,10 @@ func (p *Proxy) dial() (net.Conn, error) {
 	tc.SetDeadline(time.Now().Add(p.opts.dialTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.Close()
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			return nil, fmt.Errorf("tls handshake: %w; trust the upstream's CA with --upstream-ca FILE, or skip the check by name with --insecure", err)
+		}
 		return nil, fmt.Errorf("tls handshake: %w", err)
 	}
 	tc.SetDeadline(time.Time{})

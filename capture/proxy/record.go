@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,12 @@ type RecordConfig struct {
 	Listen      string // host:port; loopback unless AllowRemote
 	AllowRemote bool
 	Upstream    string // http:// or https:// URL
+	// ListenTLS, when set, terminates TLS from the clients with its
+	// certificate (see WithListenTLS and SelfSigned).
+	ListenTLS *tls.Config
+	// UpstreamTLS is the TLS configuration toward an https upstream; nil
+	// verifies it against the system roots (see WithTLSConfig).
+	UpstreamTLS *tls.Config
 	Output      string // recording path (the first part's, with rotation)
 	MaxBody     int64  // per-body recording cap; 0 means DefaultMaxBody
 	NoBodies    bool   // record no body bytes at all (MaxBody 0)
@@ -53,21 +60,27 @@ type Progress struct {
 
 // Summary is what a recording run did, for the final report.
 type Summary struct {
-	Listen       string            `json:"listen"`
-	Upstream     string            `json:"upstream"`
-	Files        []string          `json:"files"`
-	Duration     time.Duration     `json:"duration_ns"`
-	Connections  uint64            `json:"connections"`
-	Exchanges    uint64            `json:"exchanges"`
-	Incomplete   uint64            `json:"incomplete"`
-	Dropped      uint64            `json:"dropped"`
-	BadGateway   uint64            `json:"bad_gateway"`
-	Unsupported  map[string]uint64 `json:"unsupported,omitempty"`
-	BytesUp      uint64            `json:"bytes_up"`
-	BytesDown    uint64            `json:"bytes_down"`
-	BytesWritten int64             `json:"bytes_written"`
-	Redacted     []string          `json:"redacted,omitempty"`
-	Sessions     uint64            `json:"sessions,omitempty"`
+	Listen      string            `json:"listen"`
+	Upstream    string            `json:"upstream"`
+	Files       []string          `json:"files"`
+	Duration    time.Duration     `json:"duration_ns"`
+	Connections uint64            `json:"connections"`
+	Exchanges   uint64            `json:"exchanges"`
+	Incomplete  uint64            `json:"incomplete"`
+	Dropped     uint64            `json:"dropped"`
+	BadGateway  uint64            `json:"bad_gateway"`
+	Unsupported map[string]uint64 `json:"unsupported,omitempty"`
+	// TLS counts the client connections whose TLS was terminated, by
+	// version, suite, SNI and ALPN.
+	TLS       map[string]uint64 `json:"tls,omitempty"`
+	ListenTLS bool              `json:"listen_tls,omitempty"`
+	// Insecure is true when the upstream's certificate was not checked.
+	Insecure     bool     `json:"upstream_insecure,omitempty"`
+	BytesUp      uint64   `json:"bytes_up"`
+	BytesDown    uint64   `json:"bytes_down"`
+	BytesWritten int64    `json:"bytes_written"`
+	Redacted     []string `json:"redacted,omitempty"`
+	Sessions     uint64   `json:"sessions,omitempty"`
 }
 
 // Record runs a recording proxy until ctx ends (or cfg.Duration passes),
@@ -92,7 +105,14 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 	if maxBody > session.MaxBodyCap {
 		return sum, fmt.Errorf("max body %d above the recording's limit of %d bytes", maxBody, session.MaxBodyCap)
 	}
-	p, err := New(cfg.Upstream, WithMaxBody(maxBody))
+	popts := []Option{WithMaxBody(maxBody)}
+	if cfg.ListenTLS != nil {
+		popts = append(popts, WithListenTLS(cfg.ListenTLS))
+	}
+	if cfg.UpstreamTLS != nil {
+		popts = append(popts, WithTLSConfig(cfg.UpstreamTLS))
+	}
+	p, err := New(cfg.Upstream, popts...)
 	if err != nil {
 		return sum, err
 	}
@@ -142,6 +162,7 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		Listen: addr, Upstream: p.Upstream(), Files: fw.Paths(), Duration: time.Since(start),
 		Connections: s.Connections, Exchanges: s.Exchanges, Incomplete: s.Incomplete,
 		Dropped: s.Dropped, BadGateway: s.Errors, Unsupported: s.Unsupported,
+		TLS: s.TLS, ListenTLS: p.ListensTLS(), Insecure: p.Insecure(),
 		BytesUp: s.BytesUp, BytesDown: s.BytesDown,
 		BytesWritten: diskSize(fw.Paths()), Redacted: res.Redacted, Sessions: res.Sessions,
 	}

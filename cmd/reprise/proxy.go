@@ -26,6 +26,7 @@ type proxyOptions struct {
 	noDefaultRedaction       bool
 	sessions                 sessionFlags
 	shadow                   string
+	tls                      proxyTLSFlags
 }
 
 // proxyDefaultMaxBody is --max-body's default; --shadow refuses any other.
@@ -43,6 +44,12 @@ The proxy relays bytes as they were sent: header case and order, bodies,
 streaming, keep-alive and pipelining are what client and upstream would see
 directly; nothing is added. It needs no privileges and works where TLS ends
 at the service. WebSocket and other upgrades are tunnelled but not recorded.
+
+With --tls-cert and --tls-key (or --tls-self-signed for tests and demos) the
+proxy listens with TLS (HTTP/1.1 by ALPN) and records the plaintext; each
+connection's TLS version, suite, SNI and ALPN are counted in the metadata.
+An https:// upstream's certificate is checked against the system roots and
+--upstream-ca; --insecure skips the check, and the summary says so.
 
 It listens on loopback only unless --allow-remote is given. Passwords in login
 forms and JSON bodies and Basic credentials are replaced by keyed hashes by
@@ -63,6 +70,11 @@ exchanges in flight, write the final metadata and close the file.`,
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz \
     --redact-header Authorization --redact-json-field access_token \
     --redact-json-field refresh_token --redact-cookie SESSIONID --rotate-size 100MB
+
+  # clients speak TLS to the proxy; a throwaway certificate, written out for curl
+  reprise proxy --upstream https://api.internal:8443 --upstream-ca ca.pem -o traffic.rpz \
+    --tls-self-signed --tls-host api.test --tls-cert-out proxy.pem
+  curl --cacert proxy.pem https://127.0.0.1:9000/health
 
   # follow sessions by the JSESSIONID cookie rather than the default rules
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --session cookie:JSESSIONID
@@ -91,6 +103,7 @@ exchanges in flight, write the final metadata and close the file.`,
 	o.redact.add(f, "", true)
 	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
 	o.sessions.add(f, true)
+	o.tls.add(f, "insecure")
 	f.StringVar(&o.shadow, "shadow", "", "also mirror reads to this URL and compare the answers, as 'reprise shadow' does with its defaults")
 	root.AddCommand(c)
 }
@@ -103,7 +116,7 @@ func proxyShadow(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer)
 	so.addFlags(pflag.NewFlagSet("shadow", pflag.ContinueOnError))
 	so.listen, so.upstream, so.shadowURL = o.listen, o.upstream, o.shadow
 	so.allowRemote, so.asJSON, so.duration, so.output = o.allowRemote, o.asJSON, o.duration, o.output
-	so.redact, so.sessions = o.redact, o.sessions
+	so.redact, so.sessions, so.tls = o.redact, o.sessions, o.tls
 	if o.maxBody != proxyDefaultMaxBody || o.rotateSize != "" || o.rotateEvery != 0 || o.noDefaultRedaction {
 		return usagef(errors.New("--shadow records with the shadow verb's defaults: drop --max-body, --rotate-size, --rotate-every and --no-default-redaction, or record with a separate 'reprise proxy'"))
 	}
@@ -139,6 +152,14 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	if _, err := o.sessions.options(); err != nil {
 		return usagef(err)
 	}
+	listenTLS, tlsLine, err := o.tls.listen()
+	if err != nil {
+		return usagef(err)
+	}
+	upstreamTLS, err := o.tls.upstream(o.upstream)
+	if err != nil {
+		return usagef(err)
+	}
 	status := newStatusLine(stderr)
 	rcfg := o.redact.config()
 	rcfg.NoDefaults = o.noDefaultRedaction
@@ -148,8 +169,15 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 		Duration: o.duration, Tool: Version(),
 		Redact:   &rcfg,
 		Sessions: o.sessions.rules, NoSessions: o.sessions.off,
+		ListenTLS: listenTLS, UpstreamTLS: upstreamTLS,
 		OnListen: func(addr string) {
 			fmt.Fprintf(stderr, "proxy: listening on %s, forwarding to %s, recording to %s\n", addr, o.upstream, o.output)
+			if tlsLine != "" {
+				fmt.Fprintf(stderr, "proxy: %s\n", tlsLine)
+			}
+			if o.tls.insecure {
+				fmt.Fprintf(stderr, "proxy: %s\n", insecureWarning(o.tls.insecureName))
+			}
 		},
 		Status: func(p proxy.Progress) { status.show(proxyStatusLine(p)) },
 	}
@@ -180,6 +208,12 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	}
 	if len(s.Unsupported) > 0 {
 		fmt.Fprintf(w, "  relayed, not recorded: %s\n", countList(s.Unsupported))
+	}
+	if len(s.TLS) > 0 {
+		fmt.Fprintf(w, "  TLS terminated: %s\n", countList(s.TLS))
+	}
+	if s.Insecure {
+		fmt.Fprintf(w, "  %s\n", insecureWarning("insecure"))
 	}
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)

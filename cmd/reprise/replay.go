@@ -38,6 +38,7 @@ type replayOptions struct {
 	maxDuration    time.Duration
 	window         time.Duration
 	insecure       bool
+	ca, sni        string // TLS toward an https target (replayTLS)
 	keepHost       bool
 	follow         bool
 	uncorrelated   string
@@ -189,6 +190,8 @@ func addReplay(root *cobra.Command) {
 	f.DurationVar(&o.maxDuration, "max-duration", replay.DefaultMaxDuration, "stop issuing requests after this long")
 	f.DurationVar(&o.window, "window", replay.DefaultWindow, "look-ahead window (recording time) used to sort requests by start")
 	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate checks")
+	f.StringVar(&o.ca, "ca", "", "trust an https target's certificate by this CA file (PEM) as well as the system roots")
+	f.StringVar(&o.sni, "sni", "", "TLS server name to send and check the certificate for (default: the target's host)")
 	f.BoolVar(&o.keepHost, "keep-host", false, "send the recorded Host header instead of the target's")
 	f.BoolVar(&o.follow, "follow-redirects", false, "follow redirects (by default they are the response, as recorded)")
 	f.StringVar(&o.uncorrelated, "uncorrelated", replay.UncorrelatedSkip, "requests carrying a value with no live counterpart: skip or send")
@@ -275,6 +278,9 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	r, err := replay.New(o.target, opts...)
 	if err != nil {
 		return usagef(err)
+	}
+	if err := r.CheckTLS(ctx); err != nil {
+		return err // an untrusted https target: --ca, --sni or --insecure
 	}
 	rules := o.abortOn.Rules()
 	fmt.Fprintf(stderr, "replay: %s -> %s at speed %s, scale %d, at most %d in flight; guards %s over %v\n",
@@ -514,6 +520,13 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithRange(o.from, o.to),
 		replay.WithSessions(o.sessions),
 		replay.WithMaxErrorRate(o.maxErrorRate),
+	}
+	tc, err := replayTLS(o.ca, o.sni)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, replay.WithTLSConfig(tc))
 	}
 	if len(o.include) > 0 {
 		opts = append(opts, replay.WithIncludePath(o.include...))

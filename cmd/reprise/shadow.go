@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,11 @@ type shadowOptions struct {
 	asJSON, redactExamples   bool
 	sessions                 sessionFlags
 	redact                   redactFlags
+	tls                      proxyTLSFlags
+
+	// Resolved from tls by config, for the proxy source.
+	listenTLS, upstreamTLS *tls.Config
+	tlsLine                string
 }
 
 // addShadow registers 'reprise shadow' on the root command.
@@ -61,6 +67,10 @@ answers with the real ones.
 Sources: the recording proxy (--listen and --upstream: clients talk to the
 proxy, which forwards to the real service and mirrors each exchange), or live
 capture on an interface (--iface and --port; Linux, root or CAP_NET_RAW).
+In proxy mode the TLS flags are those of 'reprise proxy' (--tls-cert and
+--tls-key or --tls-self-signed, --upstream-ca), except that skipping the
+upstream's certificate check is --upstream-insecure: --insecure is about the
+shadow.
 
 The real traffic never waits for the mirror: each session has a bounded queue
 (--queue) and what does not fit is shed and counted. Each session's requests
@@ -139,6 +149,7 @@ func (o *shadowOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.redactExamples, "redact-examples", false, "show example values as keyed hashes (always so with -o)")
 	o.sessions.add(f, false)
 	o.redact.add(f, "with -o: ", false)
+	o.tls.add(f, "upstream-insecure")
 }
 
 // shadowSample reads "10%", "0.1" or "1".
@@ -181,6 +192,11 @@ func (o *shadowOptions) config() (shadow.Config, error) {
 		if err := proxy.CheckListen(o.listen, o.allowRemote); err != nil {
 			return cfg, err
 		}
+		if err := o.resolveTLS(); err != nil {
+			return cfg, err
+		}
+	} else if o.tls.any() {
+		return cfg, errors.New("the --tls-* and --upstream-* flags are for proxy mode (--listen and --upstream); live capture reads TLS only with 'reprise capture --keylog'")
 	}
 	if _, err := o.livePorts(); err != nil {
 		return cfg, err
@@ -217,6 +233,17 @@ func (o *shadowOptions) config() (shadow.Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// resolveTLS checks the proxy's TLS flags and makes their configuration
+// (a self-signed certificate once).
+func (o *shadowOptions) resolveTLS() error {
+	var err error
+	if o.listenTLS, o.tlsLine, err = o.tls.listen(); err != nil {
+		return err
+	}
+	o.upstreamTLS, err = o.tls.upstream(o.upstream)
+	return err
 }
 
 // livePorts are --port as the live source takes them.
@@ -292,8 +319,23 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 	} else {
 		shadowSummary(stderr, sum)
+		if o.tls.insecure {
+			fmt.Fprintf(stderr, "  %s\n", insecureWarning(o.tls.insecureName))
+		}
 	}
 	return err
+}
+
+// tlsBanner is what the start banner adds about TLS in proxy mode.
+func (o *shadowOptions) tlsBanner() string {
+	var s string
+	if o.tlsLine != "" {
+		s += "\nshadow: " + o.tlsLine
+	}
+	if o.tls.insecure {
+		s += "\nshadow: " + insecureWarning(o.tls.insecureName)
+	}
+	return s
 }
 
 func shadowWriteHTML(path string, sum shadow.Summary) error {
@@ -381,7 +423,14 @@ func (o *shadowOptions) openSource(ctx context.Context, shadowURL string) (*shad
 			banner: fmt.Sprintf("shadow: capturing %s port %v, mirroring to %s", o.iface, o.ports, shadowURL),
 		}, nil
 	}
-	p, err := proxy.New(o.upstream)
+	var popts []proxy.Option
+	if o.listenTLS != nil {
+		popts = append(popts, proxy.WithListenTLS(o.listenTLS))
+	}
+	if o.upstreamTLS != nil {
+		popts = append(popts, proxy.WithTLSConfig(o.upstreamTLS))
+	}
+	p, err := proxy.New(o.upstream, popts...)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -396,10 +445,11 @@ func (o *shadowOptions) openSource(ctx context.Context, shadowURL string) (*shad
 		counts: func() map[string]uint64 {
 			s := p.Stats()
 			return map[string]uint64{"connections": s.Connections, "exchanges": s.Exchanges,
-				"dropped": s.Dropped, "bad_gateway": s.Errors, "incomplete": s.Incomplete}
+				"dropped": s.Dropped, "bad_gateway": s.Errors, "incomplete": s.Incomplete,
+				"tls_terminated": shadowSum(s.TLS)}
 		},
 		stop:   func() error { cancel(); return served() },
-		banner: fmt.Sprintf("shadow: listening on %s, forwarding to %s, mirroring to %s", addr, o.upstream, shadowURL),
+		banner: fmt.Sprintf("shadow: listening on %s, forwarding to %s, mirroring to %s", addr, o.upstream, shadowURL) + o.tlsBanner(),
 	}, nil
 }
 
