@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -297,7 +296,7 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 }
 
 func shadowWriteHTML(path string, sum shadow.Summary) error {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}
