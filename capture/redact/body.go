@@ -18,6 +18,9 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 	var out []byte
 	changed := false
 	start := 0
+	// The code of an OAuth2 authorization_code grant (RFC 6749, 4.1.3)
+	// gets tokens for whoever presents it first, with the PKCE verifier.
+	code := r.oauthCode && bytes.Contains(body, []byte("grant_type=authorization_code"))
 	for start <= len(body) {
 		end := bytes.IndexByte(body[start:], '&')
 		if end < 0 {
@@ -28,7 +31,8 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 		pair := body[start:end]
 		if k, v, ok := bytes.Cut(pair, []byte{'='}); ok {
 			key := unescape(k)
-			if r.form[strings.ToLower(key)] {
+			low := strings.ToLower(key)
+			if r.form[low] || code && (low == "code" || low == "code_verifier") {
 				val := unescape(v)
 				if val != "" && !IsHash(val) {
 					if out == nil {
@@ -37,9 +41,9 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 					}
 					out = append(out, k...)
 					out = append(out, '=')
-					out = append(out, r.Hash(val)...)
+					out = append(out, r.secret(val)...)
 					changed = true
-					hit("form:" + strings.ToLower(key))
+					hit("form:" + low)
 					goto next
 				}
 			}
@@ -89,5 +93,5 @@ func (r *Redactor) jsonValue(raw []byte) ([]byte, bool) {
 		}
 		v = s
 	}
-	return []byte(strconv.Quote(r.Hash(v))), true
+	return []byte(strconv.Quote(r.secret(v))), true
 }

@@ -91,6 +91,12 @@ type Redactor struct {
 	json    map[string]bool
 	basic   bool // hash Basic credentials even when Authorization is not named
 
+	// The defaults beyond named rules (see New): every cookie, JWTs
+	// wherever they are, the code of an OAuth2 authorization_code grant,
+	// and every token event.
+	defaults, allCookies, jwt, oauthCode bool
+	claims                               claimStore
+
 	jsonNames jsonNames // r.json, indexed for the body pre-check
 
 	pool sync.Pool // of hash.Hash keyed with the secret
@@ -125,11 +131,15 @@ func New(cfg Config) (*Redactor, error) {
 		}
 	}
 	if !cfg.NoDefaults {
-		for _, f := range DefaultFields() {
+		for _, f := range append(DefaultFields(), DefaultTokenFields()...) {
 			r.form[f] = true
 			r.json[f] = true
 		}
+		for _, h := range DefaultHeaders() {
+			r.headers[h] = true
+		}
 		r.basic = true
+		r.defaults, r.allCookies, r.jwt, r.oauthCode = true, true, true, true
 	}
 	r.jsonNames = newJSONNames(r.json)
 	r.pool.New = func() any { return hmac.New(sha256.New, secret) }
@@ -159,6 +169,15 @@ func (r *Redactor) Rules() []string {
 	add("json", r.json)
 	if r.basic && !r.headers["authorization"] {
 		out = append(out, "header:authorization(basic)")
+	}
+	if r.allCookies {
+		out = append(out, "cookie:*")
+	}
+	if r.jwt {
+		out = append(out, "jwt")
+	}
+	if r.oauthCode {
+		out = append(out, "form:code(authorization_code)")
 	}
 	sort.Strings(out)
 	return out
@@ -206,17 +225,28 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	if t, ok := r.redactQuery(x.Request.Target, hit); ok {
 		x.Request.Target = t
 	}
+	if r.jwt {
+		if t, ok := r.redactJWTString(x.Request.Target, hit); ok {
+			x.Request.Target = t
+		}
+	}
 	r.redactHeaders(x.Request.Header, hit)
 	r.redactHeaders(x.Response.Header, hit)
-	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, hit); ok {
-		setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
-	} else if warn != "" {
-		x.Warnings = append(x.Warnings, "request "+warn)
+	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, x.Flags&session.FlagRequestTruncated != 0, hit); ok || warn != "" {
+		if ok {
+			setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
+		}
+		if warn != "" {
+			x.Warnings = append(x.Warnings, "request "+warn)
+		}
 	}
-	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, hit); ok {
-		setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
-	} else if warn != "" {
-		x.Warnings = append(x.Warnings, "response "+warn)
+	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, x.Flags&session.FlagResponseTruncated != 0, hit); ok || warn != "" {
+		if ok {
+			setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
+		}
+		if warn != "" {
+			x.Warnings = append(x.Warnings, "response "+warn)
+		}
 	}
 	r.redactTokens(x.Tokens, hit)
 	if len(hits) == 0 {
@@ -240,21 +270,21 @@ func (r *Redactor) redactTokens(evs []session.TokenEvent, hit func(string)) {
 	for i := range evs {
 		ev := &evs[i]
 		name := strings.ToLower(ev.Name)
-		var covered bool
+		covered := r.defaults // every token is a credential
 		switch {
 		case strings.HasPrefix(name, "cookie:"):
-			covered = r.cookies[strings.TrimPrefix(name, "cookie:")]
+			covered = covered || r.allCookies || r.cookies[strings.TrimPrefix(name, "cookie:")]
 		case strings.HasPrefix(name, "header:"):
-			covered = r.headers[strings.TrimPrefix(name, "header:")]
+			covered = covered || r.headers[strings.TrimPrefix(name, "header:")]
 		default:
-			covered = r.json[name] || r.form[name]
+			covered = covered || r.json[name] || r.form[name]
 		}
 		if !covered {
 			continue
 		}
 		for _, v := range []*string{&ev.Value, &ev.Prev} {
 			if *v != "" && !IsHash(*v) {
-				*v = r.Hash(*v)
+				*v = r.secret(*v)
 				hit("token:" + name)
 			}
 		}
@@ -294,12 +324,17 @@ func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
 					hit("header:authorization(basic)")
 				}
 			}
-		case string(low) == "cookie" && len(r.cookies) > 0:
+		case string(low) == "cookie" && (len(r.cookies) > 0 || r.allCookies):
 			if v, ok := r.redactCookie(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
-		case string(low) == "set-cookie" && len(r.cookies) > 0:
+		case string(low) == "set-cookie" && (len(r.cookies) > 0 || r.allCookies):
 			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		}
+		if r.jwt {
+			if v, ok := r.redactJWTString(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
 		}
@@ -335,10 +370,14 @@ func (r *Redactor) credentials(name, v string) (string, bool) {
 			if cred == "" || IsHash(cred) {
 				return v, false
 			}
-			return lead + scheme + " " + r.Hash(cred), true
+			if strings.EqualFold(scheme, "digest") {
+				d, ok := r.digest(cred)
+				return lead + scheme + " " + d, ok
+			}
+			return lead + scheme + " " + r.secret(cred), true
 		}
 	}
-	return r.Hash(v), true
+	return r.secret(v), true
 }
 
 func isToken(s string) bool {
@@ -390,7 +429,8 @@ func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
 		return part, false
 	}
 	key := strings.ToLower(strings.TrimSpace(name))
-	if !r.cookies[key] {
+	named := r.cookies[key]
+	if !named && !r.allCookies {
 		return part, false
 	}
 	// Keep surrounding spaces and quotes; hash what is inside.
@@ -403,11 +443,15 @@ func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
 	if core == "" || IsHash(core) {
 		return part, false
 	}
-	h := r.Hash(core)
+	h := r.secret(core)
 	if quoted {
 		h = `"` + h + `"`
 	}
-	hit("cookie:" + key)
+	if named {
+		hit("cookie:" + key)
+	} else {
+		hit("cookie:*") // names only of the cookies asked for: they can be many
+	}
 	return name + "=" + h + trail, true
 }
 
@@ -429,10 +473,13 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 	return path + "?" + string(out) + frag, true
 }
 
-// redactBody picks the body rule by Content-Type: form-encoded or JSON.
-// It returns the new body and true when it changed, or a warning when the
-// body might hold secrets but could not be read.
-func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) ([]byte, bool, string) {
+// redactBody picks the body rule by Content-Type: form-encoded or JSON,
+// then hashes the JWTs left anywhere in the body. A compressed body of
+// those types (or any body, for JWTs, when small) is decoded, redacted and
+// encoded again (see redactEncoded). It returns the new body and true
+// when it changed, or a warning when the body might hold secrets but could
+// not be read.
+func (r *Redactor) redactBody(h session.Headers, body []byte, truncated bool, hit func(string)) ([]byte, bool, string) {
 	if len(body) == 0 {
 		return nil, false, ""
 	}
@@ -442,21 +489,39 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) 
 	isForm := mt == "application/x-www-form-urlencoded" && len(r.form) > 0
 	isJSON := (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/json" ||
 		mt == "" && looksJSON(body)) && len(r.json) > 0
-	if !isForm && !isJSON {
+	if !isForm && !isJSON && !r.jwt {
 		return nil, false, ""
 	}
 	if enc := strings.TrimSpace(strings.ToLower(h.Get("Content-Encoding"))); enc != "" && enc != "identity" {
-		return nil, false, "body is " + enc + "-encoded: not redacted"
+		if !isForm && !isJSON && !(r.jwt && strings.HasPrefix(mt, "text/")) {
+			return nil, false, ""
+		}
+		return r.redactEncoded(h, enc, body, truncated, isForm, isJSON, hit)
 	}
-	if isForm {
-		b, ok := r.redactForm(body, hit)
-		return b, ok, ""
+	return r.redactPlain(body, isForm, isJSON, hit)
+}
+
+// redactPlain applies the field rules, then the JWT finder, to a body
+// that is not compressed.
+func (r *Redactor) redactPlain(body []byte, isForm, isJSON bool, hit func(string)) ([]byte, bool, string) {
+	out, changed := body, false
+	switch {
+	case isForm:
+		out, changed = r.redactForm(body, hit)
+	case isJSON && r.mayHaveJSONKey(body):
+		if b, ok, _ := r.redactJSON(body, hit); ok {
+			out, changed = b, true
+		}
 	}
-	if !r.mayHaveJSONKey(body) {
+	if r.jwt {
+		if b, ok := r.redactJWTs(out, hit); ok {
+			out, changed = b, true
+		}
+	}
+	if !changed {
 		return nil, false, ""
 	}
-	b, ok, _ := r.redactJSON(body, hit)
-	return b, ok, ""
+	return out, true, ""
 }
 
 // looksJSON tells a JSON object or array sent without a Content-Type.
