@@ -294,6 +294,7 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 		meta.Redaction = res.Redacted
 		if r.o.redactor.ClearSecrets() {
 			meta.Redaction = append([]string{redact.ClearMark}, res.Redacted...)
+			res.Redacted = meta.Redaction
 		}
 	}
 	meta.Counters = res.Counters

@@ -19,7 +19,6 @@ import (
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -239,7 +238,7 @@ func (o *captureOptions) plan(ctx context.Context) (capturePlan, error) {
 	if pl.hosts, err = captureHosts(ctx, o.hosts); err != nil {
 		return pl, err
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return pl, err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/importer"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -97,7 +96,7 @@ func (o *importOptions) plan() (int64, []capture.RecordOption, error) {
 	if err != nil || maxBody > session.MaxBodyCap {
 		return 0, nil, fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody)
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return 0, nil, err
 	}

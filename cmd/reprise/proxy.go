@@ -89,7 +89,7 @@ exchanges in flight, write the final metadata and close the file.`,
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow listening on a non-loopback address")
 	addJSONFlag(f, &o.asJSON)
 	o.redact.add(f, "", true)
-	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
+	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "the same as --keep-secrets")
 	o.sessions.add(f, true)
 	f.StringVar(&o.shadow, "shadow", "", "also mirror reads to this URL and compare the answers, as 'reprise shadow' does with its defaults")
 	root.AddCommand(c)
@@ -140,8 +140,11 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 		return usagef(err)
 	}
 	status := newStatusLine(stderr)
-	rcfg := o.redact.config()
-	rcfg.NoDefaults = o.noDefaultRedaction
+	rcfg, err := o.redact.config()
+	if err != nil {
+		return usagef(err)
+	}
+	rcfg.NoDefaults = rcfg.NoDefaults || o.noDefaultRedaction
 	cfg := proxy.RecordConfig{
 		Listen: o.listen, AllowRemote: o.allowRemote, Upstream: o.upstream, Output: o.output,
 		MaxBody: maxBody, NoBodies: maxBody == 0, RotateSize: rotate, RotateEvery: o.rotateEvery,
@@ -184,6 +187,7 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)
 	}
+	fmt.Fprint(w, clearSecretsWarning(s.Redacted))
 	if len(s.Redacted) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))
 	}

@@ -237,7 +237,7 @@ func (o *shadowOptions) redaction(cfg *shadow.Config) (*redact.Redactor, error) 
 	if o.output == "" && !o.redactExamples {
 		return nil, nil
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return nil, err
 	}
