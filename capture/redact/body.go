@@ -15,12 +15,20 @@ import (
 // decoded value, so it equals the hash of the same value found in a header
 // or a JSON body.
 func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
-	var out []byte
-	changed := false
-	start := 0
 	// The code of an OAuth2 authorization_code grant (RFC 6749, 4.1.3)
 	// gets tokens for whoever presents it first, with the PKCE verifier.
 	code := r.oauthCode && bytes.Contains(body, []byte("grant_type=authorization_code"))
+	return r.redactFields(body, func(low string) bool {
+		return r.form[low] || code && (low == "code" || low == "code_verifier")
+	}, hit)
+}
+
+// redactFields is redactForm with the fields to hash named by secret,
+// which is given lower-cased names.
+func (r *Redactor) redactFields(body []byte, secret func(string) bool, hit func(string)) ([]byte, bool) {
+	var out []byte
+	changed := false
+	start := 0
 	for start <= len(body) {
 		end := bytes.IndexByte(body[start:], '&')
 		if end < 0 {
@@ -32,7 +40,7 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 		if k, v, ok := bytes.Cut(pair, []byte{'='}); ok {
 			key := unescape(k)
 			low := strings.ToLower(key)
-			if r.form[low] || code && (low == "code" || low == "code_verifier") {
+			if secret(low) {
 				val := unescape(v)
 				if val != "" && !IsHash(val) {
 					if out == nil {

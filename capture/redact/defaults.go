@@ -3,8 +3,11 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/reprise-tool/reprise/session"
 )
 
 // This file holds the default rules (everything that authenticates), the
@@ -246,4 +249,75 @@ func splitParams(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// redactAuthResponse covers what servers answer with that authenticates:
+// the nonce of a Digest challenge (WWW-Authenticate, Proxy-Authenticate),
+// hashed as the request that answers it is, and the redirect of an OAuth2
+// authorization response (Location: ...?code=...&state=..., or an implicit
+// grant's #access_token=...).
+func (r *Redactor) redactAuthResponse(name, v string, hit func(string)) (string, bool) {
+	switch name {
+	case "www-authenticate", "proxy-authenticate":
+		t := strings.TrimLeft(v, " \t")
+		scheme, params, ok := strings.Cut(t, " ")
+		if !ok || !strings.EqualFold(scheme, "digest") {
+			return v, false
+		}
+		d, changed := r.digest(params)
+		if changed {
+			hit("header:" + name + "(digest)")
+		}
+		return v[:len(v)-len(t)] + scheme + " " + d, changed
+	case "location":
+		base, frag, hasFrag := strings.Cut(v, "#")
+		nb, changed := r.redactQuery(base, hit)
+		if hasFrag {
+			nf, ok := r.redactForm([]byte(frag), hit)
+			if ok {
+				frag, changed = string(nf), true
+			}
+			nb += "#" + frag
+		}
+		return nb, changed
+	}
+	return v, false
+}
+
+// redactAuthCode hashes the code of an OAuth2 authorization response (RFC
+// 6749, 4.1.2: a query with code and state), in the redirect and in the
+// request to the client's redirect URI: it is the credential the token
+// exchange then presents.
+func (r *Redactor) redactAuthCode(query []byte, hit func(string)) ([]byte, bool) {
+	if !bytes.Contains(query, []byte("code=")) || !bytes.Contains(query, []byte("state=")) {
+		return query, false
+	}
+	return r.redactFields(query, func(low string) bool { return low == "code" }, hit)
+}
+
+// redirectBody hashes, in the small body of a redirect, the values hashed
+// in its Location (an authorization code): servers repeat the location in
+// an HTML link.
+func (r *Redactor) redirectBody(x *session.Exchange, orig string) {
+	now := x.Response.Header.Get("Location")
+	body := x.Response.Body
+	if now == orig || x.Response.Status/100 != 3 || len(body) == 0 || len(body) > 4096 {
+		return
+	}
+	_, oq, _ := strings.Cut(orig, "?")
+	_, nq, _ := strings.Cut(now, "?")
+	ov, err1 := url.ParseQuery(oq)
+	nv, err2 := url.ParseQuery(nq)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	out := body
+	for k := range ov {
+		if o, n := ov.Get(k), nv.Get(k); o != n && o != "" {
+			out = bytes.ReplaceAll(out, []byte(o), []byte(n))
+		}
+	}
+	if !bytes.Equal(out, body) {
+		setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, out, x.Flags&session.FlagResponseTruncated != 0)
+	}
 }

@@ -231,7 +231,11 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 		}
 	}
 	r.redactHeaders(x.Request.Header, hit)
+	loc := x.Response.Header.Get("Location")
 	r.redactHeaders(x.Response.Header, hit)
+	if r.defaults && loc != "" {
+		r.redirectBody(x, loc)
+	}
 	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, x.Flags&session.FlagRequestTruncated != 0, hit); ok || warn != "" {
 		if ok {
 			setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
@@ -330,6 +334,11 @@ func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
 			}
 		case string(low) == "set-cookie" && (len(r.cookies) > 0 || r.allCookies):
 			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		}
+		if r.defaults {
+			if v, ok := r.redactAuthResponse(string(low), h[i].Value, hit); ok {
 				h[i].Value = v
 			}
 		}
@@ -467,6 +476,11 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 		query, frag = query[:i], query[i:]
 	}
 	out, changed := r.redactForm([]byte(query), hit)
+	if r.oauthCode {
+		if b, ok := r.redactAuthCode(out, hit); ok {
+			out, changed = b, true
+		}
+	}
 	if !changed {
 		return target, false
 	}
