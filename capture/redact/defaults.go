@@ -51,8 +51,11 @@ func (r *Redactor) ClearSecrets() bool { return !r.defaults }
 func (r *Redactor) secret(v string) string {
 	h := r.Hash(v)
 	if strings.HasPrefix(v, jwtStart) {
-		if payload, ok := jwtClaims(v); ok {
-			r.claims.put(h, payload)
+		// A client sends its token on every request: decode it once.
+		if _, known := r.claims.get(h); !known {
+			if payload, ok := jwtClaims(v); ok {
+				r.claims.put(h, payload)
+			}
 		}
 	}
 	return h
@@ -128,7 +131,13 @@ func jwtAt(s []byte, i int) int {
 	if j < len(s) && s[j] == '.' {
 		return 0 // four parts: not a JWS
 	}
-	hdr := make([]byte, base64.RawURLEncoding.DecodedLen(dots[0]-i))
+	var buf [256]byte
+	hdr := buf[:0]
+	if n := base64.RawURLEncoding.DecodedLen(dots[0] - i); n <= len(buf) {
+		hdr = buf[:n]
+	} else {
+		hdr = make([]byte, n)
+	}
 	n, err := base64.RawURLEncoding.Decode(hdr, s[i:dots[0]])
 	if err != nil || !bytes.HasPrefix(hdr[:n], []byte(`{"`)) || !bytes.Contains(hdr[:n], []byte(`"alg"`)) {
 		return 0

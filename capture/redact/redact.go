@@ -142,7 +142,7 @@ func New(cfg Config) (*Redactor, error) {
 		r.defaults, r.allCookies, r.jwt, r.oauthCode = true, true, true, true
 	}
 	r.jsonNames = newJSONNames(r.json)
-	r.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	r.pool.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
 	return r, nil
 }
 
@@ -200,13 +200,26 @@ func (r *Redactor) Redacted() []string {
 // Hash returns the redacted form of v. Equal values give equal hashes
 // under one Redactor.
 func (r *Redactor) Hash(v string) string {
-	h := r.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(v))
+	h := r.pool.Get().(*hasher)
+	h.mac.Reset()
+	h.buf = append(h.buf[:0], v...)
+	h.mac.Write(h.buf)
 	var sum [sha256.Size]byte
-	b := h.Sum(sum[:0])
-	r.pool.Put(h)
-	return Prefix + base64.RawURLEncoding.EncodeToString(b[:hashBytes])
+	b := h.mac.Sum(sum[:0])
+	var out [len(Prefix) + 16]byte
+	copy(out[:], Prefix)
+	base64.RawURLEncoding.Encode(out[len(Prefix):], b[:hashBytes])
+	if cap(h.buf) <= 64<<10 {
+		r.pool.Put(h)
+	}
+	return string(out[:])
+}
+
+// hasher is a keyed HMAC with a buffer for the value, pooled so that a
+// hash costs one allocation (the result).
+type hasher struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // IsHash reports whether v looks like a value this package produced.
