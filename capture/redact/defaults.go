@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reprise-tool/reprise/session"
 )
@@ -49,7 +50,11 @@ func (r *Redactor) ClearSecrets() bool { return !r.defaults }
 // secret hashes v, first keeping the claims of a JWT for the identity
 // tracker (see Claims). Every rule hashes through it.
 func (r *Redactor) secret(v string) string {
-	h := r.Hash(v)
+	h, ok := r.recent.get(v)
+	if !ok {
+		h = r.Hash(v)
+		r.recent.put(v, h)
+	}
 	if strings.HasPrefix(v, jwtStart) {
 		// A client sends its token on every request: decode it once.
 		if _, known := r.claims.get(h); !known {
@@ -98,6 +103,40 @@ func (s *claimStore) get(h string) ([]byte, bool) {
 	}
 	p, ok := s.old[h]
 	return p, ok
+}
+
+// hashCache remembers the hashes of the values hashed lately: a client
+// sends the same token and cookies on every request, and an HMAC costs
+// more than a map look-up. It is a sync.Map (written once per value, read
+// many times, from the hook workers at once) replaced when it holds
+// cacheSize values, so memory stays bounded.
+type hashCache struct {
+	m atomic.Pointer[sync.Map]
+	n atomic.Int64
+}
+
+const cacheSize = 1 << 14
+
+func (c *hashCache) get(v string) (string, bool) {
+	m := c.m.Load()
+	if m == nil {
+		return "", false
+	}
+	h, ok := m.Load(v)
+	if !ok {
+		return "", false
+	}
+	return h.(string), true
+}
+
+func (c *hashCache) put(v, h string) {
+	m := c.m.Load()
+	if m == nil || c.n.Add(1) > cacheSize {
+		m = new(sync.Map)
+		c.m.Store(m)
+		c.n.Store(0)
+	}
+	m.Store(strings.Clone(v), h)
 }
 
 // jwtStart is how every JWT begins: base64url of `{"`.
@@ -166,11 +205,17 @@ func (r *Redactor) redactJWTs(b []byte, hit func(string)) ([]byte, bool) {
 	var out []byte
 	last := 0
 	for i := 0; i < len(b); {
-		k := bytes.Index(b[i:], []byte(jwtStart))
+		// 'J' is rare in text and JSON: a memchr for it, then a look back
+		// for "ey", beats a search for "eyJ" by the common 'e'.
+		k := bytes.IndexByte(b[i:], 'J')
 		if k < 0 {
 			break
 		}
-		i += k
+		if i+k < 2 || b[i+k-2] != 'e' || b[i+k-1] != 'y' {
+			i += k + 1
+			continue
+		}
+		i += k - 2
 		n := jwtAt(b, i)
 		if n == 0 {
 			i += len(jwtStart)

@@ -96,6 +96,7 @@ type Redactor struct {
 	// and every token event.
 	defaults, allCookies, jwt, oauthCode bool
 	claims                               claimStore
+	recent                               hashCache
 
 	jsonNames jsonNames // r.json, indexed for the body pre-check
 
