@@ -13,13 +13,16 @@
 // issued in a JSON login response and later sent as "Authorization: Bearer"
 // hashes to the same string in both places.
 //
-// Defaults (unless Config.NoDefaults): the form and JSON fields named
-// password, passwd, pwd and client_secret, and the credentials of
-// "Authorization: Basic" (which is a password in base64). Bearer tokens,
-// cookies and other headers are kept unless named, because the identity
-// tracker reads JWT claims (subject, expiry) from them; name them
-// (Config.Headers "Authorization", Config.Cookies "SESSIONID") to hash them
-// too, and the Bearer scheme is kept so tokens can still be followed.
+// Defaults (unless Config.NoDefaults, the CLI's --keep-secrets): everything
+// that authenticates. Authorization and Proxy-Authorization in every scheme
+// (the scheme word kept; Digest's response, nonce and cnonce hashed inside
+// its structure), the API-key and token headers of DefaultHeaders, the value
+// of every cookie, the fields of DefaultFields and DefaultTokenFields in
+// JSON and form bodies and query strings, the code of an OAuth2
+// authorization_code grant, JWTs wherever they appear, and the values of
+// token events. Compressed bodies are decoded to be redacted (encoded.go).
+// The identity tracker still reads JWT claims: Claims gives back the claims
+// set of a JWT hashed lately.
 package redact
 
 import (

@@ -74,8 +74,9 @@ Each exchange is given its session (--session rules, default auto: session
 cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
 per session is stored in the recording.
 
-Passwords in login forms and JSON bodies, and Basic credentials, are always
-replaced by keyed hashes; name more with the --redact-* flags.`,
+Every credential (authorization headers, API keys, cookies, token and
+password fields, JWTs anywhere) is replaced by a keyed hash by default; name
+more with the --redact-* flags, or keep them in clear with --keep-secrets.`,
 		Example: `  # import tcpdump files (plain or .gz, globs allowed) for port 8080
   reprise capture --pcap 'traffic-*.pcap.gz' --port 8080 -o traffic.rpz
 

@@ -51,8 +51,9 @@ func addImport(root *cobra.Command) {
 		Long: `Import reads GoReplay files (.gor, either payload-header version) and HAR 1.2
 files (browsers' devtools, Playwright, mitmproxy), gzip'd or not, and writes
 their exchanges to a recording as capture would: each exchange is given its
-session and token events, passwords and Basic credentials are replaced by
-keyed hashes (name more with the --redact-* flags), and a summary follows.
+session and token events, every credential is replaced by a keyed hash
+(name more with the --redact-* flags; --keep-secrets keeps them in clear),
+and a summary follows.
 
 A file's format is told by its content, not its name; globs are expanded.
 GoReplay requests are paired with their original responses by ID (responses

@@ -44,10 +44,12 @@ streaming, keep-alive and pipelining are what client and upstream would see
 directly; nothing is added. It needs no privileges and works where TLS ends
 at the service. WebSocket and other upgrades are tunnelled but not recorded.
 
-It listens on loopback only unless --allow-remote is given. Passwords in login
-forms and JSON bodies and Basic credentials are replaced by keyed hashes by
-default; name more with the --redact-* flags. The hashing secret is made per
-recording and never written, so equal values stay equal in the recording.
+It listens on loopback only unless --allow-remote is given. Every credential
+(authorization headers, API keys, cookies, token and password fields, JWTs
+anywhere) is replaced by a keyed hash by default; name more with the
+--redact-* flags, or keep them in clear with --keep-secrets. The hashing
+secret is made per recording (or read from --redact-key-file) and never
+written, so equal values stay equal in the recording.
 
 Each exchange is given its session (--session rules, default auto: session
 cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
