@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		{"query", session.Exchange{Request: session.Request{Target: "/x?page=2&access_token=at-1234&api_key=k-5678"}},
 			[]string{"at-1234", "k-5678"}, []string{"/x?page=2&access_token=rdct_"}},
 		// A JWT in a query, a header no rule names, and an HTML body.
-		{"jwt anywhere", session.Exchange{Request: session.Request{Target: "/cb?t=" + testJWT, Header: session.Headers{hdr("X-Whatever", "v=" + testJWT)}},
+		{"jwt anywhere", session.Exchange{Request: session.Request{Target: "/cb?t=" + testJWT, Header: session.Headers{hdr("X-Whatever", "v="+testJWT)}},
 			Response: session.Response{Header: session.Headers{hdr("Content-Type", "text/html")}, Body: []byte("<p>" + testJWT + "</p>")}},
 			[]string{testJWT}, []string{"<p>rdct_", "/cb?t=rdct_", "v=rdct_"}},
 		// A refresh in a form body: both tokens go, grant_type stays.
