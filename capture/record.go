@@ -186,6 +186,14 @@ func NewRecorder(opts ...RecordOption) (*Recorder, error) {
 		o.every = time.Second
 	}
 	r := &Recorder{o: o, meta: o.meta}
+	if red := o.redactor; red != nil {
+		// The tracker sees tokens hashed: it keys subjects with the
+		// redaction key and reads JWT claims the redactor kept.
+		o.identity = append(o.identity, identity.WithRedaction(red.Hash, red.Claims))
+		if red.ClearSecrets() {
+			r.meta.Redaction = []string{redact.ClearMark}
+		}
+	}
 	if o.sessions {
 		t, err := identity.NewTracker(o.identity...)
 		if err != nil {
@@ -284,6 +292,10 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 	if r.o.redactor != nil {
 		res.Redacted = r.o.redactor.Redacted()
 		meta.Redaction = res.Redacted
+		if r.o.redactor.ClearSecrets() {
+			meta.Redaction = append([]string{redact.ClearMark}, res.Redacted...)
+			res.Redacted = meta.Redaction
+		}
 	}
 	meta.Counters = res.Counters
 	sink.UpdateCounters(res.Counters)

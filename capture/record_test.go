@@ -83,7 +83,10 @@ func TestRecordMetadata(t *testing.T) {
 	if len(got) != 2 || strings.Contains(string(got[0].Request.Body), "hunter2") || got[1].Session == "" || got[0].Session != got[1].Session {
 		t.Fatalf("exchanges not redacted or not in one session: %+v", got)
 	}
-	if want := []string{"json:password"}; !reflect.DeepEqual(md.Redaction, want) || !reflect.DeepEqual(res.Redacted, want) {
+	// The default rules that fired (the login's password, the token it
+	// issued and the bearer header that carried it); the named cookie
+	// rule did not.
+	if want := []string{"header:authorization", "json:access_token", "json:password"}; !reflect.DeepEqual(md.Redaction, want) || !reflect.DeepEqual(res.Redacted, want) {
 		t.Errorf("redaction = %v (result %v), want the rule that fired, %v", md.Redaction, res.Redacted, want)
 	}
 	if md.Start != xs[0].Timing.RequestStart || md.End != xs[1].Timing.ResponseEnd || md.Source != "test" || md.Tool != "reprise test" {

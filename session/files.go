@@ -96,7 +96,7 @@ func (fw *FileWriter) partPath(n int) string {
 func (fw *FileWriter) openPart() error {
 	fw.part++
 	p := fw.partPath(fw.part)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create recording: %w (choose another name or remove the file)", err)
 	}

@@ -33,8 +33,8 @@ type RecordConfig struct {
 	RotateEvery time.Duration
 	Duration    time.Duration // stop by itself after this long; 0: at ctx end
 	// Redact is the redaction applied before anything is written. Nil
-	// means the package defaults (passwords in forms and JSON, Basic
-	// credentials) with a fresh per-recording secret.
+	// means the package defaults (every credential: redact.New) with a
+	// fresh per-recording secret.
 	Redact *redact.Config
 	// Sessions are the session rules tried in order, as 'reprise capture
 	// --session' takes them ("cookie:JSESSIONID", "bearer", "auto,connection");

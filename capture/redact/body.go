@@ -15,6 +15,17 @@ import (
 // decoded value, so it equals the hash of the same value found in a header
 // or a JSON body.
 func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
+	// The code of an OAuth2 authorization_code grant (RFC 6749, 4.1.3)
+	// gets tokens for whoever presents it first, with the PKCE verifier.
+	code := r.oauthCode && bytes.Contains(body, []byte("grant_type=authorization_code"))
+	return r.redactFields(body, func(low string) bool {
+		return r.form[low] || code && (low == "code" || low == "code_verifier")
+	}, hit)
+}
+
+// redactFields is redactForm with the fields to hash named by secret,
+// which is given lower-cased names.
+func (r *Redactor) redactFields(body []byte, secret func(string) bool, hit func(string)) ([]byte, bool) {
 	var out []byte
 	changed := false
 	start := 0
@@ -28,7 +39,8 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 		pair := body[start:end]
 		if k, v, ok := bytes.Cut(pair, []byte{'='}); ok {
 			key := unescape(k)
-			if r.form[strings.ToLower(key)] {
+			low := strings.ToLower(key)
+			if secret(low) {
 				val := unescape(v)
 				if val != "" && !IsHash(val) {
 					if out == nil {
@@ -37,9 +49,9 @@ func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
 					}
 					out = append(out, k...)
 					out = append(out, '=')
-					out = append(out, r.Hash(val)...)
+					out = append(out, r.secret(val)...)
 					changed = true
-					hit("form:" + strings.ToLower(key))
+					hit("form:" + low)
 					goto next
 				}
 			}
@@ -89,5 +101,5 @@ func (r *Redactor) jsonValue(raw []byte) ([]byte, bool) {
 		}
 		v = s
 	}
-	return []byte(strconv.Quote(r.Hash(v))), true
+	return []byte(strconv.Quote(r.secret(v))), true
 }

@@ -13,13 +13,16 @@
 // issued in a JSON login response and later sent as "Authorization: Bearer"
 // hashes to the same string in both places.
 //
-// Defaults (unless Config.NoDefaults): the form and JSON fields named
-// password, passwd, pwd and client_secret, and the credentials of
-// "Authorization: Basic" (which is a password in base64). Bearer tokens,
-// cookies and other headers are kept unless named, because the identity
-// tracker reads JWT claims (subject, expiry) from them; name them
-// (Config.Headers "Authorization", Config.Cookies "SESSIONID") to hash them
-// too, and the Bearer scheme is kept so tokens can still be followed.
+// Defaults (unless Config.NoDefaults, the CLI's --keep-secrets): everything
+// that authenticates. Authorization and Proxy-Authorization in every scheme
+// (the scheme word kept; Digest's response, nonce and cnonce hashed inside
+// its structure), the API-key and token headers of DefaultHeaders, the value
+// of every cookie, the fields of DefaultFields and DefaultTokenFields in
+// JSON and form bodies and query strings, the code of an OAuth2
+// authorization_code grant, JWTs wherever they appear, and the values of
+// token events. Compressed bodies are decoded to be redacted (encoded.go).
+// The identity tracker still reads JWT claims: Claims gives back the claims
+// set of a JWT hashed lately.
 package redact
 
 import (
@@ -91,6 +94,13 @@ type Redactor struct {
 	json    map[string]bool
 	basic   bool // hash Basic credentials even when Authorization is not named
 
+	// The defaults beyond named rules (see New): every cookie, JWTs
+	// wherever they are, the code of an OAuth2 authorization_code grant,
+	// and every token event.
+	defaults, allCookies, jwt, oauthCode bool
+	claims                               claimStore
+	recent                               hashCache
+
 	jsonNames jsonNames // r.json, indexed for the body pre-check
 
 	pool sync.Pool // of hash.Hash keyed with the secret
@@ -125,14 +135,18 @@ func New(cfg Config) (*Redactor, error) {
 		}
 	}
 	if !cfg.NoDefaults {
-		for _, f := range DefaultFields() {
+		for _, f := range append(DefaultFields(), DefaultTokenFields()...) {
 			r.form[f] = true
 			r.json[f] = true
 		}
+		for _, h := range DefaultHeaders() {
+			r.headers[h] = true
+		}
 		r.basic = true
+		r.defaults, r.allCookies, r.jwt, r.oauthCode = true, true, true, true
 	}
 	r.jsonNames = newJSONNames(r.json)
-	r.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	r.pool.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
 	return r, nil
 }
 
@@ -160,6 +174,15 @@ func (r *Redactor) Rules() []string {
 	if r.basic && !r.headers["authorization"] {
 		out = append(out, "header:authorization(basic)")
 	}
+	if r.allCookies {
+		out = append(out, "cookie:*")
+	}
+	if r.jwt {
+		out = append(out, "jwt")
+	}
+	if r.oauthCode {
+		out = append(out, "form:code(authorization_code)")
+	}
 	sort.Strings(out)
 	return out
 }
@@ -181,13 +204,26 @@ func (r *Redactor) Redacted() []string {
 // Hash returns the redacted form of v. Equal values give equal hashes
 // under one Redactor.
 func (r *Redactor) Hash(v string) string {
-	h := r.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(v))
+	h := r.pool.Get().(*hasher)
+	h.mac.Reset()
+	h.buf = append(h.buf[:0], v...)
+	h.mac.Write(h.buf)
 	var sum [sha256.Size]byte
-	b := h.Sum(sum[:0])
-	r.pool.Put(h)
-	return Prefix + base64.RawURLEncoding.EncodeToString(b[:hashBytes])
+	b := h.mac.Sum(sum[:0])
+	var out [len(Prefix) + 16]byte
+	copy(out[:], Prefix)
+	base64.RawURLEncoding.Encode(out[len(Prefix):], b[:hashBytes])
+	if cap(h.buf) <= 64<<10 {
+		r.pool.Put(h)
+	}
+	return string(out[:])
+}
+
+// hasher is a keyed HMAC with a buffer for the value, pooled so that a
+// hash costs one allocation (the result).
+type hasher struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // IsHash reports whether v looks like a value this package produced.
@@ -206,17 +242,32 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	if t, ok := r.redactQuery(x.Request.Target, hit); ok {
 		x.Request.Target = t
 	}
-	r.redactHeaders(x.Request.Header, hit)
-	r.redactHeaders(x.Response.Header, hit)
-	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, hit); ok {
-		setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
-	} else if warn != "" {
-		x.Warnings = append(x.Warnings, "request "+warn)
+	if r.jwt {
+		if t, ok := r.redactJWTString(x.Request.Target, hit); ok {
+			x.Request.Target = t
+		}
 	}
-	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, hit); ok {
-		setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
-	} else if warn != "" {
-		x.Warnings = append(x.Warnings, "response "+warn)
+	r.redactHeaders(x.Request.Header, hit)
+	loc := x.Response.Header.Get("Location")
+	r.redactHeaders(x.Response.Header, hit)
+	if r.defaults && loc != "" {
+		r.redirectBody(x, loc)
+	}
+	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, x.Flags&session.FlagRequestTruncated != 0, hit); ok || warn != "" {
+		if ok {
+			setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
+		}
+		if warn != "" {
+			x.Warnings = append(x.Warnings, "request "+warn)
+		}
+	}
+	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, x.Flags&session.FlagResponseTruncated != 0, hit); ok || warn != "" {
+		if ok {
+			setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
+		}
+		if warn != "" {
+			x.Warnings = append(x.Warnings, "response "+warn)
+		}
 	}
 	r.redactTokens(x.Tokens, hit)
 	if len(hits) == 0 {
@@ -240,21 +291,21 @@ func (r *Redactor) redactTokens(evs []session.TokenEvent, hit func(string)) {
 	for i := range evs {
 		ev := &evs[i]
 		name := strings.ToLower(ev.Name)
-		var covered bool
+		covered := r.defaults // every token is a credential
 		switch {
 		case strings.HasPrefix(name, "cookie:"):
-			covered = r.cookies[strings.TrimPrefix(name, "cookie:")]
+			covered = covered || r.allCookies || r.cookies[strings.TrimPrefix(name, "cookie:")]
 		case strings.HasPrefix(name, "header:"):
-			covered = r.headers[strings.TrimPrefix(name, "header:")]
+			covered = covered || r.headers[strings.TrimPrefix(name, "header:")]
 		default:
-			covered = r.json[name] || r.form[name]
+			covered = covered || r.json[name] || r.form[name]
 		}
 		if !covered {
 			continue
 		}
 		for _, v := range []*string{&ev.Value, &ev.Prev} {
 			if *v != "" && !IsHash(*v) {
-				*v = r.Hash(*v)
+				*v = r.secret(*v)
 				hit("token:" + name)
 			}
 		}
@@ -294,12 +345,22 @@ func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
 					hit("header:authorization(basic)")
 				}
 			}
-		case string(low) == "cookie" && len(r.cookies) > 0:
+		case string(low) == "cookie" && (len(r.cookies) > 0 || r.allCookies):
 			if v, ok := r.redactCookie(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
-		case string(low) == "set-cookie" && len(r.cookies) > 0:
+		case string(low) == "set-cookie" && (len(r.cookies) > 0 || r.allCookies):
 			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		}
+		if r.defaults {
+			if v, ok := r.redactAuthResponse(string(low), h[i].Value, hit); ok {
+				h[i].Value = v
+			}
+		}
+		if r.jwt {
+			if v, ok := r.redactJWTString(h[i].Value, hit); ok {
 				h[i].Value = v
 			}
 		}
@@ -335,10 +396,14 @@ func (r *Redactor) credentials(name, v string) (string, bool) {
 			if cred == "" || IsHash(cred) {
 				return v, false
 			}
-			return lead + scheme + " " + r.Hash(cred), true
+			if strings.EqualFold(scheme, "digest") {
+				d, ok := r.digest(cred)
+				return lead + scheme + " " + d, ok
+			}
+			return lead + scheme + " " + r.secret(cred), true
 		}
 	}
-	return r.Hash(v), true
+	return r.secret(v), true
 }
 
 func isToken(s string) bool {
@@ -390,7 +455,8 @@ func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
 		return part, false
 	}
 	key := strings.ToLower(strings.TrimSpace(name))
-	if !r.cookies[key] {
+	named := r.cookies[key]
+	if !named && !r.allCookies {
 		return part, false
 	}
 	// Keep surrounding spaces and quotes; hash what is inside.
@@ -403,11 +469,15 @@ func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
 	if core == "" || IsHash(core) {
 		return part, false
 	}
-	h := r.Hash(core)
+	h := r.secret(core)
 	if quoted {
 		h = `"` + h + `"`
 	}
-	hit("cookie:" + key)
+	if named {
+		hit("cookie:" + key)
+	} else {
+		hit("cookie:*") // names only of the cookies asked for: they can be many
+	}
 	return name + "=" + h + trail, true
 }
 
@@ -423,16 +493,24 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 		query, frag = query[:i], query[i:]
 	}
 	out, changed := r.redactForm([]byte(query), hit)
+	if r.oauthCode {
+		if b, ok := r.redactAuthCode(out, hit); ok {
+			out, changed = b, true
+		}
+	}
 	if !changed {
 		return target, false
 	}
 	return path + "?" + string(out) + frag, true
 }
 
-// redactBody picks the body rule by Content-Type: form-encoded or JSON.
-// It returns the new body and true when it changed, or a warning when the
-// body might hold secrets but could not be read.
-func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) ([]byte, bool, string) {
+// redactBody picks the body rule by Content-Type: form-encoded or JSON,
+// then hashes the JWTs left anywhere in the body. A compressed body of
+// those types (or any body, for JWTs, when small) is decoded, redacted and
+// encoded again (see redactEncoded). It returns the new body and true
+// when it changed, or a warning when the body might hold secrets but could
+// not be read.
+func (r *Redactor) redactBody(h session.Headers, body []byte, truncated bool, hit func(string)) ([]byte, bool, string) {
 	if len(body) == 0 {
 		return nil, false, ""
 	}
@@ -442,21 +520,39 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, hit func(string)) 
 	isForm := mt == "application/x-www-form-urlencoded" && len(r.form) > 0
 	isJSON := (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/json" ||
 		mt == "" && looksJSON(body)) && len(r.json) > 0
-	if !isForm && !isJSON {
+	if !isForm && !isJSON && !r.jwt {
 		return nil, false, ""
 	}
 	if enc := strings.TrimSpace(strings.ToLower(h.Get("Content-Encoding"))); enc != "" && enc != "identity" {
-		return nil, false, "body is " + enc + "-encoded: not redacted"
+		if !isForm && !isJSON && !(r.jwt && strings.HasPrefix(mt, "text/")) {
+			return nil, false, ""
+		}
+		return r.redactEncoded(h, enc, body, truncated, isForm, isJSON, hit)
 	}
-	if isForm {
-		b, ok := r.redactForm(body, hit)
-		return b, ok, ""
+	return r.redactPlain(body, isForm, isJSON, hit)
+}
+
+// redactPlain applies the field rules, then the JWT finder, to a body
+// that is not compressed.
+func (r *Redactor) redactPlain(body []byte, isForm, isJSON bool, hit func(string)) ([]byte, bool, string) {
+	out, changed := body, false
+	switch {
+	case isForm:
+		out, changed = r.redactForm(body, hit)
+	case isJSON && r.mayHaveJSONKey(body):
+		if b, ok, _ := r.redactJSON(body, hit); ok {
+			out, changed = b, true
+		}
 	}
-	if !r.mayHaveJSONKey(body) {
+	if r.jwt {
+		if b, ok := r.redactJWTs(out, hit); ok {
+			out, changed = b, true
+		}
+	}
+	if !changed {
 		return nil, false, ""
 	}
-	b, ok, _ := r.redactJSON(body, hit)
-	return b, ok, ""
+	return out, true, ""
 }
 
 // looksJSON tells a JSON object or array sent without a Content-Type.

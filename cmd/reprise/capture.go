@@ -19,7 +19,6 @@ import (
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -75,8 +74,9 @@ Each exchange is given its session (--session rules, default auto: session
 cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
 per session is stored in the recording.
 
-Passwords in login forms and JSON bodies, and Basic credentials, are always
-replaced by keyed hashes; name more with the --redact-* flags.`,
+Every credential (authorization headers, API keys, cookies, token and
+password fields, JWTs anywhere) is replaced by a keyed hash by default; name
+more with the --redact-* flags, or keep them in clear with --keep-secrets.`,
 		Example: `  # import tcpdump files (plain or .gz, globs allowed) for port 8080
   reprise capture --pcap 'traffic-*.pcap.gz' --port 8080 -o traffic.rpz
 
@@ -239,7 +239,7 @@ func (o *captureOptions) plan(ctx context.Context) (capturePlan, error) {
 	if pl.hosts, err = captureHosts(ctx, o.hosts); err != nil {
 		return pl, err
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return pl, err
 	}

@@ -38,26 +38,49 @@ var (
 	_ pflag.Value = (*guard.Flag)(nil)
 )
 
-// redactFlags are the --redact-* flags: what to hash besides the
-// passwords and Basic credentials redaction always covers.
+// redactFlags are the --redact-* flags: what to hash besides what
+// redaction covers by default (everything that authenticates), the key
+// file that makes hashes stable across recordings, and --keep-secrets.
 type redactFlags struct {
 	headers, cookies, form, json []string
+	keyFile                      string
+	keepSecrets                  bool
 }
 
 // add registers the flags on f. scope starts each help text (e.g. "with
 // -o: " where only a recording is redacted); form adds --redact-form-field.
 func (r *redactFlags) add(f *pflag.FlagSet, scope string, form bool) {
-	f.StringArrayVar(&r.headers, "redact-header", nil, scope+"hash the values of header `NAME` (Authorization keeps its scheme); repeatable")
-	f.StringArrayVar(&r.cookies, "redact-cookie", nil, scope+"hash the values of cookie `NAME` in Cookie and Set-Cookie; repeatable")
+	f.StringArrayVar(&r.headers, "redact-header", nil, scope+"hash the values of header `NAME` too (Authorization keeps its scheme); repeatable")
+	f.StringArrayVar(&r.cookies, "redact-cookie", nil, scope+"hash the values of cookie `NAME` (every cookie is hashed by default; this one even with --keep-secrets); repeatable")
 	if form {
-		f.StringArrayVar(&r.form, "redact-form-field", nil, scope+"hash form field `NAME` in bodies and query strings; repeatable")
+		f.StringArrayVar(&r.form, "redact-form-field", nil, scope+"hash form field `NAME` in bodies and query strings too; repeatable")
 	}
-	f.StringArrayVar(&r.json, "redact-json-field", nil, scope+"hash JSON member `NAME` at any depth; repeatable")
+	f.StringArrayVar(&r.json, "redact-json-field", nil, scope+"hash JSON member `NAME` at any depth too; repeatable")
+	f.StringVar(&r.keyFile, "redact-key-file", "", scope+"key the hashes with the secret in `FILE` (at least 16 bytes), so equal values hash equal across recordings; default a fresh secret per recording, never written")
+	f.BoolVar(&r.keepSecrets, "keep-secrets", false, scope+"DANGEROUS: keep tokens, cookies, API keys and passwords in clear (only the --redact-* names are hashed); the recording says so")
 }
 
-// config is the redaction the flags ask for.
-func (r *redactFlags) config() redact.Config {
-	return redact.Config{Headers: r.headers, Cookies: r.cookies, FormFields: r.form, JSONFields: r.json}
+// config is the redaction the flags ask for. Its errors are about the key
+// file.
+func (r *redactFlags) config() (redact.Config, error) {
+	cfg := redact.Config{Headers: r.headers, Cookies: r.cookies, FormFields: r.form, JSONFields: r.json, NoDefaults: r.keepSecrets}
+	if r.keyFile != "" {
+		key, err := readRedactKey(r.keyFile)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Secret = key
+	}
+	return cfg, nil
+}
+
+// redactor is redact.New(config()).
+func (r *redactFlags) redactor() (*redact.Redactor, error) {
+	cfg, err := r.config()
+	if err != nil {
+		return nil, err
+	}
+	return redact.New(cfg)
 }
 
 // recordOptions are the redaction (with rd) and session tracking a
@@ -233,6 +256,7 @@ func (s *recordedSummary) printTail(w io.Writer, files []string) {
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
 	}
+	fmt.Fprint(w, clearSecretsWarning(s.Redaction))
 	if len(s.Redaction) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/importer"
-	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -52,8 +51,9 @@ func addImport(root *cobra.Command) {
 		Long: `Import reads GoReplay files (.gor, either payload-header version) and HAR 1.2
 files (browsers' devtools, Playwright, mitmproxy), gzip'd or not, and writes
 their exchanges to a recording as capture would: each exchange is given its
-session and token events, passwords and Basic credentials are replaced by
-keyed hashes (name more with the --redact-* flags), and a summary follows.
+session and token events, every credential is replaced by a keyed hash
+(name more with the --redact-* flags; --keep-secrets keeps them in clear),
+and a summary follows.
 
 A file's format is told by its content, not its name; globs are expanded.
 GoReplay requests are paired with their original responses by ID (responses
@@ -97,7 +97,7 @@ func (o *importOptions) plan() (int64, []capture.RecordOption, error) {
 	if err != nil || maxBody > session.MaxBodyCap {
 		return 0, nil, fmt.Errorf("--max-body %q: give a size from 0 to 16MiB, such as 64KiB or 1MiB", o.maxBody)
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return 0, nil, err
 	}

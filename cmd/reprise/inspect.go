@@ -63,6 +63,7 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 	if o.sessions || o.sessionID != "" {
 		return sessionsView(c.Context(), out, o.paths, o.sessionID, o.asJSON)
 	}
+	warnClearSecrets(errw, o.paths)
 	opt := summary.Options{TopRoutes: o.top, Progress: byteProgress(errw, "reading")}
 	var s *summary.Summary
 	var err error

@@ -51,10 +51,12 @@ connection's TLS version, suite, SNI and ALPN are counted in the metadata.
 An https:// upstream's certificate is checked against the system roots and
 --upstream-ca; --insecure skips the check, and the summary says so.
 
-It listens on loopback only unless --allow-remote is given. Passwords in login
-forms and JSON bodies and Basic credentials are replaced by keyed hashes by
-default; name more with the --redact-* flags. The hashing secret is made per
-recording and never written, so equal values stay equal in the recording.
+It listens on loopback only unless --allow-remote is given. Every credential
+(authorization headers, API keys, cookies, token and password fields, JWTs
+anywhere) is replaced by a keyed hash by default; name more with the
+--redact-* flags, or keep them in clear with --keep-secrets. The hashing
+secret is made per recording (or read from --redact-key-file) and never
+written, so equal values stay equal in the recording.
 
 Each exchange is given its session (--session rules, default auto: session
 cookies, bearer tokens) and the tokens it issued or refreshed; a timeline
@@ -101,7 +103,7 @@ exchanges in flight, write the final metadata and close the file.`,
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow listening on a non-loopback address")
 	addJSONFlag(f, &o.asJSON)
 	o.redact.add(f, "", true)
-	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "do not hash passwords and Basic credentials by default")
+	f.BoolVar(&o.noDefaultRedaction, "no-default-redaction", false, "the same as --keep-secrets")
 	o.sessions.add(f, true)
 	o.tls.add(f, "insecure")
 	f.StringVar(&o.shadow, "shadow", "", "also mirror reads to this URL and compare the answers, as 'reprise shadow' does with its defaults")
@@ -161,8 +163,11 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 		return usagef(err)
 	}
 	status := newStatusLine(stderr)
-	rcfg := o.redact.config()
-	rcfg.NoDefaults = o.noDefaultRedaction
+	rcfg, err := o.redact.config()
+	if err != nil {
+		return usagef(err)
+	}
+	rcfg.NoDefaults = rcfg.NoDefaults || o.noDefaultRedaction
 	cfg := proxy.RecordConfig{
 		Listen: o.listen, AllowRemote: o.allowRemote, Upstream: o.upstream, Output: o.output,
 		MaxBody: maxBody, NoBodies: maxBody == 0, RotateSize: rotate, RotateEvery: o.rotateEvery,
@@ -218,6 +223,7 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)
 	}
+	fmt.Fprint(w, clearSecretsWarning(s.Redacted))
 	if len(s.Redacted) > 0 {
 		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))
 	}

@@ -585,7 +585,7 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 }
 
 func writeHTML(path string, rep *replay.Report) error {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}
@@ -597,7 +597,7 @@ func writeHTML(path string, rep *replay.Report) error {
 }
 
 func writeReport(path string, rep *replay.Report) error {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return fmt.Errorf("--report: %w", err)
 	}

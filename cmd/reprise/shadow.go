@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -265,7 +264,7 @@ func (o *shadowOptions) redaction(cfg *shadow.Config) (*redact.Redactor, error) 
 	if o.output == "" && !o.redactExamples {
 		return nil, nil
 	}
-	rd, err := redact.New(o.redact.config())
+	rd, err := o.redact.redactor()
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +338,7 @@ func (o *shadowOptions) tlsBanner() string {
 }
 
 func shadowWriteHTML(path string, sum shadow.Summary) error {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}

@@ -153,7 +153,7 @@ func (t *Tracker) lookup(x *session.Exchange, ri *reqInfo) (*state, int) {
 		if c.claim == "" {
 			continue
 		}
-		claims, ok := decodeJWT(c.value)
+		claims, ok := t.decodeJWT(c.value)
 		if !ok {
 			continue
 		}
@@ -203,7 +203,7 @@ func (t *Tracker) link(s *state, hit int) {
 			s.authed = true
 		}
 		if c.claim != "" {
-			if claims, ok := decodeJWT(c.value); ok {
+			if claims, ok := t.decodeJWT(c.value); ok {
 				if v := claims.claim(c.claim); v != "" {
 					k := claimKey(c.claim, v)
 					if o := live(t.index[k], ts); o == nil || o == s {
@@ -211,7 +211,7 @@ func (t *Tracker) link(s *state, hit int) {
 					}
 				}
 				if s.tl.Subject == "" {
-					s.tl.Subject = claims.Sub
+					s.tl.Subject = t.claimSubject(claims.Sub)
 				}
 				if s.exp == 0 && claims.Exp > 0 {
 					s.exp = claims.Exp * int64(time.Second)

@@ -15,6 +15,8 @@ type options struct {
 	idle         time.Duration
 	window       time.Duration
 	maxPending   int
+	subjectHash  func(string) string // WithRedaction
+	claims       ClaimsFunc
 }
 
 func defaultOptions() options {

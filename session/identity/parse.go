@@ -166,6 +166,11 @@ func decodeJWT(tok string) (jwtClaims, bool) {
 	if _, _, err := jwt.NewParser().ParseUnverified(tok, claims); err != nil {
 		return jwtClaims{}, false
 	}
+	return newClaims(claims), true
+}
+
+// newClaims picks the claims the tracker uses out of a decoded set.
+func newClaims(claims jwt.MapClaims) jwtClaims {
 	c := jwtClaims{all: claims, Sid: claimString(claims["sid"]), Sub: claimString(claims["sub"])}
 	if v, ok := claims["exp"].(float64); ok {
 		c.Exp = int64(v)
@@ -173,7 +178,7 @@ func decodeJWT(tok string) (jwtClaims, bool) {
 	if v, ok := claims["iat"].(float64); ok {
 		c.Iat = int64(v)
 	}
-	return c, true
+	return c
 }
 
 // tokenFields are the OAuth2 (RFC 6749) fields of a token request or

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"bytes"
-	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -117,10 +115,10 @@ func expiry(c jwtClaims, isJWT bool, expiresIn int64, at int64) int64 {
 func (t *Tracker) issue(s *state, x *session.Exchange, k session.TokenEventKind, rs *respInfo, refreshPrev string, proactive bool, lead int64) {
 	at := respTime(x)
 	if rs.access != "" {
-		claims, isJWT := decodeJWT(rs.access)
+		claims, isJWT := t.decodeJWT(rs.access)
 		exp := expiry(claims, isJWT, rs.fields.ExpiresIn, at)
 		if claims.Sub != "" {
-			s.tl.Subject = claims.Sub
+			s.tl.Subject = t.claimSubject(claims.Sub)
 		}
 		ev := session.TokenEvent{Kind: k, Name: "access_token", Value: rs.access, ExpiresAt: exp, Proactive: proactive, Lead: lead}
 		if k == session.TokenRefresh {
@@ -135,7 +133,7 @@ func (t *Tracker) issue(s *state, x *session.Exchange, k session.TokenEventKind,
 	}
 	if rt := rs.fields.RefreshToken; rt != "" {
 		var exp int64
-		if c, ok := decodeJWT(rt); ok && c.Exp > 0 {
+		if c, ok := t.decodeJWT(rt); ok && c.Exp > 0 {
 			exp = c.Exp * int64(time.Second)
 		}
 		ev := session.TokenEvent{Kind: k, Name: "refresh_token", Value: rt, ExpiresAt: exp, Proactive: proactive, Lead: lead}
@@ -180,9 +178,7 @@ func (t *Tracker) loggedIn(s *state, x *session.Exchange, ri *reqInfo, rs *respI
 	s.authed = true
 	s.tl.Logins++
 	if s.tl.Subject == "" && ri.body.Username != "" {
-		h := fnv.New64a()
-		h.Write([]byte(ri.body.Username))
-		s.tl.Subject = fmt.Sprintf("user#%016x", h.Sum64())
+		s.tl.Subject = t.userSubject(ri.body.Username)
 	}
 	s.last401 = 0
 	t.issue(s, x, session.TokenLogin, rs, "", false, 0)
