@@ -8,6 +8,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay/schedule"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // item is one request to schedule: an exchange for one clone of a session.
@@ -269,6 +270,8 @@ func (r *Replayer) keep(ex *session.Exchange) bool {
 	switch {
 	case req.Method == "" || req.Target == "" || req.Target == "*":
 		drop = &r.st.filtered.Unsendable
+	case http2.NeedsHTTP2(req):
+		drop = &r.st.filtered.NeedsHTTP2
 	case r.o.methods != nil && !r.o.methods[strings.ToUpper(req.Method)]:
 		drop = &r.st.filtered.ByMethod
 	case !r.pathKept(req.Target):

@@ -291,6 +291,8 @@ type FilterCounts struct {
 	ByShard uint64 `json:"shard,omitempty"`
 	// Unsendable counts exchanges with no method or target.
 	Unsendable uint64 `json:"unsendable"`
+	// NeedsHTTP2 counts gRPC calls, which the HTTP/1 sender cannot carry.
+	NeedsHTTP2 uint64 `json:"grpc_needs_http2,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -361,6 +363,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	q := r.Requests
 	fmt.Fprintf(&b, "  requests  %d scheduled, %d sent, %d responses, %d errors, %d skipped, %d not sent\n",
 		q.Scheduled, q.Sent, q.Responses, q.Errors, q.Skipped, q.NotSent)
+	if n := r.Filtered.NeedsHTTP2; n > 0 {
+		fmt.Fprintf(&b, "  skipped   %d gRPC calls: grpc needs http2 replay\n", n)
+	}
 	fmt.Fprintf(&b, "  status    %s", FormatCounts(r.StatusCodes))
 	if r.StatusMismatch > 0 {
 		fmt.Fprintf(&b, "  (%d differ from the recording)", r.StatusMismatch)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 func (r *Replayer) newClient() *http.Client {
@@ -82,6 +84,7 @@ func (w *wireClient) closeAll()       { w.CloseAll() }
 // fields less the hop-by-hop ones, and Host from the target unless
 // --keep-host.
 func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exchange) error {
+	req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
 	target := req.Target
 	if !strings.HasPrefix(target, "/") {
 		i := strings.Index(target, "://")
@@ -107,7 +110,7 @@ func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exch
 		wr.Target = base + target
 	}
 	if r.o.keepHost {
-		if h := ex.Request.Header.Get("Host"); h != "" && !strings.ContainsAny(h, "\r\n") {
+		if h := cmp.Or(ex.Request.Header.Get("Host"), ex.Request.Header.Get(":authority")); h != "" && !strings.ContainsAny(h, "\r\n") {
 			wr.Host = h
 		}
 	}
