@@ -18,6 +18,10 @@ func Route(method, target string) string {
 // characters or more with at least two digits ("ord_3f2a9c81", opaque
 // tokens). "v2", "products" and "cafe" stay. An absolute-form target (a
 // proxy request) keeps its path only.
+//
+// A gRPC method's path, /package.Service/Method, is its route as it is:
+// the route of a gRPC call is its method, and neither "v1beta2" in a
+// package nor "Sha256Sum" in a method name is an identifier.
 func RoutePath(target string) string {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
@@ -29,7 +33,7 @@ func RoutePath(target string) string {
 			target = "/"
 		}
 	}
-	if !strings.ContainsAny(target, "0123456789") {
+	if !strings.ContainsAny(target, "0123456789") || grpcMethod(target) {
 		return target
 	}
 	segs := strings.Split(target, "/")
@@ -61,4 +65,41 @@ func idSegment(s string) bool {
 		return false
 	}
 	return other == 0 || digits >= 2
+}
+
+// grpcMethod reports whether path is /package.Service/Method: a dotted
+// service name (gRPC's full name, which has a package) and a method name,
+// each part an identifier. A service without a package has no shape to
+// tell it from a REST path, and its digits are judged as any segment's.
+func grpcMethod(path string) bool {
+	if len(path) < 5 || path[0] != '/' {
+		return false
+	}
+	svc, method, ok := strings.Cut(path[1:], "/")
+	if !ok || !strings.Contains(svc, ".") || !ident(method) {
+		return false
+	}
+	for part := range strings.SplitSeq(svc, ".") {
+		if !ident(part) {
+			return false
+		}
+	}
+	return true
+}
+
+// ident reports whether s is a protobuf identifier: a letter or '_', then
+// letters, digits and '_'.
+func ident(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

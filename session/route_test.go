@@ -21,6 +21,16 @@ func TestRoute(t *testing.T) {
 		{"GET", "http://shop.local/api/items/7?x=1", "GET /api/items/{id}"},                           // absolute-form targets
 		{"GET", "https://h", "GET /"},
 		{"OPTIONS", "*", "OPTIONS *"},
+		// gRPC: the route is the method, /package.Service/Method, never folded.
+		{"POST", "/shop.v1.Shop/GetOrder", "POST /shop.v1.Shop/GetOrder"},             // a versioned package
+		{"POST", "/api.v1beta2.Orders/Get", "POST /api.v1beta2.Orders/Get"},           // two digits in the package
+		{"POST", "/k8s.io.api.v1.Pods/List", "POST /k8s.io.api.v1.Pods/List"},         // digits inside parts
+		{"POST", "/hash.Hasher/Sha256Sum", "POST /hash.Hasher/Sha256Sum"},             // digits in the method name
+		{"POST", "/grpc.health.v1.Health/Check", "POST /grpc.health.v1.Health/Check"}, // the health service
+		{"POST", "/shop.v1.Shop/GetOrder?x=12345678", "POST /shop.v1.Shop/GetOrder"},  // a query still goes
+		{"GET", "/files.v2/12345678", "GET /files.v2/{id}"},                           // a number is no method name
+		{"GET", "/a.b/c/12345678", "GET /a.b/c/{id}"},                                 // three segments: not a method
+		{"GET", "/2fa.x/Abc12345", "GET /2fa.x/{id}"},                                 // a part must start with a letter
 		{"GET", "", "GET "},
 	}
 	for _, tt := range tests {
