@@ -99,8 +99,10 @@ func WithHeaders(names ...string) Option {
 }
 
 // WithIgnore drops JSON paths ("$.items[*].updated_at"; "*" matches any
-// key or index, and a pattern covers everything below the node it names)
-// and header names ("Date" or "header:Date") from every comparison.
+// key or index, and a pattern covers everything below the node it names),
+// protobuf field paths ("1.3[*].2", "[*].4" for every message of a gRPC
+// stream) and header names ("Date" or "header:Date") from every
+// comparison.
 func WithIgnore(items ...string) Option {
 	return func(o *options) error {
 		for _, it := range items {
@@ -108,7 +110,15 @@ func WithIgnore(items ...string) Option {
 			switch {
 			case it == "":
 				return errors.New("empty --ignore item; give a JSON path such as $.items[*].updated_at or a header name")
-			case strings.HasPrefix(it, "$"):
+			case strings.HasPrefix(it, "$"), it[0] >= '0' && it[0] <= '9', it[0] == '[':
+				// A protobuf path is a JSON path's segments without "$.".
+				switch it[0] {
+				case '$':
+				case '[':
+					it = "$" + it
+				default:
+					it = "$." + it
+				}
 				p, err := parsePattern(it)
 				if err != nil {
 					return err
@@ -226,8 +236,12 @@ func (c *Comparer) Diff(primary, shadow *session.Response, eq Equivalent) []Diff
 		}
 		out = append(out, d)
 	}
+	out = grpcStatus(out, primary, shadow)
 	if truncated(primary) || truncated(shadow) {
 		return out
+	}
+	if grpcMedia(primary) || grpcMedia(shadow) {
+		return c.diffGRPC(out, primary, shadow, eq)
 	}
 	pb, perr := decoded(primary)
 	sb, serr := decoded(shadow)
@@ -236,6 +250,11 @@ func (c *Comparer) Diff(primary, shadow *session.Response, eq Equivalent) []Diff
 	}
 	if len(pb) == 0 && len(sb) == 0 {
 		return out
+	}
+	if protoMedia(primary) || protoMedia(shadow) {
+		w := pbWalker{walker{c: c, eq: eq, out: out}}
+		w.message([]byte("$"), pb, sb)
+		return w.out
 	}
 	if isJSON(primary, pb) || isJSON(shadow, sb) {
 		pv, pok := parseJSON(pb)

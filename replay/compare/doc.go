@@ -21,6 +21,17 @@
 //     reverse). Numbers are equal when their values are. Other bodies are
 //     compared by SHA-256 and length and reported as one "body" path. A
 //     body that the recording truncated is not compared.
+//   - protobuf without a schema: a gRPC answer's messages (split from
+//     their length prefixes, grpc-encoding undone) and protobuf bodies
+//     (application/x-protobuf, +proto) are read by session/pbwire, field
+//     numbers and wire types only, and compared field by field. A path
+//     is field numbers joined by dots, with an index on a field that
+//     occurs more than once ("1.3[0].2"), and on the message when a
+//     stream carried other than one ("[2].1"). The kinds are those of
+//     JSON; a length-delimited value read as text on one side and bytes
+//     on the other differs in value, not type.
+//   - a gRPC call's grpc-status (kind grpc-status), from the trailer
+//     fields or a trailers-only answer.
 //
 // # Noise
 //
@@ -52,7 +63,10 @@
 //
 // WithIgnore drops paths entirely: JSON paths with wildcards
 // ("$.items[*].updated_at", "$.meta.*"; a pattern also covers everything
-// below the node it names) and header names ("Date", or "header:Date").
+// below the node it names), protobuf paths ("1.3[*].2") and header names
+// ("Date", or "header:Date"). Protobuf paths learn noise as JSON paths
+// do; of the heuristics only those that need no field name apply (UUIDs,
+// JWTs, random ids, textual timestamps).
 //
 // # When a difference is reported
 //

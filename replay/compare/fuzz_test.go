@@ -37,7 +37,7 @@ func FuzzCompareJSON(f *testing.F) {
 // FuzzIgnorePattern: any --ignore text is accepted or refused without
 // panicking, and an accepted pattern matches any path without panicking.
 func FuzzIgnorePattern(f *testing.F) {
-	for _, s := range []string{"$.items[*].updated_at", `$["a b"].c`, "$.a.*", "$[", `$["x`, "Date", "$..a", "$[99999999999999999999]"} {
+	for _, s := range []string{"$.items[*].updated_at", `$["a b"].c`, "$.a.*", "$[", `$["x`, "Date", "$..a", "$[99999999999999999999]", "1.3[*].2", "[*].4", "9["} {
 		f.Add(s, `$.items[3]["a b"].c`)
 	}
 	f.Fuzz(func(t *testing.T, pat, path string) {
