@@ -29,8 +29,10 @@ func addInspect(root *cobra.Command) {
 		Long: `Inspect reads one or more recordings (files or glob patterns; parts of a
 rotated recording are merged in time order) and prints what they hold: the
 time span, requests per second over time, methods, the busiest routes with
-their median latency, statuses, sessions and token events, and everything
-dropped, truncated, incomplete or damaged.
+their median latency, statuses, sessions and token events, the TLS
+connections decrypted and, by server name, those the capture had no keys
+for (bring their key log: --keylog FILE, as SSLKEYLOGFILE writes it), and
+everything dropped, truncated, incomplete or damaged.
 
 A damaged file is read past the damage; inspect prints what it recovered
 and exits with status 1.`,

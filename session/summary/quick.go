@@ -65,6 +65,7 @@ func Quick(paths []string, opt Options) (*Summary, error) {
 		for k, v := range c.Unsupported {
 			b.unsup[k] += v
 		}
+		b.addTLS(c.TLS)
 		for _, bl := range ix.Blocks {
 			if bl.First != 0 {
 				blocks = append(blocks, blk{bl.First, bl.Last, bl.Records})

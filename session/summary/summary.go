@@ -53,8 +53,11 @@ type Summary struct {
 	ExchangesWithoutSession int64   `json:"exchanges_without_session"`
 	Timelines               int     `json:"timelines"`
 	TokenEvents             []Count `json:"token_events"`
-	Losses                  Losses  `json:"losses"`
-	Damage                  Damage  `json:"damage"`
+	// TLS is set when the capture met TLS: what it decrypted and what it
+	// could not read, by server name.
+	TLS    *TLS   `json:"tls,omitempty"`
+	Losses Losses `json:"losses"`
+	Damage Damage `json:"damage"`
 	// Quick is set when the summary came from the files' trailer indexes
 	// alone (Quick): routes and latencies are then left out.
 	Quick bool `json:"quick"`
@@ -227,6 +230,7 @@ type Builder struct {
 	sessions map[string]struct{}
 	rate     rateCounter
 	unsup    map[string]uint64
+	tls      map[string]int64
 }
 
 type routeKey struct{ method, route string }
@@ -360,6 +364,7 @@ func (b *Builder) AddFile(f *File, r *session.Reader) {
 	for k, v := range c.Unsupported {
 		b.unsup[k] += v
 	}
+	b.addTLS(c.TLS)
 	b.s.Timelines += int(st.Timelines)
 	d := &b.s.Damage
 	d.Regions += st.Damaged
@@ -390,6 +395,7 @@ func (b *Builder) Summary() *Summary {
 		s.Losses.TopWarnings = s.Losses.TopWarnings[:10]
 	}
 	s.Losses.Unsupported = b.unsup
+	s.TLS = b.tlsSummary()
 	for st, n := range b.statuses {
 		s.Statuses = append(s.Statuses, StatusCount{st, n})
 	}

@@ -14,6 +14,7 @@ import (
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
 	s.writeShape(&b)
+	s.writeTLS(&b)
 	s.writeRoutes(&b)
 	s.writeLosses(&b)
 	s.writeDamage(&b)
@@ -116,7 +117,9 @@ func (s *Summary) writeLosses(b *strings.Builder) {
 	line(int64(l.PacketsDuplicate), "%d duplicate packets", l.PacketsDuplicate)
 	keys := make([]string, 0, len(l.Unsupported))
 	for k := range l.Unsupported {
-		keys = append(keys, k)
+		if s.TLS == nil || !shownAsTLS(k) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
