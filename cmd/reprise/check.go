@@ -98,6 +98,9 @@ distributions (Kolmogorov-Smirnov), schedule lag, order waits, errors,
 status changes, failed sessions and refreshes at peak with the recording.
 A figure the report does not hold is printed as "not measured".
 
+GoReplay .gor and HAR files are read in place of a recording, imported on
+the fly (sessions from the identity tracker, as 'reprise import' gives them).
+
 Verdict: pass, warn or fail, one line per reason. Exit status: 0 on pass
 and on warn, 1 on fail (and on warn with --strict), 2 on a usage mistake.
 Thresholds: --threshold key=value (shares as 0.05 or 5%, lags in
@@ -230,7 +233,7 @@ func checkRun(c *cobra.Command, o *checkOptions) error {
 			return fmt.Errorf("--run %s: %w", o.run, err)
 		}
 	}
-	rec, err := check.Load(ctx, o.paths, lo)
+	rec, err := loadForCheck(ctx, o.paths, lo)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -34,11 +36,15 @@ connections decrypted and, by server name, those the capture had no keys
 for (bring their key log: --keylog FILE, as SSLKEYLOGFILE writes it), and
 everything dropped, truncated, incomplete or damaged.
 
+GoReplay .gor and HAR files (gzip'd or not) are summarised the same way,
+imported on the fly without writing a recording.
+
 A damaged file is read past the damage; inspect prints what it recovered
 and exits with status 1.`,
 		Example: `  reprise inspect traffic.rpz
   reprise inspect 'traffic.*.rpz' --top 20
   reprise inspect traffic.rpz --json | jq .routes
+  reprise inspect goreplay.gor session.har
   reprise inspect big.rpz --quick
   reprise inspect traffic.rpz --sessions
   reprise inspect traffic.rpz --session user-42`,
@@ -68,31 +74,15 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 	warnClearSecrets(errw, o.paths)
 	opt := summary.Options{TopRoutes: o.top, Progress: byteProgress(errw, "reading")}
 	var s *summary.Summary
+	var h2 *http2.Summary
 	var err error
-	if o.quick {
-		s, err = summary.Quick(o.paths, opt)
-		if errors.Is(err, session.ErrNoIndex) {
-			fmt.Fprintf(errw, "reprise: %v; reading in full\n", err)
-			s = nil
-		}
-	}
-	if s == nil {
-		s, err = summary.Files(c.Context(), o.paths, opt)
+	if importable(o.paths) {
+		s, h2, err = inspectImport(c.Context(), o.paths, opt)
+	} else {
+		s, h2, err = inspectRecordings(c.Context(), o, opt, errw)
 	}
 	if s == nil {
 		return err
-	}
-	// HTTP/2 and gRPC figures come from a second read (not with --quick):
-	// session/summary has no per-exchange hook to add them in its pass.
-	var h2 *http2.Summary
-	if !o.quick {
-		f, herr := http2.SummarizeFiles(c.Context(), o.paths...)
-		if herr != nil && err == nil {
-			err = herr
-		}
-		if f.HasHTTP2() {
-			h2 = &f
-		}
 	}
 	if o.asJSON {
 		doc := struct {
@@ -116,4 +106,37 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 		return fmt.Errorf("%w: the summary covers what was recovered", err)
 	}
 	return err
+}
+
+// inspectRecordings summarises recording files, from their trailer
+// indexes alone with --quick.
+func inspectRecordings(ctx context.Context, o *inspectOptions, opt summary.Options, errw io.Writer) (*summary.Summary, *http2.Summary, error) {
+	var s *summary.Summary
+	var err error
+	if o.quick {
+		s, err = summary.Quick(o.paths, opt)
+		if errors.Is(err, session.ErrNoIndex) {
+			fmt.Fprintf(errw, "reprise: %v; reading in full\n", err)
+			s = nil
+		}
+	}
+	if s == nil {
+		s, err = summary.Files(ctx, o.paths, opt)
+	}
+	if s == nil {
+		return nil, nil, err
+	}
+	// HTTP/2 and gRPC figures come from a second read (not with --quick):
+	// session/summary has no per-exchange hook to add them in its pass.
+	var h2 *http2.Summary
+	if !o.quick {
+		f, herr := http2.SummarizeFiles(ctx, o.paths...)
+		if herr != nil && err == nil {
+			err = herr
+		}
+		if f.HasHTTP2() {
+			h2 = &f
+		}
+	}
+	return s, h2, err
 }

@@ -56,16 +56,7 @@ func Quick(paths []string, opt Options) (*Summary, error) {
 		}
 		s.Losses.Truncated += int64(ix.Truncated)
 		s.Losses.Incomplete += int64(ix.Incomplete)
-		c := md.Counters
-		s.Losses.PacketsSeen += c.PacketsSeen
-		s.Losses.PacketsDropped += c.PacketsDropped
-		s.Losses.PacketsDuplicate += c.PacketsDuplicate
-		s.Losses.PacketsMalformed += c.PacketsMalformed
-		s.Losses.IncompleteCounted += c.Incomplete
-		for k, v := range c.Unsupported {
-			b.unsup[k] += v
-		}
-		b.addTLS(c.TLS)
+		b.AddCounters(md.Counters)
 		for _, bl := range ix.Blocks {
 			if bl.First != 0 {
 				blocks = append(blocks, blk{bl.First, bl.Last, bl.Records})

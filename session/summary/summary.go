@@ -354,17 +354,7 @@ func (b *Builder) AddFile(f *File, r *session.Reader) {
 	st := r.Stats()
 	f.Source, f.Filter, f.Host, f.Tool, f.MaxBody = md.Source, md.Filter, md.Host, md.Tool, md.MaxBody
 	f.Finished = st.Finished
-	l := &b.s.Losses
-	c := md.Counters
-	l.PacketsSeen += c.PacketsSeen
-	l.PacketsDropped += c.PacketsDropped
-	l.PacketsDuplicate += c.PacketsDuplicate
-	l.PacketsMalformed += c.PacketsMalformed
-	l.IncompleteCounted += c.Incomplete
-	for k, v := range c.Unsupported {
-		b.unsup[k] += v
-	}
-	b.addTLS(c.TLS)
+	b.AddCounters(md.Counters)
 	b.s.Timelines += int(st.Timelines)
 	d := &b.s.Damage
 	d.Regions += st.Damaged
@@ -378,6 +368,22 @@ func (b *Builder) AddFile(f *File, r *session.Reader) {
 		d.Reports = append(d.Reports, Report{Path: ce.Path, Offset: ce.Offset, Skipped: ce.Skipped, Records: ce.Records, Error: ce.Error()})
 	}
 	d.Damaged = d.Regions > 0
+}
+
+// AddCounters adds what a capture or import counted of what it saw and
+// lost: a recording's metadata counters (AddFile adds them), or a
+// source's own when the exchanges were not read from a recording.
+func (b *Builder) AddCounters(c session.Counters) {
+	l := &b.s.Losses
+	l.PacketsSeen += c.PacketsSeen
+	l.PacketsDropped += c.PacketsDropped
+	l.PacketsDuplicate += c.PacketsDuplicate
+	l.PacketsMalformed += c.PacketsMalformed
+	l.IncompleteCounted += c.Incomplete
+	for k, v := range c.Unsupported {
+		b.unsup[k] += v
+	}
+	b.addTLS(c.TLS)
 }
 
 // Summary returns the summary so far.
