@@ -137,4 +137,7 @@ func TestReplayGRPCCaptureSkipped(t *testing.T) {
 	if rep.Filtered.NeedsHTTP2 != uint64(len(xs)) || rep.Requests.Scheduled != 0 {
 		t.Errorf("filtered %+v of %d gRPC calls, requests %+v", rep.Filtered, len(xs), rep.Requests)
 	}
+	if !strings.Contains(rep.Failure, "gRPC calls need HTTP/2 replay") {
+		t.Errorf("failure %q does not say why nothing was replayed", rep.Failure)
+	}
 }
