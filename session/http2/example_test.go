@@ -31,3 +31,20 @@ func Example() {
 	// undecodable: hpack-table-unknown
 	// {Streams:1 MaxConcurrent:1 Pushes:0 GoAways:0 Resets:0 Undecodable:1 BadFrames:0}
 }
+
+// A recorded HTTP/2 request in the form an HTTP/1.1 sender writes it.
+func ExampleAsHTTP1() {
+	req := &session.Request{Method: "GET", Target: "/cart", Proto: "HTTP/2.0", Header: session.Headers{
+		{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"}, {Name: ":authority", Value: "shop.example"},
+		{Name: ":path", Value: "/cart"}, {Name: "cookie", Value: "sid=1"}, {Name: "cookie", Value: "theme=dark"},
+	}}
+	h1 := http2.AsHTTP1(req)
+	fmt.Println(h1.Method, h1.Target, h1.Proto)
+	for _, h := range h1.Header {
+		fmt.Printf("%s: %s\n", h.Name, h.Value)
+	}
+	// Output:
+	// GET /cart HTTP/1.1
+	// host: shop.example
+	// cookie: sid=1; theme=dark
+}
