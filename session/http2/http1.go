@@ -84,6 +84,13 @@ func AsHTTP1(req *session.Request) *session.Request {
 // call (a content-type of application/grpc, +proto or +json), whose
 // status travels in trailer fields that HTTP/1 senders and servers drop.
 // gRPC-Web (application/grpc-web*) was made for HTTP/1 and does not need it.
+// The replay engine asks it of every exchange it reads, so it allocates
+// nothing.
 func NeedsHTTP2(req *session.Request) bool {
-	return isGRPC(req.Header) && !strings.HasPrefix(strings.ToLower(req.Header.Get("content-type")), "application/grpc-web")
+	ct := req.Header.Get("content-type")
+	return prefixFold(ct, "application/grpc") && !prefixFold(ct, "application/grpc-web")
+}
+
+func prefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -84,3 +84,11 @@ func TestNeedsHTTP2(t *testing.T) {
 		}
 	}
 }
+
+// The engine asks NeedsHTTP2 of every exchange: it allocates nothing.
+func TestNeedsHTTP2Allocs(t *testing.T) {
+	req := &session.Request{Header: hs("Host", "a", "Content-Type", "Application/GRPC+proto")}
+	if n := testing.AllocsPerRun(100, func() { NeedsHTTP2(req) }); n != 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+}
