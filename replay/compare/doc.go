@@ -30,8 +30,8 @@
 //     stream carried other than one ("[2].1"). The kinds are those of
 //     JSON; a length-delimited value read as text on one side and bytes
 //     on the other differs in value, not type.
-//   - a gRPC call's grpc-status (kind grpc-status), from the trailer
-//     fields or a trailers-only answer.
+//   - a gRPC call's grpc-status (kind status, path "grpc-status"), from
+//     the trailer fields or a trailers-only answer.
 //
 // # Noise
 //

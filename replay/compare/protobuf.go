@@ -13,10 +13,6 @@ import (
 	"github.com/reprise-tool/reprise/session/pbwire"
 )
 
-// KindGRPCStatus is the kind of a differing grpc-status: the call's own
-// outcome, as the status code is the HTTP request's.
-const KindGRPCStatus Kind = "grpc-status"
-
 // grpcMedia reports whether r is a gRPC answer (not gRPC-Web, whose
 // trailers travel inside the body).
 func grpcMedia(r *session.Response) bool {
@@ -35,14 +31,16 @@ func protoMedia(r *session.Response) bool {
 }
 
 // grpcStatus compares the calls' grpc-status (trailer fields, or the
-// header fields of a trailers-only answer), when either is a gRPC answer.
+// header fields of a trailers-only answer), when either is a gRPC answer:
+// a status difference at path "grpc-status", the call's own outcome as
+// the status code is the HTTP request's.
 func grpcStatus(out []Difference, p, s *session.Response) []Difference {
 	if !grpcMedia(p) && !grpcMedia(s) {
 		return out
 	}
 	ps, ss := grpcCode(p), grpcCode(s)
 	if ps != ss {
-		out = append(out, Difference{Kind: KindGRPCStatus, Path: "grpc-status", Primary: ps, Shadow: ss})
+		out = append(out, Difference{Kind: KindStatus, Path: "grpc-status", Primary: ps, Shadow: ss})
 	}
 	return out
 }

@@ -57,7 +57,7 @@ func TestDiffProtobuf(t *testing.T) {
 		{name: "shape", p: grpcResp(0, pbtest.Message(1, "x", 2, uint64(3))), s: grpcResp(0, pbtest.Message(2, "3", 4, uint64(1))),
 			want: []string{"missing:1", "type:2", "extra:4"}},
 		// grpc-status is compared: a failed call on the shadow.
-		{name: "grpc status", p: grpcResp(0, pbtest.Message(1, "x")), s: grpcResp(5), want: []string{"grpc-status:grpc-status", "missing:[0]"}},
+		{name: "grpc status", p: grpcResp(0, pbtest.Message(1, "x")), s: grpcResp(5), want: []string{"status:grpc-status", "missing:[0]"}},
 		// A stream: messages are indexed, the shadow sent one more.
 		{name: "stream", p: grpcResp(0, pbtest.Message(1, uint64(1)), pbtest.Message(1, uint64(2))), s: grpcResp(0, pbtest.Message(1, uint64(1)), pbtest.Message(1, uint64(3)), pbtest.Message(1, uint64(4))),
 			want: []string{"value:[1].1", "extra:[2]"}},
