@@ -17,6 +17,7 @@ import (
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // bufSize is the read and write buffer size on each side of a connection.
@@ -59,6 +60,11 @@ type exchange struct {
 	reqWarn  []string
 	resFlags session.Flags
 	resWarn  []string
+	// An upgrade request's: reqDone is closed when the request side is
+	// done with x.Request; h2 is set before decided says to tunnel when
+	// the upgrade was to h2c.
+	reqDone chan struct{}
+	h2      *h2relay
 }
 
 func (p *Proxy) newConn(c net.Conn) *conn {
@@ -142,6 +148,10 @@ func (c *conn) serve() {
 	if !c.handshake() {
 		return
 	}
+	if tc, ok := c.client.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+		c.serveH2(session.ProtoH2)
+		return
+	}
 	respDone := make(chan struct{})
 	started := false
 	defer func() {
@@ -154,6 +164,10 @@ func (c *conn) serve() {
 	for {
 		if err := waitData(c.cr, nopFlusher{c.uw}); err != nil {
 			c.endRequests(err)
+			return
+		}
+		if !started && startsPreface(c.cr) {
+			c.serveH2(c.h2Proto())
 			return
 		}
 		if !started {
@@ -173,6 +187,7 @@ func (c *conn) serve() {
 			return
 		}
 		if !started {
+			c.p.countProto(session.ProtoHTTP1)
 			up, err := c.p.dial()
 			if err != nil {
 				c.badGateway(e, body, err)
@@ -245,14 +260,42 @@ func (c *conn) readRequest(buf []byte, started bool) (*exchange, http1.Body, []b
 	e.upgrade = method == "CONNECT" || h.f.UpgradeConn && h.f.Upgrade
 	if e.upgrade {
 		e.decided = make(chan bool, 1)
+		e.reqDone = make(chan struct{})
 	}
 	return e, body, buf
 }
 
 // relayRequest writes a request's head and relays its body upstream,
-// then hands an upgrade request's connection to a tunnel if the response
-// side says so. It reports whether serve goes on to the next request.
+// then hands an upgrade request's connection to a tunnel (or to the
+// HTTP/2 relay after an h2c upgrade) if the response side says so. It
+// reports whether serve goes on to the next request.
 func (c *conn) relayRequest(e *exchange, buf []byte, fr http1.Body) bool {
+	ok := c.sendRequest(e, buf, fr)
+	if e.upgrade {
+		close(e.reqDone)
+	}
+	if !ok {
+		return false
+	}
+	c.finish(e)
+	if !e.upgrade {
+		return true
+	}
+	switch tunnel := <-e.decided; {
+	case !tunnel:
+		return true
+	case e.h2 != nil:
+		e.h2.relay(http2.FromClient, c.up, c.cr, c.uw)
+	default:
+		c.pipe(c.up, c.cr, c.uw)
+	}
+	return false
+}
+
+// sendRequest writes a request's head and relays its body upstream,
+// flushing an upgrade request's so its answer can come. It reports
+// whether the request went whole; if not, it was recorded as cut short.
+func (c *conn) sendRequest(e *exchange, buf []byte, fr http1.Body) bool {
 	if _, err := c.uw.Write(buf); err != nil {
 		c.requestFailed(e, err)
 		return false
@@ -273,14 +316,7 @@ func (c *conn) relayRequest(e *exchange, buf []byte, fr http1.Body) bool {
 			c.requestFailed(e, err)
 			return false
 		}
-		c.finish(e)
-		if tunnel := <-e.decided; tunnel {
-			c.pipe(c.up, c.cr, c.uw)
-			return false
-		}
-		return true
 	}
-	c.finish(e)
 	return true
 }
 
@@ -443,6 +479,10 @@ func (c *conn) relayResponses() {
 			e.resWarn = append(e.resWarn, ferr.Error())
 		}
 		e.resWarn = h.f.Warnings(e.resWarn)
+		if tunnel && status == 101 && isH2CUpgrade(h.fields) {
+			c.upgradeH2(e)
+			return
+		}
 		if tunnel {
 			kind := "upgrade"
 			if e.x.Request.Method == "CONNECT" {

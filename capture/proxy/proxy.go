@@ -1,5 +1,5 @@
-// Package proxy is a recording reverse proxy: it forwards HTTP/1.x traffic
-// from clients to one upstream and records what it forwarded as
+// Package proxy is a recording reverse proxy: it forwards HTTP/1.x and
+// HTTP/2 (h2c, h2, gRPC) traffic from clients to one upstream and records what it forwarded as
 // session.Exchanges, with the same fields packet capture gives. It needs no
 // privileges and works where TLS ends at the service, so it is the way to
 // record where live capture cannot run.
@@ -33,14 +33,28 @@
 // (final) response were read. Interim 1xx responses (100 Continue) are
 // relayed and not recorded. Upgrades (WebSocket) and CONNECT are tunnelled
 // untouched and counted as unsupported, not recorded; so is a connection
-// whose bytes are not HTTP/1.x (HTTP/2 prior knowledge, TLS), which is
-// relayed byte for byte. An upstream that cannot be reached gets the client
-// a 502, recorded with a warning that says why.
+// whose bytes are neither HTTP/1.x nor HTTP/2 (TLS the proxy does not
+// terminate), which is relayed byte for byte. An upstream that cannot be
+// reached gets the client a 502, recorded with a warning that says why.
+//
+// # HTTP/2 and gRPC
+//
+// A client that opens with the HTTP/2 preface (h2c with prior knowledge),
+// upgrades with Upgrade: h2c (when the upstream accepts it with a 101) or
+// negotiates h2 by ALPN is relayed to the upstream in HTTP/2 too: h2c to
+// an http:// upstream, h2 over TLS to an https:// one. The relay copies
+// the frames byte for byte, so gRPC streams of every kind, trailers,
+// RST_STREAM and flow control pass untouched and as they come, and tees
+// them into session/http2's assembler, the parser packet capture uses: each
+// stream is recorded as one exchange with the HTTP/2 and gRPC fields a
+// capture of the client's connection would give (h2.go). An HTTP/2 client
+// whose upstream is unreachable, or does not accept h2, gets a GOAWAY that
+// says why. Stats count connections by protocol and the streams.
 //
 // # TLS
 //
 // With WithListenTLS the proxy terminates TLS from its clients (TLS 1.2
-// and 1.3, HTTP/1.1 by ALPN; SelfSigned makes a throwaway certificate for
+// and 1.3, h2 or HTTP/1.1 by ALPN; SelfSigned makes a throwaway certificate for
 // tests and demos) and relays and records the plaintext; each
 // connection's version, suite, SNI and ALPN are counted in Counters.TLS,
 // in the form key-log decryption uses, and a failed handshake as
@@ -174,6 +188,13 @@ type Stats struct {
 	// by version, suite, SNI and ALPN ("TLS 1.3 TLS_AES_128_GCM_SHA256
 	// sni=shop.test alpn=http/1.1"), as Counters.TLS has them.
 	TLS map[string]uint64
+	// Protocols counts the client connections relayed and recorded by
+	// the protocol they spoke: "h1", "h2c" (prior knowledge or an
+	// Upgrade, which then no longer counts as h1) and "h2" (by ALPN).
+	Protocols map[string]uint64
+	// Streams counts the HTTP/2 streams begun (each recorded as one
+	// exchange unless undecodable).
+	Streams uint64
 }
 
 // Proxy is a recording reverse proxy for one upstream. Serve it on a
@@ -181,19 +202,21 @@ type Stats struct {
 type Proxy struct {
 	opts     options
 	upstream *url.URL
-	addr     string // upstream host:port to dial
-	tls      *tls.Config
+	addr     string      // upstream host:port to dial
+	tls      *tls.Config // toward an https upstream, ALPN http/1.1
+	tlsH2    *tls.Config // the same with ALPN h2, for HTTP/2 clients
 
 	out      chan *session.Exchange
 	served   atomic.Bool
 	nextConn atomic.Uint64
 
-	conns, exchanges, incomplete, dropped, errs, bytesUp, bytesDown atomic.Uint64
-	open                                                            atomic.Int64
+	conns, exchanges, incomplete, dropped, errs, bytesUp, bytesDown, streams atomic.Uint64
+	open                                                                     atomic.Int64
 
 	mu          sync.Mutex
 	unsupported map[string]uint64
 	tlsKinds    map[string]uint64
+	protocols   map[string]uint64
 	live        map[*conn]struct{}
 }
 
@@ -229,6 +252,7 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		out:         make(chan *session.Exchange, o.queue),
 		unsupported: map[string]uint64{},
 		tlsKinds:    map[string]uint64{},
+		protocols:   map[string]uint64{},
 		live:        map[*conn]struct{}{},
 	}
 	if u.Scheme == "https" {
@@ -240,7 +264,9 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		if p.tls.ServerName == "" {
 			p.tls.ServerName = u.Hostname()
 		}
+		p.tlsH2 = p.tls.Clone()
 		p.tls.NextProtos = []string{"http/1.1"}
+		p.tlsH2.NextProtos = []string{"h2"}
 	}
 	return p, nil
 }
@@ -366,8 +392,12 @@ func (p *Proxy) Stats() Stats {
 		Exchanges: p.exchanges.Load(), Incomplete: p.incomplete.Load(),
 		Dropped: p.dropped.Load(), Errors: p.errs.Load(),
 		BytesUp: p.bytesUp.Load(), BytesDown: p.bytesDown.Load(),
+		Streams: p.streams.Load(),
 	}
 	p.mu.Lock()
+	if len(p.protocols) > 0 {
+		s.Protocols = maps.Clone(p.protocols)
+	}
 	if len(p.unsupported) > 0 {
 		s.Unsupported = maps.Clone(p.unsupported)
 	}
@@ -402,6 +432,23 @@ func (p *Proxy) Source(listen string) string {
 	return "proxy:" + listen + "->" + p.upstream.String()
 }
 
+// countProto counts a connection as speaking proto.
+func (p *Proxy) countProto(proto session.Protocol) {
+	p.mu.Lock()
+	p.protocols[proto.String()]++
+	p.mu.Unlock()
+}
+
+// upgradedProto moves a connection counted as h1 to proto.
+func (p *Proxy) upgradedProto(proto session.Protocol) {
+	p.mu.Lock()
+	if p.protocols["h1"]--; p.protocols["h1"] == 0 {
+		delete(p.protocols, "h1")
+	}
+	p.protocols[proto.String()]++
+	p.mu.Unlock()
+}
+
 func (p *Proxy) countUnsupported(kind string) {
 	p.mu.Lock()
 	p.unsupported[kind]++
@@ -422,7 +469,12 @@ func (p *Proxy) emit(x *session.Exchange) {
 	}
 }
 
-func (p *Proxy) dial() (net.Conn, error) {
+// dial connects to the upstream for an HTTP/1 connection.
+func (p *Proxy) dial() (net.Conn, error) { return p.dialWith(p.tls) }
+
+// dialWith connects to the upstream, with TLS configured by tc when the
+// upstream is https.
+func (p *Proxy) dialWith(tcfg *tls.Config) (net.Conn, error) {
 	d := net.Dialer{Timeout: p.opts.dialTimeout, KeepAlive: 30 * time.Second}
 	c, err := d.Dial("tcp", p.addr)
 	if err != nil {
@@ -431,10 +483,10 @@ func (p *Proxy) dial() (net.Conn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if p.tls == nil {
+	if tcfg == nil {
 		return c, nil
 	}
-	tc := tls.Client(c, p.tls)
+	tc := tls.Client(c, tcfg)
 	tc.SetDeadline(time.Now().Add(p.opts.dialTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.Close()

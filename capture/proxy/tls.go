@@ -19,19 +19,15 @@ import (
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 )
 
-// listenProtocols are the protocols the TLS listener offers by ALPN.
-//
-// HTTP/2 hook: the proxy relays HTTP/1.x only, so it offers only
-// "http/1.1" and a client that wants h2 falls back to it. When the proxy
-// can relay HTTP/2 (the HTTP/2 issue), offer "h2" first here and send a
-// connection whose NegotiatedProtocol is "h2" to that relay from
-// conn.handshake.
-func listenProtocols() []string { return []string{"http/1.1"} }
+// listenProtocols are the protocols the TLS listener offers by ALPN: h2
+// first, so a client that can speak it does (its connection goes to the
+// HTTP/2 relay, serveH2), and http/1.1 for the rest.
+func listenProtocols() []string { return []string{"h2", "http/1.1"} }
 
 // WithListenTLS terminates TLS on every accepted connection with c, which
 // must hold a certificate (Certificates or GetCertificate): the clients
 // talk TLS to the proxy, and what they send is relayed and recorded in
-// plaintext. The proxy sets the ALPN protocols itself (HTTP/1.1) and
+// plaintext. The proxy sets the ALPN protocols itself (h2, http/1.1) and
 // refuses versions below TLS 1.2. Each connection's version, suite, SNI
 // and ALPN are counted in the recording's Counters.TLS, as decrypted
 // captures count theirs; the keys are never kept.

@@ -395,3 +395,14 @@ func (a *Assembler) Close() {
 		a.finish(s, ts)
 	}
 }
+
+// Upgraded puts x, an HTTP/1.1 request with Upgrade: h2c and the 101
+// response that accepted it, in the shape Config.Upgrade takes, the shape
+// packet capture records: the 101 becomes stream 1's interim response and
+// the final response is left to the HTTP/2 frames that follow.
+func Upgraded(x *session.Exchange) {
+	resp := x.Response
+	x.Response = session.Response{}
+	x.Timing.ResponseStart = 0
+	x.Stream = &session.Stream{ID: 1, Interim: []session.Interim{{Status: resp.Status, Header: resp.Header}}}
+}
