@@ -186,7 +186,8 @@ func (c *conn) refuseH2(why error) {
 	var b bytes.Buffer
 	fr := xhttp2.NewFramer(&b, nil)
 	fr.WriteSettings()
-	fr.WriteGoAway(0, code, []byte(clip("reprise proxy: upstream "+c.p.addr+": "+why.Error())))
+	msg := "reprise proxy: upstream " + c.p.addr + " unreachable: " + why.Error()
+	fr.WriteGoAway(0, code, []byte(msg[:min(len(msg), 512)]))
 	c.client.Write(b.Bytes())
 	// Read what the client sends (bounded in time) so it is not reset
 	// before it reads the GOAWAY.

@@ -493,7 +493,7 @@ func TestNonHTTPRelayedRaw(t *testing.T) {
 		t.Fatalf("upstream got %q", g)
 	}
 	xs := r.stop(t)
-	if len(xs) != 0 || r.p.Stats().Unsupported["http2"] != 1 {
+	if st := r.p.Stats(); len(xs) != 0 || st.Protocols["h2c"] != 1 || len(st.Unsupported) != 0 {
 		t.Fatalf("recorded %d, stats %+v", len(xs), r.p.Stats())
 	}
 }

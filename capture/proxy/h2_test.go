@@ -1,0 +1,281 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// grpcFigures are the per-method figures the recording must reproduce,
+// as the server counted them.
+type grpcFigures struct {
+	Calls, Statuses, MessagesIn, MessagesOut map[string]int
+}
+
+func figuresOf(xs []*session.Exchange) grpcFigures {
+	f := grpcFigures{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
+	for _, x := range xs {
+		m := x.GRPCMethod()
+		if m == "" {
+			continue
+		}
+		g := x.Stream.GRPC
+		f.Calls[m]++
+		code := "no-status"
+		if g.HasStatus {
+			code = codes.Code(g.Status).String()
+		}
+		f.Statuses[m+" "+code]++
+		for _, msg := range g.Messages {
+			if msg.FromServer {
+				f.MessagesOut[m]++
+			} else {
+				f.MessagesIn[m]++
+			}
+		}
+	}
+	return f
+}
+
+// TestH2GRPCShopThroughProxy: grpc-go clients (h2c with prior knowledge)
+// drive the gRPC shop through the proxy, three callers at once on two
+// connections so streams overlap: every call of every kind (unary,
+// server-, client-streaming, bidi, gzip'd, refused) gets the answer it
+// gets directly, and the recording holds every stream with its method,
+// its messages each way and its grpc-status, equal to the server's counts.
+func TestH2GRPCShopThroughProxy(t *testing.T) {
+	srv := grpcshop.NewServer()
+	addr, stopServer, err := srv.Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopServer()
+	r := startProxy(t, "http://"+addr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for conns := range 2 {
+		conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for range conns + 1 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn})
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	xs := r.stop(t)
+	c := srv.Counts()
+	want := grpcFigures{c.Calls, c.Statuses, c.MessagesIn, c.MessagesOut}
+	if got := figuresOf(xs); !reflect.DeepEqual(got, want) {
+		t.Errorf("recorded figures\n%+v\nserver's\n%+v", got, want)
+	}
+	calls := 0
+	for _, n := range c.Calls {
+		calls += n
+	}
+	ids := map[uint64]bool{}
+	for _, x := range xs {
+		ids[x.Conn.ID] = true
+		if x.Conn.Protocol != session.ProtoH2C || x.Stream == nil || x.Stream.ID%2 != 1 || x.Flags.Incomplete() || x.Stream.GRPC == nil || !x.Stream.GRPC.HasStatus {
+			t.Errorf("stream %s: proto %v stream %+v flags %v", x.Request.Target, x.Conn.Protocol, x.Stream, x.Flags)
+		}
+	}
+	st := r.p.Stats()
+	if len(xs) != calls || len(ids) != 2 || st.Protocols["h2c"] != 2 || st.Streams != uint64(calls) || len(st.Unsupported) != 0 {
+		t.Errorf("%d exchanges on %d connections for %d calls; stats %+v", len(xs), len(ids), calls, st)
+	}
+}
+
+// h2cUpstream is a Go server speaking h2c (prior knowledge and Upgrade)
+// and HTTP/1.1; it answers with the protocol, method, path and body it
+// got, a response header and a trailer.
+func h2cUpstream(t *testing.T) *httptest.Server {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("X-Up", "1")
+		fmt.Fprintf(w, "%s %s %s %s", r.Proto, r.Method, r.URL.Path, b)
+		w.Header().Set("X-Sum", fmt.Sprint(len(b)))
+	})
+	up := httptest.NewServer(h2c.NewHandler(h, &xhttp2.Server{}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+func needCurl(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("curl", "--version").Output()
+	if err != nil || !strings.Contains(string(out), "nghttp2") {
+		t.Skip("needs curl with nghttp2 (Debian's curl)")
+	}
+}
+
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("curl", append([]string{"-sS", "--max-time", "10"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestH2Curl: curl through the proxy to a Go h2c server, with prior
+// knowledge and with the HTTP/1.1 Upgrade handshake: curl gets what the
+// server answered over HTTP/2, and each request is recorded as one h2c
+// stream with its method, path, body, response and trailer; the upgraded
+// request is stream 1 with the 101 as its interim response.
+func TestH2Curl(t *testing.T) {
+	needCurl(t)
+	up := h2cUpstream(t)
+	r := startProxy(t, up.URL)
+	cases := []struct {
+		name, flag, method, path, body string
+		seen                           string // the proto Go's handler saw
+	}{
+		// the client preface first
+		{"prior knowledge", "--http2-prior-knowledge", "POST", "/pk", "prior knowledge", "HTTP/2.0"},
+		// HTTP/1.1 with Upgrade: h2c, then HTTP/2 (curl upgrades
+		// requests without a body only; Go's h2c handler serves the
+		// upgraded request as the HTTP/1.1 request it came as)
+		{"upgrade", "--http2", "GET", "/up", "", "HTTP/1.1"},
+	}
+	for _, c := range cases {
+		args := []string{c.flag, "-w", " %{http_version}", "http://" + r.addr + c.path}
+		if c.body != "" {
+			args = append(args, "-d", c.body)
+		}
+		got := curl(t, args...)
+		if want := c.seen + " " + c.method + " " + c.path + " " + c.body + " 2"; got != want {
+			t.Errorf("%s: curl got %q, want %q", c.name, got, want)
+		}
+	}
+	xs := r.stop(t)
+	if len(xs) != len(cases) {
+		t.Fatalf("recorded %d exchanges", len(xs))
+	}
+	for k, x := range xs {
+		c := cases[k]
+		if x.Conn.Protocol != session.ProtoH2C || x.Request.Method != c.method || x.Request.Target != c.path || string(x.Request.Body) != c.body ||
+			x.Response.Status != 200 || x.Response.Header.Get("x-up") != "1" || x.Response.Trailer.Get("x-sum") != fmt.Sprint(len(c.body)) ||
+			string(x.Response.Body) != c.seen+" "+c.method+" "+c.path+" "+c.body || x.Response.Proto != "HTTP/2.0" || x.Flags != 0 || x.Stream == nil || x.Stream.ID != 1 {
+			t.Errorf("%s: recorded %+v", c.name, x)
+		}
+		if upgraded := c.flag == "--http2"; upgraded != (len(x.Stream.Interim) == 1 && x.Stream.Interim[0].Status == 101) ||
+			upgraded && x.Request.Proto != "HTTP/1.1" {
+			t.Errorf("%s: interim %+v proto %s", c.name, x.Stream.Interim, x.Request.Proto)
+		}
+	}
+	st := r.p.Stats()
+	if st.Protocols["h2c"] != 2 || st.Protocols["h1"] != 0 || st.Streams != 2 || len(st.Unsupported) != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestH2TLSCurl: curl --http2 trusts the proxy's self-signed certificate
+// (written out as the CLI's --tls-cert-out does) and gets h2 by ALPN; the
+// proxy speaks h2 over TLS to a Go https upstream, and records the stream
+// as h2 with the TLS parameters counted.
+func TestH2TLSCurl(t *testing.T) {
+	needCurl(t)
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %v %s", r.Proto, r.URL.Path, r.TLS != nil, b)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(up.Certificate())
+	cert, err := SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(t.TempDir(), "proxy.pem")
+	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startProxy(t, up.URL, WithTLSConfig(&tls.Config{RootCAs: roots}), WithListenTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	_, port, _ := net.SplitHostPort(r.addr)
+	got := curl(t, "--http2", "--cacert", certFile, "-d", "over tls", "https://localhost:"+port+"/secure")
+	if want := "HTTP/2.0 /secure true over tls"; got != want {
+		t.Errorf("curl got %q, want %q", got, want)
+	}
+	xs := r.stop(t)
+	if len(xs) != 1 {
+		t.Fatalf("recorded %d exchanges", len(xs))
+	}
+	x := xs[0]
+	if x.Conn.Protocol != session.ProtoH2 || x.Request.Target != "/secure" || string(x.Request.Body) != "over tls" ||
+		string(x.Response.Body) != got || x.Response.Status != 200 || x.Flags != 0 {
+		t.Errorf("recorded %+v", x)
+	}
+	st := r.p.Stats()
+	alpn := 0
+	for k, v := range st.TLS {
+		if strings.HasSuffix(k, "sni=localhost alpn=h2") {
+			alpn += int(v)
+		}
+	}
+	if st.Protocols["h2"] != 1 || alpn != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestH2UpstreamRefused: an HTTP/2 client whose upstream is down gets a
+// GOAWAY saying so, and the connection counts as an error.
+func TestH2UpstreamRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	r := startProxy(t, "http://"+dead)
+	tr := &xhttp2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	defer tr.CloseIdleConnections()
+	_, err = (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + r.addr + "/")
+	if err == nil || !strings.Contains(err.Error(), "GOAWAY") {
+		t.Errorf("got %v, want a GOAWAY", err)
+	}
+	if xs := r.stop(t); len(xs) != 0 || r.p.Stats().Errors != 1 {
+		t.Errorf("recorded %d, stats %+v", len(xs), r.p.Stats())
+	}
+}
