@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -94,7 +95,7 @@ const relayBufSize = 32 << 10
 // into the assembler. When the direction ends it half-closes dst; an error
 // ends the whole connection. The second direction to end closes the
 // assembler, which emits the streams still open, flagged.
-func (h *h2relay) relay(dir int, dst net.Conn, r *bufio.Reader, w *bufio.Writer) {
+func (h *h2relay) relay(dir int, dst io.Writer, r *bufio.Reader, w *bufio.Writer) {
 	defer func() {
 		if h.ended.Add(1) == 2 {
 			h.mu.Lock()
@@ -117,7 +118,7 @@ func (h *h2relay) relay(dir int, dst net.Conn, r *bufio.Reader, w *bufio.Writer)
 			}
 		}
 		if err != nil {
-			if !isEOF(err) || !closeWrite(dst) {
+			if nc, ok := dst.(net.Conn); !isEOF(err) || !ok || !closeWrite(nc) {
 				h.c.close()
 			}
 			return
@@ -193,12 +194,8 @@ func (c *conn) refuseH2(why error) {
 	// before it reads the GOAWAY.
 	closeWrite(c.client)
 	c.client.SetReadDeadline(time.Now().Add(2 * time.Second))
-	c.cr.WriteTo(discard{})
+	c.cr.WriteTo(io.Discard)
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // startsPreface waits until the first bytes of the connection either
 // differ from the HTTP/2 client preface or hold all of it, and reports
