@@ -180,14 +180,13 @@ func (p *Proxy) dialH2() (net.Conn, error) {
 // back do, INTERNAL_ERROR otherwise. Nothing is recorded; the connection
 // counts in Stats.Errors, as a 502 does for HTTP/1.
 func (c *conn) refuseH2(why error) {
-	code := xhttp2.ErrCodeInternal
+	code, msg := xhttp2.ErrCodeInternal, "reprise proxy: upstream "+c.p.addr+" unreachable: "+why.Error()
 	if errors.Is(why, ErrUpstreamNoH2) {
-		code = xhttp2.ErrCodeHTTP11Required
+		code, msg = xhttp2.ErrCodeHTTP11Required, "reprise proxy: upstream "+c.p.addr+": "+why.Error()
 	}
 	var b bytes.Buffer
 	fr := xhttp2.NewFramer(&b, nil)
 	fr.WriteSettings()
-	msg := "reprise proxy: upstream " + c.p.addr + " unreachable: " + why.Error()
 	fr.WriteGoAway(0, code, []byte(msg[:min(len(msg), 512)]))
 	c.client.Write(b.Bytes())
 	// Read what the client sends (bounded in time) so it is not reset

@@ -130,6 +130,9 @@ func h2cUpstream(t *testing.T) *httptest.Server {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Trailer", "X-Sum")
 		w.Header().Set("X-Up", "1")
+		// Headers first, so there is no content-length and the client
+		// waits for the trailer's END_STREAM before it closes.
+		w.(http.Flusher).Flush()
 		fmt.Fprintf(w, "%s %s %s %s", r.Proto, r.Method, r.URL.Path, b)
 		w.Header().Set("X-Sum", fmt.Sprint(len(b)))
 	})
@@ -257,8 +260,33 @@ func TestH2TLSCurl(t *testing.T) {
 	}
 }
 
-// TestH2UpstreamRefused: an HTTP/2 client whose upstream is down gets a
-// GOAWAY saying so, and the connection counts as an error.
+// goAwayFrom opens an h2c connection to the proxy at addr and returns the
+// GOAWAY it answers with.
+func goAwayFrom(t *testing.T, addr string) *xhttp2.GoAwayFrame {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, xhttp2.ClientPreface)
+	fr := xhttp2.NewFramer(c, c)
+	fr.WriteSettings()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if g, ok := f.(*xhttp2.GoAwayFrame); ok {
+			return g
+		}
+	}
+}
+
+// TestH2UpstreamRefused: an HTTP/2 client whose connection cannot be
+// relayed gets a GOAWAY that processed no stream and says why, and the
+// connection counts as an error.
 func TestH2UpstreamRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -266,16 +294,28 @@ func TestH2UpstreamRefused(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	r := startProxy(t, "http://"+dead)
-	tr := &xhttp2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}
-	defer tr.CloseIdleConnections()
-	_, err = (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + r.addr + "/")
-	if err == nil || !strings.Contains(err.Error(), "GOAWAY") {
-		t.Errorf("got %v, want a GOAWAY", err)
+	h1only := httptest.NewTLSServer(http.NotFoundHandler()) // ALPN http/1.1 only
+	defer h1only.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(h1only.Certificate())
+	cases := []struct {
+		name, upstream string
+		code           xhttp2.ErrCode
+		why            string
+	}{
+		// nothing listens
+		{"down", "http://" + dead, xhttp2.ErrCodeInternal, "unreachable"},
+		// an https upstream without h2: clients may fall back to HTTP/1.1
+		{"no h2", h1only.URL, xhttp2.ErrCodeHTTP11Required, "did not negotiate h2"},
 	}
-	if xs := r.stop(t); len(xs) != 0 || r.p.Stats().Errors != 1 {
-		t.Errorf("recorded %d, stats %+v", len(xs), r.p.Stats())
+	for _, c := range cases {
+		r := startProxy(t, c.upstream, WithTLSConfig(&tls.Config{RootCAs: roots}))
+		g := goAwayFrom(t, r.addr)
+		if g.ErrCode != c.code || g.LastStreamID != 0 || !strings.Contains(string(g.DebugData()), c.why) {
+			t.Errorf("%s: GOAWAY %v last %d %q", c.name, g.ErrCode, g.LastStreamID, g.DebugData())
+		}
+		if xs := r.stop(t); len(xs) != 0 || r.p.Stats().Errors != 1 {
+			t.Errorf("%s: recorded %d, stats %+v", c.name, len(xs), r.p.Stats())
+		}
 	}
 }

@@ -266,7 +266,9 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		}
 		p.tlsH2 = p.tls.Clone()
 		p.tls.NextProtos = []string{"http/1.1"}
-		p.tlsH2.NextProtos = []string{"h2"}
+		// http/1.1 too, so a server without h2 completes the handshake
+		// and the proxy can tell the client why (dialH2).
+		p.tlsH2.NextProtos = []string{"h2", "http/1.1"}
 	}
 	return p, nil
 }
