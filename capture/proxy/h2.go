@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,4 +246,72 @@ func (c *conn) upgradeH2(e *exchange) {
 	e.h2 = h
 	e.decided <- true
 	h.relay(http2.FromServer, c.client, c.ur, c.cw)
+}
+
+// h2ProbeTTL is how long the answer to "does the upstream speak HTTP/2"
+// is kept before it is asked again.
+const h2ProbeTTL = time.Minute
+
+// h2Probe caches whether the upstream speaks HTTP/2.
+type h2Probe struct {
+	mu   sync.Mutex // held while probing, so one probe runs at a time
+	yes  bool
+	when time.Time
+}
+
+// upstreamH2 reports whether the upstream speaks HTTP/2, asking it at
+// most once a minute: an https upstream by a TLS handshake offering h2
+// (and http/1.1, so an HTTP/1 server completes it), an http:// one by
+// sending the h2c preface and reading its first frame, which a server that
+// speaks h2c answers with SETTINGS. An upstream that cannot be reached
+// counts as no, so its clients get the HTTP/1 answer, a 502.
+func (p *Proxy) upstreamH2() bool {
+	p.probe.mu.Lock()
+	defer p.probe.mu.Unlock()
+	if !p.probe.when.IsZero() && time.Since(p.probe.when) < h2ProbeTTL {
+		return p.probe.yes
+	}
+	p.probe.yes, p.probe.when = p.probeH2(), time.Now()
+	return p.probe.yes
+}
+
+func (p *Proxy) probeH2() bool {
+	c, err := p.dialWith(p.tlsH2)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.ConnectionState().NegotiatedProtocol == "h2"
+	}
+	c.SetDeadline(time.Now().Add(p.opts.dialTimeout))
+	var b bytes.Buffer
+	b.WriteString(http2.Preface)
+	xhttp2.NewFramer(&b, nil).WriteSettings()
+	if _, err := c.Write(b.Bytes()); err != nil {
+		return false
+	}
+	var h [9]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		return false
+	}
+	return xhttp2.FrameType(h[3]) == xhttp2.FrameSettings && h[5]|h[6]|h[7]|h[8] == 0
+}
+
+// alpnByUpstream makes cfg, the listener's TLS configuration, offer h2
+// only to clients while the upstream speaks HTTP/2 (listenProtocols).
+func (p *Proxy) alpnByUpstream(cfg *tls.Config) *tls.Config {
+	if cfg.GetConfigForClient != nil {
+		return cfg // the caller chooses per client
+	}
+	h1 := cfg.Clone()
+	h1.NextProtos = slices.DeleteFunc(slices.Clone(cfg.NextProtos), func(s string) bool { return s == "h2" })
+	cfg = cfg.Clone()
+	cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+		if slices.Contains(hi.SupportedProtos, "h2") && !p.upstreamH2() {
+			return h1, nil
+		}
+		return nil, nil
+	}
+	return cfg
 }

@@ -217,6 +217,7 @@ type Proxy struct {
 	unsupported map[string]uint64
 	tlsKinds    map[string]uint64
 	protocols   map[string]uint64
+	probe       h2Probe
 	live        map[*conn]struct{}
 }
 
@@ -269,6 +270,9 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		// http/1.1 too, so a server without h2 completes the handshake
 		// and the proxy can tell the client why (dialH2).
 		p.tlsH2.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if o.listenTLS != nil {
+		p.opts.listenTLS = p.alpnByUpstream(o.listenTLS)
 	}
 	return p, nil
 }

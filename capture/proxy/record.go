@@ -70,6 +70,10 @@ type Summary struct {
 	Dropped     uint64            `json:"dropped"`
 	BadGateway  uint64            `json:"bad_gateway"`
 	Unsupported map[string]uint64 `json:"unsupported,omitempty"`
+	// Protocols counts the connections relayed by protocol ("h1", "h2c",
+	// "h2"), and Streams the HTTP/2 streams they carried.
+	Protocols map[string]uint64 `json:"protocols,omitempty"`
+	Streams   uint64            `json:"streams,omitempty"`
 	// TLS counts the client connections whose TLS was terminated, by
 	// version, suite, SNI and ALPN.
 	TLS       map[string]uint64 `json:"tls,omitempty"`
@@ -162,6 +166,7 @@ func Record(ctx context.Context, cfg RecordConfig) (Summary, error) {
 		Listen: addr, Upstream: p.Upstream(), Files: fw.Paths(), Duration: time.Since(start),
 		Connections: s.Connections, Exchanges: s.Exchanges, Incomplete: s.Incomplete,
 		Dropped: s.Dropped, BadGateway: s.Errors, Unsupported: s.Unsupported,
+		Protocols: s.Protocols, Streams: s.Streams,
 		TLS: s.TLS, ListenTLS: p.ListensTLS(), Insecure: p.Insecure(),
 		BytesUp: s.BytesUp, BytesDown: s.BytesDown,
 		BytesWritten: diskSize(fw.Paths()), Redacted: res.Redacted, Sessions: res.Sessions,

@@ -21,7 +21,10 @@ import (
 
 // listenProtocols are the protocols the TLS listener offers by ALPN: h2
 // first, so a client that can speak it does (its connection goes to the
-// HTTP/2 relay, serveH2), and http/1.1 for the rest.
+// HTTP/2 relay, serveH2), and http/1.1 for the rest. h2 is offered only
+// while the upstream speaks HTTP/2 (upstreamH2): a client that offers h2
+// and http/1.1 to a proxy in front of an HTTP/1-only service is answered
+// in HTTP/1.1, as before the proxy knew HTTP/2, instead of failing.
 func listenProtocols() []string { return []string{"h2", "http/1.1"} }
 
 // WithListenTLS terminates TLS on every accepted connection with c, which

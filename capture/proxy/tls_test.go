@@ -52,8 +52,9 @@ func TestTLSListen(t *testing.T) {
 	}{
 		// TLS 1.3 to the address: no SNI
 		{"tls13", "http/1.1", &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{"http/1.1"}}, "https://" + r.addr + "/a"},
-		// TLS 1.2 by name, offering only http/1.1 (h2: h2_test.go)
-		{"tls12", "http/1.1", &tls.Config{MaxVersion: tls.VersionTLS12, ServerName: "shop.test", NextProtos: []string{"http/1.1"},
+		// TLS 1.2 by name, offering h2 first: the upstream speaks
+		// HTTP/1 only, so the proxy picks http/1.1
+		{"tls12", "http/1.1", &tls.Config{MaxVersion: tls.VersionTLS12, ServerName: "shop.test", NextProtos: []string{"h2", "http/1.1"},
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305}}, "https://" + r.addr + "/b"},
 		// by the name localhost, without ALPN
 		{"localhost", "", &tls.Config{}, "https://localhost:" + port + "/c"},

@@ -38,15 +38,21 @@ func addProxy(root *cobra.Command) {
 	c := &cobra.Command{
 		Use:   "proxy --upstream URL -o FILE",
 		Short: "Record traffic as a reverse proxy (no privileges needed)",
-		Long: `Forward HTTP/1.x traffic to one upstream and record what was forwarded.
+		Long: `Forward HTTP/1.x and HTTP/2 traffic to one upstream and record what was forwarded.
 
 The proxy relays bytes as they were sent: header case and order, bodies,
 streaming, keep-alive and pipelining are what client and upstream would see
 directly; nothing is added. It needs no privileges and works where TLS ends
 at the service. WebSocket and other upgrades are tunnelled but not recorded.
 
+HTTP/2 is relayed as HTTP/2, frame for frame: h2c with prior knowledge or
+by Upgrade: h2c, and h2 by ALPN when listening with TLS. The upstream is
+spoken to in HTTP/2 too (h2c to an http:// upstream, h2 to an https:// one),
+gRPC of every kind streams through untouched, and every stream is recorded
+as one exchange, as 'reprise capture' records it.
+
 With --tls-cert and --tls-key (or --tls-self-signed for tests and demos) the
-proxy listens with TLS (HTTP/1.1 by ALPN) and records the plaintext; each
+proxy listens with TLS (h2 or HTTP/1.1 by ALPN) and records the plaintext; each
 connection's TLS version, suite, SNI and ALPN are counted in the metadata.
 An https:// upstream's certificate is checked against the system roots and
 --upstream-ca; --insecure skips the check, and the summary says so.
@@ -77,6 +83,9 @@ exchanges in flight, write the final metadata and close the file.`,
   reprise proxy --upstream https://api.internal:8443 --upstream-ca ca.pem -o traffic.rpz \
     --tls-self-signed --tls-host api.test --tls-cert-out proxy.pem
   curl --cacert proxy.pem https://127.0.0.1:9000/health
+
+  # record gRPC: clients dial the proxy with h2c (plaintext) as they dial the service
+  reprise proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:50051 -o grpc.rpz
 
   # follow sessions by the JSESSIONID cookie rather than the default rules
   reprise proxy --upstream http://127.0.0.1:8080 -o traffic.rpz --session cookie:JSESSIONID
@@ -208,6 +217,13 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 		s.Exchanges, s.Connections, s.Duration.Round(time.Millisecond), strings.Join(s.Files, ", "), summary.HumanBytes(s.BytesWritten))
 	fmt.Fprintf(w, "  forwarded %s up, %s down; incomplete %d; answered 502 %d\n",
 		summary.HumanBytes(int64(s.BytesUp)), summary.HumanBytes(int64(s.BytesDown)), s.Incomplete, s.BadGateway)
+	if len(s.Protocols) > 0 {
+		fmt.Fprintf(w, "  connections by protocol: %s", countList(s.Protocols))
+		if s.Streams > 0 {
+			fmt.Fprintf(w, "; HTTP/2 streams %d", s.Streams)
+		}
+		fmt.Fprintln(w)
+	}
 	if s.Dropped > 0 {
 		fmt.Fprintf(w, "  WARNING: %d exchanges forwarded but not recorded: the disk could not keep up\n", s.Dropped)
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// TestProxyGRPC: 'reprise proxy' in front of the gRPC shop, driven by a
+// grpc-go client over h2c: the summary counts the connection as h2c with
+// its streams, and the recording holds every call the server counted,
+// per method, as h2c streams with their grpc-status.
+func TestProxyGRPC(t *testing.T) {
+	srv := grpcshop.NewServer()
+	upAddr, stopServer, err := srv.Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopServer()
+	addr := freeAddr(t)
+	out := filepath.Join(t.TempDir(), "grpc.rpz")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr testkit.SyncBuffer
+	done := make(chan int, 1)
+	go func() {
+		root := newRootCmd(&stdout, &stderr)
+		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", "http://" + upAddr, "-o", out, "--json"})
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			fmt.Fprintln(&stderr, err)
+		}
+		done <- exitCode(err)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer dcancel()
+	if err := grpcshop.Drive(dctx, &grpcshop.Client{Conn: conn}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var sum proxy.Summary
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout.String(), err)
+	}
+	calls := srv.Counts().Calls
+	total := 0
+	for _, n := range calls {
+		total += n
+	}
+	if sum.Protocols["h2c"] != 1 || len(sum.Protocols) != 1 || sum.Streams != uint64(total) || sum.Exchanges != uint64(total) {
+		t.Fatalf("summary %+v, server calls %v", sum, calls)
+	}
+	r, err := session.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := map[string]int{}
+	for _, x := range shoptest.Collect(t, r) {
+		if x.Conn.Protocol != session.ProtoH2C || x.Stream == nil || x.Stream.GRPC == nil || !x.Stream.GRPC.HasStatus {
+			t.Errorf("recorded %s as %v %+v", x.Request.Target, x.Conn.Protocol, x.Stream)
+			continue
+		}
+		got[x.GRPCMethod()]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(calls) {
+		t.Errorf("recorded calls %v, server's %v", got, calls)
+	}
+}
+
+// TestProxySummaryProtocols: the text summary counts connections by
+// protocol and HTTP/2 streams.
+func TestProxySummaryProtocols(t *testing.T) {
+	var b strings.Builder
+	proxySummary(&b, proxy.Summary{Protocols: map[string]uint64{"h1": 2, "h2c": 1, "h2": 3}, Streams: 40})
+	if want := "  connections by protocol: h1 2, h2 3, h2c 1; HTTP/2 streams 40\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary %q lacks %q", b.String(), want)
+	}
+}
