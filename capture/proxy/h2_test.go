@@ -260,6 +260,31 @@ func TestH2TLSCurl(t *testing.T) {
 	}
 }
 
+// TestH2TLSToH2CUpstream: a client that speaks h2 over TLS to the proxy
+// is relayed as h2c to an http:// upstream that speaks it, and recorded as
+// h2 (what the client spoke).
+func TestH2TLSToH2CUpstream(t *testing.T) {
+	needCurl(t)
+	up := h2cUpstream(t)
+	cert, err := SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(t.TempDir(), "proxy.pem")
+	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startProxy(t, up.URL, WithListenTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	got := curl(t, "--http2", "--cacert", certFile, "-w", " %{http_version}", "https://"+r.addr+"/t")
+	if want := "HTTP/2.0 GET /t  2"; got != want {
+		t.Errorf("curl got %q, want %q", got, want)
+	}
+	xs := r.stop(t)
+	if len(xs) != 1 || xs[0].Conn.Protocol != session.ProtoH2 || xs[0].Response.Trailer.Get("x-sum") != "0" || xs[0].Flags != 0 {
+		t.Fatalf("recorded %+v", xs)
+	}
+}
+
 // goAwayFrom opens an h2c connection to the proxy at addr and returns the
 // GOAWAY it answers with.
 func goAwayFrom(t *testing.T, addr string) *xhttp2.GoAwayFrame {
