@@ -67,6 +67,12 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	}
 	auth := authExchange(x)
 	switch {
+	case x.Conn.Protocol.IsHTTP2():
+		// replay/wire sends HTTP/1 only; HTTP/2 streams (gRPC among
+		// them) wait for its HTTP/2 client rather than going out in a
+		// form the shadow was never sent.
+		m.skipped["http2"]++
+		return
 	case x.Flags&(session.FlagRequestTruncated|session.FlagRequestGap) != 0:
 		m.skipped["incomplete"]++
 		return
