@@ -15,7 +15,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +23,6 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
@@ -100,35 +96,7 @@ func figuresOfCounts(c grpcshop.Counts) grpcFigures {
 }
 
 func figuresOf(xs []*session.Exchange) grpcFigures {
-	f := grpcFigures{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
-	for _, x := range xs {
-		m := x.GRPCMethod()
-		if m == "" {
-			continue
-		}
-		g := x.Stream.GRPC
-		f.Calls[m]++
-		code := "no-status"
-		if g.HasStatus {
-			code = codes.Code(g.Status).String()
-		}
-		f.Statuses[m+" "+code]++
-		for _, msg := range g.Messages {
-			if msg.FromServer {
-				f.MessagesOut[m]++
-			} else {
-				f.MessagesIn[m]++
-			}
-		}
-	}
-	for _, mp := range []map[string]int{f.MessagesIn, f.MessagesOut} {
-		for k, v := range mp {
-			if v == 0 {
-				delete(mp, k)
-			}
-		}
-	}
-	return f
+	return figuresOfCounts(grpcshop.Recorded(xs))
 }
 
 // TestGRPCTcpdump runs the gRPC shop on loopback, drives it from two
@@ -149,28 +117,8 @@ func TestGRPCTcpdump(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for conns := range 2 {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		for range conns + 1 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn})
-			}()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := grpcshop.DriveOverlapping(ctx, addr); err != nil {
+		t.Fatal(err)
 	}
 	stop()
 

@@ -15,7 +15,6 @@ import (
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
-	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -32,43 +31,24 @@ func TestProxyGRPC(t *testing.T) {
 	defer stopServer()
 	addr := freeAddr(t)
 	out := filepath.Join(t.TempDir(), "grpc.rpz")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", "http://" + upAddr, "-o", out, "--json"})
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			fmt.Fprintln(&stderr, err)
-		}
-		done <- exitCode(err)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", "http://"+upAddr, "-o", out, "--json")
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer dcancel()
-	if err := grpcshop.Drive(dctx, &grpcshop.Client{Conn: conn}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn}); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	code, stdout, stderr := stop()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var sum proxy.Summary
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("summary %q: %v", stdout.String(), err)
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout, err)
 	}
 	calls := srv.Counts().Calls
 	total := 0
