@@ -82,6 +82,12 @@ func h2cUpstream(t *testing.T) *httptest.Server {
 		fmt.Fprintf(w, "%s %s %s %s", r.Proto, r.Method, r.URL.Path, b)
 		w.Header().Set("X-Sum", fmt.Sprint(len(b)))
 	})
+	return h2cUpstreamHandler(t, h)
+}
+
+// h2cUpstreamHandler serves h with h2c (prior knowledge and Upgrade) and
+// HTTP/1.1.
+func h2cUpstreamHandler(t *testing.T, h http.Handler) *httptest.Server {
 	up := httptest.NewServer(h2c.NewHandler(h, &xhttp2.Server{}))
 	t.Cleanup(up.Close)
 	return up
@@ -288,5 +294,98 @@ func TestH2UpstreamRefused(t *testing.T) {
 		if xs := r.stop(t); len(xs) != 0 || r.p.Stats().Errors != 1 {
 			t.Errorf("%s: recorded %d, stats %+v", c.name, len(xs), r.p.Stats())
 		}
+	}
+}
+
+// h2cClient speaks HTTP/2 with prior knowledge over cleartext.
+func h2cClient() *http.Client {
+	tr := &xhttp2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// TestH2FullDuplexAndFlowControl: a stream's DATA goes through as it
+// comes, both ways at once (the client writes a line only after reading
+// the answer to the previous one, which deadlocks a relay that buffers a
+// body), and bodies far larger than HTTP/2's initial 64 KiB windows pass
+// whole both ways, so WINDOW_UPDATEs are relayed end to end. The
+// recording keeps each body up to the cap with its full size.
+func TestH2FullDuplexAndFlowControl(t *testing.T) {
+	const big = 3 << 20
+	up := h2cUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			n, _ := io.Copy(io.Discard, r.Body)
+			w.Write(make([]byte, big))
+			w.Header().Set(http.TrailerPrefix+"X-Got", fmt.Sprint(n))
+			return
+		}
+		w.Header().Set("Trailer", "X-Got")
+		w.(http.Flusher).Flush()
+		buf := make([]byte, 4)
+		for {
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				return
+			}
+			w.Write([]byte(strings.ToUpper(string(buf))))
+			w.(http.Flusher).Flush()
+		}
+	}))
+	r := startProxy(t, up.URL, WithMaxBody(1024))
+	cl := h2cClient()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://"+r.addr+"/duplex", pr)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := cl.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 4)
+		for _, line := range []string{"ping", "pong", "done"} {
+			if _, err := io.WriteString(pw, line); err != nil {
+				done <- err
+				return
+			}
+			if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != strings.ToUpper(line) {
+				done <- fmt.Errorf("after %q read %q: %v", line, buf, err)
+				return
+			}
+		}
+		pw.Close()
+		_, err = io.ReadAll(resp.Body)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lines did not go through one by one")
+	}
+	resp, err := cl.Post("http://"+r.addr+"/big", "application/octet-stream", strings.NewReader(strings.Repeat("x", big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if n != big || resp.Trailer.Get("X-Got") != fmt.Sprint(big) {
+		t.Fatalf("downloaded %d, server got %q", n, resp.Trailer.Get("X-Got"))
+	}
+	cl.CloseIdleConnections()
+	xs := r.stop(t)
+	if len(xs) != 2 {
+		t.Fatalf("recorded %d exchanges", len(xs))
+	}
+	d, b := xs[0], xs[1]
+	if string(d.Request.Body) != "pingpongdone" || string(d.Response.Body) != "PINGPONGDONE" || d.Flags != 0 {
+		t.Errorf("duplex recorded %q -> %q flags %v", d.Request.Body, d.Response.Body, d.Flags)
+	}
+	if b.Request.BodySize != big || b.Response.BodySize != big || len(b.Request.Body) != 1024 || len(b.Response.Body) != 1024 ||
+		b.Flags != session.FlagRequestTruncated|session.FlagResponseTruncated || b.Response.Trailer.Get("x-got") != fmt.Sprint(big) {
+		t.Errorf("big recorded sizes %d/%d kept %d/%d flags %v trailer %v", b.Request.BodySize, b.Response.BodySize, len(b.Request.Body), len(b.Response.Body), b.Flags, b.Response.Trailer)
 	}
 }
