@@ -30,7 +30,8 @@ func listenProtocols() []string { return []string{"h2", "http/1.1"} }
 // WithListenTLS terminates TLS on every accepted connection with c, which
 // must hold a certificate (Certificates or GetCertificate): the clients
 // talk TLS to the proxy, and what they send is relayed and recorded in
-// plaintext. The proxy sets the ALPN protocols itself (h2, http/1.1) and
+// plaintext. The proxy sets the ALPN protocols itself (h2 while the
+// upstream speaks HTTP/2, and http/1.1: listenProtocols) and
 // refuses versions below TLS 1.2. Each connection's version, suite, SNI
 // and ALPN are counted in the recording's Counters.TLS, as decrypted
 // captures count theirs; the keys are never kept.

@@ -208,8 +208,12 @@ func proxyRun(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 
 func proxyStatusLine(p proxy.Progress) string {
 	s := p.Stats
-	return fmt.Sprintf("%6s  %d exchanges  %d open conns  %d incomplete  %d dropped  %d bad gateway  %s written",
-		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, s.Incomplete, s.Dropped, s.Errors, summary.HumanBytes(p.BytesWritten))
+	h2 := ""
+	if s.Streams > 0 {
+		h2 = fmt.Sprintf("  %d h2 streams", s.Streams)
+	}
+	return fmt.Sprintf("%6s  %d exchanges  %d open conns%s  %d incomplete  %d dropped  %d bad gateway  %s written",
+		p.Elapsed.Round(time.Second), s.Exchanges, s.Open, h2, s.Incomplete, s.Dropped, s.Errors, summary.HumanBytes(p.BytesWritten))
 }
 
 func proxySummary(w io.Writer, s proxy.Summary) {
