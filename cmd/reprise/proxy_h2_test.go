@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,5 +88,57 @@ func TestProxySummaryProtocols(t *testing.T) {
 	proxySummary(&b, proxy.Summary{Protocols: map[string]uint64{"h1": 2, "h2c": 1, "h2": 3}, Streams: 40})
 	if want := "  connections by protocol: h1 2, h2 3, h2c 1; HTTP/2 streams 40\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("summary %q lacks %q", b.String(), want)
+	}
+}
+
+// TestProxyH2TLSCurl: curl --http2 trusts 'reprise proxy --tls-self-signed'
+// by the certificate --tls-cert-out wrote, gets h2 by ALPN, and the proxy
+// speaks h2 to a Go https upstream verified by --upstream-ca; the summary
+// counts the connection as h2 with its TLS parameters, and the recording
+// holds the stream as h2.
+func TestProxyH2TLSCurl(t *testing.T) {
+	if out, err := exec.Command("curl", "--version").Output(); err != nil || !strings.Contains(string(out), "nghttp2") {
+		t.Skip("needs curl with nghttp2 (Debian's curl)")
+	}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	dir := t.TempDir()
+	upCA := filepath.Join(dir, "up.pem")
+	os.WriteFile(upCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600)
+	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
+	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", up.URL, "--upstream-ca", upCA, "-o", out, "--json",
+		"--tls-self-signed", "--tls-cert-out", certOut)
+	got, err := exec.Command("curl", "-sS", "--max-time", "10", "--http2", "--cacert", certOut, "-w", " %{http_version}", "https://"+addr+"/h2").CombinedOutput()
+	if err != nil || string(got) != "HTTP/2.0 /h2 2" {
+		t.Fatalf("curl: %v: %q", err, got)
+	}
+	code, stdout, stderr := stop()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum proxy.Summary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Exchanges != 1 || sum.Protocols["h2"] != 1 || sum.Streams != 1 || len(sum.TLS) != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for kind := range sum.TLS {
+		if !strings.HasSuffix(kind, " alpn=h2") {
+			t.Errorf("TLS counted %v", sum.TLS)
+		}
+	}
+	r, err := session.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	xs := shoptest.Collect(t, r)
+	if len(xs) != 1 || xs[0].Conn.Protocol != session.ProtoH2 || string(xs[0].Response.Body) != "HTTP/2.0 /h2" {
+		t.Fatalf("recorded %+v", xs)
 	}
 }
