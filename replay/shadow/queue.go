@@ -8,6 +8,7 @@ import (
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // The reading side of the mirror: which exchanges are mirrored, and the
@@ -67,10 +68,11 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	}
 	auth := authExchange(x)
 	switch {
-	case x.Conn.Protocol.IsHTTP2():
-		// replay/wire sends HTTP/1 only; HTTP/2 streams (gRPC among
-		// them) wait for its HTTP/2 client rather than going out in a
-		// form the shadow was never sent.
+	case http2.NeedsHTTP2(&x.Request):
+		// A gRPC call: replay/wire sends HTTP/1 only, which would lose
+		// its trailers (and status); it waits for the HTTP/2 client.
+		// Other HTTP/2 requests go in their HTTP/1 form (send), as the
+		// replay engine sends them.
 		m.skipped["http2"]++
 		return
 	case x.Flags&(session.FlagRequestTruncated|session.FlagRequestGap) != 0:

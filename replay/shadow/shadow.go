@@ -22,6 +22,7 @@ import (
 	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
+	"github.com/reprise-tool/reprise/session/http2"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -485,6 +486,7 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		}
 		return nil
 	}
+	req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
 	u := *t.base
 	path, query, _ := strings.Cut(req.Target, "?")
 	if strings.Contains(req.Target, "://") { // absolute-form: keep path and query only

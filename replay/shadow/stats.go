@@ -14,8 +14,8 @@ type Stats struct {
 	// that is not safe, without AllowWrites), "auth" (a login or refresh
 	// POST without AllowAuth or AllowWrites), "incomplete" (no whole
 	// request), "broken" (the session lost a token exchange), "http2"
-	// (an HTTP/2 or gRPC stream: HTTP/2 shadowing needs the HTTP/2 client
-	// of replay/wire, not there yet).
+	// (a gRPC call: it needs the HTTP/2 client of replay/wire, not there
+	// yet; other HTTP/2 requests are mirrored in their HTTP/1 form).
 	Skipped map[string]uint64 `json:"skipped,omitempty"`
 	// Shed counts exchanges dropped because the mirror could not keep up:
 	// "queue" (a session's queue was full), "sessions" (too many
