@@ -389,3 +389,43 @@ func TestH2FullDuplexAndFlowControl(t *testing.T) {
 		t.Errorf("big recorded sizes %d/%d kept %d/%d flags %v trailer %v", b.Request.BodySize, b.Response.BodySize, len(b.Request.Body), len(b.Response.Body), b.Flags, b.Response.Trailer)
 	}
 }
+
+// TestH2ResetPassesThrough: a client that cancels a stream mid-response
+// sends RST_STREAM; it reaches the upstream (the handler's context ends)
+// and the stream is recorded with the reset, by the client, CANCEL.
+func TestH2ResetPassesThrough(t *testing.T) {
+	cancelled := make(chan struct{})
+	up := h2cUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for {
+			w.Write([]byte("tick\n"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	r := startProxy(t, up.URL)
+	cl := h2cClient()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+r.addr+"/ticks", nil)
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 5))
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream never saw the stream reset")
+	}
+	cl.CloseIdleConnections()
+	xs := r.stop(t)
+	if len(xs) != 1 || xs[0].Stream == nil || xs[0].Stream.Reset.By != session.PartyClient || xs[0].Stream.Reset.Code != uint32(xhttp2.ErrCodeCancel) {
+		t.Fatalf("recorded %+v", xs)
+	}
+}
