@@ -182,7 +182,9 @@ type Stats struct {
 	BytesUp     uint64 // bytes forwarded client -> upstream
 	BytesDown   uint64 // bytes forwarded upstream -> client
 	// Unsupported counts what was relayed but not recorded: "websocket",
-	// "upgrade", "connect", "non-http", "malformed", "tls handshake failed".
+	// "upgrade", "connect", "non-http", "malformed", "tls handshake failed",
+	// and HTTP/2 streams whose header blocks did not decode
+	// ("http2-undecodable/" and the reason, as capture counts them).
 	Unsupported map[string]uint64
 	// TLS counts the client connections whose TLS the proxy terminated,
 	// by version, suite, SNI and ALPN ("TLS 1.3 TLS_AES_128_GCM_SHA256
