@@ -250,7 +250,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 			return usagef(err)
 		}
 	}
-	rd, err := session.Open(paths...)
+	rd, err := openInput(ctx, paths, stderr) // .gor and HAR imported on the fly
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func runInterruptible(ctx context.Context, r *replay.Replayer, src session.Sourc
 }
 
 func surveyRecording(ctx context.Context, paths []string) (*replay.Survey, error) {
-	rd, err := session.Open(paths...)
+	rd, err := openInput(ctx, paths, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +447,7 @@ func (o *replayOptions) printPlan(ctx context.Context, paths []string, w io.Writ
 	if o.ramps.Scale != nil {
 		plan.ScaleRamp = o.ramps.Scale.WithMode(o.rampMode)
 	}
-	rec, err := check.Load(ctx, paths, check.LoadOptions{
+	rec, err := loadForCheck(ctx, paths, check.LoadOptions{
 		Filter: check.Filter{Include: o.include, Exclude: o.exclude, Methods: o.methods, From: o.from, To: o.to, Sessions: o.sessions},
 		Keys:   session.SessionKeys(o.sessionKeys),
 	})

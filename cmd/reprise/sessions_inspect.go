@@ -95,7 +95,13 @@ func sessionsView(ctx context.Context, w io.Writer, paths []string, sessionID st
 	if so.stderr != nil {
 		opts.Progress = byteProgress(so.stderr, "sessions")
 	}
-	res, err := identity.Inspect(ctx, paths, opts)
+	var res *identity.InspectResult
+	var err error
+	if importable(paths) { // .gor and HAR, imported on the fly
+		res, err = inspectSessionsImport(ctx, paths, opts, so.stderr)
+	} else {
+		res, err = identity.Inspect(ctx, paths, opts)
+	}
 	if errors.Is(err, identity.ErrNoSession) {
 		return usagef(err)
 	}
