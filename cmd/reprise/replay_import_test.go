@@ -75,11 +75,7 @@ func TestReplayImportOnTheFly(t *testing.T) {
 	}
 	for _, name := range []string{"shop.gor", "shop.har.gz"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			var out, errb bytes.Buffer
-			if code := run([]string{"export", rec, "-o", path}, &out, &errb); code != exitOK {
-				t.Fatalf("export exit %d: %s", code, errb.String())
-			}
+			path := exportFile(t, rec, filepath.Join(dir, name))
 			if got := replayOf(path); !reflect.DeepEqual(got, want) {
 				t.Errorf("routes replaying %s:\n %+v\nreplaying the recording:\n %+v", name, got, want)
 			}
@@ -113,13 +109,19 @@ func TestInspectSessionsImport(t *testing.T) {
 		t.Fatal("the recording shows no session: the test shows nothing")
 	}
 	for _, name := range []string{"shop.gor", "shop.har.gz"} {
-		path := filepath.Join(dir, name)
-		var out, errb bytes.Buffer
-		if code := run([]string{"export", rec, "-o", path}, &out, &errb); code != exitOK {
-			t.Fatalf("export exit %d: %s", code, errb.String())
-		}
+		path := exportFile(t, rec, filepath.Join(dir, name))
 		if got, from := sessions(path); got != want || from != "recomputed" {
 			t.Errorf("inspect --sessions %s: %d sessions (timelines %s), the recording's %d", name, got, from, want)
 		}
 	}
+}
+
+// exportFile runs 'reprise export rec -o path' and returns path.
+func exportFile(t *testing.T, rec, path string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run([]string{"export", rec, "-o", path}, &out, &errb); code != exitOK {
+		t.Fatalf("export %s: exit %d: %s", path, code, errb.String())
+	}
+	return path
 }
