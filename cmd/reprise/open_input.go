@@ -44,7 +44,7 @@ func openInput(ctx context.Context, paths []string, warn io.Writer, topts ...ide
 // reader pulls from, in place of a recording file; the sessions' timelines
 // the tracker closes are kept for Timelines.
 type importStream struct {
-	src  *importer.Source
+	src  *lockedSource
 	meta session.Metadata
 	pipe *capture.Pipe
 	warn io.Writer
@@ -52,7 +52,7 @@ type importStream struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	err     error // the recording loop's, read after done
-	damaged int   // written by the loop, read after done
+	damaged int   // written in src.Next, read after src.Close
 
 	mu        sync.Mutex
 	timelines []session.Timeline
@@ -75,14 +75,14 @@ func openImportStream(ctx context.Context, paths []string, warn io.Writer, topts
 		src.Close()
 		return nil, err
 	}
-	s.src, s.meta = src, rec.Metadata()
+	s.src, s.meta = &lockedSource{src: src}, rec.Metadata()
 	// The recorder stamps its own start time; the replay's origin is the
 	// first exchange of the file instead.
 	s.meta.Start = 0
 	ctx, s.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(s.done)
-		_, s.err = rec.Record(ctx, src, pipeSink{s})
+		_, s.err = rec.Record(ctx, s.src, pipeSink{s})
 	}()
 	return s, nil
 }
@@ -105,7 +105,7 @@ func (s *importStream) Next() (*session.Exchange, error) {
 func (s *importStream) Metadata() []session.Metadata { return []session.Metadata{s.meta} }
 
 // Paths are the files imported, globs expanded.
-func (s *importStream) Paths() []string { return s.src.Paths() }
+func (s *importStream) Paths() []string { return s.src.src.Paths() }
 
 // Timelines are the sessions the tracker closed so far (all of them once
 // Next returned io.EOF).
@@ -121,11 +121,36 @@ func (s *importStream) Close() error {
 	s.pipe.Fail(io.ErrClosedPipe)
 	s.cancel()
 	<-s.done
-	err := s.src.Close()
+	err := s.src.Close() // the damage count is final from here
 	if s.damaged > 0 && s.warn != nil {
-		fmt.Fprintf(s.warn, "reprise: %d damaged payloads or entries passed over in %v; every good one was read\n", s.damaged, s.src.Paths())
+		fmt.Fprintf(s.warn, "reprise: %d damaged payloads or entries passed over in %v; every good one was read\n", s.damaged, s.Paths())
 	}
 	return err
+}
+
+// lockedSource lets Close wait for a Next in progress: a recording loop
+// stopped early (its reader gone) returns while its reading goroutine may
+// still be in Next, which ends there. Next after Close returns io.EOF.
+type lockedSource struct {
+	mu     sync.Mutex
+	src    *importer.Source
+	closed bool
+}
+
+func (l *lockedSource) Next() (*session.Exchange, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, io.EOF
+	}
+	return l.src.Next()
+}
+
+func (l *lockedSource) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.src.Close()
 }
 
 // pipeSink is the recording loop's sink for an importStream: exchanges go

@@ -2,14 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/reprise-tool/reprise/capture/gor"
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // replay reads .gor and HAR files in place of a recording: the bundled
@@ -124,4 +132,58 @@ func exportFile(t *testing.T, rec, path string) string {
 		t.Fatalf("export %s: exit %d: %s", path, code, errb.String())
 	}
 	return path
+}
+
+// An import read on the fly is the import's stream: credentials hashed as
+// 'reprise import' hashes them, sessions tracked (the metadata names the
+// rules, so replay uses the exchanges' own sessions), no start time of its
+// own; and a reader that stops early is not left with a loop blocked
+// behind it.
+func TestOpenInputImport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.gor")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := gor.NewWriter(f)
+	const secret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJl"
+	for i := range 50 {
+		ts := int64(1767225600e9) + int64(i)*1e9
+		x := &session.Exchange{
+			Request: session.Request{Method: "GET", Target: fmt.Sprintf("/api/items/%d", i), Proto: "HTTP/1.1",
+				Header: session.Headers{{Name: "Host", Value: "shop.local"}, {Name: "Authorization", Value: "Bearer " + secret}}},
+			Response: session.Response{Proto: "HTTP/1.1", Status: 200, Reason: "OK", Header: session.Headers{{Name: "Content-Length", Value: "0"}}},
+			Timing:   session.Timing{RequestStart: ts, RequestEnd: ts, ResponseStart: ts + 1e6, ResponseEnd: ts + 2e6},
+		}
+		if err := w.WriteExchange(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(w.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	in, err := openInput(context.Background(), []string{path}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := in.Metadata(); len(md) != 1 || md[0].Start != 0 || !session.Tracked(md) {
+		t.Errorf("metadata %+v: want one, without a start, naming session rules", md)
+	}
+	x, err := in.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth := x.Request.Header.Get("Authorization"); strings.Contains(auth, secret) || x.Session == "" {
+		t.Errorf("first exchange: Authorization %q, session %q: want the token hashed and a session", auth, x.Session)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- in.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close after one exchange of 50 did not return")
+	}
 }
