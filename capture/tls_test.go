@@ -222,15 +222,7 @@ func TestTLSFixture(t *testing.T) {
 // keys" with their SNI.
 func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns int) {
 	t.Helper()
-	k := tlsdecrypt.NewKeyLog()
-	for _, p := range keyPaths {
-		if err := k.AddFile(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := k.Stats(); st.Bad != 0 {
-		t.Fatalf("bad key log lines: %v", st.FirstBad)
-	}
+	k := loadKeyLog(t, keyPaths...)
 	src, err := pcapfile.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -335,58 +327,6 @@ func BenchmarkTLSPcapToExchanges(b *testing.B) {
 		src.Close()
 		if res.Counters.Exchanges != want {
 			b.Fatalf("counters = %+v", res.Counters)
-		}
-	}
-}
-
-// TestTLSHTTP2Counted checks an HTTP/2 connection over TLS is decrypted,
-// counted as "http2 over tls" with ALPN h2 in its parameters, and records
-// nothing until HTTP/2 is parsed.
-func TestTLSHTTP2Counted(t *testing.T) {
-	kf, err := os.Create(filepath.Join(t.TempDir(), "keys.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h2 hello") }))
-	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{KeyLogWriter: kf}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	defer srv.Close()
-	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
-	client := srv.Client()
-	resp, err := client.Get(srv.URL + "/h2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("proto %s", resp.Proto)
-	}
-	client.CloseIdleConnections()
-	stop()
-	k := tlsdecrypt.NewKeyLog()
-	if err := k.AddFile(kf.Name()); err != nil {
-		t.Fatal(err)
-	}
-	for _, keys := range []bool{true, false} {
-		src, err := pcapfile.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opts []Option
-		if keys {
-			opts = append(opts, WithKeyLog(k))
-		}
-		got, cnt := collect(t, src, opts...)
-		src.Close()
-		if keys && (len(got) != 0 || cnt.Unsupported["http2 over tls"] != 1 || cnt.TLS["TLS 1.3 TLS_AES_128_GCM_SHA256 alpn=h2"] != 1) {
-			t.Errorf("with keys: %d exchanges, unsupported %v, tls %v", len(got), cnt.Unsupported, cnt.TLS)
-		}
-		if !keys && (len(got) != 0 || cnt.Unsupported["tls no keys sni=(none)"] != 1) {
-			t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 		}
 	}
 }
