@@ -114,25 +114,14 @@ func TestTLSH2Tcpdump(t *testing.T) {
 	checkTLSCapture(t, path, []string{klPath}, want, len(cases))
 	checkH2Protocol(t, path, klPath, len(want))
 	if *update {
-		keys, _ := os.ReadFile(klPath)
-		raw, _ := os.ReadFile(path)
-		for name, b := range map[string][]byte{"tls-h2-lo.pcap": raw, "tls-h2-lo.keys": keys, "tls-h2-lo.served": []byte(strings.Join(want, "\n") + "\n")} {
-			if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeTLSFixture(t, "tls-h2-lo", path, []string{klPath}, want)
 	}
 }
 
 // TestTLSH2Fixture reads the committed capture of HTTP/2 over TLS (see
 // testdata/README.md) with and without its key log.
 func TestTLSH2Fixture(t *testing.T) {
-	served, err := os.ReadFile(filepath.Join("testdata", "tls-h2-lo.served"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := strings.Split(strings.TrimSpace(string(served)), "\n")
-	pcap, keys := filepath.Join("testdata", "tls-h2-lo.pcap"), filepath.Join("testdata", "tls-h2-lo.keys")
+	pcap, keys, want := readTLSFixture(t, "tls-h2-lo")
 	checkTLSCapture(t, pcap, []string{keys}, want, 2)
 	checkH2Protocol(t, pcap, keys, len(want))
 }

@@ -147,35 +147,49 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 	slices.Sort(want)
 	checkTLSCapture(t, path, keys, want, conns)
 	if *update {
-		// The fixture: the capture, every key log in one file, and what
-		// the server served.
-		var all []byte
-		for _, p := range keys {
-			b, _ := os.ReadFile(p)
-			all = append(all, b...)
-		}
-		raw, _ := os.ReadFile(path)
-		for name, b := range map[string][]byte{"tls-lo.pcap": raw, "tls-lo.keys": all, "tls-lo.served": []byte(strings.Join(want, "\n") + "\n")} {
-			if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		writeTLSFixture(t, "tls-lo", path, keys, want)
+	}
+}
+
+// writeTLSFixture writes testdata/NAME.pcap (the capture at path),
+// NAME.keys (every key log in one file) and NAME.served (the served
+// exchanges, one per line).
+func writeTLSFixture(t *testing.T, name, path string, keyPaths, served []string) {
+	t.Helper()
+	var all []byte
+	for _, p := range keyPaths {
+		b, _ := os.ReadFile(p)
+		all = append(all, b...)
+	}
+	raw, _ := os.ReadFile(path)
+	for ext, b := range map[string][]byte{".pcap": raw, ".keys": all, ".served": []byte(strings.Join(served, "\n") + "\n")} {
+		if err := os.WriteFile(filepath.Join("testdata", name+ext), b, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// readTLSFixture returns the paths of testdata/NAME.pcap and NAME.keys
+// and the served exchanges of NAME.served.
+func readTLSFixture(t *testing.T, name string) (pcap, keys string, served []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".served"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served = strings.Split(strings.TrimSpace(string(b)), "\n")
+	return filepath.Join("testdata", name+".pcap"), filepath.Join("testdata", name+".keys"), served
 }
 
 // TestTLSFixture reads the committed TLS capture (see testdata/README.md)
 // with and without its key log.
 func TestTLSFixture(t *testing.T) {
-	served, err := os.ReadFile(filepath.Join("testdata", "tls-lo.served"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := strings.Split(strings.TrimSpace(string(served)), "\n")
-	checkTLSCapture(t, filepath.Join("testdata", "tls-lo.pcap"), []string{filepath.Join("testdata", "tls-lo.keys")}, want, 6)
+	pcap, keyPath, want := readTLSFixture(t, "tls-lo")
+	checkTLSCapture(t, pcap, []string{keyPath}, want, 6)
 
 	// A wrong key log (every secret's last digit changed) and garbage
 	// lines: counted and named, nothing recorded, no panic.
-	keys, err := os.ReadFile(filepath.Join("testdata", "tls-lo.keys"))
+	keys, err := os.ReadFile(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +206,7 @@ func TestTLSFixture(t *testing.T) {
 	if st := k.Stats(); st.Bad != uint64(len(bad)/2) || st.FirstBad[0].Line != 2 {
 		t.Errorf("key log stats %+v", st)
 	}
-	src, err := pcapfile.Open(filepath.Join("testdata", "tls-lo.pcap"))
+	src, err := pcapfile.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
 	}
