@@ -2,74 +2,14 @@ package capture
 
 import (
 	"crypto/tls"
-	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
-
-// h2ClientRequests makes requests over one HTTP/2 connection with the
-// given client TLS settings: a GET, a POST with a body, and three GETs at
-// once so their streams interleave.
-func h2ClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string) {
-	t.Helper()
-	cfg := roots.Clone()
-	cfg.ServerName = "example.com"
-	cfg.MaxVersion = version
-	cfg.NextProtos = []string{"h2"}
-	if suite != 0 {
-		cfg.CipherSuites = []uint16{suite}
-	}
-	tr := &http2.Transport{TLSClientConfig: cfg, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	do := func(method, path, body string) {
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, err := http.NewRequest(method, base+path, rd)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.ProtoMajor != 2 || resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
-			t.Errorf("%s: %s, negotiated %+v", tag, resp.Proto, resp.TLS)
-		}
-	}
-	do("GET", "/small?c="+tag, "")
-	do("POST", "/echo?c="+tag, strings.Repeat("h2-"+tag+"|", 300))
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			do("PUT", fmt.Sprintf("/at-once/%d?c=%s", i, tag), strings.Repeat(fmt.Sprint(i), 200*(i+1)))
-		}()
-	}
-	wg.Wait()
-}
 
 // TestTLSH2Tcpdump captures HTTP/2 over TLS 1.3 and 1.2 between Go's
 // server (ALPN h2) and Go's HTTP/2 client with tcpdump on lo, and checks
@@ -78,20 +18,7 @@ func h2ClientRequests(t *testing.T, base string, roots *tls.Config, version, sui
 // log the connections are counted as "no keys" with their SNI. With
 // -update it refreshes testdata/tls-h2-lo.*.
 func TestTLSH2Tcpdump(t *testing.T) {
-	dir := t.TempDir()
-	klPath := filepath.Join(dir, "keys.log")
-	kf, err := os.Create(klPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	var served servedLog
-	srv := httptest.NewUnstartedServer(served.handler())
-	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
-	srv.StartTLS()
-	defer srv.Close()
+	srv, served, klPath := keyLogServer(t, true)
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
 	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 	cases := []struct {
@@ -103,14 +30,10 @@ func TestTLSH2Tcpdump(t *testing.T) {
 		{"tls12-chacha20", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256},
 	}
 	for _, c := range cases {
-		h2ClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag)
+		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag, true)
 	}
 	stop()
-	kf.Close()
-	served.mu.Lock()
-	want := slices.Clone(served.lines)
-	served.mu.Unlock()
-	slices.Sort(want)
+	want := served.sorted()
 	checkTLSCapture(t, path, []string{klPath}, want, len(cases))
 	checkH2Protocol(t, path, klPath, len(want))
 	if *update {

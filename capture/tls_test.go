@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 )
@@ -46,6 +48,34 @@ func (l *servedLog) handler() http.Handler {
 	})
 }
 
+// sorted returns the lines served so far, sorted.
+func (l *servedLog) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.lines))
+}
+
+// keyLogServer starts Go's TLS server (httptest's certificate for
+// example.com; HTTP/2 by ALPN when h2) logging what it serves, and writing
+// its key log to klPath in a temporary directory.
+func keyLogServer(t *testing.T, h2 bool) (srv *httptest.Server, served *servedLog, klPath string) {
+	t.Helper()
+	klPath = filepath.Join(t.TempDir(), "keys.log")
+	kf, err := os.Create(klPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kf.Close() })
+	served = &servedLog{}
+	srv = httptest.NewUnstartedServer(served.handler())
+	srv.EnableHTTP2 = h2
+	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, served, klPath
+}
+
 // exchangeLine names an exchange by its request and both bodies, bodies
 // by length and a short prefix so mismatches print readably.
 func exchangeLine(method, target string, req, resp []byte) string {
@@ -62,8 +92,10 @@ func fnv64(b []byte) uint64 {
 }
 
 // tlsClientRequests makes requests on one keep-alive connection with the
-// given client TLS settings.
-func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string) {
+// given client TLS settings: over HTTP/1.1 a GET, a POST and a GET of more
+// than one TLS record; over HTTP/2 (ALPN h2) a GET, a POST and three PUTs
+// at once, so their streams interleave.
+func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string, h2 bool) {
 	t.Helper()
 	cfg := roots.Clone()
 	cfg.ServerName = "example.com"
@@ -71,8 +103,16 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 	if suite != 0 {
 		cfg.CipherSuites = []uint16{suite}
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableCompression: true, MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
+	var tr interface {
+		http.RoundTripper
+		CloseIdleConnections()
+	} = &http.Transport{TLSClientConfig: cfg, DisableCompression: true, MaxIdleConnsPerHost: 1}
+	if h2 {
+		cfg.NextProtos = []string{"h2"}
+		tr = &http2.Transport{TLSClientConfig: cfg, DisableCompression: true}
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	do := func(method, path, body string) {
 		var rd io.Reader
 		if body != "" {
@@ -80,21 +120,36 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 		}
 		req, err := http.NewRequest(method, base+path, rd)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
-			t.Fatalf("%s: negotiated %+v", tag, resp.TLS)
+		if (resp.ProtoMajor == 2) != h2 || resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
+			t.Errorf("%s: %s, negotiated %+v", tag, resp.Proto, resp.TLS)
 		}
 	}
 	do("GET", "/small?c="+tag, "")
-	do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 1000))
-	do("GET", "/big?c="+tag, "")
+	if !h2 {
+		do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 1000))
+		do("GET", "/big?c="+tag, "")
+		return
+	}
+	do("POST", "/echo?c="+tag, strings.Repeat("h2-"+tag+"|", 300))
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do("PUT", fmt.Sprintf("/at-once/%d?c=%s", i, tag), strings.Repeat(fmt.Sprint(i), 200*(i+1)))
+		}()
+	}
+	wg.Wait()
 }
 
 // TestTLSKeyLogTcpdump captures real TLS 1.2 and 1.3 traffic between Go's
@@ -103,19 +158,8 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 // exchange the server served, bodies exact; and that without the key log
 // the connections are counted as "no keys" with their SNI.
 func TestTLSKeyLogTcpdump(t *testing.T) {
-	dir := t.TempDir()
-	klPath := filepath.Join(dir, "keys.log")
-	kf, err := os.Create(klPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	var served servedLog
-	srv := httptest.NewUnstartedServer(served.handler())
-	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
-	srv.StartTLS()
-	defer srv.Close()
+	srv, served, klPath := keyLogServer(t, false)
+	dir := filepath.Dir(klPath)
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
 	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 
@@ -130,21 +174,19 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 		{"tls12-aes256gcm", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
 		{"tls12-chacha20", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256},
 	} {
-		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag)
+		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag, false)
 		conns++
 	}
 	conns += curlTLS(t, srv.Listener.Addr().String(), filepath.Join(dir, "curl-keys.log"))
 	stop()
 
-	kf.Close()
 	var keys []string
 	for _, p := range []string{klPath, filepath.Join(dir, "curl-keys.log")} {
 		if _, err := os.Stat(p); err == nil {
 			keys = append(keys, p)
 		}
 	}
-	want := slices.Clone(served.lines)
-	slices.Sort(want)
+	want := served.sorted()
 	checkTLSCapture(t, path, keys, want, conns)
 	if *update {
 		writeTLSFixture(t, "tls-lo", path, keys, want)
