@@ -208,7 +208,7 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 // its secrets or "tls REASON" when it could not be read (an unsupported
 // suite, a wrong key, damage). A connection whose client sent 0-RTT data,
 // which is not decrypted, also counts as "tls 0-rtt data skipped"; one
-// decrypted but speaking HTTP/2 as "http2 over tls". TLS counts decrypted
+// decrypted speaking HTTP/2 is recorded as protocol h2. TLS counts decrypted
 // connections by their parameters, "TLS 1.3 SUITE sni=NAME alpn=PROTO":
 // an exchange has no place for its connection's TLS parameters without a
 // format change, so the metadata keeps them per kind of connection. Keys
@@ -462,7 +462,6 @@ type stream struct {
 	// endAt holds, per side, the time+1 of a FIN that came while the
 	// side's TLS records waited for secrets; 0 when none.
 	endAt [2]int64
-	h2    bool
 	first bool // the first byte has been seen
 }
 
@@ -500,8 +499,14 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	dir, _, end, skip := sg.Info()
 	sd := side(dir)
 	n, _ := sg.Lengths()
-	if s.c == nil && n == 0 {
-		return
+	if s.c == nil {
+		if n == 0 {
+			return
+		}
+		// A connection opening with a TLS record is parsed from its
+		// plaintext, and HTTP/2 in it is h2: the parser must know before
+		// it is made.
+		s.cfg.TLS = s.p.tlsStart(sg.Fetch(min(n, 3)))
 	}
 	s.conn()
 	if skip > 0 {

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
-	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // writeTestCert writes a throwaway ECDSA certificate for host and its key
@@ -59,17 +59,20 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// TestTLSNginxCurl is the issue's acceptance with Debian's programs:
-// curl with SSLKEYLOGFILE against nginx serving files over TLS 1.2 and
-// 1.3 with a certificate the test makes, captured by tcpdump. Every
-// request nginx logged comes out of the pcap and the key log with its
-// status and the served file byte for byte; without the key log the
-// connections are counted as "no keys" with their SNI.
-func TestTLSNginxCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+// nginxShop is nginx serving three files over TLS 1.2 and 1.3 with a
+// certificate for shop.test the test made, logging each request with its
+// status, size and TLS parameters.
+type nginxShop struct {
+	dir, cert, addr string
+	port            int
+	files           map[string][]byte
+}
+
+// startNginxShop starts it; listen holds the listen parameters after the
+// address ("ssl", or "ssl http2": the form nginx 1.22, Debian 12's, reads,
+// which later versions still accept with a warning).
+func startNginxShop(t *testing.T, listen string) *nginxShop {
+	t.Helper()
 	dir := t.TempDir()
 	cert, key := writeTestCert(t, dir, "shop.test")
 	www := filepath.Join(dir, "www")
@@ -85,27 +88,25 @@ func TestTLSNginxCurl(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
-    listen %s ssl;
+    listen %s %s;
     server_name shop.test;
     ssl_certificate %s;
     ssl_certificate_key %s;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
     root %s;
-  }`, addr, cert, key, www), "$request $status $body_bytes_sent $ssl_protocol $ssl_cipher")
-	path, stop := startTcpdump(t, "lo", addr)
-	keylog := filepath.Join(dir, "keys.log")
-	runs := [][]string{
-		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256"},
-		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_256_GCM_SHA384"},
-		{"--tlsv1.3", "--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"},
-		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"},
-		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"},
-		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"},
-	}
-	base := fmt.Sprintf("https://shop.test:%d/", port)
+  }`, addr, listen, cert, key, www), "$request $status $body_bytes_sent $ssl_protocol $ssl_cipher")
+	return &nginxShop{dir: dir, cert: cert, addr: addr, port: port, files: files}
+}
+
+// curl fetches the three files and a missing one with curl on one
+// connection per run, the TLS settings of each run after proto (a curl
+// flag such as --http1.1 or --http2), logging keys with SSLKEYLOGFILE.
+func (n *nginxShop) curl(t *testing.T, curl, proto, keylog string, runs [][]string) {
+	t.Helper()
+	base := fmt.Sprintf("https://shop.test:%d/", n.port)
 	for _, r := range runs {
-		args := append([]string{"-sS", "--http1.1", "--cacert", cert, "--resolve", fmt.Sprintf("shop.test:%d:127.0.0.1", port)}, r...)
+		args := append([]string{"-sS", proto, "--cacert", n.cert, "--resolve", fmt.Sprintf("shop.test:%d:127.0.0.1", n.port)}, r...)
 		for _, f := range []string{"a.txt", "b.json", "c.bin", "missing"} {
 			args = append(args, base+f, "-o", "/dev/null")
 		}
@@ -115,9 +116,15 @@ func TestTLSNginxCurl(t *testing.T) {
 			t.Fatalf("curl %v: %v: %s", r, err, msg)
 		}
 	}
-	stop()
+}
 
-	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
+// check wants every request nginx logged out of the pcap and the key log,
+// with its status and the served file byte for byte, on protocol proto,
+// from conns connections all decrypted; and without the key log, the
+// connections counted as "no keys" with their SNI.
+func (n *nginxShop) check(t *testing.T, path, keylog string, proto session.Protocol, conns int) {
+	t.Helper()
+	logged, err := os.ReadFile(filepath.Join(n.dir, "access.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,25 +133,24 @@ func TestTLSNginxCurl(t *testing.T) {
 		f := strings.Fields(l) // GET /a.txt HTTP/1.1 200 4500 TLSv1.3 TLS_AES_128_GCM_SHA256
 		want = append(want, strings.Join(f[:5], " "))
 	}
-	k := tlsdecrypt.NewKeyLog()
-	if err := k.AddFile(keylog); err != nil {
-		t.Fatal(err)
-	}
 	src, err := pcapfile.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cnt := collect(t, src, WithKeyLog(k))
+	got, cnt := collect(t, src, WithKeyLog(loadKeyLog(t, keylog)))
 	src.Close()
 	var lines []string
 	for _, x := range got {
 		lines = append(lines, fmt.Sprintf("%s %s %s %d %d", x.Request.Method, x.Request.Target, x.Request.Proto, x.Response.Status, len(x.Response.Body)))
 		name := strings.TrimPrefix(x.Request.Target, "/")
-		if b, ok := files[name]; ok && (x.Response.Status != 200 || !bytes.Equal(x.Response.Body, b)) {
+		if b, ok := n.files[name]; ok && (x.Response.Status != 200 || !bytes.Equal(x.Response.Body, b)) {
 			t.Errorf("%s: status %d, body of %d bytes, not the file served", name, x.Response.Status, len(x.Response.Body))
 		}
 		if x.Flags != 0 {
 			t.Errorf("%s: flags %s", x.Request.Target, flagNames(x.Flags))
+		}
+		if x.Conn.Protocol != proto {
+			t.Errorf("%s: protocol %v, want %v", x.Request.Target, x.Conn.Protocol, proto)
 		}
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -154,8 +160,8 @@ func TestTLSNginxCurl(t *testing.T) {
 	for _, n := range cnt.TLS {
 		decrypted += n
 	}
-	if decrypted != uint64(len(runs)) || len(cnt.Unsupported) != 0 {
-		t.Errorf("decrypted %d of %d connections: %v; unsupported %v", decrypted, len(runs), cnt.TLS, cnt.Unsupported)
+	if decrypted != uint64(conns) || len(cnt.Unsupported) != 0 {
+		t.Errorf("decrypted %d of %d connections: %v; unsupported %v", decrypted, conns, cnt.TLS, cnt.Unsupported)
 	}
 	t.Logf("tls: %v", cnt.TLS)
 
@@ -165,7 +171,55 @@ func TestTLSNginxCurl(t *testing.T) {
 	}
 	defer src.Close()
 	got, cnt = collect(t, src)
-	if len(got) != 0 || cnt.Unsupported["tls no keys sni=shop.test"] != uint64(len(runs)) {
+	if len(got) != 0 || cnt.Unsupported["tls no keys sni=shop.test"] != uint64(conns) {
 		t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 	}
+}
+
+// TestTLSNginxCurl is the issue's acceptance with Debian's programs:
+// curl with SSLKEYLOGFILE against nginx serving files over TLS 1.2 and
+// 1.3 with a certificate the test makes, captured by tcpdump. Every
+// request nginx logged comes out of the pcap and the key log with its
+// status and the served file byte for byte; without the key log the
+// connections are counted as "no keys" with their SNI.
+func TestTLSNginxCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	shop := startNginxShop(t, "ssl")
+	path, stop := startTcpdump(t, "lo", shop.addr)
+	keylog := filepath.Join(shop.dir, "keys.log")
+	runs := [][]string{
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256"},
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_256_GCM_SHA384"},
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+	}
+	shop.curl(t, curl, "--http1.1", keylog, runs)
+	stop()
+	shop.check(t, path, keylog, session.ProtoHTTP1, len(runs))
+}
+
+// TestTLSNginxCurlH2 is the same with HTTP/2: curl --http2 against nginx
+// with http2 on its TLS listener, ALPN h2. Every request nginx logged
+// comes out as an h2 exchange, the served file byte for byte.
+func TestTLSNginxCurlH2(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	shop := startNginxShop(t, "ssl http2")
+	path, stop := startTcpdump(t, "lo", shop.addr)
+	keylog := filepath.Join(shop.dir, "keys.log")
+	runs := [][]string{
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256"},
+		{"--tlsv1.3", "--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"},
+		{"--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+	}
+	shop.curl(t, curl, "--http2", keylog, runs)
+	stop()
+	shop.check(t, path, keylog, session.ProtoH2, len(runs))
 }

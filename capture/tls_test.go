@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 )
@@ -46,6 +48,34 @@ func (l *servedLog) handler() http.Handler {
 	})
 }
 
+// sorted returns the lines served so far, sorted.
+func (l *servedLog) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.lines))
+}
+
+// keyLogServer starts Go's TLS server (httptest's certificate for
+// example.com; HTTP/2 by ALPN when h2) logging what it serves, and writing
+// its key log to klPath in a temporary directory.
+func keyLogServer(t *testing.T, h2 bool) (srv *httptest.Server, served *servedLog, klPath string) {
+	t.Helper()
+	klPath = filepath.Join(t.TempDir(), "keys.log")
+	kf, err := os.Create(klPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kf.Close() })
+	served = &servedLog{}
+	srv = httptest.NewUnstartedServer(served.handler())
+	srv.EnableHTTP2 = h2
+	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, served, klPath
+}
+
 // exchangeLine names an exchange by its request and both bodies, bodies
 // by length and a short prefix so mismatches print readably.
 func exchangeLine(method, target string, req, resp []byte) string {
@@ -62,8 +92,10 @@ func fnv64(b []byte) uint64 {
 }
 
 // tlsClientRequests makes requests on one keep-alive connection with the
-// given client TLS settings.
-func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string) {
+// given client TLS settings: over HTTP/1.1 a GET, a POST and a GET of more
+// than one TLS record; over HTTP/2 (ALPN h2) a GET, a POST and three PUTs
+// at once, so their streams interleave.
+func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, suite uint16, tag string, h2 bool) {
 	t.Helper()
 	cfg := roots.Clone()
 	cfg.ServerName = "example.com"
@@ -71,8 +103,16 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 	if suite != 0 {
 		cfg.CipherSuites = []uint16{suite}
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableCompression: true, MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
+	var tr interface {
+		http.RoundTripper
+		CloseIdleConnections()
+	} = &http.Transport{TLSClientConfig: cfg, DisableCompression: true, MaxIdleConnsPerHost: 1}
+	if h2 {
+		cfg.NextProtos = []string{"h2"}
+		tr = &http2.Transport{TLSClientConfig: cfg, DisableCompression: true}
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	do := func(method, path, body string) {
 		var rd io.Reader
 		if body != "" {
@@ -80,21 +120,36 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 		}
 		req, err := http.NewRequest(method, base+path, rd)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
-			t.Fatalf("%s: negotiated %+v", tag, resp.TLS)
+		if (resp.ProtoMajor == 2) != h2 || resp.TLS == nil || resp.TLS.Version != version || (suite != 0 && resp.TLS.CipherSuite != suite) {
+			t.Errorf("%s: %s, negotiated %+v", tag, resp.Proto, resp.TLS)
 		}
 	}
 	do("GET", "/small?c="+tag, "")
-	do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 1000))
-	do("GET", "/big?c="+tag, "")
+	if !h2 {
+		do("POST", "/echo?c="+tag, strings.Repeat("payload-"+tag+"|", 1000))
+		do("GET", "/big?c="+tag, "")
+		return
+	}
+	do("POST", "/echo?c="+tag, strings.Repeat("h2-"+tag+"|", 300))
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do("PUT", fmt.Sprintf("/at-once/%d?c=%s", i, tag), strings.Repeat(fmt.Sprint(i), 200*(i+1)))
+		}()
+	}
+	wg.Wait()
 }
 
 // TestTLSKeyLogTcpdump captures real TLS 1.2 and 1.3 traffic between Go's
@@ -103,19 +158,8 @@ func tlsClientRequests(t *testing.T, base string, roots *tls.Config, version, su
 // exchange the server served, bodies exact; and that without the key log
 // the connections are counted as "no keys" with their SNI.
 func TestTLSKeyLogTcpdump(t *testing.T) {
-	dir := t.TempDir()
-	klPath := filepath.Join(dir, "keys.log")
-	kf, err := os.Create(klPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	var served servedLog
-	srv := httptest.NewUnstartedServer(served.handler())
-	srv.TLS = &tls.Config{KeyLogWriter: kf, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the knocks of waitCapturing
-	srv.StartTLS()
-	defer srv.Close()
+	srv, served, klPath := keyLogServer(t, false)
+	dir := filepath.Dir(klPath)
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig
 	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
 
@@ -130,52 +174,64 @@ func TestTLSKeyLogTcpdump(t *testing.T) {
 		{"tls12-aes256gcm", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
 		{"tls12-chacha20", tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256},
 	} {
-		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag)
+		tlsClientRequests(t, srv.URL, roots, c.version, c.suite, c.tag, false)
 		conns++
 	}
 	conns += curlTLS(t, srv.Listener.Addr().String(), filepath.Join(dir, "curl-keys.log"))
 	stop()
 
-	kf.Close()
 	var keys []string
 	for _, p := range []string{klPath, filepath.Join(dir, "curl-keys.log")} {
 		if _, err := os.Stat(p); err == nil {
 			keys = append(keys, p)
 		}
 	}
-	want := slices.Clone(served.lines)
-	slices.Sort(want)
+	want := served.sorted()
 	checkTLSCapture(t, path, keys, want, conns)
 	if *update {
-		// The fixture: the capture, every key log in one file, and what
-		// the server served.
-		var all []byte
-		for _, p := range keys {
-			b, _ := os.ReadFile(p)
-			all = append(all, b...)
-		}
-		raw, _ := os.ReadFile(path)
-		for name, b := range map[string][]byte{"tls-lo.pcap": raw, "tls-lo.keys": all, "tls-lo.served": []byte(strings.Join(want, "\n") + "\n")} {
-			if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		writeTLSFixture(t, "tls-lo", path, keys, want)
+	}
+}
+
+// writeTLSFixture writes testdata/NAME.pcap (the capture at path),
+// NAME.keys (every key log in one file) and NAME.served (the served
+// exchanges, one per line).
+func writeTLSFixture(t *testing.T, name, path string, keyPaths, served []string) {
+	t.Helper()
+	var all []byte
+	for _, p := range keyPaths {
+		b, _ := os.ReadFile(p)
+		all = append(all, b...)
+	}
+	raw, _ := os.ReadFile(path)
+	for ext, b := range map[string][]byte{".pcap": raw, ".keys": all, ".served": []byte(strings.Join(served, "\n") + "\n")} {
+		if err := os.WriteFile(filepath.Join("testdata", name+ext), b, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// readTLSFixture returns the paths of testdata/NAME.pcap and NAME.keys
+// and the served exchanges of NAME.served.
+func readTLSFixture(t *testing.T, name string) (pcap, keys string, served []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".served"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served = strings.Split(strings.TrimSpace(string(b)), "\n")
+	return filepath.Join("testdata", name+".pcap"), filepath.Join("testdata", name+".keys"), served
 }
 
 // TestTLSFixture reads the committed TLS capture (see testdata/README.md)
 // with and without its key log.
 func TestTLSFixture(t *testing.T) {
-	served, err := os.ReadFile(filepath.Join("testdata", "tls-lo.served"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := strings.Split(strings.TrimSpace(string(served)), "\n")
-	checkTLSCapture(t, filepath.Join("testdata", "tls-lo.pcap"), []string{filepath.Join("testdata", "tls-lo.keys")}, want, 6)
+	pcap, keyPath, want := readTLSFixture(t, "tls-lo")
+	checkTLSCapture(t, pcap, []string{keyPath}, want, 6)
 
 	// A wrong key log (every secret's last digit changed) and garbage
 	// lines: counted and named, nothing recorded, no panic.
-	keys, err := os.ReadFile(filepath.Join("testdata", "tls-lo.keys"))
+	keys, err := os.ReadFile(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +248,7 @@ func TestTLSFixture(t *testing.T) {
 	if st := k.Stats(); st.Bad != uint64(len(bad)/2) || st.FirstBad[0].Line != 2 {
 		t.Errorf("key log stats %+v", st)
 	}
-	src, err := pcapfile.Open(filepath.Join("testdata", "tls-lo.pcap"))
+	src, err := pcapfile.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,15 +278,7 @@ func TestTLSFixture(t *testing.T) {
 // keys" with their SNI.
 func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns int) {
 	t.Helper()
-	k := tlsdecrypt.NewKeyLog()
-	for _, p := range keyPaths {
-		if err := k.AddFile(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := k.Stats(); st.Bad != 0 {
-		t.Fatalf("bad key log lines: %v", st.FirstBad)
-	}
+	k := loadKeyLog(t, keyPaths...)
 	src, err := pcapfile.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -335,58 +383,6 @@ func BenchmarkTLSPcapToExchanges(b *testing.B) {
 		src.Close()
 		if res.Counters.Exchanges != want {
 			b.Fatalf("counters = %+v", res.Counters)
-		}
-	}
-}
-
-// TestTLSHTTP2Counted checks an HTTP/2 connection over TLS is decrypted,
-// counted as "http2 over tls" with ALPN h2 in its parameters, and records
-// nothing until HTTP/2 is parsed.
-func TestTLSHTTP2Counted(t *testing.T) {
-	kf, err := os.Create(filepath.Join(t.TempDir(), "keys.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h2 hello") }))
-	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{KeyLogWriter: kf}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	defer srv.Close()
-	path, stop := startTcpdump(t, "lo", srv.Listener.Addr().String())
-	client := srv.Client()
-	resp, err := client.Get(srv.URL + "/h2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("proto %s", resp.Proto)
-	}
-	client.CloseIdleConnections()
-	stop()
-	k := tlsdecrypt.NewKeyLog()
-	if err := k.AddFile(kf.Name()); err != nil {
-		t.Fatal(err)
-	}
-	for _, keys := range []bool{true, false} {
-		src, err := pcapfile.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opts []Option
-		if keys {
-			opts = append(opts, WithKeyLog(k))
-		}
-		got, cnt := collect(t, src, opts...)
-		src.Close()
-		if keys && (len(got) != 0 || cnt.Unsupported["http2 over tls"] != 1 || cnt.TLS["TLS 1.3 TLS_AES_128_GCM_SHA256 alpn=h2"] != 1) {
-			t.Errorf("with keys: %d exchanges, unsupported %v, tls %v", len(got), cnt.Unsupported, cnt.TLS)
-		}
-		if !keys && (len(got) != 0 || cnt.Unsupported["tls no keys sni=(none)"] != 1) {
-			t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 		}
 	}
 }

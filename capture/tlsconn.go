@@ -27,17 +27,10 @@ const (
 	maxTLSKinds = 1000
 )
 
-// plaintext receives what the TLS reader decrypted.
+// plaintext receives what the TLS reader decrypted. The HTTP parser was
+// made with Config.TLS, so it finds HTTP/2 by the client preface (what
+// ALPN h2 promises) and records it as h2, and HTTP/1 otherwise.
 func (s *stream) plaintext(side int, data []byte, ts int64) {
-	if s.h2 {
-		return
-	}
-	if s.tls.Info().ALPN == "h2" {
-		// HTTP/2 over TLS is decrypted but not parsed yet.
-		s.h2 = true
-		s.p.tlsCount("http2 over tls")
-		return
-	}
 	s.c.Feed(httpstream.Side(side), data, ts)
 }
 
