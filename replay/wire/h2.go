@@ -188,7 +188,8 @@ type H2Conn struct {
 	sendWin   int64  // the connection's send window
 	recvUnack int64  // DATA bytes received since the last connection WINDOW_UPDATE
 	goAway    *GoAwayError
-	err       error // set once the connection is done
+	settings  chan struct{} // closed once the server's first SETTINGS are in
+	err       error         // set once the connection is done
 	byServer  bool
 	done      chan struct{}
 }
@@ -231,12 +232,27 @@ func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	w.open[c] = struct{}{}
 	w.mu.Unlock()
 	go c.readLoop()
+	// The server's SETTINGS come first: waiting for them makes the first
+	// streams respect its concurrency limit rather than be refused.
+	t := time.NewTimer(w.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-c.settings:
+	case <-c.done:
+		return nil, c.err
+	case <-t.C:
+		c.close(&ProtocolError{Reason: "no SETTINGS from the server: is it HTTP/2? replay with --protocol h1"}, false)
+		return nil, c.err
+	case <-ctx.Done():
+		c.close(ctx.Err(), false)
+		return nil, ctx.Err()
+	}
 	return c, nil
 }
 
 func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c := &H2Conn{w: w, nc: nc, nextID: 1, streams: make(map[uint32]*h2Stream),
-		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{})}
+		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{}), settings: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	c.bw = bufio.NewWriterSize(nc, 32<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 32<<10))
@@ -319,7 +335,13 @@ func (c *H2Conn) handle(f http2.Frame) error {
 		if err != nil {
 			return err
 		}
-		return c.writeFrames(func() error { return c.fr.WriteSettingsAck() })
+		err = c.writeFrames(func() error { return c.fr.WriteSettingsAck() })
+		select {
+		case <-c.settings:
+		default:
+			close(c.settings)
+		}
+		return err
 	case *http2.PingFrame:
 		if f.IsAck() {
 			return nil

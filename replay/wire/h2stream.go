@@ -468,7 +468,9 @@ func (l *H2Line) Do(ctx context.Context, req *H2Request) (*session.Response, int
 // unsent reports whether err says the stream was never acted on.
 func unsent(err error) bool {
 	var g *GoAwayError
-	return errors.Is(err, errNotSent) || errors.As(err, &g) && g.Unprocessed
+	var se *StreamError
+	return errors.Is(err, errNotSent) || errors.As(err, &g) && g.Unprocessed ||
+		errors.As(err, &se) && se.Code == http2.ErrCodeRefusedStream
 }
 
 // Close closes the line's connection, if it has one.
