@@ -113,6 +113,8 @@ func New(target string, opts ...Option) (*Replayer, error) {
 		return nil, &TargetError{target, "no host: write it as http://host:port"}
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, &TargetError{target, "a target takes no query or fragment"}
+	case checkProtocol(o.protocol, u.Scheme) != "":
+		return nil, &TargetError{target, checkProtocol(o.protocol, u.Scheme)}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""

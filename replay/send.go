@@ -62,13 +62,22 @@ type (
 	wireRequest = wire.Request
 	wireConn    = wire.Conn
 	// wireClient is the engine's wire.Client; a worker holds a
-	// connection from one request to its next (see doOn).
-	wireClient struct{ *wire.Client }
+	// connection from one request to its next (see doOn). Its h2 sends
+	// the HTTP/2 streams (see useH2); it opens no connection unless one
+	// is replayed.
+	wireClient struct {
+		*wire.Client
+		h2 *wire.H2Client
+	}
 )
 
 func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration, maxIdle int) *wireClient {
-	return &wireClient{wire.New(wire.Config{Addr: addr, TLS: tlsConfig, ConnectTimeout: connectTimeout,
-		Timeout: timeout, MaxIdle: maxIdle, BodyLimit: maxLearnBody})}
+	cfg := wire.Config{Addr: addr, TLS: tlsConfig, ConnectTimeout: connectTimeout,
+		Timeout: timeout, MaxIdle: maxIdle, BodyLimit: maxLearnBody}
+	w := &wireClient{Client: wire.New(cfg)}
+	cfg.TLS = wire.H2TLSConfig(tlsConfig)
+	w.h2 = wire.NewH2(cfg)
+	return w
 }
 
 func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn) (*session.Response, int64, error) {
@@ -76,7 +85,10 @@ func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn
 }
 
 func (w *wireClient) put(c *wireConn) { w.Put(c) }
-func (w *wireClient) closeAll()       { w.CloseAll() }
+func (w *wireClient) closeAll() {
+	w.CloseAll()
+	w.h2.CloseAll()
+}
 
 // build makes the request to send from the (substituted) recorded one:
 // the target's base path before the recorded request-target (an
