@@ -37,13 +37,6 @@ type nginx struct {
 // installed (apt-get install nginx-light, as .ci/setup does).
 func startNginx(t *testing.T) *nginx {
 	t.Helper()
-	return startNginxWith(t, "", "")
-}
-
-// startNginxWith is startNginx with listen parameters (" http2" for h2c)
-// and more server directives.
-func startNginxWith(t *testing.T, listen, server string) *nginx {
-	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, err2 := os.Stat("/usr/sbin/nginx"); err2 != nil {
@@ -75,12 +68,11 @@ http {
 	keepalive_timeout 75s;
 	keepalive_requests 100000;
 	server {
-		listen %[3]s%[4]s;
+		listen %[3]s;
 		location / { return 200 "ok\n"; }
-		%[5]s
 	}
 }
-`, dir, n.log, addr, listen, server)
+`, dir, n.log, addr)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -28,7 +30,20 @@ func h2cNginx(t *testing.T) *nginx {
 	})}
 	go up.Serve(ln)
 	t.Cleanup(func() { up.Close() })
-	return startNginxWith(t, " http2", fmt.Sprintf("location /slow/ { proxy_pass http://%s; }", ln.Addr()))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`server {
+		listen %s http2;
+		keepalive_requests 100000;
+		location / { return 200 "ok\n"; }
+		location /slow/ { proxy_pass http://%s; }
+	}`, addr, ln.Addr()), "$connection $connection_requests $msec $request_time $request_uri")
+	return &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
 }
 
 // h2Stream makes exchange x stream id of its connection, in session sess.
