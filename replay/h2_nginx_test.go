@@ -46,18 +46,6 @@ func h2cNginx(t *testing.T) *nginx {
 	return &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
 }
 
-// h2Stream makes exchange x stream id of its connection, in session sess.
-func h2Stream(sess string, id uint32) func(*session.Exchange) {
-	return func(x *session.Exchange) {
-		x.Session = sess
-		x.Conn.Protocol = session.ProtoH2C
-		x.Request.Proto, x.Response.Proto = "HTTP/2.0", "HTTP/2.0"
-		x.Request.Header = append(session.Headers{{Name: ":method", Value: x.Request.Method}, {Name: ":scheme", Value: "http"},
-			{Name: ":authority", Value: "shop.test"}, {Name: ":path", Value: x.Request.Target}}, x.Request.Header...)
-		x.Stream = &session.Stream{ID: id}
-	}
-}
-
 // maxOverlap is the most log entries of one connection in flight at once.
 func maxOverlap(lines []logLine, ends map[int]time.Time) map[uint64]int {
 	type ev struct {

@@ -1,0 +1,67 @@
+package replay
+
+import (
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// TestLiveValuesH2 replays the token server's two users recorded over h2c,
+// one connection each: tokens in authorization metadata, cookies and ids
+// are substituted in HTTP/2 header fields and bodies as in HTTP/1, and
+// every request arrives as HTTP/2 on the recorded connections.
+func TestLiveValuesH2(t *testing.T) {
+	as := newAuthServer("pw")
+	var h1 atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			h1.Add(1)
+		}
+		as.ServeHTTP(w, r)
+	}), &http2.Server{})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	var exs []*session.Exchange
+	for i, u := range [][]*session.Exchange{userSession("u1", "alice", "pw", 0), userSession("u2", "bob", "pw", 3)} {
+		for k, x := range u {
+			x.Conn.ID = uint64(i + 1)
+			x.Index = k
+			h2Stream(x.Session, uint32(2*k+1))(x)
+		}
+		exs = append(exs, u...)
+	}
+	rep := run(t, "http://"+ln.Addr().String(), source(exs...), WithPacer(Speed(10)))
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if len(as.bad) > 0 || as.logins != 2 {
+		t.Fatalf("server saw %d bad requests: %q; %d logins", len(as.bad), as.bad, as.logins)
+	}
+	if h1.Load() != 0 || rep.Connections.HTTP2 != 2 || rep.Connections.Opened != 2 {
+		t.Errorf("%d HTTP/1 requests; connections %+v", h1.Load(), rep.Connections)
+	}
+	if rep.Requests.Responses != 16 || rep.Requests.Uncorrelated != 0 || rep.StatusMismatch != 0 {
+		t.Errorf("requests %+v, status mismatches %d", rep.Requests, rep.StatusMismatch)
+	}
+}
+
+// h2Stream makes exchange x stream id of its connection, in session sess.
+func h2Stream(sess string, id uint32) func(*session.Exchange) {
+	return func(x *session.Exchange) {
+		x.Session = sess
+		x.Conn.Protocol = session.ProtoH2C
+		x.Request.Proto, x.Response.Proto = "HTTP/2.0", "HTTP/2.0"
+		x.Request.Header = append(session.Headers{{Name: ":method", Value: x.Request.Method}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: "shop.test"}, {Name: ":path", Value: x.Request.Target}}, x.Request.Header...)
+		x.Stream = &session.Stream{ID: id}
+	}
+}
