@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/replay/wire"
@@ -175,5 +177,71 @@ func TestH2GRPC(t *testing.T) {
 	n := srv.Counts()
 	if n.Calls["/grpcshop.Shop/Login"] != 2 || n.MessagesIn["/grpcshop.Shop/Chat"] != 2 || n.MessagesOut["/grpcshop.Shop/Chat"] != 2 {
 		t.Errorf("counts %+v", n)
+	}
+}
+
+// goAwayServer is a raw HTTP/2 server whose odd connections answer the
+// first stream with GOAWAY (last stream 0: nothing processed) and whose
+// even ones answer 200.
+func goAwayServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 1; ; n++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveGoAway(nc, n%2 == 1)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serveGoAway(nc net.Conn, away bool) {
+	defer nc.Close()
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		h, ok := f.(*http2.HeadersFrame)
+		if !ok {
+			continue
+		}
+		if away {
+			fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+			continue
+		}
+		var hb bytes.Buffer
+		hpack.NewEncoder(&hb).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	}
+}
+
+// TestH2GoAway: a stream the server's GOAWAY left unprocessed is sent again
+// on a new connection when its method is idempotent, and fails with its
+// own kind otherwise.
+func TestH2GoAway(t *testing.T) {
+	addr := goAwayServer(t)
+	c := h2Client(addr)
+	defer c.CloseAll()
+	resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "h"}})
+	if err != nil || resp.Status != 200 || c.Stats().Opened != 2 {
+		t.Fatalf("GET after GOAWAY: %v %+v, opened %d", err, resp, c.Stats().Opened)
+	}
+	_, _, err = c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/", Host: "h", Body: []byte("x")}})
+	if wire.Kind(err) != wire.KindGoAway || c.Stats().Opened != 3 {
+		t.Fatalf("POST after GOAWAY: %v (kind %q), opened %d", err, wire.Kind(err), c.Stats().Opened)
 	}
 }
