@@ -1,10 +1,15 @@
 package replay
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -63,5 +68,66 @@ func h2Stream(sess string, id uint32) func(*session.Exchange) {
 		x.Request.Header = append(session.Headers{{Name: ":method", Value: x.Request.Method}, {Name: ":scheme", Value: "http"},
 			{Name: ":authority", Value: "shop.test"}, {Name: ":path", Value: x.Request.Target}}, x.Request.Header...)
 		x.Stream = &session.Stream{ID: id}
+	}
+}
+
+// TestGRPCMessageOffsets: a client-streaming gRPC call's messages reach
+// the server at their recorded offsets within the stream, scaled by the
+// speed (the server stamps each message as it arrives).
+func TestGRPCMessageOffsets(t *testing.T) {
+	offsets := []time.Duration{0, 40 * time.Millisecond, 100 * time.Millisecond, 160 * time.Millisecond}
+	var mu sync.Mutex
+	var got []time.Duration
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t0 := time.Now()
+		var stamps []time.Duration
+		hdr := make([]byte, 5)
+		for {
+			if _, err := io.ReadFull(r.Body, hdr); err != nil {
+				break
+			}
+			if _, err := io.CopyN(io.Discard, r.Body, int64(binary.BigEndian.Uint32(hdr[1:]))); err != nil {
+				break
+			}
+			stamps = append(stamps, time.Since(t0))
+		}
+		mu.Lock()
+		got = stamps
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.WriteHeader(200)
+		w.Header().Set("Grpc-Status", "0")
+	}), &http2.Server{})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	x := rec("s", "POST", "/pkg.Svc/Upload", 0, 200, onConn(1), h2Stream("s", 1), withHeader("content-type", "application/grpc"))
+	g := &session.GRPC{HasStatus: true}
+	for i, at := range offsets {
+		msg := []byte(fmt.Sprintf("message %d", i))
+		x.Request.Body = append(append(x.Request.Body, 0, 0, 0, 0, byte(len(msg))), msg...)
+		g.Messages = append(g.Messages, session.Message{Size: uint32(len(msg)), At: int64(at)})
+	}
+	x.Stream.GRPC = g
+	for _, speed := range []float64{1, 2} {
+		rep := run(t, "http://"+ln.Addr().String(), source(x), WithPacer(Speed(speed)))
+		mu.Lock()
+		stamps := got
+		mu.Unlock()
+		if rep.Requests.Responses != 1 || len(rep.Errors) != 0 || len(stamps) != len(offsets) {
+			t.Fatalf("%gx: %+v %v, server stamps %v", speed, rep.Requests, rep.Errors, stamps)
+		}
+		for i, at := range offsets {
+			want := time.Duration(float64(at) / speed)
+			// The first message rides with the stream's opening; the
+			// others keep their gaps from it.
+			if d := (stamps[i] - stamps[0]) - want; d < -2*time.Millisecond || d > 15*time.Millisecond {
+				t.Errorf("%gx: message %d at %v after the first, want %v", speed, i, stamps[i]-stamps[0], want)
+			}
+		}
 	}
 }
