@@ -198,24 +198,15 @@ type H2Conn struct {
 // the client preface and SETTINGS, then starts its reader.
 func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	t0 := time.Now()
-	nc, err := w.dialer.DialContext(ctx, "tcp", w.cfg.Addr)
+	nc, err := connect(ctx, w.dialer, &w.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if w.cfg.TLS != nil {
-		tc := tls.Client(nc, w.cfg.TLS)
-		hctx, cancel := context.WithTimeout(ctx, w.cfg.ConnectTimeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			nc.Close()
-			return nil, err
-		}
+	if tc, ok := nc.(*tls.Conn); ok {
 		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			nc.Close()
 			return nil, &ProtocolError{Reason: fmt.Sprintf("server negotiated %q by ALPN, not h2: replay with --protocol h1", p)}
 		}
-		nc = tc
 	}
 	c := newH2Conn(w, nc)
 	if err := c.start(); err != nil {

@@ -3,11 +3,15 @@ package wire_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,5 +247,31 @@ func TestH2GoAway(t *testing.T) {
 	_, _, err = c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/", Host: "h", Body: []byte("x")}})
 	if wire.Kind(err) != wire.KindGoAway || c.Stats().Opened != 3 {
 		t.Fatalf("POST after GOAWAY: %v (kind %q), opened %d", err, wire.Kind(err), c.Stats().Opened)
+	}
+}
+
+// TestH2TLS: h2 over TLS by ALPN, with the client's TLS config offering
+// "h2" first; a server that negotiates HTTP/1.1 is an error that says
+// what to do.
+func TestH2TLS(t *testing.T) {
+	for _, h2 := range []bool{true, false} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(r.Proto))
+		}))
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		pool := x509.NewCertPool()
+		pool.AddCert(srv.Certificate())
+		c := wire.NewH2(wire.Config{Addr: srv.Listener.Addr().String(), TLS: wire.H2TLSConfig(&tls.Config{RootCAs: pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}}),
+			ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 10})
+		resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "example.com"}})
+		switch {
+		case h2 && (err != nil || string(resp.Body) != "HTTP/2.0"):
+			t.Errorf("h2 by ALPN: %v %+v", err, resp)
+		case !h2 && (wire.Kind(err) != wire.KindProtocol || !strings.Contains(err.Error(), "--protocol h1")):
+			t.Errorf("a server without h2: %v", err)
+		}
+		c.CloseAll()
+		srv.Close()
 	}
 }
