@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -171,12 +172,14 @@ type H2Conn struct {
 	w  *H2Client
 	nc net.Conn
 
-	wmu    sync.Mutex // guards bw, fr's writing side, enc, nextID
-	bw     *bufio.Writer
-	fr     *http2.Framer
-	enc    *hpack.Encoder
-	encBuf []byte
-	nextID uint32
+	wmu       sync.Mutex   // guards bw, fr's writing side, enc, nextID, wdeadline
+	writers   atomic.Int32 // goroutines holding or waiting for wmu (see lockW)
+	wdeadline time.Time
+	bw        *bufio.Writer
+	fr        *http2.Framer
+	enc       *hpack.Encoder
+	encBuf    []byte
+	nextID    uint32
 
 	mu        sync.Mutex
 	cond      *sync.Cond // broadcast on window, slot, settings and closing changes
@@ -437,17 +440,36 @@ func (c *H2Conn) data(f *http2.DataFrame) error {
 	return nil
 }
 
-// writeFrames runs write under the write lock and flushes.
+// writeFrames runs write under the write lock (see lockW).
 func (c *H2Conn) writeFrames(write func() error) error {
+	c.lockW()
+	return c.unlockW(write())
+}
+
+// lockW takes the write lock, counting the writer, and moves the write
+// deadline once it has aged by 1/64 of the timeout (as Conn does).
+func (c *H2Conn) lockW() {
+	c.writers.Add(1)
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if to := c.w.cfg.Timeout; to > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(to))
+		if d := time.Now().Add(to); d.Sub(c.wdeadline) > to/64 {
+			c.nc.SetWriteDeadline(d)
+			c.wdeadline = d
+		}
 	}
-	if err := write(); err != nil {
-		return err
+}
+
+// unlockW releases the write lock, flushing what was written unless
+// another writer waits for the lock: that one's frames go out with these
+// in one write, as many streams opened at once share a few packets.
+func (c *H2Conn) unlockW(err error) error {
+	if c.writers.Add(-1) == 0 {
+		if ferr := c.bw.Flush(); err == nil {
+			err = ferr
+		}
 	}
-	return c.bw.Flush()
+	c.wmu.Unlock()
+	return err
 }
 
 // finish ends stream id with err (nil: the response is whole) and frees

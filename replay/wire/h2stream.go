@@ -146,9 +146,9 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 
 // writeHeaders opens the stream: it takes the next id, registers st and
 // writes the header block (HEADERS and CONTINUATION frames).
-func (c *H2Conn) writeHeaders(st *h2Stream, req *H2Request, end bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+func (c *H2Conn) writeHeaders(st *h2Stream, req *H2Request, end bool) (err error) {
+	c.lockW()
+	defer func() { err = c.unlockW(err) }()
 	c.mu.Lock()
 	if c.err != nil || c.goAway != nil {
 		c.active--
@@ -171,7 +171,7 @@ func (c *H2Conn) writeHeaders(st *h2Stream, req *H2Request, end bool) error {
 	c.mu.Unlock()
 	c.encBuf = c.encBuf[:0]
 	c.encodeRequest(req)
-	err := c.writeBlock(st.id, c.encBuf, end, maxFrame)
+	err = c.writeBlock(st.id, c.encBuf, end, maxFrame)
 	if err != nil {
 		c.close(err, true)
 	}
@@ -179,11 +179,8 @@ func (c *H2Conn) writeHeaders(st *h2Stream, req *H2Request, end bool) error {
 }
 
 // writeBlock writes a header block as HEADERS and CONTINUATION frames;
-// c.wmu is held.
+// the write lock is held (see lockW).
 func (c *H2Conn) writeBlock(id uint32, block []byte, end bool, maxFrame int) error {
-	if to := c.w.cfg.Timeout; to > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(to))
-	}
 	first := block[:min(len(block), maxFrame)]
 	block = block[len(first):]
 	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first,
@@ -197,7 +194,7 @@ func (c *H2Conn) writeBlock(id uint32, block []byte, end bool, maxFrame int) err
 			return err
 		}
 	}
-	return c.bw.Flush()
+	return nil
 }
 
 // encodeRequest encodes req's header block into c.encBuf: the
@@ -324,14 +321,13 @@ func (c *H2Conn) writeBody(ctx context.Context, st *h2Stream, req *H2Request, st
 	if len(req.Trailer) == 0 {
 		return nil
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.lockW()
 	c.encBuf = c.encBuf[:0]
 	c.encodeFields(req.Trailer)
 	c.mu.Lock()
 	maxFrame := int(c.maxFrame)
 	c.mu.Unlock()
-	return c.writeBlock(st.id, c.encBuf, true, maxFrame)
+	return c.unlockW(c.writeBlock(st.id, c.encBuf, true, maxFrame))
 }
 
 // writeData writes p as DATA frames as the windows allow.
