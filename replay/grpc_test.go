@@ -56,7 +56,7 @@ func grpcRecording(t *testing.T) ([]*session.Exchange, grpcshop.Counts) {
 }
 
 // TestReplayGRPCShop replays the capture of the gRPC shop against a fresh
-// shop at 1x and 5x: every call goes on HTTP/2 (two connections, as
+// shop at 1x, 5x, 10x and 5x with --scale 3: every call goes on HTTP/2 (two connections, as
 // recorded), the server counts the recording's calls and messages per
 // method, and every recorded status comes back except those the tokens
 // decide: the shop's tokens travel inside protobuf messages, which
@@ -65,39 +65,43 @@ func grpcRecording(t *testing.T) ([]*session.Exchange, grpcshop.Counts) {
 // test asserts exactly that.
 func TestReplayGRPCShop(t *testing.T) {
 	xs, want := grpcRecording(t)
-	for _, speed := range []float64{1, 5} {
+	for _, tc := range []struct {
+		speed float64
+		scale int
+	}{{1, 1}, {5, 1}, {10, 1}, {5, 3}} {
+		speed, k := tc.speed, tc.scale
 		srv := grpcshop.NewServer()
 		addr, stop, err := srv.Serve("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep := run(t, "http://"+addr, session.NewSliceSource(xs...), WithPacer(Speed(speed)))
+		rep := run(t, "http://"+addr, session.NewSliceSource(xs...), WithPacer(Speed(speed)), WithScale(k))
 		stop()
 		got := srv.Counts()
 		for m, n := range want.Calls {
-			if got.Calls[m] != n {
-				t.Errorf("%gx: %s called %d times, recorded %d", speed, m, got.Calls[m], n)
+			if got.Calls[m] != n*k {
+				t.Errorf("%gx scale %d: %s called %d times, recorded %d", speed, k, m, got.Calls[m], n)
 			}
 		}
 		for m, n := range want.MessagesIn {
-			if got.MessagesIn[m] != n {
-				t.Errorf("%gx: %s got %d client messages, recorded %d", speed, m, got.MessagesIn[m], n)
+			if got.MessagesIn[m] != n*k {
+				t.Errorf("%gx scale %d: %s got %d client messages, recorded %d", speed, k, m, got.MessagesIn[m], n)
 			}
 		}
-		if c := rep.Connections; c == nil || c.HTTP2 != 2 || c.Opened != 2 {
-			t.Errorf("%gx: connections %+v, want the recording's 2 HTTP/2 ones", speed, c)
+		if c := rep.Connections; c == nil || c.HTTP2 != uint64(2*k) || c.Opened != uint64(2*k) {
+			t.Errorf("%gx scale %d: connections %+v, want the recording's 2 HTTP/2 ones", speed, k, c)
 		}
 		for _, st := range []string{"/grpcshop.Shop/Login OK", "/grpcshop.Shop/Login PermissionDenied", "/grpcshop.Shop/Chat OK", "/grpcshop.Shop/Upload OK", "/grpcshop.Shop/ListItems OK"} {
-			if got.Statuses[st] != want.Statuses[st] {
-				t.Errorf("%gx: %q %d times, recorded %d", speed, st, got.Statuses[st], want.Statuses[st])
+			if got.Statuses[st] != want.Statuses[st]*k {
+				t.Errorf("%gx scale %d: %q %d times, recorded %d", speed, k, st, got.Statuses[st], want.Statuses[st])
 			}
 		}
 		// The calls with a token: refused, each its own error kind.
 		tokened := want.Calls["/grpcshop.Shop/CreateOrder"] + want.Calls["/grpcshop.Shop/GetOrder"] + want.Calls["/grpcshop.Shop/Refresh"]
-		if rep.Errors["grpc-status-7"] != uint64(want.Statuses["/grpcshop.Shop/Login PermissionDenied"]) ||
-			rep.Errors["grpc-status-16"] != uint64(tokened) || len(rep.Errors) != 2 {
-			t.Errorf("%gx: errors %v", speed, rep.Errors)
+		if rep.Errors["grpc-status-7"] != uint64(want.Statuses["/grpcshop.Shop/Login PermissionDenied"]*k) ||
+			rep.Errors["grpc-status-16"] != uint64(tokened*k) || len(rep.Errors) != 2 {
+			t.Errorf("%gx scale %d: errors %v", speed, k, rep.Errors)
 		}
-		t.Logf("%gx: errors %v; server statuses %v; violations %v", speed, rep.Errors, got.Statuses, got.Violations)
+		t.Logf("%gx scale %d: errors %v; server statuses %v; violations %v", speed, k, rep.Errors, got.Statuses, got.Violations)
 	}
 }
