@@ -49,6 +49,13 @@ const (
 	ErrKindReset    = wire.KindReset    // the peer reset or closed the connection mid-exchange
 	ErrKindCanceled = wire.KindCanceled // the replay was stopped while the request was in flight
 	ErrKindOther    = wire.KindOther
+	// HTTP/2's: the server reset the stream, went away before it was
+	// done (and it could not be sent again), or broke the protocol. A
+	// gRPC response whose grpc-status is not OK counts as
+	// "grpc-status-N", N its code (see wire.GRPCError).
+	ErrKindStreamReset = wire.KindStreamReset
+	ErrKindGoAway      = wire.KindGoAway
+	ErrKindProtocol    = wire.KindProtocol
 )
 
 // errClientClosed is returned once the run's context ended.
