@@ -59,8 +59,15 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	}
 	if !endNow {
 		if err := c.writeBody(ctx, st, req, start); err != nil {
-			c.cancel(st, err)
-			return nil, 0, err
+			select {
+			case <-st.done:
+				// The stream ended before its body was all sent (the
+				// server answered early, reset it or went away): that
+				// end is the outcome.
+			default:
+				c.cancel(st, err)
+				return nil, 0, err
+			}
 		}
 	}
 	timeout := c.w.cfg.Timeout
@@ -78,7 +85,7 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	}
 	<-st.done
 	if st.err != nil {
-		return nil, st.n, st.err
+		return nil, 0, st.err // the reader may still be filling st after a cancel
 	}
 	resp := &st.resp
 	if req.StatusOnly {
