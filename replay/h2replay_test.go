@@ -1,11 +1,15 @@
 package replay
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,5 +133,36 @@ func TestGRPCMessageOffsets(t *testing.T) {
 				t.Errorf("%gx: message %d at %v after the first, want %v", speed, i, stamps[i]-stamps[0], want)
 			}
 		}
+	}
+}
+
+// TestReplayH2TLS replays an h2 recording against an https target: one
+// HTTP/2 connection by ALPN for the recorded one, with the run's TLS
+// settings (trust, SNI).
+func TestReplayH2TLS(t *testing.T) {
+	var protos sync.Map
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos.Store(r.Proto, true)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	var exs []*session.Exchange
+	for i := range 4 {
+		x := rec("s"+strconv.Itoa(i), "GET", "/"+strconv.Itoa(i), float64(i), float64(i)+5, onConn(1), h2Stream("s"+strconv.Itoa(i), uint32(2*i+1)))
+		x.Conn.Protocol = session.ProtoH2
+		exs = append(exs, x)
+	}
+	rep := run(t, srv.URL, source(exs...), WithPacer(Speed(10)), WithTLSConfig(&tls.Config{RootCAs: pool}))
+	if rep.Requests.Responses != 4 || len(rep.Errors) != 0 || rep.Connections.HTTP2 != 1 || rep.Connections.Opened != 1 {
+		t.Errorf("requests %+v, errors %v, connections %+v", rep.Requests, rep.Errors, rep.Connections)
+	}
+	if _, ok := protos.Load("HTTP/2.0"); !ok {
+		t.Error("no request arrived as HTTP/2")
+	}
+	if _, ok := protos.Load("HTTP/1.1"); ok {
+		t.Error("a request arrived as HTTP/1.1")
 	}
 }
