@@ -122,6 +122,10 @@ func grpcStatus(resp *session.Response) error {
 func (c *H2Conn) reserve(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err == nil && c.goAway == nil && uint32(c.active) < c.maxStream {
+		c.active++ // a free slot: nothing to wait for, nothing to wake
+		return nil
+	}
 	stop := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.cond.Broadcast()
