@@ -366,6 +366,11 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if n := min(int64(want), c.sendWin, st.sendWin, int64(c.maxFrame)); n > 0 && c.err == nil {
+		c.sendWin -= n // room at once: nothing to wait for, nothing to wake
+		st.sendWin -= n
+		return int(n), nil
+	}
 	stop := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.cond.Broadcast()
