@@ -366,7 +366,7 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := min(int64(want), c.sendWin, st.sendWin, int64(c.maxFrame)); n > 0 && c.err == nil {
+	if n := min(int64(want), c.sendWin, st.sendWin, int64(c.maxFrame)); n > 0 && c.err == nil && !st.ended() {
 		c.sendWin -= n // room at once: nothing to wait for, nothing to wake
 		st.sendWin -= n
 		return int(n), nil
@@ -395,6 +395,16 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 			return int(n), nil
 		}
 		c.cond.Wait()
+	}
+}
+
+// ended reports whether the stream is done.
+func (st *h2Stream) ended() bool {
+	select {
+	case <-st.done:
+		return true
+	default:
+		return false
 	}
 }
 
