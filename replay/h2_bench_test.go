@@ -17,10 +17,10 @@ import (
 
 var h2loadRPS = regexp.MustCompile(`finished in [^,]+, ([0-9.]+) req/s`)
 
-// h2cRecording is conns recorded h2c connections of perConn GET / streams
+// h2cBenchRecording is conns recorded h2c connections of perConn GET / streams
 // each, every stream its own session (as h2load's streams are
 // independent), all due at once.
-func h2cRecording(conns, perConn int) []*session.Exchange {
+func h2cBenchRecording(conns, perConn int) []*session.Exchange {
 	var exs []*session.Exchange
 	for k := range perConn {
 		for c := range conns {
@@ -58,7 +58,7 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		access_log off;
 		location / { return 200 "ok\n"; }
 	}`, "$status")
-	exs := h2cRecording(conns, n/conns)
+	exs := h2cBenchRecording(conns, n/conns)
 	for i := 0; i < b.N; i++ {
 		out, err := exec.Command("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-n", strconv.Itoa(n), "http://"+addr+"/").CombinedOutput()
 		m := h2loadRPS.FindSubmatch(out)

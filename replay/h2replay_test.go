@@ -166,3 +166,44 @@ func TestReplayH2TLS(t *testing.T) {
 		t.Error("a request arrived as HTTP/1.1")
 	}
 }
+
+// TestReplayHTTP2Auto: by default the same assembled h2c recording goes
+// as recorded, on one HTTP/2 connection, gRPC call included, with its
+// cookies.
+func TestReplayHTTP2Auto(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]*http.Request{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got[r.URL.Path] = r
+		mu.Unlock()
+		if r.Header.Get("Content-Type") == "application/grpc" {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Trailer", "Grpc-Status")
+			w.Write([]byte{0, 0, 0, 0, 0})
+			w.Header().Set("Grpc-Status", "0")
+		}
+	}), &http2.Server{})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	rep := run(t, "http://"+ln.Addr().String(), source(h2cRecording(t)...), WithPacer(Max{}))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || rep.Filtered.NeedsHTTP2 != 0 || len(rep.Errors) != 0 || rep.Connections.HTTP2 != 1 {
+		t.Fatalf("%d requests arrived; filtered %+v, errors %v, connections %+v", len(got), rep.Filtered, rep.Errors, rep.Connections)
+	}
+	for path, r := range got {
+		if r.ProtoMajor != 2 {
+			t.Errorf("%s arrived as %s", path, r.Proto)
+		}
+	}
+	// (Go's server joins the cookie fields, as RFC 9113 §8.2.3 says.)
+	if c := got["/items"].Header.Get("Cookie"); c != "a=1; b=2" {
+		t.Errorf("cookie %q, want the recorded two", c)
+	}
+}

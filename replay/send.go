@@ -103,7 +103,9 @@ func (w *wireClient) closeAll() {
 // fields less the hop-by-hop ones, and Host from the target unless
 // --keep-host.
 func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exchange) error {
-	req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
+	if !r.useH2(ex) {
+		req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
+	}
 	target := req.Target
 	if !strings.HasPrefix(target, "/") {
 		i := strings.Index(target, "://")
