@@ -198,7 +198,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	err := r.build(wr, &req, ex)
 	// The live response is read for what learning and comparing use;
 	// when its recorded one issued nothing, the status is all it needs.
-	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
+	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil && !r.learnsGRPC(ex)
 	if err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()
@@ -373,6 +373,9 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	res.Status = live.Status
 	if ex.Flags&session.FlagNoResponse == 0 {
 		r.st.learned.Add(uint64(ss.table.LearnFields(t.pending.fields, live)))
+		if r.learnsGRPC(ex) {
+			r.st.learned.Add(uint64(r.learnGRPC(t, live)))
+		}
 		r.compareLive(it, ss, live)
 	}
 	w.report(res)
