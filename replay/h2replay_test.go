@@ -127,10 +127,13 @@ func TestGRPCMessageOffsets(t *testing.T) {
 		}
 		for i, at := range offsets {
 			want := time.Duration(float64(at) / speed)
-			// The first message rides with the stream's opening; the
-			// others keep their gaps from it.
-			if d := (stamps[i] - stamps[0]) - want; d < -2*time.Millisecond || d > 15*time.Millisecond {
-				t.Errorf("%gx: message %d at %v after the first, want %v", speed, i, stamps[i]-stamps[0], want)
+			// From the moment the server saw the stream open; the bound
+			// is loose for a loaded machine (the 2 ms p99 is
+			// measured on a quiet one).
+			d := stamps[i] - want
+			t.Logf("%gx: message %d at %v, due %v", speed, i, stamps[i], want)
+			if d < -5*time.Millisecond || d > 30*time.Millisecond {
+				t.Errorf("%gx: message %d at %v into the stream, want %v", speed, i, stamps[i], want)
 			}
 		}
 	}
