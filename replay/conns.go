@@ -60,7 +60,8 @@ type lineKey struct {
 // (see pipelined); then it waits for that one to be written, writes, and
 // reads its response after that one's.
 type line struct {
-	wl *wire.Line
+	wl *wire.Line   // an HTTP/1 connection; nil for HTTP/2
+	h2 *wire.H2Line // an HTTP/2 connection, whose streams go concurrently
 
 	last    *task         // dispatcher only: the latest request dispatched on it
 	lastOff time.Duration // dispatcher only: that request's offset
@@ -84,12 +85,18 @@ func (d *dispatcher) onLine(t *task) {
 	k := lineKey{it.ex.Conn.ID, it.clone}
 	ln := d.lines[k]
 	if ln == nil {
-		ln = &line{wl: d.r.wire.NewLine()}
+		ln = d.newLine(it)
 		d.lines[k] = ln
 	}
 	ln.lastOff = it.offset
 	ln.busy.Add(1)
 	t.line = ln
+	if ln.h2 != nil {
+		// An HTTP/2 connection multiplexes: its streams wait for no
+		// other stream of it, only for their due time and their
+		// session's order rule.
+		return
+	}
 	t.closeReq, t.closeAfter = closes(it.ex)
 	prev := ln.last
 	ln.last = t
@@ -106,6 +113,32 @@ func (d *dispatcher) onLine(t *task) {
 	default:
 		t.after = prev // a connection shared by two sessions
 	}
+}
+
+// newLine makes the line of it's recorded connection: HTTP/2 when its
+// exchanges go on streams (see useH2).
+func (d *dispatcher) newLine(it *item) *line {
+	if d.r.useH2(it.ex) {
+		return &line{h2: d.r.wire.h2.NewLine()}
+	}
+	return &line{wl: d.r.wire.NewLine()}
+}
+
+// open opens the line's connection ahead of its first request.
+func (ln *line) open(ctx context.Context) error {
+	if ln.h2 != nil {
+		return ln.h2.Open(ctx)
+	}
+	return ln.wl.Open(ctx)
+}
+
+// close closes the line's connection.
+func (ln *line) close() {
+	if ln.h2 != nil {
+		ln.h2.Close()
+		return
+	}
+	ln.wl.Close()
 }
 
 // pipelined reports whether it was sent behind prev, the request before it
@@ -225,7 +258,7 @@ func (d *dispatcher) evictLines(now time.Duration) {
 			continue
 		}
 		if now-ln.lastOff > d.r.o.idle {
-			ln.wl.Close()
+			ln.close()
 			delete(d.lines, k)
 			continue
 		}
@@ -236,7 +269,7 @@ func (d *dispatcher) evictLines(now time.Duration) {
 	if over := len(d.lines) - maxLines; over > 0 {
 		slices.SortFunc(idles, func(a, b idle) int { return cmp.Compare(a.off, b.off) })
 		for _, i := range idles[:min(over, len(idles))] {
-			d.lines[i.k].wl.Close()
+			d.lines[i.k].close()
 			delete(d.lines, i.k)
 		}
 	}
@@ -245,7 +278,7 @@ func (d *dispatcher) evictLines(now time.Duration) {
 // closeLines closes every line: the run is over.
 func (d *dispatcher) closeLines() {
 	for k, ln := range d.lines {
-		ln.wl.Close()
+		ln.close()
 		delete(d.lines, k)
 	}
 }
@@ -284,12 +317,12 @@ func (d *dispatcher) prepare(items *handoff[*item]) (first []*item, more bool) {
 			continue
 		}
 		seen[k] = true
-		ln := &line{wl: d.r.wire.NewLine()}
+		ln := d.newLine(it)
 		d.lines[k] = ln
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = ln.wl.Open(d.ctx) // a failure shows on the first request, which dials again
+			_ = ln.open(d.ctx) // a failure shows on the first request, which dials again
 		}()
 	}
 	wg.Wait()
@@ -314,6 +347,11 @@ type ConnReport struct {
 	// Pooled counts the requests of a recorded-connections run that went
 	// on the pool, their recording naming no connection.
 	Pooled uint64 `json:"pooled,omitempty"`
+	// HTTP2 counts the HTTP/2 connections among Opened, and StreamWaits
+	// the streams that waited under a server's
+	// SETTINGS_MAX_CONCURRENT_STREAMS (their wait shows as lag).
+	HTTP2       uint64 `json:"http2,omitempty"`
+	StreamWaits uint64 `json:"stream_waits,omitempty"`
 }
 
 // connReport makes the run's ConnReport.
@@ -325,10 +363,12 @@ func (r *Replayer) connReport() *ConnReport {
 	if r.wire == nil {
 		return cr
 	}
-	s := r.wire.Stats()
-	cr.Opened, cr.Reused, cr.ClosedByClient, cr.ClosedByServer = s.Opened, s.Reused, s.ClosedByClient, s.ClosedByServer
+	s, s2 := r.wire.Stats(), r.wire.h2.Stats()
+	cr.Opened, cr.Reused = s.Opened+s2.Opened, s.Reused
+	cr.ClosedByClient, cr.ClosedByServer = s.ClosedByClient+s2.ClosedByClient, s.ClosedByServer+s2.ClosedByServer
+	cr.HTTP2, cr.StreamWaits = s2.Opened, s2.ConcurrencyWaits
 	h := newHist()
-	for _, c := range s.Connect {
+	for _, c := range append(s.Connect, s2.Connect...) {
 		h.record(c)
 	}
 	cr.Connect = h.summary(false)
@@ -342,6 +382,9 @@ func (c *ConnReport) summary(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
 		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
+	if c.HTTP2 > 0 {
+		fmt.Fprintf(b, "  connections  %d of them HTTP/2; %d streams waited for the server's concurrency limit\n", c.HTTP2, c.StreamWaits)
+	}
 	if c.Pooled > 0 {
 		fmt.Fprintf(b, "  connections  %d requests went on the pool: their recording names no connection\n", c.Pooled)
 	}
@@ -369,6 +412,8 @@ func mergeConnections(reps []*Report) *ConnReport {
 		m.ClosedByServer += c.ClosedByServer
 		m.InFlightWaits += c.InFlightWaits
 		m.Pooled += c.Pooled
+		m.HTTP2 += c.HTTP2
+		m.StreamWaits += c.StreamWaits
 		m.MaxInFlight = max(m.MaxInFlight, c.MaxInFlight)
 		h, s := &m.Connect, c.Connect
 		if s.Count == 0 {

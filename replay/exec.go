@@ -198,7 +198,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	err := r.build(wr, &req, ex)
 	// The live response is read for what learning and comparing use;
 	// when its recorded one issued nothing, the status is all it needs.
-	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil
+	wr.StatusOnly = len(p.fields) == 0 && r.o.compare == nil && !r.learnsGRPC(ex)
 	if err != nil {
 		res.Err, res.ErrKind = err, ErrKindOther
 		res.Sent = time.Now()
@@ -211,7 +211,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		// The recorded client had its connection before its first
 		// byte: dial in the lead, not after the due time. A failure
 		// shows when the request is written, which dials again.
-		_ = t.line.wl.Open(ctx)
+		_ = t.line.open(ctx)
 	}
 	if !r.await(ctx, due, flight, w) {
 		w.report(res)
@@ -337,9 +337,12 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	var live *session.Response
 	var n int64
 	var err error
-	if t.line != nil {
+	switch {
+	case r.useH2(ex):
+		live, n, err = r.sendH2(ctx, t, wr)
+	case t.line != nil:
 		live, n, err = r.sendOn(ctx, t, wr, w)
-	} else {
+	default:
 		live, n, err = r.send(ctx, wr, w)
 	}
 	res.BytesIn = n
@@ -355,8 +358,11 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 		if ctx.Err() != nil || errors.Is(err, errClientClosed) {
 			res.ErrKind = ErrKindCanceled
 		}
+		if live != nil {
+			res.Status = live.Status // a gRPC status that is not OK
+		}
 		ss.mu.Lock()
-		if ss.failed == "" {
+		if ss.failed == "" && h2Failed(err, ex) {
 			ss.failed = fmt.Sprintf("%s %s: %s: %v", ex.Request.Method, ex.Request.Target, res.ErrKind, err)
 		}
 		ss.mu.Unlock()
@@ -367,6 +373,9 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	res.Status = live.Status
 	if ex.Flags&session.FlagNoResponse == 0 {
 		r.st.learned.Add(uint64(ss.table.LearnFields(t.pending.fields, live)))
+		if r.learnsGRPC(ex) {
+			r.st.learned.Add(uint64(r.learnGRPC(t, live)))
+		}
 		r.compareLive(it, ss, live)
 	}
 	w.report(res)

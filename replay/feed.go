@@ -270,7 +270,7 @@ func (r *Replayer) keep(ex *session.Exchange) bool {
 	switch {
 	case req.Method == "" || req.Target == "" || req.Target == "*":
 		drop = &r.st.filtered.Unsendable
-	case http2.NeedsHTTP2(req):
+	case http2.NeedsHTTP2(req) && !r.useH2(ex):
 		drop = &r.st.filtered.NeedsHTTP2
 	case r.o.methods != nil && !r.o.methods[strings.ToUpper(req.Method)]:
 		drop = &r.st.filtered.ByMethod

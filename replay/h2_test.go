@@ -53,14 +53,15 @@ func h2cRecording(t *testing.T) []*session.Exchange {
 	return ev.xs
 }
 
-// A recorded HTTP/2 request reaches an HTTP/1 server in its HTTP/1 form:
+// With --protocol h1, a recorded HTTP/2 request reaches an HTTP/1 server
+// in its HTTP/1 form:
 // no pseudo-header field as a header line, Host from the target (or from
 // :authority with --keep-host), cookies joined; the gRPC call is left out
 // and counted with its reason.
 func TestReplayHTTP2AsHTTP1(t *testing.T) {
 	for _, keepHost := range []bool{false, true} {
 		srv := newScripted(t, nil)
-		rep := run(t, srv.URL, source(h2cRecording(t)...), WithPacer(Max{}), WithKeepHost(keepHost))
+		rep := run(t, srv.URL, source(h2cRecording(t)...), WithPacer(Max{}), WithKeepHost(keepHost), WithProtocol(ProtocolH1))
 		got := srv.arrivals()
 		if len(got) != 2 {
 			t.Fatalf("keep-host %v: %d requests arrived, want 2 (no gRPC)", keepHost, len(got))
@@ -99,8 +100,9 @@ func TestReplayHTTP2AsHTTP1(t *testing.T) {
 	}
 }
 
-// The committed tcpdump capture of the gRPC shop: nothing of it goes
-// over HTTP/1, and every call is counted as needing HTTP/2 replay.
+// The committed tcpdump capture of the gRPC shop replayed with --protocol
+// h1: nothing of it goes over HTTP/1, and every call is counted as needing
+// HTTP/2 replay.
 func TestReplayGRPCCaptureSkipped(t *testing.T) {
 	path := filepath.Join("..", "capture", "testdata", "grpcshop-lo.pcap")
 	if _, err := os.Stat(path); err != nil {
@@ -130,7 +132,7 @@ func TestReplayGRPCCaptureSkipped(t *testing.T) {
 		t.Fatal("no gRPC call in the capture")
 	}
 	srv := newScripted(t, nil)
-	rep := run(t, srv.URL, source(xs...), WithPacer(Max{}))
+	rep := run(t, srv.URL, source(xs...), WithPacer(Max{}), WithProtocol(ProtocolH1))
 	if n := len(srv.arrivals()); n != 0 {
 		t.Errorf("%d gRPC calls reached the HTTP/1 server", n)
 	}

@@ -111,6 +111,7 @@ type options struct {
 	ratePerSecond float64
 	compare       *compare.Comparer
 	connections   string // see WithConnections; "" is recorded
+	protocol      string // see WithProtocol; "" is auto
 
 	// Issue 18: scale-out (shard.go).
 	shard     Shard

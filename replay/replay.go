@@ -113,6 +113,8 @@ func New(target string, opts ...Option) (*Replayer, error) {
 		return nil, &TargetError{target, "no host: write it as http://host:port"}
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, &TargetError{target, "a target takes no query or fragment"}
+	case checkProtocol(o.protocol, u.Scheme) != "":
+		return nil, &TargetError{target, checkProtocol(o.protocol, u.Scheme)}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
@@ -329,7 +331,7 @@ func (r *Replayer) verdict(rep *Report) {
 	case rep.Stopped != "":
 		rep.Failure = "stopped early: " + rep.Stopped
 	case q.Scheduled == 0 && rep.Filtered.NeedsHTTP2 > 0:
-		rep.Failure = fmt.Sprintf("no request to replay: the recording's %d gRPC calls need HTTP/2 replay, which is still to come", rep.Filtered.NeedsHTTP2)
+		rep.Failure = fmt.Sprintf("no request to replay: the recording's %d gRPC calls need HTTP/2 replay, which --protocol h1 leaves out", rep.Filtered.NeedsHTTP2)
 	case q.Scheduled == 0:
 		rep.Failure = "no request to replay: the recording is empty or the filters left nothing"
 	case q.Sent > 0 && float64(q.Errors) > r.o.maxErrorRate*float64(q.Sent):

@@ -49,6 +49,13 @@ const (
 	ErrKindReset    = wire.KindReset    // the peer reset or closed the connection mid-exchange
 	ErrKindCanceled = wire.KindCanceled // the replay was stopped while the request was in flight
 	ErrKindOther    = wire.KindOther
+	// HTTP/2's: the server reset the stream, went away before it was
+	// done (and it could not be sent again), or broke the protocol. A
+	// gRPC response whose grpc-status is not OK counts as
+	// "grpc-status-N", N its code (see wire.GRPCError).
+	ErrKindStreamReset = wire.KindStreamReset
+	ErrKindGoAway      = wire.KindGoAway
+	ErrKindProtocol    = wire.KindProtocol
 )
 
 // errClientClosed is returned once the run's context ended.
@@ -62,13 +69,22 @@ type (
 	wireRequest = wire.Request
 	wireConn    = wire.Conn
 	// wireClient is the engine's wire.Client; a worker holds a
-	// connection from one request to its next (see doOn).
-	wireClient struct{ *wire.Client }
+	// connection from one request to its next (see doOn). Its h2 sends
+	// the HTTP/2 streams (see useH2); it opens no connection unless one
+	// is replayed.
+	wireClient struct {
+		*wire.Client
+		h2 *wire.H2Client
+	}
 )
 
 func newWireClient(addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration, maxIdle int) *wireClient {
-	return &wireClient{wire.New(wire.Config{Addr: addr, TLS: tlsConfig, ConnectTimeout: connectTimeout,
-		Timeout: timeout, MaxIdle: maxIdle, BodyLimit: maxLearnBody})}
+	cfg := wire.Config{Addr: addr, TLS: tlsConfig, ConnectTimeout: connectTimeout,
+		Timeout: timeout, MaxIdle: maxIdle, BodyLimit: maxLearnBody}
+	w := &wireClient{Client: wire.New(cfg)}
+	cfg.TLS = wire.H2TLSConfig(tlsConfig)
+	w.h2 = wire.NewH2(cfg)
+	return w
 }
 
 func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn) (*session.Response, int64, error) {
@@ -76,7 +92,10 @@ func (w *wireClient) doOn(ctx context.Context, req *wireRequest, held **wireConn
 }
 
 func (w *wireClient) put(c *wireConn) { w.Put(c) }
-func (w *wireClient) closeAll()       { w.CloseAll() }
+func (w *wireClient) closeAll() {
+	w.CloseAll()
+	w.h2.CloseAll()
+}
 
 // build makes the request to send from the (substituted) recorded one:
 // the target's base path before the recorded request-target (an
@@ -84,7 +103,9 @@ func (w *wireClient) closeAll()       { w.CloseAll() }
 // fields less the hop-by-hop ones, and Host from the target unless
 // --keep-host.
 func (r *Replayer) build(wr *wireRequest, req *session.Request, ex *session.Exchange) error {
-	req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
+	if !r.useH2(ex) {
+		req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
+	}
 	target := req.Target
 	if !strings.HasPrefix(target, "/") {
 		i := strings.Index(target, "://")

@@ -33,6 +33,7 @@ type replayOptions struct {
 	stagger        time.Duration
 	maxInFlight    int
 	connections    string
+	protocol       string
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxDuration    time.Duration
@@ -184,6 +185,7 @@ func addReplay(root *cobra.Command) {
 	f.IntVar(&o.scale, "scale", 1, "replay each session this many times as independent clones (1-1000)")
 	f.DurationVar(&o.stagger, "clone-stagger", replay.DefaultCloneStagger, "shift between clones on the recording's timeline")
 	f.IntVar(&o.maxInFlight, "max-inflight", replay.DefaultMaxInFlight, "most requests on the wire at once")
+	f.StringVar(&o.protocol, "protocol", replay.ProtocolAuto, "auto: each connection in its recorded protocol; h1: everything as HTTP/1.1 (gRPC skipped); h2: HTTP/2 over TLS (https targets); h2c: cleartext HTTP/2")
 	f.StringVar(&o.connections, "connections", replay.ConnectionsRecorded, "recorded: each recorded connection replayed as its own; pooled: a shared pool, for top speed")
 	f.DurationVar(&o.timeout, "timeout", replay.DefaultTimeout, "per request, from send to the last response byte")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", replay.DefaultConnectTimeout, "per new connection (dial and TLS handshake)")
@@ -508,6 +510,7 @@ func (o *replayOptions) libOptions() ([]replay.Option, error) {
 		replay.WithCloneStagger(o.stagger),
 		replay.WithMaxInFlight(o.maxInFlight),
 		replay.WithConnections(o.connections),
+		replay.WithProtocol(o.protocol),
 		replay.WithTimeout(o.timeout),
 		replay.WithConnectTimeout(o.connectTimeout),
 		replay.WithMaxDuration(o.maxDuration),

@@ -122,20 +122,9 @@ func (w *Client) get(ctx context.Context) (c *Conn, reused bool, err error) {
 // dial opens a new connection (with its TLS handshake) and counts it.
 func (w *Client) dial(ctx context.Context) (*Conn, error) {
 	t0 := time.Now()
-	nc, err := w.dialer.DialContext(ctx, "tcp", w.cfg.Addr)
+	nc, err := connect(ctx, w.dialer, &w.cfg)
 	if err != nil {
 		return nil, err
-	}
-	if w.cfg.TLS != nil {
-		tc := tls.Client(nc, w.cfg.TLS)
-		hctx, cancel := context.WithTimeout(ctx, w.cfg.ConnectTimeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			nc.Close()
-			return nil, err
-		}
-		nc = tc
 	}
 	w.stats.opened(time.Since(t0))
 	c := &Conn{c: nc, br: bufio.NewReaderSize(nc, w.bufSize), bw: bufio.NewWriterSize(nc, w.bufSize)}
@@ -148,6 +137,25 @@ func (w *Client) dial(ctx context.Context) (*Conn, error) {
 	}
 	w.open[c] = struct{}{}
 	return c, nil
+}
+
+// connect dials cfg.Addr and, when cfg.TLS is set, makes the TLS
+// handshake within cfg.ConnectTimeout: the HTTP/1 and HTTP/2 clients'
+// one way to open a connection.
+func connect(ctx context.Context, d *net.Dialer, cfg *Config) (net.Conn, error) {
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil || cfg.TLS == nil {
+		return nc, err
+	}
+	tc := tls.Client(nc, cfg.TLS)
+	hctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Put gives c back to the pool, or closes it when the pool is full or

@@ -28,9 +28,12 @@ var ErrClosed = errors.New("replay stopped: connection closed")
 func Kind(err error) string {
 	var ne net.Error
 	var op *net.OpError
+	var own interface{ Kind() string } // HTTP/2's and gRPC's own kinds (see h2.go)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &own):
+		return own.Kind()
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return KindTimeout
 	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):

@@ -52,8 +52,9 @@ func (s *connStats) closed(byServer bool) {
 }
 
 // Stats returns what the client's connections did so far.
-func (w *Client) Stats() ConnStats {
-	s := &w.stats
+func (w *Client) Stats() ConnStats { return w.stats.snapshot() }
+
+func (s *connStats) snapshot() ConnStats {
 	s.mu.Lock()
 	connect := slices.Clone(s.connect)
 	s.mu.Unlock()

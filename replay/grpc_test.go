@@ -1,0 +1,108 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// grpcRecording reads the committed tcpdump capture of the gRPC shop
+// (capture/testdata) into exchanges, with the server's own counts saved
+// beside it.
+func grpcRecording(t *testing.T) ([]*session.Exchange, grpcshop.Counts) {
+	t.Helper()
+	dir := filepath.Join("..", "capture", "testdata")
+	var truth struct {
+		Port   int
+		Counts grpcshop.Counts
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "grpcshop-lo.truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		t.Fatal(err)
+	}
+	src, err := pcapfile.Open(filepath.Join(dir, "grpcshop-lo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pl, err := capture.FromPackets(context.Background(), src, capture.WithPorts(truth.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []*session.Exchange
+	for {
+		x, err := pl.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+	return xs, truth.Counts
+}
+
+// TestReplayGRPCShop replays the capture of the gRPC shop against a fresh
+// shop at 1x, 5x, 10x and 5x with --scale 3: every call goes on HTTP/2 (two connections, as
+// recorded), the server counts the recording's calls and messages per
+// method and every recorded status, and no violation: the tokens, the
+// rotating refresh tokens and the order ids the live shop issues inside
+// protobuf messages are learned and carried live (in authorization
+// metadata and inside later messages).
+func TestReplayGRPCShop(t *testing.T) {
+	xs, want := grpcRecording(t)
+	for _, tc := range []struct {
+		speed float64
+		scale int
+	}{{1, 1}, {5, 1}, {10, 1}, {5, 3}} {
+		speed, k := tc.speed, tc.scale
+		srv := grpcshop.NewServer()
+		addr, stop, err := srv.Serve("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := run(t, "http://"+addr, session.NewSliceSource(xs...), WithPacer(Speed(speed)), WithScale(k))
+		stop()
+		got := srv.Counts()
+		for m, n := range want.Calls {
+			if got.Calls[m] != n*k {
+				t.Errorf("%gx scale %d: %s called %d times, recorded %d", speed, k, m, got.Calls[m], n)
+			}
+		}
+		for m, n := range want.MessagesIn {
+			if got.MessagesIn[m] != n*k {
+				t.Errorf("%gx scale %d: %s got %d client messages, recorded %d", speed, k, m, got.MessagesIn[m], n)
+			}
+		}
+		if c := rep.Connections; c == nil || c.HTTP2 != uint64(2*k) || c.Opened != uint64(2*k) {
+			t.Errorf("%gx scale %d: connections %+v, want the recording's 2 HTTP/2 ones", speed, k, c)
+		}
+		for st, n := range want.Statuses {
+			if got.Statuses[st] != n*k {
+				t.Errorf("%gx scale %d: %q %d times, recorded %d", speed, k, st, got.Statuses[st], n)
+			}
+		}
+		if len(got.Statuses) != len(want.Statuses) || len(got.Violations) != 0 {
+			t.Errorf("%gx scale %d: statuses %v, violations %v", speed, k, got.Statuses, got.Violations)
+		}
+		// The recorded refusals come back, each its own error kind.
+		if rep.Errors["grpc-status-7"] != uint64(want.Statuses["/grpcshop.Shop/Login PermissionDenied"]*k) ||
+			rep.Errors["grpc-status-3"] != uint64(want.Statuses["/grpcshop.Shop/CreateOrder InvalidArgument"]*k) || len(rep.Errors) != 2 {
+			t.Errorf("%gx scale %d: errors %v", speed, k, rep.Errors)
+		}
+		t.Logf("%gx scale %d: errors %v; server statuses %v; violations %v", speed, k, rep.Errors, got.Statuses, got.Violations)
+	}
+}

@@ -1,0 +1,87 @@
+//go:build linux
+
+package replay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
+	"github.com/reprise-tool/reprise/session"
+)
+
+var h2loadRPS = regexp.MustCompile(`finished in [^,]+, ([0-9.]+) req/s`)
+
+// h2cBenchRecording is conns recorded h2c connections of perConn GET / streams
+// each, every stream its own session (as h2load's streams are
+// independent), all due at once.
+func h2cBenchRecording(conns, perConn int) []*session.Exchange {
+	var exs []*session.Exchange
+	for k := range perConn {
+		for c := range conns {
+			x := rec(fmt.Sprintf("c%d-%d", c, k), "GET", "/", float64(k)*0.01, float64(k)*0.01+0.5, onConn(uint64(c+1)))
+			x.Index = k
+			h2Stream(x.Session, uint32(2*k+1))(x)
+			exs = append(exs, x)
+		}
+	}
+	return exs
+}
+
+// BenchmarkH2VersusH2load measures `--speed max` of an h2c recording
+// against nginx serving h2c beside h2load (Debian's nghttp2-client) with
+// the same connections and streams at once: h2load -c 8 -m 16 -n N, then
+// a replay of 8 recorded connections of N/8 streams with 8×16 in flight.
+// The issue's target is a ratio of at least 0.8. Run it alone:
+//
+//	go test ./replay -run '^$' -bench H2VersusH2load -benchtime 1x
+func BenchmarkH2VersusH2load(b *testing.B) {
+	if _, err := exec.LookPath("h2load"); err != nil {
+		b.Skip("h2load not installed (apt-get install nghttp2-client)")
+	}
+	const conns, streams, n = 8, 16, 40000
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := b.TempDir()
+	testkit.StartNginx(b, dir, addr, `server {
+		listen `+addr+` http2;
+		keepalive_requests 1000000;
+		access_log off;
+		location / { return 200 "ok\n"; }
+	}`, "$status")
+	exs := h2cBenchRecording(conns, n/conns)
+	for i := 0; i < b.N; i++ {
+		out, err := exec.Command("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-n", strconv.Itoa(n), "http://"+addr+"/").CombinedOutput()
+		m := h2loadRPS.FindSubmatch(out)
+		if err != nil || m == nil {
+			b.Fatalf("h2load: %v\n%s", err, out)
+		}
+		h2l, _ := strconv.ParseFloat(string(m[1]), 64)
+		r, err := New("http://"+addr, WithPacer(Max{}), WithMaxInFlight(conns*streams))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep, err := r.Run(context.Background(), session.NewSliceSource(exs...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Requests.Errors > 0 || rep.Connections.HTTP2 != conns {
+			b.Fatalf("replay: %+v, connections %+v", rep.Requests, rep.Connections)
+		}
+		rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
+		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s; ratio %.2f (load %s)",
+			conns, streams, n, h2l, conns, n/conns, conns*streams, rps, rps/h2l, loadAverage())
+		b.ReportMetric(h2l, "h2load_req/s")
+		b.ReportMetric(rps, "replay_req/s")
+		b.ReportMetric(rps/h2l, "ratio")
+	}
+}

@@ -1,0 +1,591 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// HTTP/2 error kinds, beside the transport's (see Kind).
+const (
+	KindStreamReset = "stream-reset" // the server reset the stream (RST_STREAM)
+	KindGoAway      = "goaway"       // the server went away before the stream was done, and it could not be retried
+	KindProtocol    = "h2-protocol"  // the server broke HTTP/2 framing or sent no HTTP/2 (no ALPN h2)
+)
+
+// The windows a connection advertises: large, so that the server never
+// waits for the replay to read (the recorded client's own windows are not
+// recorded).
+const (
+	h2Window       = 1 << 30
+	h2WindowUpdate = h2Window / 2
+)
+
+// StreamError is a stream the server reset.
+type StreamError struct {
+	ID   uint32
+	Code http2.ErrCode
+}
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("http2: server reset stream %d: %v", e.ID, e.Code)
+}
+
+// Kind returns KindStreamReset.
+func (e *StreamError) Kind() string { return KindStreamReset }
+
+// GoAwayError is a stream the server's GOAWAY left unprocessed (its id is
+// above the last one the server will process) or cut short.
+type GoAwayError struct {
+	LastStreamID uint32
+	Code         http2.ErrCode
+	// Unprocessed says the server never acted on the stream: sending it
+	// again on a new connection is safe.
+	Unprocessed bool
+}
+
+func (e *GoAwayError) Error() string {
+	return fmt.Sprintf("http2: server sent GOAWAY (last stream %d, %v)", e.LastStreamID, e.Code)
+}
+
+// Kind returns KindGoAway.
+func (e *GoAwayError) Kind() string { return KindGoAway }
+
+// ProtocolError is an HTTP/2 connection the server broke.
+type ProtocolError struct{ Reason string }
+
+func (e *ProtocolError) Error() string { return "http2: " + e.Reason }
+
+// Kind returns KindProtocol.
+func (e *ProtocolError) Kind() string { return KindProtocol }
+
+// GRPCError is a gRPC response whose grpc-status is not OK: the exchange
+// went through, and its status is an error kind of its own,
+// "grpc-status-N" (N the code).
+type GRPCError struct {
+	Code    int
+	Message string
+}
+
+func (e *GRPCError) Error() string {
+	return fmt.Sprintf("grpc-status %d: %s", e.Code, e.Message)
+}
+
+// Kind returns "grpc-status-N".
+func (e *GRPCError) Kind() string { return fmt.Sprintf("grpc-status-%d", e.Code) }
+
+// H2Client opens HTTP/2 connections to one address: h2c with prior
+// knowledge when Config.TLS is nil, h2 by ALPN otherwise (the TLS config
+// must offer "h2"; see H2TLSConfig). Each connection carries many
+// streams at once; an H2Line keeps one for a recorded connection.
+type H2Client struct {
+	cfg    Config
+	dialer *net.Dialer
+
+	mu     sync.Mutex
+	open   map[*H2Conn]struct{}
+	closed bool
+	shared *H2Line // the streams of a pooled replay (see Do)
+
+	stats connStats
+	waits h2Counter // streams that waited for the server's concurrency limit
+}
+
+// NewH2 returns an HTTP/2 client for cfg.
+func NewH2(cfg Config) *H2Client {
+	return &H2Client{cfg: cfg, dialer: &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
+		open: make(map[*H2Conn]struct{})}
+}
+
+// H2TLSConfig returns a copy of c that offers HTTP/2 by ALPN ("h2" first,
+// then what c offered); nil stays nil.
+func H2TLSConfig(c *tls.Config) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	c = c.Clone()
+	protos := []string{"h2"}
+	for _, p := range c.NextProtos {
+		if p != "h2" {
+			protos = append(protos, p)
+		}
+	}
+	c.NextProtos = protos
+	return c
+}
+
+// H2Stats are what an H2Client's connections did.
+type H2Stats struct {
+	ConnStats
+	// ConcurrencyWaits counts the streams that waited for a slot under
+	// the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+	ConcurrencyWaits uint64
+}
+
+// Stats returns what the client's connections did so far.
+func (w *H2Client) Stats() H2Stats {
+	return H2Stats{ConnStats: w.stats.snapshot(), ConcurrencyWaits: w.waits.load()}
+}
+
+// h2Counter is a counter under a mutex, for counts taken rarely.
+type h2Counter struct {
+	mu sync.Mutex
+	n  uint64
+}
+
+func (c *h2Counter) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *h2Counter) load() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// CloseAll closes every connection; later streams fail with ErrClosed.
+func (w *H2Client) CloseAll() {
+	w.mu.Lock()
+	w.closed = true
+	conns := make([]*H2Conn, 0, len(w.open))
+	for c := range w.open {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	for _, c := range conns {
+		c.close(ErrClosed, false)
+	}
+}
+
+// H2Conn is one HTTP/2 connection: a reader goroutine takes the server's
+// frames and hands each stream its own; streams write under wmu.
+type H2Conn struct {
+	w  *H2Client
+	nc net.Conn
+
+	wmu       sync.Mutex   // guards bw, fr's writing side, enc, nextID, wdeadline
+	writers   atomic.Int32 // goroutines holding or waiting for wmu (see lockW)
+	wdeadline time.Time
+	bw        *bufio.Writer
+	fr        *http2.Framer
+	enc       *hpack.Encoder
+	encBuf    []byte
+	nextID    uint32
+
+	mu        sync.Mutex
+	cond      *sync.Cond // broadcast on window, slot, settings and closing changes
+	streams   map[uint32]*h2Stream
+	active    int    // streams opened (or reserved) and not yet done
+	maxStream uint32 // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	maxFrame  uint32 // the server's SETTINGS_MAX_FRAME_SIZE
+	initWin   int32  // the server's SETTINGS_INITIAL_WINDOW_SIZE
+	sendWin   int64  // the connection's send window
+	recvUnack int64  // DATA bytes received since the last connection WINDOW_UPDATE
+	goAway    *GoAwayError
+	settings  chan struct{} // closed once the server's first SETTINGS are in
+	err       error         // set once the connection is done
+	byServer  bool
+	done      chan struct{}
+}
+
+// dial opens an HTTP/2 connection: TCP, TLS with ALPN when configured,
+// the client preface and SETTINGS, then starts its reader.
+func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
+	t0 := time.Now()
+	nc, err := connect(ctx, w.dialer, &w.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			nc.Close()
+			return nil, &ProtocolError{Reason: fmt.Sprintf("server negotiated %q by ALPN, not h2: replay with --protocol h1", p)}
+		}
+	}
+	c := newH2Conn(w, nc)
+	if err := c.start(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	w.stats.opened(time.Since(t0))
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		c.close(ErrClosed, false)
+		return nil, ErrClosed
+	}
+	w.open[c] = struct{}{}
+	w.mu.Unlock()
+	go c.readLoop()
+	// The server's SETTINGS come first: waiting for them makes the first
+	// streams respect its concurrency limit rather than be refused.
+	t := time.NewTimer(w.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-c.settings:
+	case <-c.done:
+		return nil, c.err
+	case <-t.C:
+		c.close(&ProtocolError{Reason: "no SETTINGS from the server: is it HTTP/2? replay with --protocol h1"}, false)
+		return nil, c.err
+	case <-ctx.Done():
+		c.close(ctx.Err(), false)
+		return nil, ctx.Err()
+	}
+	return c, nil
+}
+
+func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
+	c := &H2Conn{w: w, nc: nc, nextID: 1, streams: make(map[uint32]*h2Stream),
+		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{}), settings: make(chan struct{})}
+	c.cond = sync.NewCond(&c.mu)
+	c.bw = bufio.NewWriterSize(nc, 32<<10)
+	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 32<<10))
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = 1 << 20
+	c.enc = hpack.NewEncoder(&h2EncBuf{c})
+	return c
+}
+
+// h2EncBuf appends the encoder's output to the connection's header block.
+type h2EncBuf struct{ c *H2Conn }
+
+func (b *h2EncBuf) Write(p []byte) (int, error) {
+	b.c.encBuf = append(b.c.encBuf, p...)
+	return len(p), nil
+}
+
+// start writes the preface, the client's SETTINGS (a large initial window,
+// no push) and a connection WINDOW_UPDATE up to the same window.
+func (c *H2Conn) start() error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.w.cfg.ConnectTimeout))
+	defer c.nc.SetWriteDeadline(time.Time{})
+	c.bw.WriteString(http2.ClientPreface)
+	c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2Window},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: 1 << 20},
+	)
+	c.fr.WriteWindowUpdate(0, h2Window-65535)
+	return c.bw.Flush()
+}
+
+// readLoop reads the server's frames until the connection ends.
+func (c *H2Conn) readLoop() {
+	for {
+		c.nc.SetReadDeadline(time.Time{})
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				err = &ProtocolError{Reason: err.Error()}
+			} else if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			c.close(err, true)
+			return
+		}
+		if err := c.handle(f); err != nil {
+			c.close(err, true)
+			return
+		}
+	}
+}
+
+// handle acts on one frame from the server; an error ends the connection.
+func (c *H2Conn) handle(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		if f.IsAck() {
+			return nil
+		}
+		c.mu.Lock()
+		err := f.ForeachSetting(func(s http2.Setting) error {
+			switch s.ID {
+			case http2.SettingMaxConcurrentStreams:
+				c.maxStream = s.Val
+			case http2.SettingMaxFrameSize:
+				c.maxFrame = s.Val
+			case http2.SettingInitialWindowSize:
+				d := int64(s.Val) - int64(c.initWin)
+				c.initWin = int32(s.Val)
+				for _, st := range c.streams {
+					st.sendWin += d
+				}
+			}
+			return nil
+		})
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		err = c.writeFrames(func() error { return c.fr.WriteSettingsAck() })
+		select {
+		case <-c.settings:
+		default:
+			close(c.settings)
+		}
+		return err
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		return c.writeFrames(func() error { return c.fr.WritePing(true, f.Data) })
+	case *http2.WindowUpdateFrame:
+		c.mu.Lock()
+		if f.StreamID == 0 {
+			c.sendWin += int64(f.Increment)
+		} else if st := c.streams[f.StreamID]; st != nil {
+			st.sendWin += int64(f.Increment)
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	case *http2.GoAwayFrame:
+		c.goaway(f.LastStreamID, f.ErrCode)
+	case *http2.RSTStreamFrame:
+		c.finish(f.StreamID, &StreamError{ID: f.StreamID, Code: f.ErrCode})
+	case *http2.MetaHeadersFrame:
+		c.headers(f)
+	case *http2.DataFrame:
+		return c.data(f)
+	case *http2.PushPromiseFrame:
+		return &ProtocolError{Reason: "server pushed though push was disabled"}
+	}
+	return nil
+}
+
+// goaway notes the server's GOAWAY: no new stream goes on the connection,
+// and the streams above its last id fail as unprocessed.
+func (c *H2Conn) goaway(last uint32, code http2.ErrCode) {
+	c.mu.Lock()
+	c.goAway = &GoAwayError{LastStreamID: last, Code: code}
+	var gone []*h2Stream
+	for id, st := range c.streams {
+		if id > last {
+			gone = append(gone, st)
+		}
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	for _, st := range gone {
+		c.finish(st.id, &GoAwayError{LastStreamID: last, Code: code, Unprocessed: true})
+	}
+}
+
+// headers hands a stream its response headers or trailers.
+func (c *H2Conn) headers(f *http2.MetaHeadersFrame) {
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	c.mu.Unlock()
+	if st == nil {
+		return
+	}
+	st.headers(f)
+	if f.StreamEnded() {
+		c.finish(f.StreamID, nil)
+	}
+}
+
+// data hands a stream its DATA and gives the server back its window.
+func (c *H2Conn) data(f *http2.DataFrame) error {
+	n := int64(f.Length)
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	c.recvUnack += n
+	connUpd := c.recvUnack
+	if connUpd >= h2WindowUpdate {
+		c.recvUnack = 0
+	} else {
+		connUpd = 0
+	}
+	var streamUpd int64
+	if st != nil {
+		st.recvUnack += n
+		if st.recvUnack >= h2WindowUpdate && !f.StreamEnded() {
+			streamUpd, st.recvUnack = st.recvUnack, 0
+		}
+	}
+	c.mu.Unlock()
+	if connUpd > 0 || streamUpd > 0 {
+		err := c.writeFrames(func() error {
+			if connUpd > 0 {
+				c.fr.WriteWindowUpdate(0, uint32(connUpd))
+			}
+			if streamUpd > 0 {
+				c.fr.WriteWindowUpdate(f.StreamID, uint32(streamUpd))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if st == nil {
+		return nil
+	}
+	st.body(f.Data())
+	if f.StreamEnded() {
+		c.finish(f.StreamID, nil)
+	}
+	return nil
+}
+
+// writeFrames runs write under the write lock (see lockW).
+func (c *H2Conn) writeFrames(write func() error) error {
+	c.lockW()
+	return c.unlockW(write())
+}
+
+// lockW takes the write lock, counting the writer, and moves the write
+// deadline once it has aged by 1/64 of the timeout (as Conn does).
+func (c *H2Conn) lockW() {
+	c.writers.Add(1)
+	c.wmu.Lock()
+	if to := c.w.cfg.Timeout; to > 0 {
+		if d := time.Now().Add(to); d.Sub(c.wdeadline) > to/64 {
+			c.nc.SetWriteDeadline(d)
+			c.wdeadline = d
+		}
+	}
+}
+
+// unlockW releases the write lock, flushing what was written unless
+// another writer waits for the lock: that one's frames go out with these
+// in one write, as many streams opened at once share a few packets.
+func (c *H2Conn) unlockW(err error) error {
+	if c.writers.Add(-1) == 0 {
+		if ferr := c.bw.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	c.wmu.Unlock()
+	return err
+}
+
+// finish ends stream id with err (nil: the response is whole) and frees
+// its slot.
+func (c *H2Conn) finish(id uint32, err error) {
+	c.mu.Lock()
+	st := c.streams[id]
+	if st != nil {
+		delete(c.streams, id)
+		c.active--
+		c.cond.Broadcast()
+	}
+	c.mu.Unlock()
+	if st != nil {
+		st.end(err)
+	}
+}
+
+// close ends the connection and every stream on it with err.
+func (c *H2Conn) close(err error, byServer bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err, c.byServer = err, byServer
+	streams := c.streams
+	c.streams = map[uint32]*h2Stream{}
+	c.active = 0
+	close(c.done)
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.nc.Close()
+	for _, st := range streams {
+		st.end(err)
+	}
+	c.w.mu.Lock()
+	_, open := c.w.open[c]
+	delete(c.w.open, c)
+	c.w.mu.Unlock()
+	if open {
+		c.w.stats.closed(byServer)
+	}
+}
+
+// usable reports whether a new stream may go on c.
+func (c *H2Conn) usable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && c.goAway == nil && c.nextID < 1<<31-1
+}
+
+// h2Stream is one stream's response as it arrives. The reader goroutine
+// fills it; the stream's own goroutine reads it after done is closed.
+type h2Stream struct {
+	id        uint32
+	sendWin   int64 // guarded by the connection's mu
+	recvUnack int64 // guarded by the connection's mu
+
+	limit      int64 // body bytes kept; -1 none
+	keepReason bool
+
+	resp   session.Response
+	n      int64
+	gotFin bool // final (non-1xx) headers arrived
+	err    error
+	once   sync.Once
+	done   chan struct{}
+}
+
+func (st *h2Stream) headers(f *http2.MetaHeadersFrame) {
+	if st.gotFin {
+		for _, hf := range f.RegularFields() {
+			st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: hf.Name, Value: hf.Value})
+		}
+		return
+	}
+	status := 0
+	for _, c := range f.PseudoValue("status") {
+		status = status*10 + int(c-'0')
+	}
+	if status >= 100 && status < 200 {
+		return // an interim response: the final one follows
+	}
+	st.gotFin = true
+	st.resp.Proto, st.resp.Status = "HTTP/2.0", status
+	if st.limit >= 0 {
+		for _, hf := range f.RegularFields() {
+			st.resp.Header = append(st.resp.Header, session.Header{Name: hf.Name, Value: hf.Value})
+		}
+	}
+	if f.StreamEnded() {
+		// A trailers-only response (gRPC) carries its status here.
+		for _, hf := range f.RegularFields() {
+			if hf.Name == "grpc-status" || hf.Name == "grpc-message" {
+				st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: hf.Name, Value: hf.Value})
+			}
+		}
+	}
+}
+
+func (st *h2Stream) body(p []byte) {
+	st.n += int64(len(p))
+	if st.limit > 0 {
+		if room := st.limit - int64(len(st.resp.Body)); room > 0 {
+			st.resp.Body = append(st.resp.Body, p[:min(int64(len(p)), room)]...)
+		}
+	}
+}
+
+func (st *h2Stream) end(err error) {
+	st.once.Do(func() {
+		if err == nil && !st.gotFin {
+			err = &ProtocolError{Reason: fmt.Sprintf("stream %d ended without a response", st.id)}
+		}
+		st.err = err
+		close(st.done)
+	})
+}

@@ -1,0 +1,277 @@
+package wire_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/replay/wire"
+	"github.com/reprise-tool/reprise/session"
+)
+
+// h2cServer serves h on loopback as h2c with prior knowledge, allowing
+// maxStreams streams at once per connection.
+func h2cServer(t *testing.T, maxStreams uint32, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{MaxConcurrentStreams: maxStreams})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func h2Client(addr string) *wire.H2Client {
+	return wire.NewH2(wire.Config{Addr: addr, ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 20})
+}
+
+// TestH2Line: many streams go on one connection at once, no more than the
+// server allows at a time (the others wait and are counted), header
+// fields in recorded order with hop-by-hop ones dropped, bodies both
+// ways, and a body larger than the server's initial window.
+func TestH2Line(t *testing.T) {
+	var cur, peak atomic.Int32
+	var mu sync.Mutex
+	var order [][]string
+	addr := h2cServer(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		if r.ProtoMajor != 2 || r.Header.Get("Connection") != "" || r.Header.Get("Te") != "trailers" {
+			http.Error(w, "not http/2 or hop-by-hop kept: "+r.Proto, 400)
+			return
+		}
+		mu.Lock()
+		order = append(order, []string{r.Header.Get("X-A"), r.Header.Get("X-B")})
+		mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("Trailer", "X-Sum")
+		w.Write(body)
+		w.Header().Set("X-Sum", "done")
+	}))
+	c := h2Client(addr)
+	defer c.CloseAll()
+	l := c.NewLine()
+	big := make([]byte, 200<<10) // above the default 64 KiB window
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/echo", Host: "example.test",
+				Header: session.Headers{{Name: ":method", Value: "POST"}, {Name: ":path", Value: "/x"}, {Name: "X-A", Value: "1"},
+					{Name: "Connection", Value: "keep-alive"}, {Name: "TE", Value: "trailers"}, {Name: "X-B", Value: "2"}},
+				Body: big[:i*40<<10]}}
+			resp, n, err := l.Do(context.Background(), req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if resp.Status != 200 || n != int64(len(req.Body)) || resp.Trailer.Get("x-sum") != "done" {
+				errs <- errors.New("bad response: " + resp.Trailer.Get("x-sum") + string(resp.Body[:min(len(resp.Body), 80)]))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := c.Stats()
+	if st.Opened != 1 {
+		t.Errorf("opened %d connections, want 1", st.Opened)
+	}
+	if peak.Load() > 2 || st.ConcurrencyWaits == 0 {
+		t.Errorf("peak concurrency %d (server allows 2), waits %d", peak.Load(), st.ConcurrencyWaits)
+	}
+	if len(order) != 6 || order[0][0] != "1" || order[0][1] != "2" {
+		t.Errorf("header fields %v", order)
+	}
+}
+
+// TestH2StreamReset: a stream the server resets fails with its own kind,
+// and the connection carries the next stream.
+func TestH2StreamReset(t *testing.T) {
+	addr := h2cServer(t, 100, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/reset" {
+			panic(http.ErrAbortHandler)
+		}
+		w.Write([]byte("ok"))
+	}))
+	c := h2Client(addr)
+	defer c.CloseAll()
+	l := c.NewLine()
+	_, _, err := l.Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/reset", Host: "h"}})
+	if wire.Kind(err) != wire.KindStreamReset {
+		t.Fatalf("reset stream: %v, kind %q", err, wire.Kind(err))
+	}
+	resp, _, err := l.Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "h"}})
+	if err != nil || string(resp.Body) != "ok" || c.Stats().Opened != 1 {
+		t.Fatalf("after the reset: %v %+v, opened %d", err, resp, c.Stats().Opened)
+	}
+}
+
+// grpcFrame prefixes a gRPC message.
+func grpcFrame(msg []byte) []byte {
+	b := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(b[1:], uint32(len(msg)))
+	return append(b, msg...)
+}
+
+// TestH2GRPC: unary and bidi calls against grpc-go, the bidi one's
+// messages sent at their offsets; a non-OK grpc-status is its own kind.
+func TestH2GRPC(t *testing.T) {
+	srv := grpcshop.NewServer()
+	addr, stop, err := srv.Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c := h2Client(addr)
+	defer c.CloseAll()
+	l := c.NewLine()
+	hdr := session.Headers{{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"}}
+	call := func(method string, at []time.Duration, msgs ...[]byte) (*session.Response, error) {
+		req := &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/grpcshop.Shop/" + method, Host: addr, Header: hdr}, GRPC: true}
+		for i, m := range msgs {
+			req.Body = append(req.Body, grpcFrame(m)...)
+			if at != nil {
+				req.Parts = append(req.Parts, wire.H2Part{End: len(req.Body), At: at[i]})
+			}
+		}
+		resp, _, err := l.Do(context.Background(), req)
+		return resp, err
+	}
+	resp, err := call("Login", nil, grpcshop.Msg(1, "ann", 2, "wrong"))
+	var ge *wire.GRPCError
+	if !errors.As(err, &ge) || ge.Code != 7 || wire.Kind(err) != "grpc-status-7" || resp == nil || resp.Status != 200 {
+		t.Fatalf("wrong password: %v (kind %q)", err, wire.Kind(err))
+	}
+	if _, err := call("Login", nil, grpcshop.Msg(1, "ann", 2, "secret")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	// A bidi chat: the second message goes 60 ms after the first.
+	resp, err = call("Chat", []time.Duration{0, 60 * time.Millisecond}, grpcshop.Msg(1, "hi"), grpcshop.Msg(1, "there"))
+	if err != nil || time.Since(t0) < 60*time.Millisecond || len(resp.Body) < 2*5 {
+		t.Errorf("chat: %v after %v, %+v", err, time.Since(t0), resp)
+	}
+	n := srv.Counts()
+	if n.Calls["/grpcshop.Shop/Login"] != 2 || n.MessagesIn["/grpcshop.Shop/Chat"] != 2 || n.MessagesOut["/grpcshop.Shop/Chat"] != 2 {
+		t.Errorf("counts %+v", n)
+	}
+}
+
+// goAwayServer is a raw HTTP/2 server whose odd connections answer the
+// first stream with GOAWAY (last stream 0: nothing processed) and whose
+// even ones answer 200.
+func goAwayServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 1; ; n++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveGoAway(nc, n%2 == 1)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serveGoAway(nc net.Conn, away bool) {
+	defer nc.Close()
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		h, ok := f.(*http2.HeadersFrame)
+		if !ok {
+			continue
+		}
+		if away {
+			fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+			continue
+		}
+		var hb bytes.Buffer
+		hpack.NewEncoder(&hb).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	}
+}
+
+// TestH2GoAway: a stream the server's GOAWAY left unprocessed is sent again
+// on a new connection when its method is idempotent, and fails with its
+// own kind otherwise.
+func TestH2GoAway(t *testing.T) {
+	addr := goAwayServer(t)
+	c := h2Client(addr)
+	defer c.CloseAll()
+	resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "h"}})
+	if err != nil || resp.Status != 200 || c.Stats().Opened != 2 {
+		t.Fatalf("GET after GOAWAY: %v %+v, opened %d", err, resp, c.Stats().Opened)
+	}
+	_, _, err = c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/", Host: "h", Body: []byte("x")}})
+	if wire.Kind(err) != wire.KindGoAway || c.Stats().Opened != 3 {
+		t.Fatalf("POST after GOAWAY: %v (kind %q), opened %d", err, wire.Kind(err), c.Stats().Opened)
+	}
+}
+
+// TestH2TLS: h2 over TLS by ALPN, with the client's TLS config offering
+// "h2" first; a server that negotiates HTTP/1.1 is an error that says
+// what to do.
+func TestH2TLS(t *testing.T) {
+	for _, h2 := range []bool{true, false} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(r.Proto))
+		}))
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		pool := x509.NewCertPool()
+		pool.AddCert(srv.Certificate())
+		c := wire.NewH2(wire.Config{Addr: srv.Listener.Addr().String(), TLS: wire.H2TLSConfig(&tls.Config{RootCAs: pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}}),
+			ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 10})
+		resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "example.com"}})
+		switch {
+		case h2 && (err != nil || string(resp.Body) != "HTTP/2.0"):
+			t.Errorf("h2 by ALPN: %v %+v", err, resp)
+		case !h2 && (wire.Kind(err) != wire.KindProtocol || !strings.Contains(err.Error(), "--protocol h1")):
+			t.Errorf("a server without h2: %v", err)
+		}
+		c.CloseAll()
+		srv.Close()
+	}
+}
