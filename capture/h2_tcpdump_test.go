@@ -27,6 +27,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/httpstream"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 	sh2 "github.com/reprise-tool/reprise/session/http2"
 )
@@ -299,15 +300,7 @@ func midConnection(t *testing.T, path string, port int, whole []*session.Exchang
 	for _, x := range whole {
 		truth[key(x)] = x
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testkit.ReadFile(t, path, pcapgo.NewReader)
 	var pkts [][]byte
 	var cis []gopacket.CaptureInfo
 	for {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 const (
@@ -81,15 +83,7 @@ func TestCaptureKeylog(t *testing.T) {
 // as 'editcap --inject-secrets tls,FILE' writes it.
 func writePcapngWithSecrets(t *testing.T, in, out string, keylog []byte) {
 	t.Helper()
-	f, err := os.Open(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testkit.ReadFile(t, in, pcapgo.NewReader)
 	var buf bytes.Buffer
 	w, err := pcapgo.NewNgWriter(&buf, r.LinkType())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -73,16 +74,7 @@ func testShop(t *testing.T) *shop.Server {
 
 func readRun(t *testing.T, path string) *replay.Report {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := replay.ReadReport(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
+	return testkit.ReadFile(t, path, replay.ReadReport)
 }
 
 // Abort: the shop degrades mid-run; the p99 guard trips within the window

@@ -6,12 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -116,15 +116,7 @@ func TestReplayReportFile(t *testing.T) {
 	if code := run([]string{"replay", writeRecording(t, 3), "--target", srv.URL, "--speed", "max", "--report", out, "--json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := replay.ReadReport(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := testkit.ReadFile(t, out, replay.ReadReport)
 	if !rep.Completed || rep.Requests.Responses != 3 || rep.Routes[0].Route != "GET /item/a" {
 		t.Errorf("report %+v", rep)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/reprise-tool/reprise/fixtures/shop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/fixtures/sim"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay"
 	"github.com/reprise-tool/reprise/replay/check"
 	"github.com/reprise-tool/reprise/session"
@@ -159,15 +160,7 @@ func TestAcceptanceShop(t *testing.T) {
 		{"excluded route", filtered, check.Fail, "route_mix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := os.Open(tc.run)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			rd, err := check.ReadRun(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rd := testkit.ReadFile(t, tc.run, check.ReadRun)
 			// The machine running the tests is shared and small: its own
 			// scheduling delays show as a few hundred ms of lag. Lag is
 			// judged generously here; everything else at the defaults.
