@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,60 +29,6 @@ import (
 	"github.com/reprise-tool/reprise/session"
 	sh2 "github.com/reprise-tool/reprise/session/http2"
 )
-
-// tcpdumpLo starts tcpdump on loopback for port and returns the pcap's
-// path and a function that stops it. It skips the test when tcpdump is
-// missing or not permitted.
-func tcpdumpLo(t *testing.T, addr string) (string, func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("not root: skipping the tcpdump capture")
-	}
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		t.Skip("tcpdump not installed: skipping the tcpdump capture")
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	path := filepath.Join(t.TempDir(), "h2.pcap")
-	cmd := exec.Command(tcpdump, "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", path, "tcp", "port", port)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot run tcpdump (%v)", err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cmd.Wait()
-			t.Skip("tcpdump not permitted here")
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Skip("tcpdump did not start within 10s")
-	}
-	waitCapturing(t, addr, path)
-	return path, func() {
-		time.Sleep(300 * time.Millisecond) // let the last packets reach the file
-		cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	}
-}
 
 // grpcFigures are the per-method figures a capture must reproduce.
 type grpcFigures struct {
@@ -114,7 +58,7 @@ func TestGRPCTcpdump(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopServer()
-	path, stop := tcpdumpLo(t, addr)
+	path, stop := startTcpdump(t, "lo", addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -399,7 +343,7 @@ func TestH2CTcpdump(t *testing.T) {
 	hs := &http.Server{Handler: h}
 	go hs.Serve(ln)
 	defer hs.Close()
-	path, stop := tcpdumpLo(t, ln.Addr().String())
+	path, stop := startTcpdump(t, "lo", ln.Addr().String())
 	base := "http://" + ln.Addr().String()
 	var want []string
 	out, err := exec.Command("curl", "--version").Output()

@@ -236,12 +236,7 @@ func startTcpdump(t *testing.T, iface, addr string) (string, func() string) {
 	return path, func() string {
 		time.Sleep(500 * time.Millisecond) // let the last packets reach the file
 		cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
+		if !testkit.WaitOrKill(cmd, 10*time.Second) {
 			t.Fatal("tcpdump did not stop")
 		}
 		return <-said

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // relay accepts one connection on a loopback listener, forwards it to
@@ -114,12 +116,7 @@ func TestTLSKeyUpdateOpenSSL(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	in.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
+	if !testkit.WaitOrKill(cmd, 10*time.Second) {
 		t.Fatal("openssl did not end")
 	}
 	if !strings.Contains(out.String(), "KEYUPDATE") {

@@ -409,13 +409,7 @@ func TestReplaySIGINT(t *testing.T) {
 				time.Sleep(300 * time.Millisecond)
 			}
 			sent := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(tt.maxWait):
-				cmd.Process.Kill()
-				<-done
+			if !testkit.WaitOrKill(cmd, tt.maxWait) {
 				t.Fatalf("still running %v after SIGINT:\n%s", tt.maxWait, out.String())
 			}
 			if code := cmd.ProcessState.ExitCode(); code != 130 {
