@@ -30,6 +30,33 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startServing runs the command line args (a proxy or a shadow listening
+// on a free address) until ctx ends, and returns once it says it is
+// listening: its output, written from its goroutine, and the exit code it
+// will send when ctx is cancelled.
+func startServing(ctx context.Context, t *testing.T, args ...string) (stdout, stderr *testkit.SyncBuffer, done <-chan int) {
+	t.Helper()
+	stdout, stderr = new(testkit.SyncBuffer), new(testkit.SyncBuffer)
+	code := make(chan int, 1)
+	go func() {
+		root := newRootCmd(stdout, stderr)
+		root.SetArgs(args)
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+		code <- exitCode(err)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start: %s", args[0], stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return stdout, stderr, code
+}
+
 func TestProxyRecordsAndRedacts(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -40,25 +67,8 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "rec.rpz")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization"})
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			fmt.Fprintln(&stderr, err)
-		}
-		done <- exitCode(err)
-	}()
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stdout, stderr, done := startServing(ctx, t, "proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization")
 	for i := range 10 {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(fmt.Sprintf("user=u%d&password=hunter2", i)))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -71,25 +70,8 @@ func TestShadowProxyCLI(t *testing.T) {
 	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
-			"--allow-auth", "-o", out, "--html", html, "--json", "--ignore", "$.items[*].quantity"})
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			fmt.Fprintln(&stderr, err)
-		}
-		done <- exitCode(err)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("shadow did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stdout, stderr, done := startServing(ctx, t, "shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
+		"--allow-auth", "-o", out, "--html", html, "--json", "--ignore", "$.items[*].quantity")
 	_, err := sim.Run(ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
 		ArrivalWindow: 100 * time.Millisecond, Think: sim.LogNormal{Median: 5 * time.Millisecond}, NoReactive: true})
 	if err != nil {
@@ -143,24 +125,7 @@ func TestProxyShadowFlag(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "live.rpz")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json"})
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			fmt.Fprintln(&stderr, err)
-		}
-		done <- exitCode(err)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy --shadow did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stdout, stderr, done := startServing(ctx, t, "proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json")
 	for i := 0; i < 5; i++ { // without a token: both shops answer 401, compared all the same
 		resp, err := http.Get("http://" + addr + "/api/products?page=1")
 		if err != nil {
