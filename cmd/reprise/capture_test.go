@@ -18,13 +18,7 @@ const captureFixture = "../../capture/testdata/tcpdump-lo.pcap"
 // TestCaptureCommand runs 'reprise capture' on the committed tcpdump
 // capture and reads the recording back.
 func TestCaptureCommand(t *testing.T) {
-	tests := []struct {
-		name      string
-		args      []string
-		code      int
-		exchanges int    // in the recording, when code is 0
-		stderr    string // substring expected on stderr
-	}{
+	tests := []captureCase{
 		// A plain import with the text summary.
 		{name: "import", args: []string{"--pcap", captureFixture}, exchanges: 8, stderr: "captured 8 exchanges (0 incomplete) on 2 connections"},
 		// A glob, a port filter and --count.
@@ -39,25 +33,41 @@ func TestCaptureCommand(t *testing.T) {
 		{name: "missing file", args: []string{"--pcap", "nope.pcap"}, code: exitFailure, stderr: "nope.pcap"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "rec.rpz")
-			args := append(append([]string{"capture"}, tt.args...), "-o", out)
-			var stdout, stderr bytes.Buffer
-			code := run(args, &stdout, &stderr)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.stderr)
-			}
-			if tt.code != 0 {
-				return
-			}
-			if n := countRecording(t, out); n != tt.exchanges {
-				t.Errorf("recording holds %d exchanges, want %d", n, tt.exchanges)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t) })
 	}
+}
+
+// captureCase is one 'reprise capture' run of a table: its arguments
+// (without -o) and what it must give.
+type captureCase struct {
+	name      string
+	args      []string
+	code      int
+	exchanges int    // in the recording, when code is 0
+	stderr    string // substring expected on stderr
+}
+
+// run runs the case with -o in a new directory and checks the exit code,
+// stderr and, on success, the recording's exchange count. It returns the
+// recording's path, or "" when the case expects a failure.
+func (tt captureCase) run(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "rec.rpz")
+	var stdout, stderr bytes.Buffer
+	code := run(append(append([]string{"capture"}, tt.args...), "-o", out), &stdout, &stderr)
+	if code != tt.code {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), tt.stderr) {
+		t.Errorf("stderr %q does not contain %q", stderr.String(), tt.stderr)
+	}
+	if tt.code != 0 {
+		return ""
+	}
+	if n := countRecording(t, out); n != tt.exchanges {
+		t.Errorf("recording holds %d exchanges, want %d", n, tt.exchanges)
+	}
+	return out
 }
 
 // TestCaptureJSON checks the --json summary and the metadata counters.

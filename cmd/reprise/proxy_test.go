@@ -30,31 +30,55 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// serving is a listening verb started by startServing.
+type serving struct {
+	ctx            context.Context // the verb's root context
+	cancel         context.CancelFunc
+	stdout, stderr *testkit.SyncBuffer // written from the verb's goroutine
+	done           <-chan int          // the exit code, once ctx ends
+}
+
 // startServing runs the command line args (a proxy or a shadow listening
-// on a free address) until ctx ends, and returns once it says it is
-// listening: its output, written from its goroutine, and the exit code it
-// will send when ctx is cancelled.
-func startServing(ctx context.Context, t *testing.T, args ...string) (stdout, stderr *testkit.SyncBuffer, done <-chan int) {
+// on a free address) in a goroutine and returns once it says it is
+// listening.
+func startServing(t *testing.T, args ...string) *serving {
 	t.Helper()
-	stdout, stderr = new(testkit.SyncBuffer), new(testkit.SyncBuffer)
-	code := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s := &serving{ctx: ctx, cancel: cancel, stdout: new(testkit.SyncBuffer), stderr: new(testkit.SyncBuffer)}
+	done := make(chan int, 1)
+	s.done = done
 	go func() {
-		root := newRootCmd(stdout, stderr)
+		root := newRootCmd(s.stdout, s.stderr)
 		root.SetArgs(args)
 		err := root.ExecuteContext(ctx)
 		if err != nil {
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(s.stderr, err)
 		}
-		code <- exitCode(err)
+		done <- exitCode(err)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
+	for !strings.Contains(s.stderr.String(), "listening on") {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start: %s", args[0], stderr.String())
+			t.Fatalf("%s did not start: %s", args[0], s.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return stdout, stderr, code
+	return s
+}
+
+// stop cancels the verb's context, which is what SIGINT does through the
+// root context, checks it exits cleanly, and decodes its --json summary
+// into sum.
+func (s *serving) stop(t *testing.T, sum any) {
+	t.Helper()
+	s.cancel()
+	if code := <-s.done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, s.stderr.String())
+	}
+	if err := json.Unmarshal([]byte(s.stdout.String()), sum); err != nil {
+		t.Fatalf("summary %q: %v", s.stdout.String(), err)
+	}
 }
 
 func TestProxyRecordsAndRedacts(t *testing.T) {
@@ -65,10 +89,8 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 	defer up.Close()
 	addr := freeAddr(t)
 	out := filepath.Join(t.TempDir(), "rec.rpz")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
-	stdout, stderr, done := startServing(ctx, t, "proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization")
+	srv := startServing(t, "proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization")
 	for i := range 10 {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(fmt.Sprintf("user=u%d&password=hunter2", i)))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -81,14 +103,8 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 		resp.Body.Close()
 	}
 	cl.CloseIdleConnections()
-	cancel() // what SIGINT does through the root context
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var sum proxy.Summary
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("summary %q: %v", stdout.String(), err)
-	}
+	srv.stop(t, &sum)
 	if sum.Exchanges != 10 || sum.Dropped != 0 {
 		t.Fatalf("summary %+v", sum)
 	}

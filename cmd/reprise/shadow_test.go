@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -68,23 +66,15 @@ func TestShadowProxyCLI(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout, stderr, done := startServing(ctx, t, "shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
+	srv := startServing(t, "shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
 		"--allow-auth", "-o", out, "--html", html, "--json", "--ignore", "$.items[*].quantity")
-	_, err := sim.Run(ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
+	_, err := sim.Run(srv.ctx, sim.Config{BaseURL: "http://" + addr, Users: 3, Seed: 3, Duration: 3 * time.Second,
 		ArrivalWindow: 100 * time.Millisecond, Think: sim.LogNormal{Median: 5 * time.Millisecond}, NoReactive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var sum shadow.Summary
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("summary %q: %v", stdout.String(), err)
-	}
+	srv.stop(t, &sum)
 	ps, ss := primary.Stats(), second.Stats()
 	if ss.Logins != ps.Logins || ss.Logins == 0 {
 		t.Errorf("shadow saw %d logins, primary %d", ss.Logins, ps.Logins)
@@ -123,9 +113,7 @@ func TestProxyShadowFlag(t *testing.T) {
 	second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
 	addr := freeAddr(t)
 	out := filepath.Join(t.TempDir(), "live.rpz")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout, stderr, done := startServing(ctx, t, "proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json")
+	srv := startServing(t, "proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json")
 	for i := 0; i < 5; i++ { // without a token: both shops answer 401, compared all the same
 		resp, err := http.Get("http://" + addr + "/api/products?page=1")
 		if err != nil {
@@ -134,14 +122,8 @@ func TestProxyShadowFlag(t *testing.T) {
 		resp.Body.Close()
 	}
 	time.Sleep(200 * time.Millisecond)
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var sum shadow.Summary
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("summary %q: %v", stdout.String(), err)
-	}
+	srv.stop(t, &sum)
 	if sum.Stats.Seen != 5 || sum.Compare.Compared == 0 {
 		t.Errorf("saw %d exchanges, compared %d; want 5 seen and some compared", sum.Stats.Seen, sum.Compare.Compared)
 	}
