@@ -54,12 +54,7 @@ func TestLinkTypes(t *testing.T) {
 			if tt.gz {
 				gzipFile(t, path)
 			}
-			src, err := pcapfile.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			got, cnt := collect(t, src)
+			got, cnt := collectFile(t, path)
 			want := `1/0 POST /b "xyz" -> 201 "ok"`
 			if len(got) != 1 || line(got[0]) != want {
 				t.Fatalf("got %q, want %q (counters %+v)", lines(got), want, cnt)
@@ -112,12 +107,7 @@ func TestFilesMerged(t *testing.T) {
 	cb.send(false, respB)
 	a.writePcap(t, filepath.Join(dir, "cap-1.pcap"), false)
 	b.writePcap(t, filepath.Join(dir, "cap-2.pcap"), true)
-	src, err := pcapfile.Open(filepath.Join(dir, "cap-*.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, _ := collect(t, src)
+	got, _ := collectFile(t, filepath.Join(dir, "cap-*.pcap"))
 	want := `1/0 GET /a "" -> 200 "hello"` + "\n" + `2/0 POST /b "xyz" -> 201 "ok"`
 	if strings.Join(lines(got), "\n") != want {
 		t.Errorf("got %q", lines(got))

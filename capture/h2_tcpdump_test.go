@@ -69,12 +69,7 @@ func TestGRPCTcpdump(t *testing.T) {
 
 	_, port, _ := strings.Cut(addr, ":")
 	p, _ := strconv.Atoi(port)
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, cnt := collect(t, src, WithPorts(p))
-	src.Close()
+	got, cnt := collectFile(t, path, WithPorts(p))
 	want := srv.Counts()
 	if len(want.Violations) != 0 {
 		t.Errorf("the workload caused violations: %v", want.Violations)
@@ -134,12 +129,7 @@ func TestGRPCFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join("testdata", "grpcshop-lo.pcap")
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := collect(t, src, WithPorts(truth.Port))
-	src.Close()
+	got, _ := collectFile(t, path, WithPorts(truth.Port))
 	if fig := figuresOf(got); !reflect.DeepEqual(fig, figuresOfCounts(truth.Counts)) {
 		t.Errorf("from the capture:\n %+v\nthe server counted:\n %+v", fig, truth.Counts)
 	}
@@ -363,12 +353,7 @@ func TestH2CTcpdump(t *testing.T) {
 		t.Skip("curl has no HTTP2 here")
 	}
 	stop()
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, cnt := collect(t, src)
-	src.Close()
+	got, cnt := collectFile(t, path)
 	var lines []string
 	for _, x := range got {
 		lines = append(lines, fmt.Sprintf("%s %s %d %s %s %v", x.Request.Method, x.Request.Target, x.Response.Status, x.Response.Body, x.Response.Trailer.Get("x-sum"), x.Flags))

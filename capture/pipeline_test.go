@@ -13,6 +13,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -35,6 +36,17 @@ func collect(t *testing.T, src PacketSource, opts ...Option) ([]*session.Exchang
 		out = append(out, x)
 	}
 	return out, p.Counters()
+}
+
+// collectFile runs the pipeline on the capture file at path to its end.
+func collectFile(t *testing.T, path string, opts ...Option) ([]*session.Exchange, session.Counters) {
+	t.Helper()
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return collect(t, src, opts...)
 }
 
 // line summarises an exchange for comparison.

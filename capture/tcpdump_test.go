@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
@@ -103,12 +102,7 @@ var shopWant = []string{
 // checkShop reads a capture of shopRequests and compares.
 func checkShop(t *testing.T, path string) {
 	t.Helper()
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, cnt := collect(t, src)
+	got, cnt := collectFile(t, path)
 	var gl []string
 	for _, x := range got {
 		l := fmt.Sprintf("%d/%d %s %s %q -> %d %q", x.Conn.ID, x.Index, x.Request.Method, x.Request.Target, x.Request.Body, x.Response.Status, x.Response.Body)
@@ -170,12 +164,7 @@ func TestTcpdumpLoopback(t *testing.T) {
 func TestTcpdumpFixture(t *testing.T) {
 	path := filepath.Join("testdata", "tcpdump-lo.pcap")
 	checkShop(t, path)
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, _ := collect(t, src)
+	got, _ := collectFile(t, path)
 	js, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		t.Fatal(err)
