@@ -19,6 +19,23 @@ import (
 	"github.com/reprise-tool/reprise/session"
 )
 
+// openLo opens a live capture of port on lo until ctx ends or the test
+// does, skipping the test when capturing is not permitted (it needs root
+// or CAP_NET_RAW).
+func openLo(ctx context.Context, t *testing.T, port int) *live.Source {
+	t.Helper()
+	src, err := live.Open(ctx, live.Config{Interface: "lo", Ports: []uint16{uint16(port)}})
+	var perm *live.PermissionError
+	if errors.As(err, &perm) {
+		t.Skipf("live capture not permitted here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
 // TestLiveLoopbackShop is the live acceptance test: the shop and
 // its simulated users run on lo while Reprise captures with AF_PACKET; the
 // recording must hold exactly the requests the shop served, none
@@ -34,15 +51,7 @@ func TestLiveLoopbackShop(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	src, err := live.Open(ctx, live.Config{Interface: "lo", Ports: []uint16{uint16(port)}})
-	var perm *live.PermissionError
-	if errors.As(err, &perm) {
-		t.Skipf("live capture not permitted here: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openLo(ctx, t, port)
 	p, err := capture.FromPackets(ctx, src, capture.WithPorts(port))
 	if err != nil {
 		t.Fatal(err)

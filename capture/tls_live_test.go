@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/capture"
-	"github.com/reprise-tool/reprise/capture/live"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -69,15 +67,7 @@ func TestLiveTLSKeyLogLate(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	src, err := live.Open(ctx, live.Config{Interface: "lo", Ports: []uint16{uint16(port)}})
-	var perm *live.PermissionError
-	if errors.As(err, &perm) {
-		t.Skipf("live capture not permitted here: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openLo(ctx, t, port)
 	k := tlsdecrypt.NewKeyLog()
 	if err := k.Follow(kl.path); err != nil {
 		t.Fatal(err)
