@@ -138,6 +138,25 @@ func (c *collect) Observe(r *replay.Result) {
 	c.mu.Unlock()
 }
 
+// replayShop replays src against target with the shop's credentials and
+// opts, logs the run's summary, and returns the report and every result.
+func replayShop(t *testing.T, target *shop.Server, src session.Source, opts ...replay.Option) (*replay.Report, *collect) {
+	t.Helper()
+	res := new(collect)
+	r, err := replay.New(target.URL(), append(opts, replay.WithCredentials(credentials()), replay.WithObserver(res))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum strings.Builder
+	rep.WriteSummary(&sum)
+	t.Log("\n" + sum.String())
+	return rep, res
+}
+
 // TestReplayShop is the acceptance test: the simulated users are recorded
 // through the proxy, then replayed against a fresh shop at 1x, 5x, 10x and
 // at 1x with three clones of every session. The shop must count no
@@ -176,19 +195,7 @@ func TestReplayShop(t *testing.T) {
 			target := startShopTTL(t, targetTTL)
 			src, closeSrc := openAnnotated(t, path)
 			defer closeSrc()
-			var res collect
-			r, err := replay.New(target.URL(), replay.WithPacer(tt.speed), replay.WithScale(tt.scale),
-				replay.WithCredentials(credentials()), replay.WithObserver(&res))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := r.Run(context.Background(), src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sum strings.Builder
-			rep.WriteSummary(&sum)
-			t.Log("\n" + sum.String())
+			rep, res := replayShop(t, target, src, replay.WithPacer(tt.speed), replay.WithScale(tt.scale))
 			for _, r := range res.all {
 				if r.Sent.Sub(r.Due) > 200*time.Millisecond || (!r.Done.IsZero() && r.Done.Sub(r.Sent) > 200*time.Millisecond) {
 					t.Logf("SLOW %s %s %s status %d/%d off %v wait %v lag %v svc %v err %v", r.Session, r.Method, r.Target, r.Status, r.RecordedStatus, r.Offset, r.Ready.Sub(r.Due), r.Sent.Sub(r.Due), r.Done.Sub(r.Sent), r.Err)
@@ -289,19 +296,7 @@ func TestFidelityLong(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			target := startShop(t)
 			src := syntheticShop(20_000, tt.rate)
-			var res collect
-			r, err := replay.New(target.URL(), replay.WithPacer(tt.speed), replay.WithObserver(&res),
-				replay.WithCredentials(credentials()), replay.WithMaxInFlight(256))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := r.Run(context.Background(), src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sum strings.Builder
-			rep.WriteSummary(&sum)
-			t.Log("\n" + sum.String())
+			_, res := replayShop(t, target, src, replay.WithPacer(tt.speed), replay.WithMaxInFlight(256))
 			p50, p99, max := arrivalFidelity(t, target.Log(), res.all, false)
 			t.Logf("%s: %d requests, arrival vs due: p50 %v p99 %v max %v", tt.name, len(res.all), p50, p99, max)
 			if p99 > 2*time.Millisecond {

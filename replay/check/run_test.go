@@ -118,13 +118,6 @@ func TestReadRunExtension(t *testing.T) {
 	rec := defaultPopulation().recording(t, Filter{})
 	rep := handReport(rec, "2", "")
 	inter, think, length := recordedDists(rec)
-	values := func(s Sample, f float64) []float64 {
-		var out []float64
-		for _, p := range s {
-			out = append(out, p.Value*f)
-		}
-		return out
-	}
 	for _, tc := range []struct {
 		name    string
 		factor  float64 // applied to the recording's times (in recording time) for the run
@@ -145,9 +138,9 @@ func TestReadRunExtension(t *testing.T) {
 			if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
 				t.Fatal(err)
 			}
-			doc["inter_arrival"] = hdrOf(t, values(inter, tc.factor))
-			doc["think_time"] = hdrOf(t, values(think, tc.factor))
-			doc["session_length"] = hdrOf(t, values(length, tc.factor))
+			doc["inter_arrival"] = hdrOf(t, scaledValues(inter, tc.factor))
+			doc["think_time"] = hdrOf(t, scaledValues(think, tc.factor))
+			doc["session_length"] = hdrOf(t, scaledValues(length, tc.factor))
 			// Per-second counts: a peak second holding most refreshes.
 			doc["per_second"] = []uint64{10, 50, 10, 10, 10, 10, 10, 10, 10, 10}
 			doc["refreshes_per_second"] = []uint64{1, 8, 1, 0, 0, 0, 0, 0, 0, 0}
@@ -393,13 +386,6 @@ func TestSpeedPhrase(t *testing.T) {
 func TestRunDistributionsUnderRamp(t *testing.T) {
 	rec := defaultPopulation().recording(t, Filter{})
 	inter, think, length := recordedDists(rec)
-	values := func(s Sample, f float64) []float64 {
-		var out []float64
-		for _, p := range s {
-			out = append(out, p.Value*f)
-		}
-		return out
-	}
 	for _, tc := range []struct {
 		name   string
 		scaled bool
@@ -411,12 +397,12 @@ func TestRunDistributionsUnderRamp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := handReport(rec, "1x:1m,10x", "")
-			rep.InterArrival = *hdrOf(t, values(inter, 0.1))
+			rep.InterArrival = *hdrOf(t, scaledValues(inter, 0.1))
 			if tc.scaled {
-				rep.InterArrivalScaled = *hdrOf(t, values(inter, 1))
+				rep.InterArrivalScaled = *hdrOf(t, scaledValues(inter, 1))
 			}
-			rep.ThinkTime = *hdrOf(t, values(think, 0.1))
-			rep.SessionLength = *hdrOf(t, values(length, 0.1))
+			rep.ThinkTime = *hdrOf(t, scaledValues(think, 0.1))
+			rep.SessionLength = *hdrOf(t, scaledValues(length, 0.1))
 			res, err := CheckRun(rec, FromReport(rep), DefaultThresholds())
 			if err != nil {
 				t.Fatal(err)
@@ -516,4 +502,14 @@ func TestInterArrivalResolution(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scaledValues is s's values, each times f: a recorded distribution as a
+// run at another speed would measure it.
+func scaledValues(s Sample, f float64) []float64 {
+	var out []float64
+	for _, p := range s {
+		out = append(out, p.Value*f)
+	}
+	return out
 }
