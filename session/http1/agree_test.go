@@ -155,15 +155,14 @@ func viaProxy(t *testing.T, method, response string) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx, stop := context.WithCancel(context.Background())
+	addr, served, err := p.Start(ctx, "127.0.0.1:0", false)
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, ln) }()
-	defer func() { stop(); <-done }()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	defer func() { stop(); served() }()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
