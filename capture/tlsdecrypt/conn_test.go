@@ -64,16 +64,34 @@ func (t *tap) Write(b []byte) (int, error) {
 // func. It returns the bytes on the wire and the key log.
 func session(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(string) string) ([]wireWrite, []byte) {
 	t.Helper()
+	srv = srv.Clone()
+	srv.Certificates = []tls.Certificate{testCert(t)}
+	log, keylog, _ := converse(t, srv, cli.Clone(), reqs, reply, false)
+	return log, keylog
+}
+
+// sessionKeep is session with the server's certificates and the client's
+// session cache kept as given, and reports whether the client resumed.
+func sessionKeep(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(string) string, resumed *bool) ([]wireWrite, []byte) {
+	t.Helper()
+	log, keylog, r := converse(t, srv, cli, reqs, reply, true)
+	*resumed = r
+	return log, keylog
+}
+
+// converse is the conversation of session and sessionKeep, on srv and cli
+// as given (cli gets the key log writer). With tickets it reads the
+// tickets a TLS 1.3 server sends after the handshake before closing, and
+// reports whether the client resumed.
+func converse(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(string) string, tickets bool) ([]wireWrite, []byte, bool) {
+	t.Helper()
 	var keylog bytes.Buffer
 	var mu sync.Mutex
 	var log []wireWrite
 	a, b := tcpPair(t)
-	cli = cli.Clone()
 	cli.KeyLogWriter = &lockedWriter{mu: &mu, w: &keylog}
 	cli.ServerName = "localhost"
 	cli.InsecureSkipVerify = true
-	srv = srv.Clone()
-	srv.Certificates = []tls.Certificate{testCert(t)}
 	c := tls.Client(&tap{a, 0, &mu, &log}, cli)
 	s := tls.Server(&tap{b, 1, &mu, &log}, srv)
 	done := make(chan error, 1)
@@ -89,6 +107,10 @@ func session(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(strin
 				return
 			}
 		}
+		if tickets {
+			done <- nil // the client closes both ends after the tickets
+			return
+		}
 		done <- s.Close()
 	}()
 	for _, r := range reqs {
@@ -103,10 +125,20 @@ func session(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(strin
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	resumed := false
+	if tickets {
+		// TLS 1.3 tickets arrive after the handshake: read them before closing.
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		c.Read(make([]byte, 1))
+		resumed = c.ConnectionState().DidResume
+	}
 	c.Close()
+	if tickets {
+		s.Close()
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	return log, keylog.Bytes()
+	return log, keylog.Bytes(), resumed
 }
 
 // tcpPair returns the two ends of a loopback TCP connection.
@@ -329,52 +361,6 @@ func TestTLSResumption(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sessionKeep is session with the server's certificates and the client's
-// session cache kept as given, and reports whether the client resumed.
-func sessionKeep(t testing.TB, srv, cli *tls.Config, reqs []string, reply func(string) string, resumed *bool) ([]wireWrite, []byte) {
-	t.Helper()
-	var keylog bytes.Buffer
-	var mu sync.Mutex
-	var log []wireWrite
-	a, b := tcpPair(t)
-	cli.KeyLogWriter = &lockedWriter{mu: &mu, w: &keylog}
-	cli.ServerName = "localhost"
-	cli.InsecureSkipVerify = true
-	c := tls.Client(&tap{a, 0, &mu, &log}, cli)
-	s := tls.Server(&tap{b, 1, &mu, &log}, srv)
-	done := make(chan error, 1)
-	go func() {
-		for _, r := range reqs {
-			buf := make([]byte, len(r))
-			if _, err := io.ReadFull(s, buf); err != nil {
-				done <- err
-				return
-			}
-			s.Write([]byte(reply(string(buf))))
-		}
-		done <- nil
-	}()
-	for _, r := range reqs {
-		c.Write([]byte(r))
-		buf := make([]byte, len(reply(r)))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	// TLS 1.3 tickets arrive after the handshake: read them before closing.
-	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	c.Read(make([]byte, 1))
-	*resumed = c.ConnectionState().DidResume
-	c.Close()
-	s.Close()
-	mu.Lock()
-	defer mu.Unlock()
-	return log, keylog.Bytes()
 }
 
 // TestTLSCBCUnsupported checks a CBC suite stops the connection with
