@@ -60,21 +60,9 @@ func shopRequests(t *testing.T, base string) {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 	do := func(method, path, body string, close bool) {
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, err := http.NewRequest(method, base+path, rd)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := testkit.NewRequest(t, method, base+path, body)
 		req.Close = close
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		testkit.Send(t, client, req)
 	}
 	do("GET", "/items", "", false)
 	do("GET", "/stream", "", false)

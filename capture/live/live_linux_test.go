@@ -21,6 +21,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // openLo opens a capture on loopback or skips the test when the process
@@ -106,14 +108,9 @@ func checkLoopback(t *testing.T, cfg func(port uint16) Config) {
 	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	for i := range n {
 		for _, u := range []string{url, otherURL} {
-			req, _ := http.NewRequest("POST", u+"/x", strings.NewReader("body"))
+			req := testkit.NewRequest(t, "POST", u+"/x", "body")
 			req.Header.Set("X-Req", fmt.Sprintf("req-%03d", i))
-			resp, err := cl.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			testkit.Send(t, cl, req)
 		}
 	}
 	cl.CloseIdleConnections()

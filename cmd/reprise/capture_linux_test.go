@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 )
 
 // TestCaptureIface runs 'reprise capture --iface lo' for a bounded time
@@ -37,12 +38,7 @@ func TestCaptureIface(t *testing.T) {
 	time.Sleep(time.Second) // let the socket open before traffic starts
 	const n = 50
 	for i := 0; i < n; i++ {
-		resp, err := http.Get(fmt.Sprintf("%s/r%d", srv.URL, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		testkit.Send(t, http.DefaultClient, testkit.NewRequest(t, "GET", fmt.Sprintf("%s/r%d", srv.URL, i), ""))
 	}
 	code := <-done
 	if code != 0 && strings.Contains(stderr.String(), "CAP_NET_RAW") {
@@ -90,12 +86,7 @@ func TestCaptureSIGTERM(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	for i := 0; i < 10; i++ {
-		resp, err := http.Get(srv.URL + "/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		testkit.Send(t, http.DefaultClient, testkit.NewRequest(t, "GET", srv.URL+"/x", ""))
 	}
 	time.Sleep(300 * time.Millisecond)
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)

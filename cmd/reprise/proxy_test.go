@@ -92,15 +92,10 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
 	srv := startServing(t, "proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization")
 	for i := range 10 {
-		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(fmt.Sprintf("user=u%d&password=hunter2", i)))
+		req := testkit.NewRequest(t, "POST", "http://"+addr+"/login", fmt.Sprintf("user=u%d&password=hunter2", i))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer tok")
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		testkit.Send(t, cl, req)
 	}
 	cl.CloseIdleConnections()
 	var sum proxy.Summary
