@@ -21,6 +21,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/tlsdecrypt"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -92,12 +93,9 @@ func TestLiveTLSKeyLogLate(t *testing.T) {
 	began := time.Now()
 	client := srv.Client()
 	for i := range 3 {
-		resp, err := client.Post(srv.URL+fmt.Sprintf("/late/%d", i), "text/plain", strings.NewReader(strings.Repeat("x", 1000*(i+1))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		req := testkit.NewRequest(t, "POST", srv.URL+fmt.Sprintf("/late/%d", i), strings.Repeat("x", 1000*(i+1)))
+		req.Header.Set("Content-Type", "text/plain")
+		testkit.Send(t, client, req)
 	}
 	client.CloseIdleConnections()
 	kl.wg.Wait()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -38,12 +39,7 @@ func TestRecordRotatesAndStops(t *testing.T) {
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
 	sent := 0
 	for start := time.Now(); time.Since(start) < 2*time.Second; sent++ {
-		resp, err := cl.Get("http://" + addr + "/tick")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		testkit.Send(t, cl, testkit.NewRequest(t, "GET", "http://"+addr+"/tick", ""))
 		time.Sleep(50 * time.Millisecond)
 	}
 	cl.CloseIdleConnections()
