@@ -375,18 +375,7 @@ func TestHTTP2GapInData(t *testing.T) {
 		{"across the frame header", 0, 500, 1}, // stream 3's response uses the lost table: counted
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &recorder{}
-			a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 1 << 20, Start: true}, r)
-			for k, c := range w.chunks {
-				if k != big {
-					a.Feed(c.dir, c.data, c.ts)
-					continue
-				}
-				a.Feed(c.dir, c.data[:tc.off], c.ts)
-				a.Gap(c.dir, tc.n, c.ts)
-				a.Feed(c.dir, c.data[tc.off+tc.n:], c.ts)
-			}
-			a.Close()
+			r := w.feedLosing(big, tc.off, tc.n)
 			ok := 0
 			for _, x := range r.exs {
 				if x.Response.Header.Get("x-server") == "s1" && x.Flags&session.FlagNoResponse == 0 {
@@ -422,18 +411,7 @@ func TestGRPCGapInData(t *testing.T) {
 		{"inside a payload", 9 + 100, 500, 3},
 		{"over a prefix", 9 + 900, 300, 0}, // the second prefix is at 9+1005
 	} {
-		r := &recorder{}
-		a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 1 << 20, Start: true}, r)
-		for k, c := range w.chunks {
-			if k != big {
-				a.Feed(c.dir, c.data, c.ts)
-				continue
-			}
-			a.Feed(c.dir, c.data[:tc.off], c.ts)
-			a.Gap(c.dir, tc.n, c.ts)
-			a.Feed(c.dir, c.data[tc.off+tc.n:], c.ts)
-		}
-		a.Close()
+		r := w.feedLosing(big, tc.off, tc.n)
 		if len(r.exs) != 1 {
 			t.Fatalf("%s: %d exchanges", tc.name, len(r.exs))
 		}
@@ -447,4 +425,23 @@ func TestGRPCGapInData(t *testing.T) {
 			t.Errorf("%s: %d server messages, want %d; %v", tc.name, got, tc.messages, r.exs[0].Warnings)
 		}
 	}
+}
+
+// feedLosing feeds the wire's chunks to a new h2c assembler, losing n
+// bytes at off in chunk big (a Gap in their place), and returns what it
+// recorded.
+func (w *wire) feedLosing(big, off, n int) *recorder {
+	r := &recorder{}
+	a := New(Config{Conn: session.Conn{Protocol: session.ProtoH2C}, MaxBody: 1 << 20, Start: true}, r)
+	for k, c := range w.chunks {
+		if k != big {
+			a.Feed(c.dir, c.data, c.ts)
+			continue
+		}
+		a.Feed(c.dir, c.data[:off], c.ts)
+		a.Gap(c.dir, n, c.ts)
+		a.Feed(c.dir, c.data[off+n:], c.ts)
+	}
+	a.Close()
+	return r
 }
