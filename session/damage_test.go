@@ -32,13 +32,7 @@ func newDamageFixture(t *testing.T, n int) *damageFixture {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := closeAndRead(t, w, &buf)
 	for {
 		if _, err := r.Next(); err != nil {
 			break

@@ -301,6 +301,20 @@ func TestFlushInterval(t *testing.T) {
 	}
 }
 
+// closeAndRead closes w, which wrote a recording into buf, and opens a
+// reader on what it wrote.
+func closeAndRead(t *testing.T, w *Writer, buf interface{ Bytes() []byte }) *Reader {
+	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // countExchanges reads path and counts its exchanges, passing over damage.
 func countExchanges(t *testing.T, paths ...string) int {
 	t.Helper()
@@ -356,13 +370,7 @@ func TestConcurrentWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := closeAndRead(t, w, &buf)
 	seen := map[int]bool{}
 	for {
 		ex, err := r.Next()
