@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -25,14 +24,8 @@ func TestCaptureInspectGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "grpc.rpz")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"capture", "--pcap", pcap, "-o", out}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("capture exit %d: %s", code, stderr.String())
-	}
-	stdout.Reset()
-	if code := run([]string{"inspect", "--json", out}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("inspect exit %d: %s", code, stderr.String())
-	}
+	runOK(t, "capture", "--pcap", pcap, "-o", out)
+	stdout, _ := runOK(t, "inspect", "--json", out)
 	var doc struct {
 		HTTP2 struct {
 			Connections map[string]int `json:"connections"`

@@ -51,10 +51,7 @@ func TestExportRoundTrip(t *testing.T) {
 	for _, name := range []string{"shop.har", "shop.gor", "shop.har.gz", "shop.gor.gz"} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, name)
-			var stdout, stderr bytes.Buffer
-			if code := run([]string{"export", rec, "-o", out, "--json"}, &stdout, &stderr); code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr.String())
-			}
+			stdout, _ := runOK(t, "export", rec, "-o", out, "--json")
 			var res exportResult
 			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 				t.Fatal(err)

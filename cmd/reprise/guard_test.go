@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,10 +189,7 @@ func TestReplayRateCap(t *testing.T) {
 	srv := testShop(t)
 	rec := loginRecording(t, 100, 200, "")
 	runJSON := filepath.Join(t.TempDir(), "run.json")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--speed", "max", "--rate", "40/s", "--report", runJSON, "--progress", "0"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	runOK(t, "replay", rec, "--target", srv.URL(), "--speed", "max", "--rate", "40/s", "--report", runJSON, "--progress", "0")
 	// The cap spaces sends 25 ms apart; a request granted just before a
 	// second's end can still be stamped just after it by the scheduler,
 	// so one second may count one over. Two over is the cap failing.
@@ -219,10 +217,7 @@ func TestReplayRamp(t *testing.T) {
 	srv := testShop(t)
 	rec := loginRecording(t, 120, 20, "") // 6 s at 20/s
 	runJSON := filepath.Join(t.TempDir(), "run.json")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--ramp", "1x:2s,4x", "--report", runJSON, "--progress", "0"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	runOK(t, "replay", rec, "--target", srv.URL(), "--ramp", "1x:2s,4x", "--report", runJSON, "--progress", "0")
 	secs := shopSeconds(srv.Log())
 	rep := readRun(t, runJSON)
 	var due []float64
@@ -247,10 +242,7 @@ func TestReplayRamp(t *testing.T) {
 func TestReplayDryRun(t *testing.T) {
 	srv := testShop(t)
 	rec := loginRecording(t, 60, 20, "")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--ramp", "1x:1s,2x", "--dry-run"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	stdout, _ := runOK(t, "replay", rec, "--target", srv.URL(), "--ramp", "1x:1s,2x", "--dry-run")
 	for _, want := range []string{"dry run: nothing sent", "duration", "sessions          60", "peak req/s", "peak concurrency", "refresh events", "stage 1x:1s"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, stdout.String())
@@ -299,13 +291,8 @@ func TestReportHTMLInChromium(t *testing.T) {
 	rec := loginRecording(t, 60, 30, "")
 	dir := t.TempDir()
 	runJSON, page := filepath.Join(dir, "run.json"), filepath.Join(dir, "out.html")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--speed", "2", "--report", runJSON, "--progress", "0"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("replay exit %d: %s", code, stderr.String())
-	}
-	if code := run([]string{"report", runJSON, "--html", page}, &stdout, &stderr); code != 0 {
-		t.Fatalf("report exit %d: %s", code, stderr.String())
-	}
+	runOK(t, "replay", rec, "--target", srv.URL(), "--speed", "2", "--report", runJSON, "--progress", "0")
+	runOK(t, "report", runJSON, "--html", page)
 	b, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
@@ -439,11 +426,8 @@ func TestReplayCompare(t *testing.T) {
 	rec := loginRecording(t, 10, 100, "")
 	dir := t.TempDir()
 	runJSON, page := filepath.Join(dir, "run.json"), filepath.Join(dir, "run.html")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--speed", "max", "--compare", "--compare-ignore", "Date",
-		"--report", runJSON, "--html", page, "--progress", "0"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	_, stderr := runOK(t, "replay", rec, "--target", srv.URL(), "--speed", "max", "--compare", "--compare-ignore", "Date",
+		"--report", runJSON, "--html", page, "--progress", "0")
 	rep := readRun(t, runJSON)
 	if rep.Compare == nil || rep.Compare.Compared != 10 {
 		t.Fatalf("compare %+v", rep.Compare)
@@ -453,7 +437,7 @@ func TestReplayCompare(t *testing.T) {
 		t.Errorf("the summary or the page lacks the comparison:\n%s", stderr.String())
 	}
 	// --compare-ignore alone is a mistake.
-	if code := run([]string{"replay", rec, "--target", srv.URL(), "--compare-ignore", "Date"}, &stdout, &stderr); code != exitUsage {
+	if code := run([]string{"replay", rec, "--target", srv.URL(), "--compare-ignore", "Date"}, io.Discard, io.Discard); code != exitUsage {
 		t.Errorf("--compare-ignore without --compare: exit %d, want %d", code, exitUsage)
 	}
 }

@@ -19,22 +19,16 @@ func TestImportRoundTrip(t *testing.T) {
 	for _, name := range []string{"shop.har", "shop.gor", "shop.har.gz", "shop.gor.gz"} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, name)
-			var stdout, stderr bytes.Buffer
-			if code := run([]string{"export", rec, "-o", out}, &stdout, &stderr); code != 0 {
-				t.Fatalf("export: exit %d: %s", code, stderr.String())
-			}
+			runOK(t, "export", rec, "-o", out)
 			// A wrong name: the format is told by content.
 			odd := filepath.Join(dir, name+".data")
 			if err := os.Rename(out, odd); err != nil {
 				t.Fatal(err)
 			}
 			back := filepath.Join(dir, name+".rpz")
-			stdout.Reset()
 			// --keep-secrets: the round trip is of the format; the written
 			// recording's cookies (sid=0) would be hashed by default.
-			if code := run([]string{"import", odd, "-o", back, "--json", "--max-body", "64", "--keep-secrets"}, &stdout, &stderr); code != 0 {
-				t.Fatalf("import: exit %d: %s %s", code, stderr.String(), stdout.String())
-			}
+			stdout, _ := runOK(t, "import", odd, "-o", back, "--json", "--max-body", "64", "--keep-secrets")
 			var sum importSummary
 			if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
 				t.Fatal(err)

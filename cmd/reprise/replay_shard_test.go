@@ -79,10 +79,7 @@ func TestReportMergeLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "run.json")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"report", "merge", logs, "-o", out}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	stdout, stderr := runOK(t, "report", "merge", logs, "-o", out)
 	if m := readRun(t, out); m.Requests.Sent != 60 || len(m.Shards) != 3 {
 		t.Errorf("merged sent %d of %d shards, want 60 of 3", m.Requests.Sent, len(m.Shards))
 	}
@@ -96,7 +93,7 @@ func TestReportMergeLogs(t *testing.T) {
 	shard(0, 2, "abc").WriteJSON(&b)
 	os.WriteFile(first, b.Bytes(), 0o644)
 	stderr.Reset()
-	if code := run([]string{"report", "merge", first, other, "-o", out}, &stdout, &stderr); code != exitFailure ||
+	if code := run([]string{"report", "merge", first, other, "-o", out}, stdout, stderr); code != exitFailure ||
 		!strings.Contains(stderr.String(), "other.json") || !strings.Contains(stderr.String(), "recording") {
 		t.Errorf("exit %d, stderr %q: want a failure naming other.json and its recording", code, stderr.String())
 	}
@@ -104,7 +101,7 @@ func TestReportMergeLogs(t *testing.T) {
 	cut := filepath.Join(dir, "cut.log")
 	os.WriteFile(cut, log.Bytes()[:log.Len()/2], 0o644)
 	stderr.Reset()
-	if code := run([]string{"report", "merge", cut, "-o", out}, &stdout, &stderr); code == exitOK || !strings.Contains(stderr.String(), "end marker") {
+	if code := run([]string{"report", "merge", cut, "-o", out}, stdout, stderr); code == exitOK || !strings.Contains(stderr.String(), "end marker") {
 		t.Errorf("a cut log: exit %d, %q", code, stderr.String())
 	}
 }

@@ -16,6 +16,17 @@ import (
 	"github.com/reprise-tool/reprise/session"
 )
 
+// runOK runs the command line args as main does and fails the test
+// unless it exits 0; it returns what the command wrote.
+func runOK(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
+	if code := run(args, stdout, stderr); code != exitOK {
+		t.Fatalf("%s: exit %d: %s %s", args[0], code, stderr.String(), stdout.String())
+	}
+	return stdout, stderr
+}
+
 // writeRecording writes n GET exchanges of one session, 10ms apart.
 func writeRecording(t *testing.T, n int) string {
 	return writeExchanges(t, []string{"test"}, n, func(i int, x *session.Exchange) {
@@ -112,10 +123,7 @@ func TestReplayReportFile(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "run.json")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", writeRecording(t, 3), "--target", srv.URL, "--speed", "max", "--report", out, "--json"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	stdout, _ := runOK(t, "replay", writeRecording(t, 3), "--target", srv.URL, "--speed", "max", "--report", out, "--json")
 	rep := testkit.ReadFile(t, out, replay.ReadReport)
 	if !rep.Completed || rep.Requests.Responses != 3 || rep.Routes[0].Route != "GET /item/a" {
 		t.Errorf("report %+v", rep)

@@ -131,10 +131,7 @@ func TestShardsAcceptance(t *testing.T) {
 				t.Errorf("shop violations %+v; the single run's %+v", got.Violations, want.Violations)
 			}
 			merged := filepath.Join(t.TempDir(), "run.json")
-			var stdout, stderr bytes.Buffer
-			if code := run(append([]string{"report", "merge", "-o", merged}, reports...), &stdout, &stderr); code != exitOK {
-				t.Fatalf("report merge: exit %d: %s", code, stderr.String())
-			}
+			runOK(t, append([]string{"report", "merge", "-o", merged}, reports...)...)
 			m := readRun(t, merged)
 			if m.Requests != wantRep.Requests || fmt.Sprint(m.StatusCodes) != fmt.Sprint(wantRep.StatusCodes) || m.Sessions != wantRep.Sessions {
 				t.Errorf("merged requests %+v statuses %v sessions %+v\nsingle run %+v %v %+v", m.Requests, m.StatusCodes, m.Sessions,
