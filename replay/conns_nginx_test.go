@@ -195,13 +195,12 @@ func record(t *testing.T, upstream string, clients func(base string)) []*session
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, served, err := p.Start(ctx, "127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ctx, ln) }()
 	var exs []*session.Exchange
 	read := make(chan struct{})
 	go func() {
@@ -215,10 +214,10 @@ func record(t *testing.T, upstream string, clients func(base string)) []*session
 		}
 	}()
 	t0 := time.Now()
-	clients("http://" + ln.Addr().String())
+	clients("http://" + addr)
 	t.Logf("clients done in %v", time.Since(t0))
 	cancel()
-	<-served
+	served()
 	<-read
 	t.Logf("recorded in %v", time.Since(t0))
 	return exs
@@ -227,6 +226,22 @@ func record(t *testing.T, upstream string, clients func(base string)) []*session
 // keepAlive returns a client with one kept-alive connection of its own.
 func keepAlive() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}}
+}
+
+// keptAlive runs n clients at once, client i calling each(i, c) with a
+// kept-alive connection of its own, and waits for them all.
+func keptAlive(n int, each func(i int, c *http.Client)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := keepAlive()
+			defer c.CloseIdleConnections()
+			each(i, c)
+		}()
+	}
+	wg.Wait()
 }
 
 func get(t *testing.T, c *http.Client, url string) {
@@ -243,21 +258,13 @@ func get(t *testing.T, c *http.Client, url string) {
 // each sending a request every 25ms.
 func pacedClients(t *testing.T) func(base string) {
 	return func(base string) {
-		var wg sync.WaitGroup
-		for i := range 24 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := keepAlive()
-				defer c.CloseIdleConnections()
-				time.Sleep(time.Duration(i) * time.Millisecond)
-				for k := range 8 {
-					get(t, c, fmt.Sprintf("%s/paced/%d/%d", base, i, k))
-					time.Sleep(25 * time.Millisecond)
-				}
-			}()
-		}
-		wg.Wait()
+		keptAlive(24, func(i int, c *http.Client) {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			for k := range 8 {
+				get(t, c, fmt.Sprintf("%s/paced/%d/%d", base, i, k))
+				time.Sleep(25 * time.Millisecond)
+			}
+		})
 	}
 }
 
@@ -390,19 +397,11 @@ func mixedClients(t *testing.T) func(base string) {
 				t.Errorf("curl: %v %s", err, out)
 			}
 		}
-		var wg sync.WaitGroup
-		for i := range 6 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := keepAlive()
-				defer c.CloseIdleConnections()
-				for k := range 100 {
-					get(t, c, fmt.Sprintf("%s/burst/%d/%d", base, i, k))
-				}
-			}()
-		}
-		wg.Wait()
+		keptAlive(6, func(i int, c *http.Client) {
+			for k := range 100 {
+				get(t, c, fmt.Sprintf("%s/burst/%d/%d", base, i, k))
+			}
+		})
 		host := strings.TrimPrefix(base, "http://")
 		raw(t, host, strings.Repeat("GET /pipe HTTP/1.1\r\nHost: x\r\n\r\n", 5), 5)
 		for i := range 3 {
