@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -107,14 +108,8 @@ func pipeServer(t *testing.T, want int) (addr string, before <-chan int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	ch := make(chan int, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr = testkit.ServeOne(t, l, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		n := 0
 		c.SetReadDeadline(time.Now().Add(time.Second))
@@ -134,8 +129,8 @@ func pipeServer(t *testing.T, want int) (addr string, before <-chan int) {
 			}
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	return l.Addr().String(), ch
+	})
+	return addr, ch
 }
 
 // Requests that were pipelined in the recording (each started before the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -295,14 +296,8 @@ func TestHeaderCaseAndOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	got := make(chan string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	testkit.ServeOne(t, l, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		var head strings.Builder
 		for {
@@ -318,7 +313,7 @@ func TestHeaderCaseAndOrder(t *testing.T) {
 		io.CopyN(io.Discard, br, 2)
 		got <- head.String()
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-	}()
+	})
 	ex := rec("s", "POST", "/a?b=1", 0, 1, withHeader("x-lower", "1"), withHeader("X-UPPER", "2"), withHeader("x-lower", "3"),
 		withHeader("Transfer-Encoding", "chunked"), withBody("application/json", "{}"))
 	ex.Request.Header[1].Name = "user-agent"

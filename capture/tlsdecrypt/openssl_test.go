@@ -89,19 +89,13 @@ func TestTLSKeyUpdateOpenSSL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	echo := testkit.ServeOne(t, ln, func(c net.Conn) {
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
 			io.WriteString(c, "echo "+sc.Text()+"\n")
 		}
-	}()
-	addr, wait := relay(t, ln.Addr().String())
+	})
+	addr, wait := relay(t, echo)
 	keys := filepath.Join(t.TempDir(), "keys.log")
 	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-tls1_3", "-keylogfile", keys)
 	in, _ := cmd.StdinPipe()
