@@ -247,12 +247,7 @@ func TestShadowTLS(t *testing.T) {
 				"-o", out, "--tls-self-signed", "--tls-cert-out", certOut)
 			cl := pemClient(t, certOut)
 			for range 3 {
-				resp, err := cl.Get("https://" + addr + "/items")
-				if err != nil {
-					t.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				resp := testkit.Send(t, cl, testkit.NewRequest(t, "GET", "https://"+addr+"/items", ""))
 				if resp.StatusCode != 200 {
 					t.Fatalf("status %d", resp.StatusCode)
 				}
