@@ -228,6 +228,19 @@ func keepAlive() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}}
 }
 
+// discardResponse reads one response and its body from br; it reports an
+// error on t and returns false when there is none.
+func discardResponse(t *testing.T, br *bufio.Reader) bool {
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return true
+}
+
 // keptAlive runs n clients at once, client i calling each(i, c) with a
 // kept-alive connection of its own, and waits for them all.
 func keptAlive(n int, each func(i int, c *http.Client)) {
@@ -426,13 +439,9 @@ func raw(t *testing.T, addr, reqs string, n int) {
 	}
 	br := bufio.NewReader(c)
 	for range n {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Error(err)
+		if !discardResponse(t, br) {
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
 }
 
@@ -567,13 +576,9 @@ func tightBurst(t *testing.T, addr string, conns, n int) []*session.Exchange {
 					t.Error(err)
 					return
 				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Error(err)
+				if !discardResponse(t, br) {
 					return
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				end := time.Now().UnixNano()
 				ex := &session.Exchange{
 					Conn: session.Conn{ID: uint64(i + 1)}, Index: k,
