@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -133,12 +132,7 @@ func (n *nginxShop) check(t *testing.T, path, keylog string, proto session.Proto
 		f := strings.Fields(l) // GET /a.txt HTTP/1.1 200 4500 TLSv1.3 TLS_AES_128_GCM_SHA256
 		want = append(want, strings.Join(f[:5], " "))
 	}
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, cnt := collect(t, src, WithKeyLog(loadKeyLog(t, keylog)))
-	src.Close()
+	got, cnt := collectFile(t, path, WithKeyLog(loadKeyLog(t, keylog)))
 	var lines []string
 	for _, x := range got {
 		lines = append(lines, fmt.Sprintf("%s %s %s %d %d", x.Request.Method, x.Request.Target, x.Request.Proto, x.Response.Status, len(x.Response.Body)))
@@ -165,12 +159,7 @@ func (n *nginxShop) check(t *testing.T, path, keylog string, proto session.Proto
 	}
 	t.Logf("tls: %v", cnt.TLS)
 
-	src, err = pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, cnt = collect(t, src)
+	got, cnt = collectFile(t, path)
 	if len(got) != 0 || cnt.Unsupported["tls no keys sni=shop.test"] != uint64(conns) {
 		t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 	}

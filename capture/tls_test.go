@@ -279,12 +279,7 @@ func TestTLSFixture(t *testing.T) {
 func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns int) {
 	t.Helper()
 	k := loadKeyLog(t, keyPaths...)
-	src, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, cnt := collect(t, src, WithKeyLog(k))
-	src.Close()
+	got, cnt := collectFile(t, path, WithKeyLog(k))
 	var lines []string
 	for _, x := range got {
 		if x.Flags != 0 {
@@ -306,12 +301,7 @@ func checkTLSCapture(t *testing.T, path string, keyPaths, want []string, conns i
 	t.Logf("tls: %v", cnt.TLS)
 
 	// Without the key log: nothing recorded, every connection named by SNI.
-	src, err = pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, cnt = collect(t, src)
+	got, cnt = collectFile(t, path)
 	if len(got) != 0 || cnt.Unsupported["tls"] != uint64(conns) || cnt.Unsupported["tls no keys sni=example.com"] != uint64(conns) {
 		t.Errorf("without keys: %d exchanges, unsupported %v", len(got), cnt.Unsupported)
 	}
