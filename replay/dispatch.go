@@ -154,14 +154,15 @@ func (d *dispatcher) one(it *item) {
 		d.notSent(it)
 		return
 	}
-	it.route = d.routes.get(it.ex.Request.Method, it.ex.Request.Target)
+	if it.route == "" { // the feeder names it; an item made elsewhere may not
+		it.route = d.routes.get(it.ex.Request.Method, it.ex.Request.Target)
+	}
 	ss := d.session(it)
 	ss.lastOffset = it.offset
 	t := &task{it: it, ss: ss, due: due}
 	p := &t.pending
 	p.rec.Start, p.rec.End = it.start, it.end
-	if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
-		p.fields = correlate.Fields(&it.ex.Response)
+	if p.fields = r.recordedFields(it); p.fields != nil {
 		p.rec.Issued = correlate.IssuedFields(p.fields)
 	}
 	ss.mu.Lock()
