@@ -92,6 +92,7 @@ type feeder struct {
 	out       *handoff[*item]
 	window    lookahead // base items by recorded start (offset holds start - origin0)
 	winBytes  int64     // the window's items' sizes
+	pastTo    int       // exchanges read that started after the range's end
 	routes    routeCache
 	clones    itemHeap // items ready but for clones' shift
 	seq       uint64
@@ -127,6 +128,9 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 			break
 		}
 		r.st.read.Add(1)
+		if f.pastRange(ex) {
+			break
+		}
 		if !r.keep(ex) {
 			continue
 		}
@@ -194,6 +198,19 @@ func (f *feeder) pop() *item {
 	it := f.window.pop()
 	f.winBytes -= it.size
 	return it
+}
+
+// pastRange reports whether the recording has gone past the range's end
+// (WithRange) by more than the window holds, in time or in exchanges:
+// nothing read from there on can start within the range, so reading
+// stops instead of decoding the rest of the recording to drop it.
+func (f *feeder) pastRange(ex *session.Exchange) bool {
+	o := &f.r.o
+	if o.to == 0 || !f.haveOrig || time.Duration(ex.Timing.RequestStart-f.origin) <= o.to {
+		return false
+	}
+	f.pastTo++
+	return time.Duration(ex.Timing.RequestStart-f.origin) > o.to+o.window || f.pastTo > o.windowExchanges
 }
 
 // send hands an item to the dispatcher.
