@@ -36,7 +36,7 @@ func (s *Survey) Span() time.Duration { return time.Duration(s.Last - s.First) }
 // no correlation plan in its metadata, the pass computes one, in memory
 // bounded whatever the recording's length (see package corrplan).
 func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
-	s := &Survey{Plan: storedPlan(src)}
+	s := &Survey{Plan: corrplan.Stored(src)}
 	var b *corrplan.Builder
 	if s.Plan == nil {
 		b, s.PlanComputed = corrplan.NewBuilder(0), true
@@ -69,22 +69,4 @@ func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
 			}
 		}
 	}
-}
-
-// storedPlan is the correlation plan in src's metadata, joined over its
-// parts; nil when src has no metadata or a part has no plan (its final
-// metadata is read up front by session.Open when the file has a trailer).
-func storedPlan(src session.Source) *session.CorrelationPlan {
-	switch m := src.(type) {
-	case interface{ Metadata() []session.Metadata }:
-		mds := m.Metadata()
-		plans := make([]*session.CorrelationPlan, len(mds))
-		for i := range mds {
-			plans[i] = mds[i].Correlation
-		}
-		return corrplan.Merge(plans...)
-	case interface{ Metadata() session.Metadata }:
-		return m.Metadata().Correlation
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package corrplan
 
 import (
+	"context"
+	"io"
 	"strings"
 
 	"github.com/reprise-tool/reprise/session"
@@ -105,4 +107,42 @@ func Merge(plans ...*session.CorrelationPlan) *session.CorrelationPlan {
 		out.Unreplaced = append(out.Unreplaced, p.Unreplaced...)
 	}
 	return out
+}
+
+// Stored is the correlation plan in src's metadata (a session.Reader's,
+// or a MultiReader's joined over its parts); nil when src has no
+// metadata or a part has no plan. session.Open reads a file's final
+// metadata, which holds the plan, up front when the file has a trailer.
+func Stored(src session.Source) *session.CorrelationPlan {
+	switch m := src.(type) {
+	case interface{ Metadata() []session.Metadata }:
+		mds := m.Metadata()
+		plans := make([]*session.CorrelationPlan, len(mds))
+		for i := range mds {
+			plans[i] = mds[i].Correlation
+		}
+		return Merge(plans...)
+	case interface{ Metadata() session.Metadata }:
+		return m.Metadata().Correlation
+	}
+	return nil
+}
+
+// Compute reads src to its end and returns its plan, in memory bounded
+// whatever its length, for a recording made without one.
+func Compute(ctx context.Context, src session.Source) (*session.CorrelationPlan, error) {
+	b := NewBuilder(0)
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		ex, err := src.Next()
+		if err == io.EOF {
+			return b.Plan(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Add(ex)
+	}
 }
