@@ -42,6 +42,8 @@ func defaultPlanOptions() planOptions {
 // its status and size alone, and drops the recorded bodies nothing
 // learns from as it reads them (unless WithCompare, which needs them,
 // and then learns everything as without a plan). A nil plan is no plan.
+// The exchanges the source yields are modified: a source that hands the
+// same exchanges to several runs must copy them.
 func WithPlan(p *session.CorrelationPlan) Option {
 	return func(o *options) error {
 		o.plan, o.index = p, corrplan.NewIndex(p)
