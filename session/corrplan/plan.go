@@ -193,7 +193,9 @@ func (b *Builder) sweep() {
 		if b.total <= maxValues*3/4 {
 			break
 		}
-		b.drop(a.key, b.sessions[a.key])
+		sv := b.sessions[a.key]
+		b.forgotten += uint64(len(sv.vals)) // active sessions, not idle ones: their values may yet be carried
+		b.drop(a.key, sv)
 	}
 }
 
