@@ -35,7 +35,7 @@ type pending struct {
 	// rec is what the order rule reads of it: its recorded start and end
 	// and the values its recorded response issued (correlate.Issued).
 	rec    schedule.Order
-	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
+	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none or the plan learns none (see recordedFields)
 
 	// Under the session's lock: completed, and next, the request that
 	// waits for this one alone, which the goroutine completing this one
