@@ -1,6 +1,6 @@
 //go:build linux
 
-package replay_test
+package replay
 
 import (
 	"bytes"
@@ -22,7 +22,6 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
-	"github.com/reprise-tool/reprise/replay"
 )
 
 // BenchmarkNginx is the acceptance benchmark: Debian's nginx
@@ -227,30 +226,14 @@ func startNginx(b *testing.B, bin, dir string) *nginxProc {
 // have used, from /proc.
 func (ng *nginxProc) cpu() time.Duration {
 	pid := ng.cmd.Process.Pid
-	total := procCPU(pid)
+	total := pidCPU(pid)
 	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	for _, k := range strings.Fields(string(kids)) {
 		if n, err := strconv.Atoi(k); err == nil {
-			total += procCPU(n)
+			total += pidCPU(n)
 		}
 	}
 	return total
-}
-
-// procCPU is a process's user and system time from /proc/PID/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond // clock ticks at 100 Hz
 }
 
 // buildReprise builds the command once, so that the replay runs as a
@@ -385,7 +368,7 @@ func runReplay(b *testing.B, ng *nginxProc, bin, rec string) clientRun {
 		b.Fatalf("replay: %v\n%s", err, stderr.String())
 	}
 	nginxCPU := ng.cpu() - n0
-	var rep replay.Report
+	var rep Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		b.Fatalf("replay's report: %v\n%s", err, stderr.String())
 	}
@@ -394,7 +377,7 @@ func runReplay(b *testing.B, ng *nginxProc, bin, rec string) clientRun {
 	}
 	n := float64(rep.Requests.Responses)
 	cpu := usage(cmd.ProcessState)
-	note := fmt.Sprintf("status %s, %d learned, %d substituted", replay.FormatCounts(rep.StatusCodes), rep.Correlation.Learned, rep.Correlation.Substituted)
+	note := fmt.Sprintf("status %s, %d learned, %d substituted", FormatCounts(rep.StatusCodes), rep.Correlation.Learned, rep.Correlation.Substituted)
 	if p := rep.Plan; p != nil {
 		note += fmt.Sprintf(", plan %d rules, %d bodies dropped", p.Rules, p.Memory.BodiesDropped)
 	}

@@ -130,12 +130,23 @@ func TestRangeStopsReading(t *testing.T) {
 	for i := range 100 {
 		xs = append(xs, rec("s", "GET", fmt.Sprint("/", i), float64(i)*1000, float64(i)*1000+1))
 	}
-	src := source(xs...)
+	src := &countingSource{src: source(xs...)}
 	rep := run(t, s.URL, src, WithPacer(Max{}), WithRange(0, 5*time.Second), WithWindow(time.Second), WithOrigin(t0))
 	if rep.Requests.Responses != 6 {
 		t.Errorf("replayed %d, want the 6 in the range", rep.Requests.Responses)
 	}
-	if src.i > 10 {
-		t.Errorf("read %d exchanges of 100 for a range that ends at the sixth", src.i)
+	if src.n > 10 {
+		t.Errorf("read %d exchanges of 100 for a range that ends at the sixth", src.n)
 	}
+}
+
+// countingSource counts the exchanges read from src.
+type countingSource struct {
+	src session.Source
+	n   int
+}
+
+func (c *countingSource) Next() (*session.Exchange, error) {
+	c.n++
+	return c.src.Next()
 }
