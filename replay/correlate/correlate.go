@@ -56,7 +56,7 @@ type Table struct {
 	order  []string // insertion order of live, for eviction
 	// tokens are the long token-like recorded values (keys of live or
 	// orphan) searched for inside other text.
-	tokens map[string]struct{}
+	tokens tokenSet
 }
 
 // NewTable returns an empty table.
@@ -64,7 +64,7 @@ func NewTable() *Table {
 	return &Table{
 		live:   make(map[string]liveValue),
 		orphan: make(map[string]struct{}),
-		tokens: make(map[string]struct{}),
+		tokens: newTokenSet(),
 	}
 }
 
@@ -111,7 +111,7 @@ func (t *Table) LearnFields(recFields map[string]Field, live *session.Response) 
 			if _, known := t.live[rf.Value]; !known {
 				t.orphan[rf.Value] = struct{}{}
 				if tokenLike(rf.Value) {
-					t.tokens[rf.Value] = struct{}{}
+					t.tokens.add(rf.Value)
 				}
 			}
 			continue
@@ -136,13 +136,13 @@ func (t *Table) put(rec string, lv liveValue) {
 	t.live[rec] = lv
 	delete(t.orphan, rec)
 	if tokenLike(rec) {
-		t.tokens[rec] = struct{}{}
+		t.tokens.add(rec)
 	}
 	for len(t.live) > maxValues && len(t.order) > 0 {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
-		delete(t.tokens, old)
+		t.tokens.remove(old)
 	}
 	if len(t.order) > 2*maxValues {
 		t.order = append([]string(nil), t.order[len(t.order)-maxValues:]...)
@@ -270,9 +270,9 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite) stri
 
 // replaceTokens replaces long token-like recorded values found inside s.
 func (t *Table) replaceTokens(s string, rw *Rewrite) string {
-	for tok := range t.tokens {
+	for _, tok := range t.tokens.in(s) {
 		if !strings.Contains(s, tok) {
-			continue
+			continue // replaced with an earlier token that held it
 		}
 		if lv, ok := t.live[tok]; ok {
 			if lv.text != tok {
@@ -302,7 +302,7 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 			})
 		}
 	}
-	if len(t.tokens) == 0 {
+	if t.tokens.len() == 0 {
 		return body
 	}
 	return []byte(t.replaceTokens(string(body), rw))
