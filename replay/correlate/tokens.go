@@ -1,6 +1,9 @@
 package correlate
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // tokenSet holds the long token-like recorded values a table searches for
 // inside other text, indexed by their first prefixLen bytes. Searching a
@@ -78,19 +81,10 @@ func (s *tokenSet) in(text string) []string {
 			continue
 		}
 		for _, tok := range list {
-			if strings.HasPrefix(text[i:], tok) && !contains(found, tok) {
+			if strings.HasPrefix(text[i:], tok) && !slices.Contains(found, tok) {
 				found = append(found, tok)
 			}
 		}
 	}
 	return found
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
