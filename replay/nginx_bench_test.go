@@ -63,7 +63,7 @@ func BenchmarkNginx(b *testing.B) {
 	rounds, secs := envInt("REPRISE_NGINX_ROUNDS", 5), envInt("REPRISE_NGINX_SECS", 3)
 	dir := b.TempDir()
 	bin := buildReprise(b, dir)
-	ng := startNginx(b, nginxBin, dir)
+	ng := startBenchNginx(b, nginxBin, dir)
 	for _, loc := range nginxLocations {
 		b.Run(loc.name, func(b *testing.B) {
 			rec := recordThroughProxy(b, ng, dir, loc, secs)
@@ -164,9 +164,9 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// startNginx writes the configuration and a 3.4 KB static file to dir and
+// startBenchNginx writes the configuration and a 3.4 KB static file to dir and
 // runs nginx in the foreground until the benchmark ends.
-func startNginx(b *testing.B, bin, dir string) *nginxProc {
+func startBenchNginx(b *testing.B, bin, dir string) *nginxProc {
 	b.Helper()
 	for _, d := range []string{"www", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
