@@ -165,7 +165,11 @@ func envInt(name string, def int) int {
 }
 
 // startBenchNginx writes the configuration and a 3.4 KB static file to dir and
-// runs nginx in the foreground until the benchmark ends.
+// runs nginx in the foreground until the benchmark ends. It is not
+// testkit.StartNginx, which serves tests: one worker of 64 connections
+// with an access log, too few for wrk's 64 and the proxy's besides, and
+// a log line per request would weigh on the figures; and the benchmark
+// needs the master's pid for nginx's CPU time.
 func startBenchNginx(b *testing.B, bin, dir string) *nginxProc {
 	b.Helper()
 	for _, d := range []string{"www", "tmp"} {
