@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/corrplan"
 	"github.com/reprise-tool/reprise/session/identity"
 )
 
@@ -54,6 +55,7 @@ type recordOptions struct {
 	redactor *redact.Redactor
 	counters func() session.Counters
 	drain    time.Duration
+	noPlan   bool
 }
 
 // WithMetadata gives the metadata Record starts from: Source, Filter,
@@ -145,6 +147,16 @@ func WithDrain(d time.Duration) RecordOption {
 	}
 }
 
+// WithoutCorrelationPlan leaves the correlation plan (package
+// session/corrplan) out of the metadata. Record computes it by default,
+// as it writes, so that a replay need not read the recording for it.
+func WithoutCorrelationPlan() RecordOption {
+	return func(o *recordOptions) error {
+		o.noPlan = true
+		return nil
+	}
+}
+
 // RecordResult is what a Record run did.
 type RecordResult struct {
 	Counters session.Counters
@@ -169,6 +181,7 @@ type RecordResult struct {
 type Recorder struct {
 	o       recordOptions
 	tracker *identity.Tracker
+	plan    *corrplan.Builder // used by the writing loop alone; nil without a plan
 	meta    session.Metadata
 	used    atomic.Bool
 }
@@ -201,6 +214,9 @@ func NewRecorder(opts ...RecordOption) (*Recorder, error) {
 		}
 		r.tracker = t
 		r.meta.SessionRules = t.Rules()
+	}
+	if !o.noPlan {
+		r.plan = corrplan.NewBuilder(0)
 	}
 	if r.meta.Host == "" {
 		r.meta.Host, _ = os.Hostname()
@@ -298,6 +314,9 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 		}
 	}
 	meta.Counters = res.Counters
+	if r.plan != nil {
+		meta.Correlation = r.plan.Plan()
+	}
 	sink.UpdateCounters(res.Counters)
 	sink.SetMetadata(meta)
 	res.Metadata = meta
@@ -438,6 +457,9 @@ func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink
 			return res, n, true, err
 		}
 		x := it.x
+		if r.plan != nil {
+			r.plan.Add(x)
+		}
 		if werr := sink.WriteExchange(x); werr != nil {
 			return res, n, false, werr
 		}

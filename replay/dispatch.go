@@ -35,7 +35,7 @@ type pending struct {
 	// rec is what the order rule reads of it: its recorded start and end
 	// and the values its recorded response issued (correlate.Issued).
 	rec    schedule.Order
-	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none
+	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none or the plan learns none (see recordedFields)
 
 	// Under the session's lock: completed, and next, the request that
 	// waits for this one alone, which the goroutine completing this one
@@ -154,14 +154,15 @@ func (d *dispatcher) one(it *item) {
 		d.notSent(it)
 		return
 	}
-	it.route = d.routes.get(it.ex.Request.Method, it.ex.Request.Target)
+	if it.route == "" { // the feeder names it; an item made elsewhere may not
+		it.route = d.routes.get(it.ex.Request.Method, it.ex.Request.Target)
+	}
 	ss := d.session(it)
 	ss.lastOffset = it.offset
 	t := &task{it: it, ss: ss, due: due}
 	p := &t.pending
 	p.rec.Start, p.rec.End = it.start, it.end
-	if it.ex.Flags&session.FlagNoResponse == 0 && (len(it.ex.Response.Body) > 0 || len(it.ex.Response.Header) > 0) {
-		p.fields = correlate.Fields(&it.ex.Response)
+	if p.fields = r.recordedFields(it); p.fields != nil {
 		p.rec.Issued = correlate.IssuedFields(p.fields)
 	}
 	ss.mu.Lock()

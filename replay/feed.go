@@ -22,6 +22,7 @@ type item struct {
 	start  int64         // recorded request start, Unix ns
 	end    int64         // recorded response end, Unix ns; 0 when it never completed
 	seq    uint64
+	size   int64 // what it costs the look-ahead window (see itemSize)
 }
 
 // spanInfo is what the feeder learned of the recording's extent.
@@ -29,6 +30,7 @@ type spanInfo struct {
 	any         bool
 	first, last time.Duration // offsets of the first and last base request
 	lastClone   time.Duration // offset of the last request, clone shift included
+	memory      MemoryReport  // what the window's bounds and the plan did
 }
 
 // itemHeap orders items by offset, then by the order they were read. Its
@@ -89,7 +91,10 @@ type feeder struct {
 	ctx       context.Context
 	out       *handoff[*item]
 	window    lookahead // base items by recorded start (offset holds start - origin0)
-	clones    itemHeap  // items ready but for clones' shift
+	winBytes  int64     // the window's items' sizes
+	pastTo    int       // exchanges read that started after the range's end
+	routes    routeCache
+	clones    itemHeap // items ready but for clones' shift
 	seq       uint64
 	lastRaw   int64 // latest start read
 	origin    int64
@@ -106,7 +111,7 @@ type feeder struct {
 func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*item]) (srcErr error, span spanInfo) {
 	defer out.close()
 	f := &feeder{r: r, ctx: ctx, out: out, origin: r.o.origin, haveOrig: r.o.origin != 0,
-		sampled: make(map[string]bool), firstOff: make(map[string]time.Duration)}
+		sampled: make(map[string]bool), firstOff: make(map[string]time.Duration), routes: make(routeCache)}
 	if r.o.scaleRamp != nil {
 		f.scaleRamp = r.o.scaleRamp
 	}
@@ -123,6 +128,9 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 			break
 		}
 		r.st.read.Add(1)
+		if f.pastRange(ex) {
+			break
+		}
 		if !r.keep(ex) {
 			continue
 		}
@@ -131,7 +139,7 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 		}
 	}
 	for f.window.Len() > 0 {
-		if !f.release(f.window.pop()) {
+		if !f.release(f.pop()) {
 			return srcErr, f.span
 		}
 	}
@@ -144,11 +152,17 @@ func (r *Replayer) feed(ctx context.Context, src session.Source, out *handoff[*i
 }
 
 // read puts a kept exchange in the window and releases what the window
-// has sorted. It returns false when the replay stopped.
+// has sorted, or what its bounds in exchanges and bytes no longer let it
+// hold. It returns false when the replay stopped.
 func (f *feeder) read(ex *session.Exchange) bool {
 	it := &item{ex: ex, base: schedule.SessionKey(ex), start: ex.Timing.RequestStart, end: schedule.RecordedEnd(ex), seq: f.seq}
 	f.seq++
 	it.key = it.base
+	it.route = f.routes.get(ex.Request.Method, ex.Request.Target)
+	if f.r.slim(ex, it.route) {
+		f.span.memory.BodiesDropped++
+	}
+	it.size = itemSize(ex)
 	if it.start == 0 { // no timing: place it at the latest start read
 		it.start = f.lastRaw
 		if it.end == 0 && ex.Flags&session.FlagNoResponse == 0 {
@@ -160,12 +174,43 @@ func (f *feeder) read(ex *session.Exchange) bool {
 	}
 	it.offset = time.Duration(it.start)
 	f.window.push(it)
-	for f.window.Len() > 0 && (time.Duration(f.lastRaw)-f.window.peek().offset > f.r.o.window || f.window.Len() > maxWindowItems) {
-		if !f.release(f.window.pop()) {
+	f.winBytes += it.size
+	o, mem := &f.r.o, &f.span.memory
+	for f.window.Len() > 0 {
+		switch {
+		case time.Duration(f.lastRaw)-f.window.peek().offset > o.window:
+		case f.window.Len() > o.windowExchanges:
+			mem.ByExchanges++
+		case f.winBytes > o.windowBytes && f.window.Len() > 1:
+			mem.ByBytes++
+		default:
+			return true
+		}
+		if !f.release(f.pop()) {
 			return false
 		}
 	}
 	return true
+}
+
+// pop takes the earliest item out of the window.
+func (f *feeder) pop() *item {
+	it := f.window.pop()
+	f.winBytes -= it.size
+	return it
+}
+
+// pastRange reports whether the recording has gone past the range's end
+// (WithRange) by more than the window holds, in time or in exchanges:
+// nothing read from there on can start within the range, so reading
+// stops instead of decoding the rest of the recording to drop it.
+func (f *feeder) pastRange(ex *session.Exchange) bool {
+	o := &f.r.o
+	if o.to == 0 || !f.haveOrig || time.Duration(ex.Timing.RequestStart-f.origin) <= o.to {
+		return false
+	}
+	f.pastTo++
+	return time.Duration(ex.Timing.RequestStart-f.origin) > o.to+o.window || f.pastTo > o.windowExchanges
 }
 
 // send hands an item to the dispatcher.

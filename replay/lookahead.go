@@ -4,7 +4,7 @@ package replay
 // the order they were read, as itemHeap orders them. A recording comes
 // nearly in order (exchanges are written as they complete, so only one
 // that outlasted a later one comes late), and a heap of a whole window,
-// up to maxWindowItems, cost a cache miss per level on every pop: a
+// up to its bound in exchanges, cost a cache miss per level on every pop: a
 // twentieth of a request's cost at --speed max. Items that come in order
 // queue in a slice; only those that come before the last one queued go
 // to a heap, and the earliest is the smaller of the two heads.

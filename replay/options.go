@@ -117,6 +117,8 @@ type options struct {
 	shard     Shard
 	startAt   time.Time
 	recording *RecordingID
+
+	planOptions // see plan.go
 }
 
 func defaults() options {
@@ -134,6 +136,7 @@ func defaults() options {
 		uncorrelated:   UncorrelatedSkip,
 		rejected:       RejectedAsRecorded,
 		maxErrorRate:   DefaultMaxErrorRate,
+		planOptions:    defaultPlanOptions(),
 	}
 }
 

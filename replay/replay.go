@@ -299,6 +299,7 @@ func (r *Replayer) report(start time.Time, span spanInfo) *Report {
 		rep.Stages = append(rep.Stages, StageReport{Name: sp.Name, Start: sp.Start.Seconds(), End: sp.End.Seconds(), Value: sp.Value, EndValue: sp.EndValue})
 	}
 	r.fillLimits(rep)
+	r.fillPlan(rep, span)
 	if c := r.o.compare; c != nil {
 		cr := c.Report()
 		rep.Compare = &cr

@@ -159,6 +159,9 @@ type Report struct {
 	StartLateMS float64    `json:"start_late_ms,omitempty"`
 	// Connections says how the run used connections (see ConnReport).
 	Connections *ConnReport `json:"connections,omitempty"`
+	// Plan says which correlation plan the replay followed, what it could
+	// not replace and what the memory bounds did (see PlanReport).
+	Plan *PlanReport `json:"plan,omitempty"`
 }
 
 // StageReport is one ramp stage on the run's wall clock, in seconds since
@@ -412,6 +415,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(&b, ", %d refused in the recording (401)", c.Rejected)
 	}
 	b.WriteString("\n")
+	r.Plan.writeSummary(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

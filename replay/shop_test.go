@@ -49,6 +49,25 @@ func recordShop(t testing.TB, cfg sim.Config) (string, shop.Stats) {
 	return path, srv.Stats()
 }
 
+// surveyPlan is the recording's correlation plan as the CLI finds it:
+// the survey's, from the metadata the recording proxy wrote.
+func surveyPlan(t testing.TB, path string) *session.CorrelationPlan {
+	t.Helper()
+	rd, err := session.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	sv, err := replay.SurveyRecording(context.Background(), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sv.PlanComputed || len(sv.Plan.Rules) == 0 {
+		t.Fatalf("the recording holds no correlation plan (computed %v, %+v)", sv.PlanComputed, sv.Plan)
+	}
+	return sv.Plan
+}
+
 // openAnnotated opens a recording with sessions recomputed by the
 // identity tracker (the proxy records none).
 func openAnnotated(t testing.TB, path string) (session.Source, func()) {
@@ -180,22 +199,30 @@ func TestReplayShop(t *testing.T) {
 	path, recStats := recordShop(t, cfg)
 	t.Logf("recording: %d requests, %d logins, %d refreshes, violations %+v", recStats.Requests, recStats.Logins, recStats.Refreshes, recStats.Violations)
 
+	plan := surveyPlan(t, path)
+	t.Logf("correlation plan: %d rules from %d exchanges", len(plan.Rules), plan.Exchanges)
+
 	tests := []struct {
 		name  string
 		speed replay.Speed
 		scale int
+		plan  bool // learn only what the recording's correlation plan names, as the CLI does
 	}{
-		{"1x", 1, 1},     // the recorded pace
-		{"5x", 5, 1},     // compressed time
-		{"10x", 10, 1},   // more compressed
-		{"scale3", 1, 3}, // three times the users
+		{"1x", 1, 1, false},    // the recorded pace
+		{"5x", 5, 1, true},     // compressed time
+		{"10x", 10, 1, false},  // more compressed
+		{"scale3", 1, 3, true}, // three times the users
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			target := startShopTTL(t, targetTTL)
 			src, closeSrc := openAnnotated(t, path)
 			defer closeSrc()
-			rep, res := replayShop(t, target, src, replay.WithPacer(tt.speed), replay.WithScale(tt.scale))
+			opts := []replay.Option{replay.WithPacer(tt.speed), replay.WithScale(tt.scale)}
+			if tt.plan {
+				opts = append(opts, replay.WithPlan(plan))
+			}
+			rep, res := replayShop(t, target, src, opts...)
 			for _, r := range res.all {
 				if r.Sent.Sub(r.Due) > 200*time.Millisecond || (!r.Done.IsZero() && r.Done.Sub(r.Sent) > 200*time.Millisecond) {
 					t.Logf("SLOW %s %s %s status %d/%d off %v wait %v lag %v svc %v err %v", r.Session, r.Method, r.Target, r.Status, r.RecordedStatus, r.Offset, r.Ready.Sub(r.Due), r.Sent.Sub(r.Due), r.Done.Sub(r.Sent), r.Err)

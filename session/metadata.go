@@ -26,6 +26,54 @@ type Metadata struct {
 	// tracker at capture time, in order.
 	SessionRules []string `json:"session_rules,omitempty"`
 	Counters     Counters `json:"counters"`
+	// Correlation is the correlation plan computed as the recording was
+	// written (package session/corrplan); nil in recordings made before
+	// it existed, or by a writer that computed none. A replay computes
+	// one from the exchanges when it is missing.
+	Correlation *CorrelationPlan `json:"correlation,omitempty"`
+}
+
+// CorrelationPlan says which values the recorded responses issued that
+// later requests carry back: the only ones a replay needs to learn from
+// the live responses. Every other response can be read for its status
+// and size alone, and its recorded body dropped before it is sent.
+type CorrelationPlan struct {
+	// Rules name the places whose values are carried back, by route.
+	Rules []CorrelationRule `json:"rules"`
+	// Unreplaced are places of requests that carry a credential or an id
+	// that no recorded response issued (a hard-coded API key, a token from
+	// a login outside the recording): a replay sends them as recorded.
+	Unreplaced []UnreplacedValue `json:"unreplaced,omitempty"`
+	// Exchanges is how many exchanges the plan was computed from.
+	Exchanges uint64 `json:"exchanges"`
+	// Forgotten counts issued values the plan's memory bound let go of
+	// before the recording ended (sessions idle too long or too many at
+	// once); a value carried after that was counted as unreplaced.
+	Forgotten uint64 `json:"forgotten,omitempty"`
+	// All is set when the plan gave up telling places apart (too many
+	// rules): a replay then learns every distinctive value, as without a
+	// plan.
+	All bool `json:"all,omitempty"`
+}
+
+// CorrelationRule is one place of a route's responses whose values later
+// requests carry: Field is "json:" and a JSON path with array indices as
+// [*] ("json:.items[*].id"), "form:" and a name, "cookie:" and a cookie
+// name, or "header:" and a header name, as corrplan.Fields names them.
+type CorrelationRule struct {
+	Route string `json:"route"`
+	Field string `json:"field"`
+}
+
+// UnreplacedValue counts the requests of a route that carried a value at
+// Place ("header:Authorization", "cookie:sid", "query:api_key",
+// "json:.token", "form:csrf") that no recorded response issued. Example
+// shows the start of one such value and its length, never the whole.
+type UnreplacedValue struct {
+	Route    string `json:"route"`
+	Place    string `json:"place"`
+	Requests uint64 `json:"requests"`
+	Example  string `json:"example"`
 }
 
 // Counters are what a capture saw and what it lost. Every loss is counted

@@ -84,23 +84,8 @@ func inspectRun(c *cobra.Command, o *inspectOptions) error {
 	if s == nil {
 		return err
 	}
-	if o.asJSON {
-		doc := struct {
-			*summary.Summary
-			HTTP2 *http2.Summary `json:"http2,omitempty"`
-		}{s, h2}
-		if werr := writeJSON(out, doc); werr != nil {
-			return werr
-		}
-	} else {
-		if werr := s.WriteText(out); werr != nil {
-			return werr
-		}
-		if h2 != nil {
-			if werr := h2.WriteText(out); werr != nil {
-				return werr
-			}
-		}
+	if werr := writeInspect(c.Context(), out, errw, s, h2, o); werr != nil {
+		return werr
 	}
 	if errors.Is(err, summary.ErrDamaged) {
 		return fmt.Errorf("%w: the summary covers what was recovered", err)

@@ -28,24 +28,19 @@
 package correlate
 
 import (
-	"bytes"
 	"encoding/json"
-	"mime"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/corrplan"
 )
 
 // maxValues bounds one table. A session whose responses carry more
 // distinctive values than this (a huge catalogue) keeps the newest ones.
 const maxValues = 1024
-
-// maxDecoded bounds how much of a compressed body is inflated for learning.
-const maxDecoded = 8 << 20
 
 // liveValue is what the target issued in place of a recorded value.
 type liveValue struct {
@@ -61,7 +56,7 @@ type Table struct {
 	order  []string // insertion order of live, for eviction
 	// tokens are the long token-like recorded values (keys of live or
 	// orphan) searched for inside other text.
-	tokens map[string]struct{}
+	tokens tokenSet
 }
 
 // NewTable returns an empty table.
@@ -69,7 +64,7 @@ func NewTable() *Table {
 	return &Table{
 		live:   make(map[string]liveValue),
 		orphan: make(map[string]struct{}),
-		tokens: make(map[string]struct{}),
+		tokens: newTokenSet(),
 	}
 }
 
@@ -116,7 +111,7 @@ func (t *Table) LearnFields(recFields map[string]Field, live *session.Response) 
 			if _, known := t.live[rf.Value]; !known {
 				t.orphan[rf.Value] = struct{}{}
 				if tokenLike(rf.Value) {
-					t.tokens[rf.Value] = struct{}{}
+					t.tokens.add(rf.Value)
 				}
 			}
 			continue
@@ -141,13 +136,13 @@ func (t *Table) put(rec string, lv liveValue) {
 	t.live[rec] = lv
 	delete(t.orphan, rec)
 	if tokenLike(rec) {
-		t.tokens[rec] = struct{}{}
+		t.tokens.add(rec)
 	}
 	for len(t.live) > maxValues && len(t.order) > 0 {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
-		delete(t.tokens, old)
+		t.tokens.remove(old)
 	}
 	if len(t.order) > 2*maxValues {
 		t.order = append([]string(nil), t.order[len(t.order)-maxValues:]...)
@@ -275,9 +270,9 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite) stri
 
 // replaceTokens replaces long token-like recorded values found inside s.
 func (t *Table) replaceTokens(s string, rw *Rewrite) string {
-	for tok := range t.tokens {
+	for _, tok := range t.tokens.in(s) {
 		if !strings.Contains(s, tok) {
-			continue
+			continue // replaced with an earlier token that held it
 		}
 		if lv, ok := t.live[tok]; ok {
 			if lv.text != tok {
@@ -307,204 +302,10 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 			})
 		}
 	}
-	if len(t.tokens) == 0 {
+	if t.tokens.len() == 0 {
 		return body
 	}
 	return []byte(t.replaceTokens(string(body), rw))
-}
-
-func looksJSON(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
-}
-
-// Field is one value found in a response, by its place in it.
-type Field struct {
-	Value  string
-	Number bool
-}
-
-// Fields lists the values of a response by path: "json:" plus a JSON path
-// ("json:.data.items[0].id"), "form:" plus a field name for form-encoded
-// bodies, "cookie:" plus a cookie name for Set-Cookie, "header:" plus a
-// canonical header name for other headers. Compressed bodies are
-// inflated first (session.DecodeBody). A response without any is nil: most responses of
-// a replay (assets, plain pages) have none, and an empty map each was an
-// allocation per request.
-func Fields(resp *session.Response) map[string]Field {
-	var out fieldSet
-	if resp == nil {
-		return nil
-	}
-	for _, h := range resp.Header {
-		name := http.CanonicalHeaderKey(h.Name)
-		switch name {
-		case "Set-Cookie":
-			if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
-				out.set("cookie:"+c.Name, Field{Value: c.Value})
-			}
-		case "Date", "Content-Length", "Content-Type", "Content-Encoding", "Server", "Connection",
-			"Keep-Alive", "Transfer-Encoding", "Expires", "Last-Modified", "Age", "Vary",
-			"Cache-Control", "Pragma", "Access-Control-Allow-Origin", "Strict-Transport-Security":
-		default:
-			out.set("header:"+name, Field{Value: h.Value})
-		}
-	}
-	body := resp.Body
-	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
-		b, err := session.DecodeBody(enc, body, maxDecoded)
-		if err != nil && len(b) == 0 {
-			return out.m
-		}
-		body = b
-	}
-	mt := mediaType(resp.Header.Get("Content-Type"))
-	switch {
-	case mt == "application/x-www-form-urlencoded":
-		if vals, err := url.ParseQuery(string(body)); err == nil {
-			for k, v := range vals {
-				if len(v) > 0 {
-					out.set("form:"+k, Field{Value: v[0]})
-				}
-			}
-		}
-	case strings.HasSuffix(mt, "json") || looksJSON(body):
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil {
-			walkJSON("json:", v, &out)
-		}
-	}
-	return out.m
-}
-
-// fieldSet is Fields' result, made on the first value.
-type fieldSet struct{ m map[string]Field }
-
-func (s *fieldSet) set(path string, f Field) {
-	if s.m == nil {
-		s.m = make(map[string]Field)
-	}
-	s.m[path] = f
-}
-
-// mediaType is the media type mime.ParseMediaType returns for v (lower
-// case, "" when malformed). With at most one parameter it reads the type
-// alone: ParseMediaType would also build a map of the parameters, twice
-// per replayed request, only to drop it; with more it may reject repeated
-// names, so it is asked.
-func mediaType(v string) string {
-	base, params, _ := strings.Cut(v, ";")
-	if strings.Contains(params, ";") {
-		mt, _, _ := mime.ParseMediaType(v)
-		return mt
-	}
-	base = strings.TrimSpace(base)
-	slash, upper := -1, false
-	for i := 0; i < len(base); i++ {
-		switch c := base[i]; {
-		case c == '/' && slash < 0:
-			slash = i
-		case c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
-			mt, _, _ := mime.ParseMediaType(v)
-			return mt
-		case 'A' <= c && c <= 'Z':
-			upper = true
-		}
-	}
-	if base == "" || slash == 0 || slash == len(base)-1 {
-		return "" // no type, or an empty type or subtype
-	}
-	if upper {
-		base = strings.ToLower(base)
-	}
-	return base
-}
-
-func walkJSON(path string, v any, out *fieldSet) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			walkJSON(path+"."+k, e, out)
-		}
-	case []any:
-		for i, e := range x {
-			walkJSON(path+"["+itoa(i)+"]", e, out)
-		}
-	case string:
-		out.set(path, Field{Value: x})
-	case json.Number:
-		out.set(path, Field{Value: x.String(), Number: true})
-	}
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
-}
-
-// Distinctive reports whether a value at path is worth correlating: long
-// enough to be unlikely to appear by chance (8 characters or more, not
-// prose), or an identifier by its field name ("id", "order_id",
-// "cartId", "uuid", ...) whatever its length. Booleans never are; numbers
-// only as identifiers.
-func Distinctive(path, v string) bool {
-	if v == "" || len(v) > 8192 {
-		return false
-	}
-	if idName(lastName(path)) {
-		return true
-	}
-	if strings.HasPrefix(path, "json:") && isNumber(v) {
-		return false
-	}
-	return len(v) >= 8 && !strings.ContainsAny(v, " \n\t")
-}
-
-// tokenLike values are long and free of separators, so finding one inside
-// other text is no coincidence.
-func tokenLike(v string) bool {
-	return len(v) >= 16 && !strings.ContainsAny(v, " \n\t\"&=;,")
-}
-
-func lastName(path string) string {
-	_, name, _ := strings.Cut(path, ":")
-	if i := strings.LastIndexAny(name, ".["); i >= 0 {
-		if name[i] == '[' {
-			// an array element: name it by its array
-			return lastName("x:" + name[:i])
-		}
-		name = name[i+1:]
-	}
-	return name
-}
-
-func idName(name string) bool {
-	n := strings.ToLower(name)
-	switch {
-	case n == "id", n == "uuid", n == "guid", n == "ids":
-		return true
-	case strings.HasSuffix(n, "_id"), strings.HasSuffix(n, "-id"), strings.HasSuffix(n, "_ids"):
-		return true
-	case strings.HasSuffix(name, "Id"), strings.HasSuffix(name, "ID"), strings.HasSuffix(name, "Ids"):
-		return true
-	}
-	return false
-}
-
-func isNumber(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		if (c < '0' || c > '9') && !(i == 0 && c == '-') && c != '.' && c != 'e' && c != 'E' && c != '+' {
-			return false
-		}
-	}
-	return true
 }
 
 // Issued returns the values of resp that a later request carrying them
@@ -525,3 +326,19 @@ func IssuedFields(fields map[string]Field) []string {
 	}
 	return out
 }
+
+// Field is one value found in a response, by its place in it (see
+// corrplan.Fields, which reads them for the correlation plan as well).
+type Field = corrplan.Field
+
+// Fields lists the values of a response by path; see corrplan.Fields.
+func Fields(resp *session.Response) map[string]Field { return corrplan.Fields(resp) }
+
+// Distinctive reports whether a value at path is worth correlating; see
+// corrplan.Distinctive.
+func Distinctive(path, v string) bool { return corrplan.Distinctive(path, v) }
+
+func tokenLike(v string) bool   { return corrplan.TokenLike(v) }
+func mediaType(v string) string { return corrplan.MediaType(v) }
+func looksJSON(b []byte) bool   { return corrplan.LooksJSON(b) }
+func isNumber(s string) bool    { return corrplan.IsNumber(s) }

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"mime"
 	"reflect"
 	"slices"
@@ -245,4 +246,31 @@ func FuzzMediaType(f *testing.F) {
 			t.Fatalf("mediaType(%q) = %q, mime says %q", v, got, want)
 		}
 	})
+}
+
+// A table of many tokens finds each inside other text, by the index as
+// by the scan, and replaces it; evicted tokens are no longer found.
+func TestTokensInText(t *testing.T) {
+	for _, n := range []int{1, scanTokens + 1, 300} {
+		tab := NewTable()
+		for i := range n {
+			tab.Map(fmt.Sprintf("recorded-token-%08d", i), fmt.Sprintf("live-token-%08d", i))
+		}
+		last := fmt.Sprintf("recorded-token-%08d", n-1)
+		req := &session.Request{Method: "GET", Target: "/",
+			Header: session.Headers{{Name: "X-Trace", Value: "a=" + last + ";b=" + last}}}
+		out, rw := tab.Rewrite(req)
+		want := fmt.Sprintf("a=live-token-%08d;b=live-token-%08d", n-1, n-1)
+		if got := out.Header[0].Value; got != want || rw.Substituted != 2 {
+			t.Errorf("%d tokens: %q (%d substituted), want %q", n, got, rw.Substituted, want)
+		}
+	}
+	s := newTokenSet()
+	for i := range 20 {
+		s.add(fmt.Sprintf("token-number-%04d", i))
+	}
+	s.remove("token-number-0007")
+	if got := s.in("x token-number-0007 token-number-0008"); len(got) != 1 || got[0] != "token-number-0008" {
+		t.Errorf("found %v after removing 0007", got)
+	}
 }

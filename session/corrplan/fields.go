@@ -1,0 +1,213 @@
+package corrplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// maxDecoded bounds how much of a compressed body is inflated for reading
+// its fields.
+const maxDecoded = 8 << 20
+
+// LooksJSON reports whether b starts like a JSON object or array, for
+// bodies sent without a JSON media type.
+func LooksJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// Field is one value found in a response, by its place in it.
+type Field struct {
+	Value  string
+	Number bool
+}
+
+// Fields lists the values of a response by path: "json:" plus a JSON path
+// ("json:.data.items[0].id"), "form:" plus a field name for form-encoded
+// bodies, "cookie:" plus a cookie name for Set-Cookie, "header:" plus a
+// canonical header name for other headers. Compressed bodies are
+// inflated first (session.DecodeBody). A response without any is nil: most responses of
+// a replay (assets, plain pages) have none, and an empty map each was an
+// allocation per request.
+func Fields(resp *session.Response) map[string]Field {
+	var out fieldSet
+	if resp == nil {
+		return nil
+	}
+	for _, h := range resp.Header {
+		name := http.CanonicalHeaderKey(h.Name)
+		switch name {
+		case "Set-Cookie":
+			if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
+				out.set("cookie:"+c.Name, Field{Value: c.Value})
+			}
+		case "Date", "Content-Length", "Content-Type", "Content-Encoding", "Server", "Connection",
+			"Keep-Alive", "Transfer-Encoding", "Expires", "Last-Modified", "Age", "Vary",
+			"Cache-Control", "Pragma", "Access-Control-Allow-Origin", "Strict-Transport-Security":
+		default:
+			out.set("header:"+name, Field{Value: h.Value})
+		}
+	}
+	body := resp.Body
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+		b, err := session.DecodeBody(enc, body, maxDecoded)
+		if err != nil && len(b) == 0 {
+			return out.m
+		}
+		body = b
+	}
+	mt := MediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		if vals, err := url.ParseQuery(string(body)); err == nil {
+			for k, v := range vals {
+				if len(v) > 0 {
+					out.set("form:"+k, Field{Value: v[0]})
+				}
+			}
+		}
+	case strings.HasSuffix(mt, "json") || LooksJSON(body):
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil {
+			walkJSON("json:", v, &out)
+		}
+	}
+	return out.m
+}
+
+// fieldSet is Fields' result, made on the first value.
+type fieldSet struct{ m map[string]Field }
+
+func (s *fieldSet) set(path string, f Field) {
+	if s.m == nil {
+		s.m = make(map[string]Field)
+	}
+	s.m[path] = f
+}
+
+// MediaType is the media type mime.ParseMediaType returns for v (lower
+// case, "" when malformed). With at most one parameter it reads the type
+// alone: ParseMediaType would also build a map of the parameters, twice
+// per replayed request, only to drop it; with more it may reject repeated
+// names, so it is asked.
+func MediaType(v string) string {
+	base, params, _ := strings.Cut(v, ";")
+	if strings.Contains(params, ";") {
+		mt, _, _ := mime.ParseMediaType(v)
+		return mt
+	}
+	base = strings.TrimSpace(base)
+	slash, upper := -1, false
+	for i := 0; i < len(base); i++ {
+		switch c := base[i]; {
+		case c == '/' && slash < 0:
+			slash = i
+		case c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+			mt, _, _ := mime.ParseMediaType(v)
+			return mt
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		}
+	}
+	if base == "" || slash == 0 || slash == len(base)-1 {
+		return "" // no type, or an empty type or subtype
+	}
+	if upper {
+		base = strings.ToLower(base)
+	}
+	return base
+}
+
+func walkJSON(path string, v any, out *fieldSet) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			walkJSON(path+"."+k, e, out)
+		}
+	case []any:
+		for i, e := range x {
+			walkJSON(path+"["+itoa(i)+"]", e, out)
+		}
+	case string:
+		out.set(path, Field{Value: x})
+	case json.Number:
+		out.set(path, Field{Value: x.String(), Number: true})
+	}
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// Distinctive reports whether a value at path is worth correlating: long
+// enough to be unlikely to appear by chance (8 characters or more, not
+// prose), or an identifier by its field name ("id", "order_id",
+// "cartId", "uuid", ...) whatever its length. Booleans never are; numbers
+// only as identifiers.
+func Distinctive(path, v string) bool {
+	if v == "" || len(v) > 8192 {
+		return false
+	}
+	if idName(lastName(path)) {
+		return true
+	}
+	if strings.HasPrefix(path, "json:") && IsNumber(v) {
+		return false
+	}
+	return len(v) >= 8 && !strings.ContainsAny(v, " \n\t")
+}
+
+// TokenLike values are long and free of separators, so finding one inside
+// other text is no coincidence.
+func TokenLike(v string) bool {
+	return len(v) >= 16 && !strings.ContainsAny(v, " \n\t\"&=;,")
+}
+
+func lastName(path string) string {
+	_, name, _ := strings.Cut(path, ":")
+	if i := strings.LastIndexAny(name, ".["); i >= 0 {
+		if name[i] == '[' {
+			// an array element: name it by its array
+			return lastName("x:" + name[:i])
+		}
+		name = name[i+1:]
+	}
+	return name
+}
+
+func idName(name string) bool {
+	n := strings.ToLower(name)
+	switch {
+	case n == "id", n == "uuid", n == "guid", n == "ids":
+		return true
+	case strings.HasSuffix(n, "_id"), strings.HasSuffix(n, "-id"), strings.HasSuffix(n, "_ids"):
+		return true
+	case strings.HasSuffix(name, "Id"), strings.HasSuffix(name, "ID"), strings.HasSuffix(name, "Ids"):
+		return true
+	}
+	return false
+}
+
+// IsNumber reports whether s reads as a JSON number.
+func IsNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if (c < '0' || c > '9') && !(i == 0 && c == '-') && c != '.' && c != 'e' && c != 'E' && c != '+' {
+			return false
+		}
+	}
+	return true
+}
