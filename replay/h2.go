@@ -1,17 +1,13 @@
 package replay
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
-	"github.com/reprise-tool/reprise/session/http2"
-	"github.com/reprise-tool/reprise/session/pbwire"
 )
 
 // Protocols a replay speaks (see WithProtocol).
@@ -132,47 +128,9 @@ func (r *Replayer) learnsGRPC(ex *session.Exchange) bool {
 }
 
 // learnGRPC learns the live counterparts of the values in the recorded
-// gRPC response's messages, read without a schema (session/pbwire): the
-// string and bytes fields at the same place (message, field number and
-// position) on both sides, when the recorded one is token-like (16 bytes
-// or more, no separators) and differs. Later requests of the session then
-// carry the live value where they carried the recorded one: a token in
-// authorization metadata, or an id or refresh token inside a message,
-// replaced byte for byte; a message whose value changes length is not
-// re-encoded yet. It returns the values learned.
+// gRPC response's messages (see correlate.Table.LearnGRPC); a message
+// whose value changes length is not re-encoded yet. It returns the values
+// learned.
 func (r *Replayer) learnGRPC(t *task, live *session.Response) int {
-	rec, _ := http2.Payloads(t.it.ex, true) // a cut message ends the list: learn from those before it
-	lx := session.Exchange{Response: *live}
-	got, _ := http2.Payloads(&lx, true)
-	n := 0
-	for i := range min(len(rec), len(got)) {
-		rf, err1 := pbwire.Parse(rec[i])
-		lf, err2 := pbwire.Parse(got[i])
-		if err1 == nil && err2 == nil {
-			n += pairFields(t.ss.table, rf, lf)
-		}
-	}
-	return n
-}
-
-// pairFields maps the token-like values of rec to those of live at the
-// same place, descending into nested messages.
-func pairFields(tb *correlate.Table, rec, live []pbwire.Field) int {
-	n := 0
-	for i := range min(len(rec), len(live)) {
-		a, b := rec[i], live[i]
-		if a.Num != b.Num || a.Kind != b.Kind {
-			continue
-		}
-		switch a.Kind {
-		case pbwire.Message:
-			n += pairFields(tb, a.Fields, b.Fields)
-		case pbwire.String, pbwire.Bytes:
-			if len(a.Bytes) >= 16 && !bytes.ContainsAny(a.Bytes, " \n\t\"&=;,") && !bytes.Equal(a.Bytes, b.Bytes) {
-				tb.Map(string(a.Bytes), string(b.Bytes))
-				n++
-			}
-		}
-	}
-	return n
+	return t.ss.table.LearnGRPC(t.it.ex, live)
 }
