@@ -95,18 +95,7 @@ func (r *Replayer) h2Request(wr *wireRequest, ex *session.Exchange) *wire.H2Requ
 	}
 	req.GRPC = true
 	speed := r.o.pacer.Speed(time.Since(time.Unix(0, r.start.Load())))
-	end := 0
-	for _, m := range ex.Stream.GRPC.Messages {
-		if m.FromServer {
-			continue
-		}
-		end += 5 + int(m.Size)
-		p := wire.H2Part{End: end}
-		if speed > 0 { // else --speed max: every message at once
-			p.At = time.Duration(float64(m.At) / speed)
-		}
-		req.Parts = append(req.Parts, p)
-	}
+	req.Parts = wire.GRPCParts(ex.Stream.GRPC, speed)
 	return req
 }
 

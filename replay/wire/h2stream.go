@@ -39,6 +39,28 @@ type H2Part struct {
 	At  time.Duration
 }
 
+// GRPCParts returns the parts of a recorded gRPC stream's request body:
+// each client message due at its recorded offset within the stream
+// divided by speed (speed 0 or less: every message at once, as for
+// --speed max). The replay engine and the shadow mirror send gRPC
+// streams this way.
+func GRPCParts(g *session.GRPC, speed float64) []H2Part {
+	var parts []H2Part
+	end := 0
+	for _, m := range g.Messages {
+		if m.FromServer {
+			continue
+		}
+		end += 5 + int(m.Size)
+		p := H2Part{End: end}
+		if speed > 0 {
+			p.At = time.Duration(float64(m.At) / speed)
+		}
+		parts = append(parts, p)
+	}
+	return parts
+}
+
 // errNotSent is a stream that never reached the wire: its connection
 // ended first.
 var errNotSent = errors.New("http2: connection ended before the stream was sent")
