@@ -13,6 +13,17 @@
 // is complete, so the mirror sends each request after the real one was
 // answered.
 //
+// # HTTP/2 and gRPC
+//
+// An exchange recorded over HTTP/2 is mirrored over HTTP/2, as the replay
+// engine replays it (replay/wire's H2Client): a stream of one connection
+// per target, h2c with prior knowledge to an http:// shadow and h2 by ALPN
+// to an https:// one; a gRPC call's messages go at their recorded offsets
+// within the stream, with its trailers. The shadow's grpc-status is
+// compared with the primary's like a status (replay/compare), and values
+// the shadow issued in its protobuf answers (a token, an order id) are
+// learned without a schema and carried in the session's later calls.
+//
 // # Recording meanwhile
 //
 // Config.Record, when set, receives a copy of every exchange read, as the

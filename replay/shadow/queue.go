@@ -8,7 +8,6 @@ import (
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
 	"github.com/reprise-tool/reprise/session"
-	"github.com/reprise-tool/reprise/session/http2"
 )
 
 // The reading side of the mirror: which exchanges are mirrored, and the
@@ -68,13 +67,6 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	}
 	auth := authExchange(x)
 	switch {
-	case http2.NeedsHTTP2(&x.Request):
-		// A gRPC call: replay/wire sends HTTP/1 only, which would lose
-		// its trailers (and status); it waits for the HTTP/2 client.
-		// Other HTTP/2 requests go in their HTTP/1 form (send), as the
-		// replay engine sends them.
-		m.skipped["http2"]++
-		return
 	case x.Flags&(session.FlagRequestTruncated|session.FlagRequestGap) != 0:
 		m.skipped["incomplete"]++
 		return

@@ -118,6 +118,10 @@ type Summary struct {
 type target struct {
 	base   *url.URL
 	client *wire.Client
+	// h2 carries the exchanges recorded over HTTP/2, gRPC included, as
+	// streams of one HTTP/2 connection (h2c to an http:// target, h2 by
+	// ALPN to an https:// one), as a pooled replay shares one.
+	h2 *wire.H2Client
 
 	// A breaker: after breakAfter failures in a row without an answer
 	// the target is taken for down and nothing is sent to it until
@@ -291,9 +295,11 @@ func newTarget(raw string, cfg Config, what string) (*target, error) {
 	} else if port == "" {
 		port = "80"
 	}
-	c := wire.New(wire.Config{Addr: net.JoinHostPort(u.Hostname(), port), TLS: tc, ConnectTimeout: 5 * time.Second,
-		Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight, BodyLimit: cfg.MaxBody, KeepReason: true})
-	return &target{base: u, client: c}, nil
+	wc := wire.Config{Addr: net.JoinHostPort(u.Hostname(), port), TLS: tc, ConnectTimeout: 5 * time.Second,
+		Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight, BodyLimit: cfg.MaxBody, KeepReason: true}
+	c := wire.New(wc)
+	wc.TLS = wire.H2TLSConfig(tc)
+	return &target{base: u, client: c, h2: wire.NewH2(wc)}, nil
 }
 
 // Run mirrors every exchange src yields until src ends (io.EOF) or ctx
@@ -356,6 +362,10 @@ func (m *Mirror) Run(ctx context.Context, src session.Source) (Summary, error) {
 	}
 	close(tickDone)
 	bg.Wait()
+	m.shadow.h2.CloseAll()
+	if m.baseline != nil {
+		m.baseline.h2.CloseAll()
+	}
 	sum := Summary{Shadow: m.cfg.Shadow, Baseline: m.cfg.Baseline, Stats: m.Stats(), Compare: m.cmp.Report()}
 	if m.guard != nil {
 		if trip, ok := m.guard.Trip(); ok {
@@ -398,8 +408,9 @@ func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
 		return
 	}
 	route := session.Route(x.Request.Method, x.Request.Target)
-	resp := m.send(stopper, m.shadow, &req, true)
+	resp := m.send(stopper, m.shadow, x, &req, true)
 	s.table.Learn(&x.Response, resp)
+	learnGRPC(s.table, x, resp)
 	if resp == nil || x.Flags.Incomplete() {
 		return
 	}
@@ -414,18 +425,27 @@ func (m *Mirror) mirror(stopper *guard.Stopper, s *sess, x *session.Exchange) {
 			s.btable.Learn(&x.Response, nil)
 			return
 		}
-		bresp := m.send(stopper, m.baseline, &breq, false)
+		bresp := m.send(stopper, m.baseline, x, &breq, false)
 		s.btable.Learn(&x.Response, bresp)
+		learnGRPC(s.btable, x, bresp)
 		if bresp != nil {
 			m.cmp.ObserveNoise(route, m.cmp.Diff(&x.Response, bresp, equivalent(s.btable)))
 			m.noise.Add(1)
 		}
 	case safeMethod(x.Request.Method) && !authExchange(x) && m.noiseDue(route):
-		again := m.send(stopper, m.shadow, &req, true)
+		again := m.send(stopper, m.shadow, x, &req, true)
 		if again != nil {
 			m.cmp.ObserveNoise(route, m.cmp.Diff(resp, again, nil))
 			m.noise.Add(1)
 		}
+	}
+}
+
+// learnGRPC learns the values of a gRPC answer the target issued in place
+// of the recorded ones (a token, an order id), as the replay engine does.
+func learnGRPC(t *correlate.Table, x *session.Exchange, resp *session.Response) {
+	if resp != nil && x.Stream != nil && x.Stream.GRPC != nil && len(x.Response.Body) > 0 {
+		t.LearnGRPC(x, resp)
 	}
 }
 
@@ -466,9 +486,10 @@ func (m *Mirror) count(c map[string]uint64, k string) {
 	m.mu.Unlock()
 }
 
-// send sends req to t and returns its answer, or nil when there was none.
-// Only requests to the shadow feed the guard.
-func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, toShadow bool) *session.Response {
+// send sends req, x's request as rewritten for t, to t and returns its
+// answer, or nil when there was none. An exchange recorded over HTTP/2
+// goes as a stream (see do). Only requests to the shadow feed the guard.
+func (m *Mirror) send(stopper *guard.Stopper, t *target, x *session.Exchange, req *session.Request, toShadow bool) *session.Response {
 	due := time.Now()
 	if err := m.throttle.Wait(stopper.Issue()); err != nil {
 		m.count(m.shed, "stopped")
@@ -486,38 +507,27 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		}
 		return nil
 	}
-	req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
-	u := *t.base
-	path, query, _ := strings.Cut(req.Target, "?")
-	if strings.Contains(req.Target, "://") { // absolute-form: keep path and query only
-		if pu, err := url.Parse(req.Target); err == nil {
-			path, query = pu.EscapedPath(), pu.RawQuery
-		}
-	}
-	u.RawPath, u.Path, u.RawQuery = "", "", query
-	if pu, err := url.Parse(path); err == nil {
-		u.Path, u.RawPath = pu.Path, pu.RawPath
-	}
 	if !http1.IsToken(req.Method) {
 		t.result(true, time.Now()) // not the target's fault; end a probe
 		m.errs.Add(1)
 		return nil
 	}
-	// The one sender, as the replay engine's: fields as recorded less
-	// the hop-by-hop ones (wire.Sendable), Host from the target, the
-	// request cut short when the stopper's in-flight context ends.
-	wr := &wire.Request{Method: req.Method, Target: u.RequestURI(), Host: u.Host, Header: req.Header, Body: req.Body}
 	sent := time.Now()
 	m.sent.Add(1)
-	out, _, err := t.client.Do(stopper.InFlight(), wr)
+	out, err := t.do(stopper.InFlight(), x, req)
+	var ge *wire.GRPCError
+	answered := err == nil || errors.As(err, &ge) // a gRPC status is an answer
 	status := 0
-	if err == nil {
+	if answered {
 		status = out.Status
 	}
 	done := time.Now()
-	t.result(err == nil, done)
+	t.result(answered, done)
 	kind := wire.Kind(err)
-	if err != nil {
+	if ge != nil && x.Stream != nil && x.Stream.GRPC != nil && x.Stream.GRPC.HasStatus && x.Stream.GRPC.Status == ge.Code {
+		kind = "" // the status the primary answered too: no sign of a sick shadow
+	}
+	if !answered {
 		m.errs.Add(1)
 	} else if status >= 500 {
 		m.s5xx.Add(1)
@@ -531,4 +541,45 @@ func (m *Mirror) send(stopper *guard.Stopper, t *target, req *session.Request, t
 		}
 	}
 	return out
+}
+
+// do sends req to t through the one sender, as the replay engine does:
+// fields as recorded less the hop-by-hop ones, Host (or :authority) from
+// the target, the request cut short when ctx ends. An exchange recorded
+// over HTTP/2 goes as a stream of t's HTTP/2 connection, gRPC messages at
+// their recorded offsets; any other in its HTTP/1 form. A gRPC answer with
+// a non-OK grpc-status comes with a *wire.GRPCError beside it.
+func (t *target) do(ctx context.Context, x *session.Exchange, req *session.Request) (*session.Response, error) {
+	h2 := x.Conn.Protocol.IsHTTP2() || http2.NeedsHTTP2(req) // gRPC needs HTTP/2 whatever the record says
+	if !h2 {
+		req = http2.AsHTTP1(req) // an HTTP/2 request's pseudo-header fields are no header lines
+	}
+	u := *t.base
+	path, query, _ := strings.Cut(req.Target, "?")
+	if strings.Contains(req.Target, "://") { // absolute-form: keep path and query only
+		if pu, err := url.Parse(req.Target); err == nil {
+			path, query = pu.EscapedPath(), pu.RawQuery
+		}
+	}
+	u.RawPath, u.Path, u.RawQuery = "", "", query
+	if pu, err := url.Parse(path); err == nil {
+		u.Path, u.RawPath = pu.Path, pu.RawPath
+	}
+	wr := wire.Request{Method: req.Method, Target: u.RequestURI(), Host: u.Host, Header: req.Header, Body: req.Body}
+	if !h2 {
+		out, _, err := t.client.Do(ctx, &wr)
+		return out, err
+	}
+	hr := &wire.H2Request{Request: wr, Trailer: req.Trailer}
+	if t.base.Scheme == "https" {
+		hr.Scheme = "https"
+	}
+	if x.Stream != nil && x.Stream.GRPC != nil {
+		hr.GRPC = true
+		hr.Parts = wire.GRPCParts(x.Stream.GRPC, 1)
+	} else {
+		hr.GRPC = strings.HasPrefix(req.Header.Get("content-type"), "application/grpc")
+	}
+	out, _, err := t.h2.Do(ctx, hr)
+	return out, err
 }

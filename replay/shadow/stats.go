@@ -13,9 +13,8 @@ type Stats struct {
 	// Skipped counts exchanges not mirrored by choice: "write" (a method
 	// that is not safe, without AllowWrites), "auth" (a login or refresh
 	// POST without AllowAuth or AllowWrites), "incomplete" (no whole
-	// request), "broken" (the session lost a token exchange), "http2"
-	// (a gRPC call: it needs the HTTP/2 client of replay/wire, not there
-	// yet; other HTTP/2 requests are mirrored in their HTTP/1 form).
+	// request), "broken" (the session lost a token exchange). Exchanges
+	// recorded over HTTP/2, gRPC included, are mirrored over HTTP/2.
 	Skipped map[string]uint64 `json:"skipped,omitempty"`
 	// Shed counts exchanges dropped because the mirror could not keep up:
 	// "queue" (a session's queue was full), "sessions" (too many
