@@ -37,6 +37,20 @@ func (m *Mirror) sampled(key string) bool {
 	return float64(h.Sum64()%1_000_000) < m.cfg.Sample*1_000_000
 }
 
+// sessionKey is the session whose queue x joins: the tracker's, or x's
+// connection when the tracker left none. A gRPC call always keys by its
+// connection (one client's channel): the tracker does not read tokens out
+// of protobuf messages, so it would part a login from the calls carrying
+// its token, and the shadow's token, learned from the shadow's answer to
+// that login (correlate.Table.LearnGRPC), must be in the table the later
+// calls are rewritten with.
+func sessionKey(x *session.Exchange) string {
+	if x.Session != "" && (x.Stream == nil || x.Stream.GRPC == nil) {
+		return x.Session
+	}
+	return fmt.Sprintf("conn-%d", x.Conn.ID)
+}
+
 // dispatch runs on the reading goroutine: it must never block.
 func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 	m.seen.Add(1)
@@ -46,10 +60,7 @@ func (m *Mirror) dispatch(stopper *guard.Stopper, x *session.Exchange) {
 		// sessions, so memory stays bounded by the active ones.
 		m.tracker.TakeFinished()
 	}
-	key := x.Session
-	if key == "" {
-		key = fmt.Sprintf("conn-%d", x.Conn.ID)
-	}
+	key := sessionKey(x)
 	if !m.sampled(key) {
 		m.unsampled.Add(1)
 		return
