@@ -80,3 +80,39 @@ func TestHTTP2(t *testing.T) {
 		t.Errorf("the shadow's grpc-status 5 was not told from the primary's 0: %+v", sum.Compare)
 	}
 }
+
+// TestHTTP2TLS: to an https:// shadow, an exchange recorded over h2 goes
+// as HTTP/2 by ALPN, and an HTTP/1 one stays HTTP/1.1.
+func TestHTTP2TLS(t *testing.T) {
+	var mu sync.Mutex
+	protos := map[string]string{}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.URL.Path] = r.Proto + " " + r.Host
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	}))
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	defer hs.Close()
+	get := ex(3, "GET", "/api/h2", session.Headers{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"}, {Name: ":path", Value: "/api/h2"},
+		{Name: ":authority", Value: "shop.test"}}, "", 200, `{}`)
+	get.Conn.Protocol, get.Request.Proto = session.ProtoH2, "HTTP/2.0"
+	m, err := New(Config{Shadow: hs.URL, NoiseShare: -1, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := m.Run(context.Background(), &shoptest.SliceSource{Exchanges: []*session.Exchange{get, ex(1, "GET", "/api/h1", nil, "", 200, `{}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := hs.Listener.Addr().String()
+	want := map[string]string{"/api/h1": "HTTP/1.1 " + host, "/api/h2": "HTTP/2.0 " + host}
+	if fmt.Sprint(protos) != fmt.Sprint(want) {
+		t.Errorf("protocols %v, want %v", protos, want)
+	}
+	if st := sum.Stats; st.Sent != 2 || st.Errors != 0 || st.Compared != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
