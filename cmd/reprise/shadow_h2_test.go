@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
-	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/shadow"
 )
 
@@ -35,34 +33,15 @@ func TestShadowGRPC(t *testing.T) {
 	}
 	defer stopSecond()
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"shadow", "--listen", addr, "--upstream", "http://" + upAddr, "--shadow", "http://" + shAddr,
-			"--allow-writes", "--json"})
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			fmt.Fprintln(&stderr, err)
-		}
-		done <- exitCode(err)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("shadow did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	stop, _ := runListening(t, "shadow", "--listen", addr, "--upstream", "http://"+upAddr, "--shadow", "http://"+shAddr,
+		"--allow-writes", "--json")
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer dcancel()
-	if err := grpcshop.Drive(dctx, &grpcshop.Client{Conn: conn}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn}); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
@@ -74,13 +53,13 @@ func TestShadowGRPC(t *testing.T) {
 			break
 		}
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	code, stdout, stderr := stop()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var sum shadow.Summary
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("summary %q: %v", stdout.String(), err)
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout, err)
 	}
 	sc := second.Counts()
 	if fmt.Sprint(sc.Calls) != fmt.Sprint(pc.Calls) || fmt.Sprint(sc.Statuses) != fmt.Sprint(pc.Statuses) {
