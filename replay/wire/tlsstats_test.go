@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/wire"
 )
 
@@ -58,10 +59,10 @@ func TestTLSStats(t *testing.T) {
 		// a CA that did not issue the certificate
 		{"certificate", func(*testing.T) string { return addr }, &tls.Config{ServerName: "127.0.0.1", RootCAs: x509.NewCertPool()}, wire.HandshakeCertificate},
 		// a server that accepts and never answers the ClientHello
-		{"timeout", func(t *testing.T) string { return listen(t, func(c net.Conn) { io.Copy(io.Discard, c) }) }, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeTimeout},
+		{"timeout", func(t *testing.T) string { return testkit.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) }) }, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeTimeout},
 		// a server that answers in plain HTTP
 		{"protocol", func(t *testing.T) string {
-			return listen(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
+			return testkit.Serve(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
 		}, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeProtocol},
 	}
 	for _, tt := range tests {
@@ -76,26 +77,4 @@ func TestTLSStats(t *testing.T) {
 			}
 		})
 	}
-}
-
-// listen serves each connection on loopback with serve until the test ends.
-func listen(t *testing.T, serve func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
