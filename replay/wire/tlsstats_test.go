@@ -59,10 +59,10 @@ func TestTLSStats(t *testing.T) {
 		// a CA that did not issue the certificate
 		{"certificate", func(*testing.T) string { return addr }, &tls.Config{ServerName: "127.0.0.1", RootCAs: x509.NewCertPool()}, wire.HandshakeCertificate},
 		// a server that accepts and never answers the ClientHello
-		{"timeout", func(t *testing.T) string { return testkit.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) }) }, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeTimeout},
+		{"timeout", func(t *testing.T) string { return serveOne(t, func(c net.Conn) { io.Copy(io.Discard, c) }) }, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeTimeout},
 		// a server that answers in plain HTTP
 		{"protocol", func(t *testing.T) string {
-			return testkit.Serve(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
+			return serveOne(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
 		}, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}, wire.HandshakeProtocol},
 	}
 	for _, tt := range tests {
@@ -77,4 +77,13 @@ func TestTLSStats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveOne serves one loopback connection with handle.
+func serveOne(t *testing.T, handle func(net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.ServeOne(t, ln, handle)
 }

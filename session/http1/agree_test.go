@@ -13,7 +13,6 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/httpstream"
 	"github.com/reprise-tool/reprise/capture/proxy"
-	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -127,11 +126,26 @@ func viaCapture(t *testing.T, method, response string) answer {
 // server answers every request on a connection with response, then
 // closes it.
 func server(t *testing.T, response string) string {
-	return testkit.Serve(t, func(c net.Conn) {
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-			io.WriteString(c, response)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, response)
+				}
+			}()
 		}
-	})
+	}()
+	return ln.Addr().String()
 }
 
 // viaProxy sends the request through a recording proxy to a server that
