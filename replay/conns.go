@@ -352,6 +352,8 @@ type ConnReport struct {
 	// SETTINGS_MAX_CONCURRENT_STREAMS (their wait shows as lag).
 	HTTP2       uint64 `json:"http2,omitempty"`
 	StreamWaits uint64 `json:"stream_waits,omitempty"`
+	// TLS says what the handshakes of an https run cost; nil for http.
+	TLS *TLSReport `json:"tls,omitempty"`
 }
 
 // connReport makes the run's ConnReport.
@@ -372,6 +374,7 @@ func (r *Replayer) connReport() *ConnReport {
 		h.record(c)
 	}
 	cr.Connect = h.summary(false)
+	cr.TLS = tlsReport(s.TLS, s2.TLS)
 	return cr
 }
 
@@ -382,6 +385,7 @@ func (c *ConnReport) summary(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
 		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
+	c.TLS.summary(b)
 	if c.HTTP2 > 0 {
 		fmt.Fprintf(b, "  connections  %d of them HTTP/2; %d streams waited for the server's concurrency limit\n", c.HTTP2, c.StreamWaits)
 	}
@@ -415,16 +419,23 @@ func mergeConnections(reps []*Report) *ConnReport {
 		m.HTTP2 += c.HTTP2
 		m.StreamWaits += c.StreamWaits
 		m.MaxInFlight = max(m.MaxInFlight, c.MaxInFlight)
-		h, s := &m.Connect, c.Connect
-		if s.Count == 0 {
-			continue
-		}
-		if h.Count == 0 || s.Min < h.Min {
-			h.Min = s.Min
-		}
-		h.Mean = (h.Mean*float64(h.Count) + s.Mean*float64(s.Count)) / float64(h.Count+s.Count)
-		h.Count += s.Count
-		h.P50, h.P90, h.P99, h.P999, h.Max = max(h.P50, s.P50), max(h.P90, s.P90), max(h.P99, s.P99), max(h.P999, s.P999), max(h.Max, s.Max)
+		mergeUpper(&m.Connect, c.Connect)
+		m.TLS = mergeTLS(m.TLS, c.TLS)
 	}
 	return m
+}
+
+// mergeUpper adds s, one shard's histogram summary with no HDR, into h:
+// counts add up, the mean is weighted, and the percentiles are the
+// highest shard's, an upper bound.
+func mergeUpper(h *Histogram, s Histogram) {
+	if s.Count == 0 {
+		return
+	}
+	if h.Count == 0 || s.Min < h.Min {
+		h.Min = s.Min
+	}
+	h.Mean = (h.Mean*float64(h.Count) + s.Mean*float64(s.Count)) / float64(h.Count+s.Count)
+	h.Count += s.Count
+	h.P50, h.P90, h.P99, h.P999, h.Max = max(h.P50, s.P50), max(h.P90, s.P90), max(h.P99, s.P99), max(h.P999, s.P999), max(h.Max, s.Max)
 }

@@ -74,8 +74,10 @@ type Conn struct {
 	wdeadline time.Time           // a Line's write deadline (see Line.Write)
 }
 
-// New returns a client for cfg.
+// New returns a client for cfg. With TLS and no ClientSessionCache, it
+// keeps a session cache of its own (see withSessionCache).
 func New(cfg Config) *Client {
+	cfg.TLS = withSessionCache(cfg.TLS)
 	return &Client{
 		cfg:       cfg,
 		dialer:    &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
@@ -122,7 +124,7 @@ func (w *Client) get(ctx context.Context) (c *Conn, reused bool, err error) {
 // dial opens a new connection (with its TLS handshake) and counts it.
 func (w *Client) dial(ctx context.Context) (*Conn, error) {
 	t0 := time.Now()
-	nc, err := connect(ctx, w.dialer, &w.cfg)
+	nc, err := connect(ctx, w.dialer, &w.cfg, &w.stats)
 	if err != nil {
 		return nil, err
 	}
@@ -141,20 +143,28 @@ func (w *Client) dial(ctx context.Context) (*Conn, error) {
 
 // connect dials cfg.Addr and, when cfg.TLS is set, makes the TLS
 // handshake within cfg.ConnectTimeout: the HTTP/1 and HTTP/2 clients'
-// one way to open a connection.
-func connect(ctx context.Context, d *net.Dialer, cfg *Config) (net.Conn, error) {
+// one way to open a connection. The handshake is timed apart from the
+// TCP connect and counted in st (see TLSStats): a new TLS connection
+// costs the target a handshake, which a replay reports.
+func connect(ctx context.Context, d *net.Dialer, cfg *Config, st *connStats) (net.Conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil || cfg.TLS == nil {
 		return nc, err
 	}
 	tc := tls.Client(nc, cfg.TLS)
 	hctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	t0 := time.Now()
 	err = tc.HandshakeContext(hctx)
+	took := time.Since(t0)
 	cancel()
 	if err != nil {
 		nc.Close()
+		if ctx.Err() == nil { // a stopped run is no failure of the target's
+			st.handshakeFailed(handshakeFailure(err))
+		}
 		return nil, err
 	}
+	st.handshook(took, tc.ConnectionState())
 	return tc, nil
 }
 

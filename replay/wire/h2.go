@@ -103,8 +103,10 @@ type H2Client struct {
 	waits h2Counter // streams that waited for the server's concurrency limit
 }
 
-// NewH2 returns an HTTP/2 client for cfg.
+// NewH2 returns an HTTP/2 client for cfg, with a TLS session cache as
+// New has.
 func NewH2(cfg Config) *H2Client {
+	cfg.TLS = withSessionCache(cfg.TLS)
 	return &H2Client{cfg: cfg, dialer: &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
 		open: make(map[*H2Conn]struct{})}
 }
@@ -201,7 +203,7 @@ type H2Conn struct {
 // the client preface and SETTINGS, then starts its reader.
 func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	t0 := time.Now()
-	nc, err := connect(ctx, w.dialer, &w.cfg)
+	nc, err := connect(ctx, w.dialer, &w.cfg, &w.stats)
 	if err != nil {
 		return nil, err
 	}

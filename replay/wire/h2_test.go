@@ -271,6 +271,10 @@ func TestH2TLS(t *testing.T) {
 		case !h2 && (wire.Kind(err) != wire.KindProtocol || !strings.Contains(err.Error(), "--protocol h1")):
 			t.Errorf("a server without h2: %v", err)
 		}
+		// the handshake is counted with the protocol it negotiated
+		if ts, want := c.Stats().TLS, map[bool]string{true: "h2", false: "http/1.1"}[h2]; ts.Handshakes != 1 || ts.ALPN[want] != 1 {
+			t.Errorf("h2 %v: tls %+v, want one handshake negotiating %s", h2, ts, want)
+		}
 		c.CloseAll()
 		srv.Close()
 	}

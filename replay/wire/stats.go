@@ -19,6 +19,8 @@ type ConnStats struct {
 	// Connect holds the connect latencies, in the order they happened,
 	// up to maxConnectSamples of them.
 	Connect []time.Duration
+	// TLS says what the https connections' handshakes cost (zero for http).
+	TLS TLSStats
 }
 
 // maxConnectSamples bounds the connect latencies a Client keeps: a run
@@ -32,6 +34,7 @@ type connStats struct {
 
 	mu      sync.Mutex
 	connect []time.Duration
+	tls     tlsStats
 }
 
 func (s *connStats) opened(d time.Duration) {
@@ -57,10 +60,11 @@ func (w *Client) Stats() ConnStats { return w.stats.snapshot() }
 func (s *connStats) snapshot() ConnStats {
 	s.mu.Lock()
 	connect := slices.Clone(s.connect)
+	ts := s.tls.snapshot()
 	s.mu.Unlock()
 	return ConnStats{
 		Opened: s.opens.Load(), Reused: s.reuses.Load(),
 		ClosedByClient: s.byClient.Load(), ClosedByServer: s.byServer.Load(),
-		Connect: connect,
+		Connect: connect, TLS: ts,
 	}
 }
