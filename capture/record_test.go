@@ -198,8 +198,9 @@ func TestRecordOptions(t *testing.T) {
 	}
 }
 
-// The recording's final metadata holds the correlation plan: the login's
-// token, carried back by the next request, is the one value to learn.
+// With WithCorrelationPlan the recording's final metadata holds the
+// correlation plan: the login's token, carried back by the next request,
+// is the one value to learn. Without it, none.
 func TestRecordPlan(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := session.NewWriter(&buf, session.Metadata{})
@@ -209,12 +210,26 @@ func TestRecordPlan(t *testing.T) {
 	xs := loginExchanges()
 	xs[0].Response.Body = []byte(`{"access_token":"tok-0123456789","id":"unused-id-12345"}`)
 	xs[1].Request.Header = session.Headers{{Name: "Authorization", Value: "Bearer tok-0123456789"}}
-	if _, err := capture.Record(context.Background(), &shoptest.SliceSource{Exchanges: xs}, w, capture.WithSessions()); err != nil {
+	if _, err := capture.Record(context.Background(), &shoptest.SliceSource{Exchanges: xs}, w, capture.WithSessions(), capture.WithCorrelationPlan()); err != nil {
 		t.Fatal(err)
 	}
 	_, md, _ := readBack(t, &buf)
 	want := []session.CorrelationRule{{Route: "POST /login", Field: "json:.access_token"}}
 	if md.Correlation == nil || !reflect.DeepEqual(md.Correlation.Rules, want) || md.Correlation.Exchanges != 2 {
 		t.Errorf("plan = %+v, want rules %v", md.Correlation, want)
+	}
+}
+
+func TestRecordNoPlanByDefault(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := session.NewWriter(&buf, session.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := capture.Record(context.Background(), &shoptest.SliceSource{Exchanges: loginExchanges()}, w, capture.WithSessions()); err != nil {
+		t.Fatal(err)
+	}
+	if _, md, _ := readBack(t, &buf); md.Correlation != nil {
+		t.Errorf("plan = %+v without WithCorrelationPlan, want none", md.Correlation)
 	}
 }
