@@ -21,9 +21,6 @@ import (
 // learning live values; the rest is read and counted, not kept.
 const maxLearnBody = 4 << 20
 
-// maxWindowItems bounds the look-ahead window by count, whatever its span.
-const maxWindowItems = 200000
-
 // lead is how long before its due time a request is handed to its
 // goroutine, which prepares it (order, substitution, the http.Request) and
 // then sleeps until the due time itself: the preparation does not make it
