@@ -364,7 +364,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(&b, "  requests  %d scheduled, %d sent, %d responses, %d errors, %d skipped, %d not sent\n",
 		q.Scheduled, q.Sent, q.Responses, q.Errors, q.Skipped, q.NotSent)
 	if n := r.Filtered.NeedsHTTP2; n > 0 {
-		fmt.Fprintf(&b, "  skipped   %d gRPC calls: grpc needs http2 replay\n", n)
+		fmt.Fprintf(&b, "  skipped   %d gRPC calls: grpc needs http2 replay (drop --protocol h1; replay over h2c or h2)\n", n)
 	}
 	fmt.Fprintf(&b, "  status    %s", FormatCounts(r.StatusCodes))
 	if r.StatusMismatch > 0 {
