@@ -258,3 +258,38 @@ func TestMergeReportsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeReportsPlan: the plan is the recording's and is taken once;
+// what each shard's memory bounds did is summed.
+func TestMergeReportsPlan(t *testing.T) {
+	one := []time.Duration{time.Millisecond}
+	unrep := []session.UnreplacedValue{{Route: "GET /api", Place: "header Authorization", Requests: 7, Example: "Bearer x"}}
+	var reps []*Report
+	for k := range 3 {
+		r := fakeShard(k, 3, one, "abc")
+		r.Plan = &PlanReport{Rules: 2, Unreplaced: unrep, Memory: MemoryReport{
+			WindowExchanges: 4096, WindowBytes: 8 << 20, ByBytes: uint64(k), BodiesDropped: 10 * uint64(k+1)}}
+		reps = append(reps, r)
+	}
+	reps[1].Plan = nil // a shard that had nothing to say about the plan
+	m, err := MergeReports(reps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Plan
+	if p == nil {
+		t.Fatal("merged report has no plan section")
+	}
+	if p.Rules != 2 || len(p.Unreplaced) != 1 || p.Unreplaced[0].Requests != 7 {
+		t.Errorf("plan rules %d unreplaced %+v; want 2 and the recording's one place ×7", p.Rules, p.Unreplaced)
+	}
+	if p.Memory.BodiesDropped != 40 || p.Memory.ByBytes != 2 || p.Memory.WindowBytes != 8<<20 {
+		t.Errorf("memory %+v; want bodies dropped 10+30, released by bytes 0+2, window 8 MiB", p.Memory)
+	}
+	for _, r := range reps {
+		r.Plan = nil
+	}
+	if m, _ := MergeReports(reps...); m.Plan != nil {
+		t.Errorf("no shard had a plan, merged plan %+v", m.Plan)
+	}
+}

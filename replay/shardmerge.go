@@ -121,6 +121,7 @@ func MergeReports(reps ...*Report) (*Report, error) {
 	}
 	slices.SortFunc(m.Shards, func(a, b ShardRun) int { return a.K - b.K })
 	m.Connections = mergeConnections(reps)
+	m.Plan = mergePlans(reps)
 	if err := m.mergeFigures(reps); err != nil {
 		return nil, err
 	}
@@ -443,4 +444,30 @@ func mergeCompare(a, b *compare.Report) *compare.Report {
 		}
 	}
 	return a
+}
+
+// mergePlans merges the shards' plan sections. The plan is the
+// recording's, so its rules and unreplaced places are the same in every
+// shard that had one and are taken once (each place's request count is
+// the recording's, not a shard's); what the memory bounds did is each
+// shard's own and is summed, and the bounds are the largest any shard ran
+// with. Nil when no shard has a plan section.
+func mergePlans(reps []*Report) *PlanReport {
+	var m *PlanReport
+	for _, r := range reps {
+		p := r.Plan
+		if p == nil {
+			continue
+		}
+		if m == nil {
+			m = &PlanReport{Rules: p.Rules, All: p.All, Unreplaced: slices.Clone(p.Unreplaced)}
+		}
+		q, s := &m.Memory, p.Memory
+		q.WindowExchanges = max(q.WindowExchanges, s.WindowExchanges)
+		q.WindowBytes = max(q.WindowBytes, s.WindowBytes)
+		q.ByExchanges += s.ByExchanges
+		q.ByBytes += s.ByBytes
+		q.BodiesDropped += s.BodiesDropped
+	}
+	return m
 }
