@@ -25,6 +25,7 @@ type checkOptions struct {
 	maxInFlight int
 	maxSessions int
 	rejected    string
+	connections string
 	include     []string
 	exclude     []string
 	methods     []string
@@ -63,7 +64,7 @@ func (e verdictError) Error() string {
 // planFlags are the flags that describe a plan; with --run the report
 // says what was played, so they are refused.
 var planFlags = []string{"speed", "scale", "ramp", "ramp-mode", "rate", "max-inflight", "max-sessions", "rejected",
-	"include-path", "exclude-path", "method", "from", "to", "sessions"}
+	"connections", "include-path", "exclude-path", "method", "from", "to", "sessions"}
 
 // addCheck registers 'reprise check'.
 func addCheck(root *cobra.Command) {
@@ -86,8 +87,9 @@ with how far and for how long.
 The model: each request is due at its recorded offset mapped through the
 speed or ramp (clones shifted by 50ms each); its service time is the
 recorded one, never compressed; a request waits for the requests of its
-session that had completed before it started, then for an in-flight slot
-and the rate cap. What the target sees is what this model sends. Sessions
+session that had completed before it started, and (connections as
+recorded, replay's default) for the request before it on its recorded
+HTTP/1 connection, then for an in-flight slot and the rate cap. What the target sees is what this model sends. Sessions
 are the ones replay plays: --session-keys picks them exactly as replay's
 does (auto: as recorded when the capture tracked sessions, else recomputed).
 
@@ -140,6 +142,7 @@ under "thresholds".`,
 	f.IntVar(&o.maxInFlight, "max-inflight", replay.DefaultMaxInFlight, "cap on requests in flight at once")
 	f.IntVar(&o.maxSessions, "max-sessions", 0, "cap on sessions active at once (0: none)")
 	f.StringVar(&o.rejected, "rejected", replay.RejectedAsRecorded, "what replay does with requests the recorded server refused with 401: recorded, live or skip")
+	f.StringVar(&o.connections, "connections", replay.ConnectionsRecorded, "as replay's --connections: recorded (a request waits for the one before it on its recorded connection) or pooled")
 	f.StringArrayVar(&o.include, "include-path", nil, "replay only request-targets matching this regular expression (repeatable)")
 	f.StringArrayVar(&o.exclude, "exclude-path", nil, "leave out request-targets matching this regular expression (repeatable)")
 	f.StringSliceVar(&o.methods, "method", nil, "replay only these methods, e.g. GET,POST")
@@ -157,7 +160,12 @@ under "thresholds".`,
 
 // plan turns the flags into a check.Plan.
 func (o *checkOptions) plan() (check.Plan, error) {
-	p := check.Plan{Scale: o.scale, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight, MaxSessions: o.maxSessions, Rejected: o.rejected}
+	p := check.Plan{Scale: o.scale, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight, MaxSessions: o.maxSessions, Rejected: o.rejected, Connections: o.connections}
+	switch o.connections {
+	case replay.ConnectionsRecorded, replay.ConnectionsPooled:
+	default:
+		return p, fmt.Errorf("--connections %q: use %s or %s", o.connections, replay.ConnectionsRecorded, replay.ConnectionsPooled)
+	}
 	switch o.rejected {
 	case replay.RejectedAsRecorded, replay.RejectedLive, replay.RejectedSkip:
 	default:

@@ -438,7 +438,7 @@ func (o *replayOptions) speedText() string {
 // flags, and nothing sent.
 func (o *replayOptions) printPlan(ctx context.Context, paths []string, w io.Writer) error {
 	plan := check.Plan{Scale: o.scale, ScaleRamp: nil, Rate: o.rate.PerSecond, MaxInFlight: o.maxInFlight,
-		MaxSessions: o.maxSessions, Rejected: o.rejected, CloneStagger: o.stagger}
+		MaxSessions: o.maxSessions, Rejected: o.rejected, CloneStagger: o.stagger, Connections: o.connections}
 	switch v := o.pacer().(type) {
 	case replay.Max:
 		plan.Max = true

@@ -43,7 +43,8 @@ func CheckPlan(rec *Recording, plan Plan, th Thresholds) (*Result, error) {
 		return nil, err
 	}
 	sp := simParams{pacer: plan.pacer(), clones: plan.clones(), scaleRamp: plan.ScaleRamp,
-		stagger: plan.CloneStagger, slipAt: secDur(th.SlipAt), rejected: plan.Rejected}
+		stagger: plan.CloneStagger, slipAt: secDur(th.SlipAt), rejected: plan.Rejected,
+		pooled: plan.Connections == replay.ConnectionsPooled}
 	if sp.stagger == 0 {
 		sp.stagger = replay.DefaultCloneStagger
 	}

@@ -101,3 +101,101 @@ func TestPredictedOrderWaitsAreTheEngines(t *testing.T) {
 		t.Errorf("the engine counted %d order waits, check predicted %d", got, predicted)
 	}
 }
+
+// A request of one session that followed another session's request on
+// the same recorded HTTP/1 connection waits for that one's response when
+// connections are replayed as recorded (the engine's line), unless it was
+// pipelined behind it; pooled, it does not. The engine counts such a wait
+// as an order wait, and so does check.
+func TestPredictedConnectionWaits(t *testing.T) {
+	ms := func(v float64) int64 { return t0 + int64(v*float64(time.Millisecond)) }
+	ex := func(sess, target string, conn uint64, start, respStart, end float64) *session.Exchange {
+		return &session.Exchange{Session: sess, Conn: session.Conn{ID: conn},
+			Request:  session.Request{Method: "GET", Target: target, Proto: "HTTP/1.1"},
+			Response: session.Response{Proto: "HTTP/1.1", Status: 200},
+			Timing:   session.Timing{RequestStart: ms(start), RequestEnd: ms(start), ResponseStart: ms(respStart), ResponseEnd: ms(end)}}
+	}
+	for _, c := range []struct {
+		name        string
+		next        *session.Exchange
+		connections string
+		want        int
+	}{
+		{"after on the connection", ex("b", "/next", 7, 150, 155, 160), replay.ConnectionsRecorded, 1},
+		{"after on the connection, default mode", ex("b", "/next", 7, 150, 155, 160), "", 1},
+		{"pooled", ex("b", "/next", 7, 150, 155, 160), replay.ConnectionsPooled, 0},
+		{"pipelined behind it", ex("b", "/next", 7, 50, 100, 110), replay.ConnectionsRecorded, 0},
+		{"another connection", ex("b", "/next", 8, 150, 155, 160), replay.ConnectionsRecorded, 0},
+		{"HTTP/2 streams wait for no other", func() *session.Exchange {
+			x := ex("b", "/next", 7, 150, 155, 160)
+			x.Conn.Protocol = session.ProtoH2C
+			return x
+		}(), replay.ConnectionsRecorded, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			first := ex("a", "/slow", 7, 0, 95, 100)
+			first.Conn.Protocol = c.next.Conn.Protocol
+			rec, err := Build(&shoptest.SliceSource{Exchanges: []*session.Exchange{first, c.next}}, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// At 10x /next is due 15ms in; /slow's 100ms of service
+			// never compresses.
+			res, err := CheckPlan(rec, Plan{Speed: 10, Connections: c.connections}, DefaultThresholds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Plan.Predicted.OrderWaits; got != c.want {
+				t.Errorf("predicted %d waits, want %d", got, c.want)
+			}
+		})
+	}
+	if _, err := CheckPlan(&Recording{}, Plan{Connections: "shared"}, DefaultThresholds()); err == nil {
+		t.Error("connections \"shared\" accepted")
+	}
+}
+
+// The engine waits as check predicts: the same two sessions on one
+// recorded connection, replayed at 10x against a server as slow as the
+// recorded one, count one order wait as recorded and none pooled.
+func TestEngineConnectionWaitsAsPredicted(t *testing.T) {
+	ms := func(v float64) int64 { return t0 + int64(v*float64(time.Millisecond)) }
+	ex := func(sess, target string, start, end float64) *session.Exchange {
+		return &session.Exchange{Session: sess, Conn: session.Conn{ID: 7},
+			Request:  session.Request{Method: "GET", Target: target, Proto: "HTTP/1.1"},
+			Response: session.Response{Proto: "HTTP/1.1", Status: 200},
+			Timing:   session.Timing{RequestStart: ms(start), RequestEnd: ms(start), ResponseStart: ms(end - 5), ResponseEnd: ms(end)}}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	for _, mode := range []string{replay.ConnectionsRecorded, replay.ConnectionsPooled} {
+		recorded := []*session.Exchange{ex("a", "/slow", 0, 100), ex("b", "/next", 150, 160)}
+		rec, err := Build(&shoptest.SliceSource{Exchanges: recorded}, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := CheckPlan(rec, Plan{Speed: 10, Connections: mode}, DefaultThresholds())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := replay.New(srv.URL, replay.WithPacer(replay.Speed(10)), replay.WithConnections(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := r.Run(context.Background(), &shoptest.SliceSource{Exchanges: recorded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := res.Plan.Predicted.OrderWaits
+		if mode == replay.ConnectionsRecorded && want != 1 {
+			t.Errorf("recorded connections: check predicted %d order waits, want 1", want)
+		}
+		if got := int(rep.OrderWait.Count); got != want {
+			t.Errorf("%s: the engine counted %d order waits, check predicted %d", mode, got, want)
+		}
+	}
+}

@@ -37,6 +37,11 @@ type Plan struct {
 	// refused with 401 (replay.RejectedAsRecorded, the default when "",
 	// RejectedLive or RejectedSkip).
 	Rejected string
+	// Connections is replay's --connections: replay.ConnectionsRecorded
+	// (the default when "") makes a request wait for the one before it on
+	// its recorded connection, whichever session that was, as the engine
+	// does; replay.ConnectionsPooled does not.
+	Connections string
 }
 
 // MaxSimulated bounds the requests a prediction simulates (recorded
@@ -63,6 +68,11 @@ func (p Plan) validate() error {
 	case "", replay.RejectedAsRecorded, replay.RejectedLive, replay.RejectedSkip:
 	default:
 		return fmt.Errorf("rejected policy %q: want recorded, live or skip", p.Rejected)
+	}
+	switch p.Connections {
+	case "", replay.ConnectionsRecorded, replay.ConnectionsPooled:
+	default:
+		return fmt.Errorf("connections %q: want %s or %s", p.Connections, replay.ConnectionsRecorded, replay.ConnectionsPooled)
 	}
 	if p.Rate < 0 || p.MaxInFlight < 0 || p.MaxSessions < 0 || p.CloneStagger < 0 {
 		return errors.New("rate, max in-flight, max sessions and clone stagger must not be negative")
@@ -143,6 +153,9 @@ func (p Plan) String() string {
 	if p.Rejected != "" && p.Rejected != replay.RejectedAsRecorded {
 		parts = append(parts, "rejected "+p.Rejected)
 	}
+	if p.Connections == replay.ConnectionsPooled {
+		parts = append(parts, "pooled connections")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -209,6 +222,7 @@ type simParams struct {
 	maxSessions int
 	all         bool          // simulate every request, not only the kept ones
 	rejected    string        // replay's rejected policy ("" is recorded)
+	pooled      bool          // --connections pooled: no wait for the connection's previous request
 	slipAt      time.Duration // lag above this counts as slip
 }
 
@@ -439,6 +453,11 @@ func (s *sim) ready(it item, st *cloneState) int64 {
 	st.pend = slices.DeleteFunc(st.pend, func(p *simPending) bool { return schedule.Settled(&p.order, recStart) })
 	ready := st.readyAcc
 	for _, from := range s.rec.after[it.req] {
+		if done, ok := s.doneOf[int64(from)*int64(s.clones)+int64(it.clone)]; ok {
+			ready = max(ready, done)
+		}
+	}
+	if from, ok := s.rec.lineAfter[it.req]; ok && !s.sp.pooled {
 		if done, ok := s.doneOf[int64(from)*int64(s.clones)+int64(it.clone)]; ok {
 			ready = max(ready, done)
 		}

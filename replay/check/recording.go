@@ -75,7 +75,13 @@ type Recording struct {
 	// contradict: request index -> the requests whose issued values it
 	// carries (see builder.carries).
 	after   map[int32][]int32
-	issuers map[int32]bool // the requests after points at
+	issuers map[int32]bool // the requests after or lineAfter point at
+	// lineAfter holds, for a request of an HTTP/1 connection that a
+	// request of another session used before it (not pipelined behind
+	// it), that earlier request: replaying connections as recorded, the
+	// engine sends it only once that one's response is in. Within a
+	// session the order rule already makes it wait.
+	lineAfter map[int32]int32
 }
 
 // Filter is the request selection of a replay plan, as replay's
@@ -267,6 +273,8 @@ type builder struct {
 	routes   map[string]int32
 	issuers  map[int32][]*issuer // by session: recent responses that issued values
 	edges    [][2]int32          // data edges (issuer, dependent), before sorting
+	lines    map[uint64]linePrev // by recorded connection: its latest request
+	lineDeps [][2]int32          // connection edges (earlier, later), before sorting
 	keys     session.SessionKeys // resolved: recorded, recompute or connection
 	named    bool                // some exchange carried a session
 	stored   bool                // the recording stores timelines
@@ -277,7 +285,7 @@ func newBuilder(o LoadOptions, keys session.SessionKeys) (*builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &builder{rec: &Recording{Filter: o.Filter}, keys: keys, f: f, sessions: map[string]int32{}, routes: map[string]int32{}, issuers: map[int32][]*issuer{}}, nil
+	return &builder{rec: &Recording{Filter: o.Filter}, keys: keys, f: f, sessions: map[string]int32{}, routes: map[string]int32{}, issuers: map[int32][]*issuer{}, lines: map[uint64]linePrev{}}, nil
 }
 
 func (b *builder) add(x *session.Exchange) {
@@ -339,6 +347,7 @@ func (b *builder) add(x *session.Exchange) {
 		r.flags |= flagKept
 	}
 	b.carries(si, x, start)
+	b.onLine(si, x, start)
 	b.rec.Requests = append(b.rec.Requests, r)
 	b.starts = append(b.starts, start)
 }
@@ -387,6 +396,38 @@ func (b *builder) carries(si int32, x *session.Exchange, start int64) {
 	b.issuers[si] = list
 }
 
+// linePrev is the latest request read of a recorded connection.
+type linePrev struct {
+	index   int32 // into the builder's requests, before sorting
+	session int32
+	began   int64 // its response's first byte (or end); 0: no response
+}
+
+// onLine finds the connection edge of request x (the next one added), as
+// the engine orders a recorded connection's requests (replay's line): x
+// waits for the request before it on its connection unless x was
+// pipelined behind it (sent before its response began), the connection
+// is HTTP/2 (its streams wait for no other), or both are of one session
+// (the order rule holds them already).
+func (b *builder) onLine(si int32, x *session.Exchange, start int64) {
+	id := x.Conn.ID
+	if id == 0 || x.Conn.Protocol.IsHTTP2() {
+		return
+	}
+	idx := int32(len(b.rec.Requests))
+	if p, ok := b.lines[id]; ok && p.session != si && p.began != 0 && start >= p.began {
+		b.lineDeps = append(b.lineDeps, [2]int32{p.index, idx})
+	}
+	began := x.Timing.ResponseStart
+	if began == 0 {
+		began = schedule.RecordedEnd(x)
+	}
+	if x.Flags&session.FlagNoResponse != 0 {
+		began = 0
+	}
+	b.lines[id] = linePrev{index: idx, session: si, began: began}
+}
+
 // finish sorts by start, sets offsets and applies the range and session
 // sample of the filter.
 func (b *builder) finish() *Recording {
@@ -426,15 +467,25 @@ func (b *builder) finish() *Recording {
 		reqs[k].Offset = time.Duration(b.starts[i] - rec.Origin)
 	}
 	rec.Requests = reqs
+	at := make([]int32, n) // new index by old
+	for k, i := range idx {
+		at[i] = int32(k)
+	}
 	if len(b.edges) > 0 {
-		at := make([]int32, n) // new index by old
-		for k, i := range idx {
-			at[i] = int32(k)
-		}
 		rec.after = make(map[int32][]int32, len(b.edges))
 		rec.issuers = make(map[int32]bool)
 		for _, e := range b.edges {
 			rec.after[at[e[1]]] = append(rec.after[at[e[1]]], at[e[0]])
+			rec.issuers[at[e[0]]] = true
+		}
+	}
+	if len(b.lineDeps) > 0 {
+		if rec.issuers == nil {
+			rec.issuers = make(map[int32]bool)
+		}
+		rec.lineAfter = make(map[int32]int32, len(b.lineDeps))
+		for _, e := range b.lineDeps {
+			rec.lineAfter[at[e[1]]] = at[e[0]]
 			rec.issuers[at[e[0]]] = true
 		}
 	}
