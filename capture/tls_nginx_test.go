@@ -67,15 +67,13 @@ type nginxShop struct {
 	files           map[string][]byte
 }
 
-// startNginxShop starts it; listen holds the listen parameters after the
-// address ("ssl", or "ssl http2": the form nginx 1.22, Debian 12's, reads,
-// which later versions still accept with a warning).
-func startNginxShop(t *testing.T, listen string) *nginxShop {
+// shopFiles writes the three files the shop serves in dir/www.
+func shopFiles(t *testing.T, dir string) (string, map[string][]byte) {
 	t.Helper()
-	dir := t.TempDir()
-	cert, key := writeTestCert(t, dir, "shop.test")
 	www := filepath.Join(dir, "www")
-	os.MkdirAll(www, 0o755)
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{
 		"a.txt":  bytes.Repeat([]byte("a line of text\n"), 300),
 		"b.json": bytes.Repeat([]byte(`{"id":1,"name":"tea","price":3.5},`), 1200),
@@ -84,6 +82,17 @@ func startNginxShop(t *testing.T, listen string) *nginxShop {
 	for name, b := range files {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
+	return www, files
+}
+
+// startNginxShop starts it; listen holds the listen parameters after the
+// address ("ssl", or "ssl http2": the form nginx 1.22, Debian 12's, reads,
+// which later versions still accept with a warning).
+func startNginxShop(t *testing.T, listen string) *nginxShop {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, dir, "shop.test")
+	www, files := shopFiles(t, dir)
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
@@ -211,4 +220,127 @@ func TestTLSNginxCurlH2(t *testing.T) {
 	shop.curl(t, curl, "--http2", keylog, runs)
 	stop()
 	shop.check(t, path, keylog, session.ProtoH2, len(runs))
+}
+
+// sClient runs openssl s_client against addr as shop.test over TLS 1.3
+// with args, sending stdin after the handshake; with stdin empty it ends
+// after the handshake, else it reads until nginx closes. It returns what
+// s_client printed.
+func sClient(t *testing.T, openssl, addr, stdin string, args ...string) string {
+	t.Helper()
+	args = append([]string{"s_client", "-connect", addr, "-servername", "shop.test", "-tls1_3"}, args...)
+	if stdin != "" {
+		args = append(args, "-ign_eof")
+	}
+	cmd := exec.Command(openssl, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	done := make(chan struct{})
+	timer := time.AfterFunc(10*time.Second, func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+		}
+	})
+	defer timer.Stop()
+	out, err := cmd.CombinedOutput()
+	close(done)
+	if err != nil {
+		t.Fatalf("openssl %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+// getClose is an HTTP/1.1 GET of shop.test's path; close asks nginx to
+// close the connection after answering it.
+func getClose(path string, close bool) string {
+	s := "GET " + path + " HTTP/1.1\r\nHost: shop.test\r\n"
+	if close {
+		s += "Connection: close\r\n"
+	}
+	return s + "\r\n"
+}
+
+// TestTLSNginxEarlyData: a TLS 1.3 client resumes a session and sends its
+// first request as 0-RTT data, under CLIENT_EARLY_TRAFFIC_SECRET, before
+// the handshake ends. With OpenSSL's s_client (Debian's openssl: Go's
+// crypto/tls never sends 0-RTT) against nginx with ssl_early_data on,
+// captured by tcpdump: the request nginx read from the 0-RTT data comes
+// out first on its connection, and the one sent after the handshake
+// second, each with the file served byte for byte. 0-RTT data that nginx
+// rejected (the session came from another server, whose ticket it cannot
+// read) was never served, and is not recorded either.
+func TestTLSNginxEarlyData(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, dir, "shop.test")
+	www, files := shopFiles(t, dir)
+	addr, other := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	server := `  server {
+    listen %s ssl;
+    server_name shop.test;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_protocols TLSv1.3;
+    ssl_early_data on;
+    root %s;
+  }
+`
+	testkit.StartNginx(t, dir, addr, fmt.Sprintf(server, addr, cert, key, www)+fmt.Sprintf(server, other, cert, key, www),
+		"$server_port $request $status $body_bytes_sent")
+	path, stop := startTcpdump(t, "lo", addr)
+	keylog, sess, otherSess := filepath.Join(dir, "keys.log"), filepath.Join(dir, "sess.pem"), filepath.Join(dir, "other.pem")
+	early := filepath.Join(dir, "early.txt")
+
+	// A full handshake; its session ticket is kept.
+	sClient(t, openssl, addr, getClose("/a.txt", false)+getClose("/b.json", true), "-sess_out", sess, "-keylogfile", keylog)
+	// Resumed, the first request in 0-RTT data, the second after the
+	// handshake.
+	os.WriteFile(early, []byte(getClose("/c.bin", false)), 0o644)
+	if out := sClient(t, openssl, addr, getClose("/a.txt", true), "-sess_in", sess, "-early_data", early, "-keylogfile", keylog); !strings.Contains(out, "Early data was accepted") {
+		t.Fatalf("nginx did not accept 0-RTT data:\n%s", out)
+	}
+	// A session of the other server (not captured), offered here.
+	sClient(t, openssl, other, getClose("/missing", true), "-sess_out", otherSess)
+	os.WriteFile(early, []byte(getClose("/b.json", true)), 0o644)
+	if out := sClient(t, openssl, addr, "", "-sess_in", otherSess, "-early_data", early, "-keylogfile", keylog); !strings.Contains(out, "Early data was rejected") {
+		t.Fatalf("nginx did not reject 0-RTT data under another server's session:\n%s", out)
+	}
+	stop()
+
+	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	var want []string
+	for _, l := range strings.Split(strings.TrimSpace(string(logged)), "\n") {
+		if p, rest, _ := strings.Cut(l, " "); p == port {
+			want = append(want, rest) // GET /c.bin HTTP/1.1 200 100000
+		}
+	}
+	got, cnt := collectFile(t, path, WithKeyLog(loadKeyLog(t, keylog)))
+	var lines []string
+	conns := map[uint64]int{}
+	for _, x := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %d %d", x.Request.Method, x.Request.Target, x.Request.Proto, x.Response.Status, len(x.Response.Body)))
+		if b, ok := files[strings.TrimPrefix(x.Request.Target, "/")]; ok && !bytes.Equal(x.Response.Body, b) {
+			t.Errorf("%s: body of %d bytes, not the file served", x.Request.Target, len(x.Response.Body))
+		}
+		if x.Flags != 0 {
+			t.Errorf("%s: flags %s", x.Request.Target, flagNames(x.Flags))
+		}
+		conns[x.Conn.ID]++
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") || len(conns) != 2 {
+		t.Errorf("exchanges on %d connections:\n%s\nnginx served:\n%s", len(conns), strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// Three connections read, the rejected one among them: a handshake,
+	// then nothing the server read.
+	if cnt.TLS["TLS 1.3 TLS_AES_256_GCM_SHA384 sni=shop.test"]+cnt.TLS["TLS 1.3 TLS_AES_128_GCM_SHA256 sni=shop.test"] != 3 || len(cnt.Unsupported) != 0 {
+		t.Errorf("tls %v; unsupported %v", cnt.TLS, cnt.Unsupported)
+	}
 }

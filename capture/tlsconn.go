@@ -58,11 +58,16 @@ func (s *stream) tlsAccount() {
 		}
 		p.mu.Unlock()
 	}
-	if s.tls.Stats().EarlySkipped > 0 {
-		// 0-RTT data is not decrypted: what it carried is not recorded.
+	st := s.tls.Stats()
+	if st.EarlySkipped > 0 {
+		// 0-RTT data without its early secret in the key log: what it
+		// carried is not recorded.
 		p.tlsCount("tls 0-rtt data skipped")
 	}
-	if s.tls.Stats().Plaintext > 0 || s.tls.State() == tlsdecrypt.Decrypting {
+	// Decrypted: application data came out, or the connection was read
+	// to its end with its keys and carried none (a handshake, then a
+	// close; 0-RTT data the server rejected and never read).
+	if st.Plaintext > 0 || s.tls.State() == tlsdecrypt.Decrypting || err == nil && st.Records > 0 {
 		p.mu.Lock()
 		kind := info.String()
 		if _, ok := p.c.TLS[kind]; !ok && len(p.c.TLS) >= maxTLSKinds {

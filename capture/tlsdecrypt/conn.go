@@ -111,9 +111,20 @@ type Config struct {
 
 // Stats count what a connection decrypted.
 type Stats struct {
-	Records      uint64 // records decrypted
-	Plaintext    uint64 // application data bytes handed on
-	EarlySkipped uint64 // 0-RTT records skipped (their secret is not used)
+	Records   uint64 // records decrypted
+	Plaintext uint64 // application data bytes handed on
+	// Early counts the 0-RTT (early data) plaintext bytes handed on: data
+	// a TLS 1.3 client sent with its ClientHello on a resumed session,
+	// under CLIENT_EARLY_TRAFFIC_SECRET, which the server accepted.
+	Early uint64
+	// EarlyRejected counts the 0-RTT records the server did not accept
+	// (the client sent no EndOfEarlyData): the server never read them, so
+	// neither is their plaintext handed on.
+	EarlyRejected uint64
+	// EarlySkipped counts the 0-RTT records that could not be read: the
+	// key log has no CLIENT_EARLY_TRAFFIC_SECRET for the connection (Go's
+	// crypto/tls never sends 0-RTT; OpenSSL and NSS log the secret).
+	EarlySkipped uint64
 }
 
 // maxRecord is the largest ciphertext a record may carry (RFC 5246 §6.2.3).
@@ -139,6 +150,13 @@ type Conn struct {
 	sec                            secrets
 	keyed                          bool // sec holds this connection's secrets
 	early                          bool // the client offered 0-RTT data
+	hrr                            bool // the server asked for a new ClientHello
+	// held is the 0-RTT plaintext read before the server's
+	// EncryptedExtensions said whether it accepted it (earlyVerdict);
+	// heldTS says where each record's piece ends and when it was captured.
+	held         []byte
+	heldTS       []tsMark
+	earlyVerdict uint8
 	// offers13: the client offered TLS 1.3, so it may send a
 	// ChangeCipherSpec before the ServerHello.
 	offers13 bool
@@ -163,8 +181,11 @@ type dir struct {
 	seq    uint64
 	// waiting: a record waits for the connection's secrets.
 	waiting bool
-	nonce   [12]byte
-	aad     [13]byte
+	// early: the client's records may still be 0-RTT data, under its early
+	// traffic secret (TLS 1.3, phase 1, until EndOfEarlyData).
+	early bool
+	nonce [12]byte
+	aad   [13]byte
 }
 
 // tsMark: the stream bytes before end were captured by ts.
@@ -336,6 +357,9 @@ const (
 
 // record handles one whole record.
 func (c *Conn) record(side int, hdr, body []byte, ts int64) outcome {
+	if c.earlyFirst(side, ts) == stop {
+		return stop
+	}
 	d := &c.d[side]
 	typ := hdr[0]
 	if typ == recChangeCipherSpec {
@@ -363,11 +387,20 @@ func (c *Conn) record(side int, hdr, body []byte, ts int64) outcome {
 		case c.client < 0:
 			c.stop(side, d.off, ErrNoHandshake)
 			return stop
+		case !c.haveSH && c.hrr && side == c.client && typ == recApplicationData:
+			// 0-RTT data before a HelloRetryRequest, which rejects it.
+			c.stats.EarlyRejected++
+			return done
 		case !c.haveSH:
 			return wait
 		}
 		c.stop(side, d.off, fmt.Errorf("%w: application data before the keys changed", ErrCorrupt))
 		return stop
+	}
+	if d.early {
+		if o, ok := c.earlyRecord(side, hdr, body, ts); ok {
+			return o
+		}
 	}
 	if d.aead == nil {
 		if o := c.keys(side); o != done {
@@ -377,7 +410,7 @@ func (c *Conn) record(side int, hdr, body []byte, ts int64) outcome {
 	plain, inner, err := c.open(side, hdr, body)
 	if err != nil {
 		if side == c.client && d.phase == 1 && c.early && c.info.Version == tls.VersionTLS13 {
-			// 0-RTT data under the early secret, which is not used.
+			// 0-RTT data under an early secret the key log lacks.
 			c.stats.EarlySkipped++
 			return done
 		}
@@ -435,7 +468,9 @@ func (c *Conn) keys(side int) outcome {
 		aeads, ivs, kerr := c.suite.keys12(c.sec.master, c.crand, c.srand)
 		d.aead, d.iv, err = aeads[role], ivs[role], kerr
 	} else {
-		if d.secret == nil {
+		if d.secret == nil && d.early {
+			d.secret = c.sec.clientEarly
+		} else if d.secret == nil {
 			d.secret = [2][2][]byte{{c.sec.clientHS, c.sec.serverHS}, {c.sec.clientApp, c.sec.serverApp}}[d.phase-1][role]
 		}
 		d.aead, d.iv, err = c.suite.trafficKeys13(d.secret)

@@ -11,6 +11,7 @@ const (
 	hsClientHello         = 1
 	hsServerHello         = 2
 	hsNewSessionTicket    = 4
+	hsEndOfEarlyData      = 5
 	hsEncryptedExtensions = 8
 	hsFinished            = 20
 	hsKeyUpdate           = 24
@@ -76,6 +77,7 @@ func (c *Conn) message(side int, typ byte, m []byte) outcome {
 			return stop
 		}
 		if h.random == helloRetryRandom {
+			c.hrr = true
 			return done
 		}
 		c.sSID = bytes.Clone(h.sessionID)
@@ -90,8 +92,12 @@ func (c *Conn) message(side int, typ byte, m []byte) outcome {
 			}
 		}
 	case hsEncryptedExtensions:
-		if alpn, ok := parseEncryptedExtensions(m); ok {
+		alpn, early, ok := parseEncryptedExtensions(m)
+		if ok {
 			c.info.ALPN = alpn
+		}
+		if c.early && side != c.client {
+			c.earlyDecided(ok && early)
 		}
 	case hsFinished:
 		if c.info.Version == tls.VersionTLS13 && d.phase == 1 {
@@ -121,6 +127,9 @@ func (c *Conn) serverHello(side int, h serverHello) outcome {
 		for i := range c.d {
 			c.d[i].phase, c.d[i].aead, c.d[i].secret, c.d[i].seq = 1, nil, nil, 0
 		}
+		// 0-RTT data comes first on the client's side, if the server
+		// took it; after a HelloRetryRequest it did not.
+		c.d[c.client].early = c.early && !c.hrr
 	}
 	return done
 }

@@ -167,17 +167,21 @@ func parseALPN(e *reader) string {
 }
 
 // parseEncryptedExtensions returns the ALPN protocol a TLS 1.3 server
-// selected, which it sends encrypted.
-func parseEncryptedExtensions(m []byte) (alpn string, ok bool) {
+// selected, which it sends encrypted, and whether it accepted the
+// client's 0-RTT data (the early_data extension).
+func parseEncryptedExtensions(m []byte) (alpn string, early, ok bool) {
 	exts := newReader(m).vec(2)
 	for exts.ok && len(exts.b) > 0 {
 		typ := exts.u16()
 		e := exts.vec(2)
-		if typ == extALPN {
+		switch typ {
+		case extALPN:
 			alpn = parseALPN(e)
+		case extEarlyData:
+			early = true
 		}
 	}
-	return alpn, exts.ok
+	return alpn, early, exts.ok
 }
 
 // helloRetryRandom is the ServerHello random that marks a

@@ -23,6 +23,9 @@ type secrets struct {
 	serverHS  []byte // TLS 1.3: SERVER_HANDSHAKE_TRAFFIC_SECRET
 	clientApp []byte // TLS 1.3: CLIENT_TRAFFIC_SECRET_0
 	serverApp []byte // TLS 1.3: SERVER_TRAFFIC_SECRET_0
+	// clientEarly is TLS 1.3's CLIENT_EARLY_TRAFFIC_SECRET, logged when
+	// the client offered 0-RTT data on a resumed session.
+	clientEarly []byte
 }
 
 // BadLine names a key log line that could not be used. Bad lines are
@@ -216,7 +219,7 @@ func (k *KeyLog) parse(name string, line *int, data []byte) {
 
 // ignored are labels of the format that decryption does not need.
 var ignored = map[string]bool{
-	"CLIENT_EARLY_TRAFFIC_SECRET": true, "EARLY_EXPORTER_SECRET": true, "EXPORTER_SECRET": true,
+	"EARLY_EXPORTER_SECRET": true, "EXPORTER_SECRET": true,
 	"RSA": true,
 }
 
@@ -280,6 +283,8 @@ func (k *KeyLog) addLine(l []byte) string {
 		s.clientApp = sec
 	case "SERVER_TRAFFIC_SECRET_0":
 		s.serverApp = sec
+	case "CLIENT_EARLY_TRAFFIC_SECRET":
+		s.clientEarly = sec
 	default:
 		return fmt.Sprintf("unknown label %.40q", label)
 	}
