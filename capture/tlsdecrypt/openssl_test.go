@@ -3,7 +3,10 @@ package tlsdecrypt
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"os"
@@ -129,5 +132,110 @@ func TestTLSKeyUpdateOpenSSL(t *testing.T) {
 	}
 	if got[0].String() != "before\nafter\n" || got[1].String() != "echo before\necho after\n" {
 		t.Errorf("client sent %q, server %q", got[0].String(), got[1].String())
+	}
+}
+
+// sClient runs openssl s_client through a relay to addr with args,
+// writing stdin after the handshake, and returns the bytes on the wire
+// and what s_client printed.
+func sClient(t *testing.T, openssl, addr, stdin string, args ...string) ([]wireWrite, string) {
+	t.Helper()
+	via, wait := relay(t, addr)
+	cmd := exec.Command(openssl, append([]string{"s_client", "-connect", via, "-servername", "localhost", "-tls1_3"}, args...)...)
+	in, _ := cmd.StdinPipe()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Skipf("openssl s_client: %v", err)
+	}
+	// After the handshake (s_client reads its input then), and s_client
+	// ends at its input's end.
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(in, stdin)
+	time.Sleep(300 * time.Millisecond)
+	in.Close()
+	if !testkit.WaitOrKill(cmd, 10*time.Second) {
+		t.Fatal("openssl s_client did not end")
+	}
+	return wait(), out.String()
+}
+
+// TestEarlyDataOpenSSL: openssl s_client resumes a session with openssl
+// s_server and sends 0-RTT data under its early traffic secret. Accepted,
+// it comes out first on the client's side, then what was sent after the
+// handshake. Rejected after a HelloRetryRequest (the client's key share is
+// in a group the server does not take), the server never read it, and
+// only what was sent after the handshake comes out.
+func TestEarlyDataOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	cert := testCert(t)
+	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(openssl, "s_server", "-accept", addr, "-cert", certPath, "-key", keyPath, "-tls1_3",
+		"-early_data", "-groups", "P-256", "-naccept", "4", "-quiet") // the first: the probe below
+	// Its input stays open: at its end s_server closes the connection.
+	srvIn, _ := srv.StdinPipe()
+	if err := srv.Start(); err != nil {
+		t.Skipf("openssl s_server: %v", err)
+	}
+	t.Cleanup(func() { srvIn.Close(); srv.Process.Kill(); srv.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatal("openssl s_server did not listen")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	keys, sess, early := filepath.Join(dir, "keys.log"), filepath.Join(dir, "sess.pem"), filepath.Join(dir, "early.txt")
+	os.WriteFile(early, []byte("early data\n"), 0o644)
+	sClient(t, openssl, addr, "full\n", "-groups", "P-256", "-sess_out", sess, "-keylogfile", keys)
+	cases := []struct {
+		name, groups, said, got string
+		rejected                bool
+	}{
+		{"accepted", "P-256", "Early data was accepted", "early data\nafter\n", false},
+		{"rejected", "X25519:P-256", "Early data was rejected", "after\n", true},
+	}
+	for _, c := range cases {
+		wire, out := sClient(t, openssl, addr, "after\n", "-groups", c.groups, "-sess_in", sess, "-early_data", early, "-keylogfile", keys)
+		if !strings.Contains(out, c.said) {
+			t.Fatalf("%s: s_client did not say %q:\n%s", c.name, c.said, out)
+		}
+		kl, err := os.ReadFile(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, chunk := range []int{1 << 20, 7} {
+			var got bytes.Buffer
+			conn := New(Config{Keys: keyLogOf(t, kl), Name: c.name}, func(s int, b []byte, ts int64) {
+				if s == 0 {
+					got.Write(b)
+				}
+			})
+			replay(conn, wire, chunk)
+			st := conn.Stats()
+			if conn.Err() != nil || got.String() != c.got || st.EarlySkipped != 0 ||
+				c.rejected != (st.EarlyRejected > 0) || c.rejected != (st.Early == 0) || conn.hrr != c.rejected {
+				t.Errorf("%s, pieces of %d: client sent %q, want %q; err %v, stats %+v, hrr %v", c.name, chunk, got.String(), c.got, conn.Err(), st, conn.hrr)
+			}
+		}
 	}
 }
