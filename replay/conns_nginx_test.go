@@ -17,11 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reprise-tool/reprise/capture/proxy"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -33,87 +33,25 @@ type nginx struct {
 	log string
 }
 
-// startNginx starts nginx for the test, or skips it when nginx is not
-// installed (apt-get install nginx-light, as .ci/setup does).
+// startNginx starts nginx for the test (testkit.StartNginx), or skips it
+// when nginx is not installed (apt-get install nginx-light, as .ci/setup
+// does).
 func startNginx(t *testing.T) *nginx {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/nginx"); err2 != nil {
-			t.Skip("nginx is not installed (apt-get install -y nginx-light): the connection tests need a real server's log")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	n := &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-	log_format conns '$connection $connection_requests $msec $request_time $request_uri';
-	access_log %[2]s conns;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	keepalive_timeout 75s;
+	dir := t.TempDir()
+	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`keepalive_timeout 75s;
 	keepalive_requests 100000;
 	server {
-		listen %[3]s;
+		listen %s;
 		location / { return 200 "ok\n"; }
-	}
-}
-`, dir, n.log, addr)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	// Its own process group, so that its workers end with it whatever
-	// happens to the master.
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("nginx did not start: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // the master stops its workers
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not listen: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
+	}`, addr), "$connection $connection_requests $msec $request_time $request_uri")
+	return &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
 }
 
 // logLine is one access log entry.
