@@ -5,12 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,33 +37,15 @@ func writeTestCert(t *testing.T, dir, host string) (certPath, keyPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certPath, keyPath
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testkit.WriteKeyPair(t, dir, "cert", tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
 }
 
 // nginxShop is nginx serving three files over TLS 1.2 and 1.3 with a
 // certificate for shop.test the test made, logging each request with its
 // status, size and TLS parameters.
 type nginxShop struct {
-	dir, cert, addr string
-	port            int
-	files           map[string][]byte
+	dir, cert, addr, port string
+	files                 map[string][]byte
 }
 
 // shopFiles writes the three files the shop serves in dir/www.
@@ -93,8 +74,8 @@ func startNginxShop(t *testing.T, listen string) *nginxShop {
 	dir := t.TempDir()
 	cert, key := writeTestCert(t, dir, "shop.test")
 	www, files := shopFiles(t, dir)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := testkit.FreeAddr(t)
+	port := addr[strings.LastIndex(addr, ":")+1:]
 	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
     listen %s %s;
     server_name shop.test;
@@ -112,9 +93,9 @@ func startNginxShop(t *testing.T, listen string) *nginxShop {
 // flag such as --http1.1 or --http2), logging keys with SSLKEYLOGFILE.
 func (n *nginxShop) curl(t *testing.T, curl, proto, keylog string, runs [][]string) {
 	t.Helper()
-	base := fmt.Sprintf("https://shop.test:%d/", n.port)
+	base := "https://shop.test:" + n.port + "/"
 	for _, r := range runs {
-		args := append([]string{"-sS", proto, "--cacert", n.cert, "--resolve", fmt.Sprintf("shop.test:%d:127.0.0.1", n.port)}, r...)
+		args := append([]string{"-sS", proto, "--cacert", n.cert, "--resolve", "shop.test:" + n.port + ":127.0.0.1"}, r...)
 		for _, f := range []string{"a.txt", "b.json", "c.bin", "missing"} {
 			args = append(args, base+f, "-o", "/dev/null")
 		}
@@ -278,7 +259,7 @@ func TestTLSNginxEarlyData(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := writeTestCert(t, dir, "shop.test")
 	www, files := shopFiles(t, dir)
-	addr, other := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr, other := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	server := `  server {
     listen %s ssl;
     server_name shop.test;

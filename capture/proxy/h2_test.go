@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -177,14 +175,7 @@ func TestH2TLSCurl(t *testing.T) {
 	defer up.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(up.Certificate())
-	cert, err := SelfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile := filepath.Join(t.TempDir(), "proxy.pem")
-	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cert, certFile := selfSignedFile(t)
 	r := startProxy(t, up.URL, WithTLSConfig(&tls.Config{RootCAs: roots}), WithListenTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	_, port, _ := net.SplitHostPort(r.addr)
 	got := curl(t, "--http2", "--cacert", certFile, "-d", "over tls", "https://localhost:"+port+"/secure")
@@ -218,14 +209,7 @@ func TestH2TLSCurl(t *testing.T) {
 func TestH2TLSToH2CUpstream(t *testing.T) {
 	needCurl(t)
 	up := h2cUpstream(t)
-	cert, err := SelfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile := filepath.Join(t.TempDir(), "proxy.pem")
-	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cert, certFile := selfSignedFile(t)
 	r := startProxy(t, up.URL, WithListenTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	got := curl(t, "--http2", "--cacert", certFile, "-w", " %{http_version}", "https://"+r.addr+"/t")
 	if want := "HTTP/2.0 GET /t  2"; got != want {

@@ -2,11 +2,9 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -44,11 +42,8 @@ func startTLSNginx(t *testing.T) *tlsNginx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath, www := filepath.Join(dir, "nginx.pem"), filepath.Join(dir, "nginx.key"), filepath.Join(dir, "www")
+	certPath, keyPath := testkit.WriteKeyPair(t, dir, "nginx", cert)
+	www := filepath.Join(dir, "www")
 	n := &tlsNginx{log: filepath.Join(dir, "access.log"), roots: x509.NewCertPool(), files: map[string][]byte{
 		"a.txt":  bytes.Repeat([]byte("a line of text\n"), 300),
 		"b.json": bytes.Repeat([]byte(`{"id":1,"name":"tea","price":3.5},`), 1200),
@@ -62,14 +57,7 @@ func startTLSNginx(t *testing.T) *tlsNginx {
 	for name, b := range n.files {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
-	os.WriteFile(certPath, CertPEM(cert), 0o600)
-	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	// "listen ... ssl http2" is the form nginx 1.22 (Debian 12's) reads;
 	// later versions accept it with a warning.
 	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
@@ -129,14 +117,7 @@ func (n *tlsNginx) served(t *testing.T, want int) map[string]servedLine {
 func TestTLSNginxH2ThroughProxy(t *testing.T) {
 	needCurl(t)
 	ng := startTLSNginx(t)
-	cert, err := SelfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile := filepath.Join(t.TempDir(), "proxy.pem")
-	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cert, certFile := selfSignedFile(t)
 	r := startProxy(t, ng.url, WithTLSConfig(&tls.Config{RootCAs: ng.roots, ServerName: "nginx.test"}),
 		WithListenTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	_, port, _ := net.SplitHostPort(r.addr)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,21 @@ func tlsClient(t *testing.T, cert tls.Certificate, c *tls.Config) *http.Client {
 	pool.AddCert(cert.Leaf)
 	c.RootCAs = pool
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: c, ForceAttemptHTTP2: false}}
+}
+
+// selfSignedFile makes a SelfSigned certificate for the proxy and writes
+// it out as the CLI's --tls-cert-out does, for curl --cacert.
+func selfSignedFile(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	cert, err := SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(t.TempDir(), "proxy.pem")
+	if err := os.WriteFile(certFile, CertPEM(cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile
 }
 
 // TestTLSListen: clients talk TLS 1.2 and 1.3 to the proxy; what they

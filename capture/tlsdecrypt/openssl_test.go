@@ -3,10 +3,7 @@ package tlsdecrypt
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net"
 	"os"
@@ -98,28 +95,11 @@ func TestTLSKeyUpdateOpenSSL(t *testing.T) {
 			io.WriteString(c, "echo "+sc.Text()+"\n")
 		}
 	})
-	addr, wait := relay(t, echo)
 	keys := filepath.Join(t.TempDir(), "keys.log")
-	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "localhost", "-tls1_3", "-keylogfile", keys)
-	in, _ := cmd.StdinPipe()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Skipf("openssl s_client: %v", err)
+	wire, out := sClient(t, openssl, echo, []string{"before\n", "K\n", "after\n"}, "-keylogfile", keys)
+	if !strings.Contains(out, "KEYUPDATE") {
+		t.Skipf("this openssl did not send a key update:\n%s", out)
 	}
-	for _, l := range []string{"before\n", "K\n", "after\n"} {
-		time.Sleep(300 * time.Millisecond)
-		io.WriteString(in, l)
-	}
-	time.Sleep(300 * time.Millisecond)
-	in.Close()
-	if !testkit.WaitOrKill(cmd, 10*time.Second) {
-		t.Fatal("openssl did not end")
-	}
-	if !strings.Contains(out.String(), "KEYUPDATE") {
-		t.Skipf("this openssl did not send a key update:\n%s", out.String())
-	}
-	wire := wait()
 	kl, err := os.ReadFile(keys)
 	if err != nil {
 		t.Fatal(err)
@@ -136,9 +116,10 @@ func TestTLSKeyUpdateOpenSSL(t *testing.T) {
 }
 
 // sClient runs openssl s_client through a relay to addr with args,
-// writing stdin after the handshake, and returns the bytes on the wire
-// and what s_client printed.
-func sClient(t *testing.T, openssl, addr, stdin string, args ...string) ([]wireWrite, string) {
+// writing each of lines a moment after the one before (the first after
+// the handshake), and returns the bytes on the wire and what s_client
+// printed. It ends s_client by ending its input.
+func sClient(t *testing.T, openssl, addr string, lines []string, args ...string) ([]wireWrite, string) {
 	t.Helper()
 	via, wait := relay(t, addr)
 	cmd := exec.Command(openssl, append([]string{"s_client", "-connect", via, "-servername", "localhost", "-tls1_3"}, args...)...)
@@ -148,10 +129,10 @@ func sClient(t *testing.T, openssl, addr, stdin string, args ...string) ([]wireW
 	if err := cmd.Start(); err != nil {
 		t.Skipf("openssl s_client: %v", err)
 	}
-	// After the handshake (s_client reads its input then), and s_client
-	// ends at its input's end.
-	time.Sleep(300 * time.Millisecond)
-	io.WriteString(in, stdin)
+	for _, l := range lines {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(in, l)
+	}
 	time.Sleep(300 * time.Millisecond)
 	in.Close()
 	if !testkit.WaitOrKill(cmd, 10*time.Second) {
@@ -172,20 +153,8 @@ func TestEarlyDataOpenSSL(t *testing.T) {
 		t.Skip("openssl not installed")
 	}
 	dir := t.TempDir()
-	cert := testCert(t)
-	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
-	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	certPath, keyPath := testkit.WriteKeyPair(t, dir, "localhost", testCert(t))
+	addr := testkit.FreeAddr(t)
 	srv := exec.Command(openssl, "s_server", "-accept", addr, "-cert", certPath, "-key", keyPath, "-tls1_3",
 		"-early_data", "-groups", "P-256", "-naccept", "4", "-quiet") // the first: the probe below
 	// Its input stays open: at its end s_server closes the connection.
@@ -206,7 +175,7 @@ func TestEarlyDataOpenSSL(t *testing.T) {
 	}
 	keys, sess, early := filepath.Join(dir, "keys.log"), filepath.Join(dir, "sess.pem"), filepath.Join(dir, "early.txt")
 	os.WriteFile(early, []byte("early data\n"), 0o644)
-	sClient(t, openssl, addr, "full\n", "-groups", "P-256", "-sess_out", sess, "-keylogfile", keys)
+	sClient(t, openssl, addr, []string{"full\n"}, "-groups", "P-256", "-sess_out", sess, "-keylogfile", keys)
 	cases := []struct {
 		name, groups, said, got string
 		rejected                bool
@@ -215,7 +184,7 @@ func TestEarlyDataOpenSSL(t *testing.T) {
 		{"rejected", "X25519:P-256", "Early data was rejected", "after\n", true},
 	}
 	for _, c := range cases {
-		wire, out := sClient(t, openssl, addr, "after\n", "-groups", c.groups, "-sess_in", sess, "-early_data", early, "-keylogfile", keys)
+		wire, out := sClient(t, openssl, addr, []string{"after\n"}, "-groups", c.groups, "-sess_in", sess, "-early_data", early, "-keylogfile", keys)
 		if !strings.Contains(out, c.said) {
 			t.Fatalf("%s: s_client did not say %q:\n%s", c.name, c.said, out)
 		}
