@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -191,6 +192,10 @@ func TestEarlyDataOpenSSL(t *testing.T) {
 		kl, err := os.ReadFile(keys)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if *updateFuzz { // a 0-RTT seed for FuzzRecordLayer
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\nuint16(%d)\n", kl, encodeWire(wire), 3)
+			os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzRecordLayer", "early-"+c.name), []byte(body), 0o644)
 		}
 		for _, chunk := range []int{1 << 20, 7} {
 			var got bytes.Buffer
