@@ -12,8 +12,13 @@ import (
 // tlsConfig is the configuration toward an https target whose host is
 // host: WithTLSConfig's (trust, SNI) with the target's host as the SNI
 // when none was set, certificates checked unless WithInsecure, and
-// HTTP/1.1 by ALPN. An empty host leaves the name to net/http's
-// transport, which sets it per request (redirects go to other hosts).
+// HTTP/1.1 by ALPN (the HTTP/2 client asks for h2). An empty host leaves
+// the name to net/http's transport, which sets it per request (redirects
+// go to other hosts). Each call has a TLS session cache of its own unless
+// WithTLSConfig gave one: the HTTP/1 and HTTP/2 connections of a run share
+// it, as a browser's do, so an h2 connection resumes the session an
+// HTTP/1.1 one began, and the target pays the full handshakes its users
+// paid, no more.
 func (o *options) tlsConfig(host string) *tls.Config {
 	c := &tls.Config{}
 	if o.tls != nil {
@@ -25,6 +30,9 @@ func (o *options) tlsConfig(host string) *tls.Config {
 			c.ServerName = host
 		}
 		c.NextProtos = []string{"http/1.1"}
+	}
+	if c.ClientSessionCache == nil {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(0)
 	}
 	return c
 }
