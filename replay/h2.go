@@ -84,9 +84,10 @@ func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest) (*sessi
 // recorded offset within the stream scaled by the run's speed.
 //
 // Live values are substituted in the header fields (metadata such as
-// authorization, cookies) and in the body's bytes as for HTTP/1 (see
-// learnGRPC for those learned from protobuf messages); a substitution
-// that changes a message's length is not re-encoded yet.
+// authorization, cookies) as for HTTP/1, and inside the body's protobuf
+// messages (see learnGRPC for those learned from them), each message
+// re-encoded with the new lengths when a live value's length differs from
+// the recorded one; the parts' ends are read from the rewritten body.
 func (r *Replayer) h2Request(wr *wireRequest, ex *session.Exchange) *wire.H2Request {
 	req := &wire.H2Request{Request: *wr, Trailer: ex.Request.Trailer}
 	req.GRPC = strings.HasPrefix(ex.Request.Header.Get("content-type"), "application/grpc")
@@ -95,7 +96,7 @@ func (r *Replayer) h2Request(wr *wireRequest, ex *session.Exchange) *wire.H2Requ
 	}
 	req.GRPC = true
 	speed := r.o.pacer.Speed(time.Since(time.Unix(0, r.start.Load())))
-	req.Parts = wire.GRPCParts(ex.Stream.GRPC, speed)
+	req.Parts = wire.GRPCParts(ex.Stream.GRPC, wr.Body, speed)
 	return req
 }
 
@@ -117,9 +118,8 @@ func (r *Replayer) learnsGRPC(ex *session.Exchange) bool {
 }
 
 // learnGRPC learns the live counterparts of the values in the recorded
-// gRPC response's messages (see correlate.Table.LearnGRPC); a message
-// whose value changes length is not re-encoded yet. It returns the values
-// learned.
+// gRPC response's messages (see correlate.Table.LearnGRPC). It returns
+// the values learned.
 func (r *Replayer) learnGRPC(t *task, live *session.Response) int {
 	return t.ss.table.LearnGRPC(t.it.ex, live)
 }

@@ -294,6 +294,8 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 	switch {
 	case mt == "application/x-www-form-urlencoded":
 		return []byte(rewriteForm(string(body), sub))
+	case strings.HasPrefix(mt, "application/grpc"):
+		return t.rewriteGRPC(body, sub, rw)
 	case strings.HasSuffix(mt, "json") || (mt == "" && looksJSON(body)):
 		if json.Valid(body) {
 			return rewriteJSON(body, func(_, v string) (string, bool) {

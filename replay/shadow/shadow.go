@@ -576,7 +576,7 @@ func (t *target) do(ctx context.Context, x *session.Exchange, req *session.Reque
 	}
 	if x.Stream != nil && x.Stream.GRPC != nil {
 		hr.GRPC = true
-		hr.Parts = wire.GRPCParts(x.Stream.GRPC, 1)
+		hr.Parts = wire.GRPCParts(x.Stream.GRPC, req.Body, 1)
 	} else {
 		hr.GRPC = strings.HasPrefix(req.Header.Get("content-type"), "application/grpc")
 	}

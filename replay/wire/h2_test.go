@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,5 +278,24 @@ func TestH2TLS(t *testing.T) {
 		}
 		c.CloseAll()
 		srv.Close()
+	}
+}
+
+// GRPCParts reads the messages' ends from the body to send, whose
+// messages may have changed length since the recording, and keeps the
+// recorded offsets scaled by the speed.
+func TestGRPCPartsRewritten(t *testing.T) {
+	g := &session.GRPC{Messages: []session.Message{
+		{Size: 10, At: 0}, {FromServer: true, Size: 3, At: int64(time.Millisecond)}, {Size: 20, At: int64(40 * time.Millisecond)},
+	}}
+	body := append(append([]byte{0, 0, 0, 0, 4}, "abcd"...), append([]byte{0, 0, 0, 0, 30}, make([]byte, 30)...)...)
+	got := wire.GRPCParts(g, body, 2)
+	want := []wire.H2Part{{End: 9}, {End: 44, At: 20 * time.Millisecond}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parts %v, want %v", got, want)
+	}
+	// A body that frames no message: the recorded sizes.
+	if got := wire.GRPCParts(g, nil, 0); !reflect.DeepEqual(got, []wire.H2Part{{End: 15}, {End: 40}}) {
+		t.Errorf("parts of the recorded sizes %v", got)
 	}
 }

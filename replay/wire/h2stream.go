@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,19 +40,28 @@ type H2Part struct {
 	At  time.Duration
 }
 
-// GRPCParts returns the parts of a recorded gRPC stream's request body:
-// each client message due at its recorded offset within the stream
-// divided by speed (speed 0 or less: every message at once, as for
-// --speed max). The replay engine and the shadow mirror send gRPC
+// GRPCParts returns the parts of a gRPC stream's request body: each
+// client message of the recorded stream g due at its recorded offset
+// within the stream divided by speed (speed 0 or less: every message at
+// once, as for --speed max). The messages' ends are read from body, the
+// body about to be sent, whose messages may have changed length since the
+// recording (live values substituted); past what body frames whole, the
+// recorded sizes. The replay engine and the shadow mirror send gRPC
 // streams this way.
-func GRPCParts(g *session.GRPC, speed float64) []H2Part {
+func GRPCParts(g *session.GRPC, body []byte, speed float64) []H2Part {
 	var parts []H2Part
 	end := 0
 	for _, m := range g.Messages {
 		if m.FromServer {
 			continue
 		}
-		end += 5 + int(m.Size)
+		size := int(m.Size)
+		if rest := body[min(end, len(body)):]; len(rest) >= 5 {
+			if n := binary.BigEndian.Uint32(rest[1:5]); uint64(n) <= uint64(len(rest)-5) {
+				size = int(n)
+			}
+		}
+		end += 5 + size
 		p := H2Part{End: end}
 		if speed > 0 {
 			p.At = time.Duration(float64(m.At) / speed)
