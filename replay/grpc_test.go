@@ -5,11 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/session"
@@ -104,5 +110,92 @@ func TestReplayGRPCShop(t *testing.T) {
 			t.Errorf("%gx scale %d: errors %v", speed, k, rep.Errors)
 		}
 		t.Logf("%gx scale %d: errors %v; server statuses %v; violations %v", speed, k, rep.Errors, got.Statuses, got.Violations)
+	}
+}
+
+// TestReplayGRPCLiveLengths records the gRPC shop through the recording
+// proxy while it issues short ids and tokens, then replays the recording
+// against a shop that issues long ones of random length (past 127 bytes,
+// where a protobuf length takes two bytes): the order ids and the refresh
+// tokens inside later request messages are replaced by the live ones and
+// the messages re-encoded (field lengths and gRPC prefixes), so the live
+// shop finds every order and refresh token its session was given and
+// counts no violation, the same calls and statuses as the recording.
+func TestReplayGRPCLiveLengths(t *testing.T) {
+	recShop := grpcshop.NewServer()
+	recShop.IDLengths(func() int { return 8 + rand.IntN(3) }) // "ord_" and 16-20 hex characters
+	upstream, stopRec, err := recShop.Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopRec()
+	p, err := proxy.New("http://"+upstream, proxy.WithGrace(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pctx, stopProxy := context.WithCancel(ctx)
+	addr, served, err := p.Start(pctx, "127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	stopProxy()
+	var xs []*session.Exchange
+	for {
+		x, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+	served()
+	want := grpcshop.Recorded(xs)
+
+	for _, speed := range []float64{1, 10} {
+		live := grpcshop.NewServer()
+		live.IDLengths(func() int { return 60 + rand.IntN(40) }) // 120-200 hex characters
+		target, stop, err := live.Serve("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := run(t, "http://"+target, session.NewSliceSource(xs...), WithPacer(Speed(speed)))
+		stop()
+		got := live.Counts()
+		if v := live.Counts().Violations; len(v) != 0 {
+			t.Errorf("%gx: violations %v: a live id or token did not arrive", speed, v)
+		}
+		for _, m := range []map[string]int{want.Calls, want.Statuses, want.MessagesIn} {
+			if len(m) == 0 {
+				t.Fatalf("nothing recorded: %+v", want)
+			}
+		}
+		for k, n := range want.Statuses {
+			if got.Statuses[k] != n {
+				t.Errorf("%gx: %s %d times, recorded %d", speed, k, got.Statuses[k], n)
+			}
+		}
+		for k, n := range want.MessagesIn {
+			if got.MessagesIn[k] != n {
+				t.Errorf("%gx: %s got %d client messages, recorded %d", speed, k, got.MessagesIn[k], n)
+			}
+		}
+		// Three order ids and one refresh token go back inside messages;
+		// the access token in metadata on every later call.
+		if c := rep.Correlation; c.Substituted < 4+8 || c.Learned == 0 {
+			t.Errorf("%gx: correlation %+v, want the ids, refresh token and tokens substituted", speed, c)
+		}
+		t.Logf("%gx: correlation %+v; statuses %v", speed, rep.Correlation, got.Statuses)
 	}
 }
