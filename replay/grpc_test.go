@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/reprise-tool/reprise/capture"
-	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/session"
 )
