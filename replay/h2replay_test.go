@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,20 +78,20 @@ func h2Stream(sess string, id uint32) func(*session.Exchange) {
 	}
 }
 
-// TestGRPCMessageOffsets: a client-streaming gRPC call's messages reach
-// the server at their recorded offsets within the stream, scaled by the
-// speed (the server stamps each message as it arrives).
-func TestGRPCMessageOffsets(t *testing.T) {
-	offsets := []time.Duration{0, 40 * time.Millisecond, 100 * time.Millisecond, 160 * time.Millisecond}
+// grpcStampServer serves h2c gRPC calls that stamp each client message as
+// it arrives, from the moment the handler saw the stream open; stamps
+// returns the latest call's stamps by path.
+func grpcStampServer(t *testing.T) (addr string, stamps func(path string) []time.Duration) {
+	t.Helper()
 	var mu sync.Mutex
-	var got []time.Duration
+	got := map[string][]time.Duration{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
-		var stamps []time.Duration
+		var st []time.Duration
 		hdr := make([]byte, 5)
 		for {
 			if _, err := io.ReadFull(r.Body, hdr); err != nil {
@@ -97,10 +100,10 @@ func TestGRPCMessageOffsets(t *testing.T) {
 			if _, err := io.CopyN(io.Discard, r.Body, int64(binary.BigEndian.Uint32(hdr[1:]))); err != nil {
 				break
 			}
-			stamps = append(stamps, time.Since(t0))
+			st = append(st, time.Since(t0))
 		}
 		mu.Lock()
-		got = stamps
+		got[r.URL.Path] = st
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/grpc")
 		w.Header().Set("Trailer", "Grpc-Status")
@@ -108,8 +111,18 @@ func TestGRPCMessageOffsets(t *testing.T) {
 		w.Header().Set("Grpc-Status", "0")
 	}), &http2.Server{})}
 	go srv.Serve(ln)
-	defer srv.Close()
-	x := rec("s", "POST", "/pkg.Svc/Upload", 0, 200, onConn(1), h2Stream("s", 1), withHeader("content-type", "application/grpc"))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), func(path string) []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[path]
+	}
+}
+
+// grpcUpload is a recorded client-streaming call on connection 1's stream
+// id whose client messages were sent at offsets.
+func grpcUpload(sess, path string, id uint32, start float64, offsets []time.Duration) *session.Exchange {
+	x := rec(sess, "POST", path, start, start+1, onConn(1), h2Stream(sess, id), withHeader("content-type", "application/grpc"))
 	g := &session.GRPC{HasStatus: true}
 	for i, at := range offsets {
 		msg := []byte(fmt.Sprintf("message %d", i))
@@ -117,25 +130,83 @@ func TestGRPCMessageOffsets(t *testing.T) {
 		g.Messages = append(g.Messages, session.Message{Size: uint32(len(msg)), At: int64(at)})
 	}
 	x.Stream.GRPC = g
+	return x
+}
+
+// TestGRPCMessageOffsets: a client-streaming gRPC call's messages reach
+// the server at their recorded offsets within the stream, scaled by the
+// speed (the server stamps each message as it arrives).
+func TestGRPCMessageOffsets(t *testing.T) {
+	offsets := []time.Duration{0, 40 * time.Millisecond, 100 * time.Millisecond, 160 * time.Millisecond}
+	addr, stamps := grpcStampServer(t)
+	x := grpcUpload("s", "/pkg.Svc/Upload", 1, 0, offsets)
 	for _, speed := range []float64{1, 2} {
-		rep := run(t, "http://"+ln.Addr().String(), source(x), WithPacer(Speed(speed)))
-		mu.Lock()
-		stamps := got
-		mu.Unlock()
-		if rep.Requests.Responses != 1 || len(rep.Errors) != 0 || len(stamps) != len(offsets) {
-			t.Fatalf("%gx: %+v %v, server stamps %v", speed, rep.Requests, rep.Errors, stamps)
+		rep := run(t, "http://"+addr, source(x), WithPacer(Speed(speed)))
+		got := stamps("/pkg.Svc/Upload")
+		if rep.Requests.Responses != 1 || len(rep.Errors) != 0 || len(got) != len(offsets) {
+			t.Fatalf("%gx: %+v %v, server stamps %v", speed, rep.Requests, rep.Errors, got)
 		}
 		for i, at := range offsets {
 			want := time.Duration(float64(at) / speed)
 			// From the moment the server saw the stream open; the bound
 			// is loose for a loaded machine (the 2 ms p99 is
-			// measured on a quiet one).
-			d := stamps[i] - want
-			t.Logf("%gx: message %d at %v, due %v", speed, i, stamps[i], want)
+			// TestGRPCMessageOffsetsP99's).
+			d := got[i] - want
+			t.Logf("%gx: message %d at %v, due %v", speed, i, got[i], want)
 			if d < -5*time.Millisecond || d > 30*time.Millisecond {
-				t.Errorf("%gx: message %d at %v into the stream, want %v", speed, i, stamps[i], want)
+				t.Errorf("%gx: message %d at %v into the stream, want %v", speed, i, got[i], want)
 			}
 		}
+	}
+}
+
+// TestGRPCMessageOffsetsP99 is the figure: three client-streaming
+// calls at once on one connection, 40 messages each at irregular recorded
+// offsets over about half a second, replayed at 1x; the error of each
+// message's arrival (the server's own stamps, from the stream's opening)
+// against its recorded offset has a p99 of at most 2 ms. The p99 is
+// always logged and always held to 30 ms; the 2 ms bound is checked under
+// REPRISE_LONG=1, on a quiet machine, as the project's other timing
+// figures are (TestFidelityLong). Messages are sent by the stream's own
+// timers, not the pacer; what error there is comes from the runtime's
+// timer wake-ups (Go's poller sleeps in whole milliseconds, so a timer
+// fires up to 1 ms late when the process is idle: p50 about 0.6 ms) and,
+// on a loaded machine, from the scheduler.
+func TestGRPCMessageOffsetsP99(t *testing.T) {
+	addr, stamps := grpcStampServer(t)
+	rng := rand.New(rand.NewPCG(7, 14))
+	var xs []*session.Exchange
+	want := map[string][]time.Duration{}
+	for k := range 3 {
+		var offs []time.Duration
+		at := time.Duration(0)
+		for range 40 {
+			offs = append(offs, at)
+			at += time.Duration(1+rng.IntN(24)) * time.Millisecond / 2 // 0.5-12 ms apart
+		}
+		path := fmt.Sprintf("/pkg.Svc/Upload%d", k)
+		want[path] = offs
+		xs = append(xs, grpcUpload("s", path, uint32(2*k+1), float64(k), offs))
+	}
+	rep := run(t, "http://"+addr, source(xs...), WithPacer(Speed(1)))
+	if rep.Requests.Responses != 3 || len(rep.Errors) != 0 || rep.Connections.Opened != 1 {
+		t.Fatalf("%+v %v, connections %+v", rep.Requests, rep.Errors, rep.Connections)
+	}
+	var abs []time.Duration
+	for path, offs := range want {
+		got := stamps(path)
+		if len(got) != len(offs) {
+			t.Fatalf("%s: %d messages arrived, recorded %d", path, len(got), len(offs))
+		}
+		for i, at := range offs {
+			abs = append(abs, max(got[i]-at, at-got[i]))
+		}
+	}
+	slices.Sort(abs)
+	p50, p99 := abs[len(abs)/2], abs[len(abs)*99/100]
+	t.Logf("1x: %d messages, offset error p50 %v, p99 %v, max %v", len(abs), p50, p99, abs[len(abs)-1])
+	if p99 > 30*time.Millisecond || os.Getenv("REPRISE_LONG") == "1" && p99 > 2*time.Millisecond {
+		t.Errorf("p99 offset error %v", p99)
 	}
 }
 
