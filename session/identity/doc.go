@@ -42,6 +42,13 @@
 //     /logout-like path, is a logout. A logout ends the session: requests
 //     already under way when it completed still belong to it, later ones
 //     with the old token begin another.
+//   - gRPC logins and refreshes are read the same way from their protobuf
+//     messages, without a schema (session/pbwire): the token-shaped string
+//     fields of the answer are the tokens issued (the first the access
+//     token, a second the refresh token), the first of a refresh request
+//     the refresh token presented; later calls carry the access token in
+//     authorization metadata, which the bearer rule reads. A call's
+//     grpc-status decides its success, UNAUTHENTICATED counting as a 401.
 //   - A credential first seen next to a known one (a cookie beside a
 //     bearer token) is linked to the same session, unless another live
 //     session owns it.

@@ -61,6 +61,9 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 		matchAny(t.o.loginPaths, ri.path) || matchAny(t.o.refreshPaths, ri.path) || matchAny(t.o.logoutPaths, ri.path)) {
 		ri.body = parseTokenBody(req.Body, ri.contentType, ri.encode)
 	}
+	if len(req.Body) > 0 && post && (loginSeg || refreshSeg || logoutSeg || matchAny(t.o.refreshPaths, ri.path) || matchAny(t.o.logoutPaths, ri.path)) && isGRPC(x) {
+		ri.body = grpcTokenFields(x, false)
+	}
 	g := ri.body.GrantType
 	ri.sure = g == "refresh_token" || matchAny(t.o.refreshPaths, ri.path)
 	ri.refresh = ri.sure || (refreshSeg && post)

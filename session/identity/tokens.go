@@ -63,6 +63,19 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 		}
 	}
 	tokenExchange := ri.login || ri.refresh || ri.body.GrantType != ""
+	if isGRPC(x) {
+		// A refused call is an HTTP 200 whose grpc-status says so;
+		// UNAUTHENTICATED is gRPC's 401.
+		rs.ok = !grpcFailed(x)
+		if x.Stream != nil && x.Stream.GRPC != nil && x.Stream.GRPC.HasStatus && x.Stream.GRPC.Status == grpcUnauthenticated {
+			rs.status = 401
+		}
+		if rs.ok && tokenExchange && len(resp.Body) > 0 {
+			rs.fields = grpcTokenFields(x, true)
+			rs.access = rs.fields.AccessToken
+		}
+		return
+	}
 	if len(resp.Body) > 0 && (tokenExchange || mayIssueToken(x)) {
 		rs.fields = parseTokenBody(resp.Body, ctype, enc)
 		rs.access = rs.fields.AccessToken
