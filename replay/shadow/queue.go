@@ -38,14 +38,13 @@ func (m *Mirror) sampled(key string) bool {
 }
 
 // sessionKey is the session whose queue x joins: the tracker's, or x's
-// connection when the tracker left none. A gRPC call always keys by its
-// connection (one client's channel): the tracker does not read tokens out
-// of protobuf messages, so it would part a login from the calls carrying
-// its token, and the shadow's token, learned from the shadow's answer to
-// that login (correlate.Table.LearnGRPC), must be in the table the later
-// calls are rewritten with.
+// connection when the tracker left none. The tracker reads gRPC tokens
+// out of protobuf logins and refreshes, so a gRPC login and the calls
+// carrying its token share a queue, and the shadow's token, learned from
+// the shadow's answer to that login (correlate.Table.LearnGRPC), is in
+// the table the later calls are rewritten with.
 func sessionKey(x *session.Exchange) string {
-	if x.Session != "" && (x.Stream == nil || x.Stream.GRPC == nil) {
+	if x.Session != "" {
 		return x.Session
 	}
 	return fmt.Sprintf("conn-%d", x.Conn.ID)
