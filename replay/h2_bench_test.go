@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -60,26 +61,35 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 	}`, "$status")
 	exs := h2cBenchRecording(conns, n/conns)
 	for i := 0; i < b.N; i++ {
-		out, err := exec.Command("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-n", strconv.Itoa(n), "http://"+addr+"/").CombinedOutput()
+		cmd := exec.Command("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-n", strconv.Itoa(n), "http://"+addr+"/")
+		out, err := cmd.CombinedOutput()
 		m := h2loadRPS.FindSubmatch(out)
 		if err != nil || m == nil {
 			b.Fatalf("h2load: %v\n%s", err, out)
 		}
 		h2l, _ := strconv.ParseFloat(string(m[1]), 64)
+		h2lCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		r, err := New("http://"+addr, WithPacer(Max{}), WithMaxInFlight(conns*streams))
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu0 := pidCPU(os.Getpid())
 		rep, err := r.Run(context.Background(), session.NewSliceSource(exs...))
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu := pidCPU(os.Getpid()) - cpu0
 		if rep.Requests.Errors > 0 || rep.Connections.HTTP2 != conns {
 			b.Fatalf("replay: %+v, connections %+v", rep.Requests, rep.Connections)
 		}
 		rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
-		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s; ratio %.2f (load %s)",
-			conns, streams, n, h2l, conns, n/conns, conns*streams, rps, rps/h2l, loadAverage())
+		// CPU per request says what each client costs itself, which a
+		// loaded machine disturbs far less than the rates.
+		h2lUs, repUs := float64(h2lCPU.Microseconds())/n, float64(cpu.Microseconds())/float64(rep.Requests.Responses)
+		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req; ratio %.2f (load %s)",
+			conns, streams, n, h2l, h2lUs, conns, n/conns, conns*streams, rps, repUs, rps/h2l, loadAverage())
+		b.ReportMetric(h2lUs, "h2load_cpu_µs/req")
+		b.ReportMetric(repUs, "replay_cpu_µs/req")
 		b.ReportMetric(h2l, "h2load_req/s")
 		b.ReportMetric(rps, "replay_req/s")
 		b.ReportMetric(rps/h2l, "ratio")

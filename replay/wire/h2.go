@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -174,10 +173,12 @@ type H2Conn struct {
 	w  *H2Client
 	nc net.Conn
 
-	wmu       sync.Mutex   // guards bw, fr's writing side, enc, nextID, wdeadline
-	writers   atomic.Int32 // goroutines holding or waiting for wmu (see lockW)
+	wmu       sync.Mutex // guards wbuf, flushing, fr's writing side, enc, nextID, wdeadline
+	wcond     *sync.Cond // on wmu: broadcast when the flusher takes wbuf
 	wdeadline time.Time
-	bw        *bufio.Writer
+	wbuf      []byte // frames written and not yet taken for the socket
+	flushing  bool   // a writer is moving wbuf to the socket (see unlockW)
+	sbuf      []byte // the bytes the flusher is writing; only it touches them
 	fr        *http2.Framer
 	enc       *hpack.Encoder
 	encBuf    []byte
@@ -250,8 +251,8 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c := &H2Conn{w: w, nc: nc, nextID: 1, streams: make(map[uint32]*h2Stream),
 		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{}), settings: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
-	c.bw = bufio.NewWriterSize(nc, 32<<10)
-	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 32<<10))
+	c.wcond = sync.NewCond(&c.wmu)
+	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = 1 << 20
 	c.enc = hpack.NewEncoder(&h2EncBuf{c})
@@ -266,19 +267,29 @@ func (b *h2EncBuf) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// h2WriteBuf appends the framer's frames to wbuf; the write lock is held.
+type h2WriteBuf H2Conn
+
+func (b *h2WriteBuf) Write(p []byte) (int, error) {
+	b.wbuf = append(b.wbuf, p...)
+	return len(p), nil
+}
+
 // start writes the preface, the client's SETTINGS (a large initial window,
 // no push) and a connection WINDOW_UPDATE up to the same window.
 func (c *H2Conn) start() error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.w.cfg.ConnectTimeout))
 	defer c.nc.SetWriteDeadline(time.Time{})
-	c.bw.WriteString(http2.ClientPreface)
+	c.wbuf = append(c.wbuf, http2.ClientPreface...)
 	c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2Window},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: 1 << 20},
 	)
 	c.fr.WriteWindowUpdate(0, h2Window-65535)
-	return c.bw.Flush()
+	_, err := c.nc.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
 }
 
 // readLoop reads the server's frames until the connection ends.
@@ -448,11 +459,18 @@ func (c *H2Conn) writeFrames(write func() error) error {
 	return c.unlockW(write())
 }
 
-// lockW takes the write lock, counting the writer, and moves the write
-// deadline once it has aged by 1/64 of the timeout (as Conn does).
+// h2Backlog bounds the frames waiting in wbuf while the flusher writes:
+// past it, writers wait for the socket (see lockW).
+const h2Backlog = 256 << 10
+
+// lockW takes the write lock, waiting while the frames not yet written
+// exceed h2Backlog, and moves the write deadline once it has aged by 1/64
+// of the timeout (as Conn does).
 func (c *H2Conn) lockW() {
-	c.writers.Add(1)
 	c.wmu.Lock()
+	for c.flushing && len(c.wbuf) >= h2Backlog {
+		c.wcond.Wait()
+	}
 	if to := c.w.cfg.Timeout; to > 0 {
 		if d := time.Now().Add(to); d.Sub(c.wdeadline) > to/64 {
 			c.nc.SetWriteDeadline(d)
@@ -461,16 +479,40 @@ func (c *H2Conn) lockW() {
 	}
 }
 
-// unlockW releases the write lock, flushing what was written unless
-// another writer waits for the lock: that one's frames go out with these
-// in one write, as many streams opened at once share a few packets.
+// unlockW releases the write lock and sees the frames written go out.
+// The first writer to find no flush under way becomes the flusher: it
+// takes wbuf and writes it to the socket without the lock, then takes
+// what others wrote meanwhile, until nothing is left. The others only add
+// their frames to wbuf and go on. So streams opened together share a
+// write (one system call for many HEADERS frames, as h2load's event loop
+// does) and no writer waits for another's system call. A failed write
+// ends the connection, and with it every stream whose frames it held.
 func (c *H2Conn) unlockW(err error) error {
-	if c.writers.Add(-1) == 0 {
-		if ferr := c.bw.Flush(); err == nil {
-			err = ferr
+	if c.flushing || len(c.wbuf) == 0 {
+		c.wmu.Unlock()
+		return err
+	}
+	c.flushing = true
+	var werr error
+	for len(c.wbuf) > 0 && werr == nil {
+		c.wbuf, c.sbuf = c.sbuf[:0], c.wbuf
+		c.wcond.Broadcast()
+		c.wmu.Unlock()
+		_, werr = c.nc.Write(c.sbuf)
+		c.wmu.Lock()
+	}
+	c.flushing = false
+	if werr != nil {
+		c.wbuf = c.wbuf[:0]
+	}
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
+	if werr != nil {
+		c.close(werr, true)
+		if err == nil {
+			err = werr
 		}
 	}
-	c.wmu.Unlock()
 	return err
 }
 
