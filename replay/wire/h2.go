@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -493,6 +494,11 @@ func (c *H2Conn) unlockW(err error) error {
 		return err
 	}
 	c.flushing = true
+	// Let the goroutines ready to run add their frames first: streams
+	// the dispatcher starts together then share the system call.
+	c.wmu.Unlock()
+	runtime.Gosched()
+	c.wmu.Lock()
 	var werr error
 	for len(c.wbuf) > 0 && werr == nil {
 		c.wbuf, c.sbuf = c.sbuf[:0], c.wbuf
