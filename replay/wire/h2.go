@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -181,6 +181,8 @@ type H2Conn struct {
 	flushing  bool   // a writer is moving wbuf to the socket (see unlockW)
 	sbuf      []byte // the bytes the flusher is writing; only it touches them
 	fr        *http2.Framer
+	hq        []h2Job       // streams waiting for their HEADERS, in id order (see queueHeaders)
+	hkick     chan struct{} // wakes writeLoop when hq fills
 	enc       *hpack.Encoder
 	encBuf    []byte
 	nextID    uint32
@@ -230,6 +232,7 @@ func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	w.open[c] = struct{}{}
 	w.mu.Unlock()
 	go c.readLoop()
+	go c.writeLoop()
 	// The server's SETTINGS come first: waiting for them makes the first
 	// streams respect its concurrency limit rather than be refused.
 	t := time.NewTimer(w.cfg.ConnectTimeout)
@@ -253,6 +256,7 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{}), settings: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	c.wcond = sync.NewCond(&c.wmu)
+	c.hkick = make(chan struct{}, 1)
 	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = 1 << 20
@@ -265,14 +269,6 @@ type h2EncBuf struct{ c *H2Conn }
 
 func (b *h2EncBuf) Write(p []byte) (int, error) {
 	b.c.encBuf = append(b.c.encBuf, p...)
-	return len(p), nil
-}
-
-// h2WriteBuf appends the framer's frames to wbuf; the write lock is held.
-type h2WriteBuf H2Conn
-
-func (b *h2WriteBuf) Write(p []byte) (int, error) {
-	b.wbuf = append(b.wbuf, p...)
 	return len(p), nil
 }
 
@@ -454,74 +450,6 @@ func (c *H2Conn) data(f *http2.DataFrame) error {
 	return nil
 }
 
-// writeFrames runs write under the write lock (see lockW).
-func (c *H2Conn) writeFrames(write func() error) error {
-	c.lockW()
-	return c.unlockW(write())
-}
-
-// h2Backlog bounds the frames waiting in wbuf while the flusher writes:
-// past it, writers wait for the socket (see lockW).
-const h2Backlog = 256 << 10
-
-// lockW takes the write lock, waiting while the frames not yet written
-// exceed h2Backlog, and moves the write deadline once it has aged by 1/64
-// of the timeout (as Conn does).
-func (c *H2Conn) lockW() {
-	c.wmu.Lock()
-	for c.flushing && len(c.wbuf) >= h2Backlog {
-		c.wcond.Wait()
-	}
-	if to := c.w.cfg.Timeout; to > 0 {
-		if d := time.Now().Add(to); d.Sub(c.wdeadline) > to/64 {
-			c.nc.SetWriteDeadline(d)
-			c.wdeadline = d
-		}
-	}
-}
-
-// unlockW releases the write lock and sees the frames written go out.
-// The first writer to find no flush under way becomes the flusher: it
-// takes wbuf and writes it to the socket without the lock, then takes
-// what others wrote meanwhile, until nothing is left. The others only add
-// their frames to wbuf and go on. So streams opened together share a
-// write (one system call for many HEADERS frames, as h2load's event loop
-// does) and no writer waits for another's system call. A failed write
-// ends the connection, and with it every stream whose frames it held.
-func (c *H2Conn) unlockW(err error) error {
-	if c.flushing || len(c.wbuf) == 0 {
-		c.wmu.Unlock()
-		return err
-	}
-	c.flushing = true
-	// Let the goroutines ready to run add their frames first: streams
-	// the dispatcher starts together then share the system call.
-	c.wmu.Unlock()
-	runtime.Gosched()
-	c.wmu.Lock()
-	var werr error
-	for len(c.wbuf) > 0 && werr == nil {
-		c.wbuf, c.sbuf = c.sbuf[:0], c.wbuf
-		c.wcond.Broadcast()
-		c.wmu.Unlock()
-		_, werr = c.nc.Write(c.sbuf)
-		c.wmu.Lock()
-	}
-	c.flushing = false
-	if werr != nil {
-		c.wbuf = c.wbuf[:0]
-	}
-	c.wcond.Broadcast()
-	c.wmu.Unlock()
-	if werr != nil {
-		c.close(werr, true)
-		if err == nil {
-			err = werr
-		}
-	}
-	return err
-}
-
 // finish ends stream id with err (nil: the response is whole) and frees
 // its slot.
 func (c *H2Conn) finish(id uint32, err error) {
@@ -588,6 +516,9 @@ type h2Stream struct {
 	err    error
 	once   sync.Once
 	done   chan struct{}
+	// hstate is where the stream's queued HEADERS are: hQueued, hWritten
+	// or hDropped (see queueHeaders).
+	hstate atomic.Int32
 }
 
 func (st *h2Stream) headers(f *http2.MetaHeadersFrame) {

@@ -86,10 +86,16 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	}
 	start := time.Now()
 	endNow := len(req.Body) == 0 && len(req.Trailer) == 0
-	if err := c.writeHeaders(st, req, endNow); err != nil {
-		return nil, 0, err
-	}
-	if !endNow {
+	if endNow {
+		if err := c.queueHeaders(st, req); err != nil {
+			return nil, 0, err
+		}
+		defer c.settle(st)
+	} else {
+		st.hstate.Store(hWritten)
+		if err := c.writeHeaders(st, req, false); err != nil {
+			return nil, 0, err
+		}
 		if err := c.writeBody(ctx, st, req, start); err != nil {
 			select {
 			case <-st.done:
@@ -192,24 +198,10 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 func (c *H2Conn) writeHeaders(st *h2Stream, req *H2Request, end bool) (err error) {
 	c.lockW()
 	defer func() { err = c.unlockW(err) }()
-	c.mu.Lock()
-	if c.err != nil || c.goAway != nil {
-		c.active--
-		c.cond.Broadcast()
-		err := c.err
-		if err == nil {
-			g := *c.goAway
-			g.Unprocessed = true
-			c.mu.Unlock()
-			return &g
-		}
-		c.mu.Unlock()
-		return fmt.Errorf("%w: %w", errNotSent, err)
+	if err := c.open(st); err != nil {
+		return err
 	}
-	st.id = c.nextID
-	c.nextID += 2
-	st.sendWin = int64(c.initWin)
-	c.streams[st.id] = st
+	c.mu.Lock()
 	maxFrame := int(c.maxFrame)
 	c.mu.Unlock()
 	c.encBuf = c.encBuf[:0]
