@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/reprise-tool/reprise/capture/pcapfile"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -128,6 +129,14 @@ func BenchmarkHTTP2PcapToRecording(b *testing.B) {
 			dir := b.TempDir()
 			b.SetBytes(fi.Size())
 			b.ReportAllocs()
+			// MB per CPU second, as BenchmarkPcapToRecording reports it: a
+			// loaded machine disturbs it far less than the wall rate.
+			cpu0 := testkit.CPUTime()
+			defer func() {
+				if cpu := testkit.CPUTime() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(fi.Size())*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+				}
+			}()
 			for i := 0; i < b.N; i++ {
 				src, err := pcapfile.Open(path)
 				if err != nil {
