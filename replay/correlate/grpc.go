@@ -14,9 +14,10 @@ import (
 // position) on both sides, when the recorded one is token-like (16 bytes
 // or more, no separators) and differs. Later requests then carry the live
 // value where they carried the recorded one: a token in authorization
-// metadata, or an id or refresh token inside a message, replaced byte for
-// byte. The replay engine and the shadow mirror both learn this way. It
-// returns the values learned.
+// metadata, or an id or refresh token inside a message, the message
+// re-encoded when the live value's length differs (see rewriteGRPC). The
+// replay engine and the shadow mirror both learn this way. It returns the
+// values learned.
 func (t *Table) LearnGRPC(rec *session.Exchange, live *session.Response) int {
 	recorded, _ := http2.Payloads(rec, true) // a cut message ends the list: learn from those before it
 	lx := session.Exchange{Response: *live}
