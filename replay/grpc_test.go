@@ -18,6 +18,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -149,17 +150,7 @@ func TestReplayGRPCLiveLengths(t *testing.T) {
 	}
 	conn.Close()
 	stopProxy()
-	var xs []*session.Exchange
-	for {
-		x, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		xs = append(xs, x)
-	}
+	xs := shoptest.Collect(t, p)
 	served()
 	want := grpcshop.Recorded(xs)
 

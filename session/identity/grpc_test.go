@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/fixtures/shoptest"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/identity"
 )
@@ -72,15 +73,7 @@ func TestGRPCTokensLinkSessions(t *testing.T) {
 		c.Conn.Close()
 	}
 	stopProxy()
-	var xs []*session.Exchange
-	for {
-		x, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		step(err)
-		xs = append(xs, x)
-	}
+	xs := shoptest.Collect(t, p)
 	served()
 	if len(xs) != 6 {
 		t.Fatalf("%d exchanges recorded, want 6", len(xs))
