@@ -34,50 +34,49 @@ func rewrite(dst, msg []byte, fields []Field, repl Replacer) ([]byte, int, error
 	total := 0
 	for i := range fields {
 		f := &fields[i]
-		if f.Start < 0 || f.Start > f.Value || f.Value > f.End || f.End > len(msg) {
+		if !inside(f, msg) {
 			return dst, total, errOutside
 		}
-		switch f.Kind {
-		case String, Bytes, Message:
+		if f.Kind.LengthDelimited() {
 			if v, ok := repl(f); ok {
 				dst = appendLD(dst, msg, f, v)
 				total++
 				continue
 			}
-			if f.Kind != Message || len(f.Fields) == 0 {
-				break
-			}
+		}
+		if len(f.Fields) > 0 { // a Message or Group: its fields may change
 			inner, n, err := rewrite(nil, msg, f.Fields, repl)
 			if err != nil {
 				return dst, total, err
 			}
-			if n == 0 {
-				break
+			if n > 0 {
+				if f.Kind == Message {
+					dst = appendLD(dst, msg, f, inner)
+				} else { // a group's fields lie between its start and end tags
+					dst = append(dst, msg[f.Start:f.Value]...)
+					dst = append(dst, inner...)
+					dst = append(dst, msg[f.Value+len(f.Bytes):f.End]...)
+				}
+				total += n
+				continue
 			}
-			dst = appendLD(dst, msg, f, inner)
-			total += n
-			continue
-		case Group:
-			if len(f.Fields) == 0 {
-				break
-			}
-			inner, n, err := rewrite(nil, msg, f.Fields, repl)
-			if err != nil {
-				return dst, total, err
-			}
-			if n == 0 {
-				break
-			}
-			// The group's fields lie from Value to its end tag.
-			dst = append(dst, msg[f.Start:f.Value]...)
-			dst = append(dst, inner...)
-			dst = append(dst, msg[f.Value+len(f.Bytes):f.End]...)
-			total += n
-			continue
 		}
 		dst = append(dst, msg[f.Start:f.End]...)
 	}
 	return dst, total, nil
+}
+
+// inside reports whether f's offsets lie in msg as Parse sets them, so
+// that rewriting f cannot slice outside msg.
+func inside(f *Field, msg []byte) bool {
+	if f.Start < 0 || f.Start > f.Value || f.Value > f.End || f.End > len(msg) || f.Value+len(f.Bytes) > f.End {
+		return false
+	}
+	if f.Kind.LengthDelimited() {
+		_, _, n := protowire.ConsumeTag(msg[f.Start:f.Value])
+		return n > 0
+	}
+	return true
 }
 
 // appendLD appends length-delimited field f with value v: its tag as it

@@ -198,3 +198,25 @@ func FuzzRewrite(f *testing.F) {
 		}
 	})
 }
+
+// Fields altered by hand are refused, never a panic.
+func TestRewriteBadFields(t *testing.T) {
+	msg := pbtest.Message(1, "abc", 2, pbtest.Message(1, "def"))
+	for name, bad := range map[string]func(fs []Field){
+		"end past the message": func(fs []Field) { fs[0].End = 99 },
+		"bytes past the end":   func(fs []Field) { fs[0].Bytes = make([]byte, 50) },
+		"no tag":               func(fs []Field) { fs[0].Value = fs[0].Start },
+		"nested outside":       func(fs []Field) { fs[1].Fields[0].Start = -1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs, err := Parse(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad(fs)
+			if _, _, err := Rewrite(nil, msg, fs, func(f *Field) ([]byte, bool) { return []byte("x"), f.Kind == String }); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}
