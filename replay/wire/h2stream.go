@@ -71,6 +71,14 @@ func GRPCParts(g *session.GRPC, body []byte, speed float64) []H2Part {
 	return parts
 }
 
+// h2Timers keeps the streams' response timers for reuse: one timer per
+// stream was 230 bytes and a heap insertion per request.
+var h2Timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // errNotSent is a stream that never reached the wire: its connection
 // ended first.
 var errNotSent = errors.New("http2: connection ended before the stream was sent")
@@ -112,8 +120,12 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	if timeout <= 0 {
 		timeout = time.Hour
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	timer := h2Timers.Get().(*time.Timer)
+	timer.Reset(timeout)
+	defer func() {
+		timer.Stop() // since Go 1.23 a stopped timer's channel holds nothing stale
+		h2Timers.Put(timer)
+	}()
 	select {
 	case <-st.done:
 	case <-ctx.Done():
