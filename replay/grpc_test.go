@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 
 	"github.com/reprise-tool/reprise/capture"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
@@ -119,7 +120,8 @@ func TestReplayGRPCShop(t *testing.T) {
 // against a shop that issues long ones of random length (past 127 bytes,
 // where a protobuf length takes two bytes): the order ids and the refresh
 // tokens inside later request messages are replaced by the live ones and
-// the messages re-encoded (field lengths and gRPC prefixes), so the live
+// the messages re-encoded (field lengths and gRPC prefixes; one inside
+// its gzip compression), so the live
 // shop finds every order and refresh token its session was given and
 // counts no violation, the same calls and statuses as the recording.
 func TestReplayGRPCLiveLengths(t *testing.T) {
@@ -145,7 +147,16 @@ func TestReplayGRPCLiveLengths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := grpcshop.Drive(ctx, &grpcshop.Client{Conn: conn}); err != nil {
+	c := &grpcshop.Client{Conn: conn}
+	if err := grpcshop.Drive(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// An order read back with its id inside a gzip-compressed message.
+	id, err := c.Call(ctx, "CreateOrder", grpcshop.Msg(2, "tray", 3, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(ctx, "GetOrder", id, grpc.UseCompressor(gzip.Name)); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
@@ -182,9 +193,9 @@ func TestReplayGRPCLiveLengths(t *testing.T) {
 				t.Errorf("%gx: %s got %d client messages, recorded %d", speed, k, got.MessagesIn[k], n)
 			}
 		}
-		// Three order ids and one refresh token go back inside messages;
-		// the access token in metadata on every later call.
-		if c := rep.Correlation; c.Substituted < 4+8 || c.Learned == 0 {
+		// Four order ids (one gzip'd) and one refresh token go back inside
+		// messages; the access token in metadata on every later call.
+		if c := rep.Correlation; c.Substituted < 5+10 || c.Learned == 0 {
 			t.Errorf("%gx: correlation %+v, want the ids, refresh token and tokens substituted", speed, c)
 		}
 		t.Logf("%gx: correlation %+v; statuses %v", speed, rep.Correlation, got.Statuses)

@@ -1,9 +1,12 @@
 package correlate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 
+	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/pbwire"
 )
 
@@ -21,7 +24,9 @@ const grpcPrefix = 5
 //
 // A message that is not protobuf has its tokens replaced as in other
 // bodies (JSON values by whole value when it is JSON); a compressed one
-// (flag 1) is sent as recorded; bytes after the last whole message (a
+// (flag 1) is rewritten the same way inside its gzip (grpc-encoding gzip,
+// the one every gRPC implementation has) and compressed again, and sent
+// as recorded in another encoding; bytes after the last whole message (a
 // body cut by the recording's limit) are kept as they were.
 func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite) []byte {
 	out := make([]byte, 0, len(body))
@@ -34,6 +39,8 @@ func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite) []byte {
 		msg := rest[grpcPrefix : grpcPrefix+int(n)]
 		if rest[0]&1 == 0 {
 			msg = t.rewriteMessage(msg, sub, rw)
+		} else {
+			msg = t.rewriteGzipped(msg, sub, rw)
 		}
 		out = append(out, rest[0])
 		out = binary.BigEndian.AppendUint32(out, uint32(len(msg)))
@@ -75,4 +82,32 @@ func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite) []byte {
 		return msg // cannot happen: fields are msg's own
 	}
 	return out
+}
+
+// maxGzipped bounds a compressed message's decompressed size.
+const maxGzipped = 16 << 20
+
+// rewriteGzipped substitutes live values in a compressed message when it
+// is gzip (by its magic number: the message itself does not name its
+// encoding) and something changed, compressing the result again;
+// otherwise it returns the message as it was.
+func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite) []byte {
+	if len(msg) < 2 || msg[0] != 0x1f || msg[1] != 0x8b {
+		return msg
+	}
+	plain, err := session.DecodeBody("gzip", msg, maxGzipped)
+	if err != nil {
+		return msg
+	}
+	out := t.rewriteMessage(plain, sub, rw)
+	if bytes.Equal(out, plain) {
+		return msg
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(out)
+	if zw.Close() != nil {
+		return msg
+	}
+	return b.Bytes()
 }

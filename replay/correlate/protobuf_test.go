@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -21,6 +22,15 @@ func frame(compressed bool, msgs ...[]byte) []byte {
 		b = append(binary.BigEndian.AppendUint32(append(b, flag), uint32(len(m))), m...)
 	}
 	return b
+}
+
+// gz compresses b as a gRPC client does for grpc-encoding gzip.
+func gz(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
 }
 
 // TestRewriteGRPC: live values of another length go into gRPC messages
@@ -43,7 +53,9 @@ func TestRewriteGRPC(t *testing.T) {
 			frame(false, pbtest.Message(1, liveID), pbtest.Message(1, "chunk"), pbtest.Message(1, liveTok)), 2},
 		// A token inside a field's text is replaced within it.
 		{"inside text", frame(false, pbtest.Message(3, "Bearer "+recTok)), frame(false, pbtest.Message(3, "Bearer "+liveTok)), 1},
-		// A compressed message is sent as recorded.
+		// A gzip'd message is rewritten inside its gzip.
+		{"gzip", frame(true, gz(pbtest.Message(1, recID))), frame(true, gz(pbtest.Message(1, liveID))), 1},
+		// A compressed message in another encoding is sent as recorded.
 		{"compressed", frame(true, pbtest.Message(1, recID)), frame(true, pbtest.Message(1, recID)), 0},
 		// JSON messages (application/grpc+json) by whole JSON value.
 		{"json", frame(false, []byte(`{"id":"`+recID+`"}`)), frame(false, []byte(`{"id":"`+liveID+`"}`)), 1},
