@@ -34,6 +34,7 @@ package httpstream
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
@@ -546,11 +547,27 @@ func (c *Conn) body(i int, p []byte) {
 	b, size, flag := c.bodyOf(i, t)
 	*size += int64(len(p))
 	if room := c.cfg.MaxBody - int64(len(*b)); room > 0 {
-		*b = append(*b, p[:min(room, int64(len(p)))]...)
+		n := min(room, int64(len(p)))
+		c.reserve(b, n)
+		*b = append(*b, p[:n]...)
 	}
 	if *size > c.cfg.MaxBody {
 		t.x.Flags |= flag
 	}
+}
+
+// reserve makes room in *b for n more body bytes (fewer when the cap is
+// nearer). A body whose length was not known up front (chunked, or read to
+// the close) grows by at least doubling, never past the cap: append's own
+// growth for large slices is a quarter at a time, which copies a
+// 1 MiB body about twenty times on its way up.
+func (c *Conn) reserve(b *[]byte, n int64) {
+	room := c.cfg.MaxBody - int64(len(*b))
+	n = min(n, room)
+	if n <= int64(cap(*b)-len(*b)) {
+		return
+	}
+	*b = slices.Grow(*b, int(max(n, min(int64(cap(*b)), room))))
 }
 
 // gapBody accounts n lost body bytes: they are counted in BodySize and

@@ -467,6 +467,12 @@ func (c *Conn) readChunkLine(i int, data []byte, ts int64) int {
 			h.st = stTrailer
 		} else {
 			h.st, h.remain = stChunkData, size
+			if t := h.t; t != nil {
+				// The chunk's bytes come next: room for all of them at
+				// once, not an append per segment.
+				b, _, _ := c.bodyOf(i, t)
+				c.reserve(b, size)
+			}
 		}
 	case stTrailer:
 		if len(line) == 0 {
