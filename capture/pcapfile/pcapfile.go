@@ -206,14 +206,14 @@ type file struct {
 	ng    *pcapgo.NgReader
 	first time.Time
 
-	// the next packet, copied into one of two buffers so the packet handed
-	// out stays valid while the next one is read
+	// the next packet, in the reader's buffer: a file is advanced only at
+	// the call after the one that handed out its packet, so the packet
+	// stays valid until the next call, as ZeroCopyReadPacketData promises,
+	// without a copy
 	data []byte
 	ci   gopacket.CaptureInfo
 	ts   time.Time
 	lt   layers.LinkType
-	bufs [2][]byte
-	n    int
 }
 
 func openFile(path string) (*file, error) {
@@ -222,17 +222,17 @@ func openFile(path string) (*file, error) {
 		return nil, fmt.Errorf("pcapfile: %w", err)
 	}
 	f := &file{path: path, osf: osf}
-	br := bufio.NewReaderSize(osf, 256<<10)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		f.gz, err = gzip.NewReader(br)
+	// One buffer between the file (or the gzip stream) and the pcap
+	// reader: each layer more copies every byte once more.
+	pr := bufio.NewReaderSize(osf, 256<<10)
+	if magic, _ := pr.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		f.gz, err = gzip.NewReader(pr)
 		if err != nil {
 			f.close()
 			return nil, &FileError{Path: path, Err: fmt.Errorf("gzip: %w", err)}
 		}
-		r = bufio.NewReaderSize(f.gz, 256<<10)
+		pr = bufio.NewReaderSize(f.gz, 256<<10)
 	}
-	pr := bufio.NewReaderSize(r, 64<<10)
 	magic, err := pr.Peek(4)
 	if err != nil {
 		f.close()
@@ -284,9 +284,7 @@ func (f *file) advance() (ok bool, err error) {
 		return false, &FileError{Path: f.path, Offset: f.cr.n, Err: err}
 	}
 	f.lt = f.linkType(ci)
-	f.n ^= 1
-	f.bufs[f.n] = append(f.bufs[f.n][:0], data...)
-	f.data, f.ci, f.ts = f.bufs[f.n], ci, ci.Timestamp
+	f.data, f.ci, f.ts = data, ci, ci.Timestamp
 	return true, nil
 }
 

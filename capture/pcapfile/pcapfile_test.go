@@ -59,32 +59,40 @@ func TestMerge(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.pcap"), layers.LinkTypeEthernet, false, []pkt{{1, "a1"}, {4, "a4"}, {6, "a6"}})
 	writeFile(t, filepath.Join(dir, "b.pcapng"), layers.LinkTypeLinuxSLL2, true, []pkt{{2, "b2"}, {5, "b5"}})
 	writeFile(t, filepath.Join(dir, "c.pcap"), layers.LinkTypeRaw, false, []pkt{{10, "c10"}})
-	s, err := Open(filepath.Join(dir, "c.pcap"), filepath.Join(dir, "*.pcap*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var got []string
-	for {
-		data, _, err := s.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for _, zeroCopy := range []bool{false, true} {
+		s, err := Open(filepath.Join(dir, "c.pcap"), filepath.Join(dir, "*.pcap*"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, string(data)+"/"+s.LinkType().String())
-		if len(s.active) > 2 {
-			t.Errorf("%d files open at once, want at most 2", len(s.active))
+		// Zero copy: each packet is read from its file's buffer while the
+		// other files hold their next packets in theirs.
+		read := s.ReadPacketData
+		if zeroCopy {
+			read = s.ZeroCopyReadPacketData
 		}
-	}
-	want := []string{"a1/Ethernet", "b2/Linux SLL2", "a4/Ethernet", "b5/Linux SLL2", "a6/Ethernet", "c10/Raw"}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
+		var got []string
+		for {
+			data, _, err := read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(data)+"/"+s.LinkType().String())
+			if len(s.active) > 2 {
+				t.Errorf("%d files open at once, want at most 2", len(s.active))
+			}
+		}
+		s.Close()
+		want := []string{"a1/Ethernet", "b2/Linux SLL2", "a4/Ethernet", "b5/Linux SLL2", "a6/Ethernet", "c10/Raw"}
+		if len(got) != len(want) {
+			t.Fatalf("zero copy %v: got %v, want %v", zeroCopy, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("zero copy %v: got %v, want %v", zeroCopy, got, want)
+			}
 		}
 	}
 }
