@@ -34,7 +34,6 @@ package httpstream
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
@@ -567,7 +566,10 @@ func (c *Conn) reserve(b *[]byte, n int64) {
 	if n <= int64(cap(*b)-len(*b)) {
 		return
 	}
-	*b = slices.Grow(*b, int(max(n, min(int64(cap(*b)), room))))
+	// make, not slices.Grow: the runtime skips clearing memory fresh from
+	// the OS, and every byte of the new room is written by the body next.
+	nb := make([]byte, 0, int64(len(*b))+max(n, min(int64(cap(*b)), room)))
+	*b = append(nb, *b...)
 }
 
 // gapBody accounts n lost body bytes: they are counted in BodySize and
