@@ -106,7 +106,24 @@ func mayIssueToken(x *session.Exchange) bool {
 	if m := x.Request.Method; m != "POST" && m != "PUT" {
 		return false
 	}
-	return bytes.Contains(x.Response.Body, []byte("access_token")) || bytes.Contains(x.Response.Body, []byte("accessToken"))
+	return hasAccessTokenName(x.Response.Body)
+}
+
+// hasAccessTokenName reports whether b contains "access_token" or
+// "accessToken", in one pass over b (a large POST answer was read twice).
+func hasAccessTokenName(b []byte) bool {
+	for i := 1; i < len(b); {
+		j := bytes.Index(b[i:], []byte("ccess"))
+		if j < 0 {
+			return false
+		}
+		i += j
+		if rest := b[i+5:]; b[i-1] == 'a' && (bytes.HasPrefix(rest, []byte("_token")) || bytes.HasPrefix(rest, []byte("Token"))) {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 // expiry works out when an issued access token expires: from its JWT
