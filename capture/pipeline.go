@@ -521,7 +521,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		if !s.first {
 			s.first = true
 			if s.p.tlsStart(data) {
-				s.tls = tlsdecrypt.New(tlsdecrypt.Config{Keys: s.p.o.keys, Name: s.name(), MaxWait: s.p.o.keyWait}, s.plaintext)
+				s.tls = tlsdecrypt.New(tlsdecrypt.Config{Keys: s.p.o.keys, Name: s.name(), MaxWait: s.p.o.keyWait, Room: s.room}, s.plaintext)
 			}
 		}
 		if sg.Stats().Chunks <= 1 {

@@ -34,6 +34,15 @@ func (s *stream) plaintext(side int, data []byte, ts int64) {
 	s.c.Feed(httpstream.Side(side), data, ts)
 }
 
+// room offers the body the HTTP parser is filling on side as the place
+// to decrypt its next record to (tlsdecrypt.Config.Room).
+func (s *stream) room(side int) []byte {
+	if s.c == nil {
+		return nil
+	}
+	return s.c.BodyRoom(httpstream.Side(side))
+}
+
 // tlsCheck accounts for a TLS connection that stopped.
 func (s *stream) tlsCheck() {
 	if s.tlsOff || s.tls.State() != tlsdecrypt.Stopped {

@@ -547,12 +547,46 @@ func (c *Conn) body(i int, p []byte) {
 	*size += int64(len(p))
 	if room := c.cfg.MaxBody - int64(len(*b)); room > 0 {
 		n := min(room, int64(len(p)))
-		c.reserve(b, n)
-		*b = append(*b, p[:n]...)
+		if inPlace(*b, p) {
+			// Written into BodyRoom's room by the caller.
+			*b = (*b)[:len(*b)+int(n)]
+		} else {
+			c.reserve(b, n)
+			*b = append(*b, p[:n]...)
+		}
 	}
 	if *size > c.cfg.MaxBody {
 		t.x.Flags |= flag
 	}
+}
+
+// BodyRoom returns where the next bytes of side s may be written so that
+// Feed finds them already in place and keeps them without a copy: the
+// spare capacity of the body s is in the middle of, as long as the bytes
+// that body still expects (a Content-Length body or a chunk), within the
+// body cap. It returns nil between bodies. Bytes written there stay the
+// caller's until passed to Feed, which must be the next call on c.
+func (c *Conn) BodyRoom(s Side) []byte {
+	if c.closed || c.h2 != nil || (s != Side0 && s != Side1) {
+		return nil
+	}
+	i := c.dirOf(s)
+	h := &c.d[i]
+	if (h.st != stBody && h.st != stChunkData) || h.t == nil {
+		return nil
+	}
+	b, _, _ := c.bodyOf(i, h.t)
+	n := min(h.remain, c.cfg.MaxBody-int64(len(*b)), int64(cap(*b)-len(*b)))
+	if n <= 0 {
+		return nil
+	}
+	return (*b)[len(*b) : len(*b)+int(n)]
+}
+
+// inPlace reports whether p starts where b ends, inside b's capacity:
+// bytes a caller wrote into BodyRoom.
+func inPlace(b, p []byte) bool {
+	return len(p) > 0 && cap(b) > len(b) && &b[:len(b)+1][len(b)] == &p[0]
 }
 
 // reserve makes room in *b for n more body bytes (fewer when the cap is

@@ -400,3 +400,52 @@ func TestByteAtATime(t *testing.T) {
 func tm(reqStart, reqEnd, respStart, respEnd int64) session.Timing {
 	return session.Timing{RequestStart: reqStart, RequestEnd: reqEnd, ResponseStart: respStart, ResponseEnd: respEnd}
 }
+
+// TestBodyRoom checks bytes written into BodyRoom and fed from there are
+// kept in place, byte-exact, for a counted body and a chunk, that the
+// room ends where the body or chunk does and at the body cap, and that
+// there is none between bodies.
+func TestBodyRoom(t *testing.T) {
+	r := &recorder{}
+	cn := New(Config{MaxBody: 50}, r)
+	if room := cn.BodyRoom(Side0); room != nil {
+		t.Fatalf("room before any message: %d bytes", len(room))
+	}
+	cn.Feed(Side0, []byte("POST /a HTTP/1.1\r\nContent-Length: 30\r\n\r\nAAAAA"), 1)
+	room := cn.BodyRoom(Side0)
+	if len(room) != 25 {
+		t.Fatalf("request room %d bytes, want the 25 still due", len(room))
+	}
+	copy(room, strings.Repeat("B", 20))
+	cn.Feed(Side0, room[:20], 2)
+	reqRoom := room
+	cn.Feed(Side0, []byte("CCCCC"), 3)
+	if room := cn.BodyRoom(Side0); room != nil {
+		t.Fatalf("room after the request: %d bytes", len(room))
+	}
+	cn.Feed(Side1, []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n"), 4)
+	room = cn.BodyRoom(Side1)
+	if len(room) != 50 {
+		t.Fatalf("response room %d bytes, want the body cap's 50 of the chunk's 64", len(room))
+	}
+	copy(room, strings.Repeat("D", 50))
+	cn.Feed(Side1, room, 5)
+	if room := cn.BodyRoom(Side1); room != nil {
+		t.Fatalf("room past the body cap: %d bytes", len(room))
+	}
+	cn.Feed(Side1, []byte(strings.Repeat("E", 14)+"\r\n0\r\n\r\n"), 6)
+	cn.Close()
+	if len(r.exchanges) != 1 {
+		t.Fatalf("%d exchanges", len(r.exchanges))
+	}
+	x := r.exchanges[0]
+	if got, want := string(x.Request.Body), "AAAAA"+strings.Repeat("B", 20)+"CCCCC"; got != want {
+		t.Errorf("request body %q, want %q", got, want)
+	}
+	if len(x.Request.Body) > 5 && &x.Request.Body[5] != &reqRoom[0] {
+		t.Error("request body moved: the room was not its spare capacity")
+	}
+	if got, want := string(x.Response.Body), strings.Repeat("D", 50); got != want || x.Response.BodySize != 64 || x.Flags&session.FlagResponseTruncated == 0 {
+		t.Errorf("response body %q (size %d, flags %v), want %q of 64, truncated", got, x.Response.BodySize, x.Flags, want)
+	}
+}

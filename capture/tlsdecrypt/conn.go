@@ -107,6 +107,13 @@ type Config struct {
 	// secrets are not in the key log yet (live capture: the log is written
 	// a little after the handshake). Zero gives up at the first miss.
 	MaxWait int
+	// Room, when set, offers the caller's own buffer for side's next
+	// plaintext: the spare capacity of the body its parser is filling,
+	// as long as the bytes the body still expects. A record whose
+	// plaintext fits is decrypted straight into it, and the data handed
+	// to the handler then lies there, so the parser keeps it without a
+	// copy. Nil, or too short: the connection's own buffer is used.
+	Room func(side int) []byte
 }
 
 // Stats count what a connection decrypted.
@@ -407,7 +414,9 @@ func (c *Conn) record(side int, hdr, body []byte, ts int64) outcome {
 			return o
 		}
 	}
-	plain, inner, err := c.open(side, hdr, body)
+	// Held 0-RTT data reaches the parser first: its room is not yet
+	// where the next bytes go.
+	plain, inner, err := c.open(side, hdr, body, len(c.held) == 0)
 	if err != nil {
 		if side == c.client && d.phase == 1 && c.early && c.info.Version == tls.VersionTLS13 {
 			// 0-RTT data under an early secret the key log lacks.
@@ -484,17 +493,21 @@ func (c *Conn) keys(side int) outcome {
 }
 
 // open decrypts one record and returns its plaintext and content type.
-func (c *Conn) open(side int, hdr, body []byte) ([]byte, byte, error) {
+// With room it may decrypt into Config.Room's buffer.
+func (c *Conn) open(side int, hdr, body []byte, room bool) ([]byte, byte, error) {
 	d := &c.d[side]
 	ov := d.aead.Overhead()
 	if c.info.Version == tls.VersionTLS13 {
 		copy(d.nonce[:], d.iv)
 		xorSeq(&d.nonce, d.seq)
-		out, err := d.aead.Open(c.scratch[:0], d.nonce[:], body, hdr)
+		dst, own := c.dst(side, len(body)-ov, room)
+		out, err := d.aead.Open(dst, d.nonce[:], body, hdr)
 		if err != nil {
 			return nil, 0, ErrDecrypt
 		}
-		c.scratch = out[:0]
+		if own {
+			c.scratch = out[:0]
+		}
 		d.seq++
 		i := len(out) - 1
 		for i >= 0 && out[i] == 0 {
@@ -523,13 +536,28 @@ func (c *Conn) open(side int, hdr, body []byte) ([]byte, byte, error) {
 	binary.BigEndian.PutUint64(d.aad[:8], d.seq)
 	copy(d.aad[8:11], hdr[:3])
 	binary.BigEndian.PutUint16(d.aad[11:], uint16(len(ct)-ov))
-	out, err := d.aead.Open(c.scratch[:0], d.nonce[:], ct, d.aad[:])
+	dst, own := c.dst(side, len(ct)-ov, room)
+	out, err := d.aead.Open(dst, d.nonce[:], ct, d.aad[:])
 	if err != nil {
 		return nil, 0, ErrDecrypt
 	}
-	c.scratch = out[:0]
+	if own {
+		c.scratch = out[:0]
+	}
 	d.seq++
 	return out, hdr[0], nil
+}
+
+// dst is where n bytes of side's plaintext are decrypted to: the room
+// Config.Room offers when room is allowed and it holds them all, else the
+// connection's scratch buffer (own).
+func (c *Conn) dst(side, n int, room bool) (b []byte, own bool) {
+	if room && c.cfg.Room != nil && n > 0 {
+		if r := c.cfg.Room(side); len(r) >= n {
+			return r[:0], false
+		}
+	}
+	return c.scratch[:0], true
 }
 
 // resumedMaster finds the master secret of a resumed TLS 1.2 session by

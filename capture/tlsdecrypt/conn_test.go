@@ -397,3 +397,74 @@ func TestTLSHelloRetryRequest(t *testing.T) {
 		t.Errorf("err %v, got %q", c.Err(), got.String())
 	}
 }
+
+// roomSink keeps one side's plaintext the way the HTTP parser keeps a
+// body: Room offers its spare capacity, and data that arrives there is
+// kept in place, anything else is appended.
+type roomSink struct {
+	b              []byte
+	short          bool // offer too little room every other time
+	calls          int
+	inPlace, moved int
+}
+
+func (s *roomSink) room() []byte {
+	s.calls++
+	if s.short && s.calls%2 == 0 {
+		return s.b[len(s.b):min(len(s.b)+10, cap(s.b))]
+	}
+	return s.b[len(s.b):cap(s.b)]
+}
+
+func (s *roomSink) out(p []byte) {
+	if len(p) > 0 && cap(s.b) > len(s.b) && &s.b[:len(s.b)+1][len(s.b)] == &p[0] {
+		s.b = s.b[:len(s.b)+len(p)]
+		s.inPlace++
+		return
+	}
+	s.b = append(s.b, p...)
+	s.moved++
+}
+
+// TestTLSDecryptIntoRoom checks records decrypted into Config.Room come
+// out byte-exact for every suite, that a room too short for a record is
+// passed over (the record is decrypted into the connection's own buffer
+// and handed on from there), and that handshake records decrypted into
+// the room (TLS 1.3 session tickets) are not handed on as data.
+func TestTLSDecryptIntoRoom(t *testing.T) {
+	for _, tt := range []struct {
+		version, suite uint16
+	}{
+		{tls.VersionTLS13, 0},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
+	} {
+		srv := &tls.Config{MinVersion: tt.version, MaxVersion: tt.version}
+		if tt.suite != 0 {
+			srv.CipherSuites = []uint16{tt.suite}
+		}
+		cli := &tls.Config{MinVersion: tt.version, MaxVersion: tt.version}
+		reqs := []string{"GET /a HTTP/1.1\r\n\r\n", strings.Repeat("x", 40000), strings.Repeat("y", 3000)}
+		reply := func(r string) string { return strings.Repeat("z", len(r)) }
+		wire, kl := session(t, srv, cli, reqs, reply)
+		for _, short := range []bool{false, true} {
+			var sinks [2]roomSink
+			for i := range sinks {
+				sinks[i] = roomSink{b: make([]byte, 0, 1<<20), short: short}
+			}
+			c := New(Config{Keys: keyLogOf(t, kl), Name: "room", Room: func(s int) []byte { return sinks[s].room() }},
+				func(s int, b []byte, ts int64) { sinks[s].out(b) })
+			replay(c, wire, 1<<20)
+			if c.Err() != nil {
+				t.Fatalf("%x short %v: %v", tt.suite, short, c.Err())
+			}
+			want := strings.Join(reqs, "")
+			if string(sinks[0].b) != want || string(sinks[1].b) != reply(want) {
+				t.Fatalf("%x short %v: client %d bytes, server %d, want %d each", tt.suite, short, len(sinks[0].b), len(sinks[1].b), len(want))
+			}
+			if sinks[0].inPlace == 0 || sinks[1].inPlace == 0 || short && sinks[0].moved == 0 {
+				t.Errorf("%x short %v: in place %d/%d, moved %d/%d", tt.suite, short, sinks[0].inPlace, sinks[1].inPlace, sinks[0].moved, sinks[1].moved)
+			}
+		}
+	}
+}

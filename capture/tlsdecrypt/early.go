@@ -33,7 +33,7 @@ func (c *Conn) earlyRecord(side int, hdr, body []byte, ts int64) (o outcome, ok 
 			return done, false
 		}
 	}
-	plain, inner, err := c.open(side, hdr, body)
+	plain, inner, err := c.open(side, hdr, body, false)
 	if err != nil {
 		c.stats.EarlyRejected += uint64(len(c.heldTS))
 		c.held, c.heldTS = c.held[:0], c.heldTS[:0]
