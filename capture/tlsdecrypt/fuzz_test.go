@@ -56,7 +56,9 @@ func fuzzSessions(t testing.TB) [][2][]byte {
 
 // FuzzRecordLayer feeds arbitrary records, with a key log that may or may
 // not match, cut at arbitrary points: the reader must never panic, and
-// must stop with a *RecordError or decrypt.
+// must stop with a *RecordError or decrypt. Decrypting into Config.Room
+// (a room too short every other time when chunk is odd) must hand on the
+// same plaintext and stop the same way.
 func FuzzRecordLayer(f *testing.F) {
 	for _, s := range fuzzSessions(f) {
 		f.Add(s[0], s[1], uint16(0))
@@ -65,12 +67,27 @@ func FuzzRecordLayer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, keylog, wire []byte, chunk uint16) {
 		k := NewKeyLog()
 		k.Read("fuzz", bytes.NewReader(keylog))
-		c := New(Config{Keys: k, Name: "fuzz", MaxWait: int(chunk) * 16}, func(int, []byte, int64) {})
+		var plain [2]bytes.Buffer
+		c := New(Config{Keys: k, Name: "fuzz", MaxWait: int(chunk) * 16}, func(s int, b []byte, _ int64) { plain[s].Write(b) })
 		replay(c, decodeWire(wire), int(chunk)+1)
 		if c.State() == Stopped {
 			if _, ok := c.Err().(*RecordError); !ok {
 				t.Fatalf("stopped with %T %v", c.Err(), c.Err())
 			}
+		}
+		k2 := NewKeyLog()
+		k2.Read("fuzz", bytes.NewReader(keylog))
+		sinks := [2]roomSink{{b: make([]byte, 0, 1<<16), short: chunk%2 == 1}, {b: make([]byte, 0, 1<<16), short: chunk%2 == 1}}
+		cr := New(Config{Keys: k2, Name: "fuzz", MaxWait: int(chunk) * 16, Room: func(s int) []byte { return sinks[s].room() }},
+			func(s int, b []byte, _ int64) { sinks[s].out(b) })
+		replay(cr, decodeWire(wire), int(chunk)+1)
+		for s := range sinks {
+			if !bytes.Equal(sinks[s].b, plain[s].Bytes()) {
+				t.Fatalf("side %d: %d bytes through the room, %d without", s, len(sinks[s].b), plain[s].Len())
+			}
+		}
+		if cr.State() != c.State() || fmt.Sprint(cr.Err()) != fmt.Sprint(c.Err()) {
+			t.Fatalf("with room: %v %v; without: %v %v", cr.State(), cr.Err(), c.State(), c.Err())
 		}
 	})
 }
