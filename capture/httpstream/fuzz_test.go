@@ -2,6 +2,7 @@ package httpstream
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -14,6 +15,8 @@ import (
 // and interleaved as the seed says, with gaps and ends, and checks the
 // parser neither panics nor breaks its promises: every started request is
 // emitted or dropped exactly once, bodies respect the cap and their size.
+// A second Conn is fed the same bytes written into BodyRoom wherever it
+// offers room, and must report the same.
 func FuzzHTTPStream(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), uint32(0))
 	f.Add([]byte("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nclose"), uint32(7))
@@ -29,16 +32,17 @@ func FuzzHTTPStream(f *testing.F) {
 	f.Add([]byte("\x16\x03\x01\x00\x05hello"), []byte{}, uint32(1))
 	f.Add([]byte("junk\r\nGET /x HTTP/1.0\r\n\r\n"), []byte("more\nHTTP/1.0 200 OK\r\n\r\nbody"), uint32(0xffffffff))
 	f.Fuzz(func(t *testing.T, req, resp []byte, seed uint32) {
-		r := &recorder{}
+		r, rr := &recorder{}, &recorder{}
 		client := Side0
 		if seed&1 != 0 {
 			client = Unknown
 		}
-		cn := New(Config{
+		cfg := Config{
 			Client:  client,
 			Addr:    [2]netip.AddrPort{netip.MustParseAddrPort("[::1]:1"), netip.MustParseAddrPort("[::1]:2")},
 			MaxBody: int64(seed>>8) % 64,
-		}, r)
+		}
+		cn, cr := New(cfg, r), New(cfg, rr)
 		rng := seed | 1
 		next := func() uint32 { // xorshift
 			rng ^= rng << 13
@@ -60,10 +64,13 @@ func FuzzHTTPStream(f *testing.F) {
 			switch v >> 28 {
 			case 0:
 				cn.Gap(side, n, ts)
+				cr.Gap(side, n, ts)
 			case 1:
 				cn.Gap(side, -1, ts)
+				cr.Gap(side, -1, ts)
 			default:
 				cn.Feed(side, (*buf)[:n], ts)
+				feedRoom(cr, side, (*buf)[:n], ts)
 			}
 			*buf = (*buf)[n:]
 			ts++
@@ -71,8 +78,14 @@ func FuzzHTTPStream(f *testing.F) {
 		if seed&2 != 0 {
 			cn.End(Side0, ts, true)
 			cn.End(Side1, ts, seed&4 != 0)
+			cr.End(Side0, ts, true)
+			cr.End(Side1, ts, seed&4 != 0)
 		}
 		cn.Close()
+		cr.Close()
+		if !reflect.DeepEqual(r, rr) {
+			t.Fatalf("fed through BodyRoom: %+v, directly: %+v", rr, r)
+		}
 		if r.started != len(r.exchanges)+r.dropped {
 			t.Fatalf("started %d, emitted %d, dropped %d", r.started, len(r.exchanges), r.dropped)
 		}
@@ -84,6 +97,19 @@ func FuzzHTTPStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// feedRoom feeds p to c the way the TLS reader does: what fits in the
+// room c offers is written there and fed from there.
+func feedRoom(c *Conn, side Side, p []byte, ts int64) {
+	if room := c.BodyRoom(side); len(room) > 0 {
+		n := copy(room, p)
+		c.Feed(side, room[:n], ts)
+		p = p[n:]
+	}
+	if len(p) > 0 {
+		c.Feed(side, p, ts)
+	}
 }
 
 func checkBody(t *testing.T, i int, body []byte, size int64, truncated bool, max int64) {
