@@ -8,11 +8,10 @@ import (
 	"strings"
 )
 
-// This file holds the JSON path of the redactor: a pre-check that tells,
-// in a few memchr-speed passes, whether a body can hold a named member at
-// all, and a single-pass scanner that finds members at any depth and
-// rewrites only the bytes of the matched values. Redaction runs on every
-// JSON body of a capture, and encoding/json's tokenizer (about 13 MB per
+// This file holds the JSON path of the redactor: a single-pass scanner
+// that finds members at any depth and rewrites only the bytes of the
+// matched values (precheck.go tells first whether a body can hold a named
+// member at all). Redaction runs on every JSON body of a capture, and encoding/json's tokenizer (about 13 MB per
 // CPU second) made it ten times slower than the rest of the import.
 //
 // The scanner follows encoding/json.Decoder.Token exactly, so its output
@@ -32,113 +31,6 @@ var (
 	dottedCapitalI = []byte("\u0130") // İ lower-cases to "i"
 	kelvinSign     = []byte("\u212a") // K lower-cases to "k"
 )
-
-// jsonNames is the pre-computed form of the JSON rules.
-type jsonNames struct {
-	first [256][]string // ASCII names by their lower-cased first byte
-	start [256]bool     // first bytes of ASCII names, in either case
-	// pair has bit second set in row first for the lower-cased first two
-	// bytes of each ASCII name ('"' second for a one-byte name): most keys
-	// that start like a name are told apart by their second byte, without
-	// comparing names.
-	pair   [256][4]uint64
-	maxLen int
-	// fold says some key that is not plain ASCII could still match: a
-	// name has non-ASCII bytes, or an 'i' or 'k' (see dottedCapitalI).
-	fold, nonASCII bool
-}
-
-func newJSONNames(names map[string]bool) jsonNames {
-	var n jsonNames
-	for name := range names {
-		n.maxLen = max(n.maxLen, len(name))
-		if strings.ContainsAny(name, "ik") {
-			n.fold = true
-		}
-		ascii := true
-		for i := 0; i < len(name); i++ {
-			if name[i] >= 0x80 {
-				ascii = false
-			}
-		}
-		if !ascii {
-			n.fold, n.nonASCII = true, true
-			continue
-		}
-		c := lowerASCII(name[0])
-		second := byte('"')
-		if len(name) > 1 {
-			second = lowerASCII(name[1])
-		}
-		n.pair[c][second>>6] |= 1 << (second & 63)
-		n.first[c] = append(n.first[c], name)
-		n.start[c] = true
-		if 'a' <= c && c <= 'z' {
-			n.start[c-'a'+'A'] = true
-		}
-	}
-	return n
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// mayHaveJSONKey reports whether body can hold a member named by a JSON
-// rule: a name must appear as a quoted string (ASCII letters in any case),
-// unless escapes or case-folding runes could spell it otherwise, in which
-// case the body is scanned. False means redactJSON would change nothing.
-func (r *Redactor) mayHaveJSONKey(body []byte) bool {
-	n := &r.jsonNames
-	if n.nonASCII || bytes.IndexByte(body, '\\') >= 0 {
-		return true
-	}
-	if n.fold && (bytes.Contains(body, dottedCapitalI) || bytes.Contains(body, kelvinSign)) {
-		return true
-	}
-	// One table look-up per byte beats a memchr call per quote (JSON has
-	// a quote every few bytes) and, measured, an eight-bytes-at-a-time
-	// search for a quote before a name's first letter.
-	for i := 1; i+1 < len(body); i++ {
-		if n.start[body[i]] && body[i-1] == '"' && n.pairAt(body, i) && n.nameAt(body, i) {
-			return true
-		}
-	}
-	return false
-}
-
-// pairAt reports whether the two bytes at body[i] begin some name.
-func (n *jsonNames) pairAt(body []byte, i int) bool {
-	second := lowerASCII(body[i+1])
-	return n.pair[lowerASCII(body[i])][second>>6]&(1<<(second&63)) != 0
-}
-
-// nameAt reports whether a name and a closing quote start at body[i].
-func (n *jsonNames) nameAt(body []byte, i int) bool {
-	for _, name := range n.first[lowerASCII(body[i])] {
-		if e := i + len(name); e < len(body) && body[e] == '"' && equalFoldASCII(body[i:e], name) {
-			return true
-		}
-	}
-	return false
-}
-
-// equalFoldASCII compares b with the lower-case ASCII name, folding only
-// ASCII letters in b.
-func equalFoldASCII(b []byte, name string) bool {
-	if len(b) != len(name) {
-		return false
-	}
-	for i := range b {
-		if lowerASCII(b[i]) != name[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // jsonSyntaxError is where the scanner met a byte that cannot continue
 // the document; the values redacted before it stay redacted.

@@ -199,6 +199,28 @@ func TestPrecheck(t *testing.T) {
 	}
 }
 
+// TestPrecheckFindsEveryName puts every name of the default rules and of
+// custom ones (common letters only, digits, a one-letter name) into
+// bodies in three cases and at the start, middle and end of a body: the
+// pre-check must let each through, and skip the same bodies with the name
+// cut short, whatever byte it searches for.
+func TestPrecheckFindsEveryName(t *testing.T) {
+	r := newTest(t, Config{JSONFields: []string{"tenant", "x2", "q", "session-id"}})
+	title := func(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+	for name := range r.json {
+		for _, v := range []string{name, strings.ToUpper(name), title(name)} {
+			for _, in := range []string{`{"` + v + `":"x"}`, `{"items":[{"id":1,"` + v + `":2}]}`, `["a","` + v + `"]`} {
+				if !r.mayHaveJSONKey([]byte(in)) {
+					t.Errorf("mayHaveJSONKey(%q) = false", in)
+				}
+				if cut := strings.Replace(in, v, v[:len(v)-1], 1); !r.json[strings.ToLower(v[:len(v)-1])] && r.mayHaveJSONKey([]byte(cut)) {
+					t.Errorf("mayHaveJSONKey(%q) = true", cut)
+				}
+			}
+		}
+	}
+}
+
 // apiBodies is realistic JSON API traffic: product listings and order
 // payloads without secrets, and a login and a token response with them.
 func apiBodies() (plain, secret [][]byte) {
