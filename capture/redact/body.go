@@ -15,12 +15,94 @@ import (
 // decoded value, so it equals the hash of the same value found in a header
 // or a JSON body.
 func (r *Redactor) redactForm(body []byte, hit func(string)) ([]byte, bool) {
-	// The code of an OAuth2 authorization_code grant (RFC 6749, 4.1.3)
-	// gets tokens for whoever presents it first, with the PKCE verifier.
-	code := r.oauthCode && bytes.Contains(body, []byte("grant_type=authorization_code"))
+	code := r.oauthCode && containsFold(body, "code") && codeExchange(func(name string) (string, bool) {
+		return formField(body, name)
+	})
 	return r.redactFields(body, func(low string) bool {
-		return r.form[low] || code && (low == "code" || low == "code_verifier")
+		return r.form[low] || code && codeField(low)
 	}, hit)
+}
+
+// exchangeFields are the fields codeExchange reads.
+var exchangeFields = []string{"grant_type", "code", "redirect_uri", "code_verifier", "client_id"}
+
+// codeExchange reports whether a request whose fields field looks up (by
+// lower-case name, whatever the encoding: form, query or JSON) is an
+// OAuth2 token exchange, whose code and PKCE verifier (codeField) get
+// tokens for whoever presents them first (RFC 6749, 4.1.3; RFC 7636). It
+// is one when its grant_type is authorization_code or, for the providers
+// whose token endpoints take no grant_type (GitHub's, Slack's), when a
+// code comes beside a redirect_uri, code_verifier or client_id. A code
+// with another grant_type, or alone (a postal code, an error code), is no
+// credential.
+func codeExchange(field func(name string) (string, bool)) bool {
+	if grant, ok := field("grant_type"); ok {
+		return grant == "authorization_code"
+	}
+	if _, ok := field("code"); !ok {
+		return false
+	}
+	for _, f := range exchangeFields[2:] {
+		if _, ok := field(f); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// codeField names the fields a token exchange makes secret.
+func codeField(low string) bool { return low == "code" || low == "code_verifier" }
+
+// formField returns the decoded value of the first field of a form body
+// whose name, decoded, is name in any case.
+func formField(body []byte, name string) (string, bool) {
+	for len(body) > 0 {
+		var pair []byte
+		pair, body, _ = bytes.Cut(body, []byte{'&'})
+		k, v, _ := bytes.Cut(pair, []byte{'='})
+		if strings.EqualFold(unescape(k), name) {
+			return unescape(v), true
+		}
+	}
+	return "", false
+}
+
+// jsonCodeExchange is codeExchange for a JSON request body, whose fields
+// are its members at any depth, as the JSON rules find them.
+func (r *Redactor) jsonCodeExchange(body []byte) bool {
+	found := map[string]string{}
+	scanJSON(body, &r.exchangeFields, func(start, end int, key string) {
+		if _, ok := found[key]; ok {
+			return
+		}
+		v := string(body[start:end])
+		var s string
+		if json.Unmarshal(body[start:end], &s) == nil {
+			v = s
+		}
+		found[key] = v
+	})
+	return codeExchange(func(name string) (string, bool) {
+		v, ok := found[name]
+		return v, ok
+	})
+}
+
+// containsFold reports whether b holds the lower-case ASCII s in any case.
+func containsFold(b []byte, s string) bool {
+	for _, c := range [2]byte{s[0], lowerASCII(s[0]) - 'a' + 'A'} {
+		for i := 0; i < len(b); i++ {
+			k := bytes.IndexByte(b[i:], c)
+			if k < 0 {
+				break
+			}
+			i += k
+			if i+len(s) <= len(b) && equalFoldASCII(b[i:i+len(s)], s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redactFields is redactForm with the fields to hash named by secret,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -94,6 +96,71 @@ func TestDefaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCodeExchange: the code of an OAuth2 token exchange is hashed under
+// one rule whether the request is form-encoded or JSON, and a code that
+// is no exchange's stays. Each case runs in both encodings.
+func TestCodeExchange(t *testing.T) {
+	type field struct{ name, value string }
+	tests := []struct {
+		name   string
+		fields []field
+		hashed bool // the code (and a verifier) gone
+	}{
+		// The standard grant (RFC 6749, 4.1.3).
+		{"grant", []field{{"grant_type", "authorization_code"}, {"code", "c0de-1111"}, {"redirect_uri", "app-callback"}}, true},
+		// PKCE: the verifier goes too.
+		{"pkce", []field{{"grant_type", "authorization_code"}, {"code", "c0de-2222"}, {"code_verifier", "v3rifier-2222"}}, true},
+		// No grant_type, as GitHub's and Slack's endpoints take it.
+		{"client_id", []field{{"client_id", "app"}, {"code", "c0de-3333"}}, true},
+		{"redirect_uri", []field{{"code", "c0de-4444"}, {"redirect_uri", "app-callback"}}, true},
+		// Names in any case, as every field rule has them.
+		{"case", []field{{"Grant_Type", "authorization_code"}, {"CODE", "c0de-5555"}}, true},
+		// A code alone is a postal code or an error code.
+		{"code alone", []field{{"code", "ZIP-75001"}}, false},
+		// Another grant says the code is something else.
+		{"other grant", []field{{"grant_type", "refresh_token"}, {"code", "c0de-6666"}, {"client_id", "app"}}, false},
+	}
+	for _, tt := range tests {
+		vals := url.Values{}
+		obj := map[string]string{}
+		for _, f := range tt.fields {
+			vals.Set(f.name, f.value)
+			obj[f.name] = f.value
+		}
+		js, _ := json.Marshal(obj)
+		for _, enc := range []struct{ name, ct, body string }{
+			{"form", "application/x-www-form-urlencoded", vals.Encode()},
+			{"json", "application/json", string(js)},
+			{"gzip json", "application/json", string(gz(string(js)))},
+		} {
+			t.Run(tt.name+"/"+enc.name, func(t *testing.T) {
+				r := newTest(t, Config{})
+				h := session.Headers{hdr("Content-Type", enc.ct)}
+				if enc.name == "gzip json" {
+					h = append(h, hdr("Content-Encoding", "gzip"))
+				}
+				x := session.Exchange{Request: session.Request{Method: "POST", Target: "/oauth/token", Header: h, Body: []byte(enc.body)}}
+				r.Apply(&x)
+				all := dump(t, &x)
+				for _, f := range tt.fields {
+					secret := strings.EqualFold(f.name, "code") || f.name == "code_verifier"
+					if gone := !strings.Contains(all, f.value); gone != (secret && tt.hashed) {
+						t.Errorf("%s=%q gone=%v in %s", f.name, f.value, gone, all)
+					}
+				}
+			})
+		}
+	}
+	// No response is a token exchange: an error's code and a client_id
+	// in a JSON answer stay.
+	r := newTest(t, Config{})
+	x := session.Exchange{Response: session.Response{Header: session.Headers{hdr("Content-Type", "application/json")},
+		Body: []byte(`{"error":{"code":"E-1234","client_id":"app"}}`)}}
+	if r.Apply(&x); !strings.Contains(string(x.Response.Body), "E-1234") {
+		t.Errorf("an error code in a response was hashed: %s", x.Response.Body)
 	}
 }
 

@@ -26,7 +26,7 @@ const maxDecoded = 8 << 20
 // Content-Encoding header set to "identity" and a warning on the exchange:
 // the recording then says what it holds. A body cut at the body cap, or one
 // larger than maxEncoded, is left as it was with a warning.
-func (r *Redactor) redactEncoded(h session.Headers, enc string, body []byte, truncated, isForm, isJSON bool, hit func(string)) ([]byte, bool, string) {
+func (r *Redactor) redactEncoded(h session.Headers, enc string, body []byte, truncated, isForm, isJSON, request bool, hit func(string)) ([]byte, bool, string) {
 	if truncated || len(body) > maxEncoded {
 		return nil, false, "body is " + enc + "-encoded and too large or cut: not redacted"
 	}
@@ -34,7 +34,7 @@ func (r *Redactor) redactEncoded(h session.Headers, enc string, body []byte, tru
 	if err != nil {
 		return nil, false, "body is " + enc + "-encoded and did not decode (" + err.Error() + "): not redacted"
 	}
-	out, ok, _ := r.redactPlain(plain, isForm, isJSON, hit)
+	out, ok, _ := r.redactPlain(plain, isForm, isJSON, request, hit)
 	if !ok {
 		return nil, false, ""
 	}

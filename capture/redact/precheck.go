@@ -19,6 +19,7 @@ import (
 
 // jsonNames is the pre-computed form of the JSON rules.
 type jsonNames struct {
+	set     map[string]bool // lower-case
 	anchors []jsonAnchor
 	maxLen  int
 	// fold says some key that is not plain ASCII could still match: a
@@ -76,7 +77,7 @@ func anchorOf(name string, taken map[byte]bool) byte {
 }
 
 func newJSONNames(names map[string]bool) jsonNames {
-	var n jsonNames
+	n := jsonNames{set: names}
 	sorted := make([]string, 0, len(names))
 	for name := range names {
 		sorted = append(sorted, name)
@@ -135,8 +136,10 @@ func lowerASCII(c byte) byte {
 // rule: a name must appear as a quoted string (ASCII letters in any case),
 // unless escapes or case-folding runes could spell it otherwise, in which
 // case the body is scanned. False means redactJSON would change nothing.
-func (r *Redactor) mayHaveJSONKey(body []byte) bool {
-	n := &r.jsonNames
+func (r *Redactor) mayHaveJSONKey(body []byte) bool { return r.jsonNames.mayHave(body) }
+
+// mayHave is mayHaveJSONKey for the names of n.
+func (n *jsonNames) mayHave(body []byte) bool {
 	if n.nonASCII || bytes.IndexByte(body, '\\') >= 0 {
 		return true
 	}

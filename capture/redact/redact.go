@@ -18,9 +18,9 @@
 // (the scheme word kept; Digest's response, nonce and cnonce hashed inside
 // its structure), the API-key and token headers of DefaultHeaders, the value
 // of every cookie, the fields of DefaultFields and DefaultTokenFields in
-// JSON and form bodies and query strings, the code of an OAuth2
-// authorization_code grant, JWTs wherever they appear, and the values of
-// token events. Compressed bodies are decoded to be redacted (encoded.go).
+// JSON and form bodies and query strings, the code and PKCE verifier of an
+// OAuth2 token exchange, form-encoded or JSON (codeExchange), JWTs wherever
+// they appear, and the values of token events. Compressed bodies are decoded to be redacted (encoded.go).
 // The identity tracker still reads JWT claims: Claims gives back the claims
 // set of a JWT hashed lately.
 package redact
@@ -102,6 +102,9 @@ type Redactor struct {
 	recent                               hashCache
 
 	jsonNames jsonNames // r.json, indexed for the body pre-check
+	// For a JSON token exchange (codeExchange): a pre-check for "code",
+	// the fields that tell an exchange, and r.json with the code fields.
+	codeNames, exchangeFields, exchangeNames jsonNames
 
 	pool sync.Pool // of hash.Hash keyed with the secret
 
@@ -146,6 +149,15 @@ func New(cfg Config) (*Redactor, error) {
 		r.defaults, r.allCookies, r.jwt, r.oauthCode = true, true, true, true
 	}
 	r.jsonNames = newJSONNames(r.json)
+	if r.oauthCode {
+		r.codeNames = newJSONNames(set([]string{"code"}))
+		r.exchangeFields = newJSONNames(set(exchangeFields))
+		withCode := set([]string{"code", "code_verifier"})
+		for f := range r.json {
+			withCode[f] = true
+		}
+		r.exchangeNames = newJSONNames(withCode)
+	}
 	r.pool.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
 	return r, nil
 }
@@ -181,7 +193,7 @@ func (r *Redactor) Rules() []string {
 		out = append(out, "jwt")
 	}
 	if r.oauthCode {
-		out = append(out, "form:code(authorization_code)")
+		out = append(out, "form:code(authorization_code)", "json:code(authorization_code)")
 	}
 	sort.Strings(out)
 	return out
@@ -253,7 +265,7 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	if r.defaults && loc != "" {
 		r.redirectBody(x, loc)
 	}
-	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, x.Flags&session.FlagRequestTruncated != 0, hit); ok || warn != "" {
+	if b, ok, warn := r.redactBody(x.Request.Header, x.Request.Body, x.Flags&session.FlagRequestTruncated != 0, true, hit); ok || warn != "" {
 		if ok {
 			setBody(&x.Request.Body, &x.Request.BodySize, x.Request.Header, b, x.Flags&session.FlagRequestTruncated != 0)
 		}
@@ -261,7 +273,7 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 			x.Warnings = append(x.Warnings, "request "+warn)
 		}
 	}
-	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, x.Flags&session.FlagResponseTruncated != 0, hit); ok || warn != "" {
+	if b, ok, warn := r.redactBody(x.Response.Header, x.Response.Body, x.Flags&session.FlagResponseTruncated != 0, false, hit); ok || warn != "" {
 		if ok {
 			setBody(&x.Response.Body, &x.Response.BodySize, x.Response.Header, b, x.Flags&session.FlagResponseTruncated != 0)
 		}
@@ -509,8 +521,9 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 // those types (or any body, for JWTs, when small) is decoded, redacted and
 // encoded again (see redactEncoded). It returns the new body and true
 // when it changed, or a warning when the body might hold secrets but could
-// not be read.
-func (r *Redactor) redactBody(h session.Headers, body []byte, truncated bool, hit func(string)) ([]byte, bool, string) {
+// not be read. request says it is a request's body, which may be a token
+// exchange.
+func (r *Redactor) redactBody(h session.Headers, body []byte, truncated, request bool, hit func(string)) ([]byte, bool, string) {
 	if len(body) == 0 {
 		return nil, false, ""
 	}
@@ -527,21 +540,29 @@ func (r *Redactor) redactBody(h session.Headers, body []byte, truncated bool, hi
 		if !isForm && !isJSON && !(r.jwt && strings.HasPrefix(mt, "text/")) {
 			return nil, false, ""
 		}
-		return r.redactEncoded(h, enc, body, truncated, isForm, isJSON, hit)
+		return r.redactEncoded(h, enc, body, truncated, isForm, isJSON, request, hit)
 	}
-	return r.redactPlain(body, isForm, isJSON, hit)
+	return r.redactPlain(body, isForm, isJSON, request, hit)
 }
 
 // redactPlain applies the field rules, then the JWT finder, to a body
-// that is not compressed.
-func (r *Redactor) redactPlain(body []byte, isForm, isJSON bool, hit func(string)) ([]byte, bool, string) {
+// that is not compressed. Only a request's JSON body is looked at as a
+// token exchange: no response is one, and it spares the large bodies
+// another search.
+func (r *Redactor) redactPlain(body []byte, isForm, isJSON, request bool, hit func(string)) ([]byte, bool, string) {
 	out, changed := body, false
 	switch {
 	case isForm:
 		out, changed = r.redactForm(body, hit)
-	case isJSON && r.mayHaveJSONKey(body):
-		if b, ok, _ := r.redactJSON(body, hit); ok {
-			out, changed = b, true
+	case isJSON:
+		names := &r.jsonNames
+		if request && r.oauthCode && r.codeNames.mayHave(body) && r.jsonCodeExchange(body) {
+			names = &r.exchangeNames
+		}
+		if names.mayHave(body) {
+			if b, ok, _ := r.redactJSONNames(body, names, hit); ok {
+				out, changed = b, true
+			}
 		}
 	}
 	if r.jwt {

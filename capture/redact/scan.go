@@ -52,9 +52,14 @@ var errJSONEnd = errors.New("unexpected end of JSON input")
 // body) the values found before it are still redacted and the error is
 // returned.
 func (r *Redactor) redactJSON(body []byte, hit func(string)) ([]byte, bool, error) {
+	return r.redactJSONNames(body, &r.jsonNames, hit)
+}
+
+// redactJSONNames is redactJSON with the members to hash named by names.
+func (r *Redactor) redactJSONNames(body []byte, names *jsonNames, hit func(string)) ([]byte, bool, error) {
 	var out []byte
 	last := 0
-	err := r.scanJSON(body, func(start, end int, key string) {
+	err := scanJSON(body, names, func(start, end int, key string) {
 		repl, ok := r.jsonValue(body[start:end])
 		if !ok {
 			return
@@ -77,10 +82,10 @@ func (r *Redactor) redactJSON(body []byte, hit func(string)) ([]byte, bool, erro
 }
 
 // scanJSON calls match with the byte range of each value whose member
-// name a rule covers, in order, and returns the first syntax error.
+// name is one of names, in order, and returns the first syntax error.
 // Container kinds are kept in a bit stack, so depth costs no allocation
 // below 64 levels.
-func (r *Redactor) scanJSON(b []byte, match func(start, end int, key string)) error {
+func scanJSON(b []byte, names *jsonNames, match func(start, end int, key string)) error {
 	const (
 		stValue     = iota // a value must come (top level, after ':' or ',' in an array)
 		stAfter            // a value ended
@@ -141,7 +146,7 @@ func (r *Redactor) scanJSON(b []byte, match func(start, end int, key string)) er
 			if err != nil {
 				return err
 			}
-			key, ok := r.jsonKey(b[i+1:end-1], esc)
+			key, ok := names.key(b[i+1:end-1], esc)
 			i = skipSpace(b, end)
 			if i >= len(b) {
 				return errJSONEnd
@@ -184,12 +189,11 @@ func (r *Redactor) scanJSON(b []byte, match func(start, end int, key string)) er
 	}
 }
 
-// jsonKey returns the lower-cased member name raw (the bytes between
-// the quotes) stands for, and whether a rule covers it, as
-// strings.ToLower of the decoded name would tell. Plain ASCII names are
-// folded in place without allocating.
-func (r *Redactor) jsonKey(raw []byte, escaped bool) (string, bool) {
-	n := &r.jsonNames
+// key returns the lower-cased member name raw (the bytes between the
+// quotes) stands for, and whether it is one of n, as strings.ToLower of
+// the decoded name would tell. Plain ASCII names are folded in place
+// without allocating.
+func (n *jsonNames) key(raw []byte, escaped bool) (string, bool) {
 	ascii := true
 	if !escaped {
 		for _, c := range raw {
@@ -211,7 +215,7 @@ func (r *Redactor) jsonKey(raw []byte, escaped bool) (string, bool) {
 		for _, c := range raw {
 			low = append(low, lowerASCII(c))
 		}
-		if r.json[string(low)] {
+		if n.set[string(low)] {
 			return string(low), true
 		}
 		return "", false
@@ -228,7 +232,7 @@ func (r *Redactor) jsonKey(raw []byte, escaped bool) (string, bool) {
 		return "", false
 	}
 	s = strings.ToLower(s)
-	return s, r.json[s]
+	return s, n.set[s]
 }
 
 func skipSpace(b []byte, i int) int {
