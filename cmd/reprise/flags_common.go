@@ -256,10 +256,7 @@ func (s *recordedSummary) printTail(w io.Writer, files []string) {
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %s\n", captureNum(s.Sessions))
 	}
-	fmt.Fprint(w, clearSecretsWarning(s.Redaction))
-	if len(s.Redaction) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redaction, ", "))
-	}
+	fmt.Fprint(w, redactionLines(s.Redaction))
 	if s.LimitReached {
 		fmt.Fprintln(w, "  stopped at --count")
 	}

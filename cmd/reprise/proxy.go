@@ -243,8 +243,5 @@ func proxySummary(w io.Writer, s proxy.Summary) {
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "  sessions: %d\n", s.Sessions)
 	}
-	fmt.Fprint(w, clearSecretsWarning(s.Redacted))
-	if len(s.Redacted) > 0 {
-		fmt.Fprintf(w, "  redacted: %s\n", strings.Join(s.Redacted, ", "))
-	}
+	fmt.Fprint(w, redactionLines(s.Redacted))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/reprise-tool/reprise/capture/redact"
 )
@@ -24,11 +25,17 @@ func readRedactKey(path string) ([]byte, error) {
 	return b, nil
 }
 
-// clearSecretsWarning is the line a summary starts with when the
-// recording holds credentials in clear (--keep-secrets).
-func clearSecretsWarning(redaction []string) string {
+// redactionLines is what every summary of a recording (capture, import,
+// proxy, shadow -o) says of its redaction, given Metadata.Redaction: a
+// loud warning first when it holds credentials in clear (--keep-secrets),
+// then the rules that fired.
+func redactionLines(redaction []string) string {
+	var s string
 	if len(redaction) > 0 && redaction[0] == redact.ClearMark {
-		return "  WARNING: credentials kept in clear (--keep-secrets): whoever holds this recording can act as its users\n"
+		s = "  WARNING: credentials kept in clear (--keep-secrets): whoever holds this recording can act as its users\n"
 	}
-	return ""
+	if len(redaction) > 0 {
+		s += "  redacted: " + strings.Join(redaction, ", ") + "\n"
+	}
+	return s
 }

@@ -313,11 +313,12 @@ func shadowRun(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 	}
 	if o.asJSON {
-		if jerr := writeJSON(stdout, sum); jerr != nil {
+		if jerr := writeJSON(stdout, shadowJSON{sum, rec.redaction}); jerr != nil {
 			err = errors.Join(err, jerr)
 		}
 	} else {
 		shadowSummary(stderr, sum)
+		fmt.Fprint(stderr, redactionLines(rec.redaction))
 		if o.tls.insecure {
 			fmt.Fprintf(stderr, "  %s\n", insecureWarning(o.tls.insecureName))
 		}
@@ -452,12 +453,22 @@ func (o *shadowOptions) openSource(ctx context.Context, shadowURL string) (*shad
 	}, nil
 }
 
+// shadowJSON is the --json summary: the mirror's, and what the summaries
+// of the other recording verbs say of a recording's redaction.
+type shadowJSON struct {
+	shadow.Summary
+	Redaction []string `json:"redaction,omitempty"`
+}
+
 // shadowRecording records what a shadow run saw (-o): the mirror hands a
 // copy of each exchange to a pipe that the one recording loop reads, so
 // the file is what 'reprise proxy' or 'reprise capture' would write.
 type shadowRecording struct {
 	pipe *capture.Pipe
 	done chan error
+	// redaction is the recording's Metadata.Redaction, once finish
+	// returned.
+	redaction []string
 }
 
 // record starts the recording, if -o asks for one, and sets the mirror to
@@ -484,7 +495,8 @@ func (o *shadowOptions) record(ctx context.Context, src *shadowSource, rd *redac
 	go func() {
 		// The pipe ends when the mirror is done with it (finish), so the
 		// recording holds every exchange the mirror read.
-		_, err := rec.Record(context.WithoutCancel(ctx), r.pipe, fw)
+		res, err := rec.Record(context.WithoutCancel(ctx), r.pipe, fw)
+		r.redaction = res.Redacted
 		r.pipe.Fail(err)
 		r.done <- err
 	}()

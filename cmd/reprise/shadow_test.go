@@ -73,7 +73,7 @@ func TestShadowProxyCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum shadow.Summary
+	var sum shadowJSON
 	srv.stop(t, &sum)
 	ps, ss := primary.Stats(), second.Stats()
 	if ss.Logins != ps.Logins || ss.Logins == 0 {
@@ -102,6 +102,50 @@ func TestShadowProxyCLI(t *testing.T) {
 	if !strings.HasPrefix(md.Source, "proxy:") || len(md.SessionRules) == 0 || !slices.Contains(md.Redaction, "json:password") ||
 		md.Counters.Exchanges != sum.Stats.Seen || len(r.Timelines()) == 0 {
 		t.Errorf("metadata %+v, %d timelines", md, len(r.Timelines()))
+	}
+	// The JSON summary says what the recording's metadata says.
+	if !slices.Equal(sum.Redaction, md.Redaction) {
+		t.Errorf("summary redaction %q, recording %q", sum.Redaction, md.Redaction)
+	}
+}
+
+// TestShadowSummaryRedaction: the human summary of 'shadow -o' says what
+// capture's, import's and proxy's say of the recording's redaction: the
+// rules that fired, or a loud warning with --keep-secrets.
+func TestShadowSummaryRedaction(t *testing.T) {
+	tests := []struct {
+		name       string
+		flags      []string
+		want, dont string
+	}{
+		// The default: the bearer token hashed, and said so.
+		{"default", nil, "  redacted: header:authorization", "WARNING"},
+		// --keep-secrets: the warning first, then the mark.
+		{"keep-secrets", []string{"--keep-secrets"}, "  WARNING: credentials kept in clear (--keep-secrets)", "header:authorization"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+			second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
+			addr := freeAddr(t)
+			out := filepath.Join(t.TempDir(), "live.rpz")
+			srv := startServing(t, append([]string{"shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out}, tt.flags...)...)
+			req, _ := http.NewRequest("GET", "http://"+addr+"/api/products?page=1", nil)
+			req.Header.Set("Authorization", "Bearer opaque-token-123456")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			srv.cancel()
+			if code := <-srv.done; code != exitOK {
+				t.Fatalf("exit %d: %s", code, srv.stderr.String())
+			}
+			summary := srv.stderr.String()
+			if !strings.Contains(summary, tt.want) || strings.Contains(summary, tt.dont) {
+				t.Errorf("summary lacks %q or has %q:\n%s", tt.want, tt.dont, summary)
+			}
+		})
 	}
 }
 
