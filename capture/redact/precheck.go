@@ -139,13 +139,19 @@ func lowerASCII(c byte) byte {
 func (r *Redactor) mayHaveJSONKey(body []byte) bool { return r.jsonNames.mayHave(body) }
 
 // mayHave is mayHaveJSONKey for the names of n.
-func (n *jsonNames) mayHave(body []byte) bool {
-	if n.nonASCII || bytes.IndexByte(body, '\\') >= 0 {
-		return true
-	}
-	if n.fold && (bytes.Contains(body, dottedCapitalI) || bytes.Contains(body, kelvinSign)) {
-		return true
-	}
+func (n *jsonNames) mayHave(body []byte) bool { return n.unusual(body) || n.anchored(body) }
+
+// unusual reports whether body holds what could spell a name otherwise
+// than in its own ASCII bytes: an escape, or a rune that lower-cases to
+// a letter of one.
+func (n *jsonNames) unusual(body []byte) bool {
+	return n.nonASCII || bytes.IndexByte(body, '\\') >= 0 ||
+		n.fold && (bytes.Contains(body, dottedCapitalI) || bytes.Contains(body, kelvinSign))
+}
+
+// anchored reports whether one of n's names, quoted, is in body as
+// plain ASCII, in any case.
+func (n *jsonNames) anchored(body []byte) bool {
 	for i := range n.anchors {
 		a := &n.anchors[i]
 		if a.find(body, a.c) || 'a' <= a.c && a.c <= 'z' && a.find(body, a.c-'a'+'A') {

@@ -555,11 +555,16 @@ func (r *Redactor) redactPlain(body []byte, isForm, isJSON, request bool, hit fu
 	case isForm:
 		out, changed = r.redactForm(body, hit)
 	case isJSON:
+		// The escapes and runes that send a body to the scanner are the
+		// same for every name: look for them once.
+		scan := r.jsonNames.unusual(body)
 		names := &r.jsonNames
-		if request && r.oauthCode && r.codeNames.mayHave(body) && r.jsonCodeExchange(body) {
-			names = &r.exchangeNames
+		// Every field that makes a code an exchange's (exchangeFields
+		// but code) has an underscore: a body without one is none.
+		if request && r.oauthCode && (scan || bytes.IndexByte(body, '_') >= 0 && r.codeNames.anchored(body)) && r.jsonCodeExchange(body) {
+			names, scan = &r.exchangeNames, true
 		}
-		if names.mayHave(body) {
+		if scan || names.anchored(body) {
 			if b, ok, _ := r.redactJSONNames(body, names, hit); ok {
 				out, changed = b, true
 			}
