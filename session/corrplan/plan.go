@@ -23,6 +23,7 @@ package corrplan
 import (
 	"cmp"
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,6 +45,8 @@ const (
 	maxUnreplaced = 256
 	maxScanBody   = 1 << 20 // request bodies read for carried values
 	sweepEvery    = 4096    // exchanges between looks for idle sessions
+	maxBodies     = 1024    // response bodies whose issued values are kept (see bodyIssued)
+	bodyCacheFrom = 512     // bytes from which a body is worth it
 )
 
 // DefaultIdle is how long a session's issued values are kept after its
@@ -75,7 +78,13 @@ type Builder struct {
 	forgotten uint64
 	all       bool
 	now       int64
+	bodies    map[uint64][]issued // see bodyIssued
+	seed      maphash.Seed
 }
+
+// issued is a distinctive value a response's body issued, at its rule's
+// field (Generalize).
+type issued struct{ value, field string }
 
 // NewBuilder returns a Builder that keeps a session's values for idle
 // after its last exchange (DefaultIdle when 0).
@@ -89,6 +98,8 @@ func NewBuilder(idle time.Duration) *Builder {
 		recent:   make(map[string]origin),
 		rules:    make(map[session.CorrelationRule]struct{}),
 		unrepl:   make(map[[2]string]*session.UnreplacedValue),
+		bodies:   make(map[uint64][]issued),
+		seed:     maphash.MakeSeed(),
 	}
 }
 
@@ -122,15 +133,61 @@ func (b *Builder) Add(ex *session.Exchange) {
 	c := carried{b: b, sv: sv, route: route}
 	c.request(&ex.Request)
 	if ex.Flags&session.FlagNoResponse == 0 && (len(ex.Response.Header) > 0 || len(ex.Response.Body) > 0) {
-		for path, f := range Fields(&ex.Response) {
+		var hf fieldSet
+		headerFields(&ex.Response, &hf)
+		for path, f := range hf.m {
 			if Distinctive(path, f.Value) {
 				b.issue(sv, strings.Clone(f.Value), origin{route, Generalize(path)})
 			}
+		}
+		for _, is := range b.bodyIssued(&ex.Response) {
+			b.issue(sv, is.value, origin{route, is.field})
 		}
 	}
 	if b.n%sweepEvery == 0 {
 		b.sweep()
 	}
+}
+
+// bodyIssued returns the distinctive values resp's body issues. A body
+// of some size is read once: the values of the next body identical to it
+// (the same bytes, type and encoding: a catalogue, a configuration, a
+// static file every client fetches) are taken from the last reading, so
+// a recording of one large response fetched a thousand times costs one
+// parse. Its values are the Builder's own (never the exchange's bytes).
+func (b *Builder) bodyIssued(resp *session.Response) []issued {
+	if len(resp.Body) == 0 {
+		return nil
+	}
+	var key uint64
+	if len(resp.Body) >= bodyCacheFrom {
+		var h maphash.Hash
+		h.SetSeed(b.seed)
+		h.WriteString(resp.Header.Get("Content-Type"))
+		h.WriteByte(0)
+		h.WriteString(resp.Header.Get("Content-Encoding"))
+		h.WriteByte(0)
+		h.Write(resp.Body)
+		key = h.Sum64()
+		if list, ok := b.bodies[key]; ok {
+			return list
+		}
+	}
+	var bf fieldSet
+	bodyFields(resp, &bf)
+	var list []issued
+	for path, f := range bf.m {
+		if Distinctive(path, f.Value) {
+			list = append(list, issued{f.Value, Generalize(path)}) // read into new strings: no clone
+		}
+	}
+	if key != 0 {
+		if len(b.bodies) >= maxBodies {
+			clear(b.bodies)
+		}
+		b.bodies[key] = list
+	}
+	return list
 }
 
 // issue keeps a value the session's response issued.
