@@ -46,6 +46,8 @@ const (
 	maxScanBody   = 1 << 20 // request bodies read for carried values
 	sweepEvery    = 4096    // exchanges between looks for idle sessions
 	maxBodies     = 1024    // response bodies whose issued values are kept (see bodyIssued)
+	maxBodyValues = 1 << 16 // values kept for them
+	maxOrigins    = 1 << 14 // places values are issued at, interned
 	bodyCacheFrom = 512     // bytes from which a body is worth it
 )
 
@@ -53,15 +55,24 @@ const (
 // last exchange, in recording time.
 const DefaultIdle = 30 * time.Minute
 
-// origin is where a value was issued: a route and a rule's field.
+// origin is where a value was issued: a route and a rule's field. The
+// Builder interns them (see intern): the values issued at one place share
+// one.
 type origin struct{ route, field string }
+
+// vkey is a value as the Builder keeps it: its hash (maphash, the
+// Builder's seed). Keeping 64 bits of each value rather than the value
+// and its place made the survey of a recording of per-response ids a
+// third of the replay's peak memory; two values of one recording sharing
+// a hash is a chance of one in 2^64 per pair.
+type vkey uint64
 
 // sessionValues are the values one session's responses issued, newest
 // kept.
 type sessionValues struct {
-	vals  map[string]origin
-	order []string // insertion order of vals, for eviction
-	last  int64    // latest request start, Unix ns
+	vals  map[vkey]*origin
+	order []vkey // insertion order of vals, for eviction
+	last  int64  // latest request start, Unix ns
 }
 
 // Builder computes a plan from exchanges handed to Add in the order they
@@ -70,8 +81,9 @@ type Builder struct {
 	idle      time.Duration
 	sessions  map[string]*sessionValues
 	total     int // values held over all sessions
-	recent    map[string]origin
-	recentQ   []string
+	recent    map[vkey]*origin
+	recentQ   []vkey
+	origins   map[origin]*origin // see intern
 	rules     map[session.CorrelationRule]struct{}
 	unrepl    map[[2]string]*session.UnreplacedValue
 	n         uint64
@@ -79,12 +91,16 @@ type Builder struct {
 	all       bool
 	now       int64
 	bodies    map[uint64][]issued // see bodyIssued
+	bodyVals  int                 // values held in bodies
 	seed      maphash.Seed
 }
 
 // issued is a distinctive value a response's body issued, at its rule's
 // field (Generalize).
-type issued struct{ value, field string }
+type issued struct {
+	key   vkey
+	field string
+}
 
 // NewBuilder returns a Builder that keeps a session's values for idle
 // after its last exchange (DefaultIdle when 0).
@@ -95,7 +111,8 @@ func NewBuilder(idle time.Duration) *Builder {
 	return &Builder{
 		idle:     idle,
 		sessions: make(map[string]*sessionValues),
-		recent:   make(map[string]origin),
+		recent:   make(map[vkey]*origin),
+		origins:  make(map[origin]*origin),
 		rules:    make(map[session.CorrelationRule]struct{}),
 		unrepl:   make(map[[2]string]*session.UnreplacedValue),
 		bodies:   make(map[uint64][]issued),
@@ -125,7 +142,7 @@ func (b *Builder) Add(ex *session.Exchange) {
 	key := SessionKey(ex)
 	sv := b.sessions[key]
 	if sv == nil {
-		sv = &sessionValues{vals: make(map[string]origin)}
+		sv = &sessionValues{vals: make(map[vkey]*origin)}
 		b.sessions[key] = sv
 	}
 	sv.last = b.now
@@ -137,11 +154,11 @@ func (b *Builder) Add(ex *session.Exchange) {
 		headerFields(&ex.Response, &hf)
 		for path, f := range hf.m {
 			if Distinctive(path, f.Value) {
-				b.issue(sv, strings.Clone(f.Value), origin{route, Generalize(path)})
+				b.issue(sv, b.key(f.Value), b.intern(route, Generalize(path)))
 			}
 		}
 		for _, is := range b.bodyIssued(&ex.Response) {
-			b.issue(sv, is.value, origin{route, is.field})
+			b.issue(sv, is.key, b.intern(route, is.field))
 		}
 	}
 	if b.n%sweepEvery == 0 {
@@ -178,20 +195,41 @@ func (b *Builder) bodyIssued(resp *session.Response) []issued {
 	var list []issued
 	for path, f := range bf.m {
 		if Distinctive(path, f.Value) {
-			list = append(list, issued{f.Value, Generalize(path)}) // read into new strings: no clone
+			list = append(list, issued{b.key(f.Value), Generalize(path)})
 		}
 	}
 	if key != 0 {
-		if len(b.bodies) >= maxBodies {
+		if len(b.bodies) >= maxBodies || b.bodyVals+len(list) > maxBodyValues {
 			clear(b.bodies)
+			b.bodyVals = 0
 		}
 		b.bodies[key] = list
+		b.bodyVals += len(list)
 	}
 	return list
 }
 
+// key is v as the Builder keeps it.
+func (b *Builder) key(v string) vkey { return vkey(maphash.String(b.seed, v)) }
+
+// intern returns the one origin of route and field. The table is bounded:
+// past maxOrigins it starts afresh (the origins values hold stay valid,
+// merely no longer shared with those issued after).
+func (b *Builder) intern(route, field string) *origin {
+	o := origin{route, field}
+	if p, ok := b.origins[o]; ok {
+		return p
+	}
+	if len(b.origins) >= maxOrigins {
+		clear(b.origins)
+	}
+	p := &origin{strings.Clone(route), strings.Clone(field)}
+	b.origins[o] = p
+	return p
+}
+
 // issue keeps a value the session's response issued.
-func (b *Builder) issue(sv *sessionValues, v string, o origin) {
+func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
 	if _, ok := sv.vals[v]; !ok {
 		sv.order = append(sv.order, v)
 		b.total++
@@ -262,16 +300,17 @@ func (b *Builder) drop(key string, sv *sessionValues) {
 }
 
 // lookup returns where v was issued: by the session, else recently by any.
-func (b *Builder) lookup(sv *sessionValues, v string) (origin, bool) {
-	if o, ok := sv.vals[v]; ok {
+func (b *Builder) lookup(sv *sessionValues, v string) (*origin, bool) {
+	k := b.key(v)
+	if o, ok := sv.vals[k]; ok {
 		return o, true
 	}
-	o, ok := b.recent[v]
+	o, ok := b.recent[k]
 	return o, ok
 }
 
 // rule notes that a value issued at o was carried back.
-func (b *Builder) rule(o origin) {
+func (b *Builder) rule(o *origin) {
 	if b.all {
 		return
 	}
