@@ -19,7 +19,7 @@ package correlate
 // order rule's data edge across sessions.
 
 // maxRunValues bounds a run table; it keeps the newest values.
-const maxRunValues = 16384
+const maxRunValues = 4096
 
 // minShared is the length from which a value is shared between sessions.
 const minShared = 8
