@@ -293,6 +293,9 @@ func rewriteForm(s string, sub subFunc) string {
 }
 
 func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run *Table) string {
+	if corrplan.Uncarrying(name) {
+		return value
+	}
 	switch {
 	case strings.EqualFold(name, "Cookie"):
 		parts := strings.Split(value, ";")

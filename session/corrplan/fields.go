@@ -93,6 +93,24 @@ func bodyFields(resp *session.Response, out *fieldSet) {
 	}
 }
 
+// uncarrying are the request headers that never carry a server-issued
+// value in practice.
+var uncarrying = [...]string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Content-Type",
+	"Content-Length", "Connection", "Referer", "Origin", "Cache-Control", "Pragma"}
+
+// Uncarrying reports whether a request header of this name (any case)
+// never carries a server-issued value in practice: the plan looks for
+// none there, and the replay's substitution (package replay/correlate)
+// spares it the look-ups, so that both read the same places.
+func Uncarrying(name string) bool {
+	for _, n := range uncarrying {
+		if len(n) == len(name) && strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // fieldSet is Fields' result, made on the first value.
 type fieldSet struct{ m map[string]Field }
 

@@ -486,9 +486,9 @@ func (c *carried) header(name, value string) {
 			c.value("header:"+name, strings.TrimSpace(cred))
 			return
 		}
-	case "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Content-Type",
-		"Content-Length", "Connection", "Referer", "Origin", "Cache-Control", "Pragma":
-		return // never server-issued values in practice; spare the look-ups
+	}
+	if Uncarrying(name) {
+		return
 	}
 	if _, ok := c.b.lookup(c.sv, value); ok || !c.inText(value) {
 		c.value("header:"+name, value)
