@@ -87,17 +87,7 @@ func (s *leafScanner) value() bool {
 }
 
 func (s *leafScanner) object() bool {
-	if s.depth++; s.depth > maxJSONDepth {
-		return false
-	}
-	s.i++
-	n := len(s.path)
-	if s.at('}') {
-		s.i++
-		s.depth--
-		return true
-	}
-	for {
+	return s.members('}', func(_, n int) bool {
 		if !s.at('"') {
 			return false
 		}
@@ -116,58 +106,45 @@ func (s *leafScanner) object() bool {
 			}
 			s.path = append(s.path, k...)
 		}
-		if !s.value() {
-			return false
-		}
-		s.path = s.path[:n]
-		s.space()
-		if s.i >= len(s.doc) {
-			return false
-		}
-		switch s.doc[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
-		}
-	}
+		return s.value()
+	})
 }
 
 func (s *leafScanner) array() bool {
+	return s.members(']', func(k, n int) bool {
+		s.path = append(strconv.AppendInt(append(s.path[:n], '['), int64(k), 10), ']')
+		return s.value()
+	})
+}
+
+// members reads an object's members or an array's elements, from its
+// opening byte at s.i to its closing one: member reads the k-th, given
+// the length of the container's own path.
+func (s *leafScanner) members(closing byte, member func(k, n int) bool) bool {
 	if s.depth++; s.depth > maxJSONDepth {
 		return false
 	}
 	s.i++
 	n := len(s.path)
-	if s.at(']') {
+	if s.at(closing) {
 		s.i++
 		s.depth--
 		return true
 	}
 	for k := 0; ; k++ {
-		s.path = append(strconv.AppendInt(append(s.path[:n], '['), int64(k), 10), ']')
-		if !s.value() {
+		if !member(k, n) {
 			return false
 		}
 		s.path = s.path[:n]
-		s.space()
-		if s.i >= len(s.doc) {
+		if !s.at(',') {
+			if s.i < len(s.doc) && s.doc[s.i] == closing {
+				s.i++
+				s.depth--
+				return true
+			}
 			return false
 		}
-		switch s.doc[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
-		}
+		s.i++
 	}
 }
 
