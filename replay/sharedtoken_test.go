@@ -120,8 +120,12 @@ func TestTokenSharedAcrossConnections(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pacer Pacer
-	}{{"max", Max{}}, {"1x", Speed(1)}} {
-		pacer := tc.pacer
+		conns string
+	}{
+		{"max", Max{}, ConnectionsRecorded},
+		{"1x", Speed(1), ConnectionsRecorded},
+		{"max pooled", Max{}, ConnectionsPooled}, // any connection carries any call
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			live := &tokenIssuer{tokens: map[string]bool{}}
 			target := httptest.NewServer(live)
@@ -136,7 +140,7 @@ func TestTokenSharedAcrossConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 			var res results
-			rep := run(t, target.URL, src, WithPacer(pacer), WithMaxInFlight(64), WithPlan(plan), WithObserver(&res))
+			rep := run(t, target.URL, src, WithPacer(tc.pacer), WithConnections(tc.conns), WithMaxInFlight(64), WithPlan(plan), WithObserver(&res))
 			live.mu.Lock()
 			denied, served := live.denied, live.served
 			live.mu.Unlock()
