@@ -40,6 +40,7 @@ import (
 const (
 	maxPerSession = 1024
 	maxValues     = 1 << 18 // issued values held over all sessions
+	maxSessions   = 1 << 12 // sessions held (the least recently active go first)
 	maxRecent     = 1 << 14 // issued values matched across sessions
 	maxRules      = 4096
 	maxUnreplaced = 256
@@ -143,9 +144,13 @@ func (b *Builder) Add(ex *session.Exchange) {
 	sv := b.sessions[key]
 	if sv == nil {
 		sv = &sessionValues{vals: make(map[vkey]*origin)}
-		b.sessions[key] = sv
+		// A clone: the key may share the decoded block of the recording.
+		b.sessions[strings.Clone(key)] = sv
 	}
 	sv.last = b.now
+	if len(b.sessions) > maxSessions {
+		b.sweep()
+	}
 	route := session.Route(ex.Request.Method, ex.Request.Target)
 	c := carried{b: b, sv: sv, route: route}
 	c.request(&ex.Request)
@@ -264,7 +269,10 @@ func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
 }
 
 // sweep drops sessions idle for longer than the idle time and, while the
-// values held exceed their bound, the least recently active sessions.
+// values or the sessions held exceed their bounds, the least recently
+// active sessions (a recording proxy's tracker may start a session at
+// every login; values carried across sessions are still matched among
+// the recent ones).
 func (b *Builder) sweep() {
 	cutoff := b.now - int64(b.idle)
 	for k, sv := range b.sessions {
@@ -272,7 +280,7 @@ func (b *Builder) sweep() {
 			b.drop(k, sv)
 		}
 	}
-	if b.total <= maxValues {
+	if b.total <= maxValues && len(b.sessions) <= maxSessions {
 		return
 	}
 	type aged struct {
@@ -285,7 +293,7 @@ func (b *Builder) sweep() {
 	}
 	slices.SortFunc(all, func(x, y aged) int { return cmp.Compare(x.last, y.last) })
 	for _, a := range all {
-		if b.total <= maxValues*3/4 {
+		if b.total <= maxValues*3/4 && len(b.sessions) <= maxSessions*3/4 {
 			break
 		}
 		sv := b.sessions[a.key]
