@@ -97,6 +97,7 @@ type dispatcher struct {
 	n        int
 	seq      uint64
 	runs     []*correlate.Table // the run table of each clone (see session)
+	limit    int                // values each session's table keeps (see setLimits)
 	lines    map[lineKey]*line  // the recorded connections replayed; nil when pooled
 }
 
@@ -210,6 +211,7 @@ func (d *dispatcher) one(it *item) {
 	}
 	if d.n++; d.n%1024 == 0 {
 		r.evict(d.sessions, it.offset)
+		d.setLimits()
 		d.evictLines(it.offset)
 	}
 }
@@ -249,7 +251,11 @@ func (d *dispatcher) session(it *item) *sessState {
 		d.bases[it.base] = idx
 	}
 	for len(d.runs) <= it.clone {
-		d.runs = append(d.runs, correlate.NewRunTable())
+		run := correlate.NewRunTable()
+		if d.limit > 0 {
+			run.SetSessionLimit(d.limit)
+		}
+		d.runs = append(d.runs, run)
 	}
 	run := d.runs[it.clone]
 	ss := &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewSessionTable(run), run: run}
@@ -258,7 +264,31 @@ func (d *dispatcher) session(it *item) *sessState {
 		ss.cred = &c
 	}
 	d.sessions[it.key] = ss
+	d.setLimits()
 	return ss
+}
+
+// The budget of live values the sessions' tables keep between them:
+// each of n sessions keeps sessionValues/n of its newest, at least
+// minSessionValues (and at most a table's own bound, 1024). A value of 8
+// characters or more is also in its clone's run table. Without it, 64
+// sessions each learning a login's token every few requests held 64 × 1024
+// tokens, 20 MB, however long the recording.
+const (
+	sessionValues    = 8192
+	minSessionValues = 64
+)
+
+// setLimits shares the budget between the sessions held.
+func (d *dispatcher) setLimits() {
+	n := max(sessionValues/max(len(d.sessions), 1), minSessionValues)
+	if n == d.limit {
+		return
+	}
+	d.limit = n
+	for _, run := range d.runs {
+		run.SetSessionLimit(n)
+	}
 }
 
 // admit takes the task's pending slot and, when its session starts work,

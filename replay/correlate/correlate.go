@@ -68,9 +68,10 @@ type Table struct {
 	// table of its own). A run table itself has the requests under way
 	// whose recorded responses issue values (see Issuing), and used,
 	// set once it holds anything, which spares an empty run table's lock.
-	run     *Table
-	issuing map[string][]issuer
-	used    atomic.Bool
+	run        *Table
+	issuing    map[string][]issuer
+	used       atomic.Bool
+	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
 // NewTable returns an empty table.
@@ -156,14 +157,15 @@ func (t *Table) put(rec string, lv liveValue) {
 	if tokenLike(rec) {
 		t.tokens.add(rec)
 	}
-	for len(t.live) > t.max && len(t.order) > 0 {
+	limit := t.limit()
+	for len(t.live) > limit && len(t.order) > 0 {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
 		t.tokens.remove(old)
 	}
-	if len(t.order) > 2*t.max {
-		t.order = append([]string(nil), t.order[len(t.order)-t.max:]...)
+	if len(t.order) > 2*limit {
+		t.order = append([]string(nil), t.order[len(t.order)-limit:]...)
 	}
 	if t.run != nil && shared(rec) {
 		t.run.share(rec, lv)

@@ -48,6 +48,25 @@ func NewSessionTable(run *Table) *Table {
 	return t
 }
 
+// SetSessionLimit bounds the values each session table sharing with the
+// run table t keeps (newest kept), from its next mapping on: n, within
+// 1 and the bound of a table of its own (1024). A replay divides a budget
+// between its sessions with it, so that what it learns is bounded
+// whatever the number of sessions.
+func (t *Table) SetSessionLimit(n int) {
+	t.perSession.Store(int32(min(max(n, 1), maxValues)))
+}
+
+// limit is the number of values t keeps.
+func (t *Table) limit() int {
+	if t.run != nil {
+		if n := int(t.run.perSession.Load()); n > 0 {
+			return n
+		}
+	}
+	return t.max
+}
+
 // shared reports whether v is shared with the run table.
 func shared(v string) bool { return len(v) >= minShared }
 

@@ -63,3 +63,24 @@ func TestRunTable(t *testing.T) {
 		t.Fatalf("orphans %v, want the failed login's token", rw.Orphans)
 	}
 }
+
+// TestSessionLimit: the run table bounds what each session table sharing
+// with it keeps, the newest kept; the run table still holds the long ones.
+func TestSessionLimit(t *testing.T) {
+	run := NewRunTable()
+	run.SetSessionLimit(2)
+	s := NewSessionTable(run)
+	for _, v := range []string{"recorded-1", "recorded-2", "recorded-3"} {
+		s.Map(v, "live"+v[8:])
+	}
+	if s.Len() != 2 {
+		t.Fatalf("session table holds %d values, want 2", s.Len())
+	}
+	if run.Len() != 3 {
+		t.Fatalf("run table holds %d values, want 3", run.Len())
+	}
+	out, _ := NewSessionTable(run).Rewrite(&session.Request{Method: "GET", Target: "/recorded-1"})
+	if out.Target != "/live-1" {
+		t.Fatalf("the oldest value from the run table: %q", out.Target)
+	}
+}
