@@ -16,7 +16,8 @@ type sessState struct {
 	key   string
 	index int // order of first appearance of the base session
 	clone int
-	table *correlate.Table
+	table *correlate.Table // its own, sharing with run
+	run   *correlate.Table // its clone's run table (see correlate.NewRunTable)
 	cred  *correlate.Credential
 
 	mu          sync.Mutex
@@ -36,6 +37,10 @@ type pending struct {
 	// and the values its recorded response issued (correlate.Issued).
 	rec    schedule.Order
 	fields map[string]correlate.Field // its recorded response's, read once for issued and learning; nil if it had none or the plan learns none (see recordedFields)
+	// seq is its place in the dispatch order, from 1: a request that
+	// carries a value it issues waits for it across sessions (see
+	// correlate.Table.Issuing) only if it comes later.
+	seq uint64
 
 	// Under the session's lock: completed, and next, the request that
 	// waits for this one alone, which the goroutine completing this one
@@ -90,7 +95,10 @@ type dispatcher struct {
 	max      bool
 	routes   routeCache
 	n        int
-	lines    map[lineKey]*line // the recorded connections replayed; nil when pooled
+	seq      uint64
+	runs     []*correlate.Table // the run table of each clone (see session)
+	limit    int                // values each session's table keeps (see setLimits)
+	lines    map[lineKey]*line  // the recorded connections replayed; nil when pooled
 }
 
 // newDispatcher makes the dispatch loop's state; its clock (start) is set
@@ -162,8 +170,13 @@ func (d *dispatcher) one(it *item) {
 	t := &task{it: it, ss: ss, due: due}
 	p := &t.pending
 	p.rec.Start, p.rec.End = it.start, it.end
+	d.seq++
+	p.seq = d.seq
 	if p.fields = r.recordedFields(it); p.fields != nil {
 		p.rec.Issued = correlate.IssuedFields(p.fields)
+		// Other sessions' later requests that carry these values wait
+		// for this one (see prepare) until complete settles them.
+		ss.run.Issuing(p.rec.Issued, p.seq, t)
 	}
 	ss.mu.Lock()
 	t.deps = schedule.Deps(t.dep1[:0], ss.outstanding, it.start, &it.ex.Request)
@@ -198,6 +211,7 @@ func (d *dispatcher) one(it *item) {
 	}
 	if d.n++; d.n%1024 == 0 {
 		r.evict(d.sessions, it.offset)
+		d.setLimits()
 		d.evictLines(it.offset)
 	}
 }
@@ -236,13 +250,45 @@ func (d *dispatcher) session(it *item) *sessState {
 		idx = len(d.bases)
 		d.bases[it.base] = idx
 	}
-	ss := &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewTable()}
+	for len(d.runs) <= it.clone {
+		run := correlate.NewRunTable()
+		if d.limit > 0 {
+			run.SetSessionLimit(d.limit)
+		}
+		d.runs = append(d.runs, run)
+	}
+	run := d.runs[it.clone]
+	ss := &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewSessionTable(run), run: run}
 	if o := &d.r.o; len(o.credentials) > 0 {
 		c := o.credentials[(idx*o.scale+it.clone)%len(o.credentials)]
 		ss.cred = &c
 	}
 	d.sessions[it.key] = ss
+	d.setLimits()
 	return ss
+}
+
+// The budget of live values the sessions' tables keep between them:
+// each of n sessions keeps sessionValues/n of its newest, at least
+// minSessionValues (and at most a table's own bound, 1024). A value of 8
+// characters or more is also in its clone's run table. Without it, 64
+// sessions each learning a login's token every few requests held 64 × 1024
+// tokens, 20 MB, however long the recording.
+const (
+	sessionValues    = 8192
+	minSessionValues = 64
+)
+
+// setLimits shares the budget between the sessions held.
+func (d *dispatcher) setLimits() {
+	n := max(sessionValues/max(len(d.sessions), 1), minSessionValues)
+	if n == d.limit {
+		return
+	}
+	d.limit = n
+	for _, run := range d.runs {
+		run.SetSessionLimit(n)
+	}
 }
 
 // admit takes the task's pending slot and, when its session starts work,
@@ -328,6 +374,7 @@ func (r *Replayer) finish(ss *sessState) {
 // complete marks p done and drops it from the session's outstanding list.
 // It returns the request chained to p, if any, for the caller to run.
 func (r *Replayer) complete(ss *sessState, p *pending) *task {
+	ss.run.Settle(p.rec.Issued, p.seq) // learned already: later requests take the live values
 	ss.mu.Lock()
 	for i, o := range ss.outstanding {
 		if o == p {

@@ -189,7 +189,7 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 	}
 	res.Ready = time.Now()
 
-	req, send := r.prepare(t, res)
+	req, send := r.prepare(t, res, w)
 	if !send {
 		w.report(res)
 		return
@@ -232,7 +232,7 @@ func (r *Replayer) learnNothing(t *task) {
 // prepare applies the rejected and uncorrelated policies, the credentials
 // and the session's live values to the recorded request. send is false
 // when a policy skips it (res says so).
-func (r *Replayer) prepare(t *task, res *Result) (req session.Request, send bool) {
+func (r *Replayer) prepare(t *task, res *Result, w *worker) (req session.Request, send bool) {
 	it, ss, ex := t.it, t.ss, t.it.ex
 	req = ex.Request
 	rejected := ex.Response.Status == http.StatusUnauthorized && ex.Flags&session.FlagNoResponse == 0
@@ -254,7 +254,7 @@ func (r *Replayer) prepare(t *task, res *Result) (req session.Request, send bool
 	}
 	var rw correlate.Rewrite
 	if !rejected || r.o.rejected == RejectedLive {
-		req, rw = ss.table.Rewrite(&req)
+		req, rw = r.rewrite(t, &req, res, w)
 	}
 	res.Target = req.Target
 	res.Substituted = rw.Substituted
@@ -272,6 +272,27 @@ func (r *Replayer) prepare(t *task, res *Result) (req session.Request, send bool
 		}
 	}
 	return req, true
+}
+
+// rewrite substitutes the live values into req. A value that another
+// session's earlier request, still under way, will issue is the order
+// rule's data edge across sessions: the request waits for that one to
+// complete (an order wait, as for its own session's) and is rewritten
+// again with what it learned.
+func (r *Replayer) rewrite(t *task, req *session.Request, res *Result, w *worker) (session.Request, correlate.Rewrite) {
+	for {
+		out, rw := t.ss.table.RewriteAt(req, t.seq)
+		if len(rw.Await) == 0 {
+			return out, rw
+		}
+		for _, a := range rw.Await {
+			by := a.(*task)
+			if wait(by.ss, &by.pending, w) {
+				res.Blocked = true
+			}
+		}
+		res.Ready = time.Now()
+	}
 }
 
 // await sleeps until due, then takes an in-flight slot and the rate

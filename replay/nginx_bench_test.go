@@ -51,7 +51,9 @@ import (
 //	go test ./replay -run '^$' -bench Nginx -benchtime 1x
 //
 // REPRISE_NGINX_ROUNDS (default 5) and REPRISE_NGINX_SECS (default 3, the
-// wrk run's length and the recording's) shorten it for a smoke run.
+// wrk run's length and the recording's) shorten it for a smoke run;
+// REPRISE_NGINX_DIR keeps the recordings, the binary and nginx's
+// configuration in that directory instead of a temporary one.
 func BenchmarkNginx(b *testing.B) {
 	nginxBin := lookNginx()
 	if nginxBin == "" {
@@ -62,6 +64,9 @@ func BenchmarkNginx(b *testing.B) {
 	}
 	rounds, secs := envInt("REPRISE_NGINX_ROUNDS", 5), envInt("REPRISE_NGINX_SECS", 3)
 	dir := b.TempDir()
+	if keep := os.Getenv("REPRISE_NGINX_DIR"); keep != "" {
+		dir = keep // the recordings, the binary and nginx's configuration stay, to profile by hand
+	}
 	bin := buildReprise(b, dir)
 	ng := startBenchNginx(b, nginxBin, dir)
 	for _, loc := range nginxLocations {

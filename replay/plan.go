@@ -15,8 +15,8 @@ import (
 // 5s window held 150k exchanges and every recorded body; these keep the
 // window to a few megabytes whatever the recording's rate.
 const (
-	DefaultWindowExchanges = 8192
-	DefaultWindowBytes     = 8 << 20
+	DefaultWindowExchanges = 2048
+	DefaultWindowBytes     = 2 << 20
 )
 
 // itemOverhead is what an exchange held in the window costs besides its

@@ -180,7 +180,7 @@ func (r *Replayer) Run(ctx context.Context, src session.Source) (*Report, error)
 	// Prepare, then start the clock: the look-ahead window's first fill
 	// and the first requests' connections are ready before the first
 	// request is due.
-	items := newHandoff[*item](1024)
+	items := newHandoff[*item](256)
 	var srcErr error
 	var span spanInfo
 	feedDone := make(chan struct{})

@@ -24,7 +24,11 @@
 // being rewritten inside "17".
 //
 // A Table is one session's state; it is safe for concurrent use, because
-// overlapping requests of a session may complete at the same time.
+// overlapping requests of a session may complete at the same time. A
+// session's table may share what it learns with a run table (see
+// NewRunTable), where every other session of the run finds it: a token
+// one connection's login issued is carried by the client's other
+// connections too.
 package correlate
 
 import (
@@ -33,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/corrplan"
@@ -50,13 +55,23 @@ type liveValue struct {
 
 // Table maps one session's recorded server-issued values to live ones.
 type Table struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	live   map[string]liveValue
 	orphan map[string]struct{}
 	order  []string // insertion order of live, for eviction
 	// tokens are the long token-like recorded values (keys of live or
 	// orphan) searched for inside other text.
 	tokens tokenSet
+	max    int // values kept: maxValues, or maxRunValues in a run table
+
+	// run is the run table the session's table shares with (nil for a
+	// table of its own). A run table itself has the requests under way
+	// whose recorded responses issue values (see Issuing), and used,
+	// set once it holds anything, which spares an empty run table's lock.
+	run        *Table
+	issuing    map[string][]issuer
+	used       atomic.Bool
+	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
 // NewTable returns an empty table.
@@ -65,6 +80,7 @@ func NewTable() *Table {
 		live:   make(map[string]liveValue),
 		orphan: make(map[string]struct{}),
 		tokens: newTokenSet(),
+		max:    maxValues,
 	}
 }
 
@@ -113,6 +129,9 @@ func (t *Table) LearnFields(recFields map[string]Field, live *session.Response) 
 				if tokenLike(rf.Value) {
 					t.tokens.add(rf.Value)
 				}
+				if t.run != nil && shared(rf.Value) {
+					t.run.shareOrphan(rf.Value)
+				}
 			}
 			continue
 		}
@@ -138,14 +157,18 @@ func (t *Table) put(rec string, lv liveValue) {
 	if tokenLike(rec) {
 		t.tokens.add(rec)
 	}
-	for len(t.live) > maxValues && len(t.order) > 0 {
+	limit := t.limit()
+	for len(t.live) > limit && len(t.order) > 0 {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
 		t.tokens.remove(old)
 	}
-	if len(t.order) > 2*maxValues {
-		t.order = append([]string(nil), t.order[len(t.order)-maxValues:]...)
+	if len(t.order) > 2*limit {
+		t.order = append([]string(nil), t.order[len(t.order)-limit:]...)
+	}
+	if t.run != nil && shared(rec) {
+		t.run.share(rec, lv)
 	}
 }
 
@@ -156,26 +179,56 @@ type Rewrite struct {
 	// Orphans lists recorded server-issued values the request carries that
 	// have no live counterpart; non-empty means the request is uncorrelated.
 	Orphans []string
+	// Await lists the requests under way (as given to the run table's
+	// Issuing) whose responses issue values the request carries: the
+	// request must not go before they complete, and is rewritten again
+	// then (see RewriteAt).
+	Await []any
 }
 
 // Rewrite substitutes live values into a copy of req and returns it. The
 // recorded request is never modified.
 func (t *Table) Rewrite(req *session.Request) (session.Request, Rewrite) {
+	return t.RewriteAt(req, 0)
+}
+
+// RewriteAt is Rewrite for the request numbered seq in the replay's
+// dispatch order (see Issuing): a value it carries that the run table
+// knows a request numbered below seq, still under way, to issue is not
+// substituted but named in Await. Seq 0 awaits nothing.
+func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Rewrite) {
 	out := *req
 	var rw Rewrite
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.live) == 0 && len(t.orphan) == 0 {
+	run := t.run
+	if run != nil && run.used.Load() {
+		run.mu.RLock()
+		defer run.mu.RUnlock()
+	} else {
+		run = nil
+	}
+	if len(t.live) == 0 && len(t.orphan) == 0 && run == nil {
 		return out, rw
 	}
 	sub := func(v string) (string, bool, bool) { // new value, number, replaced
-		if lv, ok := t.live[v]; ok {
+		lv, ok := t.live[v]
+		if !ok && run != nil {
+			if by := run.issuer(v, seq); by != nil {
+				if !slices.Contains(rw.Await, by) {
+					rw.Await = append(rw.Await, by)
+				}
+				return v, false, false
+			}
+			lv, ok = run.live[v]
+		}
+		if ok {
 			if lv.text != v {
 				rw.Substituted++
 			}
 			return lv.text, lv.number, true
 		}
-		if _, ok := t.orphan[v]; ok {
+		if t.orphaned(v, run) {
 			rw.Orphans = append(rw.Orphans, v)
 		}
 		return v, false, false
@@ -183,9 +236,9 @@ func (t *Table) Rewrite(req *session.Request) (session.Request, Rewrite) {
 	out.Target = t.rewriteTarget(req.Target, sub)
 	out.Header = make(session.Headers, len(req.Header))
 	for i, h := range req.Header {
-		out.Header[i] = session.Header{Name: h.Name, Value: t.rewriteHeader(h.Name, h.Value, sub, &rw)}
+		out.Header[i] = session.Header{Name: h.Name, Value: t.rewriteHeader(h.Name, h.Value, sub, &rw, run)}
 	}
-	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw)
+	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw, run)
 	if len(out.Body) != len(req.Body) {
 		out.BodySize = req.BodySize + int64(len(out.Body)-len(req.Body))
 	}
@@ -241,7 +294,10 @@ func rewriteForm(s string, sub subFunc) string {
 	return strings.Join(pairs, "&")
 }
 
-func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite) string {
+func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run *Table) string {
+	if corrplan.Uncarrying(name) {
+		return value
+	}
 	switch {
 	case strings.EqualFold(name, "Cookie"):
 		parts := strings.Split(value, ";")
@@ -265,28 +321,36 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite) stri
 	if nv, _, ok := sub(value); ok {
 		return nv
 	}
-	return t.replaceTokens(value, rw)
+	return t.replaceTokens(value, sub, rw, run)
 }
 
-// replaceTokens replaces long token-like recorded values found inside s.
-func (t *Table) replaceTokens(s string, rw *Rewrite) string {
-	for _, tok := range t.tokens.in(s) {
-		if !strings.Contains(s, tok) {
+// replaceTokens replaces long token-like recorded values found inside s,
+// the session's and then the run table's.
+func (t *Table) replaceTokens(s string, sub subFunc, rw *Rewrite, run *Table) string {
+	s = replaceIn(s, t.tokens.in(s), sub, rw)
+	if run != nil {
+		s = replaceIn(s, run.tokens.in(s), sub, rw)
+	}
+	return s
+}
+
+// replaceIn replaces each of toks found in s by what sub gives for it
+// (which counts one substitution; rw counts the other occurrences).
+func replaceIn(s string, toks []string, sub subFunc, rw *Rewrite) string {
+	for _, tok := range toks {
+		n := strings.Count(s, tok)
+		if n == 0 {
 			continue // replaced with an earlier token that held it
 		}
-		if lv, ok := t.live[tok]; ok {
-			if lv.text != tok {
-				rw.Substituted += strings.Count(s, tok)
-				s = strings.ReplaceAll(s, tok, lv.text)
-			}
-		} else {
-			rw.Orphans = append(rw.Orphans, tok)
+		if nv, _, ok := sub(tok); ok && nv != tok {
+			rw.Substituted += n - 1
+			s = strings.ReplaceAll(s, tok, nv)
 		}
 	}
 	return s
 }
 
-func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite) []byte {
+func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
 	if len(body) == 0 {
 		return body
 	}
@@ -295,7 +359,7 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 	case mt == "application/x-www-form-urlencoded":
 		return []byte(rewriteForm(string(body), sub))
 	case strings.HasPrefix(mt, "application/grpc"):
-		return t.rewriteGRPC(body, sub, rw)
+		return t.rewriteGRPC(body, sub, rw, run)
 	case strings.HasSuffix(mt, "json") || (mt == "" && looksJSON(body)):
 		if json.Valid(body) {
 			return rewriteJSON(body, func(_, v string) (string, bool) {
@@ -304,10 +368,16 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite)
 			})
 		}
 	}
-	if t.tokens.len() == 0 {
+	if t.noTokens(run) {
 		return body
 	}
-	return []byte(t.replaceTokens(string(body), rw))
+	return []byte(t.replaceTokens(string(body), sub, rw, run))
+}
+
+// noTokens reports whether neither t nor run (when it was read) holds a
+// token to search for inside text.
+func (t *Table) noTokens(run *Table) bool {
+	return t.tokens.len() == 0 && (run == nil || run.tokens.len() == 0)
 }
 
 // Issued returns the values of resp that a later request carrying them

@@ -28,7 +28,7 @@ const grpcPrefix = 5
 // the one every gRPC implementation has) and compressed again, and sent
 // as recorded in another encoding; bytes after the last whole message (a
 // body cut by the recording's limit) are kept as they were.
-func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite) []byte {
+func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
 	out := make([]byte, 0, len(body))
 	rest := body
 	for len(rest) >= grpcPrefix {
@@ -38,9 +38,9 @@ func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite) []byte {
 		}
 		msg := rest[grpcPrefix : grpcPrefix+int(n)]
 		if rest[0]&1 == 0 {
-			msg = t.rewriteMessage(msg, sub, rw)
+			msg = t.rewriteMessage(msg, sub, rw, run)
 		} else {
-			msg = t.rewriteGzipped(msg, sub, rw)
+			msg = t.rewriteGzipped(msg, sub, rw, run)
 		}
 		out = append(out, rest[0])
 		out = binary.BigEndian.AppendUint32(out, uint32(len(msg)))
@@ -51,7 +51,7 @@ func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite) []byte {
 }
 
 // rewriteMessage substitutes live values in one uncompressed gRPC message.
-func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite) []byte {
+func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
 	if looksJSON(msg) && json.Valid(msg) { // application/grpc+json
 		return rewriteJSON(msg, func(_, v string) (string, bool) {
 			nv, _, ok := sub(v)
@@ -60,20 +60,20 @@ func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite) []byte {
 	}
 	fields, err := pbwire.Parse(msg)
 	if err != nil || len(fields) == 0 {
-		if t.tokens.len() == 0 {
+		if t.noTokens(run) {
 			return msg
 		}
-		return []byte(t.replaceTokens(string(msg), rw))
+		return []byte(t.replaceTokens(string(msg), sub, rw, run))
 	}
 	out, _, err := pbwire.Rewrite(make([]byte, 0, len(msg)), msg, fields, func(f *pbwire.Field) ([]byte, bool) {
 		v := string(f.Bytes)
 		if nv, _, ok := sub(v); ok {
 			return []byte(nv), nv != v
 		}
-		if f.Kind == pbwire.Message || t.tokens.len() == 0 {
+		if f.Kind == pbwire.Message || t.noTokens(run) {
 			return nil, false // descend into a message's fields
 		}
-		if nv := t.replaceTokens(v, rw); nv != v {
+		if nv := t.replaceTokens(v, sub, rw, run); nv != v {
 			return []byte(nv), true
 		}
 		return nil, false
@@ -91,7 +91,7 @@ const maxGzipped = 16 << 20
 // is gzip (by its magic number: the message itself does not name its
 // encoding) and something changed, compressing the result again;
 // otherwise it returns the message as it was.
-func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite) []byte {
+func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
 	if len(msg) < 2 || msg[0] != 0x1f || msg[1] != 0x8b {
 		return msg
 	}
@@ -99,7 +99,7 @@ func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite) []byte {
 	if err != nil {
 		return msg
 	}
-	out := t.rewriteMessage(plain, sub, rw)
+	out := t.rewriteMessage(plain, sub, rw, run)
 	if bytes.Equal(out, plain) {
 		return msg
 	}

@@ -14,6 +14,24 @@ import (
 type tokenSet struct {
 	all    map[string]struct{}
 	byHead map[string][]string // first prefixLen bytes -> tokens
+	// heads counts the tokens by a hash of their first prefixLen bytes
+	// (headBucket): a position of a text whose bucket is empty starts no
+	// token, and is passed over without a map look-up. A session's
+	// Authorization, Host and Accept values were each looked up at every
+	// position once its table held more than scanTokens tokens. Made with
+	// the first token past scanTokens.
+	heads *[headBuckets]uint16
+}
+
+// headBuckets is the size of a tokenSet's heads.
+const headBuckets = 1024
+
+// headBucket is the bucket of the prefixLen bytes of s at i.
+func headBucket(s string, i int) uint32 {
+	_ = s[i+prefixLen-1]
+	h := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - 10))
 }
 
 // scanTokens is how many tokens are searched for one by one: a few
@@ -38,6 +56,14 @@ func (s *tokenSet) add(tok string) {
 	s.all[tok] = struct{}{}
 	h := tok[:prefixLen]
 	s.byHead[h] = append(s.byHead[h], tok)
+	if s.heads == nil && len(s.all) > scanTokens {
+		s.heads = new([headBuckets]uint16)
+		for t := range s.all {
+			s.heads[headBucket(t, 0)]++
+		}
+	} else if s.heads != nil {
+		s.heads[headBucket(tok, 0)]++
+	}
 }
 
 func (s *tokenSet) remove(tok string) {
@@ -45,6 +71,9 @@ func (s *tokenSet) remove(tok string) {
 		return
 	}
 	delete(s.all, tok)
+	if s.heads != nil {
+		s.heads[headBucket(tok, 0)]--
+	}
 	h := tok[:prefixLen]
 	list := s.byHead[h]
 	for i, t := range list {
@@ -67,7 +96,7 @@ func (s *tokenSet) in(text string) []string {
 		return nil
 	}
 	var found []string
-	if len(s.all) <= scanTokens {
+	if s.heads == nil {
 		for tok := range s.all {
 			if strings.Contains(text, tok) {
 				found = append(found, tok)
@@ -76,6 +105,9 @@ func (s *tokenSet) in(text string) []string {
 		return found
 	}
 	for i := 0; i+prefixLen <= len(text); i++ {
+		if s.heads[headBucket(text, i)] == 0 {
+			continue
+		}
 		list, ok := s.byHead[text[i:i+prefixLen]]
 		if !ok {
 			continue

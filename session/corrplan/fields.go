@@ -2,7 +2,6 @@ package corrplan
 
 import (
 	"bytes"
-	"encoding/json"
 	"mime"
 	"net/http"
 	"net/url"
@@ -40,6 +39,13 @@ func Fields(resp *session.Response) map[string]Field {
 	if resp == nil {
 		return nil
 	}
+	headerFields(resp, &out)
+	bodyFields(resp, &out)
+	return out.m
+}
+
+// headerFields sets the fields of resp's headers in out.
+func headerFields(resp *session.Response, out *fieldSet) {
 	for _, h := range resp.Header {
 		name := http.CanonicalHeaderKey(h.Name)
 		switch name {
@@ -54,11 +60,15 @@ func Fields(resp *session.Response) map[string]Field {
 			out.set("header:"+name, Field{Value: h.Value})
 		}
 	}
+}
+
+// bodyFields sets the fields of resp's body in out.
+func bodyFields(resp *session.Response, out *fieldSet) {
 	body := resp.Body
 	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
 		b, err := session.DecodeBody(enc, body, maxDecoded)
 		if err != nil && len(b) == 0 {
-			return out.m
+			return
 		}
 		body = b
 	}
@@ -73,14 +83,32 @@ func Fields(resp *session.Response) map[string]Field {
 			}
 		}
 	case strings.HasSuffix(mt, "json") || LooksJSON(body):
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil {
-			walkJSON("json:", v, &out)
+		if !jsonLeaves(body, "json:", out) {
+			for k := range out.m {
+				if strings.HasPrefix(k, "json:") {
+					delete(out.m, k) // not JSON after all: none of its leaves
+				}
+			}
 		}
 	}
-	return out.m
+}
+
+// uncarrying are the request headers that never carry a server-issued
+// value in practice.
+var uncarrying = [...]string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Content-Type",
+	"Content-Length", "Connection", "Referer", "Origin", "Cache-Control", "Pragma"}
+
+// Uncarrying reports whether a request header of this name (any case)
+// never carries a server-issued value in practice: the plan looks for
+// none there, and the replay's substitution (package replay/correlate)
+// spares it the look-ups, so that both read the same places.
+func Uncarrying(name string) bool {
+	for _, n := range uncarrying {
+		if len(n) == len(name) && strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldSet is Fields' result, made on the first value.
@@ -124,30 +152,6 @@ func MediaType(v string) string {
 		base = strings.ToLower(base)
 	}
 	return base
-}
-
-func walkJSON(path string, v any, out *fieldSet) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			walkJSON(path+"."+k, e, out)
-		}
-	case []any:
-		for i, e := range x {
-			walkJSON(path+"["+itoa(i)+"]", e, out)
-		}
-	case string:
-		out.set(path, Field{Value: x})
-	case json.Number:
-		out.set(path, Field{Value: x.String(), Number: true})
-	}
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
 
 // Distinctive reports whether a value at path is worth correlating: long

@@ -23,6 +23,7 @@ package corrplan
 import (
 	"cmp"
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,26 +40,40 @@ import (
 const (
 	maxPerSession = 1024
 	maxValues     = 1 << 18 // issued values held over all sessions
+	maxSessions   = 1 << 12 // sessions held (the least recently active go first)
 	maxRecent     = 1 << 14 // issued values matched across sessions
 	maxRules      = 4096
 	maxUnreplaced = 256
 	maxScanBody   = 1 << 20 // request bodies read for carried values
 	sweepEvery    = 4096    // exchanges between looks for idle sessions
+	maxBodies     = 1024    // response bodies whose issued values are kept (see bodyIssued)
+	maxBodyValues = 1 << 16 // values kept for them
+	maxOrigins    = 1 << 14 // places values are issued at, interned
+	bodyCacheFrom = 512     // bytes from which a body is worth it
 )
 
 // DefaultIdle is how long a session's issued values are kept after its
 // last exchange, in recording time.
 const DefaultIdle = 30 * time.Minute
 
-// origin is where a value was issued: a route and a rule's field.
+// origin is where a value was issued: a route and a rule's field. The
+// Builder interns them (see intern): the values issued at one place share
+// one.
 type origin struct{ route, field string }
+
+// vkey is a value as the Builder keeps it: its hash (maphash, the
+// Builder's seed). Keeping 64 bits of each value rather than the value
+// and its place made the survey of a recording of per-response ids a
+// third of the replay's peak memory; two values of one recording sharing
+// a hash is a chance of one in 2^64 per pair.
+type vkey uint64
 
 // sessionValues are the values one session's responses issued, newest
 // kept.
 type sessionValues struct {
-	vals  map[string]origin
-	order []string // insertion order of vals, for eviction
-	last  int64    // latest request start, Unix ns
+	vals  map[vkey]*origin
+	order []vkey // insertion order of vals, for eviction
+	last  int64  // latest request start, Unix ns
 }
 
 // Builder computes a plan from exchanges handed to Add in the order they
@@ -67,14 +82,25 @@ type Builder struct {
 	idle      time.Duration
 	sessions  map[string]*sessionValues
 	total     int // values held over all sessions
-	recent    map[string]origin
-	recentQ   []string
+	recent    map[vkey]*origin
+	recentQ   []vkey
+	origins   map[origin]*origin // see intern
 	rules     map[session.CorrelationRule]struct{}
 	unrepl    map[[2]string]*session.UnreplacedValue
 	n         uint64
 	forgotten uint64
 	all       bool
 	now       int64
+	bodies    map[uint64][]issued // see bodyIssued
+	bodyVals  int                 // values held in bodies
+	seed      maphash.Seed
+}
+
+// issued is a distinctive value a response's body issued, at its rule's
+// field (Generalize).
+type issued struct {
+	key   vkey
+	field string
 }
 
 // NewBuilder returns a Builder that keeps a session's values for idle
@@ -86,9 +112,12 @@ func NewBuilder(idle time.Duration) *Builder {
 	return &Builder{
 		idle:     idle,
 		sessions: make(map[string]*sessionValues),
-		recent:   make(map[string]origin),
+		recent:   make(map[vkey]*origin),
+		origins:  make(map[origin]*origin),
 		rules:    make(map[session.CorrelationRule]struct{}),
 		unrepl:   make(map[[2]string]*session.UnreplacedValue),
+		bodies:   make(map[uint64][]issued),
+		seed:     maphash.MakeSeed(),
 	}
 }
 
@@ -114,18 +143,27 @@ func (b *Builder) Add(ex *session.Exchange) {
 	key := SessionKey(ex)
 	sv := b.sessions[key]
 	if sv == nil {
-		sv = &sessionValues{vals: make(map[string]origin)}
-		b.sessions[key] = sv
+		sv = &sessionValues{vals: make(map[vkey]*origin)}
+		// A clone: the key may share the decoded block of the recording.
+		b.sessions[strings.Clone(key)] = sv
 	}
 	sv.last = b.now
+	if len(b.sessions) > maxSessions {
+		b.sweep()
+	}
 	route := session.Route(ex.Request.Method, ex.Request.Target)
 	c := carried{b: b, sv: sv, route: route}
 	c.request(&ex.Request)
 	if ex.Flags&session.FlagNoResponse == 0 && (len(ex.Response.Header) > 0 || len(ex.Response.Body) > 0) {
-		for path, f := range Fields(&ex.Response) {
+		var hf fieldSet
+		headerFields(&ex.Response, &hf)
+		for path, f := range hf.m {
 			if Distinctive(path, f.Value) {
-				b.issue(sv, strings.Clone(f.Value), origin{route, Generalize(path)})
+				b.issue(sv, b.key(f.Value), b.intern(route, Generalize(path)))
 			}
+		}
+		for _, is := range b.bodyIssued(&ex.Response) {
+			b.issue(sv, is.key, b.intern(route, is.field))
 		}
 	}
 	if b.n%sweepEvery == 0 {
@@ -133,8 +171,70 @@ func (b *Builder) Add(ex *session.Exchange) {
 	}
 }
 
+// bodyIssued returns the distinctive values resp's body issues. A body
+// of some size is read once: the values of the next body identical to it
+// (the same bytes, type and encoding: a catalogue, a configuration, a
+// static file every client fetches) are taken from the last reading, so
+// a recording of one large response fetched a thousand times costs one
+// parse. Its values are the Builder's own (never the exchange's bytes).
+func (b *Builder) bodyIssued(resp *session.Response) []issued {
+	if len(resp.Body) == 0 {
+		return nil
+	}
+	var key uint64
+	if len(resp.Body) >= bodyCacheFrom {
+		var h maphash.Hash
+		h.SetSeed(b.seed)
+		h.WriteString(resp.Header.Get("Content-Type"))
+		h.WriteByte(0)
+		h.WriteString(resp.Header.Get("Content-Encoding"))
+		h.WriteByte(0)
+		h.Write(resp.Body)
+		key = h.Sum64()
+		if list, ok := b.bodies[key]; ok {
+			return list
+		}
+	}
+	var bf fieldSet
+	bodyFields(resp, &bf)
+	var list []issued
+	for path, f := range bf.m {
+		if Distinctive(path, f.Value) {
+			list = append(list, issued{b.key(f.Value), Generalize(path)})
+		}
+	}
+	if key != 0 {
+		if len(b.bodies) >= maxBodies || b.bodyVals+len(list) > maxBodyValues {
+			clear(b.bodies)
+			b.bodyVals = 0
+		}
+		b.bodies[key] = list
+		b.bodyVals += len(list)
+	}
+	return list
+}
+
+// key is v as the Builder keeps it.
+func (b *Builder) key(v string) vkey { return vkey(maphash.String(b.seed, v)) }
+
+// intern returns the one origin of route and field. The table is bounded:
+// past maxOrigins it starts afresh (the origins values hold stay valid,
+// merely no longer shared with those issued after).
+func (b *Builder) intern(route, field string) *origin {
+	o := origin{route, field}
+	if p, ok := b.origins[o]; ok {
+		return p
+	}
+	if len(b.origins) >= maxOrigins {
+		clear(b.origins)
+	}
+	p := &origin{strings.Clone(route), strings.Clone(field)}
+	b.origins[o] = p
+	return p
+}
+
 // issue keeps a value the session's response issued.
-func (b *Builder) issue(sv *sessionValues, v string, o origin) {
+func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
 	if _, ok := sv.vals[v]; !ok {
 		sv.order = append(sv.order, v)
 		b.total++
@@ -169,7 +269,10 @@ func (b *Builder) issue(sv *sessionValues, v string, o origin) {
 }
 
 // sweep drops sessions idle for longer than the idle time and, while the
-// values held exceed their bound, the least recently active sessions.
+// values or the sessions held exceed their bounds, the least recently
+// active sessions (a recording proxy's tracker may start a session at
+// every login; values carried across sessions are still matched among
+// the recent ones).
 func (b *Builder) sweep() {
 	cutoff := b.now - int64(b.idle)
 	for k, sv := range b.sessions {
@@ -177,7 +280,7 @@ func (b *Builder) sweep() {
 			b.drop(k, sv)
 		}
 	}
-	if b.total <= maxValues {
+	if b.total <= maxValues && len(b.sessions) <= maxSessions {
 		return
 	}
 	type aged struct {
@@ -190,7 +293,7 @@ func (b *Builder) sweep() {
 	}
 	slices.SortFunc(all, func(x, y aged) int { return cmp.Compare(x.last, y.last) })
 	for _, a := range all {
-		if b.total <= maxValues*3/4 {
+		if b.total <= maxValues*3/4 && len(b.sessions) <= maxSessions*3/4 {
 			break
 		}
 		sv := b.sessions[a.key]
@@ -205,16 +308,17 @@ func (b *Builder) drop(key string, sv *sessionValues) {
 }
 
 // lookup returns where v was issued: by the session, else recently by any.
-func (b *Builder) lookup(sv *sessionValues, v string) (origin, bool) {
-	if o, ok := sv.vals[v]; ok {
+func (b *Builder) lookup(sv *sessionValues, v string) (*origin, bool) {
+	k := b.key(v)
+	if o, ok := sv.vals[k]; ok {
 		return o, true
 	}
-	o, ok := b.recent[v]
+	o, ok := b.recent[k]
 	return o, ok
 }
 
 // rule notes that a value issued at o was carried back.
-func (b *Builder) rule(o origin) {
+func (b *Builder) rule(o *origin) {
 	if b.all {
 		return
 	}
@@ -390,9 +494,9 @@ func (c *carried) header(name, value string) {
 			c.value("header:"+name, strings.TrimSpace(cred))
 			return
 		}
-	case "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Content-Type",
-		"Content-Length", "Connection", "Referer", "Origin", "Cache-Control", "Pragma":
-		return // never server-issued values in practice; spare the look-ups
+	}
+	if Uncarrying(name) {
+		return
 	}
 	if _, ok := c.b.lookup(c.sv, value); ok || !c.inText(value) {
 		c.value("header:"+name, value)

@@ -21,6 +21,18 @@ func ex(sess string, ms int64, method, target string, reqHdr session.Headers, re
 
 var jsonCT = session.Headers{{Name: "Content-Type", Value: "application/json"}}
 
+// catalogue is a JSON body above bodyCacheFrom.
+var catalogue = func() string {
+	s := `{"items":[`
+	for i := range 60 {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf(`{"sku":"SKU-%05d","name":"item %d"}`, i, i)
+	}
+	return s + "]}"
+}()
+
 func TestBuilder(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -76,6 +88,17 @@ func TestBuilder(t *testing.T) {
 			},
 			rules:      []session.CorrelationRule{{Route: "POST /token", Field: "json:.access_token"}},
 			unreplaced: []string{"GET /you header:Authorization"},
+		},
+		{
+			// A large body read once serves its copies: the second
+			// session's copy (under another route) issues its values too.
+			name: "identical large bodies",
+			exchanges: []*session.Exchange{
+				ex("a", 1, "GET", "/catalogue", nil, "", jsonCT, catalogue),
+				ex("b", 2, "GET", "/catalogue.json", nil, "", jsonCT, catalogue),
+				ex("b", 3, "GET", "/items/SKU-00042", nil, "", nil, ""),
+			},
+			rules: []session.CorrelationRule{{Route: "GET /catalogue.json", Field: "json:.items[*].sku"}},
 		},
 	}
 	for _, tt := range tests {

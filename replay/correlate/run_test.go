@@ -1,0 +1,86 @@
+package correlate
+
+import (
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// TestRunTable: what one session learns, another finds in the run table,
+// long values only; a value still to be issued by an earlier request
+// under way is awaited, not substituted, until that request settles.
+func TestRunTable(t *testing.T) {
+	run := NewRunTable()
+	a, b := NewSessionTable(run), NewSessionTable(run)
+	carrier := &session.Request{Method: "GET", Target: "/orders/7", Header: session.Headers{{Name: "Authorization", Value: "Bearer rec-token-0001"}}}
+
+	// Before anything is learned: nothing to do.
+	if out, rw := b.RewriteAt(carrier, 5); rw.Substituted != 0 || len(rw.Await) != 0 || out.Target != "/orders/7" {
+		t.Fatalf("empty run table: %+v %+v", out, rw)
+	}
+	// Request 3 of session a will issue the token: request 5 of session
+	// b awaits it, request 2 (before it) does not.
+	login := "login#3"
+	run.Issuing([]string{"rec-token-0001", "7"}, 3, login)
+	if _, rw := b.RewriteAt(carrier, 5); len(rw.Await) != 1 || rw.Await[0] != login {
+		t.Fatalf("request 5 awaits %v, want the login", rw.Await)
+	}
+	if _, rw := b.RewriteAt(carrier, 2); len(rw.Await) != 0 {
+		t.Fatalf("request 2 awaits %v, want nothing", rw.Await)
+	}
+	// The login's response is learned and it settles: the live token
+	// reaches session b; the short id 7 stays session a's.
+	rec := &session.Response{Header: session.Headers{{Name: "Content-Type", Value: "application/json"}},
+		Body: []byte(`{"token":"rec-token-0001","order":{"id":7}}`)}
+	live := &session.Response{Header: rec.Header, Body: []byte(`{"token":"live-token-9999","order":{"id":42}}`)}
+	if n := a.Learn(rec, live); n != 2 {
+		t.Fatalf("learned %d values, want 2", n)
+	}
+	run.Settle([]string{"rec-token-0001", "7"}, 3)
+	out, rw := b.RewriteAt(carrier, 5)
+	if len(rw.Await) != 0 || rw.Substituted != 1 || out.Header[0].Value != "Bearer live-token-9999" || out.Target != "/orders/7" {
+		t.Fatalf("session b after the login: %+v %+v", out, rw)
+	}
+	if out, _ := a.RewriteAt(carrier, 5); out.Target != "/orders/42" {
+		t.Fatalf("session a's own id: %q, want /orders/42", out.Target)
+	}
+	// A failed issue of another token leaves it an orphan for every
+	// session; a token inside other text is awaited too.
+	run.Issuing([]string{"rec-token-0002"}, 6, "login#6")
+	inText := &session.Request{Method: "POST", Target: "/x", Header: session.Headers{{Name: "X-Note", Value: "see rec-token-0002-and-more please"}}}
+	if _, rw := b.RewriteAt(inText, 8); len(rw.Await) != 0 {
+		t.Fatalf("a short token inside text awaited: %v", rw.Await)
+	}
+	long := "rec-token-long-0000000002"
+	run.Issuing([]string{long}, 6, "login#6")
+	inText.Header[0].Value = "see " + long + " please"
+	if _, rw := b.RewriteAt(inText, 8); len(rw.Await) != 1 {
+		t.Fatalf("a long token inside text: awaits %v, want the login", rw.Await)
+	}
+	a.LearnFields(map[string]Field{"json:.token": {Value: long}}, nil)
+	run.Settle([]string{long}, 6)
+	if _, rw := b.RewriteAt(inText, 8); len(rw.Orphans) != 1 || rw.Orphans[0] != long {
+		t.Fatalf("orphans %v, want the failed login's token", rw.Orphans)
+	}
+}
+
+// TestSessionLimit: the run table bounds what each session table sharing
+// with it keeps, the newest kept; the run table still holds the long ones.
+func TestSessionLimit(t *testing.T) {
+	run := NewRunTable()
+	run.SetSessionLimit(2)
+	s := NewSessionTable(run)
+	for _, v := range []string{"recorded-1", "recorded-2", "recorded-3"} {
+		s.Map(v, "live"+v[8:])
+	}
+	if s.Len() != 2 {
+		t.Fatalf("session table holds %d values, want 2", s.Len())
+	}
+	if run.Len() != 3 {
+		t.Fatalf("run table holds %d values, want 3", run.Len())
+	}
+	out, _ := NewSessionTable(run).Rewrite(&session.Request{Method: "GET", Target: "/recorded-1"})
+	if out.Target != "/live-1" {
+		t.Fatalf("the oldest value from the run table: %q", out.Target)
+	}
+}
