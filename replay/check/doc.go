@@ -25,7 +25,12 @@
 //     engine runs too: a request waits for every request of its session
 //     that had completed before it started in the recording, and for an
 //     earlier one whose response issued a value it carries, whatever the
-//     recorded clocks say.
+//     recorded clocks say; for a value of 8 characters or more issued to
+//     another session (a browser's token, carried on its other
+//     connections) too, as replay shares such values between sessions.
+//     Connections replayed as recorded (replay's default), it also waits
+//     for the request before it on its HTTP/1 connection when that was
+//     another session's and it was not pipelined behind it.
 //   - Caps apply in that order, in due order: an in-flight slot
 //     (--max-inflight, replay's default 64 when unset), then the rate cap
 //     (one limiter, burst 1). --max-sessions delays a session's start

@@ -199,3 +199,54 @@ func TestEngineConnectionWaitsAsPredicted(t *testing.T) {
 		}
 	}
 }
+
+// A request carrying a token another session's login issued waits for
+// that login, as the engine's run table makes it (a browser's connections
+// replayed as sessions of their own): check predicts the wait, and the
+// engine counts it.
+func TestPredictedCrossSessionWait(t *testing.T) {
+	const token = "TOKEN-0123456789abcdef"
+	ms := func(v float64) int64 { return t0 + int64(v*float64(time.Millisecond)) }
+	login := &session.Exchange{Session: "conn-1", Conn: session.Conn{ID: 1},
+		Request:  session.Request{Method: "POST", Target: "/login", Proto: "HTTP/1.1"},
+		Response: session.Response{Proto: "HTTP/1.1", Status: 200, Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"access_token":"` + token + `"}`)},
+		Timing:   session.Timing{RequestStart: ms(0), RequestEnd: ms(0), ResponseStart: ms(99), ResponseEnd: ms(100)}}
+	call := &session.Exchange{Session: "conn-2", Conn: session.Conn{ID: 2},
+		Request:  session.Request{Method: "GET", Target: "/api", Proto: "HTTP/1.1", Header: session.Headers{{Name: "Authorization", Value: "Bearer " + token}}},
+		Response: session.Response{Proto: "HTTP/1.1", Status: 200},
+		Timing:   session.Timing{RequestStart: ms(150), RequestEnd: ms(150), ResponseStart: ms(155), ResponseEnd: ms(160)}}
+	recorded := []*session.Exchange{login, call}
+	rec, err := Build(&shoptest.SliceSource{Exchanges: recorded}, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := CheckPlan(rec, Plan{Speed: 10}, DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Plan.Predicted.OrderWaits; got != 1 {
+		t.Errorf("check predicts %d order waits, want 1 (/api waits for the other session's login)", got)
+	}
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			time.Sleep(100 * time.Millisecond)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"access_token":"LIVE-TOKEN-fedcba9876543210"}`)
+			return
+		}
+		got = r.Header.Get("Authorization")
+	}))
+	defer srv.Close()
+	r, err := replay.New(srv.URL, replay.WithPacer(replay.Speed(10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background(), &shoptest.SliceSource{Exchanges: recorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := int(rep.OrderWait.Count); n != 1 || got != "Bearer LIVE-TOKEN-fedcba9876543210" {
+		t.Errorf("the engine counted %d order waits (want 1) and /api carried %q (want the live token)", n, got)
+	}
+}

@@ -274,6 +274,8 @@ type builder struct {
 	issuers  map[int32][]*issuer // by session: recent responses that issued values
 	edges    [][2]int32          // data edges (issuer, dependent), before sorting
 	lines    map[uint64]linePrev // by recorded connection: its latest request
+	recent   []*issuer           // the latest responses of any session that issued long values
+	scratch  []*issuer
 	lineDeps [][2]int32          // connection edges (earlier, later), before sorting
 	keys     session.SessionKeys // resolved: recorded, recompute or connection
 	named    bool                // some exchange carried a session
@@ -358,9 +360,21 @@ const maxIssuers = 8
 
 // issuer is a recent response of a session that issued values.
 type issuer struct {
-	index int32 // into the builder's requests, before sorting
-	order schedule.Order
+	index   int32 // into the builder's requests, before sorting
+	session int32
+	order   schedule.Order
 }
+
+// maxRunIssuers bounds the recent responses of any session whose issued
+// values other sessions' requests are looked at for (see carries).
+const maxRunIssuers = 16
+
+// minShared is the length from which a value one session's response
+// issued is live in other sessions too: replay shares values of 8
+// characters or more between sessions (package replay/correlate's run
+// table), so that a token a browser's login issued on one connection is
+// live on the others.
+const minShared = 8
 
 func (i *issuer) Order() *schedule.Order { return &i.order }
 
@@ -375,12 +389,20 @@ func (i *issuer) Order() *schedule.Order { return &i.order }
 // to look in.
 func (b *builder) carries(si int32, x *session.Exchange, start int64) {
 	idx := int32(len(b.rec.Requests))
+	var deps []*issuer
 	if prev := b.issuers[si]; len(prev) > 0 {
-		for _, d := range schedule.Carrying(nil, prev, &x.Request) {
+		deps = schedule.Carrying(deps, prev, &x.Request)
+		for _, d := range deps {
 			if d.order.End > start && start != 0 {
 				b.edges = append(b.edges, [2]int32{d.index, idx})
 			}
 		}
+	}
+	// Another session's value: no time rule holds the two apart at
+	// speed, so the edge is kept whatever the clocks say.
+	n := len(deps)
+	for _, d := range schedule.Carrying(deps, b.others(si), &x.Request)[n:] {
+		b.edges = append(b.edges, [2]int32{d.index, idx})
 	}
 	if x.Flags&session.FlagNoResponse != 0 || (len(x.Response.Body) == 0 && len(x.Response.Header) == 0) {
 		return
@@ -389,11 +411,37 @@ func (b *builder) carries(si int32, x *session.Exchange, start int64) {
 	if len(vals) == 0 {
 		return
 	}
-	list := append(b.issuers[si], &issuer{index: idx, order: schedule.Order{Start: start, End: schedule.RecordedEnd(x), Issued: vals}})
+	is := &issuer{index: idx, session: si, order: schedule.Order{Start: start, End: schedule.RecordedEnd(x), Issued: vals}}
+	list := append(b.issuers[si], is)
 	if len(list) > maxIssuers {
 		list = list[len(list)-maxIssuers:]
 	}
 	b.issuers[si] = list
+	var long []string
+	for _, v := range vals {
+		if len(v) >= minShared {
+			long = append(long, v)
+		}
+	}
+	if len(long) > 0 {
+		sh := *is
+		sh.order.Issued = long
+		b.recent = append(b.recent, &sh)
+		if len(b.recent) > maxRunIssuers {
+			b.recent = slices.Delete(b.recent, 0, len(b.recent)-maxRunIssuers)
+		}
+	}
+}
+
+// others returns the recent issuers of sessions other than si.
+func (b *builder) others(si int32) []*issuer {
+	b.scratch = b.scratch[:0]
+	for _, is := range b.recent {
+		if is.session != si {
+			b.scratch = append(b.scratch, is)
+		}
+	}
+	return b.scratch
 }
 
 // linePrev is the latest request read of a recorded connection.
