@@ -499,3 +499,60 @@ func (d *decoder) headerList() Headers {
 	}
 	return h
 }
+
+// Connection record (kind 5, format 1.2) close bits, after the party.
+const (
+	connReset  = 4 // the close was an RST
+	connClosed = 8 // closed_delta is known
+)
+
+// encodeConn appends c's record body (FORMAT.md, "Connection record").
+func encodeConn(b []byte, c *ConnInfo) []byte {
+	b = binary.AppendUvarint(b, c.ID)
+	b = appendAddrPort(b, c.Client)
+	b = appendAddrPort(b, c.Server)
+	b = binary.AppendVarint(b, c.Opened)
+	by := byte(c.ClosedBy) & 3
+	if c.Reset {
+		by |= connReset
+	}
+	var delta int64
+	if c.Closed != 0 {
+		by |= connClosed
+		delta = c.Closed - c.Opened
+	}
+	b = append(b, by)
+	b = binary.AppendVarint(b, delta)
+	return binary.AppendUvarint(b, uint64(c.Exchanges))
+}
+
+// decodeConn reads a connection record body, ignoring bytes after the
+// fields it knows.
+func decodeConn(rec []byte, c *ConnInfo) error {
+	d := decoder{b: rec}
+	c.ID = d.uvarint()
+	c.Client = d.addrPort()
+	c.Server = d.addrPort()
+	c.Opened = d.varint()
+	by := d.byte()
+	delta := d.varint()
+	n := d.uvarint()
+	if d.err != nil {
+		return d.err
+	}
+	if p := Party(by & 3); p <= PartyServer {
+		c.ClosedBy = p
+	} else {
+		return fmt.Errorf("connection %d: closed by party %d", c.ID, p)
+	}
+	c.Reset = by&connReset != 0
+	c.Closed = 0
+	if by&connClosed != 0 {
+		c.Closed = c.Opened + delta
+	}
+	if n > 1<<40 {
+		return fmt.Errorf("connection %d: %d exchanges", c.ID, n)
+	}
+	c.Exchanges = int(n)
+	return nil
+}

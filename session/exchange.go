@@ -62,6 +62,43 @@ type Conn struct {
 	Protocol Protocol `json:",omitempty"`
 }
 
+// ConnInfo is what a recording knows of one connection as a whole: when it
+// opened and closed, who closed it, and how many exchanges it carried
+// (format 1.2, record kind 5). It is written when the connection ends, or
+// when the capture does, so it follows the connection's exchanges in the
+// file; a recording made before 1.2 has none, and a replay then goes by
+// the Conn.ID of its exchanges alone.
+type ConnInfo struct {
+	ID     uint64 // Conn.ID of its exchanges
+	Client netip.AddrPort
+	Server netip.AddrPort
+	// Opened is the connection's SYN, or its first byte when the capture
+	// began after the SYN (Unix ns).
+	Opened int64
+	// Closed is when the first FIN or RST was sent; when ClosedBy is
+	// PartyNone it is the last moment the connection was seen (it went
+	// idle, or was still open when the capture ended). 0: unknown.
+	Closed int64
+	// ClosedBy is who sent the first FIN or RST: PartyClient,
+	// PartyServer, or PartyNone when neither did while it was watched.
+	ClosedBy Party
+	// Reset is set when that close was an RST.
+	Reset bool
+	// Exchanges counts the exchanges the connection carried.
+	Exchanges int
+}
+
+// String names the party: "client", "server" or "none".
+func (p Party) String() string {
+	switch p {
+	case PartyClient:
+		return "client"
+	case PartyServer:
+		return "server"
+	}
+	return "none"
+}
+
 // Protocol names the wire protocol of a connection.
 type Protocol uint8
 

@@ -181,6 +181,16 @@ func (fw *FileWriter) WriteTimeline(t *Timeline) error {
 	return fw.cur.WriteTimeline(t)
 }
 
+// WriteConn writes a connection record to the current part.
+func (fw *FileWriter) WriteConn(c *ConnInfo) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return ErrClosed
+	}
+	return fw.cur.WriteConn(c)
+}
+
 // SetMetadata replaces the metadata of the current and later parts.
 func (fw *FileWriter) SetMetadata(m Metadata) {
 	fw.mu.Lock()
@@ -410,7 +420,7 @@ func (m *MultiReader) openPart(path string) (*part, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000, maxTimelines: DefaultMaxTimelines}}}
+	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000, maxTimelines: DefaultMaxTimelines, maxConns: DefaultMaxConns}}}
 	h := make([]byte, headerSize)
 	n, err := f.ReadAt(h, 0)
 	if err := checkHeader(path, h[:n], err); err != nil {
@@ -629,6 +639,12 @@ type TimelineWriter interface {
 	WriteTimeline(*Timeline) error
 }
 
+// ConnWriter is implemented by sinks that store connection records (a
+// Writer, a FileWriter).
+type ConnWriter interface {
+	WriteConn(*ConnInfo) error
+}
+
 // Copy writes every exchange of src to dst and returns how many it wrote.
 // Damage reported by src (a *CorruptError) does not stop the copy: the
 // reports are joined into the returned error, so a caller can keep what
@@ -665,5 +681,32 @@ func Copy(dst Sink, src Source) (int64, error) {
 			}
 		}
 	}
+	if err := copyConns(dst, src); err != nil {
+		return n, err
+	}
 	return n, errors.Join(damage...)
+}
+
+// copyConns copies the connection records of src (a Reader, or a
+// MultiReader's readers) to dst, when dst stores them.
+func copyConns(dst Sink, src Source) error {
+	cw, ok := dst.(ConnWriter)
+	if !ok {
+		return nil
+	}
+	var rs []*Reader
+	switch s := src.(type) {
+	case *Reader:
+		rs = []*Reader{s}
+	case *MultiReader:
+		rs = s.Readers()
+	}
+	for _, r := range rs {
+		for i := range r.conns {
+			if err := cw.WriteConn(&r.conns[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -18,7 +18,7 @@ const (
 	FormatMajor = 1
 	// FormatMinor is the minor version this package writes. Minor versions
 	// only add record kinds or append fields, which older readers skip.
-	FormatMinor = 1
+	FormatMinor = 2
 
 	headerSize      = 16
 	blockHeaderSize = 32
@@ -54,6 +54,7 @@ const (
 	KindExchange RecordKind = 2 // one Exchange, binary (FORMAT.md)
 	KindTimeline RecordKind = 3 // one Timeline as JSON
 	KindIndex    RecordKind = 4 // the trailer's Index as JSON
+	KindConn     RecordKind = 5 // one ConnInfo, binary (FORMAT.md, 1.2)
 )
 
 // RecordKind says what a record inside a block holds.

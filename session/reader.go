@@ -18,6 +18,7 @@ type readerOptions struct {
 	path         string
 	maxDamage    int
 	maxTimelines int
+	maxConns     int
 }
 
 // DefaultMaxTimelines is how many session timelines a Reader keeps unless
@@ -34,6 +35,24 @@ func MaxTimelines(n int) ReaderOption {
 			return fmt.Errorf("max timelines %d: use 0 or more", n)
 		}
 		o.maxTimelines = n
+		return nil
+	}
+}
+
+// DefaultMaxConns is how many connection records a Reader keeps unless
+// told otherwise.
+const DefaultMaxConns = 1 << 20
+
+// MaxConns bounds how many connection records (ConnInfo) a Reader keeps
+// in memory (default DefaultMaxConns); later ones are counted in
+// Stats.ConnsNotKept. A replay goes by the exchanges' connection ids for
+// a connection without its record.
+func MaxConns(n int) ReaderOption {
+	return func(o *readerOptions) error {
+		if n < 0 {
+			return fmt.Errorf("max connections %d: use 0 or more", n)
+		}
+		o.maxConns = n
 		return nil
 	}
 }
@@ -63,7 +82,11 @@ type Stats struct {
 	Timelines int64 `json:"timelines"` // timeline records read
 	// TimelinesNotKept counts timelines read but not kept (MaxTimelines).
 	TimelinesNotKept int64 `json:"timelines_not_kept"`
-	UnknownRecords   int64 `json:"unknown_records"` // records of kinds this reader skips
+	// Conns counts connection records read, ConnsNotKept those read but
+	// not kept (MaxConns).
+	Conns          int64 `json:"conns,omitempty"`
+	ConnsNotKept   int64 `json:"conns_not_kept,omitempty"`
+	UnknownRecords int64 `json:"unknown_records"` // records of kinds this reader skips
 	// Damaged counts the damaged regions found (each one is a
 	// CorruptError); SkippedBytes and LostRecords add up what they cost.
 	// LostRecords counts only records that damaged blocks' readable
@@ -107,6 +130,7 @@ type Reader struct {
 	haveMeta  bool
 	metaFinal bool // meta came from the trailer; the header's copy is older
 	timelines []Timeline
+	conns     []ConnInfo
 	index     *Index
 
 	stats   Stats
@@ -124,7 +148,7 @@ var _ Source = (*Reader)(nil)
 // with ErrNotRecording or a *VersionError when the header is wrong; damage
 // later on is reported by Next.
 func NewReader(r io.Reader, opts ...ReaderOption) (*Reader, error) {
-	o := readerOptions{maxDamage: 1000, maxTimelines: DefaultMaxTimelines}
+	o := readerOptions{maxDamage: 1000, maxTimelines: DefaultMaxTimelines, maxConns: DefaultMaxConns}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -229,6 +253,11 @@ func (r *Reader) Metadata() Metadata { return r.meta }
 // Timelines returns the session timelines read so far (all of them once
 // Next has returned io.EOF, up to MaxTimelines).
 func (r *Reader) Timelines() []Timeline { return r.timelines }
+
+// Conns returns the connection records read so far (format 1.2; none in
+// an older file). They follow their connections' exchanges in the file,
+// so all are known only once Next has returned io.EOF.
+func (r *Reader) Conns() []ConnInfo { return r.conns }
 
 // Index returns the trailer index, or nil when it has not been read (it is
 // read at the end of the stream, or up front by Open).
@@ -337,6 +366,17 @@ func (r *Reader) readRecord(ex *Exchange) error {
 			r.timelines = append(r.timelines, t)
 		} else {
 			r.stats.TimelinesNotKept++
+		}
+	case KindConn:
+		var c ConnInfo
+		if err := decodeConn(body, &c); err != nil {
+			return r.badRecord(fmt.Errorf("connection: %w", err))
+		}
+		r.stats.Conns++
+		if len(r.conns) < r.o.maxConns {
+			r.conns = append(r.conns, c)
+		} else {
+			r.stats.ConnsNotKept++
 		}
 	case KindIndex:
 		ix := new(Index)

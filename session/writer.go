@@ -248,6 +248,24 @@ func (w *Writer) WriteTimeline(t *Timeline) error {
 	return nil
 }
 
+// WriteConn appends what is known of one connection as a whole (format
+// 1.2); a capture writes it when the connection ends.
+func (w *Writer) WriteConn(c *ConnInfo) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.scratch = encodeConn(w.scratch[:0], c)
+	if err := w.appendRecord(KindConn, w.scratch); err != nil {
+		return err
+	}
+	if len(w.raw) >= w.o.blockSize {
+		return w.flushBlock()
+	}
+	return nil
+}
+
 // SetMetadata replaces the metadata that Close writes at the end of the
 // file (the header's copy, written by NewWriter, stays as it was).
 func (w *Writer) SetMetadata(m Metadata) {
