@@ -63,6 +63,7 @@ type Pipeline struct {
 	mu      sync.Mutex
 	c       session.Counters
 	tlsErrs []error
+	conns   []session.ConnInfo // ended, not yet taken (TakeConns)
 }
 
 var _ session.Source = (*Pipeline)(nil)
@@ -463,6 +464,7 @@ type stream struct {
 	// side's TLS records waited for secrets; 0 when none.
 	endAt [2]int64
 	first bool // the first byte has been seen
+	life  tcpLife
 }
 
 func (s *stream) conn() *httpstream.Conn {
@@ -482,6 +484,7 @@ func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly
 	// Connections already open when the capture began have no SYN: start
 	// them at their first segment instead of waiting for one.
 	*start = true
+	s.life.packet(tcp, side(dir), ci.Timestamp.UnixNano())
 	if tcp.RST {
 		s.rst[side(dir)] = true
 	}
@@ -614,5 +617,6 @@ func (s *stream) close() {
 	}
 	if s.c != nil {
 		s.c.Close()
+		s.p.endConn(s)
 	}
 }

@@ -248,9 +248,10 @@ func Record(ctx context.Context, src session.Source, sink RecordSink, opts ...Re
 // item is what the reading goroutine hands the writer: an exchange,
 // timelines of finished sessions, or the source's end.
 type item struct {
-	x   *session.Exchange
-	tls []session.Timeline
-	err error
+	x     *session.Exchange
+	tls   []session.Timeline
+	conns []session.ConnInfo
+	err   error
 }
 
 // Record is the one loop that writes a recording, whatever the source: it
@@ -285,7 +286,8 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 		}
 	}
 	stopTicker := r.tick(sink, counters)
-	queue, quit, producer := r.produce(r.source(src))
+	cs, _ := src.(ConnSource)
+	queue, quit, producer := r.produce(r.source(src), cs)
 	res, n, done, err := r.write(ctx, queue, sink, counters, &own)
 	close(quit)
 	if done {
@@ -375,10 +377,10 @@ func (r *Recorder) tick(sink RecordSink, counters func() session.Counters) (stop
 }
 
 // produce reads src in a goroutine of its own into the returned queue,
-// with the timelines of finished sessions between the exchanges. The
-// tracker is used by that goroutine only. It stops when src ends or quit
-// is closed.
-func (r *Recorder) produce(src session.Source) (<-chan item, chan struct{}, *sync.WaitGroup) {
+// with the timelines of finished sessions and the connections cs says
+// ended (when src is a ConnSource) between the exchanges. The tracker is
+// used by that goroutine only. It stops when src ends or quit is closed.
+func (r *Recorder) produce(src session.Source, cs ConnSource) (<-chan item, chan struct{}, *sync.WaitGroup) {
 	queue := make(chan item, 1024)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
@@ -399,8 +401,18 @@ func (r *Recorder) produce(src session.Source) (<-chan item, chan struct{}, *syn
 				return false
 			}
 		}
+		conns := func() bool {
+			if cs == nil {
+				return true
+			}
+			c := cs.TakeConns()
+			return len(c) == 0 || send(item{conns: c})
+		}
 		for n := 1; ; n++ {
 			x, err := src.Next()
+			if (err != nil || n%64 == 0) && !conns() {
+				return
+			}
 			if err != nil && r.tracker != nil {
 				if tls := r.tracker.Close(); len(tls) > 0 && !send(item{tls: tls}) {
 					return
@@ -454,6 +466,12 @@ func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink
 			}
 			continue
 		}
+		if it.conns != nil {
+			if werr := writeConns(sink, it.conns); werr != nil {
+				return res, n, false, werr
+			}
+			continue
+		}
 		if it.err != nil {
 			if !errors.Is(it.err, io.EOF) {
 				err = it.err
@@ -482,6 +500,20 @@ func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink
 			return res, n, false, nil
 		}
 	}
+}
+
+// writeConns writes connection records to sink, when it stores them.
+func writeConns(sink RecordSink, conns []session.ConnInfo) error {
+	cw, ok := sink.(session.ConnWriter)
+	if !ok {
+		return nil
+	}
+	for i := range conns {
+		if err := cw.WriteConn(&conns[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // redacting applies the redaction to each exchange as it leaves src.

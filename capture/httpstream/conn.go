@@ -170,6 +170,7 @@ type Conn struct {
 	respNext int    // index in queue of the next request awaiting a response
 	skipResp int    // responses to skip: their requests were given up or lost
 	index    int
+	emitted  int    // exchanges handed to Events.Exchange
 	kind     string // unsupported kind once detected
 	closed   bool
 	started  bool // a request was parsed
@@ -201,6 +202,13 @@ func New(cfg Config, ev Events) *Conn {
 // Conn returns the connection identity stamped on exchanges; Client and
 // Server are zero until the roles are known.
 func (c *Conn) Conn() session.Conn { return c.info }
+
+// Client returns the client's side, or Unknown while the roles are not
+// known.
+func (c *Conn) Client() Side { return c.client }
+
+// Exchanges counts the exchanges emitted so far.
+func (c *Conn) Exchanges() int { return c.emitted }
 
 // Unsupported returns the kind of traffic that made the parser stop, or "".
 func (c *Conn) Unsupported() string { return c.kind }
@@ -464,6 +472,7 @@ func (c *Conn) unsupported(kind string) {
 func (c *Conn) emitReady() {
 	n := 0
 	for n < len(c.queue) && c.queue[n].reqDone && c.queue[n].respDone {
+		c.emitted++
 		c.ev.Exchange(c.queue[n].x)
 		c.queue[n] = nil
 		n++

@@ -19,9 +19,12 @@ func (e h2events) Started(x *session.Exchange) {
 	e.c.started = true
 	e.c.ev.RequestStarted(x)
 }
-func (e h2events) Exchange(x *session.Exchange) { e.c.ev.Exchange(x) }
-func (e h2events) Dropped(x *session.Exchange)  { e.c.ev.Dropped(x) }
-func (e h2events) Undecodable(reason string)    { e.c.ev.Unsupported(KindUndecodableStream + reason) }
+func (e h2events) Exchange(x *session.Exchange) {
+	e.c.emitted++
+	e.c.ev.Exchange(x)
+}
+func (e h2events) Dropped(x *session.Exchange) { e.c.ev.Dropped(x) }
+func (e h2events) Undecodable(reason string)   { e.c.ev.Unsupported(KindUndecodableStream + reason) }
 
 // isPreface reports whether data, a direction's first bytes, begin the
 // HTTP/2 client preface (all of it, or as much as data holds).
