@@ -45,6 +45,9 @@ type conn struct {
 	index    int
 
 	closeOnce sync.Once
+
+	lifeMu sync.Mutex
+	life   connLife
 }
 
 // exchange is one request/response being relayed. The request side fills
@@ -79,6 +82,7 @@ func (p *Proxy) newConn(c net.Conn) *conn {
 		cr:      bufio.NewReaderSize(countReader{c, &p.bytesUp}, bufSize),
 		cw:      bufio.NewWriterSize(c, bufSize),
 		pending: make(chan *exchange, 64),
+		life:    connLife{opened: time.Now().UnixNano()},
 	}
 	p.conns.Add(1)
 	p.open.Add(1)
@@ -132,7 +136,7 @@ func (c *conn) finish(e *exchange) {
 	c.inflight.Add(-1)
 	e.x.Flags |= e.reqFlags | e.resFlags
 	e.x.Warnings = append(append(e.x.Warnings, e.reqWarn...), e.resWarn...)
-	c.p.emit(&e.x)
+	c.emit(&e.x)
 }
 
 // serve is the request side: it reads each request from the client,
@@ -140,6 +144,7 @@ func (c *conn) finish(e *exchange) {
 func (c *conn) serve() {
 	defer func() {
 		c.close()
+		c.record()
 		c.p.open.Add(-1)
 		c.p.mu.Lock()
 		delete(c.p.live, c)
@@ -163,6 +168,7 @@ func (c *conn) serve() {
 	var buf []byte
 	for {
 		if err := waitData(c.cr, nopFlusher{c.uw}); err != nil {
+			c.ended(session.PartyClient, err)
 			c.endRequests(err)
 			return
 		}
@@ -413,7 +419,7 @@ func (c *conn) badGateway(e *exchange, fr http1.Body, derr error) {
 	}
 	e.x.Warnings = append(e.x.Warnings, e.reqWarn...)
 	e.x.Warnings = append(e.x.Warnings, "upstream unreachable, the proxy answered 502: "+errText(derr))
-	c.p.emit(&e.x)
+	c.emit(&e.x)
 	closeWrite(c.client)
 	c.inflight.Add(-1)
 }
@@ -434,6 +440,7 @@ func (c *conn) relayResponses() {
 	var buf []byte
 	for {
 		if err := waitData(c.ur, c.cw); err != nil {
+			c.ended(session.PartyServer, err)
 			return
 		}
 		start := time.Now().UnixNano()
@@ -516,6 +523,9 @@ func (c *conn) relayResponses() {
 		}
 		e.x.Timing.ResponseEnd = time.Now().UnixNano()
 		c.finish(e)
+		if err == nil && b.Kind == http1.CloseBody {
+			c.ended(session.PartyServer, io.EOF) // the body ended with the upstream's close
+		}
 		if err != nil || b.Kind == http1.CloseBody {
 			return
 		}

@@ -60,7 +60,7 @@ func (e h2events) Started(*session.Exchange) {
 
 func (e h2events) Exchange(x *session.Exchange) {
 	e.c.inflight.Add(-1)
-	e.c.p.emit(x)
+	e.c.emit(x)
 }
 
 func (e h2events) Dropped(*session.Exchange) { e.c.inflight.Add(-1) }

@@ -221,6 +221,7 @@ type Proxy struct {
 	protocols   map[string]uint64
 	probe       h2Probe
 	live        map[*conn]struct{}
+	connRecs    []session.ConnInfo // ended connections, not yet taken (TakeConns)
 }
 
 // New returns a proxy forwarding to upstream, an http:// or https:// URL
