@@ -68,6 +68,8 @@ type line struct {
 	busy    atomic.Int64  // its requests dispatched and not yet done
 
 	mu sync.Mutex // guards its tasks' wrote and wroteC
+
+	life *lineLife // its recorded open and close; nil without a record
 }
 
 // onLine puts t on its recorded connection's line, making the line on
@@ -90,6 +92,7 @@ func (d *dispatcher) onLine(t *task) {
 	}
 	ln.lastOff = it.offset
 	ln.busy.Add(1)
+	ln.life.firstRequest()
 	t.line = ln
 	if ln.h2 != nil {
 		// An HTTP/2 connection multiplexes: its streams wait for no
@@ -118,10 +121,16 @@ func (d *dispatcher) onLine(t *task) {
 // newLine makes the line of it's recorded connection: HTTP/2 when its
 // exchanges go on streams (see useH2).
 func (d *dispatcher) newLine(it *item) *line {
+	ln := &line{}
 	if d.r.useH2(it.ex) {
-		return &line{h2: d.r.wire.h2.NewLine()}
+		ln.h2 = d.r.wire.h2.NewLine()
+	} else {
+		ln.wl = d.r.wire.NewLine()
 	}
-	return &line{wl: d.r.wire.NewLine()}
+	if d.r.o.recConns != nil && !d.max {
+		ln.life = d.lifeOf(it)
+	}
+	return ln
 }
 
 // open opens the line's connection ahead of its first request.
@@ -134,6 +143,7 @@ func (ln *line) open(ctx context.Context) error {
 
 // close closes the line's connection.
 func (ln *line) close() {
+	ln.life.end()
 	if ln.h2 != nil {
 		ln.h2.Close()
 		return
@@ -235,6 +245,7 @@ func (ln *line) written(t *task) {
 func (ln *line) done(t *task) {
 	ln.written(t)
 	ln.busy.Add(-1)
+	ln.requestDone()
 }
 
 // maxLines bounds the lines kept: past it, the lines idle longest (in
@@ -354,6 +365,9 @@ type ConnReport struct {
 	StreamWaits uint64 `json:"stream_waits,omitempty"`
 	// TLS says what the handshakes of an https run cost; nil for http.
 	TLS *TLSReport `json:"tls,omitempty"`
+	// Life says how the recorded opens and closes were followed; nil
+	// when the recording has no connection records (before format 1.2).
+	Life *LifeReport `json:"life,omitempty"`
 }
 
 // connReport makes the run's ConnReport.
@@ -375,6 +389,7 @@ func (r *Replayer) connReport() *ConnReport {
 	}
 	cr.Connect = h.summary(false)
 	cr.TLS = tlsReport(s.TLS, s2.TLS)
+	cr.Life = r.lifeReport()
 	return cr
 }
 
@@ -386,6 +401,7 @@ func (c *ConnReport) summary(b *strings.Builder) {
 	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
 		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
 	c.TLS.summary(b)
+	c.Life.summary(b)
 	if c.HTTP2 > 0 {
 		fmt.Fprintf(b, "  connections  %d of them HTTP/2; %d streams waited for the server's concurrency limit\n", c.HTTP2, c.StreamWaits)
 	}
@@ -421,6 +437,7 @@ func mergeConnections(reps []*Report) *ConnReport {
 		m.MaxInFlight = max(m.MaxInFlight, c.MaxInFlight)
 		mergeUpper(&m.Connect, c.Connect)
 		m.TLS = mergeTLS(m.TLS, c.TLS)
+		m.Life = mergeLife(m.Life, c.Life)
 	}
 	return m
 }

@@ -134,6 +134,7 @@ func (d *dispatcher) dispatch(batch []*item, more bool, items *handoff[*item]) {
 		}
 	}()
 	for {
+		d.openAhead(batch)
 		for _, it := range batch {
 			d.one(it)
 		}

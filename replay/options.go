@@ -110,8 +110,9 @@ type options struct {
 	stages        []ramp.StagePlan
 	ratePerSecond float64
 	compare       *compare.Comparer
-	connections   string // see WithConnections; "" is recorded
-	protocol      string // see WithProtocol; "" is auto
+	connections   string    // see WithConnections; "" is recorded
+	recConns      connTable // see WithRecordedConns
+	protocol      string    // see WithProtocol; "" is auto
 
 	// Issue 18: scale-out (shard.go).
 	shard     Shard

@@ -80,6 +80,9 @@ type Replayer struct {
 	// unlined counts the requests that went on the pool in a
 	// recorded-connections run (see onLine).
 	unlined atomic.Uint64
+	// lives counts what the recorded connections' opens and closes did
+	// (connsrec.go).
+	lives lifeStats
 	// blockedDue is the due time (Unix ns) of the request the dispatcher
 	// holds while it waits at a cap, 0 when it waits at none.
 	blockedDue atomic.Int64

@@ -23,6 +23,9 @@ type Survey struct {
 	// (PlanComputed says which).
 	Plan         *session.CorrelationPlan
 	PlanComputed bool
+	// Conns are the recording's connection records (format 1.2), for
+	// WithRecordedConns; none for an older recording.
+	Conns []session.ConnInfo
 }
 
 // Span is the time from the first request's start to the last one's.
@@ -50,6 +53,7 @@ func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
 			if b != nil {
 				s.Plan = b.Plan()
 			}
+			s.Conns = connRecords(src)
 			return s, nil
 		}
 		if err != nil {

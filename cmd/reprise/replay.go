@@ -264,7 +264,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	if md := rd.Metadata(); len(md) > 0 && md[0].Start != 0 {
 		opts = append(opts, replay.WithOrigin(md[0].Start))
 	}
-	opts = append(opts, replay.WithPlan(survey.Plan))
+	opts = append(opts, replay.WithPlan(survey.Plan), replay.WithRecordedConns(survey.Conns))
 	opts = append(opts, replay.WithLabels(map[string]string{"recording": strings.Join(rd.Paths(), ","), "tool": Version()}))
 	id, err := replay.IdentifyRecording(rd.Paths()...)
 	if err != nil {

@@ -140,6 +140,23 @@ func (l *Line) Close() {
 	l.mu.Unlock()
 }
 
+// ServerClosed reports whether the server has closed the line's idle
+// connection (then dropped, counted as closed by the server), or a
+// response already ended it; false while it is open or busy.
+func (l *Line) ServerClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.c
+	if c == nil {
+		return true
+	}
+	if l.queued > 0 || c.alive() {
+		return false
+	}
+	l.drop(c, true)
+	return true
+}
+
 // writeDeadline and readDeadline bound a write and a read each by the
 // timeout, moving a deadline only once it has aged by 1/64 of it (see
 // exchange); a line's Write and Read may run at once, so each moves its
