@@ -55,9 +55,12 @@ type Summary struct {
 	TokenEvents             []Count `json:"token_events"`
 	// TLS is set when the capture met TLS: what it decrypted and what it
 	// could not read, by server name.
-	TLS    *TLS   `json:"tls,omitempty"`
-	Losses Losses `json:"losses"`
-	Damage Damage `json:"damage"`
+	TLS *TLS `json:"tls,omitempty"`
+	// Connections is what the connection records say (format 1.2); nil
+	// for an older recording.
+	Connections *Conns `json:"connections,omitempty"`
+	Losses      Losses `json:"losses"`
+	Damage      Damage `json:"damage"`
 	// Quick is set when the summary came from the files' trailer indexes
 	// alone (Quick): routes and latencies are then left out.
 	Quick bool `json:"quick"`
@@ -231,6 +234,7 @@ type Builder struct {
 	rate     rateCounter
 	unsup    map[string]uint64
 	tls      map[string]int64
+	conns    *connBuilder
 }
 
 type routeKey struct{ method, route string }
@@ -356,6 +360,7 @@ func (b *Builder) AddFile(f *File, r *session.Reader) {
 	f.Finished = st.Finished
 	b.AddCounters(md.Counters)
 	b.s.Timelines += int(st.Timelines)
+	b.addConns(r.Conns())
 	d := &b.s.Damage
 	d.Regions += st.Damaged
 	d.SkippedBytes += st.SkippedBytes
@@ -402,6 +407,7 @@ func (b *Builder) Summary() *Summary {
 	}
 	s.Losses.Unsupported = b.unsup
 	s.TLS = b.tlsSummary()
+	s.Connections = b.conns.summary()
 	for st, n := range b.statuses {
 		s.Statuses = append(s.Statuses, StatusCount{st, n})
 	}

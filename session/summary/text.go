@@ -14,6 +14,7 @@ import (
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
 	s.writeShape(&b)
+	s.writeConns(&b)
 	s.writeTLS(&b)
 	s.writeRoutes(&b)
 	s.writeLosses(&b)
