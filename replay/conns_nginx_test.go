@@ -50,7 +50,8 @@ func startNginx(t *testing.T) *nginx {
 	server {
 		listen %s;
 		location / { return 200 "ok\n"; }
-	}`, addr), "$connection $connection_requests $msec $request_time $request_uri")
+		location = /chromium/index.html { default_type text/html; return 200 '%s'; }
+	}`, addr, chromiumPage), "$connection $connection_requests $msec $request_time $request_uri")
 	return &nginx{url: "http://" + addr, log: filepath.Join(dir, "access.log")}
 }
 
@@ -129,6 +130,13 @@ func recordedPerConn(exs []*session.Exchange) []int {
 // returns the exchanges, in the order the proxy finished them.
 func record(t *testing.T, upstream string, clients func(base string)) []*session.Exchange {
 	t.Helper()
+	exs, _ := recordConns(t, upstream, clients)
+	return exs
+}
+
+// recordConns is record, returning the proxy's connection records too.
+func recordConns(t *testing.T, upstream string, clients func(base string)) ([]*session.Exchange, []session.ConnInfo) {
+	t.Helper()
 	p, err := proxy.New(upstream)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +166,7 @@ func record(t *testing.T, upstream string, clients func(base string)) []*session
 	served()
 	<-read
 	t.Logf("recorded in %v", time.Since(t0))
-	return exs
+	return exs, p.TakeConns()
 }
 
 // keepAlive returns a client with one kept-alive connection of its own.
@@ -338,7 +346,9 @@ func logTiming(t *testing.T, lines []logLine, dues map[string]time.Time, limit t
 // mixedClients is a mixed capture: curl fetching three URLs on one
 // connection, an ab-style burst of six kept-alive clients sending back to
 // back, a client pipelining five requests on one connection, clients that
-// send Connection: close, and an HTTP/1.0 client without keep-alive.
+// send Connection: close, an HTTP/1.0 client without keep-alive, and
+// headless Chromium loading a page of 20 subresources on its parallel
+// connections.
 func mixedClients(t *testing.T) func(base string) {
 	return func(base string) {
 		if curl, err := exec.LookPath("curl"); err == nil {
@@ -359,6 +369,56 @@ func mixedClients(t *testing.T) func(base string) {
 			raw(t, host, fmt.Sprintf("GET /close/%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i), 1)
 		}
 		raw(t, host, "GET /http10 HTTP/1.0\r\n\r\n", 1)
+		if bin := chromiumBin(); bin != "" {
+			chromium(t, bin, base+"/chromium/index.html")
+		} else {
+			t.Log("chromium is not installed (Debian package chromium): the mixed capture has no browser")
+		}
+	}
+}
+
+// chromiumPage is the page headless Chromium loads in the mixed capture:
+// its subresources, found at once by the parser, are fetched in parallel,
+// on as many connections as Chromium opens for them.
+var chromiumPage = func() string {
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html><head><title>mixed</title>`)
+	for i := range 4 {
+		fmt.Fprintf(&b, `<link rel="stylesheet" href="/chromium/css/%d.css"><script src="/chromium/js/%d.js"></script>`, i, i)
+	}
+	b.WriteString(`</head><body>`)
+	for i := range chromiumImages {
+		fmt.Fprintf(&b, `<img src="/chromium/img/%d.png">`, i)
+	}
+	b.WriteString(`</body></html>`)
+	return b.String()
+}()
+
+// chromiumImages is the images on chromiumPage, beside 4 stylesheets and
+// 4 scripts.
+const chromiumImages = 12
+
+// chromiumBin returns Debian's chromium, or "" when it is not installed.
+func chromiumBin() string {
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	p, _ := exec.LookPath("chromium")
+	return p
+}
+
+// chromium loads url in headless Chromium (a fresh profile, no cache)
+// until its load event, bounded to a minute.
+func chromium(t *testing.T, bin, url string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--disable-features=Translate,OptimizationHints,MediaRouter", "--user-data-dir="+t.TempDir(), "--dump-dom", url)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("chromium: %v\n%s", err, out)
 	}
 }
 
@@ -389,9 +449,24 @@ func raw(t *testing.T, addr, reqs string, n int) {
 // the recorded one.
 func TestNginxConnectionsMixed(t *testing.T) {
 	n := startNginx(t)
-	exs := record(t, n.url, mixedClients(t))
+	exs, conns := recordConns(t, n.url, mixedClients(t))
 	want := recordedPerConn(exs)
 	t.Logf("recorded %d exchanges on %d connections", len(exs), len(want))
+	if chromiumBin() != "" {
+		// The page and its 20 subresources, each once, on connections
+		// of Chromium's own; favicon.ico may come too.
+		onConn, got := map[uint64]int{}, 0
+		for _, ex := range exs {
+			if strings.HasPrefix(ex.Request.Target, "/chromium/") {
+				onConn[ex.Conn.ID]++
+				got++
+			}
+		}
+		t.Logf("chromium: %d requests on %d connections %v", got, len(onConn), onConn)
+		if got != 1+8+chromiumImages {
+			t.Errorf("chromium made %d requests for the page and its subresources, want %d", got, 1+8+chromiumImages)
+		}
+	}
 	prev, piped := map[uint64]*session.Exchange{}, 0
 	for _, ex := range exs {
 		if p := prev[ex.Conn.ID]; p != nil && ex.Timing.RequestStart < p.Timing.ResponseStart {
@@ -400,7 +475,7 @@ func TestNginxConnectionsMixed(t *testing.T) {
 		prev[ex.Conn.ID] = ex
 	}
 	t.Logf("%d requests were pipelined in the recording", piped)
-	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)))
+	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)), WithRecordedConns(conns))
 	if got := perConn(lines); !slices.Equal(got, want) {
 		t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
 		for _, l := range lines {
@@ -430,6 +505,9 @@ func TestNginxConnectionsMixed(t *testing.T) {
 	t.Log(b.String())
 	if c := rep.Connections; c == nil || c.Opened != uint64(len(want)) || c.ClosedByServer+c.ClosedByClient != c.Opened {
 		t.Errorf("connections report %+v, want %d opened and as many closed", c, len(want))
+	}
+	if l := rep.Connections.Life; l == nil || l.Recorded != uint64(len(want)) {
+		t.Errorf("recorded connections report %+v, want %d connections replayed with their records", l, len(want))
 	}
 }
 
