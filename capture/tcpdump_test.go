@@ -1,21 +1,17 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,79 +157,8 @@ func TestTcpdumpFixture(t *testing.T) {
 	testkit.Golden(t, filepath.Join("testdata", "tcpdump-lo.golden.json"), js, *update)
 }
 
-// startTcpdump captures tcp port on iface ("lo", or "any" for Linux
-// cooked framing) into a new pcap, and returns its path and a func that
-// stops the capture and returns what tcpdump said. It skips the test when
-// tcpdump is missing or not permitted.
+// startTcpdump is testkit.StartTcpdump (see there).
 func startTcpdump(t *testing.T, iface, addr string) (string, func() string) {
 	t.Helper()
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		t.Skip("tcpdump not installed: skipping the real-capture test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: skipping the real-capture test")
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	path := filepath.Join(t.TempDir(), "lo.pcap")
-	cmd := exec.Command(tcpdump, "-i", iface, "--immediate-mode", "-B", "131072", "-U", "-s", "0", "-w", path, "tcp", "port", port)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot run tcpdump (%v): skipping the real-capture test", err)
-	}
-	ready := make(chan string, 1)
-	said := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var all []string
-		for sc.Scan() {
-			all = append(all, sc.Text())
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- ""
-			}
-		}
-		ready <- strings.Join(all, "; ")
-		said <- strings.Join(all, "; ")
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			cmd.Wait()
-			t.Skipf("tcpdump not permitted here (%s): skipping the real-capture test", msg)
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Skip("tcpdump did not start within 10s: skipping the real-capture test")
-	}
-	// "listening on" can come before the kernel delivers packets to
-	// tcpdump's socket: knock (connect and close, no bytes, so no
-	// exchange) until the capture file shows a packet past its header.
-	waitCapturing(t, addr, path)
-	return path, func() string {
-		time.Sleep(500 * time.Millisecond) // let the last packets reach the file
-		cmd.Process.Signal(syscall.SIGINT)
-		if !testkit.WaitOrKill(cmd, 10*time.Second) {
-			t.Fatal("tcpdump did not stop")
-		}
-		return <-said
-	}
-}
-
-// waitCapturing opens and closes empty connections to addr until the pcap at
-// path holds a packet (it is more than the 24-byte file header), or skips
-// the test after 10 s.
-func waitCapturing(t *testing.T, addr, path string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
-		if fi, err := os.Stat(path); err == nil && fi.Size() > 24 {
-			return
-		}
-	}
-	t.Skip("tcpdump saw no packet within 10s of starting: skipping the real-capture test")
+	return testkit.StartTcpdump(t, iface, addr)
 }
