@@ -4,6 +4,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/capture"
+	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
@@ -450,6 +453,110 @@ func raw(t *testing.T, addr, reqs string, n int) {
 func TestNginxConnectionsMixed(t *testing.T) {
 	n := startNginx(t)
 	exs, conns := recordConns(t, n.url, mixedClients(t))
+	replayMixed(t, n, exs, conns)
+}
+
+// The mixed clients captured with tcpdump on lo, straight to nginx, and
+// imported: the recording holds the connections nginx served, each with
+// its record (who closed it, its exchanges), and replays on as many.
+func TestNginxConnectionsMixedTcpdump(t *testing.T) {
+	n := startNginx(t)
+	from := n.size()
+	path, stop := testkit.StartTcpdump(t, "lo", strings.TrimPrefix(n.url, "http://"))
+	mixedClients(t)(n.url)
+	t.Logf("tcpdump: %s", stop())
+	time.Sleep(50 * time.Millisecond) // nginx logs as the response ends
+	served, _ := n.since(t, from)
+	exs, conns := importPcap(t, path)
+	if got, want := recordedPerConn(exs), perConn(served); !slices.Equal(got, want) {
+		t.Errorf("the capture holds requests per connection %v, nginx served %v", got, want)
+	}
+	checkConnRecords(t, exs, conns)
+	replayMixed(t, n, exs, conns)
+}
+
+// importPcap records a pcap file through the one recording loop and
+// returns its exchanges and connection records.
+func importPcap(t *testing.T, path string) ([]*session.Exchange, []session.ConnInfo) {
+	t.Helper()
+	src, err := pcapfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p, err := capture.FromPackets(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := session.NewWriter(&buf, session.Metadata{Source: "pcap:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := capture.Record(context.Background(), p, w); err != nil {
+		t.Fatal(err)
+	}
+	r, err := session.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exs []*session.Exchange
+	for {
+		ex := new(session.Exchange)
+		if err := r.Read(ex); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		exs = append(exs, ex)
+	}
+	return exs, r.Conns()
+}
+
+// checkConnRecords checks the records of the mixed clients' connections
+// against their exchanges and what each client did: the Connection: close
+// and HTTP/1.0 ones were closed by nginx, the others by their client.
+func checkConnRecords(t *testing.T, exs []*session.Exchange, conns []session.ConnInfo) {
+	t.Helper()
+	type seen struct {
+		n           int
+		first, last int64
+		target      string
+	}
+	by := map[uint64]*seen{}
+	for _, ex := range exs {
+		s := by[ex.Conn.ID]
+		if s == nil {
+			s = &seen{first: ex.Timing.RequestStart, target: ex.Request.Target}
+			by[ex.Conn.ID] = s
+		}
+		s.n++
+		s.last = max(s.last, ex.Timing.ResponseEnd)
+	}
+	recs := map[uint64]session.ConnInfo{}
+	for _, c := range conns {
+		recs[c.ID] = c
+	}
+	for id, s := range by {
+		c, ok := recs[id]
+		if !ok {
+			t.Errorf("connection %d (%s): no record", id, s.target)
+			continue
+		}
+		want := session.PartyClient
+		if strings.HasPrefix(s.target, "/close/") || s.target == "/http10" {
+			want = session.PartyServer
+		}
+		if c.Exchanges != s.n || c.ClosedBy != want || c.Opened > s.first || c.Closed < s.last {
+			t.Errorf("connection %d (%s, %d exchanges, %d to %d): record %+v, want closed by %v", id, s.target, s.n, s.first, s.last, c, want)
+		}
+	}
+}
+
+// replayMixed replays a mixed capture at 1x with its connection records
+// and checks nginx saw its connections.
+func replayMixed(t *testing.T, n *nginx, exs []*session.Exchange, conns []session.ConnInfo) {
+	t.Helper()
 	want := recordedPerConn(exs)
 	t.Logf("recorded %d exchanges on %d connections", len(exs), len(want))
 	if chromiumBin() != "" {
