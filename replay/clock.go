@@ -2,20 +2,41 @@ package replay
 
 import "time"
 
-// sleepUntil waits until due on a timer. It returns false, at once, when
-// stop or done closes during the wait.
+// sleepUntil waits until due. It returns false when stop or done closes
+// during the wait (at once during its coarse part, after at most
+// preciseSpan during its precise part).
 //
-// It does not yield (spin) through the last stretch before due, though an
-// idle Go runtime may fire a timer up to a millisecond late: measured with
-// TestFidelityLong (20 000 requests against the shop on the same 2-core
-// machine), a spinning goroutine took the core the target needed and the
-// p99 of arrival against due time went from 1.25 ms to 1.6 ms at 1x and
-// from 1.4 ms to 2.5-3.2 ms at 10x (5 ms with one spinner per core), for
-// a p50 gain of 0.15 ms. A chain of back-to-back requests does not wait on
-// a timer at all (TestNginxChainLatency is the same either way).
+// A Go timer alone fires up to a millisecond late: an idle runtime waits
+// for its next timer in epoll_wait, whose timeout is in whole
+// milliseconds, rounded up below one. Measured on the 2-core test
+// machine, 1,000 sleeps of 0.2-2 ms woke p50 0.57 ms and p90 1.0 ms late
+// on a Go timer, p50 31 µs and p90 48 µs late on a timerfd. So the last
+// stretch before due (preciseSpan, longer than that rounding) is waited
+// on a precise sleeper where the system has one (a timerfd the netpoller
+// watches, on Linux; see clock_linux.go), and nothing spins: a spinning
+// goroutine took the core the target needed (TestFidelityLong's p99 went
+// from 1.25 ms to 1.6 ms at 1x and to 2.5-3.2 ms at 10x).
 func sleepUntil(due time.Time, stop, done <-chan struct{}) bool {
-	return sleepTimer(time.Until(due), stop, done)
+	if d := time.Until(due) - preciseSpan; d > 0 && !sleepTimer(d, stop, done) {
+		return false
+	}
+	if !sleepPrecise(due) {
+		return sleepTimer(time.Until(due), stop, done)
+	}
+	select {
+	case <-stop:
+		return false
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
+
+// preciseSpan is the stretch before a due time waited on the precise
+// sleeper: longer than a Go timer's lateness, so that the coarse wait
+// before it ends in time.
+const preciseSpan = 2 * time.Millisecond
 
 func sleepTimer(d time.Duration, stop, done <-chan struct{}) bool {
 	if d <= 0 {
