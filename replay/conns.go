@@ -286,12 +286,23 @@ func (d *dispatcher) evictLines(now time.Duration) {
 	}
 }
 
-// closeLines closes every line: the run is over.
+// closeLines closes every line: the run is over. The connections still
+// open are counted apart (ConnReport.ClosedAtEnd).
 func (d *dispatcher) closeLines() {
+	if len(d.lines) == 0 {
+		return
+	}
+	before := d.r.clientCloses()
 	for k, ln := range d.lines {
 		ln.close()
 		delete(d.lines, k)
 	}
+	d.r.lives.atEnd.Add(d.r.clientCloses() - before)
+}
+
+// clientCloses counts the connections the client side has closed so far.
+func (r *Replayer) clientCloses() uint64 {
+	return r.wire.Stats().ClosedByClient + r.wire.h2.Stats().ClosedByClient
 }
 
 // prepareWindow is how far into the run, on the run's clock, the lines
@@ -348,6 +359,9 @@ type ConnReport struct {
 	Reused         uint64 `json:"reused"` // requests sent on a connection that had carried one
 	ClosedByClient uint64 `json:"closed_by_client"`
 	ClosedByServer uint64 `json:"closed_by_server"`
+	// ClosedAtEnd counts, among ClosedByClient, the recorded connections
+	// still open when the run ended, which the replay closed then.
+	ClosedAtEnd uint64 `json:"closed_at_end,omitempty"`
 	// Connect is the time to open a connection (TCP connect, and the TLS
 	// handshake for https).
 	Connect Histogram `json:"connect"`
@@ -390,6 +404,7 @@ func (r *Replayer) connReport() *ConnReport {
 	cr.Connect = h.summary(false)
 	cr.TLS = tlsReport(s.TLS, s2.TLS)
 	cr.Life = r.lifeReport()
+	cr.ClosedAtEnd = r.lives.atEnd.Load()
 	return cr
 }
 
@@ -398,8 +413,12 @@ func (c *ConnReport) summary(b *strings.Builder) {
 	if c == nil {
 		return
 	}
-	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client and %d by the server; connect p50 %s p99 %s max %s\n",
-		c.Mode, c.Opened, c.Reused, c.ClosedByClient, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
+	atEnd := ""
+	if c.ClosedAtEnd > 0 {
+		atEnd = fmt.Sprintf(" (%d as the run ended)", c.ClosedAtEnd)
+	}
+	fmt.Fprintf(b, "  connections  %s: %d opened, %d requests reused one, closed %d by the client%s and %d by the server; connect p50 %s p99 %s max %s\n",
+		c.Mode, c.Opened, c.Reused, c.ClosedByClient, atEnd, c.ClosedByServer, FormatMS(c.Connect.P50), FormatMS(c.Connect.P99), FormatMS(c.Connect.Max))
 	c.TLS.summary(b)
 	c.Life.summary(b)
 	if c.HTTP2 > 0 {
@@ -430,6 +449,7 @@ func mergeConnections(reps []*Report) *ConnReport {
 		m.Reused += c.Reused
 		m.ClosedByClient += c.ClosedByClient
 		m.ClosedByServer += c.ClosedByServer
+		m.ClosedAtEnd += c.ClosedAtEnd
 		m.InFlightWaits += c.InFlightWaits
 		m.Pooled += c.Pooled
 		m.HTTP2 += c.HTTP2

@@ -52,6 +52,7 @@ type lifeStats struct {
 	serverCloses    atomic.Uint64 // recorded server closes the target made
 	serverCloseMiss atomic.Uint64 // recorded server closes the target did not make
 	recordedBy      [3]atomic.Uint64
+	atEnd           atomic.Uint64 // closed by the replay when the run ended
 }
 
 // lineLife is a line's recorded life: when, on the run's clock, its

@@ -129,6 +129,11 @@ func TestRecordedOpenClose(t *testing.T) {
 	if got != want {
 		t.Errorf("life report %+v, want %+v", l, want)
 	}
+	// Only the connection of /first and /last was open when the run
+	// ended; connection 1 was closed at its time, 2 and 3 before.
+	if c := rep.Connections; c.ClosedAtEnd != 1 {
+		t.Errorf("%d connections closed as the run ended, want 1 (report %+v)", c.ClosedAtEnd, c)
+	}
 	var sum strings.Builder
 	rep.WriteSummary(&sum)
 	if !strings.Contains(sum.String(), "3 as recorded (1 closed by the client, 2 by the server, 0 left open)") {
