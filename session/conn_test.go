@@ -69,6 +69,27 @@ func TestConnRecords(t *testing.T) {
 		t.Errorf("stats: %d connection records, %d unknown; want 3, 0", s.Conns, s.UnknownRecords)
 	}
 
+	// Copy (slice, merge) keeps the records.
+	r2, err := NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w2, _ := NewWriter(&out, Metadata{Source: "copy"})
+	if n, err := Copy(w2, r2); err != nil || n != 3 {
+		t.Fatalf("Copy = %d, %v", n, err)
+	}
+	w2.Close()
+	r3, _ := NewReader(bytes.NewReader(out.Bytes()))
+	for {
+		if _, err := r3.Next(); err != nil {
+			break
+		}
+	}
+	if got := r3.Conns(); len(got) != 3 || got[2] != conns[2] {
+		t.Errorf("copied connection records %+v", got)
+	}
+
 	rec := encodeConn(nil, &conns[1])
 	for cut := range len(rec) {
 		var c ConnInfo

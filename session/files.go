@@ -181,16 +181,6 @@ func (fw *FileWriter) WriteTimeline(t *Timeline) error {
 	return fw.cur.WriteTimeline(t)
 }
 
-// WriteConn writes a connection record to the current part.
-func (fw *FileWriter) WriteConn(c *ConnInfo) error {
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	if fw.closed {
-		return ErrClosed
-	}
-	return fw.cur.WriteConn(c)
-}
-
 // SetMetadata replaces the metadata of the current and later parts.
 func (fw *FileWriter) SetMetadata(m Metadata) {
 	fw.mu.Lock()
@@ -639,12 +629,6 @@ type TimelineWriter interface {
 	WriteTimeline(*Timeline) error
 }
 
-// ConnWriter is implemented by sinks that store connection records (a
-// Writer, a FileWriter).
-type ConnWriter interface {
-	WriteConn(*ConnInfo) error
-}
-
 // Copy writes every exchange of src to dst and returns how many it wrote.
 // Damage reported by src (a *CorruptError) does not stop the copy: the
 // reports are joined into the returned error, so a caller can keep what
@@ -685,28 +669,4 @@ func Copy(dst Sink, src Source) (int64, error) {
 		return n, err
 	}
 	return n, errors.Join(damage...)
-}
-
-// copyConns copies the connection records of src (a Reader, or a
-// MultiReader's readers) to dst, when dst stores them.
-func copyConns(dst Sink, src Source) error {
-	cw, ok := dst.(ConnWriter)
-	if !ok {
-		return nil
-	}
-	var rs []*Reader
-	switch s := src.(type) {
-	case *Reader:
-		rs = []*Reader{s}
-	case *MultiReader:
-		rs = s.Readers()
-	}
-	for _, r := range rs {
-		for i := range r.conns {
-			if err := cw.WriteConn(&r.conns[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

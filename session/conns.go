@@ -1,0 +1,41 @@
+package session
+
+// ConnWriter is implemented by sinks that store connection records (a
+// Writer, a FileWriter).
+type ConnWriter interface {
+	WriteConn(*ConnInfo) error
+}
+
+// WriteConn writes a connection record to the current part.
+func (fw *FileWriter) WriteConn(c *ConnInfo) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if fw.closed {
+		return ErrClosed
+	}
+	return fw.cur.WriteConn(c)
+}
+
+// copyConns copies the connection records of src (a Reader, or a
+// MultiReader's readers) to dst, when dst stores them.
+func copyConns(dst Sink, src Source) error {
+	cw, ok := dst.(ConnWriter)
+	if !ok {
+		return nil
+	}
+	var rs []*Reader
+	switch s := src.(type) {
+	case *Reader:
+		rs = []*Reader{s}
+	case *MultiReader:
+		rs = s.Readers()
+	}
+	for _, r := range rs {
+		for i := range r.conns {
+			if err := cw.WriteConn(&r.conns[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
