@@ -83,3 +83,32 @@ func TestConnRecords(t *testing.T) {
 		}
 	}
 }
+
+// An HTTP/2 connection's record: its streams counted as its exchanges,
+// and the client's close (the transport's CloseIdleConnections) seen.
+func TestConnRecordsH2(t *testing.T) {
+	up := h2cUpstream(t)
+	r := startProxy(t, up.URL)
+	cl := h2cClient()
+	for i := range 3 {
+		resp, err := cl.Get(fmt.Sprintf("http://%s/s%d", r.addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	cl.CloseIdleConnections()
+	var conns []session.ConnInfo
+	for deadline := time.Now().Add(5 * time.Second); len(conns) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		conns = r.p.TakeConns()
+	}
+	xs := r.stop(t)
+	if len(conns) != 1 || len(xs) != 3 {
+		t.Fatalf("%d connection records and %d exchanges, want 1 and 3: %+v", len(conns), len(xs), conns)
+	}
+	if c := conns[0]; c.ClosedBy != session.PartyClient || c.Exchanges != 3 || c.ID != xs[0].Conn.ID {
+		t.Errorf("record %+v, want closed by the client after 3 exchanges", c)
+	}
+}

@@ -119,6 +119,11 @@ func (h *h2relay) relay(dir int, dst io.Writer, r *bufio.Reader, w *bufio.Writer
 			}
 		}
 		if err != nil {
+			by := session.PartyServer
+			if dir == http2.FromClient {
+				by = session.PartyClient
+			}
+			h.c.ended(by, err)
 			if nc, ok := dst.(net.Conn); !isEOF(err) || !ok || !closeWrite(nc) {
 				h.c.close()
 			}
