@@ -16,6 +16,12 @@ import "time"
 // watches, on Linux; see clock_linux.go), and nothing spins: a spinning
 // goroutine took the core the target needed (TestFidelityLong's p99 went
 // from 1.25 ms to 1.6 ms at 1x and to 2.5-3.2 ms at 10x).
+//
+// It costs CPU: 20,000 requests at 2,000/s against nginx on the same
+// (loaded, 2-core) machine took 131-144 µs of the replay's CPU a request
+// with it and 73-87 µs on Go timers alone, for a lag p50 of 0.035 ms
+// against 0.5 ms. Each precise wake-up wakes the runtime alone, where a
+// millisecond's timers used to share one.
 func sleepUntil(due time.Time, stop, done <-chan struct{}) bool {
 	if d := time.Until(due) - preciseSpan; d > 0 && !sleepTimer(d, stop, done) {
 		return false
