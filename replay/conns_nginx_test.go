@@ -240,11 +240,23 @@ func replayed(t *testing.T, n *nginx, exs []*session.Exchange, opts ...Option) (
 // replayedSpan is replayed, measuring the span of the targets under span.
 func replayedSpan(t *testing.T, n *nginx, exs []*session.Exchange, span string, opts ...Option) ([]logLine, *Report, *dueLog) {
 	t.Helper()
+	return replayedSpans(t, n, exs, []string{span}, opts...)
+}
+
+// replayedSpans is replayedSpan with more spans: the first as
+// replayedSpan's, the others' first send and last response in the
+// dueLog's also.
+func replayedSpans(t *testing.T, n *nginx, exs []*session.Exchange, spans []string, opts ...Option) ([]logLine, *Report, *dueLog) {
+	t.Helper()
+	span := spans[0]
 	// nginx logs a request after its response went out: let the lines
 	// of what came before settle first.
 	time.Sleep(100 * time.Millisecond)
 	from := n.size()
-	dues := &dueLog{m: map[string]time.Time{}, span: span, sent: map[string]time.Time{}, done: map[string]time.Time{}}
+	dues := &dueLog{m: map[string]time.Time{}, span: span, sent: map[string]time.Time{}, done: map[string]time.Time{}, also: map[string]*[2]time.Time{}}
+	for _, p := range spans[1:] {
+		dues.also[p] = &[2]time.Time{}
+	}
 	rep := run(t, n.url, source(exs...), append(opts, WithObserver(dues))...)
 	if !rep.Completed {
 		var b strings.Builder
@@ -263,7 +275,8 @@ type dueLog struct {
 	m          map[string]time.Time
 	span       string
 	first, end time.Time
-	sent, done map[string]time.Time // of the targets under span
+	sent, done map[string]time.Time     // of the targets under span
+	also       map[string]*[2]time.Time // more spans: first send, last response
 }
 
 func (d *dueLog) Observe(r *Result) {
@@ -277,6 +290,16 @@ func (d *dueLog) Observe(r *Result) {
 			d.end = r.Done
 		}
 		d.sent[r.Target], d.done[r.Target] = r.Sent, r.Done
+	}
+	for p, fe := range d.also {
+		if strings.HasPrefix(r.Target, p) && !r.Sent.IsZero() {
+			if fe[0].IsZero() || r.Sent.Before(fe[0]) {
+				fe[0] = r.Sent
+			}
+			if r.Done.After(fe[1]) {
+				fe[1] = r.Done
+			}
+		}
 	}
 	d.mu.Unlock()
 }
@@ -366,6 +389,16 @@ func mixedClients(t *testing.T) func(base string) {
 				get(t, c, fmt.Sprintf("%s/burst/%d/%d", base, i, k))
 			}
 		})
+		if ab, err := exec.LookPath("ab"); err == nil {
+			// ApacheBench's keep-alive burst: HTTP/1.0 requests with
+			// Connection: Keep-Alive, six connections back to back.
+			out, err := exec.Command(ab, "-k", "-q", "-c", "6", "-n", "600", "-s", "10", base+abBurst).CombinedOutput()
+			if err != nil {
+				t.Errorf("ab: %v %s", err, out)
+			}
+		} else {
+			t.Log("ab is not installed (Debian package apache2-utils): the mixed capture has no ApacheBench burst")
+		}
 		host := strings.TrimPrefix(base, "http://")
 		raw(t, host, strings.Repeat("GET /pipe HTTP/1.1\r\nHost: x\r\n\r\n", 5), 5)
 		for i := range 3 {
@@ -379,6 +412,9 @@ func mixedClients(t *testing.T) func(base string) {
 		}
 	}
 }
+
+// abBurst is the path ApacheBench requests in the mixed capture.
+const abBurst = "/ab/burst"
 
 // chromiumPage is the page headless Chromium loads in the mixed capture:
 // its subresources, found at once by the parser, are fetched in parallel,
@@ -584,7 +620,7 @@ func replayMixed(t *testing.T, n *nginx, exs []*session.Exchange, conns []sessio
 		prev[ex.Conn.ID] = ex
 	}
 	t.Logf("%d requests were pipelined in the recording", piped)
-	lines, rep, dues := replayedSpan(t, n, exs, "/burst/", WithPacer(Speed(1)), WithRecordedConns(conns))
+	lines, rep, dues := replayedSpans(t, n, exs, []string{"/burst/", abBurst}, WithPacer(Speed(1)), WithRecordedConns(conns))
 	if got := perConn(lines); !slices.Equal(got, want) {
 		t.Errorf("nginx saw requests per connection %v, recorded %v", got, want)
 		for _, l := range lines {
@@ -609,6 +645,7 @@ func replayMixed(t *testing.T, n *nginx, exs []*session.Exchange, conns []sessio
 	if os.Getenv("REPRISE_LONG") == "1" && ratio > 1.1 {
 		t.Errorf("the burst replayed in %.2fx its recorded length, want at most 1.1x", ratio)
 	}
+	checkABBurst(t, exs, dues)
 	var b strings.Builder
 	rep.WriteSummary(&b)
 	t.Log(b.String())
@@ -617,6 +654,36 @@ func replayMixed(t *testing.T, n *nginx, exs []*session.Exchange, conns []sessio
 	}
 	if l := rep.Connections.Life; l == nil || l.Recorded != uint64(len(want)) {
 		t.Errorf("recorded connections report %+v, want %d connections replayed with their records", l, len(want))
+	}
+}
+
+// checkABBurst logs (and under REPRISE_LONG=1 checks, within 1.1x) how
+// long ApacheBench's burst took replayed against its recorded length,
+// when the capture has one.
+func checkABBurst(t *testing.T, exs []*session.Exchange, d *dueLog) {
+	var first, end int64
+	n := 0
+	for _, ex := range exs {
+		if ex.Request.Target == abBurst {
+			n++
+			if first == 0 || ex.Timing.RequestStart < first {
+				first = ex.Timing.RequestStart
+			}
+			end = max(end, ex.Timing.ResponseEnd)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if n != 600 {
+		t.Errorf("the recording holds %d of ab's 600 requests", n)
+	}
+	fe := d.also[abBurst]
+	recorded, replayed := time.Duration(end-first), fe[1].Sub(fe[0])
+	ratio := float64(replayed) / float64(recorded)
+	t.Logf("ab -k -c 6 -n 600 took %v recorded, %v replayed: %.2fx", recorded, replayed, ratio)
+	if os.Getenv("REPRISE_LONG") == "1" && ratio > 1.1 {
+		t.Errorf("ab's burst replayed in %.2fx its recorded length, want at most 1.1x", ratio)
 	}
 }
 
