@@ -370,6 +370,7 @@ type MultiReader struct {
 	h       partHeap
 	pending []error
 	err     error
+	o       readerOptions // every part's, but its path
 }
 
 var _ Source = (*MultiReader)(nil)
@@ -380,11 +381,25 @@ var _ Source = (*MultiReader)(nil)
 // not a recording (or has an unsupported version) is an error. When a file
 // has a trailer, its final metadata and index are loaded up front.
 func Open(paths ...string) (*MultiReader, error) {
+	return OpenWith(paths)
+}
+
+// OpenWith is Open with reader options, applied to every file: a replay,
+// which never looks at the stored session timelines, reads with
+// MaxTimelines(0) so that a long recording's timelines (one per login,
+// behind a proxy) are neither decoded nor held.
+func OpenWith(paths []string, opts ...ReaderOption) (*MultiReader, error) {
+	o := readerOptions{maxDamage: 1000, maxTimelines: DefaultMaxTimelines, maxConns: DefaultMaxConns}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	files, err := expand(paths)
 	if err != nil {
 		return nil, err
 	}
-	m := &MultiReader{}
+	m := &MultiReader{o: o}
 	for i, p := range files {
 		pt, err := m.openPart(p)
 		if err != nil {
@@ -410,7 +425,9 @@ func (m *MultiReader) openPart(path string) (*part, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := &part{path: path, r: &Reader{o: readerOptions{path: path, maxDamage: 1000, maxTimelines: DefaultMaxTimelines, maxConns: DefaultMaxConns}}}
+	o := m.o
+	o.path = path
+	pt := &part{path: path, r: &Reader{o: o}}
 	h := make([]byte, headerSize)
 	n, err := f.ReadAt(h, 0)
 	if err := checkHeader(path, h[:n], err); err != nil {

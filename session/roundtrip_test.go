@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -408,5 +410,68 @@ func TestMaxTimelines(t *testing.T) {
 	}
 	if st := r.Stats(); len(r.Timelines()) != 3 || st.Timelines != 10 || st.TimelinesNotKept != 7 {
 		t.Errorf("kept %d timelines, stats %+v", len(r.Timelines()), st)
+	}
+}
+
+// TestOpenWithNoTimelines: OpenWith applies its options to every file;
+// with MaxTimelines(0) the exchanges read as with Open and no timeline is
+// kept, each counted.
+func TestOpenWithNoTimelines(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for f := range 2 {
+		path := filepath.Join(dir, fmt.Sprintf("part%d.rpz", f))
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := NewWriter(out, Metadata{Source: "test"})
+		for i := range 5 {
+			ex := &Exchange{Index: i, Request: Request{Method: "GET", Target: fmt.Sprintf("/%d/%d", f, i)}}
+			ex.Timing.RequestStart = int64(1e9 + 1e6*(2*i+f))
+			if err := w.WriteExchange(ex); err != nil {
+				t.Fatal(err)
+			}
+			w.WriteTimeline(&Timeline{Key: fmt.Sprint(f, i)})
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		paths = append(paths, path)
+	}
+	read := func(m *MultiReader) (targets []string) {
+		defer m.Close()
+		for {
+			x, err := m.Next()
+			if err == io.EOF {
+				return targets
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, x.Request.Target)
+		}
+	}
+	all, err := Open(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := read(all)
+	if len(all.Timelines()) != 10 {
+		t.Errorf("Open kept %d timelines, want 10", len(all.Timelines()))
+	}
+	none, err := OpenWith(paths, MaxTimelines(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(none); !slices.Equal(got, want) || len(want) != 10 {
+		t.Errorf("OpenWith read %v, Open %v", got, want)
+	}
+	if st := none.Stats(); len(none.Timelines()) != 0 || st.Timelines != 10 || st.TimelinesNotKept != 10 {
+		t.Errorf("OpenWith(MaxTimelines(0)) kept %d timelines, stats %+v", len(none.Timelines()), st)
+	}
+	if _, err := OpenWith(paths, MaxTimelines(-1)); err == nil {
+		t.Error("MaxTimelines(-1) accepted")
 	}
 }

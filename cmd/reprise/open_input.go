@@ -33,9 +33,12 @@ var (
 // runs (capture.Recorder with the default redaction and session tracking,
 // tracked with topts), so a replay of the file sends what a replay of its
 // import would. Damaged payloads are counted and said on warn at Close.
+// A replay never reads the stored session timelines, so recordings are
+// opened keeping none: behind a proxy every login starts one, and a long
+// recording's would hold megabytes and cost their decoding.
 func openInput(ctx context.Context, paths []string, warn io.Writer, topts ...identity.Option) (replayInput, error) {
 	if !importable(paths) {
-		return session.Open(paths...)
+		return session.OpenWith(paths, session.MaxTimelines(0))
 	}
 	return openImportStream(ctx, paths, warn, topts...)
 }
