@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 )
 
@@ -16,6 +17,19 @@ import (
 // encodeExchange appends the encoding of ex to b, with bodies cut to
 // bodyCap bytes (and the truncation flags and sizes set to match).
 func encodeExchange(b []byte, ex *Exchange, bodyCap int) []byte {
+	b, reqBody, respBody := encodeHead(b, ex, bodyCap)
+	b = appendBodies(b, reqBody, respBody)
+	if hasExt(ex) {
+		b = appendExt(b, ex)
+	}
+	return b
+}
+
+// encodeHead appends the part of ex's encoding before the bodies (numbers,
+// strings, token fields) and returns the bodies cut to bodyCap. The whole
+// record is head, appendBodies, then the extension when hasExt: the
+// Writer assembles it in its block buffer, so the bodies are copied once.
+func encodeHead(b []byte, ex *Exchange, bodyCap int) (_, reqBody, respBody []byte) {
 	flags := ex.Flags
 	reqBody, reqSize := ex.Request.Body, ex.Request.BodySize
 	if len(reqBody) > bodyCap {
@@ -65,15 +79,24 @@ func encodeExchange(b []byte, ex *Exchange, bodyCap int) []byte {
 		}
 		b = append(b, p)
 	}
+	return b, reqBody, respBody
+}
+
+// appendBodies appends the two bodies with their lengths.
+func appendBodies(b, reqBody, respBody []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(reqBody)))
 	b = append(b, reqBody...)
 	b = binary.AppendUvarint(b, uint64(len(respBody)))
-	b = append(b, respBody...)
-	if hasExt(ex) {
-		b = appendExt(b, ex)
-	}
-	return b
+	return append(b, respBody...)
 }
+
+// bodiesLen is the length appendBodies adds.
+func bodiesLen(reqBody, respBody []byte) int {
+	return uvarintLen(uint64(len(reqBody))) + len(reqBody) + uvarintLen(uint64(len(respBody))) + len(respBody)
+}
+
+// uvarintLen is the length of binary.AppendUvarint's encoding of v.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // forEachString calls f with every string of ex in the encoding's order.
 func forEachString(ex *Exchange, f func(string)) {

@@ -215,8 +215,7 @@ func (w *Writer) WriteExchange(ex *Exchange) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	w.scratch = encodeExchange(w.scratch[:0], ex, w.o.bodyCap)
-	if err := w.appendRecord(KindExchange, w.scratch); err != nil {
+	if err := w.appendExchange(ex); err != nil {
 		return err
 	}
 	ts := ex.Timing.RequestStart
@@ -394,17 +393,50 @@ func (w *Writer) appendJSON(kind RecordKind, v any) error {
 }
 
 func (w *Writer) appendRecord(kind RecordKind, rec []byte) error {
-	if len(rec) > MaxBlockSize-32 {
-		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(rec))
+	if err := w.startRecord(kind, len(rec)); err != nil {
+		return err
 	}
-	if len(w.raw)+len(rec)+32 > MaxBlockSize {
+	w.raw = append(w.raw, rec...)
+	return nil
+}
+
+// appendExchange encodes ex straight into the block: the head and the
+// extension go through scratch, and the bodies, most of the bytes, are
+// copied once, from ex into the block. The record is encodeExchange's.
+func (w *Writer) appendExchange(ex *Exchange) error {
+	b, reqBody, respBody := encodeHead(w.scratch[:0], ex, w.o.bodyCap)
+	head := len(b)
+	if hasExt(ex) {
+		b = appendExt(b, ex)
+	}
+	w.scratch = b
+	if err := w.startRecord(KindExchange, len(b)+bodiesLen(reqBody, respBody)); err != nil {
+		return err
+	}
+	w.raw = append(w.raw, b[:head]...)
+	w.raw = appendBodies(w.raw, reqBody, respBody)
+	w.raw = append(w.raw, b[head:]...)
+	return nil
+}
+
+// startRecord appends the kind and length of a record of n bytes, after
+// flushing the block when the record would not fit, and makes room for
+// the record: the block buffer is sized once for a whole block and the
+// record, rather than grown by doubling.
+func (w *Writer) startRecord(kind RecordKind, n int) error {
+	if n > MaxBlockSize-32 {
+		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, n)
+	}
+	if len(w.raw)+n+32 > MaxBlockSize {
 		if err := w.flushBlock(); err != nil {
 			return err
 		}
 	}
+	if need := n + 2*binary.MaxVarintLen64; cap(w.raw)-len(w.raw) < need {
+		w.raw = slices.Grow(w.raw, max(need, w.o.blockSize+need-len(w.raw)))
+	}
 	w.raw = binary.AppendUvarint(w.raw, uint64(kind))
-	w.raw = binary.AppendUvarint(w.raw, uint64(len(rec)))
-	w.raw = append(w.raw, rec...)
+	w.raw = binary.AppendUvarint(w.raw, uint64(n))
 	w.records++
 	return nil
 }
