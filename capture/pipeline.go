@@ -56,6 +56,10 @@ type Pipeline struct {
 	ahead     []*session.Exchange
 	aheadHead int
 
+	// onIdle, when set, is called when a live source has no packet to
+	// read (Record hands over the exchanges it holds).
+	onIdle func()
+
 	// tlsWait holds the TLS connections whose records wait for their
 	// secrets (WithKeyLogWait), open or already closed.
 	tlsWait map[*stream]struct{}
@@ -264,6 +268,9 @@ func (p *Pipeline) step() {
 				// A live source with no traffic: let wall time stand in
 				// for packet time so idle connections still flush.
 				p.tick(time.Now().UnixNano())
+				if p.onIdle != nil {
+					p.onIdle()
+				}
 				if n > 0 {
 					return
 				}

@@ -287,7 +287,8 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 	}
 	stopTicker := r.tick(sink, counters)
 	cs, _ := src.(ConnSource)
-	queue, quit, producer := r.produce(r.source(src), cs)
+	p, _ := src.(*Pipeline)
+	queue, quit, producer := r.produce(r.source(src), cs, p)
 	res, n, done, err := r.write(ctx, queue, sink, counters, &own)
 	close(quit)
 	if done {
@@ -380,27 +381,63 @@ func (r *Recorder) tick(sink RecordSink, counters func() session.Counters) (stop
 // with the timelines of finished sessions and the connections cs says
 // ended (when src is a ConnSource) between the exchanges. The tracker is
 // used by that goroutine only. It stops when src ends or quit is closed.
-func (r *Recorder) produce(src session.Source, cs ConnSource) (<-chan item, chan struct{}, *sync.WaitGroup) {
-	queue := make(chan item, 1024)
+//
+// Items go over in batches, not one per channel send, so the writer wakes
+// once a batch rather than once an exchange: a batch goes when it holds
+// handBatch items or handBytes of bodies, handWait after its first item,
+// when the source ends, or when a packet Pipeline finds no packet to read
+// (a quiet live capture), so an exchange never waits long for the next.
+func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-chan []item, chan struct{}, *sync.WaitGroup) {
+	queue := make(chan []item, handQueue)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	var batch []item
+	var bytes int
+	var first time.Time
+	stopped := false
+	flush := func() bool {
+		if stopped {
+			return false
+		}
+		if len(batch) == 0 {
+			return true
+		}
+		select {
+		case <-quit:
+			stopped = true
+			return false
+		default:
+		}
+		select {
+		case queue <- batch:
+			batch, bytes = make([]item, 0, handBatch), 0
+			return true
+		case <-quit:
+			stopped = true
+			return false
+		}
+	}
+	send := func(it item) bool {
+		if len(batch) == 0 {
+			first = time.Now()
+		}
+		batch = append(batch, it)
+		if it.x != nil {
+			bytes += len(it.x.Request.Body) + len(it.x.Response.Body)
+		}
+		if it.err != nil || len(batch) >= handBatch || bytes >= handBytes || time.Since(first) >= handWait {
+			return flush()
+		}
+		return !stopped
+	}
+	if p != nil {
+		p.onIdle = func() { flush() }
+	}
 	go func() {
 		defer wg.Done()
 		defer close(queue)
-		send := func(it item) bool {
-			select {
-			case <-quit:
-				return false
-			default:
-			}
-			select {
-			case queue <- it:
-				return true
-			case <-quit:
-				return false
-			}
-		}
+		batch = make([]item, 0, handBatch)
 		conns := func() bool {
 			if cs == nil {
 				return true
@@ -431,20 +468,29 @@ func (r *Recorder) produce(src session.Source, cs ConnSource) (<-chan item, chan
 	return queue, quit, &wg
 }
 
+// The hand-off from produce to write: items per batch, bytes of bodies
+// per batch, the longest a batch waits for more, and batches queued.
+const (
+	handBatch = 64
+	handBytes = 4 << 20
+	handWait  = 20 * time.Millisecond
+	handQueue = 16
+)
+
 // write writes what the queue brings until the source ends (done), the
 // limit is reached, a write fails, or ctx has been done for the drain
 // time. n counts the exchanges written.
-func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink, counters func() session.Counters, own *ownCounters) (res RecordResult, n int64, done bool, err error) {
+func (r *Recorder) write(ctx context.Context, queue <-chan []item, sink RecordSink, counters func() session.Counters, own *ownCounters) (res RecordResult, n int64, done bool, err error) {
 	ctxDone := ctx.Done()
 	var abort <-chan time.Time
 	for {
-		var it item
+		var batch []item
 		var ok bool
 		select {
-		case it, ok = <-queue: // the usual case, without a timer
+		case batch, ok = <-queue: // the usual case, without a timer
 		default:
 			select {
-			case it, ok = <-queue:
+			case batch, ok = <-queue:
 			case <-ctxDone:
 				ctxDone = nil
 				t := time.NewTimer(r.o.drain)
@@ -458,46 +504,10 @@ func (r *Recorder) write(ctx context.Context, queue <-chan item, sink RecordSink
 		if !ok {
 			return res, n, true, nil
 		}
-		if it.tls != nil {
-			for i := range it.tls {
-				if werr := sink.WriteTimeline(&it.tls[i]); werr != nil {
-					return res, n, false, werr
-				}
+		for i := range batch {
+			if stop, done, err := r.writeItem(&batch[i], sink, counters, own, &res, &n); stop {
+				return res, n, done, err
 			}
-			continue
-		}
-		if it.conns != nil {
-			if werr := writeConns(sink, it.conns); werr != nil {
-				return res, n, false, werr
-			}
-			continue
-		}
-		if it.err != nil {
-			if !errors.Is(it.err, io.EOF) {
-				err = it.err
-			}
-			return res, n, true, err
-		}
-		x := it.x
-		if r.plan != nil {
-			r.plan.Add(x)
-		}
-		if werr := sink.WriteExchange(x); werr != nil {
-			return res, n, false, werr
-		}
-		n++
-		own.add(x)
-		if s := x.Timing.RequestStart; s != 0 && (res.Start == 0 || s < res.Start) {
-			res.Start = s
-		}
-		if e := max(x.Timing.ResponseEnd, x.Timing.RequestEnd); e > res.End {
-			res.End = e
-		}
-		if n&1023 == 0 {
-			sink.UpdateCounters(counters())
-		}
-		if r.o.limit > 0 && n >= r.o.limit {
-			return res, n, false, nil
 		}
 	}
 }
@@ -514,6 +524,51 @@ func writeConns(sink RecordSink, conns []session.ConnInfo) error {
 		}
 	}
 	return nil
+}
+
+// writeItem writes one item of the queue. stop says the recording ends
+// with it: done at the source's end (err is then the source's error, if
+// any), not done at the limit or a write error (err).
+func (r *Recorder) writeItem(it *item, sink RecordSink, counters func() session.Counters, own *ownCounters, res *RecordResult, n *int64) (stop, done bool, err error) {
+	if it.tls != nil {
+		for i := range it.tls {
+			if werr := sink.WriteTimeline(&it.tls[i]); werr != nil {
+				return true, false, werr
+			}
+		}
+		return false, false, nil
+	}
+	if it.conns != nil {
+		if werr := writeConns(sink, it.conns); werr != nil {
+			return true, false, werr
+		}
+		return false, false, nil
+	}
+	if it.err != nil {
+		if !errors.Is(it.err, io.EOF) {
+			return true, true, it.err
+		}
+		return true, true, nil
+	}
+	x := it.x
+	if r.plan != nil {
+		r.plan.Add(x)
+	}
+	if werr := sink.WriteExchange(x); werr != nil {
+		return true, false, werr
+	}
+	*n++
+	own.add(x)
+	if s := x.Timing.RequestStart; s != 0 && (res.Start == 0 || s < res.Start) {
+		res.Start = s
+	}
+	if e := max(x.Timing.ResponseEnd, x.Timing.RequestEnd); e > res.End {
+		res.End = e
+	}
+	if *n&1023 == 0 {
+		sink.UpdateCounters(counters())
+	}
+	return r.o.limit > 0 && *n >= r.o.limit, false, nil
 }
 
 // redacting applies the redaction to each exchange as it leaves src.
