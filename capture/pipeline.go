@@ -52,9 +52,13 @@ type Pipeline struct {
 	packets, dups, malformed atomic.Uint64
 
 	// With hook workers: a batch whose funcs have run, and the next to
-	// return from it.
+	// return from it; the batches given to the workers, oldest first; and
+	// spare batches.
 	ahead     []*session.Exchange
 	aheadHead int
+	pool      *hookPool
+	inflight  []*hookJob
+	free      []*hookJob
 
 	// onIdle, when set, is called when a live source has no packet to
 	// read (Record hands over the exchanges it holds).
@@ -145,56 +149,40 @@ func (p *Pipeline) Next() (*session.Exchange, error) {
 	}
 }
 
-// nextParallel is Next with the exchange funcs on several goroutines: it
-// gathers a batch of ready exchanges (a few per worker, or fewer rather
-// than wait for packets), runs the funcs over the batch on up to
-// hookWorkers goroutines, and returns the batch in order. The goroutines
-// end with each batch, so an abandoned pipeline leaves none behind.
+// nextParallel is Next with the exchange funcs on the pipeline's hook
+// workers (WithHookWorkers), long-lived goroutines each taking a batch of
+// ready exchanges at a time: while they run the funcs, the caller reads
+// packets for the next batch, and batches come back in the order they
+// were made. A batch ends at hookBatch exchanges (or hookBytes of bodies),
+// hookWait after it began, when the input ends, or when a live source has
+// no packet, so an exchange waits little in a quiet capture. The workers
+// end with the input, or when an abandoned pipeline is collected.
 func (p *Pipeline) nextParallel() (*session.Exchange, error) {
-	if p.aheadHead < len(p.ahead) {
-		x := p.ahead[p.aheadHead]
-		p.ahead[p.aheadHead] = nil
-		p.aheadHead++
-		return x, nil
-	}
-	n := p.o.hookWorkers
-	batch := p.ahead[:0]
-	p.aheadHead = 0
-	for len(batch) < 4*n {
-		x := p.ord.pop()
-		if x == nil {
-			if p.done || len(batch) > 0 {
-				break
-			}
-			p.step()
+	for {
+		if p.aheadHead < len(p.ahead) {
+			x := p.ahead[p.aheadHead]
+			p.ahead[p.aheadHead] = nil
+			p.aheadHead++
+			return x, nil
+		}
+		if len(p.inflight) > 0 && p.takeBatch(p.done || len(p.inflight) >= p.o.hookWorkers) {
 			continue
 		}
-		batch = append(batch, x)
-	}
-	p.ahead = batch
-	if len(batch) == 0 {
-		if p.err != nil {
-			err := p.err
-			p.err = nil
-			return nil, err
-		}
-		return nil, io.EOF
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < min(n, len(batch)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(batch); i = int(next.Add(1) - 1) {
-				for _, f := range p.o.hooks {
-					f(batch[i])
-				}
+		if p.done && len(p.inflight) == 0 && !p.ord.ready() {
+			if p.pool != nil {
+				p.pool.stop()
 			}
-		}()
+			if p.err != nil {
+				err := p.err
+				p.err = nil
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		if !p.gatherBatch() && len(p.inflight) > 0 {
+			p.takeBatch(true) // nothing new came: hand over what ran
+		}
 	}
-	wg.Wait()
-	return p.nextParallel()
 }
 
 // Counters returns what the pipeline has seen so far, with the source's
