@@ -74,7 +74,9 @@ func (p *Pipeline) endConn(s *stream) {
 func (p *Pipeline) TakeConns() []session.ConnInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := p.conns
-	p.conns = nil
+	n := p.connsDue()
+	out := p.conns[:n:n]
+	p.conns = p.conns[n:]
+	p.connsTaken += n
 	return out
 }

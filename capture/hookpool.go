@@ -18,7 +18,12 @@ const (
 
 // hookJob is exchanges whose funcs run on one hook worker.
 type hookJob struct {
-	xs   []*session.Exchange
+	xs []*session.Exchange
+	// at holds, per exchange, how many connections had ended when it was
+	// ready: a connection's record is handed over (TakeConns) once the
+	// exchange ready when it ended has been, after its exchanges, as
+	// without workers, though the packets are read a batch ahead.
+	at   []int
 	done chan struct{} // one value once the funcs ran over xs
 }
 
@@ -63,6 +68,9 @@ func (p *Pipeline) gatherBatch() bool {
 		x := p.ord.pop()
 		if x != nil {
 			b.xs = append(b.xs, x)
+			p.mu.Lock()
+			b.at = append(b.at, p.connsTaken+len(p.conns))
+			p.mu.Unlock()
 			bytes += len(x.Request.Body) + len(x.Response.Body)
 			continue
 		}
@@ -104,7 +112,18 @@ func (p *Pipeline) takeBatch(wait bool) bool {
 	p.inflight[n] = nil
 	p.inflight = p.inflight[:n]
 	p.ahead, b.xs = b.xs, p.ahead[:0]
+	p.aheadAt, b.at = b.at, p.aheadAt[:0]
 	p.aheadHead = 0
 	p.free = append(p.free, b)
 	return true
+}
+
+// connsDue is how many of p.conns TakeConns hands over now: all of them
+// without hook workers or once the input has ended, otherwise those that
+// ended before the last exchange Next returned was ready. p.mu is held.
+func (p *Pipeline) connsDue() int {
+	if p.pool == nil || p.connsShown < 0 {
+		return len(p.conns)
+	}
+	return min(len(p.conns), max(p.connsShown-p.connsTaken, 0))
 }

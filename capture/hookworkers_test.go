@@ -119,3 +119,63 @@ func TestHookWorkersCancel(t *testing.T) {
 		t.Errorf("%d goroutines after the cancelled input ended, %d before", n, before)
 	}
 }
+
+// orderSink notes what Record writes, in order.
+type orderSink struct {
+	discard
+	events []string
+}
+
+func (s *orderSink) WriteExchange(x *session.Exchange) error {
+	s.events = append(s.events, fmt.Sprintf("x %d", x.Conn.ID))
+	return nil
+}
+
+func (s *orderSink) WriteConn(c *session.ConnInfo) error {
+	s.events = append(s.events, fmt.Sprintf("c %d", c.ID))
+	return nil
+}
+
+// TestHookWorkersConnRecordsFollow: with hook workers reading packets a
+// batch ahead, a connection's record still comes after its exchanges, and
+// every connection has one.
+func TestHookWorkersConnRecordsFollow(t *testing.T) {
+	tr := newTrace(layers.LinkTypeEthernet)
+	const n = 3*hookBatch + 7
+	for i := 0; i < n; i++ {
+		c := tr.conn(fmt.Sprintf("10.0.%d.%d:%d", i/200, i%200+1, 40000+i), "10.0.0.2:8080")
+		c.handshake()
+		c.send(true, reqA)
+		c.send(false, respA)
+		c.send(true, reqA)
+		c.send(false, respA)
+		c.fin(true)
+		c.fin(false)
+		tr.tick(time.Millisecond)
+	}
+	for _, workers := range []int{0, 3} {
+		p, err := FromPackets(context.Background(), &memSource{tr: tr}, WithHookWorkers(workers), WithExchangeFunc(func(*session.Exchange) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s orderSink
+		if _, err := Record(context.Background(), p, &s); err != nil {
+			t.Fatal(err)
+		}
+		left := map[string]int{}
+		recs := 0
+		for _, e := range s.events {
+			if e[0] == 'x' {
+				left[e[2:]]++
+				continue
+			}
+			recs++
+			if left[e[2:]] != 2 {
+				t.Fatalf("workers %d: the record of connection %s came after %d of its 2 exchanges", workers, e[2:], left[e[2:]])
+			}
+		}
+		if recs != n || len(left) != n {
+			t.Errorf("workers %d: %d connection records and %d connections with exchanges, want %d", workers, recs, len(left), n)
+		}
+	}
+}

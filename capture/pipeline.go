@@ -55,6 +55,7 @@ type Pipeline struct {
 	// return from it; the batches given to the workers, oldest first; and
 	// spare batches.
 	ahead     []*session.Exchange
+	aheadAt   []int // per exchange of ahead, its hookJob.at
 	aheadHead int
 	pool      *hookPool
 	inflight  []*hookJob
@@ -72,6 +73,9 @@ type Pipeline struct {
 	c       session.Counters
 	tlsErrs []error
 	conns   []session.ConnInfo // ended, not yet taken (TakeConns)
+	// With hook workers: connections taken so far, and how many had
+	// ended when the exchange Next returned last was ready (connsDue).
+	connsTaken, connsShown int
 }
 
 var _ session.Source = (*Pipeline)(nil)
@@ -162,6 +166,7 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 		if p.aheadHead < len(p.ahead) {
 			x := p.ahead[p.aheadHead]
 			p.ahead[p.aheadHead] = nil
+			p.connsShown = p.aheadAt[p.aheadHead]
 			p.aheadHead++
 			return x, nil
 		}
@@ -169,6 +174,7 @@ func (p *Pipeline) nextParallel() (*session.Exchange, error) {
 			continue
 		}
 		if p.done && len(p.inflight) == 0 && !p.ord.ready() {
+			p.connsShown = -1
 			if p.pool != nil {
 				p.pool.stop()
 			}
