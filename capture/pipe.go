@@ -66,6 +66,10 @@ func (p *Pipe) Fail(err error) {
 	})
 }
 
+// Buffered returns how many exchanges are queued for Next: with none,
+// Next blocks, and the recording loop hands over what it holds first.
+func (p *Pipe) Buffered() int { return len(p.ch) }
+
 // Next returns the next exchange written, blocking until one is, and
 // io.EOF after Close once the queue is empty.
 func (p *Pipe) Next() (*session.Exchange, error) {

@@ -385,8 +385,10 @@ func (r *Recorder) tick(sink RecordSink, counters func() session.Counters) (stop
 // Items go over in batches, not one per channel send, so the writer wakes
 // once a batch rather than once an exchange: a batch goes when it holds
 // handBatch items or handBytes of bodies, handWait after its first item,
-// when the source ends, or when a packet Pipeline finds no packet to read
-// (a quiet live capture), so an exchange never waits long for the next.
+// when the source ends, when a packet Pipeline finds no packet to read
+// (a quiet live capture), or before a source that holds none ready is
+// asked for the next (see buffered), so an exchange never waits for the
+// next one.
 func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-chan []item, chan struct{}, *sync.WaitGroup) {
 	queue := make(chan []item, handQueue)
 	quit := make(chan struct{})
@@ -445,7 +447,14 @@ func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-ch
 			c := cs.TakeConns()
 			return len(c) == 0 || send(item{conns: c})
 		}
+		pending, _ := src.(buffered)
 		for n := 1; ; n++ {
+			// A source that would block (a proxy or a pipe with nothing
+			// queued) hands the batch over first: a recording proxy's
+			// exchange must not wait for the next user's to be written.
+			if pending != nil && len(batch) > 0 && pending.Buffered() == 0 && !flush() {
+				return
+			}
 			x, err := src.Next()
 			if (err != nil || n%64 == 0) && !conns() {
 				return
@@ -467,6 +476,10 @@ func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-ch
 	}()
 	return queue, quit, &wg
 }
+
+// buffered is a source that can say how many exchanges it holds ready:
+// Next blocks when it holds none (a recording proxy, a Pipe).
+type buffered interface{ Buffered() int }
 
 // The hand-off from produce to write: items per batch, bytes of bodies
 // per batch, the longest a batch waits for more, and batches queued.

@@ -380,6 +380,10 @@ func (p *Proxy) shutdown(wg *sync.WaitGroup) {
 	}
 }
 
+// Buffered returns how many recorded exchanges are ready for Next; with
+// none, Next blocks (the recording loop hands its batch over first).
+func (p *Proxy) Buffered() int { return len(p.out) }
+
 // Next returns the next recorded exchange, blocking until one is ready,
 // and io.EOF after Serve has returned and every exchange has been read.
 // Exchanges of one connection come in their order; different connections
