@@ -14,15 +14,26 @@ import "time"
 // stretch before due (preciseSpan, longer than that rounding) is waited
 // on a precise sleeper where the system has one (on Linux one timerfd the
 // netpoller watches, shared by every sleep; see clock_linux.go), and
-// nothing spins: a spinning
-// goroutine took the core the target needed (TestFidelityLong's p99 went
-// from 1.25 ms to 1.6 ms at 1x and to 2.5-3.2 ms at 10x).
+// nothing spins: a spinning goroutine took the core the target needed
+// (TestFidelityLong's p99 went from 1.25 ms to 1.6 ms at 1x and to
+// 2.5-3.2 ms at 10x).
 //
-// It costs CPU: 20,000 requests at 2,000/s against nginx on the same
-// (loaded, 2-core) machine took 131-144 µs of the replay's CPU a request
-// with it and 73-87 µs on Go timers alone, for a lag p50 of 0.035 ms
-// against 0.5 ms. Each precise wake-up wakes the runtime alone, where a
-// millisecond's timers used to share one.
+// It costs CPU at moderate rates, and sharing the timerfd does not buy it
+// back: what costs is waking an idle runtime for each request where a
+// millisecond's Go timers shared one wake-up, not the timerfd's system
+// calls. TestPacedCPU (REPRISE_PACED=1 go test ./replay -run TestPacedCPU
+// -v) replayed 2,000 and 20,000 requests a second at 1x against nginx,
+// 4-5 s rounds alternating in one run on the loaded 2-core machine, with
+// the replay's CPU per request (getrusage) and its lag p50:
+//
+//	                     2,000/s              20,000/s
+//	Go timers only       67-96 µs, 0.5 ms     30-40 µs
+//	timerfd per request  140-170 µs, 0.04 ms  34-39 µs
+//	shared waker         114-155 µs, 0.06 ms  35-43 µs
+//
+// (at 20,000/s the runtime is busy anyway and the lag is the machine's).
+// TestFidelityLong, the same builds alternated: arrival p50 580-605 µs on
+// Go timers, 81-88 µs with a timerfd per request, 76-96 µs shared.
 func sleepUntil(due time.Time, stop, done <-chan struct{}) bool {
 	if d := time.Until(due) - preciseSpan; d > 0 && !sleepTimer(d, stop, done) {
 		return false
