@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +21,7 @@ import (
 type waker struct {
 	mu    sync.Mutex
 	q     waitHeap
-	armed int64 // the monotonic due time the timerfd is armed for; 0 when disarmed
+	armed atomic.Int64 // the monotonic due time the timerfd is armed for; 0 when none, -1 when stopped
 	f     *os.File
 	fd    int
 	base  time.Time // a time whose CLOCK_MONOTONIC reading is mono
@@ -70,37 +71,48 @@ func getWaker() *waker {
 // come from.
 func (w *waker) monoOf(due time.Time) int64 { return w.mono + int64(due.Sub(w.base)) }
 
-// run reads the timerfd's expirations for ever and wakes the due.
+// run waits for the timerfd's expirations for ever and wakes the due.
+// It never reads the timerfd: each expiry is an edge the netpoller
+// reports, and each settime resets the expirations count, so a read per
+// expiry (and the read answering EAGAIN after it) would be two system
+// calls for nothing.
 func (w *waker) run() {
-	var b [8]byte // the expirations count
-	for {
-		// A read fails with EAGAIN inside the netpoller when a settime
-		// re-armed the timerfd between its expiry and this read: the
-		// read then waits for the new expiry.
-		if _, err := w.f.Read(b[:]); err != nil {
-			// A timerfd read fails only if the file is broken: wake
-			// everyone and stop; sleeps then fall back to Go timers.
-			w.mu.Lock()
-			for len(w.q) > 0 {
-				w.fire(heap.Pop(&w.q).(*waiter))
-			}
-			theWaker, w.armed = nil, -1
-			w.mu.Unlock()
-			return
+	rc, err := w.f.SyscallConn()
+	first := false
+	wait := func(uintptr) bool {
+		if !first {
+			return true // the netpoller reported an expiry
 		}
-		var ts unix.Timespec
-		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-		now := ts.Nano() + int64(wakeSlack)
+		first = false
+		// The wait's start forgot any readiness reported before it: an
+		// expiry that came before is seen on the clock instead.
+		armed := w.armed.Load()
+		return armed > 0 && w.monoOf(time.Now()) >= armed
+	}
+	for err == nil {
+		first = true
+		if err = rc.Read(wait); err != nil {
+			break
+		}
+		now := w.monoOf(time.Now()) + int64(wakeSlack)
 		w.mu.Lock()
 		for len(w.q) > 0 && w.q[0].due <= now {
 			w.fire(heap.Pop(&w.q).(*waiter))
 		}
-		w.armed = 0
+		w.armed.Store(0)
 		if len(w.q) > 0 {
 			w.arm(w.q[0].due)
 		}
 		w.mu.Unlock()
 	}
+	// The timerfd is broken (it never is): wake everyone and stop;
+	// sleeps then fall back to Go timers.
+	w.mu.Lock()
+	for len(w.q) > 0 {
+		w.fire(heap.Pop(&w.q).(*waiter))
+	}
+	w.armed.Store(-1)
+	w.mu.Unlock()
 }
 
 func (w *waker) fire(wt *waiter) {
@@ -114,7 +126,7 @@ func (w *waker) arm(due int64) bool {
 	if unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &its, nil) != nil {
 		return false
 	}
-	w.armed = due
+	w.armed.Store(due)
 	return true
 }
 
@@ -129,13 +141,14 @@ func sleepPrecise(due time.Time, stop, done <-chan struct{}) (ok, stopped bool) 
 	wt := waiters.Get().(*waiter)
 	wt.due = w.monoOf(due)
 	w.mu.Lock()
-	if w.armed < 0 { // the waker stopped
+	armed := w.armed.Load()
+	if armed < 0 { // the waker stopped
 		w.mu.Unlock()
 		waiters.Put(wt)
 		return false, false
 	}
 	heap.Push(&w.q, wt)
-	if w.q[0] == wt && (w.armed == 0 || wt.due < w.armed) && !w.arm(wt.due) {
+	if w.q[0] == wt && (armed == 0 || wt.due < armed) && !w.arm(wt.due) {
 		heap.Remove(&w.q, wt.at)
 		wt.at = -1
 		w.mu.Unlock()
