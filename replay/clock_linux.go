@@ -1,69 +1,205 @@
 package replay
 
 import (
+	"container/heap"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// sleeper is a timerfd (CLOCK_MONOTONIC, non-blocking) read through the
-// netpoller: epoll returns when it expires, to the microsecond, while a
-// Go timer waits on epoll_wait's millisecond timeout.
-type sleeper struct{ f *os.File }
-
-// sleepers keeps idle timerfds for reuse: one sleep costs a settime and
-// a read, not an open and a close. Past its capacity they are closed.
-var sleepers = make(chan *sleeper, 64)
-
-func getSleeper() *sleeper {
-	select {
-	case s := <-sleepers:
-		return s
-	default:
-	}
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return nil
-	}
-	return &sleeper{os.NewFile(uintptr(fd), "timerfd")}
+// waker is the one precise sleeper of the process: a goroutine reading a
+// timerfd (CLOCK_MONOTONIC, absolute, non-blocking) through the
+// netpoller, which returns when it expires, to the microsecond, where a
+// Go timer waits on epoll_wait's millisecond timeout. The timerfd is
+// armed for the earliest waiter; each expiry wakes every waiter due
+// within wakeSlack and re-arms it for the next. One wake-up and one
+// settime serve every request due in the same few microseconds, where a
+// timerfd per request paid a settime, a read and a wake-up each.
+type waker struct {
+	mu    sync.Mutex
+	q     waitHeap
+	armed atomic.Int64 // the monotonic due time the timerfd is armed for; 0 when none, -1 when stopped
+	f     *os.File
+	fd    int
+	base  time.Time // a time whose CLOCK_MONOTONIC reading is mono
+	mono  int64
 }
 
-func putSleeper(s *sleeper) {
-	select {
-	case sleepers <- s:
-	default:
-		s.f.Close()
-	}
+// wakeSlack is how early a waiter may be woken with an earlier one:
+// within a timerfd's own lateness (tens of µs) and well under a
+// request's scheduling error target.
+const wakeSlack = 30 * time.Microsecond
+
+// waiter is one sleep on the waker; they are pooled, with their channel.
+type waiter struct {
+	due int64         // monotonic nanoseconds
+	at  int           // heap index; -1 when not queued
+	ch  chan struct{} // signalled (buffered) when due
 }
 
-// sleepPrecise waits until due on a timerfd; false when it cannot (the
-// caller then waits on a Go timer).
-func sleepPrecise(due time.Time) bool {
-	d := time.Until(due)
-	if d <= 0 {
-		return true
+var waiters = sync.Pool{New: func() any { return &waiter{at: -1, ch: make(chan struct{}, 1)} }}
+
+var (
+	theWaker     *waker
+	theWakerOnce sync.Once
+)
+
+// getWaker starts the waker on first use; nil when the system refuses a
+// timerfd (the caller then waits on a Go timer).
+func getWaker() *waker {
+	theWakerOnce.Do(func() {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		if err != nil {
+			return
+		}
+		var ts unix.Timespec
+		if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+			unix.Close(fd)
+			return
+		}
+		w := &waker{f: os.NewFile(uintptr(fd), "timerfd"), fd: fd, base: time.Now(), mono: ts.Nano()}
+		go w.run()
+		theWaker = w
+	})
+	return theWaker
+}
+
+// monoOf is due on CLOCK_MONOTONIC, the clock Go's monotonic readings
+// come from.
+func (w *waker) monoOf(due time.Time) int64 { return w.mono + int64(due.Sub(w.base)) }
+
+// run waits for the timerfd's expirations for ever and wakes the due.
+// It never reads the timerfd: each expiry is an edge the netpoller
+// reports, and each settime resets the expirations count, so a read per
+// expiry (and the read answering EAGAIN after it) would be two system
+// calls for nothing.
+func (w *waker) run() {
+	rc, err := w.f.SyscallConn()
+	first := false
+	wait := func(uintptr) bool {
+		if !first {
+			return true // the netpoller reported an expiry
+		}
+		first = false
+		// The wait's start forgot any readiness reported before it: an
+		// expiry that came before is seen on the clock instead.
+		armed := w.armed.Load()
+		return armed > 0 && w.monoOf(time.Now()) >= armed
 	}
-	s := getSleeper()
-	if s == nil {
+	for err == nil {
+		first = true
+		if err = rc.Read(wait); err != nil {
+			break
+		}
+		now := w.monoOf(time.Now()) + int64(wakeSlack)
+		w.mu.Lock()
+		for len(w.q) > 0 && w.q[0].due <= now {
+			w.fire(heap.Pop(&w.q).(*waiter))
+		}
+		w.armed.Store(0)
+		if len(w.q) > 0 {
+			w.arm(w.q[0].due)
+		}
+		w.mu.Unlock()
+	}
+	// The timerfd is broken (it never is): wake everyone and stop;
+	// sleeps then fall back to Go timers.
+	w.mu.Lock()
+	for len(w.q) > 0 {
+		w.fire(heap.Pop(&w.q).(*waiter))
+	}
+	w.armed.Store(-1)
+	w.mu.Unlock()
+}
+
+func (w *waker) fire(wt *waiter) {
+	wt.at = -1
+	wt.ch <- struct{}{}
+}
+
+// arm sets the timerfd for due, with w.mu held.
+func (w *waker) arm(due int64) bool {
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(due)}
+	if unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &its, nil) != nil {
 		return false
 	}
-	rc, err := s.f.SyscallConn()
-	if err != nil {
-		s.f.Close()
-		return false
-	}
-	its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.TimerfdSettime(int(fd), 0, &its, nil) }); err != nil || serr != nil {
-		s.f.Close()
-		return false
-	}
-	var b [8]byte // the expirations count, read to rearm it
-	if _, err := s.f.Read(b[:]); err != nil {
-		s.f.Close()
-		return false
-	}
-	putSleeper(s)
+	w.armed.Store(due)
 	return true
 }
+
+// sleepPrecise waits until due on the waker. It returns ok false when it
+// cannot (the caller then waits on a Go timer), and stopped true when
+// stop or done closed first.
+func sleepPrecise(due time.Time, stop, done <-chan struct{}) (ok, stopped bool) {
+	w := getWaker()
+	if w == nil {
+		return false, false
+	}
+	wt := waiters.Get().(*waiter)
+	wt.due = w.monoOf(due)
+	w.mu.Lock()
+	armed := w.armed.Load()
+	if armed < 0 { // the waker stopped
+		w.mu.Unlock()
+		waiters.Put(wt)
+		return false, false
+	}
+	heap.Push(&w.q, wt)
+	if w.q[0] == wt && (armed == 0 || wt.due < armed) && !w.arm(wt.due) {
+		heap.Remove(&w.q, wt.at)
+		wt.at = -1
+		w.mu.Unlock()
+		waiters.Put(wt)
+		return false, false
+	}
+	w.mu.Unlock()
+	select {
+	case <-wt.ch:
+	case <-stop:
+		stopped = true
+	case <-done:
+		stopped = true
+	}
+	if stopped {
+		w.mu.Lock()
+		if wt.at >= 0 {
+			heap.Remove(&w.q, wt.at)
+			wt.at = -1
+		} else {
+			select { // fired meanwhile: the signal was sent under w.mu
+			case <-wt.ch:
+			default:
+			}
+		}
+		w.mu.Unlock()
+	}
+	waiters.Put(wt)
+	return true, stopped
+}
+
+// waitHeap orders waiters by due time (container/heap).
+type waitHeap []*waiter
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].due < h[j].due }
+func (h waitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].at, h[j].at = i, j
+}
+func (h *waitHeap) Push(x any) {
+	wt := x.(*waiter)
+	wt.at = len(*h)
+	*h = append(*h, wt)
+}
+func (h *waitHeap) Pop() any {
+	old := *h
+	wt := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return wt
+}
+
+func slackFor() time.Duration { return wakeSlack }

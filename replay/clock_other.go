@@ -6,4 +6,8 @@ import "time"
 
 // sleepPrecise has no precise sleeper here: the caller waits on a Go
 // timer.
-func sleepPrecise(time.Time) bool { return false }
+func sleepPrecise(time.Time, <-chan struct{}, <-chan struct{}) (ok, stopped bool) {
+	return false, false
+}
+
+func slackFor() time.Duration { return 0 }

@@ -1,0 +1,118 @@
+package replay
+
+import (
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSleepUntilLateness sleeps 1,000 times for 0.2-3 ms and checks how
+// late sleepUntil wakes: on Linux (the shared timerfd waker) the median
+// must be well under 0.2 ms, where a Go timer's is about 0.5 ms. A wake
+// may come up to wakeSlack early, never more.
+func TestSleepUntilLateness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 sleeps (about 2 s)")
+	}
+	late := make([]time.Duration, 0, 1000)
+	for i := range 1000 {
+		d := 200*time.Microsecond + time.Duration(i*2_800_000/1000)
+		due := time.Now().Add(d)
+		if !sleepUntil(due, nil, nil) {
+			t.Fatal("sleepUntil returned false with no stop")
+		}
+		late = append(late, time.Since(due))
+	}
+	slices.Sort(late)
+	p50, p90, p99 := late[500], late[900], late[990]
+	t.Logf("lateness of 1,000 sleeps of 0.2-3 ms: min %v p50 %v p90 %v p99 %v", late[0], p50, p90, p99)
+	if late[0] < -slackFor() {
+		t.Errorf("woke %v early, more than the slack %v", -late[0], slackFor())
+	}
+	if runtime.GOOS == "linux" && p50 > 150*time.Microsecond {
+		// A loaded machine delays the wake-up of the sleeping goroutine
+		// itself: rerun alone before concluding.
+		t.Errorf("p50 lateness %v, want well under 0.2 ms", p50)
+	}
+}
+
+// TestSleepUntilStop: closing stop or done during the wait, in its coarse
+// part or its precise part, ends it promptly with false, and the waker
+// still serves later sleeps.
+func TestSleepUntilStop(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		wait, cut time.Duration // the sleep, and when stop closes
+		useDone   bool
+	}{
+		{"coarse part", 200 * time.Millisecond, 20 * time.Millisecond, false},
+		{"precise part", 1500 * time.Microsecond, 300 * time.Microsecond, false},
+		{"precise part, done", 1500 * time.Microsecond, 300 * time.Microsecond, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stop, done := make(chan struct{}), make(chan struct{})
+			start := time.Now()
+			time.AfterFunc(tt.cut, func() {
+				if tt.useDone {
+					close(done)
+				} else {
+					close(stop)
+				}
+			})
+			if sleepUntil(start.Add(tt.wait), stop, done) {
+				t.Fatalf("sleep of %v with stop closing at %v returned true after %v", tt.wait, tt.cut, time.Since(start))
+			}
+			if el := time.Since(start); el >= tt.wait {
+				t.Errorf("stopped after %v: the sleep ran its course (%v)", el, tt.wait)
+			}
+			due := time.Now().Add(time.Millisecond)
+			if !sleepUntil(due, nil, nil) || time.Now().Before(due.Add(-slackFor())) {
+				t.Error("a later sleep did not wait its time")
+			}
+		})
+	}
+}
+
+// TestSleepUntilManyEqual: 200 sleepers with the same due time all wake,
+// none before it.
+func TestSleepUntilManyEqual(t *testing.T) {
+	due := time.Now().Add(3 * time.Millisecond)
+	var wg sync.WaitGroup
+	early := make(chan time.Duration, 200)
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !sleepUntil(due, nil, nil) {
+				t.Error("returned false with no stop")
+			}
+			if d := time.Until(due); d > slackFor() {
+				early <- d
+			}
+		}()
+	}
+	ok := make(chan struct{})
+	go func() { wg.Wait(); close(ok) }()
+	select {
+	case <-ok:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not every sleeper woke within 5 s")
+	}
+	close(early)
+	for d := range early {
+		t.Errorf("woke %v before due", d)
+	}
+}
+
+// TestSleepUntilAllocs: a precise sleep allocates nothing (the
+// waiter records are pooled).
+func TestSleepUntilAllocs(t *testing.T) {
+	n := testing.AllocsPerRun(50, func() {
+		sleepUntil(time.Now().Add(300*time.Microsecond), nil, nil)
+	})
+	if n > 0 {
+		t.Errorf("%v allocations per sleep, want 0", n)
+	}
+}
