@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 
 // replayOptions are the flags of 'reprise replay'.
 type replayOptions struct {
+	cpuProfile     string // hidden, for developers: a pprof CPU profile of the whole run
 	target         string
 	speed          string
 	scale          int
@@ -176,10 +178,19 @@ func addReplay(root *cobra.Command) {
   reprise replay traffic.rpz --target http://127.0.0.1:8089 --speed 10 --scale 3 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if o.cpuProfile != "" {
+				stop, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return replayRun(c.Context(), o, args, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "for developers: write a pprof CPU profile of the run to this file")
+	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&o.target, "target", "", "URL to send to, e.g. http://127.0.0.1:8089 (required)")
 	f.StringVar(&o.speed, "speed", "1", "time compression from 0.1 to 100 (e.g. 2 or 2x), or max")
 	f.IntVar(&o.scale, "scale", 1, "replay each session this many times as independent clones (1-1000)")
@@ -610,4 +621,19 @@ func writeReport(path string, rep *replay.Report) error {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// startCPUProfile writes a pprof CPU profile of the run to path (the
+// hidden --cpuprofile flag, for developers measuring the engine's own
+// cost: go tool pprof reprise FILE); stop flushes and closes it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
