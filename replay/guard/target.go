@@ -25,6 +25,9 @@ type Origin struct {
 	mu      sync.Mutex
 	servers map[netip.AddrPort]int
 	hosts   map[string]int
+	// lastHost and lastNorm are the latest Host header and its normal
+	// form: a recording's requests mostly repeat one, normalized once.
+	lastHost, lastNorm string
 }
 
 // maxOrigins bounds each set; past it new values are not kept (a recording
@@ -46,7 +49,10 @@ func (o *Origin) Add(server netip.AddrPort, host string) {
 			o.servers[server]++
 		}
 	}
-	if h := normHost(host); h != "" {
+	if host != o.lastHost || o.lastNorm == "" {
+		o.lastHost, o.lastNorm = host, normHost(host)
+	}
+	if h := o.lastNorm; h != "" {
 		if _, ok := o.hosts[h]; ok || len(o.hosts) < maxOrigins {
 			o.hosts[h]++
 		}
