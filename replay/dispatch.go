@@ -22,6 +22,7 @@ type sessState struct {
 
 	mu          sync.Mutex
 	outstanding []*pending // dispatched and not yet completed, in dispatch order
+	issuing     int        // how many of outstanding issued values (rec.Issued): none, no data edge to look for
 	failed      string     // first transport error, "" if none
 	uncorr      string     // first uncorrelated request, "" if none
 	requests    int
@@ -180,8 +181,17 @@ func (d *dispatcher) one(it *item) {
 		ss.run.Issuing(p.rec.Issued, p.seq, t)
 	}
 	ss.mu.Lock()
-	t.deps = schedule.Deps(t.dep1[:0], ss.outstanding, it.start, &it.ex.Request)
+	// schedule.Deps, the time rule and the data edge, the latter only
+	// when an outstanding request issued a value: a pass over every
+	// request in flight of the session less, per request.
+	t.deps = schedule.After(t.dep1[:0], ss.outstanding, it.start)
+	if ss.issuing > 0 {
+		t.deps = schedule.Carrying(t.deps, ss.outstanding, &it.ex.Request)
+	}
 	ss.outstanding = append(ss.outstanding, p)
+	if len(p.rec.Issued) > 0 {
+		ss.issuing++
+	}
 	ss.requests++
 	ss.mu.Unlock()
 	d.onLine(t)
@@ -380,6 +390,9 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 	for i, o := range ss.outstanding {
 		if o == p {
 			ss.outstanding = append(ss.outstanding[:i], ss.outstanding[i+1:]...)
+			if len(p.rec.Issued) > 0 {
+				ss.issuing--
+			}
 			break
 		}
 	}

@@ -72,24 +72,64 @@ func Settled(o *Order, start int64) bool { return o.End != 0 && o.End <= start }
 // running when B started are kept. A sequential session thus waits for one
 // request per request, however far ahead the schedule runs.
 func After[E Entry](deps, earlier []E, start int64) []E {
+	// One pass: the last to start among the settled, and the indices of
+	// the settled that may still have been running when it started (each
+	// ended after the last one known then started; filtered again at the
+	// end against the last one of all). A session with many requests in
+	// flight reads each one's Order once, not twice.
 	var last E
 	var lastOrder *Order
-	for _, e := range earlier {
+	lastAt := -1
+	var buf [32]int
+	cand := buf[:0]
+	for i, e := range earlier {
 		o := e.Order()
-		if Settled(o, start) && (lastOrder == nil || o.Start > lastOrder.Start) {
-			last, lastOrder = e, o
+		if !Settled(o, start) {
+			continue
 		}
+		switch {
+		case lastOrder == nil:
+		case o.Start > lastOrder.Start:
+			if lastOrder.End > o.Start {
+				cand = appendCand(cand, earlier, lastAt, o.Start)
+			}
+		default:
+			if o.End > lastOrder.Start {
+				cand = appendCand(cand, earlier, i, lastOrder.Start)
+			}
+			continue
+		}
+		last, lastOrder, lastAt = e, o, i
 	}
 	if lastOrder == nil {
 		return deps
 	}
 	deps = append(deps, last)
-	for _, e := range earlier {
-		if o := e.Order(); e != last && Settled(o, start) && o.End > lastOrder.Start {
+	if !slices.IsSorted(cand) { // a last replaced came after later ones
+		slices.Sort(cand)
+	}
+	for _, i := range cand {
+		if e := earlier[i]; e != last && e.Order().End > lastOrder.Start {
 			deps = append(deps, e)
 		}
 	}
 	return deps
+}
+
+// appendCand appends i to the candidates of After; when they fill their
+// room it first drops those that ended by since (the latest start of the
+// last so far), which can no longer qualify.
+func appendCand[E Entry](cand []int, earlier []E, i int, since int64) []int {
+	if len(cand) == cap(cand) {
+		kept := cand[:0]
+		for _, j := range cand {
+			if earlier[j].Order().End > since {
+				kept = append(kept, j)
+			}
+		}
+		cand = kept
+	}
+	return append(cand, i)
 }
 
 // Carrying appends to deps the earlier requests, not in deps already,

@@ -1,7 +1,9 @@
 package schedule
 
 import (
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -156,6 +158,58 @@ func TestClones(t *testing.T) {
 	} {
 		if got := CloneActive(tt.p, tt.sr, tt.first, tt.k, 0); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// afterTwoPass is the time rule as first written, two passes over
+// earlier: the reference After's one pass must agree with.
+func afterTwoPass(earlier []*req, start int64) []*req {
+	var last *req
+	for _, e := range earlier {
+		if Settled(&e.o, start) && (last == nil || e.o.Start > last.o.Start) {
+			last = e
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	deps := []*req{last}
+	for _, e := range earlier {
+		if e != last && Settled(&e.o, start) && e.o.End > last.o.Start {
+			deps = append(deps, e)
+		}
+	}
+	return deps
+}
+
+// TestAfterAgreesWithTwoPasses: on random sessions, short and long (past
+// the candidates' room, so that they are pruned), in and out of start
+// order, with ties and unfinished requests, After keeps exactly the
+// requests, in the order, that the two-pass rule keeps.
+func TestAfterAgreesWithTwoPasses(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 2000 {
+		n := 1 + rng.IntN(8)
+		if round%4 == 0 {
+			n = 40 + rng.IntN(200)
+		}
+		earlier := make([]*req, n)
+		for i := range earlier {
+			s := int64(rng.IntN(400))
+			if round%2 == 0 {
+				s = int64(i*2 + rng.IntN(6)) // mostly in start order
+			}
+			e := &req{name: strconv.Itoa(i), o: Order{Start: s, End: s + 1 + int64(rng.IntN(60))}}
+			if rng.IntN(10) == 0 {
+				e.o.End = 0
+			}
+			earlier[i] = e
+		}
+		start := int64(rng.IntN(500))
+		got, want := After(nil, earlier, start), afterTwoPass(earlier, start)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d, start %d: After %v, two passes %v", round, start, got, want)
 		}
 	}
 }
