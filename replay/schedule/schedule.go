@@ -72,15 +72,15 @@ func Settled(o *Order, start int64) bool { return o.End != 0 && o.End <= start }
 // running when B started are kept. A sequential session thus waits for one
 // request per request, however far ahead the schedule runs.
 func After[E Entry](deps, earlier []E, start int64) []E {
-	// One pass: the last to start among the settled, and the indices of
-	// the settled that may still have been running when it started (each
-	// ended after the last one known then started; filtered again at the
-	// end against the last one of all). A session with many requests in
-	// flight reads each one's Order once, not twice.
+	// One pass: the last to start among the settled, and the settled that
+	// may still have been running when it started (each ended after the
+	// last one known then started; filtered again at the end against the
+	// last one of all). A session with many requests in flight reads each
+	// one's Order once, not twice.
 	var last E
 	var lastOrder *Order
 	lastAt := -1
-	var buf [32]int
+	var buf [64]candidate
 	cand := buf[:0]
 	for i, e := range earlier {
 		o := e.Order()
@@ -91,11 +91,11 @@ func After[E Entry](deps, earlier []E, start int64) []E {
 		case lastOrder == nil:
 		case o.Start > lastOrder.Start:
 			if lastOrder.End > o.Start {
-				cand = appendCand(cand, earlier, lastAt, o.Start)
+				cand = addCandidate(cand, candidate{lastAt, lastOrder.End}, o.Start)
 			}
 		default:
 			if o.End > lastOrder.Start {
-				cand = appendCand(cand, earlier, i, lastOrder.Start)
+				cand = addCandidate(cand, candidate{i, o.End}, lastOrder.Start)
 			}
 			continue
 		}
@@ -104,32 +104,45 @@ func After[E Entry](deps, earlier []E, start int64) []E {
 	if lastOrder == nil {
 		return deps
 	}
-	deps = append(deps, last)
-	if !slices.IsSorted(cand) { // a last replaced came after later ones
-		slices.Sort(cand)
+	deps = append(slices.Grow(deps, 1+len(cand)), last) // one allocation at most
+	if !slices.IsSortedFunc(cand, compareCandidates) { // a last replaced came after later ones
+		slices.SortFunc(cand, compareCandidates)
 	}
-	for _, i := range cand {
-		if e := earlier[i]; e != last && e.Order().End > lastOrder.Start {
+	for _, c := range cand {
+		if e := earlier[c.at]; e != last && c.end > lastOrder.Start {
 			deps = append(deps, e)
 		}
 	}
 	return deps
 }
 
-// appendCand appends i to the candidates of After; when they fill their
-// room it first drops those that ended by since (the latest start of the
-// last so far), which can no longer qualify.
-func appendCand[E Entry](cand []int, earlier []E, i int, since int64) []int {
+// candidate is a request After may keep: its index in earlier and its
+// recorded end.
+type candidate struct {
+	at  int
+	end int64
+}
+
+func compareCandidates(a, b candidate) int { return a.at - b.at }
+
+// addCandidate appends c to cand. When cand is full it first drops those
+// that ended by since (the start of the last so far: they can no longer
+// qualify), and makes room for as many again as it keeps, so that a
+// session with many overlapping requests costs no more than one pass.
+func addCandidate(cand []candidate, c candidate, since int64) []candidate {
 	if len(cand) == cap(cand) {
 		kept := cand[:0]
-		for _, j := range cand {
-			if earlier[j].Order().End > since {
-				kept = append(kept, j)
+		for _, k := range cand {
+			if k.end > since {
+				kept = append(kept, k)
 			}
+		}
+		if len(kept) > cap(cand)/2 {
+			kept = slices.Grow(kept, len(kept))
 		}
 		cand = kept
 	}
-	return append(cand, i)
+	return append(cand, c)
 }
 
 // Carrying appends to deps the earlier requests, not in deps already,
