@@ -105,7 +105,7 @@ func After[E Entry](deps, earlier []E, start int64) []E {
 		return deps
 	}
 	deps = append(slices.Grow(deps, 1+len(cand)), last) // one allocation at most
-	if !slices.IsSortedFunc(cand, compareCandidates) { // a last replaced came after later ones
+	if !slices.IsSortedFunc(cand, compareCandidates) {  // a last replaced came after later ones
 		slices.SortFunc(cand, compareCandidates)
 	}
 	for _, c := range cand {
