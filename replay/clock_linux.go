@@ -72,26 +72,38 @@ func getWaker() *waker {
 func (w *waker) monoOf(due time.Time) int64 { return w.mono + int64(due.Sub(w.base)) }
 
 // run waits for the timerfd's expirations for ever and wakes the due.
-// It never reads the timerfd: each expiry is an edge the netpoller
-// reports, and each settime resets the expirations count, so a read per
-// expiry (and the read answering EAGAIN after it) would be two system
-// calls for nothing.
+// Each wait reads the timerfd, non-blocking: an expiry since the last
+// read (or since the last settime) reads as a count, none as EAGAIN, and
+// only then does it park on the netpoller. The expirations count is the
+// kernel's own record, so no expiry is lost however the readiness edges
+// and the wait's start interleave. (Reading the clock instead, to save the
+// read, lost one now and then: an expiry whose edge came just before the
+// wait began, by less than the offset between Go's clock and the
+// kernel's, left the waker parked for ever and every sleeper after it.)
 func (w *waker) run() {
 	rc, err := w.f.SyscallConn()
-	first := false
-	wait := func(uintptr) bool {
-		if !first {
-			return true // the netpoller reported an expiry
+	var buf [8]byte
+	var rerr error
+	wait := func(fd uintptr) bool {
+		for {
+			_, e := unix.Read(int(fd), buf[:])
+			switch e {
+			case nil:
+				return true // expired
+			case unix.EAGAIN:
+				return false // park until the netpoller says it is readable
+			case unix.EINTR:
+				continue
+			}
+			rerr = e
+			return true
 		}
-		first = false
-		// The wait's start forgot any readiness reported before it: an
-		// expiry that came before is seen on the clock instead.
-		armed := w.armed.Load()
-		return armed > 0 && w.monoOf(time.Now()) >= armed
 	}
 	for err == nil {
-		first = true
-		if err = rc.Read(wait); err != nil {
+		if err = rc.Read(wait); err == nil {
+			err = rerr
+		}
+		if err != nil {
 			break
 		}
 		now := w.monoOf(time.Now()) + int64(wakeSlack)

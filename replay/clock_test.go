@@ -116,3 +116,48 @@ func TestSleepUntilAllocs(t *testing.T) {
 		t.Errorf("%v allocations per sleep, want 0", n)
 	}
 }
+
+// TestSleepUntilNoLostWakeup sleeps very short, overlapping times from
+// many goroutines for a bounded while, so that expiries land in every
+// corner of the waker's loop (while it fires, re-arms, or is about to
+// wait): every sleep must end, none more than a generous bound late. A
+// lost expiry parks the waker and every sleeper after it for good.
+func TestSleepUntilNoLostWakeup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2 s of short sleeps")
+	}
+	const workers = 16
+	end := time.Now().Add(2 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var worst time.Duration
+	sleeps := 0
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, mine := 0, time.Duration(0)
+			for k := 0; time.Now().Before(end); k++ {
+				due := time.Now().Add(time.Duration((g*7+k*13)%60) * time.Microsecond)
+				sleepUntil(due, nil, nil)
+				n++
+				mine = max(mine, time.Since(due))
+			}
+			mu.Lock()
+			sleeps += n
+			worst = max(worst, mine)
+			mu.Unlock()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("sleepers still asleep 18 s after the last was due: a lost wake-up")
+	}
+	t.Logf("%d sleeps of 0-60 µs from %d goroutines, the latest %v late", sleeps, workers, worst)
+	if worst > 2*time.Second {
+		t.Errorf("a sleep woke %v late", worst)
+	}
+}
