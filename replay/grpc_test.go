@@ -132,17 +132,9 @@ func TestReplayGRPCLiveLengths(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopRec()
-	p, err := proxy.New("http://"+upstream, proxy.WithGrace(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, stopProxy := shoptest.StartProxy(t, "http://"+upstream, proxy.WithGrace(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pctx, stopProxy := context.WithCancel(ctx)
-	addr, served, err := p.Start(pctx, "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -160,9 +152,7 @@ func TestReplayGRPCLiveLengths(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	stopProxy()
-	xs := shoptest.Collect(t, p)
-	served()
+	xs, _ := stopProxy()
 	want := grpcshop.Recorded(xs)
 
 	for _, speed := range []float64{1, 10} {

@@ -33,17 +33,9 @@ func TestGRPCTokensLinkSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopShop()
-	p, err := proxy.New("http://"+upstream, proxy.WithGrace(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, stopProxy := shoptest.StartProxy(t, "http://"+upstream, proxy.WithGrace(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pctx, stopProxy := context.WithCancel(ctx)
-	addr, served, err := p.Start(pctx, "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dial := func() *grpcshop.Client {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -72,9 +64,7 @@ func TestGRPCTokensLinkSessions(t *testing.T) {
 	for _, c := range []*grpcshop.Client{ann, other, bob} {
 		c.Conn.Close()
 	}
-	stopProxy()
-	xs := shoptest.Collect(t, p)
-	served()
+	xs, _ := stopProxy()
 	if len(xs) != 6 {
 		t.Fatalf("%d exchanges recorded, want 6", len(xs))
 	}
