@@ -20,6 +20,7 @@ import (
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -34,7 +35,7 @@ func TestProxyGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopServer()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	out := filepath.Join(t.TempDir(), "grpc.rpz")
 	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", "http://"+upAddr, "-o", out, "--json")
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -109,7 +110,7 @@ func TestProxyH2TLSCurl(t *testing.T) {
 	dir := t.TempDir()
 	upCA := filepath.Join(dir, "up.pem")
 	os.WriteFile(upCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600)
-	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
+	addr, certOut, out := testkit.FreeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
 	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", up.URL, "--upstream-ca", upCA, "-o", out, "--json",
 		"--tls-self-signed", "--tls-cert-out", certOut)
 	got, err := exec.Command("curl", "-sS", "--max-time", "10", "--http2", "--cacert", certOut, "-w", " %{http_version}", "https://"+addr+"/h2").CombinedOutput()

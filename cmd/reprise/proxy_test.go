@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,16 +18,6 @@ import (
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // serving is a listening verb started by startServing.
 type serving struct {
@@ -87,7 +76,7 @@ func TestProxyRecordsAndRedacts(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer up.Close()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	out := filepath.Join(t.TempDir(), "rec.rpz")
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
 	srv := startServing(t, "proxy", "--listen", addr, "--upstream", up.URL, "-o", out, "--json", "--redact-header", "Authorization")

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/reprise-tool/reprise/fixtures/grpcshop"
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/replay/shadow"
 )
 
@@ -32,7 +33,7 @@ func TestShadowGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopSecond()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	stop, _ := runListening(t, "shadow", "--listen", addr, "--upstream", "http://"+upAddr, "--shadow", "http://"+shAddr,
 		"--allow-writes", "--json")
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -63,7 +63,7 @@ func TestShadowUsageErrors(t *testing.T) {
 func TestShadowProxyCLI(t *testing.T) {
 	primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
 	second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	out, html := filepath.Join(dir, "live.rpz"), filepath.Join(dir, "diff.html")
 	srv := startServing(t, "shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(),
@@ -127,7 +127,7 @@ func TestShadowSummaryRedaction(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
 			second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
-			addr := freeAddr(t)
+			addr := testkit.FreeAddr(t)
 			out := filepath.Join(t.TempDir(), "live.rpz")
 			srv := startServing(t, append([]string{"shadow", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out}, tt.flags...)...)
 			req, _ := http.NewRequest("GET", "http://"+addr+"/api/products?page=1", nil)
@@ -155,7 +155,7 @@ func TestShadowSummaryRedaction(t *testing.T) {
 func TestProxyShadowFlag(t *testing.T) {
 	primary := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
 	second := shoptest.StartShop(t, shop.Config{NoServiceTime: true})
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	out := filepath.Join(t.TempDir(), "live.rpz")
 	srv := startServing(t, "proxy", "--listen", addr, "--upstream", primary.URL(), "--shadow", second.URL(), "-o", out, "--json")
 	for i := 0; i < 5; i++ { // without a token: both shops answer 401, compared all the same

@@ -57,7 +57,7 @@ func startHTTPSNginx(t *testing.T) *httpsNginx {
 	for name, b := range n.files {
 		os.WriteFile(filepath.Join(www, name), b, 0o644)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	testkit.StartNginx(t, dir, addr, fmt.Sprintf(`  server {
     listen %s ssl;
     server_name nginx.test;
@@ -102,7 +102,7 @@ func (n *httpsNginx) logged(t *testing.T, skip, want int) []string {
 func TestProxyTLSNginx(t *testing.T) {
 	ng := startHTTPSNginx(t)
 	dir := t.TempDir()
-	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
+	addr, certOut, out := testkit.FreeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
 	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", ng.url, "--upstream-ca", ng.ca, "-o", out, "--json",
 		"--tls-self-signed", "--tls-cert-out", certOut)
 	port := addr[strings.LastIndex(addr, ":")+1:]

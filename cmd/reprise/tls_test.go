@@ -151,7 +151,7 @@ func TestProxyTLSSelfSigned(t *testing.T) {
 	dir := t.TempDir()
 	upCA := filepath.Join(dir, "up.pem")
 	os.WriteFile(upCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600)
-	addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
+	addr, certOut, out := testkit.FreeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "rec.rpz")
 	stop, _ := runListening(t, "proxy", "--listen", addr, "--upstream", up.URL, "--upstream-ca", upCA, "-o", out, "--json",
 		"--tls-self-signed", "--tls-host", "shop.test", "--tls-cert-out", certOut)
 	cl := pemClient(t, certOut)
@@ -208,7 +208,7 @@ func TestProxyTLSFlagErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			args := append([]string{"proxy", "--listen", freeAddr(t), "--upstream", "http://127.0.0.1:1", "-o", out}, tt.args...)
+			args := append([]string{"proxy", "--listen", testkit.FreeAddr(t), "--upstream", "http://127.0.0.1:1", "-o", out}, tt.args...)
 			if code := run(args, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 			}
@@ -242,7 +242,7 @@ func TestShadowTLS(t *testing.T) {
 		t.Run(verb[0], func(t *testing.T) {
 			mirrored.Store(0)
 			dir := t.TempDir()
-			addr, certOut, out := freeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "live.rpz")
+			addr, certOut, out := testkit.FreeAddr(t), filepath.Join(dir, "proxy.pem"), filepath.Join(dir, "live.rpz")
 			stop, _ := runListening(t, verb[0], verb[1], "--listen", addr, "--upstream", up.URL, "--shadow", sh.URL,
 				"-o", out, "--tls-self-signed", "--tls-cert-out", certOut)
 			cl := pemClient(t, certOut)
