@@ -29,6 +29,23 @@ func hookTrace(n int) *trace {
 
 // waitGoroutines waits up to a second for the goroutine count to fall to
 // at most n.
+// settledGoroutines is the goroutine count once it stops moving (earlier
+// tests' goroutines winding down), bounded to 2 s: the base the counts
+// with workers running and after they end are compared with.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	return n
+}
+
 func waitGoroutines(n int) int {
 	deadline := time.Now().Add(time.Second)
 	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
@@ -44,7 +61,7 @@ func waitGoroutines(n int) int {
 func TestHookWorkersBatches(t *testing.T) {
 	tr := hookTrace(3*hookBatch + 5)
 	plain, _ := collect(t, &memSource{tr: tr})
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 	var calls atomic.Int64
 	par, c := collect(t, &memSource{tr: tr}, WithHookWorkers(3), WithExchangeFunc(func(x *session.Exchange) {
 		calls.Add(1)
@@ -66,7 +83,7 @@ func TestHookWorkersBatches(t *testing.T) {
 // TestHookWorkersAbandoned: a pipeline whose reader stops calling Next
 // after one exchange leaves no worker behind once it is collected.
 func TestHookWorkersAbandoned(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 	func() {
 		p, err := FromPackets(context.Background(), &memSource{tr: hookTrace(2 * hookBatch)}, WithHookWorkers(3), WithExchangeFunc(func(*session.Exchange) {}))
 		if err != nil {
@@ -89,7 +106,7 @@ func TestHookWorkersAbandoned(t *testing.T) {
 func TestHookWorkersCancel(t *testing.T) {
 	tr := hookTrace(3 * hookBatch)
 	plain, _ := collect(t, &memSource{tr: tr})
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p, err := FromPackets(ctx, &memSource{tr: tr}, WithHookWorkers(2), WithExchangeFunc(func(*session.Exchange) {}))
