@@ -25,9 +25,10 @@ func h2cBenchRecording(conns, perConn int) []*session.Exchange {
 	var exs []*session.Exchange
 	for k := range perConn {
 		for c := range conns {
-			x := rec(fmt.Sprintf("c%d-%d", c, k), "GET", "/", float64(k)*0.01, float64(k)*0.01+0.5, onConn(uint64(c+1)))
+			// onConn clears the session (the connection's would be
+			// taken), so the stream's own goes in after it.
+			x := rec("", "GET", "/", 0, 0.5, onConn(uint64(c+1)), h2Stream(fmt.Sprintf("c%d-%d", c, k), uint32(2*k+1)))
 			x.Index = k
-			h2Stream(x.Session, uint32(2*k+1))(x)
 			exs = append(exs, x)
 		}
 	}
@@ -41,11 +42,17 @@ func h2cBenchRecording(conns, perConn int) []*session.Exchange {
 // The target is a ratio of at least 0.8. Run it alone:
 //
 //	go test ./replay -run '^$' -bench H2VersusH2load -benchtime 1x
+//
+// REPRISE_H2BENCH_N sets the requests of each side (default 40000).
 func BenchmarkH2VersusH2load(b *testing.B) {
 	if _, err := exec.LookPath("h2load"); err != nil {
 		b.Skip("h2load not installed (apt-get install nghttp2-client)")
 	}
-	const conns, streams, n = 8, 16, 40000
+	const conns, streams = 8, 16
+	n := 40000
+	if v, err := strconv.Atoi(os.Getenv("REPRISE_H2BENCH_N")); err == nil && v >= conns {
+		n = v / conns * conns // a longer run for a profile
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -85,7 +92,7 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
 		// CPU per request says what each client costs itself, which a
 		// loaded machine disturbs far less than the rates.
-		h2lUs, repUs := float64(h2lCPU.Microseconds())/n, float64(cpu.Microseconds())/float64(rep.Requests.Responses)
+		h2lUs, repUs := float64(h2lCPU.Microseconds())/float64(n), float64(cpu.Microseconds())/float64(rep.Requests.Responses)
 		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req; ratio %.2f (load %s)",
 			conns, streams, n, h2l, h2lUs, conns, n/conns, conns*streams, rps, repUs, rps/h2l, loadAverage())
 		b.ReportMetric(h2lUs, "h2load_cpu_µs/req")
