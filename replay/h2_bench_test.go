@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/reprise-tool/reprise/fixtures/testkit"
@@ -27,7 +29,7 @@ func h2cBenchRecording(conns, perConn int) []*session.Exchange {
 		for c := range conns {
 			// onConn clears the session (the connection's would be
 			// taken), so the stream's own goes in after it.
-			x := rec("", "GET", "/", 0, 0.5, onConn(uint64(c+1)), h2Stream(fmt.Sprintf("c%d-%d", c, k), uint32(2*k+1)))
+			x := rec("", "GET", "/", float64(k)*0.01, float64(k)*0.01+0.5, onConn(uint64(c+1)), h2Stream(fmt.Sprintf("c%d-%d", c, k), uint32(2*k+1)))
 			x.Index = k
 			exs = append(exs, x)
 		}
@@ -80,12 +82,12 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu0 := pidCPU(os.Getpid())
+		cpu0, sys0 := pidCPU(os.Getpid()), ioCalls()
 		rep, err := r.Run(context.Background(), session.NewSliceSource(exs...))
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu := pidCPU(os.Getpid()) - cpu0
+		cpu, sys := pidCPU(os.Getpid())-cpu0, ioCalls()-sys0
 		if rep.Requests.Errors > 0 || rep.Connections.HTTP2 != conns {
 			b.Fatalf("replay: %+v, connections %+v", rep.Requests, rep.Connections)
 		}
@@ -93,12 +95,44 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		// CPU per request says what each client costs itself, which a
 		// loaded machine disturbs far less than the rates.
 		h2lUs, repUs := float64(h2lCPU.Microseconds())/float64(n), float64(cpu.Microseconds())/float64(rep.Requests.Responses)
-		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req; ratio %.2f (load %s)",
-			conns, streams, n, h2l, h2lUs, conns, n/conns, conns*streams, rps, repUs, rps/h2l, loadAverage())
+		var h2lRSS int64
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			h2lRSS = ru.Maxrss >> 10
+		}
+		perReq := float64(sys) / float64(rep.Requests.Responses)
+		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req, peak RSS %d MiB; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req, %.2f read+write calls/req, peak RSS %d MiB (the test process); ratio %.2f (load %s)",
+			conns, streams, n, h2l, h2lUs, h2lRSS, conns, n/conns, conns*streams, rps, repUs, perReq, peakRSS()>>20, rps/h2l, loadAverage())
+		b.ReportMetric(perReq, "replay_io_calls/req")
 		b.ReportMetric(h2lUs, "h2load_cpu_µs/req")
 		b.ReportMetric(repUs, "replay_cpu_µs/req")
 		b.ReportMetric(h2l, "h2load_req/s")
 		b.ReportMetric(rps, "replay_req/s")
 		b.ReportMetric(rps/h2l, "ratio")
 	}
+}
+
+// ioCalls returns the read and write system calls the process made so
+// far (/proc/self/io's syscr and syscw): how well frames are batched.
+func ioCalls() int64 {
+	b, _ := os.ReadFile("/proc/self/io")
+	var n int64
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ": "); ok && (k == "syscr" || k == "syscw") {
+			c, _ := strconv.ParseInt(v, 10, 64)
+			n += c
+		}
+	}
+	return n
+}
+
+// peakRSS returns the process's peak resident set in bytes (VmHWM).
+func peakRSS() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
