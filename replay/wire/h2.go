@@ -187,6 +187,17 @@ type H2Conn struct {
 	encBuf    []byte
 	nextID    uint32
 
+	// The header block being read; the read loop's alone.
+	hdec      hpackReader
+	emitField func(name, value []byte) // c.field, made once
+	hblock    []byte                   // a block's fragments until its END_HEADERS
+	hid       uint32                   // its stream
+	hend      bool                     // it ends the stream
+	hst       *h2Stream                // its stream while it is decoded
+	htrail    bool                     // it is the stream's trailers
+	hstatus   int                      // its :status; 0 none yet, -1 malformed
+	hsize     int                      // its fields' size as SETTINGS_MAX_HEADER_LIST_SIZE counts
+
 	mu        sync.Mutex
 	cond      *sync.Cond // broadcast on window, slot, settings and closing changes
 	streams   map[uint32]*h2Stream
@@ -258,9 +269,8 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c.wcond = sync.NewCond(&c.wmu)
 	c.hkick = make(chan struct{}, 1)
 	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.SetReuseFrames() // handle copies what it keeps of a frame
-	c.fr.MaxHeaderListSize = 1 << 20
+	c.emitField = c.field
 	c.enc = hpack.NewEncoder(&h2EncBuf{c})
 	return c
 }
@@ -274,7 +284,7 @@ func (b *h2EncBuf) Write(p []byte) (int, error) {
 }
 
 // start writes the preface, the client's SETTINGS (a large initial window,
-// no push, no HPACK dynamic table: see hpackTableOff) and a connection
+// no push, no HPACK dynamic table: see hpackReader) and a connection
 // WINDOW_UPDATE up to the same window.
 func (c *H2Conn) start() error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.w.cfg.ConnectTimeout))
@@ -283,7 +293,7 @@ func (c *H2Conn) start() error {
 	c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2Window},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: 1 << 20},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h2MaxHeaderList},
 		http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0},
 	)
 	c.fr.WriteWindowUpdate(0, h2Window-65535)
@@ -319,7 +329,6 @@ func (c *H2Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		if f.IsAck() {
-			c.hpackTableOff()
 			return nil
 		}
 		c.mu.Lock()
@@ -368,26 +377,31 @@ func (c *H2Conn) handle(f http2.Frame) error {
 		c.goaway(f.LastStreamID, f.ErrCode)
 	case *http2.RSTStreamFrame:
 		c.finish(f.StreamID, &StreamError{ID: f.StreamID, Code: f.ErrCode})
-	case *http2.MetaHeadersFrame:
-		c.headers(f)
+	case *http2.HeadersFrame:
+		c.hid, c.hend = f.StreamID, f.StreamEnded()
+		if !f.HeadersEnded() {
+			c.hblock = append(c.hblock[:0], f.HeaderBlockFragment()...)
+			return nil
+		}
+		return c.headers(f.HeaderBlockFragment())
+	case *http2.ContinuationFrame:
+		// The framer saw to it that this continues c.hid's block.
+		if len(c.hblock)+len(f.HeaderBlockFragment()) > h2MaxHeaderBlock {
+			return &ProtocolError{Reason: fmt.Sprintf("stream %d: a header block over %d bytes", c.hid, h2MaxHeaderBlock)}
+		}
+		c.hblock = append(c.hblock, f.HeaderBlockFragment()...)
+		if !f.HeadersEnded() {
+			return nil
+		}
+		err := c.headers(c.hblock)
+		c.hblock = c.hblock[:0]
+		return err
 	case *http2.DataFrame:
 		return c.data(f)
 	case *http2.PushPromiseFrame:
 		return &ProtocolError{Reason: "server pushed though push was disabled"}
 	}
 	return nil
-}
-
-// hpackTableOff empties the response decoder's dynamic table and keeps it
-// empty, once the server has acknowledged the client's
-// SETTINGS_HEADER_TABLE_SIZE of 0: from then on a server may not refer to
-// a dynamic entry (RFC 7541 §4.2), and one that keeps adding entries
-// anyway (nginx indexes server, date, content-type and content-length in
-// every response and never refers to them) no longer makes each response
-// evict four entries from the decoder's table, whose eviction shifts the
-// whole table and its maps: a tenth of the read loop's time.
-func (c *H2Conn) hpackTableOff() {
-	c.fr.ReadMetaHeaders.SetMaxDynamicTableSize(0)
 }
 
 // goaway notes the server's GOAWAY: no new stream goes on the connection,
@@ -408,18 +422,100 @@ func (c *H2Conn) goaway(last uint32, code http2.ErrCode) {
 	}
 }
 
-// headers hands a stream its response headers or trailers.
-func (c *H2Conn) headers(f *http2.MetaHeadersFrame) {
+// The bounds of a response's header block: the list size the client
+// advertises (SETTINGS_MAX_HEADER_LIST_SIZE), past which fields are
+// dropped as the x/net framer did, and the encoded size past which the
+// connection is broken.
+const (
+	h2MaxHeaderList  = 1 << 20
+	h2MaxHeaderBlock = 4 << 20
+)
+
+// headers hands stream c.hid its response headers or trailers, decoded
+// from block; the stream ends there when c.hend. A block that does not
+// decode breaks the connection (RFC 9113 §4.3); a block for a stream no
+// longer open is not decoded, as decoding changes no state (see
+// hpackReader).
+func (c *H2Conn) headers(block []byte) error {
 	c.mu.Lock()
-	st := c.streams[f.StreamID]
+	st := c.streams[c.hid]
 	c.mu.Unlock()
 	if st == nil {
+		return nil
+	}
+	c.hst, c.hsize, c.hstatus = st, 0, 0
+	c.htrail = st.gotFin
+	err := c.hdec.decode(block, c.emitField)
+	c.hst = nil
+	if err != nil {
+		return &ProtocolError{Reason: fmt.Sprintf("stream %d: %v", c.hid, err)}
+	}
+	if !c.htrail {
+		switch {
+		case c.hstatus <= 0:
+			c.finish(c.hid, &ProtocolError{Reason: fmt.Sprintf("stream %d: a response without a valid :status", c.hid)})
+			return nil
+		case c.hstatus >= 100 && c.hstatus < 200:
+			// An interim response: the final one follows.
+		default:
+			st.gotFin = true
+			st.resp.Proto, st.resp.Status = "HTTP/2.0", c.hstatus
+		}
+	}
+	if c.hend {
+		c.finish(c.hid, nil)
+	}
+	return nil
+}
+
+// field takes one field of the block headers decodes (name and value are
+// valid during the call alone): the final response's :status, its
+// regular fields when the stream keeps them, its trailers; a
+// trailers-only response (gRPC) keeps its grpc-status and grpc-message
+// as trailers.
+func (c *H2Conn) field(name, value []byte) {
+	if len(name) > 0 && name[0] == ':' {
+		if !c.htrail && string(name) == ":status" {
+			c.hstatus = h2Status(value)
+		}
 		return
 	}
-	st.headers(f)
-	if f.StreamEnded() {
-		c.finish(f.StreamID, nil)
+	if c.hsize += len(name) + len(value) + 32; c.hsize > h2MaxHeaderList {
+		return
 	}
+	st := c.hst
+	switch {
+	case c.htrail:
+		st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: string(name), Value: string(value)})
+	case c.hstatus >= 100 && c.hstatus < 200:
+	default:
+		grpc := c.hend && (string(name) == "grpc-status" || string(name) == "grpc-message")
+		if st.limit < 0 && !grpc {
+			return
+		}
+		h := session.Header{Name: string(name), Value: string(value)}
+		if st.limit >= 0 {
+			st.resp.Header = append(st.resp.Header, h)
+		}
+		if grpc {
+			st.resp.Trailer = append(st.resp.Trailer, h)
+		}
+	}
+}
+
+// h2Status reads a :status value: three digits, else -1.
+func h2Status(v []byte) int {
+	if len(v) != 3 {
+		return -1
+	}
+	n := 0
+	for _, b := range v {
+		if b < '0' || b > '9' {
+			return -1
+		}
+		n = n*10 + int(b-'0')
+	}
+	return n
 }
 
 // data hands a stream its DATA and gives the server back its window.
@@ -535,37 +631,6 @@ type h2Stream struct {
 	// hstate is where the stream's queued HEADERS are: hQueued, hWritten
 	// or hDropped (see queueHeaders).
 	hstate atomic.Int32
-}
-
-func (st *h2Stream) headers(f *http2.MetaHeadersFrame) {
-	if st.gotFin {
-		for _, hf := range f.RegularFields() {
-			st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: hf.Name, Value: hf.Value})
-		}
-		return
-	}
-	status := 0
-	for _, c := range f.PseudoValue("status") {
-		status = status*10 + int(c-'0')
-	}
-	if status >= 100 && status < 200 {
-		return // an interim response: the final one follows
-	}
-	st.gotFin = true
-	st.resp.Proto, st.resp.Status = "HTTP/2.0", status
-	if st.limit >= 0 {
-		for _, hf := range f.RegularFields() {
-			st.resp.Header = append(st.resp.Header, session.Header{Name: hf.Name, Value: hf.Value})
-		}
-	}
-	if f.StreamEnded() {
-		// A trailers-only response (gRPC) carries its status here.
-		for _, hf := range f.RegularFields() {
-			if hf.Name == "grpc-status" || hf.Name == "grpc-message" {
-				st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: hf.Name, Value: hf.Value})
-			}
-		}
-	}
 }
 
 func (st *h2Stream) body(p []byte) {
