@@ -570,7 +570,7 @@ func (t *target) do(ctx context.Context, x *session.Exchange, req *session.Reque
 		out, _, err := t.client.Do(ctx, &wr)
 		return out, err
 	}
-	hr := &wire.H2Request{Request: wr, Trailer: req.Trailer}
+	hr := &wire.H2Request{Request: &wr, Trailer: req.Trailer}
 	if t.base.Scheme == "https" {
 		hr.Scheme = "https"
 	}

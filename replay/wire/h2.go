@@ -188,15 +188,14 @@ type H2Conn struct {
 	nextID    uint32
 
 	// The header block being read; the read loop's alone.
-	hdec      hpackReader
-	emitField func(name, value []byte) // c.field, made once
-	hblock    []byte                   // a block's fragments until its END_HEADERS
-	hid       uint32                   // its stream
-	hend      bool                     // it ends the stream
-	hst       *h2Stream                // its stream while it is decoded
-	htrail    bool                     // it is the stream's trailers
-	hstatus   int                      // its :status; 0 none yet, -1 malformed
-	hsize     int                      // its fields' size as SETTINGS_MAX_HEADER_LIST_SIZE counts
+	hdec    hpackReader
+	hblock  []byte    // a block's fragments until its END_HEADERS
+	hid     uint32    // its stream
+	hend    bool      // it ends the stream
+	hst     *h2Stream // its stream while it is decoded
+	htrail  bool      // it is the stream's trailers
+	hstatus int       // its :status; 0 none yet, -1 malformed
+	hsize   int       // its fields' size as SETTINGS_MAX_HEADER_LIST_SIZE counts
 
 	mu        sync.Mutex
 	cond      *sync.Cond // broadcast on window, slot, settings and closing changes
@@ -270,7 +269,6 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c.hkick = make(chan struct{}, 1)
 	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
 	c.fr.SetReuseFrames() // handle copies what it keeps of a frame
-	c.emitField = c.field
 	c.enc = hpack.NewEncoder(&h2EncBuf{c})
 	return c
 }
@@ -445,7 +443,7 @@ func (c *H2Conn) headers(block []byte) error {
 	}
 	c.hst, c.hsize, c.hstatus = st, 0, 0
 	c.htrail = st.gotFin
-	err := c.hdec.decode(block, c.emitField)
+	err := c.hdec.decode(block, (*h2BlockSink)(c))
 	c.hst = nil
 	if err != nil {
 		return &ProtocolError{Reason: fmt.Sprintf("stream %d: %v", c.hid, err)}
@@ -468,38 +466,50 @@ func (c *H2Conn) headers(block []byte) error {
 	return nil
 }
 
-// field takes one field of the block headers decodes (name and value are
-// valid during the call alone): the final response's :status, its
-// regular fields when the stream keeps them, its trailers; a
-// trailers-only response (gRPC) keeps its grpc-status and grpc-message
-// as trailers.
-func (c *H2Conn) field(name, value []byte) {
-	if len(name) > 0 && name[0] == ':' {
-		if !c.htrail && string(name) == ":status" {
-			c.hstatus = h2Status(value)
-		}
+// h2BlockSink takes the fields of the block headers decodes into the
+// stream c.hst (see hpackSink).
+type h2BlockSink H2Conn
+
+// keep accepts what the stream keeps of a block: the final response's
+// :status, its regular fields unless the stream asked for the status
+// alone, and its trailers; a trailers-only response (gRPC) keeps its
+// grpc-status and grpc-message as trailers too.
+func (c *h2BlockSink) keep(name []byte) bool {
+	switch {
+	case len(name) > 0 && name[0] == ':':
+		return !c.htrail && string(name) == ":status"
+	case c.htrail:
+		return true
+	case c.hstatus >= 100 && c.hstatus < 200:
+		return false
+	}
+	return c.hst.limit >= 0 || c.hend && grpcStatusField(name)
+}
+
+func grpcStatusField(name []byte) bool {
+	return string(name) == "grpc-status" || string(name) == "grpc-message"
+}
+
+// field takes a field keep accepted.
+func (c *h2BlockSink) field(name, value []byte) {
+	if name[0] == ':' {
+		c.hstatus = h2Status(value)
 		return
 	}
 	if c.hsize += len(name) + len(value) + 32; c.hsize > h2MaxHeaderList {
 		return
 	}
 	st := c.hst
-	switch {
-	case c.htrail:
-		st.resp.Trailer = append(st.resp.Trailer, session.Header{Name: string(name), Value: string(value)})
-	case c.hstatus >= 100 && c.hstatus < 200:
-	default:
-		grpc := c.hend && (string(name) == "grpc-status" || string(name) == "grpc-message")
-		if st.limit < 0 && !grpc {
-			return
-		}
-		h := session.Header{Name: string(name), Value: string(value)}
-		if st.limit >= 0 {
-			st.resp.Header = append(st.resp.Header, h)
-		}
-		if grpc {
-			st.resp.Trailer = append(st.resp.Trailer, h)
-		}
+	h := session.Header{Name: string(name), Value: string(value)}
+	if c.htrail {
+		st.resp.Trailer = append(st.resp.Trailer, h)
+		return
+	}
+	if st.limit >= 0 {
+		st.resp.Header = append(st.resp.Header, h)
+	}
+	if c.hend && grpcStatusField(name) {
+		st.resp.Trailer = append(st.resp.Trailer, h)
 	}
 }
 

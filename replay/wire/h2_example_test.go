@@ -28,7 +28,7 @@ func ExampleH2Line() {
 	c := wire.NewH2(wire.Config{Addr: ln.Addr().String(), ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 10})
 	defer c.CloseAll()
 	line := c.NewLine()
-	resp, _, err := line.Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/orders/7", Host: "shop",
+	resp, _, err := line.Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/orders/7", Host: "shop",
 		Header: session.Headers{{Name: ":method", Value: "GET"}, {Name: ":path", Value: "/orders/1"}, {Name: "Keep-Alive", Value: "5"}}}})
 	fmt.Printf("%d %s %v\n", resp.Status, resp.Body, err)
 	fmt.Println(c.Stats().Opened, "connection")

@@ -81,7 +81,7 @@ func TestH2Line(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/echo", Host: "example.test",
+			req := &wire.H2Request{Request: &wire.Request{Method: "POST", Target: "/echo", Host: "example.test",
 				Header: session.Headers{{Name: ":method", Value: "POST"}, {Name: ":path", Value: "/x"}, {Name: "X-A", Value: "1"},
 					{Name: "Connection", Value: "keep-alive"}, {Name: "TE", Value: "trailers"}, {Name: "X-B", Value: "2"}},
 				Body: big[:i*40<<10]}}
@@ -124,11 +124,11 @@ func TestH2StreamReset(t *testing.T) {
 	c := h2Client(addr)
 	defer c.CloseAll()
 	l := c.NewLine()
-	_, _, err := l.Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/reset", Host: "h"}})
+	_, _, err := l.Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/reset", Host: "h"}})
 	if wire.Kind(err) != wire.KindStreamReset {
 		t.Fatalf("reset stream: %v, kind %q", err, wire.Kind(err))
 	}
-	resp, _, err := l.Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "h"}})
+	resp, _, err := l.Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "h"}})
 	if err != nil || string(resp.Body) != "ok" || c.Stats().Opened != 1 {
 		t.Fatalf("after the reset: %v %+v, opened %d", err, resp, c.Stats().Opened)
 	}
@@ -155,7 +155,7 @@ func TestH2GRPC(t *testing.T) {
 	l := c.NewLine()
 	hdr := session.Headers{{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"}}
 	call := func(method string, at []time.Duration, msgs ...[]byte) (*session.Response, error) {
-		req := &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/grpcshop.Shop/" + method, Host: addr, Header: hdr}, GRPC: true}
+		req := &wire.H2Request{Request: &wire.Request{Method: "POST", Target: "/grpcshop.Shop/" + method, Host: addr, Header: hdr}, GRPC: true}
 		for i, m := range msgs {
 			req.Body = append(req.Body, grpcFrame(m)...)
 			if at != nil {
@@ -241,11 +241,11 @@ func TestH2GoAway(t *testing.T) {
 	addr := goAwayServer(t)
 	c := h2Client(addr)
 	defer c.CloseAll()
-	resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "h"}})
+	resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "h"}})
 	if err != nil || resp.Status != 200 || c.Stats().Opened != 2 {
 		t.Fatalf("GET after GOAWAY: %v %+v, opened %d", err, resp, c.Stats().Opened)
 	}
-	_, _, err = c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "POST", Target: "/", Host: "h", Body: []byte("x")}})
+	_, _, err = c.NewLine().Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "POST", Target: "/", Host: "h", Body: []byte("x")}})
 	if wire.Kind(err) != wire.KindGoAway || c.Stats().Opened != 3 {
 		t.Fatalf("POST after GOAWAY: %v (kind %q), opened %d", err, wire.Kind(err), c.Stats().Opened)
 	}
@@ -265,7 +265,7 @@ func TestH2TLS(t *testing.T) {
 		pool.AddCert(srv.Certificate())
 		c := wire.NewH2(wire.Config{Addr: srv.Listener.Addr().String(), TLS: wire.H2TLSConfig(&tls.Config{RootCAs: pool, ServerName: "example.com", NextProtos: []string{"http/1.1"}}),
 			ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 10})
-		resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: wire.Request{Method: "GET", Target: "/", Host: "example.com"}})
+		resp, _, err := c.NewLine().Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "example.com"}})
 		switch {
 		case h2 && (err != nil || string(resp.Body) != "HTTP/2.0"):
 			t.Errorf("h2 by ALPN: %v %+v", err, resp)

@@ -106,11 +106,18 @@ func (d *hpackReader) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// decode calls emit with each field of block in order; name and value
-// are valid only during the call. A reference to a dynamic table entry
-// (there are none), a size update above 0, a truncated block or bad
-// Huffman data is an error.
-func (d *hpackReader) decode(block []byte, emit func(name, value []byte)) error {
+// hpackSink takes a block's fields: those whose name keep accepts go to
+// field, with name and value valid only during the call. A value not kept
+// is not Huffman-decoded.
+type hpackSink interface {
+	keep(name []byte) bool
+	field(name, value []byte)
+}
+
+// decode hands the fields of block to sink in order. A reference to a
+// dynamic table entry (there are none), a size update above 0, a
+// truncated block or bad Huffman data (in a value kept) is an error.
+func (d *hpackReader) decode(block []byte, sink hpackSink) error {
 	for len(block) > 0 {
 		b := block[0]
 		switch {
@@ -123,8 +130,9 @@ func (d *hpackReader) decode(block []byte, emit func(name, value []byte)) error 
 				return hpackIndexError(i)
 			}
 			block = rest
-			f := &hpackStaticBytes[i-1]
-			emit(f[0], f[1])
+			if f := &hpackStaticBytes[i-1]; sink.keep(f[0]) {
+				sink.field(f[0], f[1])
+			}
 		case b&0xe0 == 0x20: // dynamic table size update
 			size, rest, err := hpackInt(block, 5)
 			if err != nil {
@@ -150,16 +158,19 @@ func (d *hpackReader) decode(block []byte, emit func(name, value []byte)) error 
 					return hpackIndexError(i)
 				}
 				name = hpackStaticBytes[i-1][0]
-			} else if name, rest, err = d.str(rest); err != nil {
+			} else if name, rest, err = d.str(rest, true); err != nil {
 				return err
 			}
-			if value, rest, err = d.str(rest); err != nil {
+			keep := sink.keep(name)
+			if value, rest, err = d.str(rest, keep); err != nil {
 				return err
 			}
 			block = rest
 			// Adding the field to a table of size 0 empties the table,
 			// which is empty (RFC 7541 §4.4): nothing to do.
-			emit(name, value)
+			if keep {
+				sink.field(name, value)
+			}
 		}
 	}
 	return nil
@@ -171,9 +182,10 @@ func hpackIndexError(i uint64) error {
 	return fmt.Errorf("%w: index %d refers to the dynamic table, though the client advertised SETTINGS_HEADER_TABLE_SIZE 0", errHPACK, i)
 }
 
-// str reads a string literal at the start of p: the raw bytes, or those
-// Huffman-decoded into the scratch space (valid until the next field).
-func (d *hpackReader) str(p []byte) (s, rest []byte, err error) {
+// str reads a string literal at the start of p: the raw bytes, or, when
+// decode is set, those Huffman-decoded into the scratch space (valid
+// until the next field).
+func (d *hpackReader) str(p []byte, decode bool) (s, rest []byte, err error) {
 	if len(p) == 0 {
 		return nil, nil, errHPACK
 	}
@@ -186,7 +198,7 @@ func (d *hpackReader) str(p []byte) (s, rest []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: a string of %d bytes with %d left", errHPACK, n, len(p))
 	}
 	s, rest = p[:n], p[n:]
-	if !huff {
+	if !huff || !decode {
 		return s, rest, nil
 	}
 	from := len(d.scratch)

@@ -21,8 +21,12 @@ import (
 // target (:path), host (:authority), header fields in recorded order (the
 // recorded pseudo-header fields give their order; hop-by-hop fields are
 // dropped, RFC 9113 §8.2.2) and body, then the trailers.
+//
+// Request is the caller's, not a copy (a Request is large): a status-only
+// response is kept in it, as Client.Do keeps it, and it must not change
+// until Do returns.
 type H2Request struct {
-	Request
+	*Request
 	Scheme  string // :scheme; "" for http, or https when the client speaks TLS
 	Trailer session.Headers
 	// Parts, when set, split Body into pieces sent each at its offset after
