@@ -207,6 +207,7 @@ type H2Conn struct {
 	sendWin   int64  // the connection's send window
 	recvUnack int64  // DATA bytes received since the last connection WINDOW_UPDATE
 	goAway    *GoAwayError
+	watches   []h2Watch     // the contexts whose end cancels their streams (see watch)
 	settings  chan struct{} // closed once the server's first SETTINGS are in
 	err       error         // set once the connection is done
 	byServer  bool
@@ -243,6 +244,7 @@ func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	w.mu.Unlock()
 	go c.readLoop()
 	go c.writeLoop()
+	go c.sweepLoop()
 	// The server's SETTINGS come first: waiting for them makes the first
 	// streams respect its concurrency limit rather than be refused.
 	t := time.NewTimer(w.cfg.ConnectTimeout)
@@ -492,7 +494,7 @@ func grpcStatusField(name []byte) bool {
 
 // field takes a field keep accepted.
 func (c *h2BlockSink) field(name, value []byte) {
-	if name[0] == ':' {
+	if len(name) > 0 && name[0] == ':' { // :status, the one pseudo-header field kept
 		c.hstatus = h2Status(value)
 		return
 	}
@@ -599,6 +601,10 @@ func (c *H2Conn) close(err error, byServer bool) {
 	streams := c.streams
 	c.streams = map[uint32]*h2Stream{}
 	c.active = 0
+	for _, w := range c.watches {
+		w.stop()
+	}
+	c.watches = nil
 	close(c.done)
 	c.cond.Broadcast()
 	c.mu.Unlock()
@@ -632,6 +638,9 @@ type h2Stream struct {
 	limit      int64 // body bytes kept; -1 none
 	keepReason bool
 
+	deadline atomic.Int64    // when the sweeper ends it (Unix ns); 0 while its request is still being sent
+	ctxDone  <-chan struct{} // its context's Done, for the connection's watch
+
 	resp   session.Response
 	n      int64
 	gotFin bool // final (non-1xx) headers arrived
@@ -660,4 +669,99 @@ func (st *h2Stream) end(err error) {
 		st.err = err
 		close(st.done)
 	})
+}
+
+// streamTimeout is how long a stream waits for its response: Timeout, or
+// an hour when none is set.
+func (c *Config) streamTimeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return time.Hour
+}
+
+// sweepLoop ends the streams past their deadline, every 1/16 of the
+// timeout (between a millisecond and a second), until the connection ends.
+func (c *H2Conn) sweepLoop() {
+	every := min(max(c.w.cfg.streamTimeout()/16, time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var late []*h2Stream
+	for {
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		}
+		now := time.Now().UnixNano()
+		c.mu.Lock()
+		for _, st := range c.streams {
+			if d := st.deadline.Load(); d != 0 && d <= now {
+				late = append(late, st)
+			}
+		}
+		c.mu.Unlock()
+		for i, st := range late {
+			c.cancel(st, fmt.Errorf("http2 stream %d: no response in %v: %w", st.id, c.w.cfg.streamTimeout(), context.DeadlineExceeded))
+			late[i] = nil
+		}
+		late = late[:0]
+	}
+}
+
+// h2Watch is a context whose end cancels the connection's streams sent
+// under it.
+type h2Watch struct {
+	done <-chan struct{}
+	stop func() bool
+}
+
+// h2MaxWatches bounds the contexts a connection watches: a replay sends
+// every stream under its run's context; a caller with a context per
+// stream gets a watch per stream (see watch).
+const h2MaxWatches = 4
+
+// watch sees that st is cancelled when ctx ends. A context the connection
+// already watches costs nothing more; the first few get a watch of the
+// connection's, which cancels every stream sent under them, and others a
+// watch of the stream's own, whose stop func the caller calls once the
+// stream is done. The caller checks ctx.Err() after watch, for a context
+// that ended before.
+func (c *H2Conn) watch(ctx context.Context, st *h2Stream) (stop func() bool) {
+	done := st.ctxDone
+	if done == nil {
+		return nil // never ends
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.watches {
+		if w.done == done {
+			return nil
+		}
+	}
+	if c.err != nil {
+		return nil // the connection's end ended st
+	}
+	if len(c.watches) < h2MaxWatches {
+		stop := context.AfterFunc(ctx, func() { c.cancelUnder(done, ctx.Err()) })
+		c.watches = append(c.watches, h2Watch{done: done, stop: stop})
+		return nil
+	}
+	return context.AfterFunc(ctx, func() { c.cancel(st, ctx.Err()) })
+}
+
+// cancelUnder cancels the streams sent under the context whose Done is
+// done.
+func (c *H2Conn) cancelUnder(done <-chan struct{}, err error) {
+	var gone []*h2Stream
+	c.mu.Lock()
+	for _, st := range c.streams {
+		if st.ctxDone == done {
+			gone = append(gone, st)
+		}
+	}
+	c.mu.Unlock()
+	for _, st := range gone {
+		c.cancel(st, err)
+	}
 }

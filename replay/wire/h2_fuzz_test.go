@@ -62,6 +62,7 @@ func FuzzH2Frames(f *testing.F) {
 		}
 		close(c.settings)
 		go c.readLoop()
+		go c.sweepLoop()
 		req := &H2Request{Request: &Request{Method: "POST", Target: "/s.S/M", Host: "h", Body: []byte("\x00\x00\x00\x00\x01a"),
 			Header: session.Headers{{Name: "te", Value: "trailers"}}}, GRPC: true, Trailer: session.Headers{{Name: "x", Value: "y"}}}
 		resp, _, err := c.roundTrip(context.Background(), req)

@@ -75,21 +75,16 @@ func GRPCParts(g *session.GRPC, body []byte, speed float64) []H2Part {
 	return parts
 }
 
-// h2Timers keeps the streams' response timers for reuse: one timer per
-// stream was 230 bytes and a heap insertion per request.
-var h2Timers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
-
 // errNotSent is a stream that never reached the wire: its connection
 // ended first.
 var errNotSent = errors.New("http2: connection ended before the stream was sent")
 
 // roundTrip sends req as a new stream on c and waits for its response.
 func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Response, int64, error) {
-	st := &h2Stream{limit: c.w.cfg.BodyLimit, done: make(chan struct{})}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	st := &h2Stream{limit: c.w.cfg.BodyLimit, done: make(chan struct{}), ctxDone: ctx.Done()}
 	if req.StatusOnly {
 		st.limit = -1
 	}
@@ -120,22 +115,19 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 			}
 		}
 	}
-	timeout := c.w.cfg.Timeout
-	if timeout <= 0 {
-		timeout = time.Hour
+	// The wait is for st.done alone: the connection's sweeper ends the
+	// stream at its deadline and its watch when ctx ends (see watch), a
+	// select over three channels and a timer per stream having cost a
+	// tenth of the HTTP/2 path.
+	if !endNow {
+		start = time.Now() // the timeout runs from the request's end, as on HTTP/1
 	}
-	timer := h2Timers.Get().(*time.Timer)
-	timer.Reset(timeout)
-	defer func() {
-		timer.Stop() // since Go 1.23 a stopped timer's channel holds nothing stale
-		h2Timers.Put(timer)
-	}()
-	select {
-	case <-st.done:
-	case <-ctx.Done():
-		c.cancel(st, ctx.Err())
-	case <-timer.C:
-		c.cancel(st, fmt.Errorf("http2 stream %d: no response in %v: %w", st.id, timeout, context.DeadlineExceeded))
+	st.deadline.Store(start.Add(c.w.cfg.streamTimeout()).UnixNano())
+	if stop := c.watch(ctx, st); stop != nil {
+		defer stop()
+	}
+	if err := ctx.Err(); err != nil {
+		c.cancel(st, err) // ended before the watch was in place
 	}
 	<-st.done
 	if st.err != nil {
