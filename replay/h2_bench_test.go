@@ -82,12 +82,12 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu0, sys0 := pidCPU(os.Getpid()), ioCalls()
+		cpu0, r0, w0 := pidCPU(os.Getpid()), ioCalls("syscr"), ioCalls("syscw")
 		rep, err := r.Run(context.Background(), session.NewSliceSource(exs...))
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu, sys := pidCPU(os.Getpid())-cpu0, ioCalls()-sys0
+		cpu, reads, writes := pidCPU(os.Getpid())-cpu0, ioCalls("syscr")-r0, ioCalls("syscw")-w0
 		if rep.Requests.Errors > 0 || rep.Connections.HTTP2 != conns {
 			b.Fatalf("replay: %+v, connections %+v", rep.Requests, rep.Connections)
 		}
@@ -99,10 +99,11 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			h2lRSS = ru.Maxrss >> 10
 		}
-		perReq := float64(sys) / float64(rep.Requests.Responses)
-		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req, peak RSS %d MiB; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req, %.2f read+write calls/req, peak RSS %d MiB (the test process); ratio %.2f (load %s)",
-			conns, streams, n, h2l, h2lUs, h2lRSS, conns, n/conns, conns*streams, rps, repUs, perReq, peakRSS()>>20, rps/h2l, loadAverage())
-		b.ReportMetric(perReq, "replay_io_calls/req")
+		done := float64(rep.Requests.Responses)
+		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req, peak RSS %d MiB; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req, %.2f reads and %.2f writes/req, peak RSS %d MiB (the test process); ratio %.2f (load %s)",
+			conns, streams, n, h2l, h2lUs, h2lRSS, conns, n/conns, conns*streams, rps, repUs, float64(reads)/done, float64(writes)/done, peakRSS()>>20, rps/h2l, loadAverage())
+		b.ReportMetric(float64(reads)/done, "replay_reads/req")
+		b.ReportMetric(float64(writes)/done, "replay_writes/req")
 		b.ReportMetric(h2lUs, "h2load_cpu_µs/req")
 		b.ReportMetric(repUs, "replay_cpu_µs/req")
 		b.ReportMetric(h2l, "h2load_req/s")
@@ -111,18 +112,17 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 	}
 }
 
-// ioCalls returns the read and write system calls the process made so
-// far (/proc/self/io's syscr and syscw): how well frames are batched.
-func ioCalls() int64 {
+// ioCalls returns the read (syscr) or write (syscw) system calls the
+// process made so far, from /proc/self/io: how well frames are batched.
+func ioCalls(kind string) int64 {
 	b, _ := os.ReadFile("/proc/self/io")
-	var n int64
 	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ": "); ok && (k == "syscr" || k == "syscw") {
-			c, _ := strconv.ParseInt(v, 10, 64)
-			n += c
+		if v, ok := strings.CutPrefix(l, kind+": "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
 		}
 	}
-	return n
+	return 0
 }
 
 // peakRSS returns the process's peak resident set in bytes (VmHWM).

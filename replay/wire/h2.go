@@ -305,7 +305,6 @@ func (c *H2Conn) start() error {
 // readLoop reads the server's frames until the connection ends.
 func (c *H2Conn) readLoop() {
 	for {
-		c.nc.SetReadDeadline(time.Time{})
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			var ce http2.ConnectionError
