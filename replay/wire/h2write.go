@@ -188,6 +188,14 @@ func (c *H2Conn) writeQueued() {
 }
 
 // writeLoop writes the queued HEADERS until the connection ends.
+//
+// Before it writes, it yields while the queue grows: the streams a read
+// completed wake their goroutines together, and each of them opens its
+// next stream after its own work, so the queue fills over a few turns of
+// the scheduler. Writing once they are done (or after h2Yields turns)
+// sends them in one system call, as an event loop like h2load's writes
+// once per read; a loopback write costs as much as a request's HPACK,
+// framing and bookkeeping together.
 func (c *H2Conn) writeLoop() {
 	for {
 		select {
@@ -195,7 +203,25 @@ func (c *H2Conn) writeLoop() {
 		case <-c.done:
 			return
 		}
+		for i, n := 0, c.queued(); i < h2Yields; i++ {
+			runtime.Gosched()
+			m := c.queued()
+			if m == n {
+				break
+			}
+			n = m
+		}
 		c.lockW()
 		_ = c.unlockW(nil) // a failed write ends the connection and its streams
 	}
+}
+
+// h2Yields bounds the turns writeLoop yields for before it writes.
+const h2Yields = 16
+
+// queued returns the number of streams waiting for their HEADERS.
+func (c *H2Conn) queued() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.hq)
 }
