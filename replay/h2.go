@@ -90,8 +90,8 @@ func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest) (*sessi
 // the recorded one; the parts' ends are read from the rewritten body.
 func (r *Replayer) h2Request(wr *wireRequest, ex *session.Exchange) *wire.H2Request {
 	req := &wire.H2Request{Request: wr, Trailer: ex.Request.Trailer}
-	req.GRPC = strings.HasPrefix(ex.Request.Header.Get("content-type"), "application/grpc")
 	if ex.Stream == nil || ex.Stream.GRPC == nil {
+		req.GRPC = strings.HasPrefix(ex.Request.Header.Get("content-type"), "application/grpc")
 		return req
 	}
 	req.GRPC = true

@@ -185,6 +185,7 @@ type H2Conn struct {
 	hkick     chan struct{} // wakes writeLoop when hq fills
 	enc       *hpack.Encoder
 	encBuf    []byte
+	lowered   map[string]string // see lower
 	nextID    uint32
 
 	// The header block being read; the read loop's alone.

@@ -302,15 +302,34 @@ func pseudoIndex(name string) int {
 	return 3
 }
 
-// encodeFields encodes the regular fields of h that HTTP/2 may carry.
+// encodeFields encodes the regular fields of h that HTTP/2 may carry;
+// the write lock is held.
 func (c *H2Conn) encodeFields(h session.Headers) {
 	listed := http1.HasConnection(h)
 	for _, f := range h {
 		if !H2Sendable(f) || listed && http1.Listed(h, f.Name) {
 			continue
 		}
-		c.enc.WriteField(hpack.HeaderField{Name: strings.ToLower(f.Name), Value: f.Value})
+		c.enc.WriteField(hpack.HeaderField{Name: c.lower(f.Name), Value: f.Value})
 	}
+}
+
+// lower returns name in lower case (HTTP/2 field names are), from a cache
+// of the names an HTTP/1 recording spells in capitals (User-Agent), so
+// that each of its requests does not allocate them anew; the write lock
+// is held.
+func (c *H2Conn) lower(name string) string {
+	if l, ok := c.lowered[name]; ok {
+		return l
+	}
+	l := strings.ToLower(name)
+	if l != name && len(c.lowered) < 256 {
+		if c.lowered == nil {
+			c.lowered = make(map[string]string)
+		}
+		c.lowered[name] = l
+	}
+	return l
 }
 
 // H2Sendable reports whether a recorded regular header field goes on an
