@@ -299,3 +299,68 @@ func TestGRPCPartsRewritten(t *testing.T) {
 		t.Errorf("parts of the recorded sizes %v", got)
 	}
 }
+
+// TestH2StreamEnds: a stream that gets no response ends at its timeout,
+// and one whose context ends, ends then, whether its context is the one
+// every stream shares or one of its own (more of them than the
+// connection watches); the connection serves the next stream after all
+// of them.
+func TestH2StreamEnds(t *testing.T) {
+	release := make(chan struct{})
+	addr := h2cServer(t, 100, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer close(release)
+	hang := func() *wire.H2Request {
+		return &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/hang", Host: "h", StatusOnly: true}}
+	}
+	shared, cancelShared := context.WithCancel(context.Background())
+	defer cancelShared()
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		streams int
+		ctx     func(i int) (context.Context, context.CancelFunc)
+		want    error
+	}{
+		{"timeout", 150 * time.Millisecond, 1, func(int) (context.Context, context.CancelFunc) { return context.Background(), func() {} }, context.DeadlineExceeded},
+		{"shared context", 5 * time.Second, 3, func(int) (context.Context, context.CancelFunc) { return shared, cancelShared }, context.Canceled},
+		{"own contexts", 5 * time.Second, 8, func(int) (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := wire.NewH2(wire.Config{Addr: addr, ConnectTimeout: time.Second, Timeout: tc.timeout, BodyLimit: 1 << 10})
+			defer c.CloseAll()
+			l := c.NewLine()
+			errs := make(chan error, tc.streams)
+			t0 := time.Now()
+			for i := range tc.streams {
+				ctx, cancel := tc.ctx(i)
+				go func() {
+					_, _, err := l.Do(ctx, hang())
+					errs <- err
+				}()
+				time.AfterFunc(100*time.Millisecond, cancel)
+			}
+			for range tc.streams {
+				if err := <-errs; !errors.Is(err, tc.want) {
+					t.Errorf("stream ended with %v, want %v", err, tc.want)
+				}
+			}
+			if d := time.Since(t0); d > 2*time.Second {
+				t.Errorf("streams ended after %v", d)
+			}
+			resp, _, err := l.Do(context.Background(), &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "h"}})
+			if err != nil || string(resp.Body) != "ok" || c.Stats().Opened != 1 {
+				t.Fatalf("after them: %v %+v, opened %d", err, resp, c.Stats().Opened)
+			}
+		})
+	}
+}
