@@ -721,19 +721,28 @@ type h2Watch struct {
 // stream gets a watch per stream (see watch).
 const h2MaxWatches = 4
 
-// watch sees that st is cancelled when ctx ends. A context the connection
-// already watches costs nothing more; the first few get a watch of the
-// connection's, which cancels every stream sent under them, and others a
-// watch of the stream's own, whose stop func the caller calls once the
-// stream is done. The caller checks ctx.Err() after watch, for a context
-// that ended before.
+// watch sees that st is cancelled when ctx ends. The caller checks
+// ctx.Err() after watch, for a context that ended before.
 func (c *H2Conn) watch(ctx context.Context, st *h2Stream) (stop func() bool) {
-	done := st.ctxDone
-	if done == nil {
+	if ctx.Done() == nil {
 		return nil // never ends
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.watchLocked(ctx, st)
+}
+
+// watchLocked sees that the end of ctx cancels st (when not nil) and wakes
+// the waiters on c.cond; c.mu is held. A context the connection already
+// watches costs nothing more; the first few get a watch of the
+// connection's, which cancels every stream sent under them, and others a
+// watch of their own, whose stop func the caller calls once it no longer
+// needs it.
+func (c *H2Conn) watchLocked(ctx context.Context, st *h2Stream) (stop func() bool) {
+	done := ctx.Done()
+	if done == nil {
+		return nil
+	}
 	for _, w := range c.watches {
 		if w.done == done {
 			return nil
@@ -747,11 +756,18 @@ func (c *H2Conn) watch(ctx context.Context, st *h2Stream) (stop func() bool) {
 		c.watches = append(c.watches, h2Watch{done: done, stop: stop})
 		return nil
 	}
-	return context.AfterFunc(ctx, func() { c.cancel(st, ctx.Err()) })
+	return context.AfterFunc(ctx, func() {
+		if st != nil {
+			c.cancel(st, ctx.Err())
+		}
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
 }
 
 // cancelUnder cancels the streams sent under the context whose Done is
-// done.
+// done, and wakes the waiters for a slot or a window.
 func (c *H2Conn) cancelUnder(done <-chan struct{}, err error) {
 	var gone []*h2Stream
 	c.mu.Lock()
@@ -760,6 +776,7 @@ func (c *H2Conn) cancelUnder(done <-chan struct{}, err error) {
 			gone = append(gone, st)
 		}
 	}
+	c.cond.Broadcast()
 	c.mu.Unlock()
 	for _, st := range gone {
 		c.cancel(st, err)

@@ -172,12 +172,9 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 		c.active++ // a free slot: nothing to wait for, nothing to wake
 		return nil
 	}
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop()
+	if stop := c.watchLocked(ctx, nil); stop != nil {
+		defer stop()
+	}
 	waited := false
 	for {
 		switch {
@@ -422,12 +419,9 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 		st.sendWin -= n
 		return int(n), nil
 	}
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop()
+	if stop := c.watchLocked(ctx, st); stop != nil {
+		defer stop()
+	}
 	for {
 		if c.err != nil {
 			return 0, c.err
