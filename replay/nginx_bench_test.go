@@ -4,6 +4,7 @@ package replay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,15 @@ import (
 //   - flow: POST /login answers {"token":"tok-$request_id"} and GET /api
 //     wants "Authorization: Bearer tok-<32 hex>", else 401; wrk's script
 //     sends each thread's latest token, the replay the live one it
-//     learned.
+//     learned. The flow is recorded with one wrk thread per connection
+//     (-t64 -c64), so that each connection carries the tokens its own
+//     logins got, as a user's client does: recorded with -t2, 32
+//     connections share a thread's token, four in five requests carry a
+//     token another connection's login issued, and the replay, which
+//     keeps that order (a request waits for the response that issued
+//     its value), would be measured against a wrk that waits for none.
+//     wrk itself runs -t2 -c64 as for the other locations: the same
+//     requests, on as many connections, never waiting either way.
 //
 // Each round logs the ratio of the replay's responses per second (over
 // its whole run, reading the recording included) to wrk's, the CPU µs
@@ -94,12 +103,15 @@ type nginxLocation struct {
 	name string
 	path string // what wrk requests, or its script's first request
 	lua  string // a wrk script, for the token flow
+	// recordThreads is wrk's -t when it records (0: 2, as when it is
+	// measured); see the flow's comment on BenchmarkNginx.
+	recordThreads int
 }
 
 var nginxLocations = []nginxLocation{
 	{name: "json", path: "/json"},
 	{name: "static", path: "/static.json"},
-	{name: "flow", path: "/login", lua: `
+	{name: "flow", path: "/login", recordThreads: 64, lua: `
 local token = nil
 local n = 0
 request = function()
@@ -258,8 +270,8 @@ func buildReprise(b *testing.B, dir string) string {
 }
 
 // wrkArgs are wrk's arguments for a location against base.
-func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, secs int) []string {
-	args := []string{"-t2", "-c64", "-d" + strconv.Itoa(secs) + "s"}
+func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs int) []string {
+	args := []string{"-t" + strconv.Itoa(threads), "-c64", "-d" + strconv.Itoa(secs) + "s"}
 	if loc.lua != "" {
 		script := filepath.Join(dir, loc.name+".lua")
 		if err := os.WriteFile(script, []byte(loc.lua), 0o644); err != nil {
@@ -277,7 +289,7 @@ func recordThroughProxy(b *testing.B, ng *nginxProc, dir string, loc nginxLocati
 	b.Helper()
 	out := filepath.Join(dir, loc.name+".rpz")
 	addr, stop := shoptest.StartRecord(b, proxy.RecordConfig{Upstream: ng.url, Output: out})
-	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, secs)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, cmp.Or(loc.recordThreads, 2), secs)...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("wrk through the proxy: %v\n%s", err, o)
 	}
@@ -344,7 +356,7 @@ func runChild(cmd *exec.Cmd) (rssMiB float64, err error) {
 func runWrk(b *testing.B, ng *nginxProc, dir string, loc nginxLocation, secs int) clientRun {
 	b.Helper()
 	n0 := ng.cpu()
-	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, secs)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, 2, secs)...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	rss, err := runChild(cmd)
