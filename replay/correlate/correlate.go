@@ -234,9 +234,16 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 		return v, false, false
 	}
 	out.Target = t.rewriteTarget(req.Target, sub)
-	out.Header = make(session.Headers, len(req.Header))
+	// The recorded fields are copied only once one changes: most
+	// requests keep most of theirs, and many keep all.
+	copied := false
 	for i, h := range req.Header {
-		out.Header[i] = session.Header{Name: h.Name, Value: t.rewriteHeader(h.Name, h.Value, sub, &rw, run)}
+		if v := t.rewriteHeader(h.Name, h.Value, sub, &rw, run); v != h.Value {
+			if !copied {
+				out.Header, copied = slices.Clone(req.Header), true
+			}
+			out.Header[i].Value = v
+		}
 	}
 	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw, run)
 	if len(out.Body) != len(req.Body) {
@@ -253,45 +260,71 @@ type subFunc func(string) (string, bool, bool)
 
 func (t *Table) rewriteTarget(target string, sub subFunc) string {
 	path, query, hasQuery := strings.Cut(target, "?")
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if s == "" {
-			continue
+	// The segments are looked at in place: most targets carry no value
+	// to replace, and splitting and joining each one cost two
+	// allocations per request.
+	var b []byte // the new path up to i, once a segment changed
+	last := 0    // the end of the path copied into b
+	for i := 0; i < len(path); {
+		j := partEnd(path, i, '/')
+		if seg := path[i:j]; seg != "" {
+			if dec, err := url.PathUnescape(seg); err == nil {
+				if nv, _, ok := sub(dec); ok && nv != dec {
+					b = append(append(b, path[last:i]...), url.PathEscape(nv)...)
+					last = j
+				}
+			}
 		}
-		dec, err := url.PathUnescape(s)
-		if err != nil {
-			continue
-		}
-		if nv, _, ok := sub(dec); ok && nv != dec {
-			segs[i] = url.PathEscape(nv)
-		}
+		i = j + 1
 	}
-	path = strings.Join(segs, "/")
+	if b != nil {
+		path = string(append(b, path[last:]...))
+	}
 	if !hasQuery {
+		if b == nil {
+			return target
+		}
 		return path
 	}
-	return path + "?" + rewriteForm(query, sub)
+	q := rewriteForm(query, sub)
+	if b == nil && q == query {
+		return target
+	}
+	return path + "?" + q
+}
+
+// partEnd returns the end of the part of s that starts at i: the index
+// of the next sep, or len(s).
+func partEnd(s string, i int, sep byte) int {
+	if j := strings.IndexByte(s[i:], sep); j >= 0 {
+		return i + j
+	}
+	return len(s)
 }
 
 // rewriteForm substitutes values (not names) of an application/
 // x-www-form-urlencoded string, keeping the order and the untouched pairs'
 // bytes as they were.
 func rewriteForm(s string, sub subFunc) string {
-	pairs := strings.Split(s, "&")
-	for i, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || v == "" {
-			continue
+	var b []byte // the new string up to the pair at i, once a value changed
+	last := 0
+	for i := 0; i <= len(s); {
+		j := partEnd(s, i, '&')
+		if k, v, ok := strings.Cut(s[i:j], "="); ok && v != "" {
+			if dec, err := url.QueryUnescape(v); err == nil {
+				if nv, _, ok := sub(dec); ok && nv != dec {
+					b = append(append(b, s[last:i]...), k...)
+					b = append(append(b, '='), url.QueryEscape(nv)...)
+					last = j
+				}
+			}
 		}
-		dec, err := url.QueryUnescape(v)
-		if err != nil {
-			continue
-		}
-		if nv, _, ok := sub(dec); ok && nv != dec {
-			pairs[i] = k + "=" + url.QueryEscape(nv)
-		}
+		i = j + 1
 	}
-	return strings.Join(pairs, "&")
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
 }
 
 func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run *Table) string {
@@ -300,17 +333,23 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run 
 	}
 	switch {
 	case strings.EqualFold(name, "Cookie"):
-		parts := strings.Split(value, ";")
-		for i, p := range parts {
-			k, v, ok := strings.Cut(p, "=")
-			if !ok {
-				continue
+		var b []byte // the new value up to the pair at i, once one changed
+		last := 0
+		for i := 0; i <= len(value); {
+			j := partEnd(value, i, ';')
+			if k, v, ok := strings.Cut(value[i:j], "="); ok {
+				if nv, _, ok := sub(strings.Trim(v, `"`)); ok && nv != v {
+					b = append(append(append(b, value[last:i]...), k...), '=')
+					b = append(b, nv...)
+					last = j
+				}
 			}
-			if nv, _, ok := sub(strings.Trim(v, `"`)); ok {
-				parts[i] = k + "=" + nv
-			}
+			i = j + 1
 		}
-		return strings.Join(parts, ";")
+		if b == nil {
+			return value
+		}
+		return string(append(b, value[last:]...))
 	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
 		if scheme, cred, ok := strings.Cut(value, " "); ok {
 			if nv, _, ok := sub(strings.TrimSpace(cred)); ok {

@@ -115,6 +115,20 @@ func TestRewrite(t *testing.T) {
 		{"embedded token",
 			session.Request{Method: "POST", Target: "/x", Header: session.Headers{{Name: "X-Note", Value: "t=RECORDED-ACCESS-TOKEN-1;"}}, Body: []byte("token RECORDED-ACCESS-TOKEN-1 end"), BodySize: 33},
 			session.Request{Method: "POST", Target: "/x", Header: session.Headers{{Name: "X-Note", Value: "t=LIVE-ACCESS-TOKEN-XYZ;"}}, Body: []byte("token LIVE-ACCESS-TOKEN-XYZ end"), BodySize: 31}, 2, nil},
+		// Empty segments and pairs, a trailing slash and an escaped
+		// segment keep their place; only the values change.
+		{"path and query in place",
+			session.Request{Method: "GET", Target: "//orders/7//x%2Fy/7/?&order=7&&q=a+b&order=7&"},
+			session.Request{Method: "GET", Target: "//orders/42//x%2Fy/42/?&order=42&&q=a+b&order=42&"}, 4, nil},
+		// Pairs without a value to replace stay as they were, quotes and
+		// spacing included.
+		{"cookie untouched",
+			session.Request{Method: "GET", Target: "/", Header: session.Headers{{Name: "Cookie", Value: `theme="dark";  lang=en;flag`}}},
+			session.Request{Method: "GET", Target: "/", Header: session.Headers{{Name: "Cookie", Value: `theme="dark";  lang=en;flag`}}}, 0, nil},
+		// Escaped strings are decoded before they are looked up.
+		{"json escapes",
+			session.Request{Method: "POST", Target: "/pay", Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"r\u0065f": "\u0037", "note": "a\"b"}`), BodySize: 37},
+			session.Request{Method: "POST", Target: "/pay", Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"r\u0065f": "42", "note": "a\"b"}`), BodySize: 33}, 1, nil},
 		// Nothing to do.
 		{"untouched",
 			session.Request{Method: "GET", Target: "/products?page=2"},
@@ -125,6 +139,7 @@ func TestRewrite(t *testing.T) {
 			tb := learned(t)
 			orig := tt.req
 			origBody := slices.Clone(tt.req.Body)
+			origHeader := slices.Clone(tt.req.Header)
 			got, rw := tb.Rewrite(&tt.req)
 			if len(got.Header) == 0 && len(tt.want.Header) == 0 {
 				got.Header = tt.want.Header // nil and empty are the same here
@@ -137,6 +152,9 @@ func TestRewrite(t *testing.T) {
 			}
 			if string(orig.Body) != string(origBody) {
 				t.Errorf("recorded body changed")
+			}
+			if !slices.Equal(orig.Header, origHeader) {
+				t.Errorf("recorded header fields changed: %v", orig.Header)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // rewriteJSON substitutes string and number leaves (never object keys) of
@@ -34,13 +35,11 @@ func rewriteJSON(doc []byte, sub func(key, v string) (string, bool)) []byte {
 				return doc
 			}
 			if isKey(doc, end) {
-				key = ""
-				_ = json.Unmarshal(doc[i:end], &key)
+				key, _ = jsonString(doc[i:end])
 				i = end
 				continue
 			}
-			var s string
-			if json.Unmarshal(doc[i:end], &s) == nil {
+			if s, ok := jsonString(doc[i:end]); ok {
 				if nv, ok := sub(key, s); ok && nv != s {
 					emit(i, end, literal(nv, false))
 				}
@@ -64,6 +63,27 @@ func rewriteJSON(doc []byte, sub func(key, v string) (string, bool)) []byte {
 		return doc
 	}
 	return append(out, doc[last:]...)
+}
+
+// jsonString decodes a string literal, quotes included, as
+// json.Unmarshal does. One without an escape, a control character or
+// invalid UTF-8 is its own content, which spares encoding/json's decoder
+// and its allocations, a tenth of a rewritten request's cost.
+func jsonString(lit []byte) (string, bool) {
+	in := lit[1 : len(lit)-1]
+	plain := utf8.Valid(in)
+	for _, c := range in {
+		if c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(in), true
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err == nil
 }
 
 func literal(v string, number bool) []byte {
