@@ -100,6 +100,7 @@ type dispatcher struct {
 	runs     []*correlate.Table // the run table of each clone (see session)
 	limit    int                // values each session's table keeps (see setLimits)
 	lines    map[lineKey]*line  // the recorded connections replayed; nil when pooled
+	issuers  []*pending         // scratch for unimplied
 }
 
 // newDispatcher makes the dispatch loop's state; its clock (start) is set
@@ -186,7 +187,10 @@ func (d *dispatcher) one(it *item) {
 	// request in flight of the session less, per request.
 	t.deps = schedule.After(t.dep1[:0], ss.outstanding, it.start)
 	if ss.issuing > 0 {
-		t.deps = schedule.Carrying(t.deps, ss.outstanding, &it.ex.Request)
+		if d.issuers = unimplied(d.issuers[:0], ss.outstanding, t.deps); len(d.issuers) > 0 {
+			t.deps = schedule.Carrying(t.deps, d.issuers, &it.ex.Request)
+		}
+		clear(d.issuers)
 	}
 	ss.outstanding = append(ss.outstanding, p)
 	if len(p.rec.Issued) > 0 {
@@ -225,6 +229,33 @@ func (d *dispatcher) one(it *item) {
 		d.setLimits()
 		d.evictLines(it.offset)
 	}
+}
+
+// unimplied appends to out the requests of outstanding that issued a
+// value and that no request of deps waits for already: the data edge to
+// such a request adds nothing when the time rule orders it before one of
+// deps, since that one waits for it (see schedule.After, whose fewest
+// imply the rest). Without them, a request of a login flow that carries
+// the token waited for the login and its predecessor both, and a request
+// that waits for two runs on a goroutine of its own, not chained to the
+// one it waited for (see one): half the flow's requests did.
+func unimplied(out, outstanding, deps []*pending) []*pending {
+	for _, p := range outstanding {
+		if len(p.rec.Issued) == 0 {
+			continue
+		}
+		implied := false
+		for _, e := range deps {
+			if e == p || p.seq < e.seq && schedule.Settled(&p.rec, e.rec.Start) {
+				implied = true
+				break
+			}
+		}
+		if !implied {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // waitDue returns the item's due time, after sleeping until just before
