@@ -78,6 +78,7 @@ type Conn struct {
 	deadline  time.Time           // the connection's read and write deadline
 	used      bool                // it carried an exchange: the next one reuses it
 	writes    int                 // requests written on it
+	readAt    time.Time           // when its last response was read whole
 	wdeadline time.Time           // a Line's write deadline (see Line.Write)
 }
 
@@ -323,7 +324,7 @@ func (w *Client) doOn(ctx context.Context, req *Request, held **Conn, a *aborter
 			if c, reused, err = w.get(ctx); err != nil {
 				return nil, 0, err
 			}
-			for reused && !req.idempotent() && !c.alive() {
+			for reused && !req.idempotent() && !c.sendable() {
 				w.discard(c, true)
 				if c, reused, err = w.get(ctx); err != nil {
 					return nil, 0, err
@@ -380,6 +381,21 @@ func (c *Conn) alive() bool {
 	}
 	return !peerClosed(nc)
 }
+
+// sendable reports whether an idle connection may carry a request that
+// must not be sent twice: it is alive, or its last response was read
+// less than justRead ago, far below any server's idle timeout (seconds)
+// and far above the gap between two requests of a connection at --speed
+// max, where the look at the socket was a system call for each such
+// request (a login).
+func (c *Conn) sendable() bool {
+	if c.br.Buffered() == 0 && !c.readAt.IsZero() && time.Since(c.readAt) < justRead {
+		return true
+	}
+	return c.alive()
+}
+
+const justRead = 10 * time.Millisecond
 
 func retryable(err error) bool {
 	return Kind(err) == KindReset
@@ -453,6 +469,8 @@ func (c *Conn) read(req *Request, limit int64, reason bool) (resp *session.Respo
 	}
 	if err != nil {
 		resp = nil
+	} else {
+		c.readAt = time.Now()
 	}
 	return resp, n, keep && !req.Close, true, err
 }

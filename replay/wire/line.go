@@ -75,7 +75,7 @@ func (l *Line) Write(ctx context.Context, req *Request) (*Conn, error) {
 			return nil, err
 		}
 		idle := c.used && l.queued == 0
-		if idle && !req.idempotent() && !c.alive() {
+		if idle && !req.idempotent() && !c.sendable() {
 			l.drop(c, true)
 			continue
 		}

@@ -86,3 +86,40 @@ func TestLine(t *testing.T) {
 		t.Errorf("server saw %d connections; stats %+v; want 3 opened, 2 reused, 1 closed by the server, 2 by the client", opened.Load(), s)
 	}
 }
+
+// A connection whose last response was read just now is taken as open
+// for a request that must not be sent twice, without a look at the
+// socket; past justRead, a server's close shows.
+func TestSendableJustRead(t *testing.T) {
+	if !Peeks {
+		t.Skip("the socket is not peeked at on this system")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 512)
+		s.Read(buf)
+		io.WriteString(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		s.Close() // a close the response did not announce
+	}()
+	w := New(Config{Addr: l.Addr().String(), ConnectTimeout: time.Second, Timeout: 5 * time.Second, MaxIdle: 4})
+	defer w.CloseAll()
+	var held *Conn
+	if _, _, err := w.DoOn(context.Background(), &Request{Method: "GET", Target: "/", Host: "x"}, &held); err != nil || held == nil {
+		t.Fatalf("first exchange: %v, kept %v", err, held != nil)
+	}
+	if !held.sendable() {
+		t.Errorf("sendable just after a response: false, want true")
+	}
+	time.Sleep(justRead + 20*time.Millisecond)
+	if held.sendable() {
+		t.Errorf("sendable %v after the server's close: true, want false", justRead+20*time.Millisecond)
+	}
+}
