@@ -28,6 +28,12 @@ type sessState struct {
 	requests    int
 	firstSent   time.Time // for the session's length
 	lastDone    time.Time // latest completion, for think times
+	// overlapped is set when a request of outstanding started (in the
+	// recording) before the one before it there ended, or with it, and
+	// cleared when outstanding empties: until then, each ended before the
+	// next started, and the time rule of a request that starts after the
+	// last one ended is that one alone (see after).
+	overlapped bool
 
 	lastOffset time.Duration // dispatcher-only
 	active     atomic.Int64  // goroutines working on its requests
@@ -185,7 +191,7 @@ func (d *dispatcher) one(it *item) {
 	// schedule.Deps, the time rule and the data edge, the latter only
 	// when an outstanding request issued a value: a pass over every
 	// request in flight of the session less, per request.
-	t.deps = schedule.After(t.dep1[:0], ss.outstanding, it.start)
+	t.deps = ss.after(t.dep1[:0], it.start)
 	if ss.issuing > 0 {
 		if d.issuers = unimplied(d.issuers[:0], ss.outstanding, t.deps); len(d.issuers) > 0 {
 			t.deps = schedule.Carrying(t.deps, d.issuers, &it.ex.Request)
@@ -256,6 +262,23 @@ func unimplied(out, outstanding, deps []*pending) []*pending {
 		}
 	}
 	return out
+}
+
+// after is schedule.After over the session's outstanding requests, for a
+// request starting at start that is then appended to them; ss.mu is
+// held. A sequential session's request waits for the last one alone,
+// found without a pass over every request of the session in flight.
+func (ss *sessState) after(deps []*pending, start int64) []*pending {
+	n := len(ss.outstanding)
+	if n > 0 && !ss.overlapped {
+		if last := &ss.outstanding[n-1].rec; schedule.Settled(last, start) && last.Start < start {
+			return append(deps, ss.outstanding[n-1])
+		}
+	}
+	// The new one starts before the last one ended, or with it (then
+	// schedule.After keeps both), or the session overlapped already.
+	ss.overlapped = n > 0
+	return schedule.After(deps, ss.outstanding, start)
 }
 
 // waitDue returns the item's due time, after sleeping until just before
@@ -421,6 +444,9 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 	for i, o := range ss.outstanding {
 		if o == p {
 			ss.outstanding = append(ss.outstanding[:i], ss.outstanding[i+1:]...)
+			if len(ss.outstanding) == 0 {
+				ss.overlapped = false
+			}
 			if len(p.rec.Issued) > 0 {
 				ss.issuing--
 			}

@@ -1,8 +1,11 @@
 package replay
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/reprise-tool/reprise/replay/schedule"
 )
 
 // A data edge to a request that one of deps waits for by the time rule
@@ -38,5 +41,33 @@ func TestUnimplied(t *testing.T) {
 				t.Errorf("unimplied = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// sessState.after finds what schedule.After does, whatever the order the
+// requests of a session start, end and complete in.
+func TestSessAfter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 2000 {
+		ss := &sessState{}
+		var start int64
+		for seq := uint64(1); seq <= 40; seq++ {
+			start += rng.Int64N(10)
+			p := &pending{seq: seq}
+			p.rec.Start = start
+			if rng.IntN(10) > 0 { // a request with no recorded end now and then
+				p.rec.End = start + rng.Int64N(30)
+			}
+			want := schedule.After(nil, ss.outstanding, start)
+			got := ss.after(nil, start)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, request %d: after = %v, want %v", round, seq, got, want)
+			}
+			ss.outstanding = append(ss.outstanding, p)
+			for len(ss.outstanding) > 0 && rng.IntN(3) == 0 { // some complete, in any order
+				q := ss.outstanding[rng.IntN(len(ss.outstanding))]
+				(&Replayer{}).complete(ss, q)
+			}
+		}
 	}
 }
