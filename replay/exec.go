@@ -345,6 +345,7 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	}
 	r.inFlight.Add(1)
 	res.Sent = time.Now()
+	wr.At = res.Sent // the wire's deadlines count from it: one clock read less
 	think := time.Duration(-1)
 	ss.mu.Lock()
 	if ss.firstSent.IsZero() {

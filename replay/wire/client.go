@@ -78,7 +78,7 @@ type Conn struct {
 	deadline  time.Time           // the connection's read and write deadline
 	used      bool                // it carried an exchange: the next one reuses it
 	writes    int                 // requests written on it
-	readAt    time.Time           // when its last response was read whole
+	readAt    time.Time           // when the read of its last response began (see sendable)
 	wdeadline time.Time           // a Line's write deadline (see Line.Write)
 }
 
@@ -234,8 +234,21 @@ type Request struct {
 	StatusOnly bool
 	// Close asks the server to close the connection after its response
 	// (Connection: close), as the recorded client did.
-	Close  bool
+	Close bool
+	// At is when the caller sends it, when it has read the clock for
+	// its own figures just before; the deadlines count from it, and the
+	// client reads the clock itself when it is zero. A clock read was a
+	// fortieth of a request's CPU on a virtual machine.
+	At     time.Time
 	status session.Response
+}
+
+// now is req.At, or the clock's time when it is not set.
+func (req *Request) now() time.Time {
+	if !req.At.IsZero() {
+		return req.At
+	}
+	return time.Now()
 }
 
 // Do sends req on a pooled connection and reads the whole response,
@@ -383,8 +396,8 @@ func (c *Conn) alive() bool {
 }
 
 // sendable reports whether an idle connection may carry a request that
-// must not be sent twice: it is alive, or its last response was read
-// less than justRead ago, far below any server's idle timeout (seconds)
+// must not be sent twice: it is alive, or the read of its last response
+// began less than justRead ago, far below any server's idle timeout (seconds)
 // and far above the gap between two requests of a connection at --speed
 // max, where the look at the socket was a system call for each such
 // request (a login).
@@ -430,7 +443,9 @@ func (w *Client) exchange(c *Conn, req *Request) (resp *session.Response, n int6
 	// request's cost at --speed max; it is moved only once it has aged
 	// by 1/64 of the timeout, so each exchange is bounded by between
 	// 63/64 of the timeout and the whole of it.
-	if d := time.Now().Add(w.cfg.Timeout); d.Sub(c.deadline) > w.cfg.Timeout/64 {
+	now := req.now()
+	c.readAt = now
+	if d := now.Add(w.cfg.Timeout); d.Sub(c.deadline) > w.cfg.Timeout/64 {
 		c.c.SetDeadline(d)
 		c.deadline = d
 	}
@@ -469,8 +484,6 @@ func (c *Conn) read(req *Request, limit int64, reason bool) (resp *session.Respo
 	}
 	if err != nil {
 		resp = nil
-	} else {
-		c.readAt = time.Now()
 	}
 	return resp, n, keep && !req.Close, true, err
 }

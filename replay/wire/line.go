@@ -79,7 +79,7 @@ func (l *Line) Write(ctx context.Context, req *Request) (*Conn, error) {
 			l.drop(c, true)
 			continue
 		}
-		c.writeDeadline(l.w.cfg.Timeout)
+		c.writeDeadline(req.now(), l.w.cfg.Timeout)
 		again, err := c.write(req)
 		if err == nil {
 			if again {
@@ -161,15 +161,17 @@ func (l *Line) ServerClosed() bool {
 // timeout, moving a deadline only once it has aged by 1/64 of it (see
 // exchange); a line's Write and Read may run at once, so each moves its
 // own.
-func (c *Conn) writeDeadline(timeout time.Duration) {
-	if d := time.Now().Add(timeout); d.Sub(c.wdeadline) > timeout/64 {
+func (c *Conn) writeDeadline(now time.Time, timeout time.Duration) {
+	if d := now.Add(timeout); d.Sub(c.wdeadline) > timeout/64 {
 		c.c.SetWriteDeadline(d)
 		c.wdeadline = d
 	}
 }
 
 func (c *Conn) readDeadline(timeout time.Duration) {
-	if d := time.Now().Add(timeout); d.Sub(c.deadline) > timeout/64 {
+	now := time.Now()
+	c.readAt = now
+	if d := now.Add(timeout); d.Sub(c.deadline) > timeout/64 {
 		c.c.SetReadDeadline(d)
 		c.deadline = d
 	}
