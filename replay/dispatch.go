@@ -107,6 +107,7 @@ type dispatcher struct {
 	limit    int                // values each session's table keeps (see setLimits)
 	lines    map[lineKey]*line  // the recorded connections replayed; nil when pooled
 	issuers  []*pending         // scratch for unimplied
+	pool     *workerPool        // the goroutines whose chain ended, for the next
 }
 
 // newDispatcher makes the dispatch loop's state; its clock (start) is set
@@ -121,6 +122,7 @@ func (r *Replayer) newDispatcher(ctx context.Context) *dispatcher {
 		timer:    time.NewTimer(time.Hour),
 		max:      isMax(r.o.pacer),
 		routes:   make(routeCache),
+		pool:     newWorkerPool(r.o.maxInFlight),
 	}
 	if r.recorded() {
 		d.lines = make(map[lineKey]*line)
@@ -136,6 +138,7 @@ func (d *dispatcher) dispatch(batch []*item, more bool, items *handoff[*item]) {
 	r := d.r
 	defer func() {
 		d.wg.Wait()
+		d.pool.close()
 		d.closeLines()
 		for _, ss := range d.sessions {
 			r.finish(ss)
@@ -227,8 +230,8 @@ func (d *dispatcher) one(it *item) {
 		}
 		ss.mu.Unlock()
 	}
-	if !t.chained {
-		go r.run(d.ctx, t, d.pendSem, d.flight, &d.wg)
+	if !t.chained && !d.pool.give(t) {
+		go r.run(d.ctx, t, d.pendSem, d.flight, &d.wg, d.pool)
 	}
 	if d.n++; d.n%1024 == 0 {
 		r.evict(d.sessions, it.offset)

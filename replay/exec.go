@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/correlate"
@@ -14,9 +15,61 @@ import (
 )
 
 // run does t, then each request chained to the one just completed, and
-// releases each one's slots as its goroutine of its own used to.
-func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup) {
+// releases each one's slots as its goroutine of its own used to. When
+// the chain ends, it waits in pool for the next request the dispatcher
+// would start a goroutine for, until the dispatch ends (see workerPool).
+func (r *Replayer) run(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup, pool *workerPool) {
 	w := &worker{r: r}
+	for t != nil {
+		r.chain(ctx, t, pendSem, flight, wg, w)
+		if t = pool.wait(); t == nil {
+			return
+		}
+	}
+}
+
+// workerPool holds the goroutines whose chain of requests ended, for the
+// dispatcher to give a request to instead of starting one: a new
+// goroutine grows its stack again, by copies, to the depth of a request,
+// and at --speed max a tenth to a fifth of the requests started one. It
+// keeps at most max of them.
+type workerPool struct {
+	tasks chan *task // unbuffered: a request goes to a waiting goroutine or to none
+	idle  atomic.Int64
+	max   int64
+}
+
+func newWorkerPool(max int) *workerPool {
+	return &workerPool{tasks: make(chan *task), max: int64(max)}
+}
+
+// give hands t to a waiting goroutine and reports whether one took it.
+func (p *workerPool) give(t *task) bool {
+	select {
+	case p.tasks <- t:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait returns the next request given, or nil when the pool is full or
+// closed: the goroutine ends.
+func (p *workerPool) wait() *task {
+	if p.idle.Add(1) > p.max {
+		p.idle.Add(-1)
+		return nil
+	}
+	t := <-p.tasks
+	p.idle.Add(-1)
+	return t
+}
+
+// close ends the waiting goroutines, once nothing more is given.
+func (p *workerPool) close() { close(p.tasks) }
+
+// chain does t and each request chained to it, on w.
+func (r *Replayer) chain(ctx context.Context, t *task, pendSem *slots, flight chan struct{}, wg *sync.WaitGroup, w *worker) {
 	for t != nil {
 		r.do(ctx, t, flight, w)
 		if t.line != nil {
