@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/reprise-tool/reprise/capture/proxy"
 	"github.com/reprise-tool/reprise/fixtures/shoptest"
+	"github.com/reprise-tool/reprise/session"
 )
 
 // BenchmarkNginx is the issue's acceptance benchmark: Debian's nginx
@@ -46,7 +48,13 @@ import (
 //     token another connection's login issued, and the replay, which
 //     keeps that order (a request waits for the response that issued
 //     its value), would be measured against a wrk that waits for none.
-//     wrk itself runs -t2 -c64 as for the other locations: the same
+//     Each recorded connection stops after as many exchanges as the
+//     others (200 per second of REPRISE_NGINX_SECS, in twice that time
+//     at most): 64 threads on two cores progress unevenly, the longest
+//     connection had 1.8 times the median's exchanges, and a replay at
+//     --speed max, which keeps each connection's order, ran its last
+//     part on fewer and fewer connections while wrk keeps 64 busy. wrk
+//     itself runs -t2 -c64 as for the other locations: the same
 //     requests, on as many connections, never waiting either way.
 //
 // Each round logs the ratio of the replay's responses per second (over
@@ -104,16 +112,21 @@ type nginxLocation struct {
 	path string // what wrk requests, or its script's first request
 	lua  string // a wrk script, for the token flow
 	// recordThreads is wrk's -t when it records (0: 2, as when it is
-	// measured); see the flow's comment on BenchmarkNginx.
-	recordThreads int
+	// measured), and recordPerConn the exchanges per second of the
+	// recording that each connection stops after (0: no stop; the script
+	// takes the count as its argument); see the flow's comment on
+	// BenchmarkNginx.
+	recordThreads, recordPerConn int
 }
 
 var nginxLocations = []nginxLocation{
 	{name: "json", path: "/json"},
 	{name: "static", path: "/static.json"},
-	{name: "flow", path: "/login", recordThreads: 64, lua: `
+	{name: "flow", path: "/login", recordThreads: 64, recordPerConn: 200, lua: `
 local token = nil
 local n = 0
+local limit = nil
+init = function(args) limit = tonumber(args[1]) end
 request = function()
   n = n + 1
   if token == nil or n % 4 == 1 then
@@ -124,6 +137,7 @@ end
 response = function(status, headers, body)
   local t = body:match('"token":"(tok%-%x+)"')
   if t then token = t end
+  if limit and n >= limit then wrk.thread:stop() end
 end
 `},
 }
@@ -270,8 +284,14 @@ func buildReprise(b *testing.B, dir string) string {
 }
 
 // wrkArgs are wrk's arguments for a location against base.
-func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs int) []string {
-	args := []string{"-t" + strconv.Itoa(threads), "-c64", "-d" + strconv.Itoa(secs) + "s"}
+// With perConn > 0 (a recording's, see recordPerConn), the script stops
+// each thread after perConn exchanges, in twice secs at most.
+func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs, perConn int) []string {
+	d := secs
+	if perConn > 0 {
+		d = 2 * secs
+	}
+	args := []string{"-t" + strconv.Itoa(threads), "-c64", "-d" + strconv.Itoa(d) + "s"}
 	if loc.lua != "" {
 		script := filepath.Join(dir, loc.name+".lua")
 		if err := os.WriteFile(script, []byte(loc.lua), 0o644); err != nil {
@@ -279,7 +299,11 @@ func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs in
 		}
 		args = append(args, "-s", script)
 	}
-	return append(args, base+loc.path)
+	args = append(args, base+loc.path)
+	if perConn > 0 {
+		args = append(args, "--", strconv.Itoa(perConn))
+	}
+	return args
 }
 
 // recordThroughProxy records wrk's traffic to the location through the
@@ -289,7 +313,7 @@ func recordThroughProxy(b *testing.B, ng *nginxProc, dir string, loc nginxLocati
 	b.Helper()
 	out := filepath.Join(dir, loc.name+".rpz")
 	addr, stop := shoptest.StartRecord(b, proxy.RecordConfig{Upstream: ng.url, Output: out})
-	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, cmp.Or(loc.recordThreads, 2), secs)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, cmp.Or(loc.recordThreads, 2), secs, loc.recordPerConn*secs)...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("wrk through the proxy: %v\n%s", err, o)
 	}
@@ -298,8 +322,40 @@ func recordThroughProxy(b *testing.B, ng *nginxProc, dir string, loc nginxLocati
 		b.Fatal(err)
 	}
 	st, _ := os.Stat(out)
-	b.Logf("%s: recorded %d exchanges through the proxy (%d bytes)", loc.name, sum.Exchanges, st.Size())
+	b.Logf("%s: recorded %d exchanges through the proxy (%d bytes); exchanges per connection %s",
+		loc.name, sum.Exchanges, st.Size(), connSpread(b, out))
 	return out
+}
+
+// connSpread is the least, median and most exchanges of the recording's
+// connections: at --speed max the replay keeps each connection's order,
+// so its last part runs on the longest connections alone.
+func connSpread(b *testing.B, path string) string {
+	rd, err := session.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+	per := make(map[uint64]int)
+	for {
+		ex, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		per[ex.Conn.ID]++
+	}
+	counts := make([]int, 0, len(per))
+	for _, n := range per {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	if len(counts) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d min, %d median, %d max", counts[0], counts[len(counts)/2], counts[len(counts)-1])
 }
 
 var wrkRequestsPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -356,7 +412,7 @@ func runChild(cmd *exec.Cmd) (rssMiB float64, err error) {
 func runWrk(b *testing.B, ng *nginxProc, dir string, loc nginxLocation, secs int) clientRun {
 	b.Helper()
 	n0 := ng.cpu()
-	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, 2, secs)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, 2, secs, 0)...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	rss, err := runChild(cmd)
