@@ -41,21 +41,32 @@ import (
 //   - flow: POST /login answers {"token":"tok-$request_id"} and GET /api
 //     wants "Authorization: Bearer tok-<32 hex>", else 401; wrk's script
 //     sends each thread's latest token, the replay the live one it
-//     learned. The flow is recorded with one wrk thread per connection
-//     (-t64 -c64), so that each connection carries the tokens its own
-//     logins got, as a user's client does: recorded with -t2, 32
-//     connections share a thread's token, four in five requests carry a
+//     learned.
+//
+// Each location is recorded by wrk with one thread per connection
+// (-t64 -c64), each thread stopping after as many exchanges as the others
+// (recordPerConn per second of REPRISE_NGINX_SECS, in twice that time at
+// most), and the bench logs the spread. Both make the comparison the
+// same requests on as many connections:
+//
+//   - A replay at --speed max keeps each recorded connection's order, so
+//     its length is the longest connection's: recorded by two threads
+//     through the proxy, connections carried up to 1.8 times the
+//     median's exchanges (flow; static 1.5 on a loaded machine), and the
+//     replay ran its last part on fewer and fewer connections while wrk
+//     keeps 64 busy to its end.
+//   - The flow's script sends its thread's latest token: recorded with
+//     -t2, 32 connections shared it, four in five requests carried a
 //     token another connection's login issued, and the replay, which
 //     keeps that order (a request waits for the response that issued
-//     its value), would be measured against a wrk that waits for none.
-//     Each recorded connection stops after as many exchanges as the
-//     others (200 per second of REPRISE_NGINX_SECS, in twice that time
-//     at most): 64 threads on two cores progress unevenly, the longest
-//     connection had 1.8 times the median's exchanges, and a replay at
-//     --speed max, which keeps each connection's order, ran its last
-//     part on fewer and fewer connections while wrk keeps 64 busy. wrk
-//     itself runs -t2 -c64 as for the other locations: the same
-//     requests, on as many connections, never waiting either way.
+//     its value), was measured against a wrk that waits for none. With a
+//     thread per connection each connection carries its own logins'
+//     tokens, as a user's client does.
+//
+// wrk is measured as the issue has it, -t2 -c64, without the recording's
+// stop (the json and static locations without a script at all, which
+// would cost wrk a Lua call per response): never waiting, 64 connections
+// busy to its end.
 //
 // Each round logs the ratio of the replay's responses per second (over
 // its whole run, reading the recording included) to wrk's, the CPU µs
@@ -110,19 +121,28 @@ func BenchmarkNginx(b *testing.B) {
 type nginxLocation struct {
 	name string
 	path string // what wrk requests, or its script's first request
-	lua  string // a wrk script, for the token flow
-	// recordThreads is wrk's -t when it records (0: 2, as when it is
-	// measured), and recordPerConn the exchanges per second of the
-	// recording that each connection stops after (0: no stop; the script
-	// takes the count as its argument); see the flow's comment on
-	// BenchmarkNginx.
-	recordThreads, recordPerConn int
+	lua  string // a wrk script, for the token flow; it takes recordStop's argument
 }
+
+// recordPerConn is the exchanges each recorded connection stops after,
+// per second of the recording (see BenchmarkNginx).
+const recordPerConn = 200
+
+// recordStop is the recording's script of a location without one: each
+// thread (one connection) stops after the count it is given.
+const recordStop = `
+local n, limit = 0, nil
+init = function(args) limit = tonumber(args[1]) end
+response = function()
+  n = n + 1
+  if limit and n >= limit then wrk.thread:stop() end
+end
+`
 
 var nginxLocations = []nginxLocation{
 	{name: "json", path: "/json"},
 	{name: "static", path: "/static.json"},
-	{name: "flow", path: "/login", recordThreads: 64, recordPerConn: 200, lua: `
+	{name: "flow", path: "/login", lua: `
 local token = nil
 local n = 0
 local limit = nil
@@ -283,18 +303,20 @@ func buildReprise(b *testing.B, dir string) string {
 	return bin
 }
 
-// wrkArgs are wrk's arguments for a location against base.
-// With perConn > 0 (a recording's, see recordPerConn), the script stops
-// each thread after perConn exchanges, in twice secs at most.
-func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs, perConn int) []string {
-	d := secs
+// wrkArgs are wrk's arguments for a location against base: as it is
+// measured (-t2, secs), or, with perConn > 0, as it records (see
+// BenchmarkNginx): a thread per connection, each stopped by its script
+// after perConn exchanges, in twice secs at most.
+func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, secs, perConn int) []string {
+	threads, d, lua, name := 2, secs, loc.lua, loc.name+".lua"
 	if perConn > 0 {
-		d = 2 * secs
+		threads, d, name = 64, 2*secs, loc.name+".record.lua"
+		lua = cmp.Or(lua, recordStop)
 	}
 	args := []string{"-t" + strconv.Itoa(threads), "-c64", "-d" + strconv.Itoa(d) + "s"}
-	if loc.lua != "" {
-		script := filepath.Join(dir, loc.name+".lua")
-		if err := os.WriteFile(script, []byte(loc.lua), 0o644); err != nil {
+	if lua != "" {
+		script := filepath.Join(dir, name)
+		if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		args = append(args, "-s", script)
@@ -307,13 +329,13 @@ func wrkArgs(b *testing.B, dir, base string, loc nginxLocation, threads, secs, p
 }
 
 // recordThroughProxy records wrk's traffic to the location through the
-// recording proxy (capture/proxy, the one recording loop, which stores
-// the correlation plan).
+// recording proxy (capture/proxy, the one recording loop; it stores no
+// correlation plan, which the replay's survey computes).
 func recordThroughProxy(b *testing.B, ng *nginxProc, dir string, loc nginxLocation, secs int) string {
 	b.Helper()
 	out := filepath.Join(dir, loc.name+".rpz")
 	addr, stop := shoptest.StartRecord(b, proxy.RecordConfig{Upstream: ng.url, Output: out})
-	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, cmp.Or(loc.recordThreads, 2), secs, loc.recordPerConn*secs)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, "http://"+addr, loc, secs, recordPerConn*secs)...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("wrk through the proxy: %v\n%s", err, o)
 	}
@@ -412,7 +434,7 @@ func runChild(cmd *exec.Cmd) (rssMiB float64, err error) {
 func runWrk(b *testing.B, ng *nginxProc, dir string, loc nginxLocation, secs int) clientRun {
 	b.Helper()
 	n0 := ng.cpu()
-	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, 2, secs, 0)...)
+	cmd := exec.Command("wrk", wrkArgs(b, dir, ng.url, loc, secs, 0)...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	rss, err := runChild(cmd)
