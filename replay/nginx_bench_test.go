@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -350,33 +349,29 @@ func recordThroughProxy(b *testing.B, ng *nginxProc, dir string, loc nginxLocati
 }
 
 // connSpread is the least, median and most exchanges of the recording's
-// connections: at --speed max the replay keeps each connection's order,
-// so its last part runs on the longest connections alone.
+// connections (their connection records, which the survey reads): at
+// --speed max the replay keeps each connection's order, so its last part
+// runs on the longest connections alone.
 func connSpread(b *testing.B, path string) string {
 	rd, err := session.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rd.Close()
-	per := make(map[uint64]int)
-	for {
-		ex, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		per[ex.Conn.ID]++
+	sv, err := SurveyRecording(context.Background(), rd)
+	if err != nil {
+		b.Fatal(err)
 	}
-	counts := make([]int, 0, len(per))
-	for _, n := range per {
-		counts = append(counts, n)
+	var counts []int
+	for _, c := range sv.Conns {
+		if c.Exchanges > 0 {
+			counts = append(counts, c.Exchanges)
+		}
 	}
-	slices.Sort(counts)
 	if len(counts) == 0 {
 		return "none"
 	}
+	slices.Sort(counts)
 	return fmt.Sprintf("%d min, %d median, %d max", counts[0], counts[len(counts)/2], counts[len(counts)-1])
 }
 
