@@ -266,6 +266,7 @@ func BenchmarkRedactJSON(b *testing.B) {
 				}
 				b.SetBytes(size)
 				b.ReportAllocs()
+				reportCPU(b)
 				hd := session.Headers{hdr("Content-Type", "application/json")}
 				for i := 0; i < b.N; i++ {
 					for _, body := range tc.bodies {
@@ -300,6 +301,7 @@ func BenchmarkApplyGET(b *testing.B) {
 	respH := session.Headers{hdr("Content-Type", "application/json"), hdr("Date", "Thu, 26 Nov 2026 01:00:00 GMT"), hdr("Content-Length", fmt.Sprint(len(plain[0])))}
 	b.SetBytes(int64(len(plain[0])))
 	b.ReportAllocs()
+	reportCPU(b)
 	for i := 0; i < b.N; i++ {
 		x := session.Exchange{
 			Request:  session.Request{Method: "GET", Target: "/api/items?page=3&sort=price", Header: reqH},
