@@ -101,6 +101,16 @@ type Redactor struct {
 	claims                               claimStore
 	recent                               hashCache
 
+	// Header names a rule may name, by length and first letter, to pass
+	// over the others (Host, Date, Content-Type...) without folding them;
+	// and the rule each named header hits ("header:" and its name).
+	headerShape [64]uint32
+	headerRule  map[string]string
+	// The form rules' longest name, and "cookie:" and the name of each
+	// named cookie.
+	formMaxLen int
+	cookieRule map[string]string
+
 	jsonNames jsonNames // r.json, indexed for the body pre-check
 	// For a JSON token exchange (codeExchange): a pre-check for "code",
 	// the fields that tell an exchange, and r.json with the code fields.
@@ -148,6 +158,25 @@ func New(cfg Config) (*Redactor, error) {
 		r.basic = true
 		r.defaults, r.allCookies, r.jwt, r.oauthCode = true, true, true, true
 	}
+	r.headerRule = map[string]string{}
+	for h := range r.headers {
+		r.headerRule[h] = "header:" + h
+	}
+	shapes := []string{"authorization", "cookie", "set-cookie", "www-authenticate", "proxy-authenticate", "location"}
+	for h := range r.headers {
+		shapes = append(shapes, h)
+	}
+	for _, h := range shapes {
+		r.addHeaderShape(h)
+	}
+	r.cookieRule = map[string]string{}
+	for c := range r.cookies {
+		r.cookieRule[c] = "cookie:" + c
+	}
+	for f := range r.form {
+		r.formMaxLen = max(r.formMaxLen, len(f))
+	}
+	r.formMaxLen = max(r.formMaxLen, len("code_verifier"))
 	r.jsonNames = newJSONNames(r.json)
 	if r.oauthCode {
 		r.codeNames = newJSONNames(set([]string{"code"}))
@@ -248,7 +277,9 @@ func IsHash(v string) bool {
 // BodySize and a Content-Length header that described the whole body.
 // Bodies it cannot read (compressed) get a warning on the exchange instead.
 func (r *Redactor) Apply(x *session.Exchange) bool {
-	var hits []string
+	// The rules hit, kept on the stack: an exchange hits a few.
+	var arr [8]string
+	hits := arr[:0]
 	hit := func(rule string) { hits = append(hits, rule) }
 
 	if t, ok := r.redactQuery(x.Request.Target, hit); ok {
@@ -288,7 +319,9 @@ func (r *Redactor) Apply(x *session.Exchange) bool {
 	x.Flags |= session.FlagRedacted
 	r.mu.Lock()
 	for _, h := range hits {
-		r.seen[h] = true
+		if !r.seen[h] {
+			r.seen[h] = true
+		}
 	}
 	r.mu.Unlock()
 	return true
@@ -341,35 +374,8 @@ func setBody(body *[]byte, size *int64, h session.Headers, b []byte, truncated b
 func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
 	var buf [64]byte
 	for i := range h {
-		low := lowerName(buf[:0], h[i].Name)
-		switch {
-		case r.headers[string(low)]:
-			name := string(low)
-			if v, ok := r.credentials(name, h[i].Value); ok {
-				h[i].Value = v
-				hit("header:" + name)
-			}
-		case r.basic && string(low) == "authorization":
-			scheme, _, _ := strings.Cut(strings.TrimSpace(h[i].Value), " ")
-			if strings.EqualFold(scheme, "basic") {
-				if v, ok := r.credentials("authorization", h[i].Value); ok {
-					h[i].Value = v
-					hit("header:authorization(basic)")
-				}
-			}
-		case string(low) == "cookie" && (len(r.cookies) > 0 || r.allCookies):
-			if v, ok := r.redactCookie(h[i].Value, hit); ok {
-				h[i].Value = v
-			}
-		case string(low) == "set-cookie" && (len(r.cookies) > 0 || r.allCookies):
-			if v, ok := r.redactSetCookie(h[i].Value, hit); ok {
-				h[i].Value = v
-			}
-		}
-		if r.defaults {
-			if v, ok := r.redactAuthResponse(string(low), h[i].Value, hit); ok {
-				h[i].Value = v
-			}
+		if r.mayNameHeader(h[i].Name) {
+			r.redactHeader(&h[i], buf[:0], hit)
 		}
 		if r.jwt {
 			if v, ok := r.redactJWTString(h[i].Value, hit); ok {
@@ -377,6 +383,73 @@ func (r *Redactor) redactHeaders(h session.Headers, hit func(string)) {
 			}
 		}
 	}
+}
+
+// redactHeader applies the rules that go by a header's name.
+func (r *Redactor) redactHeader(f *session.Header, buf []byte, hit func(string)) {
+	low := lowerName(buf, f.Name)
+	switch {
+	case r.headers[string(low)]:
+		name := string(low)
+		if v, ok := r.credentials(name, f.Value); ok {
+			f.Value = v
+			hit(r.headerRule[name])
+		}
+	case r.basic && string(low) == "authorization":
+		scheme, _, _ := strings.Cut(strings.TrimSpace(f.Value), " ")
+		if strings.EqualFold(scheme, "basic") {
+			if v, ok := r.credentials("authorization", f.Value); ok {
+				f.Value = v
+				hit("header:authorization(basic)")
+			}
+		}
+	case string(low) == "cookie" && (len(r.cookies) > 0 || r.allCookies):
+		if v, ok := r.redactCookie(f.Value, hit); ok {
+			f.Value = v
+		}
+	case string(low) == "set-cookie" && (len(r.cookies) > 0 || r.allCookies):
+		if v, ok := r.redactSetCookie(f.Value, hit); ok {
+			f.Value = v
+		}
+	}
+	if r.defaults {
+		if v, ok := r.redactAuthResponse(string(low), f.Value, hit); ok {
+			f.Value = v
+		}
+	}
+}
+
+// addHeaderShape records the length and first letter of the lower-case
+// header name h for mayNameHeader. Other names need nothing: a header
+// that strings.ToLower makes one of them starts with the same byte that
+// is no letter, or is as long, 64 bytes or more, or holds non-ASCII
+// bytes (only those can fold to a name of another length, or to
+// non-ASCII), and mayNameHeader lets all those through.
+func (r *Redactor) addHeaderShape(h string) {
+	if len(h) > 0 && len(h) < len(r.headerShape) && 'a' <= h[0] && h[0] <= 'z' {
+		r.headerShape[len(h)] |= 1 << (h[0] & 31)
+	}
+}
+
+// mayNameHeader reports whether a rule may name a header called name:
+// false for most of an exchange's headers, told by their length and
+// first byte, before any case folding. It is true, to be looked at, for
+// long names, for a first byte that is not an ASCII letter, and for
+// names with non-ASCII bytes, which strings.ToLower could fold to ASCII
+// of another length (K, the Kelvin sign, folds to k).
+func (r *Redactor) mayNameHeader(name string) bool {
+	if len(name) == 0 || len(name) >= len(r.headerShape) {
+		return true
+	}
+	if c := name[0] | 0x20; c < 'a' || c > 'z' || r.headerShape[len(name)]&(1<<(c&31)) != 0 {
+		return true
+	}
+	for i := 1; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // lowerName appends strings.ToLower(s) to buf, folding ASCII in place so
@@ -432,65 +505,76 @@ func isToken(s string) bool {
 }
 
 // redactCookie rewrites "a=1; b=2", hashing the values of named cookies
-// and keeping every other byte.
+// (every cookie, by default) and keeping every other byte. It builds the
+// new value in one go, on the stack while it is short.
 func (r *Redactor) redactCookie(v string, hit func(string)) (string, bool) {
-	var b strings.Builder
-	changed := false
-	for i, part := range strings.Split(v, ";") {
-		if i > 0 {
-			b.WriteByte(';')
+	var buf [256]byte
+	var out []byte
+	last := 0
+	for start := 0; start <= len(v); {
+		end := strings.IndexByte(v[start:], ';')
+		if end < 0 {
+			end = len(v)
+		} else {
+			end += start
 		}
-		nv, ok := r.cookiePair(part, hit)
-		changed = changed || ok
-		b.WriteString(nv)
+		if vs, ve, h, ok := r.cookieValue(v[start:end], hit); ok {
+			if out == nil {
+				out = buf[:0]
+			}
+			out = append(out, v[last:start+vs]...)
+			out = append(out, h...)
+			last = start + ve
+		}
+		start = end + 1
 	}
-	return b.String(), changed
+	if out == nil {
+		return v, false
+	}
+	return string(append(out, v[last:]...)), true
 }
 
 // redactSetCookie hashes the value of a named cookie in a Set-Cookie
 // header; attributes (Path, Expires, ...) stay as they were.
 func (r *Redactor) redactSetCookie(v string, hit func(string)) (string, bool) {
-	first, rest, semi := strings.Cut(v, ";")
-	nv, ok := r.cookiePair(first, hit)
+	first, _, _ := strings.Cut(v, ";")
+	vs, ve, h, ok := r.cookieValue(first, hit)
 	if !ok {
 		return v, false
 	}
-	if semi {
-		return nv + ";" + rest, true
-	}
-	return nv, true
+	return v[:vs] + h + v[ve:], true
 }
 
-func (r *Redactor) cookiePair(part string, hit func(string)) (string, bool) {
-	name, val, ok := strings.Cut(part, "=")
-	if !ok {
-		return part, false
+// cookieValue finds, in the name=value pair part, the value to hash when
+// a rule names the cookie, and returns where it is in part and its hash.
+// Surrounding spaces and quotes stay: what is inside them is hashed.
+func (r *Redactor) cookieValue(part string, hit func(string)) (start, end int, h string, ok bool) {
+	eq := strings.IndexByte(part, '=')
+	if eq < 0 {
+		return 0, 0, "", false
 	}
-	key := strings.ToLower(strings.TrimSpace(name))
-	named := r.cookies[key]
-	if !named && !r.allCookies {
-		return part, false
+	rule := ""
+	if len(r.cookies) > 0 {
+		var buf [64]byte
+		rule = r.cookieRule[string(lowerName(buf[:0], strings.TrimSpace(part[:eq])))]
 	}
-	// Keep surrounding spaces and quotes; hash what is inside.
-	core := strings.TrimRight(val, " \t")
-	trail := val[len(core):]
-	quoted := len(core) >= 2 && core[0] == '"' && core[len(core)-1] == '"'
-	if quoted {
-		core = core[1 : len(core)-1]
+	if rule == "" && !r.allCookies {
+		return 0, 0, "", false
 	}
+	start = eq + 1
+	end = start + len(strings.TrimRight(part[start:], " \t"))
+	if end-start >= 2 && part[start] == '"' && part[end-1] == '"' {
+		start, end = start+1, end-1
+	}
+	core := part[start:end]
 	if core == "" || IsHash(core) {
-		return part, false
+		return 0, 0, "", false
 	}
-	h := r.secret(core)
-	if quoted {
-		h = `"` + h + `"`
+	if rule == "" {
+		rule = "cookie:*" // names only of the cookies asked for: they can be many
 	}
-	if named {
-		hit("cookie:" + key)
-	} else {
-		hit("cookie:*") // names only of the cookies asked for: they can be many
-	}
-	return name + "=" + h + trail, true
+	hit(rule)
+	return start, end, r.secret(core), true
 }
 
 // redactQuery applies the form rules to the query of a request-target,
@@ -504,6 +588,9 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 	if i := strings.IndexByte(query, '#'); i >= 0 {
 		query, frag = query[:i], query[i:]
 	}
+	if !r.queryMayHave(query) {
+		return target, false
+	}
 	out, changed := r.redactForm([]byte(query), hit)
 	if r.oauthCode {
 		if b, ok := r.redactAuthCode(out, hit); ok {
@@ -514,6 +601,37 @@ func (r *Redactor) redactQuery(target string, hit func(string)) (string, bool) {
 		return target, false
 	}
 	return path + "?" + string(out) + frag, true
+}
+
+// queryMayHave reports whether a field of query may be one the form
+// rules, or a token exchange's, hash: false means redactForm and
+// redactAuthCode would change nothing. Most queries (?page=2&sort=price)
+// are told without decoding or allocating; a name with an escape, a '+'
+// or a non-ASCII byte is left to them.
+func (r *Redactor) queryMayHave(query string) bool {
+	var buf [32]byte
+	for len(query) > 0 {
+		pair := query
+		if i := strings.IndexByte(query, '&'); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			query = ""
+		}
+		name, _, _ := strings.Cut(pair, "=")
+		for i := 0; i < len(name); i++ {
+			if c := name[i]; c == '%' || c == '+' || c >= 0x80 {
+				return true
+			}
+		}
+		if len(name) > r.formMaxLen {
+			continue
+		}
+		low := lowerName(buf[:0], name) // on the heap past 32 bytes
+		if r.form[string(low)] || r.oauthCode && codeField(string(low)) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactBody picks the body rule by Content-Type: form-encoded or JSON,
