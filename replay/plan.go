@@ -133,7 +133,9 @@ type MemoryReport struct {
 	ByExchanges     uint64 `json:"released_by_exchanges,omitempty"`
 	ByBytes         uint64 `json:"released_by_bytes,omitempty"`
 	// BodiesDropped counts recorded response bodies dropped as they were
-	// read because the plan learns nothing from them.
+	// read because the plan learns nothing from them: by the recording's
+	// reader, which then never copies them (session.BodyFilter), or by
+	// the engine from a source that cannot.
 	BodiesDropped uint64 `json:"bodies_dropped,omitempty"`
 }
 
