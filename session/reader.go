@@ -540,7 +540,8 @@ func (r *Reader) decode(h *blockHeader, payload []byte) error {
 	}
 	// The decoder sizes its output from the zstd frame, bounded by
 	// MaxBlockSize and by what the payload can really decode to, so a
-	// forged rawLen allocates nothing.
+	// forged rawLen allocates no more than that.
+	r.growRaw(int(h.rawLen), len(payload))
 	raw, err := r.dec.DecodeAll(payload, r.raw[:0])
 	if err != nil {
 		return err
@@ -551,6 +552,21 @@ func (r *Reader) decode(h *blockHeader, payload []byte) error {
 	r.raw = raw
 	r.recs = raw
 	return nil
+}
+
+// growRaw makes room in r.raw for a block of rawLen bytes decoded from
+// payloadLen, with room to spare. A recording's first blocks grow (a
+// writer flushes partial blocks until traffic fills them), and the
+// decoder allocates each exact: one 4 MiB buffer after another for the
+// collector, six in the first 25 MB. Half again, up to a little over a
+// default block, is room for the blocks that follow. It never allocates
+// more than the payload could decode to (a zstd block of 4 bytes at
+// least yields at most 128 KiB), as the decoder itself does not.
+func (r *Reader) growRaw(rawLen, payloadLen int) {
+	if rawLen <= cap(r.raw) || rawLen > MaxBlockSize || rawLen/(32<<10) > payloadLen {
+		return
+	}
+	r.raw = make([]byte, 0, max(rawLen, min(rawLen+rawLen/2, DefaultBlockSize+DefaultBlockSize/8)))
 }
 
 // damaged notes damage at off; consecutive bad spots merge into one report.
