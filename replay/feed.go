@@ -199,6 +199,8 @@ func (f *feeder) read(ex *session.Exchange) bool {
 	f.window.push(it)
 	f.winBytes += it.size
 	o, mem := &f.r.o, &f.span.memory
+	mem.PeakExchanges = max(mem.PeakExchanges, f.window.Len())
+	mem.PeakBytes = max(mem.PeakBytes, f.winBytes)
 	for f.window.Len() > 0 {
 		switch {
 		case time.Duration(f.lastRaw)-f.window.peek().offset > o.window:

@@ -114,8 +114,8 @@ func TestMemoryPeakRSS(t *testing.T) {
 			if rep.Plan != nil {
 				mem = rep.Plan.Memory
 			}
-			t.Logf("%d responses in %.0fms, lag p99 %.1fms; peak RSS %.1f MiB; window released early: %d by exchanges, %d by bytes; %d bodies dropped",
-				rep.Requests.Responses, rep.DurationMS, rep.Lag.P99, rss, mem.ByExchanges, mem.ByBytes, mem.BodiesDropped)
+			t.Logf("%d responses in %.0fms, lag p99 %.1fms; peak RSS %.1f MiB; window held at most %d exchanges, %.1f MiB, released early: %d by exchanges, %d by bytes; %d bodies dropped",
+				rep.Requests.Responses, rep.DurationMS, rep.Lag.P99, rss, mem.PeakExchanges, float64(mem.PeakBytes)/(1<<20), mem.ByExchanges, mem.ByBytes, mem.BodiesDropped)
 			if rep.Requests.Responses != uint64(n) || !rep.Completed {
 				t.Errorf("replayed %+v, want %d responses: %s", rep.Requests, n, rep.Failure)
 			}
