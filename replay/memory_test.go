@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/corrplan"
 )
 
 // writeDenseRecording writes n exchanges recorded at 30,000 a second over
@@ -253,5 +255,71 @@ func TestMemoryBounded(t *testing.T) {
 				t.Errorf("peak live heap %.1f MiB (bound %d), heap objects %.1f MiB (bound %d)", float64(live)/(1<<20), liveLimit>>20, float64(peak)/(1<<20), heapLimit>>20)
 			}
 		})
+	}
+}
+
+// spyFilter is a recording's reader that notes the body filters the
+// replay sets: one for the run, nil at its end.
+type spyFilter struct {
+	*session.MultiReader
+	set []bool
+}
+
+func (s *spyFilter) FilterResponseBodies(keep func(*session.Exchange) bool) bool {
+	s.set = append(s.set, keep != nil)
+	return s.MultiReader.FilterResponseBodies(keep)
+}
+
+// TestPlanSkipsBodiesInReader replays planFlow from a recording file: the
+// reader leaves out the listings' bodies (the plan learns nothing from
+// them) and keeps the login's, whose token the replay learns and
+// substitutes, as TestPlanLearnsOnlyPlanned does from memory.
+func TestPlanSkipsBodiesInReader(t *testing.T) {
+	n := 0
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/login":
+			fmt.Fprint(w, `{"token":"live-token-9876543210"}`)
+		default:
+			fmt.Fprintf(w, `{"id":"live-id-%012d"}`, n)
+		}
+	})
+	b := corrplan.NewBuilder(0)
+	path := filepath.Join(t.TempDir(), "flow.rpz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := session.NewWriter(f, session.Metadata{Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range planFlow() {
+		b.Add(ex)
+		if err := w.WriteExchange(ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rd, err := session.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	spy := &spyFilter{MultiReader: rd}
+	rep := run(t, s.URL, spy, WithPacer(Max{}), WithPlan(b.Plan()))
+	if got := s.find(t, "/list").Header.Get("Authorization"); got != "Bearer live-token-9876543210" {
+		t.Errorf("Authorization %q: the planned token was not substituted", got)
+	}
+	if rep.Correlation.Learned != 1 || rep.Plan == nil || rep.Plan.Memory.BodiesDropped != 2 {
+		t.Errorf("learned %d, plan report %+v: want the token learned and both listings' bodies dropped", rep.Correlation.Learned, rep.Plan)
+	}
+	if fmt.Sprint(spy.set) != "[true false]" {
+		t.Errorf("filters set %v, want one for the run and nil at its end", spy.set)
 	}
 }
