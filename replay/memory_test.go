@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,17 +274,7 @@ func (s *spyFilter) FilterResponseBodies(keep func(*session.Exchange) bool) bool
 // them) and keeps the login's, whose token the replay learns and
 // substitutes, as TestPlanLearnsOnlyPlanned does from memory.
 func TestPlanSkipsBodiesInReader(t *testing.T) {
-	n := 0
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		n++
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/login":
-			fmt.Fprint(w, `{"token":"live-token-9876543210"}`)
-		default:
-			fmt.Fprintf(w, `{"id":"live-id-%012d"}`, n)
-		}
-	})
+	s := planTarget(t)
 	b := corrplan.NewBuilder(0)
 	path := filepath.Join(t.TempDir(), "flow.rpz")
 	f, err := os.Create(path)
