@@ -26,7 +26,8 @@ const DefaultMemoryLimit = 40 << 20
 // So that a replay whose live heap needs more (thousands of connections
 // open at once, a large look-ahead window under WithCompare) never spends
 // its CPU collecting back to a limit it cannot meet, the limit rises after
-// each collection to the live heap plus half of limit: there is always
+// each collection to the live heap plus half of limit (and starts above
+// what the program already holds by as much): there is always
 // that much room to allocate between collections, less the runtime's own
 // memory, and the collector never runs back to back. restore ends that
 // and puts back
@@ -37,7 +38,12 @@ func SoftMemoryLimit(limit int64) (restore func()) {
 	if limit <= 0 || os.Getenv("GOMEMLIMIT") != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		return func() {}
 	}
-	debug.SetMemoryLimit(limit)
+	// A program that already holds more than limit (a test binary with
+	// its own servers in it) starts with room above what it holds, as
+	// after a collection.
+	used := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(used)
+	debug.SetMemoryLimit(max(limit, int64(used[0].Value.Uint64()-used[1].Value.Uint64())+limit/2))
 	var mu sync.Mutex // done, and the limit against a finalizer still running
 	done := false
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
