@@ -1,9 +1,12 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/corrplan"
 )
 
 // writeDenseRecording writes n exchanges recorded at 30,000 a second over
@@ -53,6 +57,74 @@ func writeDenseRecording(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestMemoryPeakRSS replays a dense recording three times the look-ahead
+// window's time long (30,000 requests a second, 5 KB bodies: 450,000
+// exchanges, 220 times the window's bound in exchanges and 1,100 times
+// its bytes; REPRISE_LONG=1 makes it 45 seconds) with the replay command,
+// at --speed max and at 1x, and asserts the target: a peak RSS
+// within 64 MiB. The command runs as a child process and its peak is its
+// VmHWM (runChild), all of it: the survey's pass, the binary's code, the
+// runtime, the connections. The recording has no session rules, so the
+// sessions are recomputed, through the identity tracker's reorder buffer.
+func TestMemoryPeakRSS(t *testing.T) {
+	switch {
+	case testing.Short():
+		t.Skip("replays 450,000 requests, 15 seconds of them at 1x")
+	case raceEnabled:
+		t.Skip("the race detector's shadow memory is no measure of the replay's")
+	case runtime.GOOS != "linux":
+		t.Skip("peak RSS is read from /proc")
+	}
+	const rate, limitMiB = 30_000, 64
+	secs := 15
+	if os.Getenv("REPRISE_LONG") != "" {
+		secs = 45
+	}
+	n := secs * rate
+	t0w := time.Now()
+	path := writeDenseRecording(t, n)
+	bin := filepath.Join(t.TempDir(), "reprise")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/reprise-tool/reprise/cmd/reprise").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Logf("recording of %d exchanges written and the command built in %v", n, time.Since(t0w).Round(time.Millisecond))
+	target := startTrivial(t)
+	for _, speed := range []string{"max", "1x"} {
+		t.Run(speed, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+3*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "replay", path, "--target", target, "--speed", speed,
+				"--max-inflight", "64", "--allow-original-host", "--json", "--progress", "0",
+				// A shared machine can leave the 1x run behind its
+				// schedule, which is no reason to stop it: lag is not
+				// what this measures, and a replay behind holds more.
+				"--abort-on", "error_rate>50%")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			rss, err := runChild(cmd)
+			if err != nil {
+				t.Fatalf("replay: %v\n%s", err, stderr.String())
+			}
+			var rep Report
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+				t.Fatalf("replay's report: %v\n%s", err, stderr.String())
+			}
+			var mem MemoryReport
+			if rep.Plan != nil {
+				mem = rep.Plan.Memory
+			}
+			t.Logf("%d responses in %.0fms, lag p99 %.1fms; peak RSS %.1f MiB; window held at most %d exchanges, %.1f MiB, released early: %d by exchanges, %d by bytes; %d bodies dropped",
+				rep.Requests.Responses, rep.DurationMS, rep.Lag.P99, rss, mem.PeakExchanges, float64(mem.PeakBytes)/(1<<20), mem.ByExchanges, mem.ByBytes, mem.BodiesDropped)
+			if rep.Requests.Responses != uint64(n) || !rep.Completed {
+				t.Errorf("replayed %+v, want %d responses: %s", rep.Requests, n, rep.Failure)
+			}
+			if rss > limitMiB {
+				t.Errorf("peak RSS %.1f MiB, over the %d MiB target", rss, limitMiB)
+			}
+		})
+	}
 }
 
 // heapWatch samples the heap's objects every 10ms and stops the replay
@@ -109,7 +181,8 @@ func (h *heapWatch) end() (peak, live uint64) {
 // with the recording (they stop at 4x before the machine suffers) with
 // room for a shared machine's collector running late (the live heap is
 // 25-33 MB here); the target, a peak RSS within 64 MiB, is
-// BenchmarkNginx's to measure. The recording has 64 connections: the
+// TestMemoryPeakRSS's and BenchmarkNginx's to measure, on the replay
+// command in a process of its own. The recording has 64 connections: the
 // replay keeps a live connection per recorded one, with 32 KB of buffers
 // each (replay/wire), so a recording of a thousand connections open at
 // once needs 32 MB more, which these bounds do not cover.
@@ -181,5 +254,61 @@ func TestMemoryBounded(t *testing.T) {
 				t.Errorf("peak live heap %.1f MiB (bound %d), heap objects %.1f MiB (bound %d)", float64(live)/(1<<20), liveLimit>>20, float64(peak)/(1<<20), heapLimit>>20)
 			}
 		})
+	}
+}
+
+// spyFilter is a recording's reader that notes the body filters the
+// replay sets: one for the run, nil at its end.
+type spyFilter struct {
+	*session.MultiReader
+	set []bool
+}
+
+func (s *spyFilter) FilterResponseBodies(keep func(*session.Exchange) bool) bool {
+	s.set = append(s.set, keep != nil)
+	return s.MultiReader.FilterResponseBodies(keep)
+}
+
+// TestPlanSkipsBodiesInReader replays planFlow from a recording file: the
+// reader leaves out the listings' bodies (the plan learns nothing from
+// them) and keeps the login's, whose token the replay learns and
+// substitutes, as TestPlanLearnsOnlyPlanned does from memory.
+func TestPlanSkipsBodiesInReader(t *testing.T) {
+	s := planTarget(t)
+	b := corrplan.NewBuilder(0)
+	path := filepath.Join(t.TempDir(), "flow.rpz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := session.NewWriter(f, session.Metadata{Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range planFlow() {
+		b.Add(ex)
+		if err := w.WriteExchange(ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rd, err := session.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	spy := &spyFilter{MultiReader: rd}
+	rep := run(t, s.URL, spy, WithPacer(Max{}), WithPlan(b.Plan()))
+	if got := s.find(t, "/list").Header.Get("Authorization"); got != "Bearer live-token-9876543210" {
+		t.Errorf("Authorization %q: the planned token was not substituted", got)
+	}
+	if rep.Correlation.Learned != 1 || rep.Plan == nil || rep.Plan.Memory.BodiesDropped != 2 {
+		t.Errorf("learned %d, plan report %+v: want the token learned and both listings' bodies dropped", rep.Correlation.Learned, rep.Plan)
+	}
+	if fmt.Sprint(spy.set) != "[true false]" {
+		t.Errorf("filters set %v, want one for the run and nil at its end", spy.set)
 	}
 }

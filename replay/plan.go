@@ -132,8 +132,14 @@ type MemoryReport struct {
 	WindowBytes     int64  `json:"window_bytes"`
 	ByExchanges     uint64 `json:"released_by_exchanges,omitempty"`
 	ByBytes         uint64 `json:"released_by_bytes,omitempty"`
+	// PeakExchanges and PeakBytes are the most the window held at once
+	// (the bytes as itemSize counts them).
+	PeakExchanges int   `json:"peak_exchanges,omitempty"`
+	PeakBytes     int64 `json:"peak_bytes,omitempty"`
 	// BodiesDropped counts recorded response bodies dropped as they were
-	// read because the plan learns nothing from them.
+	// read because the plan learns nothing from them: by the recording's
+	// reader, which then never copies them (session.BodyFilter), or by
+	// the engine from a source that cannot.
 	BodiesDropped uint64 `json:"bodies_dropped,omitempty"`
 }
 

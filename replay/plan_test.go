@@ -23,12 +23,11 @@ func planFlow() []*session.Exchange {
 	}
 }
 
-// With a plan, the replay learns the planned token (and substitutes it),
-// learns nothing from the listings, drops their recorded bodies as it
-// reads them, and names the unreplaced API key in the summary.
-func TestPlanLearnsOnlyPlanned(t *testing.T) {
+// planTarget answers planFlow's requests: a live token for the login, a
+// fresh id for the others.
+func planTarget(t *testing.T) *scripted {
 	n := 0
-	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+	return newScripted(t, func(w http.ResponseWriter, r *http.Request) {
 		n++
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
@@ -38,6 +37,13 @@ func TestPlanLearnsOnlyPlanned(t *testing.T) {
 			fmt.Fprintf(w, `{"id":"live-id-%012d"}`, n)
 		}
 	})
+}
+
+// With a plan, the replay learns the planned token (and substitutes it),
+// learns nothing from the listings, drops their recorded bodies as it
+// reads them, and names the unreplaced API key in the summary.
+func TestPlanLearnsOnlyPlanned(t *testing.T) {
+	s := planTarget(t)
 	b := corrplan.NewBuilder(0)
 	for _, ex := range planFlow() {
 		b.Add(ex)

@@ -468,6 +468,8 @@ func mergePlans(reps []*Report) *PlanReport {
 		q.ByExchanges += s.ByExchanges
 		q.ByBytes += s.ByBytes
 		q.BodiesDropped += s.BodiesDropped
+		q.PeakExchanges = max(q.PeakExchanges, s.PeakExchanges) // each shard's own window
+		q.PeakBytes = max(q.PeakBytes, s.PeakBytes)
 	}
 	return m
 }

@@ -252,7 +252,13 @@ func (t *stringTable) next() string {
 
 // decodeExchange decodes an exchange record into ex, reusing ex's header,
 // warning, token and body slices. On error ex holds partial data.
-func decodeExchange(rec []byte, ex *Exchange) error {
+func decodeExchange(rec []byte, ex *Exchange) error { return decodeExchangeKeep(rec, ex, nil) }
+
+// decodeExchangeKeep is decodeExchange that copies a non-empty recorded
+// response body only when keep (nil: always) asks for it, once all the
+// rest of ex is decoded: a body left out costs neither its copy nor the
+// collector's time.
+func decodeExchangeKeep(rec []byte, ex *Exchange, keep func(*Exchange) bool) error {
 	d := decoder{b: rec}
 	ex.Flags = Flags(d.uvarint())
 	ex.Conn.ID = d.uvarint()
@@ -330,11 +336,18 @@ func decodeExchange(rec []byte, ex *Exchange) error {
 		tk.Proactive = len(p) == 1 && p[0] == 1
 	}
 	ex.Request.Body = appendBody(ex.Request.Body[:0], d.bytes(d.count(1)))
-	ex.Response.Body = appendBody(ex.Response.Body[:0], d.bytes(d.count(1)))
+	respBody := d.bytes(d.count(1))
+	ex.Response.Body = ex.Response.Body[:0]
 	if d.err != nil {
 		return d.err
 	}
-	return decodeExt(&d, ex)
+	if err := decodeExt(&d, ex); err != nil {
+		return err
+	}
+	if len(respBody) > 0 && (keep == nil || keep(ex)) {
+		ex.Response.Body = append(ex.Response.Body, respBody...)
+	}
+	return nil
 }
 
 func readHeaders(st *stringTable, h Headers, n int) Headers {

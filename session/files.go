@@ -539,6 +539,17 @@ func (m *MultiReader) Next() (*Exchange, error) {
 	return ex, nil
 }
 
+// FilterResponseBodies sets ResponseBodies on every file's reader, for
+// the exchanges decoded from now on (each file's next exchange is already
+// decoded, with its body); it reports true (see BodyFilter).
+func (m *MultiReader) FilterResponseBodies(keep func(*Exchange) bool) bool {
+	m.o.keepBody = keep
+	for _, pt := range m.parts {
+		pt.r.o.keepBody = keep
+	}
+	return true
+}
+
 // Paths returns the files being read, in the order given (globs expanded).
 func (m *MultiReader) Paths() []string {
 	out := make([]string, len(m.parts))

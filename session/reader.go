@@ -19,6 +19,7 @@ type readerOptions struct {
 	maxDamage    int
 	maxTimelines int
 	maxConns     int
+	keepBody     func(*Exchange) bool // nil: every response body
 }
 
 // DefaultMaxTimelines is how many session timelines a Reader keeps unless
@@ -55,6 +56,27 @@ func MaxConns(n int) ReaderOption {
 		o.maxConns = n
 		return nil
 	}
+}
+
+// ResponseBodies makes the Reader copy a recorded response body into the
+// exchange only when keep says it is wanted; the others come with an
+// empty Body and their recorded BodySize. keep is called for each
+// exchange whose recorded response body is not empty, with everything
+// else of it decoded, and is called by Next and Read, on their goroutine.
+// A body left out is neither copied nor held: a replay whose plan learns
+// nothing from a response reads it for its status and size alone (the
+// block it is in is decompressed whole all the same). nil keeps every
+// body, the default. Reader.FilterResponseBodies sets it on an open
+// reader.
+func ResponseBodies(keep func(*Exchange) bool) ReaderOption {
+	return func(o *readerOptions) error { o.keepBody = keep; return nil }
+}
+
+// FilterResponseBodies sets ResponseBodies on an open reader, for the
+// exchanges read from now on; it reports true (see BodyFilter).
+func (r *Reader) FilterResponseBodies(keep func(*Exchange) bool) bool {
+	r.o.keepBody = keep
+	return true
 }
 
 // WithPath names the file in errors (Open sets it).
@@ -343,7 +365,7 @@ func (r *Reader) readRecord(ex *Exchange) error {
 		if ex == nil {
 			return nil
 		}
-		if err := decodeExchange(body, ex); err != nil {
+		if err := decodeExchangeKeep(body, ex, r.o.keepBody); err != nil {
 			return r.badRecord(fmt.Errorf("exchange: %w", err))
 		}
 		r.stats.Exchanges++
@@ -518,7 +540,8 @@ func (r *Reader) decode(h *blockHeader, payload []byte) error {
 	}
 	// The decoder sizes its output from the zstd frame, bounded by
 	// MaxBlockSize and by what the payload can really decode to, so a
-	// forged rawLen allocates nothing.
+	// forged rawLen allocates no more than that.
+	r.growRaw(int(h.rawLen), len(payload))
 	raw, err := r.dec.DecodeAll(payload, r.raw[:0])
 	if err != nil {
 		return err
@@ -529,6 +552,21 @@ func (r *Reader) decode(h *blockHeader, payload []byte) error {
 	r.raw = raw
 	r.recs = raw
 	return nil
+}
+
+// growRaw makes room in r.raw for a block of rawLen bytes decoded from
+// payloadLen, with room to spare. A recording's first blocks grow (a
+// writer flushes partial blocks until traffic fills them), and the
+// decoder allocates each exact: one 4 MiB buffer after another for the
+// collector, six in the first 25 MB. Half again, up to a little over a
+// default block, is room for the blocks that follow. It never allocates
+// more than the payload could decode to (a zstd block of 4 bytes at
+// least yields at most 128 KiB), as the decoder itself does not.
+func (r *Reader) growRaw(rawLen, payloadLen int) {
+	if rawLen <= cap(r.raw) || rawLen > MaxBlockSize || rawLen/(32<<10) > payloadLen {
+		return
+	}
+	r.raw = make([]byte, 0, max(rawLen, min(rawLen+rawLen/2, DefaultBlockSize+DefaultBlockSize/8)))
 }
 
 // damaged notes damage at off; consecutive bad spots merge into one report.

@@ -29,6 +29,28 @@ func (s *SliceSource) Next() (*Exchange, error) {
 	return s.Exchanges[s.next-1], nil
 }
 
+// BodyFilter is a Source that can leave out the recorded response bodies
+// its consumer has no use for, before it copies them: a Reader, a
+// MultiReader, and the wrappers that give a replay its session keys
+// (WithoutSessions, identity's WithSessionKeys), which pass the filter on
+// to the source they wrap.
+type BodyFilter interface {
+	Source
+	// FilterResponseBodies makes the exchanges read from now on carry
+	// their recorded response body only when keep(ex) is true (see
+	// ResponseBodies); nil keeps every body again. It reports whether
+	// the source applies the filter: a wrapper over a source that cannot
+	// says false, and its consumer must drop what it does not want itself.
+	FilterResponseBodies(keep func(*Exchange) bool) bool
+}
+
+// FilterResponseBodies calls src's FilterResponseBodies when it has one,
+// and reports whether src applies keep.
+func FilterResponseBodies(src Source, keep func(*Exchange) bool) bool {
+	bf, ok := src.(BodyFilter)
+	return ok && bf.FilterResponseBodies(keep)
+}
+
 // WithoutSessions hands out src's exchanges with their session key and
 // token events emptied. It is the first half of recomputing sessions (the
 // identity tracker then assigns them afresh rather than appending to what
@@ -45,7 +67,16 @@ func (c clearing) Next() (*Exchange, error) {
 	return x, err
 }
 
+// FilterResponseBodies passes keep on to the source wrapped. keep sees
+// the exchange as that source decoded it, its session key not yet
+// emptied.
+func (c clearing) FilterResponseBodies(keep func(*Exchange) bool) bool {
+	return FilterResponseBodies(c.src, keep)
+}
+
 var (
-	_ Source = (*SliceSource)(nil)
-	_ Source = clearing{}
+	_ Source     = (*SliceSource)(nil)
+	_ BodyFilter = clearing{}
+	_ BodyFilter = (*Reader)(nil)
+	_ BodyFilter = (*MultiReader)(nil)
 )

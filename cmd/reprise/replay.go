@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -29,6 +32,7 @@ import (
 // replayOptions are the flags of 'reprise replay'.
 type replayOptions struct {
 	cpuProfile     string // hidden, for developers: a pprof CPU profile of the whole run
+	memProfile     string // hidden, for developers: a pprof heap profile at the largest live heap
 	target         string
 	speed          string
 	scale          int
@@ -185,12 +189,20 @@ func addReplay(root *cobra.Command) {
 				}
 				defer stop()
 			}
+			if o.memProfile != "" {
+				defer startHeapProfile(o.memProfile, c.ErrOrStderr())()
+			}
+			// A replay's heap is small but churns: a soft limit keeps its
+			// resident set near 55 MiB instead of 75 (GOMEMLIMIT overrides).
+			defer replay.SoftMemoryLimit(replay.DefaultMemoryLimit)()
 			return replayRun(c.Context(), o, args, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "for developers: write a pprof CPU profile of the run to this file")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&o.memProfile, "memprofile", "", "for developers: write a pprof heap profile to this file when the run ends")
+	_ = f.MarkHidden("memprofile")
 	f.StringVar(&o.target, "target", "", "URL to send to, e.g. http://127.0.0.1:8089 (required)")
 	f.StringVar(&o.speed, "speed", "1", "time compression from 0.1 to 100 (e.g. 2 or 2x), or max")
 	f.IntVar(&o.scale, "scale", 1, "replay each session this many times as independent clones (1-1000)")
@@ -268,7 +280,14 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 		return err
 	}
 	defer rd.Close()
-	src, err := identity.WithSessionKeys(session.SessionKeys(o.sessionKeys), rd.Metadata(), rd)
+	// Sessions recomputed are reordered by request start in a buffer no
+	// larger than the replay's own look-ahead window: the tracker's
+	// default, 16384 exchanges, held 17 MB of a dense recording, more
+	// than the rest of the replay. A token's issuer is always read before
+	// the requests that carry it (they start after its response ended),
+	// so the bound only lets a slow exchange's place in the order slip.
+	src, err := identity.WithSessionKeys(session.SessionKeys(o.sessionKeys), rd.Metadata(), rd,
+		identity.WithMaxPending(replay.DefaultWindowExchanges))
 	if err != nil {
 		return err
 	}
@@ -636,4 +655,43 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startHeapProfile profiles the heap at its largest (the hidden
+// --memprofile flag, for developers measuring where the engine's memory
+// goes: go tool pprof -sample_index=inuse_space reprise FILE). A profile
+// taken at the end would show the report, not the run: it checks the live
+// heap ten times a second and keeps the profile of the largest it saw
+// (as of the collection that measured it); stop writes it to path.
+func startHeapProfile(path string, warn io.Writer) (stop func()) {
+	runtime.MemProfileRate = 4096 // every few KiB, not every 512: small objects add up
+	done, finished := make(chan struct{}), make(chan struct{})
+	var best bytes.Buffer
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		var peak uint64
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak+peak/20 {
+				peak = v
+				best.Reset()
+				_ = pprof.Lookup("heap").WriteTo(&best, 0)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		if err := os.WriteFile(path, best.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(warn, "replay: --memprofile: %v\n", err)
+		}
+	}
 }

@@ -91,7 +91,19 @@ type annotator struct {
 	err    error
 }
 
-var _ session.Source = (*annotator)(nil)
+var _ session.BodyFilter = (*annotator)(nil)
+
+// FilterResponseBodies passes keep on to the source annotated, widened to
+// the response bodies the tracker reads itself (token exchanges'), so
+// that recomputed sessions are those of a reading with every body.
+func (a *annotator) FilterResponseBodies(keep func(*session.Exchange) bool) bool {
+	if keep == nil {
+		return session.FilterResponseBodies(a.src, nil)
+	}
+	return session.FilterResponseBodies(a.src, func(x *session.Exchange) bool {
+		return a.t.readsResponseBody(x) || keep(x)
+	})
+}
 
 func (a *annotator) ready() bool {
 	if len(a.h) == 0 {

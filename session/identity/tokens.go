@@ -98,6 +98,18 @@ func (t *Tracker) sessionCookie(name string) bool {
 	return v
 }
 
+// readsResponseBody reports whether Observe may read x's response body:
+// only a token exchange's (a POST or PUT, or a request to a login or
+// refresh path the options name) or an answer to a POST or PUT
+// (mayIssueToken). A reader may leave out every other body.
+func (t *Tracker) readsResponseBody(x *session.Exchange) bool {
+	if m := x.Request.Method; m == "POST" || m == "PUT" {
+		return true
+	}
+	p := targetPath(x.Request.Target)
+	return matchAny(t.o.loginPaths, p) || matchAny(t.o.refreshPaths, p)
+}
+
 // mayIssueToken reports whether a response not otherwise known as a
 // token exchange may still carry an OAuth2 access_token: token endpoints
 // answer POSTs (RFC 6749, section 3.2), so only POST and PUT answers are

@@ -1,0 +1,78 @@
+package replay
+
+import (
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// DefaultMemoryLimit is the soft memory limit SoftMemoryLimit sets for a
+// replay: Go's own memory (heap, stacks, the runtime's), to which the
+// binary's mapped code (about 19 MiB of the replay command's resident
+// set) adds. A replay's live heap is 15-20 MiB at 30k requests a second
+// (the reader's 4 MiB block, the look-ahead window, the histograms, the
+// connections' buffers); left to GOGC alone the heap grows to twice that
+// before a collection, and with the runtime's own memory the resident
+// set reached 75 MiB. Under this limit it stayed at 54-58 MiB.
+const DefaultMemoryLimit = 40 << 20
+
+// SoftMemoryLimit sets the process's soft memory limit (debug.SetMemoryLimit)
+// to limit for a replay, unless one is set already (the GOMEMLIMIT
+// environment variable, or a program's own): the collector then runs
+// before Go's memory passes limit instead of when the heap has doubled.
+// So that a replay whose live heap needs more (thousands of connections
+// open at once, a large look-ahead window under WithCompare) never spends
+// its CPU collecting back to a limit it cannot meet, the limit rises after
+// each collection to the live heap plus half of limit (and starts above
+// what the program already holds by as much): there is always
+// that much room to allocate between collections, less the runtime's own
+// memory, and the collector never runs back to back. restore ends that
+// and puts back
+// no limit. It changes process-wide settings, so a program calls it once,
+// around its replay; the replay command does, and GOMEMLIMIT=off (or any
+// value) turns it off.
+func SoftMemoryLimit(limit int64) (restore func()) {
+	if limit <= 0 || os.Getenv("GOMEMLIMIT") != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return func() {}
+	}
+	// A program that already holds more than limit (a test binary with
+	// its own servers in it) starts with room above what it holds, as
+	// after a collection.
+	used := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(used)
+	debug.SetMemoryLimit(max(limit, int64(used[0].Value.Uint64()-used[1].Value.Uint64())+limit/2))
+	var mu sync.Mutex // done, and the limit against a finalizer still running
+	done := false
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var afterGC func(*gcSentinel)
+	afterGC = func(s *gcSentinel) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			live := int64(sample[0].Value.Uint64())
+			debug.SetMemoryLimit(max(limit, live+limit/2))
+		}
+		runtime.SetFinalizer(s, afterGC) // again after the next collection
+	}
+	runtime.SetFinalizer(&gcSentinel{}, afterGC)
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			done = true
+			debug.SetMemoryLimit(math.MaxInt64)
+		}
+	}
+}
+
+// gcSentinel is an object nothing references, whose finalizer runs after
+// each collection and sets itself again. It holds a pointer, so that the
+// tiny allocator, whose objects may never be finalized, leaves it alone.
+type gcSentinel struct{ _ *byte }
