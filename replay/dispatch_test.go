@@ -1,9 +1,12 @@
 package replay
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/reprise-tool/reprise/replay/schedule"
 )
@@ -70,4 +73,60 @@ func TestSessAfter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// evictIdle releases the same sessions at the same points as a pass over
+// every session each time, which it skips while none can be idle long
+// enough: sessions touched at random in offset order, some still working.
+func TestEvictIdle(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		mk := func() *dispatcher {
+			r, err := New("http://127.0.0.1:1", WithSessionIdle(idle))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.newDispatcher(context.Background())
+		}
+		got, want := mk(), mk()
+		var now time.Duration
+		for step := range 3000 {
+			now += time.Duration(rng.IntN(3000)) * time.Microsecond
+			key := fmt.Sprintf("s%d", rng.IntN(400))
+			it := &item{key: key, base: key, offset: now}
+			for _, d := range []*dispatcher{got, want} {
+				ss := d.session(it)
+				ss.lastOffset = it.offset
+				d.oldest = min(d.oldest, it.offset)
+				if step%7 == 0 {
+					ss.active.Store(1) // working: kept however idle
+				} else if step%5 == 0 {
+					ss.active.Store(0)
+				}
+			}
+			if step%16 == 0 {
+				got.evictIdle(now)
+				want.r.evict(want.sessions, now)
+			}
+			if !sameKeys(got.sessions, want.sessions) {
+				t.Fatalf("seed %d step %d: sessions %v, want %v", seed, step, len(got.sessions), len(want.sessions))
+			}
+		}
+		if g, w := got.r.st.sessions, want.r.st.sessions; g != w || g.Total == 0 {
+			t.Fatalf("seed %d: finished %+v, want %+v", seed, g, w)
+		}
+	}
+}
+
+func sameKeys(a, b map[string]*sessState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if b[k] == nil {
+			return false
+		}
+	}
+	return true
 }
