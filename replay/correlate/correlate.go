@@ -74,13 +74,21 @@ type Table struct {
 	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
-// NewTable returns an empty table.
+// NewTable returns an empty table. Its maps are made by the first value
+// put in them: a replay makes a table for each session, and most sessions
+// of many recordings learn nothing.
 func NewTable() *Table {
-	return &Table{
-		live:   make(map[string]liveValue),
-		orphan: make(map[string]struct{}),
-		tokens: newTokenSet(),
-		max:    maxValues,
+	return &Table{max: maxValues}
+}
+
+// addOrphan records that rec had no live counterpart; t.mu is held.
+func (t *Table) addOrphan(rec string) {
+	if t.orphan == nil {
+		t.orphan = make(map[string]struct{})
+	}
+	t.orphan[rec] = struct{}{}
+	if tokenLike(rec) {
+		t.tokens.add(rec)
 	}
 }
 
@@ -125,10 +133,7 @@ func (t *Table) LearnFields(recFields map[string]Field, live *session.Response) 
 			// Keep an older live mapping for the same value: a later
 			// response that merely lacks the field does not revoke it.
 			if _, known := t.live[rf.Value]; !known {
-				t.orphan[rf.Value] = struct{}{}
-				if tokenLike(rf.Value) {
-					t.tokens.add(rf.Value)
-				}
+				t.addOrphan(rf.Value)
 				if t.run != nil && shared(rf.Value) {
 					t.run.shareOrphan(rf.Value)
 				}
@@ -151,6 +156,9 @@ func (t *Table) Map(recorded, live string) {
 func (t *Table) put(rec string, lv liveValue) {
 	if _, ok := t.live[rec]; !ok {
 		t.order = append(t.order, rec)
+	}
+	if t.live == nil {
+		t.live = make(map[string]liveValue)
 	}
 	t.live[rec] = lv
 	delete(t.orphan, rec)

@@ -283,7 +283,7 @@ func TestTokensInText(t *testing.T) {
 			t.Errorf("%d tokens: %q (%d substituted), want %q", n, got, rw.Substituted, want)
 		}
 	}
-	s := newTokenSet()
+	var s tokenSet
 	for i := range 20 {
 		s.add(fmt.Sprintf("token-number-%04d", i))
 	}

@@ -86,10 +86,7 @@ func (t *Table) shareOrphan(rec string) {
 	if _, known := t.live[rec]; known {
 		return
 	}
-	t.orphan[rec] = struct{}{}
-	if tokenLike(rec) {
-		t.tokens.add(rec)
-	}
+	t.addOrphan(rec)
 	t.used.Store(true)
 }
 

@@ -43,15 +43,14 @@ const scanTokens = 8
 // wants 16 bytes).
 const prefixLen = 8
 
-func newTokenSet() tokenSet {
-	return tokenSet{all: make(map[string]struct{}), byHead: make(map[string][]string)}
-}
-
 func (s *tokenSet) len() int { return len(s.all) }
 
 func (s *tokenSet) add(tok string) {
 	if _, ok := s.all[tok]; ok || len(tok) < prefixLen {
 		return
+	}
+	if s.all == nil {
+		s.all, s.byHead = make(map[string]struct{}), make(map[string][]string)
 	}
 	s.all[tok] = struct{}{}
 	h := tok[:prefixLen]
