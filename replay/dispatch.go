@@ -16,7 +16,7 @@ type sessState struct {
 	key   string
 	index int // order of first appearance of the base session
 	clone int
-	table *correlate.Table // its own, sharing with run
+	table *correlate.Table // its own (tab), sharing with run
 	run   *correlate.Table // its clone's run table (see correlate.NewRunTable)
 	cred  *correlate.Credential
 
@@ -37,6 +37,12 @@ type sessState struct {
 
 	lastOffset time.Duration // dispatcher-only
 	active     atomic.Int64  // goroutines working on its requests
+
+	// The table and the first request outstanding are made with the
+	// state: with one request per session (as h2load's streams are),
+	// they were two of a request's allocations.
+	tab  correlate.Table
+	out1 [1]*pending
 }
 
 type pending struct {
@@ -334,7 +340,9 @@ func (d *dispatcher) session(it *item) *sessState {
 		d.runs = append(d.runs, run)
 	}
 	run := d.runs[it.clone]
-	ss := &sessState{key: it.key, index: idx, clone: it.clone, table: correlate.NewSessionTable(run), run: run}
+	ss := &sessState{key: it.key, index: idx, clone: it.clone, run: run}
+	correlate.InitSessionTable(&ss.tab, run)
+	ss.table, ss.outstanding = &ss.tab, ss.out1[:0]
 	if o := &d.r.o; len(o.credentials) > 0 {
 		c := o.credentials[(idx*o.scale+it.clone)%len(o.credentials)]
 		ss.cred = &c

@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-tool/reprise/replay/correlate"
 	"github.com/reprise-tool/reprise/replay/guard"
+	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -106,6 +107,9 @@ type worker struct {
 	// wire is the request on the wire, and its status when that is all
 	// it reads: one per worker, not one per request.
 	wire wireRequest
+	// h2 is wire as an HTTP/2 stream (see h2Request): the connection
+	// reads it no more once the stream's round trip returns.
+	h2 wire.H2Request
 }
 
 // batch is what a worker gathers for the run's figures between two
@@ -414,7 +418,7 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	var err error
 	switch {
 	case r.useH2(ex):
-		live, n, err = r.sendH2(ctx, t, wr)
+		live, n, err = r.sendH2(ctx, t, wr, w)
 	case t.line != nil:
 		live, n, err = r.sendOn(ctx, t, wr, w)
 	default:

@@ -70,8 +70,8 @@ func (r *Replayer) useH2(ex *session.Exchange) bool {
 // sendH2 sends t's request as a stream: on its line's connection when it
 // has one (the recorded connection's streams share it), else on the
 // client's shared HTTP/2 connection.
-func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest) (*session.Response, int64, error) {
-	req := r.h2Request(wr, t.it.ex)
+func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest, w *worker) (*session.Response, int64, error) {
+	req := r.h2Request(&w.h2, wr, t.it.ex)
 	if ln := t.line; ln != nil && ln.h2 != nil {
 		ln.written(t)
 		return ln.h2.Do(ctx, req)
@@ -79,7 +79,7 @@ func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest) (*sessi
 	return r.wire.h2.Do(ctx, req)
 }
 
-// h2Request makes the stream to send from the built request: its
+// h2Request makes req, the stream to send, from the built request: its
 // recorded trailers, and for gRPC its client messages, each due at its
 // recorded offset within the stream scaled by the run's speed.
 //
@@ -88,8 +88,8 @@ func (r *Replayer) sendH2(ctx context.Context, t *task, wr *wireRequest) (*sessi
 // messages (see learnGRPC for those learned from them), each message
 // re-encoded with the new lengths when a live value's length differs from
 // the recorded one; the parts' ends are read from the rewritten body.
-func (r *Replayer) h2Request(wr *wireRequest, ex *session.Exchange) *wire.H2Request {
-	req := &wire.H2Request{Request: wr, Trailer: ex.Request.Trailer}
+func (r *Replayer) h2Request(req *wire.H2Request, wr *wireRequest, ex *session.Exchange) *wire.H2Request {
+	*req = wire.H2Request{Request: wr, Trailer: ex.Request.Trailer}
 	if ex.Stream == nil || ex.Stream.GRPC == nil {
 		req.GRPC = strings.HasPrefix(ex.Request.Header.Get("content-type"), "application/grpc")
 		return req

@@ -43,9 +43,17 @@ func NewRunTable() *Table {
 // learns with run, and whose Rewrite substitutes what run holds for the
 // values the session has not learned itself. A nil run is NewTable.
 func NewSessionTable(run *Table) *Table {
-	t := NewTable()
-	t.run = run
+	t := new(Table)
+	InitSessionTable(t, run)
 	return t
+}
+
+// InitSessionTable makes t, a zero Table not yet used, what
+// NewSessionTable(run) returns: a replay keeps each session's table inside
+// the session's state, one allocation less per session.
+func InitSessionTable(t *Table, run *Table) {
+	t.max = maxValues
+	t.run = run
 }
 
 // SetSessionLimit bounds the values each session table sharing with the
