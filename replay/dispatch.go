@@ -14,7 +14,6 @@ import (
 // sessState is what the replay keeps for one session clone.
 type sessState struct {
 	key   string
-	index int // order of first appearance of the base session
 	clone int
 	table *correlate.Table // its own (tab), sharing with run
 	run   *correlate.Table // its clone's run table (see correlate.NewRunTable)
@@ -103,7 +102,7 @@ type dispatcher struct {
 	pendSem  *slots
 	flight   chan struct{}
 	sessions map[string]*sessState
-	bases    map[string]int
+	bases    map[string]int // order of first appearance of the base sessions, with credentials alone
 	timer    *time.Timer
 	max      bool
 	routes   routeCache
@@ -131,7 +130,6 @@ func (r *Replayer) newDispatcher(ctx context.Context) *dispatcher {
 		pendSem:  newSlots(r.maxPending()),
 		flight:   make(chan struct{}, r.o.maxInFlight),
 		sessions: make(map[string]*sessState),
-		bases:    make(map[string]int),
 		timer:    time.NewTimer(time.Hour),
 		max:      isMax(r.o.pacer),
 		routes:   make(routeCache),
@@ -327,11 +325,6 @@ func (d *dispatcher) session(it *item) *sessState {
 	if ss := d.sessions[it.key]; ss != nil {
 		return ss
 	}
-	idx, ok := d.bases[it.base]
-	if !ok {
-		idx = len(d.bases)
-		d.bases[it.base] = idx
-	}
 	for len(d.runs) <= it.clone {
 		run := correlate.NewRunTable()
 		if d.limit > 0 {
@@ -340,10 +333,21 @@ func (d *dispatcher) session(it *item) *sessState {
 		d.runs = append(d.runs, run)
 	}
 	run := d.runs[it.clone]
-	ss := &sessState{key: it.key, index: idx, clone: it.clone, run: run}
+	ss := &sessState{key: it.key, clone: it.clone, run: run}
 	correlate.InitSessionTable(&ss.tab, run)
 	ss.table, ss.outstanding = &ss.tab, ss.out1[:0]
 	if o := &d.r.o; len(o.credentials) > 0 {
+		// The credentials go round the base sessions in the order of
+		// their first appearance, which only they need kept: a map of
+		// every session of the run, beside the sessions held.
+		idx, ok := d.bases[it.base]
+		if !ok {
+			if d.bases == nil {
+				d.bases = make(map[string]int)
+			}
+			idx = len(d.bases)
+			d.bases[it.base] = idx
+		}
 		c := o.credentials[(idx*o.scale+it.clone)%len(o.credentials)]
 		ss.cred = &c
 	}

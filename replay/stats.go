@@ -158,7 +158,7 @@ func (s *stats) recordLocked(r *Result) {
 		return
 	}
 	s.req.Responses++
-	code := strconv.Itoa(r.Status)
+	code := statusText(r.Status)
 	s.codes[code]++
 	rs.codes[code]++
 	if r.RecordedStatus != 0 && r.RecordedStatus != r.Status {
@@ -168,6 +168,22 @@ func (s *stats) recordLocked(r *Result) {
 	s.service.record(r.Done.Sub(r.Sent))
 	rs.latency.record(r.Done.Sub(r.Due))
 	rs.service.record(r.Done.Sub(r.Sent))
+}
+
+// statusTexts are the status codes as the figures' keys spell them:
+// strconv.Itoa allocates for a number of three digits, once per response.
+var statusTexts = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 0 && code < len(statusTexts) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
 }
 
 func (s *stats) session(key, outcome, detail string) {
