@@ -365,14 +365,19 @@ func (r *Replayer) await(ctx context.Context, due time.Time, flight chan struct{
 	select {
 	case flight <- struct{}{}: // a free slot: no need to lock the shared stop channels
 	default:
-		// The --max-inflight cap binds: the summary says so.
+		// The --max-inflight cap binds: the summary says so. The wait
+		// is for a slot alone, like a dependency's (see do): at --speed
+		// max most requests wait here, and a select that also watched
+		// the shared stop channels made each of them take those
+		// channels' locks twice. A stop or ctx's end lets the requests
+		// in flight end (the run waits for them anyway), whose slots
+		// then pass from waiter to waiter, each of which sees the stop
+		// below.
 		r.flightWaits.Add(1)
 		w.idle()
-		select {
-		case flight <- struct{}{}:
-		case <-r.stopCh:
-			return false
-		case <-ctx.Done():
+		flight <- struct{}{}
+		if ctx.Err() != nil {
+			<-flight
 			return false
 		}
 	}
