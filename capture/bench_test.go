@@ -13,6 +13,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/capture/pcapfile"
 	"github.com/reprise-tool/reprise/capture/redact"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
@@ -32,28 +33,8 @@ func apiTrace(conns, rounds int, seed uint64) *trace {
 		cs[i].handshake()
 		tr.tick(50 * time.Microsecond)
 	}
-	bodySize := func() int {
-		switch r := rng.IntN(100); {
-		case r < 70:
-			return 200 + rng.IntN(1800)
-		case r < 95:
-			return 2000 + rng.IntN(18000)
-		default:
-			return 20000 + rng.IntN(80000)
-		}
-	}
-	jsonBody := func(n int) string {
-		var b strings.Builder
-		b.WriteString(`{"items":[`)
-		for i := 0; b.Len() < n-40; i++ {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"id":%d,"name":"item-%d","price":%d.%02d}`, i, rng.IntN(1e6), rng.IntN(500), rng.IntN(100))
-		}
-		b.WriteString(`]}`)
-		return b.String()
-	}
+	bodySize := func() int { return sourcetest.TraceBodySize(rng) }
+	jsonBody := func(n int) string { return sourcetest.TraceJSON(rng, n) }
 	sendAcked := func(c *conn, fromClient bool, data string) {
 		for i, s := range c.segments(fromClient, data, 1448) {
 			c.emit(s)

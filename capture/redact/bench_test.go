@@ -3,9 +3,9 @@ package redact
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
+	"github.com/reprise-tool/reprise/capture/internal/sourcetest"
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
@@ -30,28 +30,8 @@ func reportCPU(b *testing.B) {
 func traceExchanges(n int) []session.Exchange {
 	rng := rand.New(rand.NewPCG(42, 1))
 	const bearer = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJl"
-	bodySize := func() int {
-		switch r := rng.IntN(100); {
-		case r < 70:
-			return 200 + rng.IntN(1800)
-		case r < 95:
-			return 2000 + rng.IntN(18000)
-		default:
-			return 20000 + rng.IntN(80000)
-		}
-	}
-	jsonBody := func(n int) []byte {
-		var b strings.Builder
-		b.WriteString(`{"items":[`)
-		for i := 0; b.Len() < n-40; i++ {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"id":%d,"name":"item-%d","price":%d.%02d}`, i, rng.IntN(1e6), rng.IntN(500), rng.IntN(100))
-		}
-		b.WriteString(`]}`)
-		return []byte(b.String())
-	}
+	bodySize := func() int { return sourcetest.TraceBodySize(rng) }
+	jsonBody := func(n int) []byte { return []byte(sourcetest.TraceJSON(rng, n)) }
 	xs := make([]session.Exchange, n)
 	for i := range xs {
 		x := &xs[i]
