@@ -3,16 +3,17 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
@@ -20,31 +21,55 @@ import (
 
 var h2loadRPS = regexp.MustCompile(`finished in [^,]+, ([0-9.]+) req/s`)
 
-// h2cBenchRecording is conns recorded h2c connections of perConn GET / streams
-// each, every stream its own session (as h2load's streams are
-// independent), all due at once.
-func h2cBenchRecording(conns, perConn int) []*session.Exchange {
-	var exs []*session.Exchange
+// h2cBenchRecording writes conns recorded h2c connections of perConn
+// GET / streams each, every stream its own session (as h2load's streams
+// are independent), all due at once, each answered with the JSON a real
+// service sends: a per-response id nobody carries back, which the replay
+// reads for its correlation plan as it would any recording's.
+func h2cBenchRecording(b *testing.B, dir string, conns, perConn int) string {
+	b.Helper()
+	path := filepath.Join(dir, "h2c.rpz")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w, err := session.NewWriter(f, session.Metadata{Source: "bench:h2c"}, session.Compression(1))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for k := range perConn {
 		for c := range conns {
 			// onConn clears the session (the connection's would be
 			// taken), so the stream's own goes in after it.
 			x := rec("", "GET", "/", float64(k)*0.01, float64(k)*0.01+0.5, onConn(uint64(c+1)), h2Stream(fmt.Sprintf("c%d-%d", c, k), uint32(2*k+1)))
 			x.Index = k
-			exs = append(exs, x)
+			x.Response.Header = append(x.Response.Header, session.Header{Name: "content-type", Value: "application/json"})
+			x.Response.Body = fmt.Appendf(nil, `{"ok":true,"id":"%032x"}`, k*conns+c)
+			x.Response.BodySize = int64(len(x.Response.Body))
+			if err := w.WriteExchange(x); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
-	return exs
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 // BenchmarkH2VersusH2load measures `--speed max` of an h2c recording
 // against nginx serving h2c beside h2load (Debian's nghttp2-client) with
 // the same connections and streams at once: h2load -c 8 -m 16 -n N, then
-// a replay of 8 recorded connections of N/8 streams with 8×16 in flight.
-// nginx allows 16 streams per connection, so that neither side runs more
-// than h2load's -m on a connection: the replay's 128 in flight would
-// otherwise gather unevenly on its 8 connections. The issue's target is a
-// ratio of at least 0.8. Run it alone:
+// the reprise binary replaying 8 recorded connections of N/8 streams with
+// 8×16 in flight, as a child process so that its CPU time and peak RSS
+// are its own (runChild). nginx answers each request with JSON carrying
+// its $request_id, as the HTTP/1 bench's json location does, so that
+// both clients read a body that differs every time. nginx allows 16
+// streams per connection, so that neither side runs more than h2load's
+// -m on a connection: the replay's 128 in flight would otherwise gather
+// unevenly on its 8 connections. The issue's target is a ratio of at
+// least 0.8. Run it alone:
 //
 //	go test ./replay -run '^$' -bench H2VersusH2load -benchtime 1x
 //
@@ -58,85 +83,60 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("REPRISE_H2BENCH_N")); err == nil && v >= conns {
 		n = v / conns * conns // a longer run for a profile
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testkit.FreeAddr(b)
 	dir := b.TempDir()
 	testkit.StartNginx(b, dir, addr, `server {
 		listen `+addr+` http2;
 		keepalive_requests 1000000;
 		http2_max_concurrent_streams 16;
 		access_log off;
-		location / { return 200 "ok\n"; }
+		default_type application/json;
+		location / { return 200 '{"ok":true,"id":"$request_id"}'; }
 	}`, "$status")
-	exs := h2cBenchRecording(conns, n/conns)
+	rec := h2cBenchRecording(b, dir, conns, n/conns)
+	bin := buildReprise(b, dir)
 	for i := 0; i < b.N; i++ {
 		cmd := exec.Command("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-n", strconv.Itoa(n), "http://"+addr+"/")
-		out, err := cmd.CombinedOutput()
-		m := h2loadRPS.FindSubmatch(out)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		h2lRSS, err := runChild(cmd)
+		m := h2loadRPS.FindSubmatch(out.Bytes())
 		if err != nil || m == nil {
-			b.Fatalf("h2load: %v\n%s", err, out)
+			b.Fatalf("h2load: %v\n%s", err, out.Bytes())
 		}
 		h2l, _ := strconv.ParseFloat(string(m[1]), 64)
-		h2lCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		r, err := New("http://"+addr, WithPacer(Max{}), WithMaxInFlight(conns*streams))
+		h2lUs := us(usage(cmd.ProcessState)) / float64(n)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		rp := exec.CommandContext(ctx, bin, "replay", rec, "--target", "http://"+addr, "--speed", "max",
+			"--max-inflight", strconv.Itoa(conns*streams), "--session-keys", "recorded", "--allow-original-host", "--json")
+		var stdout, stderr bytes.Buffer
+		rp.Stdout, rp.Stderr = &stdout, &stderr
+		repRSS, err := runChild(rp)
+		cancel()
 		if err != nil {
-			b.Fatal(err)
+			b.Fatalf("replay: %v\n%s", err, stderr.Bytes())
 		}
-		cpu0, r0, w0 := pidCPU(os.Getpid()), ioCalls("syscr"), ioCalls("syscw")
-		rep, err := r.Run(context.Background(), session.NewSliceSource(exs...))
-		if err != nil {
-			b.Fatal(err)
+		var rep Report
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+			b.Fatalf("replay's report: %v\n%s", err, stderr.Bytes())
 		}
-		cpu, reads, writes := pidCPU(os.Getpid())-cpu0, ioCalls("syscr")-r0, ioCalls("syscw")-w0
-		if rep.Requests.Errors > 0 || rep.Connections.HTTP2 != conns {
+		if rep.Requests.Errors > 0 || rep.Requests.Responses != uint64(n) || rep.Connections.HTTP2 != conns {
 			b.Fatalf("replay: %+v, connections %+v", rep.Requests, rep.Connections)
 		}
-		rps := float64(rep.Requests.Responses) / (rep.DurationMS / 1000)
+		done := float64(rep.Requests.Responses)
+		rps := done / (rep.DurationMS / 1000)
 		// CPU per request says what each client costs itself, which a
 		// loaded machine disturbs far less than the rates.
-		h2lUs, repUs := float64(h2lCPU.Microseconds())/float64(n), float64(cpu.Microseconds())/float64(rep.Requests.Responses)
-		var h2lRSS int64
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			h2lRSS = ru.Maxrss >> 10
-		}
-		done := float64(rep.Requests.Responses)
-		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req, peak RSS %d MiB; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req, %.2f reads and %.2f writes/req, peak RSS %d MiB (the test process); ratio %.2f (load %s)",
-			conns, streams, n, h2l, h2lUs, h2lRSS, conns, n/conns, conns*streams, rps, repUs, float64(reads)/done, float64(writes)/done, peakRSS()>>20, rps/h2l, loadAverage())
-		b.ReportMetric(float64(reads)/done, "replay_reads/req")
-		b.ReportMetric(float64(writes)/done, "replay_writes/req")
+		repUs := us(usage(rp.ProcessState)) / done
+		b.Logf("h2load -c%d -m%d -n%d: %.0f req/s, %.1f µs CPU/req, peak RSS %.1f MiB; replay --speed max of %d h2c connections × %d streams, %d in flight: %.0f req/s, %.1f µs CPU/req, peak RSS %.1f MiB, status %s; ratio %.2f (load %s)",
+			conns, streams, n, h2l, h2lUs, h2lRSS, conns, n/conns, conns*streams, rps, repUs, repRSS, FormatCounts(rep.StatusCodes), rps/h2l, loadAverage())
 		b.ReportMetric(h2lUs, "h2load_cpu_µs/req")
 		b.ReportMetric(repUs, "replay_cpu_µs/req")
+		b.ReportMetric(h2lRSS, "h2load_peak_MiB")
+		b.ReportMetric(repRSS, "replay_peak_MiB")
 		b.ReportMetric(h2l, "h2load_req/s")
 		b.ReportMetric(rps, "replay_req/s")
 		b.ReportMetric(rps/h2l, "ratio")
 	}
-}
-
-// ioCalls returns the read (syscr) or write (syscw) system calls the
-// process made so far, from /proc/self/io: how well frames are batched.
-func ioCalls(kind string) int64 {
-	b, _ := os.ReadFile("/proc/self/io")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, kind+": "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// peakRSS returns the process's peak resident set in bytes (VmHWM).
-func peakRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
