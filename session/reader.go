@@ -379,18 +379,18 @@ func (r *Reader) readRecord(ex *Exchange) error {
 		}
 		r.haveMeta = true
 	case KindTimeline:
-		r.stats.Timelines++
 		if len(r.timelines) >= r.o.maxTimelines {
 			// Not kept, so not decoded either: a reader that keeps none
 			// (MaxTimelines(0)) pays nothing for them.
+			r.stats.Timelines++
 			r.stats.TimelinesNotKept++
 			break
 		}
 		var t Timeline
 		if err := json.Unmarshal(body, &t); err != nil {
-			r.stats.Timelines--
 			return r.badRecord(fmt.Errorf("timeline: %w", err))
 		}
+		r.stats.Timelines++
 		r.timelines = append(r.timelines, t)
 	case KindConn:
 		var c ConnInfo

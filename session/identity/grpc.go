@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/reprise-tool/reprise/session"
@@ -27,10 +28,13 @@ func isGRPC(x *session.Exchange) bool {
 	return strings.HasPrefix(strings.ToLower(x.Request.Header.Get("Content-Type")), "application/grpc")
 }
 
-// grpcFailed reports whether x's gRPC status says the call failed: the
-// HTTP status of a refused call is 200 all the same.
-func grpcFailed(x *session.Exchange) bool {
-	return x.Stream != nil && x.Stream.GRPC != nil && x.Stream.GRPC.HasStatus && x.Stream.GRPC.Status != 0
+// grpcStatus returns x's grpc-status, and whether one came: the HTTP
+// status of a refused call is 200 all the same.
+func grpcStatus(x *session.Exchange) (int, bool) {
+	if x.Stream == nil || x.Stream.GRPC == nil || !x.Stream.GRPC.HasStatus {
+		return 0, false
+	}
+	return x.Stream.GRPC.Status, true
 }
 
 // grpcTokenFields reads the token-shaped values (see tokenShaped) of one
@@ -77,12 +81,7 @@ func tokenValues(fields []pbwire.Field, out []string) []string {
 		switch f := &fields[i]; f.Kind {
 		case pbwire.String:
 			if tokenShaped(f.Bytes) {
-				v := string(f.Bytes)
-				dup := false
-				for _, o := range out {
-					dup = dup || o == v
-				}
-				if !dup {
+				if v := string(f.Bytes); !slices.Contains(out, v) {
 					out = append(out, v)
 				}
 			}

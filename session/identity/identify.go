@@ -56,13 +56,15 @@ func (t *Tracker) readRequest(x *session.Exchange, ri *reqInfo) {
 	seg := pathSegments[ri.seg]
 	loginSeg, refreshSeg, logoutSeg := seg&segLogin != 0, seg&segRefresh != 0, seg&segLogout != 0
 	ri.body.ExpiresIn = -1
-	if len(req.Body) > 0 && post && (loginSeg || refreshSeg || logoutSeg ||
-		bytes.Contains(req.Body, []byte("grant_type")) || bytes.Contains(req.Body, []byte("refresh_token")) ||
-		matchAny(t.o.loginPaths, ri.path) || matchAny(t.o.refreshPaths, ri.path) || matchAny(t.o.logoutPaths, ri.path)) {
-		ri.body = parseTokenBody(req.Body, ri.contentType, ri.encode)
-	}
-	if len(req.Body) > 0 && post && (loginSeg || refreshSeg || logoutSeg || matchAny(t.o.refreshPaths, ri.path) || matchAny(t.o.logoutPaths, ri.path)) && isGRPC(x) {
-		ri.body = grpcTokenFields(x, false)
+	if len(req.Body) > 0 && post {
+		named := loginSeg || refreshSeg || logoutSeg || matchAny(t.o.refreshPaths, ri.path) || matchAny(t.o.logoutPaths, ri.path)
+		switch {
+		case named && isGRPC(x):
+			ri.body = grpcTokenFields(x, false)
+		case named || bytes.Contains(req.Body, []byte("grant_type")) || bytes.Contains(req.Body, []byte("refresh_token")) ||
+			matchAny(t.o.loginPaths, ri.path):
+			ri.body = parseTokenBody(req.Body, ri.contentType, ri.encode)
+		}
 	}
 	g := ri.body.GrantType
 	ri.sure = g == "refresh_token" || matchAny(t.o.refreshPaths, ri.path)

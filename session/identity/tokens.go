@@ -66,8 +66,9 @@ func (t *Tracker) readResponse(x *session.Exchange, ri *reqInfo, rs *respInfo) {
 	if isGRPC(x) {
 		// A refused call is an HTTP 200 whose grpc-status says so;
 		// UNAUTHENTICATED is gRPC's 401.
-		rs.ok = !grpcFailed(x)
-		if x.Stream != nil && x.Stream.GRPC != nil && x.Stream.GRPC.HasStatus && x.Stream.GRPC.Status == grpcUnauthenticated {
+		st, has := grpcStatus(x)
+		rs.ok = !has || st == 0
+		if has && st == grpcUnauthenticated {
 			rs.status = 401
 		}
 		if rs.ok && tokenExchange && len(resp.Body) > 0 {

@@ -26,11 +26,6 @@ type Replacer func(f *Field) (v []byte, ok bool)
 // group has no length prefix; its fields are rewritten in place between
 // its start and end tags.
 func Rewrite(dst, msg []byte, fields []Field, repl Replacer) ([]byte, int, error) {
-	return rewrite(dst, msg, fields, repl)
-}
-
-// rewrite appends fields (which lie in msg) to dst with repl's values.
-func rewrite(dst, msg []byte, fields []Field, repl Replacer) ([]byte, int, error) {
 	total := 0
 	for i := range fields {
 		f := &fields[i]
@@ -45,7 +40,7 @@ func rewrite(dst, msg []byte, fields []Field, repl Replacer) ([]byte, int, error
 			}
 		}
 		if len(f.Fields) > 0 { // a Message or Group: its fields may change
-			inner, n, err := rewrite(nil, msg, f.Fields, repl)
+			inner, n, err := Rewrite(nil, msg, f.Fields, repl)
 			if err != nil {
 				return dst, total, err
 			}
@@ -122,7 +117,7 @@ func ReplaceAt(msg []byte, p Path, v []byte) ([]byte, error) {
 	if target == nil || !target.Kind.LengthDelimited() {
 		return nil, fmt.Errorf("pbwire: no length-delimited field at path %v", []int(p))
 	}
-	out, _, err := rewrite(make([]byte, 0, len(msg)+len(v)+8), msg, fields, func(f *Field) ([]byte, bool) {
+	out, _, err := Rewrite(make([]byte, 0, len(msg)+len(v)+8), msg, fields, func(f *Field) ([]byte, bool) {
 		return v, f == target
 	})
 	return out, err

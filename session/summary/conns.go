@@ -26,7 +26,7 @@ type Conns struct {
 }
 
 // Spread is the median, 99th percentile and largest of a per-connection
-// figure.
+// figure, by the nearest rank (session.Quantile) as every report has them.
 type Spread struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
@@ -88,8 +88,7 @@ func spread(v []float64) Spread {
 		return Spread{}
 	}
 	slices.Sort(v)
-	at := func(q float64) float64 { return v[min(len(v)-1, int(q*float64(len(v))))] }
-	return Spread{P50: at(0.5), P99: at(0.99), Max: v[len(v)-1]}
+	return Spread{P50: session.Quantile(v, 0.5), P99: session.Quantile(v, 0.99), Max: v[len(v)-1]}
 }
 
 // writeConns prints the connection line, when the recording has records.
