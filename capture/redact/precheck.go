@@ -129,13 +129,7 @@ func newJSONNames(names map[string]bool) jsonNames {
 		if strings.ContainsAny(name, "ik") {
 			n.fold = true
 		}
-		ascii := true
-		for i := 0; i < len(name); i++ {
-			if name[i] >= 0x80 {
-				ascii = false
-			}
-		}
-		if !ascii {
+		if !isASCII(name) {
 			n.fold, n.nonASCII = true, true
 			continue
 		}

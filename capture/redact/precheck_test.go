@@ -36,15 +36,6 @@ func (n *jsonNames) ascii() []string {
 	return out
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // precheckConfigs are name sets for the pre-check tests: the defaults,
 // custom names of common letters only, digits, one letter and a dash
 // beside them, and the single name of a token exchange's pre-check.
