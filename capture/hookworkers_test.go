@@ -27,8 +27,6 @@ func hookTrace(n int) *trace {
 	return tr
 }
 
-// waitGoroutines waits up to a second for the goroutine count to fall to
-// at most n.
 // settledGoroutines is the goroutine count once it stops moving (earlier
 // tests' goroutines winding down), bounded to 2 s: the base the counts
 // with workers running and after they end are compared with.
@@ -46,6 +44,8 @@ func settledGoroutines() int {
 	return n
 }
 
+// waitGoroutines waits up to a second for the goroutine count to fall to
+// at most n.
 func waitGoroutines(n int) int {
 	deadline := time.Now().Add(time.Second)
 	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {

@@ -286,9 +286,11 @@ func (r *Recorder) Record(ctx context.Context, src session.Source, sink RecordSi
 		}
 	}
 	stopTicker := r.tick(sink, counters)
+	// Asked of src itself: the redaction and the session tracker wrap it.
 	cs, _ := src.(ConnSource)
 	p, _ := src.(*Pipeline)
-	queue, quit, producer := r.produce(r.source(src), cs, p)
+	pending, _ := src.(buffered)
+	queue, quit, producer := r.produce(r.source(src), cs, p, pending)
 	res, n, done, err := r.write(ctx, queue, sink, counters, &own)
 	close(quit)
 	if done {
@@ -387,9 +389,9 @@ func (r *Recorder) tick(sink RecordSink, counters func() session.Counters) (stop
 // handBatch items or handBytes of bodies, handWait after its first item,
 // when the source ends, when a packet Pipeline finds no packet to read
 // (a quiet live capture), or before a source that holds none ready is
-// asked for the next (see buffered), so an exchange never waits for the
-// next one.
-func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-chan []item, chan struct{}, *sync.WaitGroup) {
+// asked for the next (pending: src before the redaction and the tracker
+// wrapped it; see buffered), so an exchange never waits for the next one.
+func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline, pending buffered) (<-chan []item, chan struct{}, *sync.WaitGroup) {
 	queue := make(chan []item, handQueue)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
@@ -447,7 +449,6 @@ func (r *Recorder) produce(src session.Source, cs ConnSource, p *Pipeline) (<-ch
 			c := cs.TakeConns()
 			return len(c) == 0 || send(item{conns: c})
 		}
-		pending, _ := src.(buffered)
 		for n := 1; ; n++ {
 			// A source that would block (a proxy or a pipe with nothing
 			// queued) hands the batch over first: a recording proxy's

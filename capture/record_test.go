@@ -248,29 +248,44 @@ func (s *notifySink) Close() error                            { return nil }
 // An exchange pushed into a Pipe (the shadow's and the proxy's way in)
 // reaches the sink while the pipe stays open and quiet: the recording
 // loop batches its hand-offs, but never holds an exchange waiting for the
-// next user's.
+// next user's, redacted or not.
 func TestPipeQuietExchangeWritten(t *testing.T) {
-	p := capture.NewPipe(8)
-	sink := &notifySink{got: make(chan *session.Exchange, 8)}
-	done := make(chan error, 1)
-	go func() {
-		_, err := capture.Record(context.Background(), p, sink)
-		done <- err
-	}()
-	x := loginExchanges()[0]
-	if err := p.WriteExchange(x); err != nil {
+	red, err := redact.New(redact.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case got := <-sink.got:
-		if got.Request.Target != x.Request.Target {
-			t.Errorf("sink got %s, want %s", got.Request.Target, x.Request.Target)
-		}
-	case <-time.After(5 * time.Second):
-		t.Error("the exchange did not reach the sink while the pipe stayed open")
-	}
-	p.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		opts []capture.RecordOption
+	}{
+		{"plain", nil},
+		{"redacted", []capture.RecordOption{capture.WithRedactor(red)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := capture.NewPipe(8)
+			sink := &notifySink{got: make(chan *session.Exchange, 8)}
+			done := make(chan error, 1)
+			go func() {
+				_, err := capture.Record(context.Background(), p, sink, tc.opts...)
+				done <- err
+			}()
+			x := loginExchanges()[0]
+			target := x.Request.Target
+			if err := p.WriteExchange(x); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case got := <-sink.got:
+				if got.Request.Target != target {
+					t.Errorf("sink got %s, want %s", got.Request.Target, target)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the exchange did not reach the sink while the pipe stayed open")
+			}
+			p.Close()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -56,8 +56,13 @@ func TestConnRecords(t *testing.T) {
 	c2.Close()
 	c3, br3 := dial()
 	get(c3, br3, "/open", "")
-	time.Sleep(50 * time.Millisecond) // c1 and c2 are done with on the proxy's side
-	conns := r.p.TakeConns()
+	// c1 and c2 are done with on the proxy's side before it stops (which
+	// would end them itself): wait for their records, 5 s at most.
+	var conns []session.ConnInfo
+	for deadline := time.Now().Add(5 * time.Second); len(conns) < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		conns = append(conns, r.p.TakeConns()...)
+	}
 	xs := r.stop(t)
 	c3.Close()
 	conns = append(conns, r.p.TakeConns()...)

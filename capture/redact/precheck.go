@@ -129,13 +129,7 @@ func newJSONNames(names map[string]bool) jsonNames {
 		if strings.ContainsAny(name, "ik") {
 			n.fold = true
 		}
-		ascii := true
-		for i := 0; i < len(name); i++ {
-			if name[i] >= 0x80 {
-				ascii = false
-			}
-		}
-		if !ascii {
+		if !isASCII(name) {
 			n.fold, n.nonASCII = true, true
 			continue
 		}
@@ -193,15 +187,6 @@ func lowerASCII(c byte) byte {
 	}
 	return c
 }
-
-// mayHaveJSONKey reports whether body can hold a member named by a JSON
-// rule: a name must appear as a quoted string (ASCII letters in any case),
-// unless escapes or case-folding runes could spell it otherwise, in which
-// case the body is scanned. False means redactJSON would change nothing.
-func (r *Redactor) mayHaveJSONKey(body []byte) bool { return r.jsonNames.mayHave(body) }
-
-// mayHave is mayHaveJSONKey for the names of n.
-func (n *jsonNames) mayHave(body []byte) bool { return n.unusual(body) || n.anchored(body) }
 
 // unusual reports whether body holds what could spell a name otherwise
 // than in its own ASCII bytes: an escape, or a rune that lower-cases to

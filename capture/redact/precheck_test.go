@@ -25,6 +25,15 @@ func quotedName(names []string, body []byte) bool {
 	return false
 }
 
+// mayHaveJSONKey is the pre-check redactPlain makes of a body that is no
+// token exchange: whether body can hold a member named by a JSON rule. A
+// name must appear as a quoted string (ASCII letters in any case), unless
+// escapes or case-folding runes could spell it otherwise, in which case
+// the body is scanned. False means redactJSON would change nothing.
+func (r *Redactor) mayHaveJSONKey(body []byte) bool {
+	return r.jsonNames.unusual(body) || r.jsonNames.anchored(body)
+}
+
 // ascii lists the ASCII names of n, the ones the anchored search is for.
 func (n *jsonNames) ascii() []string {
 	var out []string
@@ -34,15 +43,6 @@ func (n *jsonNames) ascii() []string {
 		}
 	}
 	return out
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // precheckConfigs are name sets for the pre-check tests: the defaults,

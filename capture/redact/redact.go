@@ -444,27 +444,31 @@ func (r *Redactor) mayNameHeader(name string) bool {
 	if c := name[0] | 0x20; c < 'a' || c > 'z' || r.headerShape[len(name)]&(1<<(c&31)) != 0 {
 		return true
 	}
-	for i := 1; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return true
-		}
-	}
-	return false
+	return !isASCII(name)
 }
 
 // lowerName appends strings.ToLower(s) to buf, folding ASCII in place so
 // that looking a header name up costs no allocation (every exchange has a
 // dozen).
 func lowerName(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return append(buf, strings.ToLower(s)...)
-		}
+	if !isASCII(s) {
+		return append(buf, strings.ToLower(s)...)
 	}
 	for i := 0; i < len(s); i++ {
 		buf = append(buf, lowerASCII(s[i]))
 	}
 	return buf
+}
+
+// isASCII reports whether s is all ASCII: only then is strings.ToLower
+// of it a byte-by-byte fold of the same length.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // credentials hashes a header value; for the authorization headers it
