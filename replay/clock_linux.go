@@ -28,6 +28,10 @@ type waker struct {
 	mono  int64
 }
 
+// hasPrecise says that sleepUntil may wait the last stretch on the
+// waker.
+const hasPrecise = true
+
 // wakeSlack is how early a waiter may be woken with an earlier one:
 // within a timerfd's own lateness (tens of µs) and well under a
 // request's scheduling error target.
