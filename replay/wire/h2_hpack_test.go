@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"golang.org/x/net/http2/hpack"
@@ -89,26 +90,14 @@ func TestHPACKReader(t *testing.T) {
 				}
 				return
 			}
-			if !slicesEqual(got, tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Errorf("fields %q, want %q", got, tc.want)
 			}
-			if x, xerr := xnetFields(tc.block); xerr != nil || !slicesEqual(x, got) {
+			if x, xerr := xnetFields(tc.block); xerr != nil || !slices.Equal(x, got) {
 				t.Errorf("x/net decodes %q (%v)", x, xerr)
 			}
 		})
 	}
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHPACKReaderAllocs: a response's fields cost no allocation when
@@ -137,7 +126,7 @@ func FuzzHPACKReader(f *testing.F) {
 		if (err != nil) != (xerr != nil) {
 			t.Fatalf("reader %q, %v; x/net %q, %v", got, err, want, xerr)
 		}
-		if err == nil && !slicesEqual(got, want) {
+		if err == nil && !slices.Equal(got, want) {
 			t.Fatalf("reader %q; x/net %q", got, want)
 		}
 	})
