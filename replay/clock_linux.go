@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,9 +18,9 @@ import (
 // settime serve every request due in the same few microseconds, where a
 // timerfd per request paid a settime, a read and a wake-up each.
 type waker struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // guards q and armed
 	q     waitHeap
-	armed atomic.Int64 // the monotonic due time the timerfd is armed for; 0 when none, -1 when stopped
+	armed int64 // the monotonic due time the timerfd is armed for; 0 when none, -1 when stopped
 	f     *os.File
 	fd    int
 	base  time.Time // a time whose CLOCK_MONOTONIC reading is mono
@@ -115,7 +114,7 @@ func (w *waker) run() {
 		for len(w.q) > 0 && w.q[0].due <= now {
 			w.fire(heap.Pop(&w.q).(*waiter))
 		}
-		w.armed.Store(0)
+		w.armed = 0
 		if len(w.q) > 0 {
 			w.arm(w.q[0].due)
 		}
@@ -127,7 +126,7 @@ func (w *waker) run() {
 	for len(w.q) > 0 {
 		w.fire(heap.Pop(&w.q).(*waiter))
 	}
-	w.armed.Store(-1)
+	w.armed = -1
 	w.mu.Unlock()
 }
 
@@ -142,7 +141,7 @@ func (w *waker) arm(due int64) bool {
 	if unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &its, nil) != nil {
 		return false
 	}
-	w.armed.Store(due)
+	w.armed = due
 	return true
 }
 
@@ -157,7 +156,7 @@ func sleepPrecise(due time.Time, stop, done <-chan struct{}) (ok, stopped bool) 
 	wt := waiters.Get().(*waiter)
 	wt.due = w.monoOf(due)
 	w.mu.Lock()
-	armed := w.armed.Load()
+	armed := w.armed
 	if armed < 0 { // the waker stopped
 		w.mu.Unlock()
 		waiters.Put(wt)
