@@ -369,13 +369,6 @@ type issuer struct {
 // values other sessions' requests are looked at for (see carries).
 const maxRunIssuers = 16
 
-// minShared is the length from which a value one session's response
-// issued is live in other sessions too: replay shares values of 8
-// characters or more between sessions (package replay/correlate's run
-// table), so that a token a browser's login issued on one connection is
-// live on the others.
-const minShared = 8
-
 func (i *issuer) Order() *schedule.Order { return &i.order }
 
 // carries finds the order rule's data edges of request x (the next one
@@ -417,9 +410,12 @@ func (b *builder) carries(si int32, x *session.Exchange, start int64) {
 		list = list[len(list)-maxIssuers:]
 	}
 	b.issuers[si] = list
+	// Values of correlate.MinShared characters or more are live in
+	// other sessions too (the engine's run table): a token a browser's
+	// login issued on one connection is carried on the others.
 	var long []string
 	for _, v := range vals {
-		if len(v) >= minShared {
+		if len(v) >= correlate.MinShared {
 			long = append(long, v)
 		}
 	}

@@ -21,8 +21,9 @@ package correlate
 // maxRunValues bounds a run table; it keeps the newest values.
 const maxRunValues = 4096
 
-// minShared is the length from which a value is shared between sessions.
-const minShared = 8
+// MinShared is the length from which a value is shared between sessions
+// (package replay/check predicts the engine's waits with it).
+const MinShared = 8
 
 // issuer is a request under way that will issue a value: its place in
 // the dispatch order and the caller's handle on it.
@@ -76,7 +77,7 @@ func (t *Table) limit() int {
 }
 
 // shared reports whether v is shared with the run table.
-func shared(v string) bool { return len(v) >= minShared }
+func shared(v string) bool { return len(v) >= MinShared }
 
 // share records a session's mapping in the run table.
 func (t *Table) share(rec string, lv liveValue) {
