@@ -648,11 +648,11 @@ func writeReport(path string, rep *replay.Report) error {
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, usagef(fmt.Errorf("--cpuprofile: %w (give a file in a writable directory)", err))
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
+		return nil, fmt.Errorf("--cpuprofile: %w (one CPU profile at a time: run without it)", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
