@@ -203,7 +203,8 @@ func (d *dispatcher) one(it *item) {
 		ss.run.Issuing(p.rec.Issued, p.seq, t)
 	}
 	ss.mu.Lock()
-	// schedule.Deps, the time rule and the data edge, the latter only
+	// The order rule: the time rule (schedule.After) and the data edge
+	// (schedule.Carrying), the latter only
 	// when an outstanding request issued a value: a pass over every
 	// request in flight of the session less, per request.
 	t.deps = ss.after(t.dep1[:0], it.start)

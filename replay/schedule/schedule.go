@@ -52,15 +52,6 @@ type Entry interface {
 	Order() *Order
 }
 
-// Deps appends to deps what a request must wait for among earlier, the
-// requests of its session scheduled before it and not known to be
-// complete: the time rule (After) and the data edge (Carrying). req is the
-// request as recorded, read only when an earlier request issued a value.
-func Deps[E Entry](deps, earlier []E, start int64, req *session.Request) []E {
-	deps = After(deps, earlier, start)
-	return Carrying(deps, earlier, req)
-}
-
 // Settled reports whether a request with order o completed, in the
 // recording, at or before start: a request starting at start waits for it.
 func Settled(o *Order, start int64) bool { return o.End != 0 && o.End <= start }

@@ -94,7 +94,7 @@ func TestDeps(t *testing.T) {
 		want: []string{"login"},
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := names(Deps(nil, tt.earlier, tt.start, &tt.req))
+			got := names(Carrying(After(nil, tt.earlier, tt.start), tt.earlier, &tt.req)) // the rule: the time rule and the data edge
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("deps %v, want %v", got, tt.want)
 			}
