@@ -295,18 +295,11 @@ func mergeLife(m, l *LifeReport) *LifeReport {
 	return m
 }
 
-// connRecords returns the connection records src read (a Reader, or the
-// readers of a MultiReader), once it has been read to its end.
+// connRecords returns the connection records src read (a Reader or a
+// MultiReader), once it has been read to its end.
 func connRecords(src session.Source) []session.ConnInfo {
-	switch s := src.(type) {
-	case interface{ Conns() []session.ConnInfo }:
+	if s, ok := src.(interface{ Conns() []session.ConnInfo }); ok {
 		return s.Conns()
-	case interface{ Readers() []*session.Reader }:
-		var out []session.ConnInfo
-		for _, r := range s.Readers() {
-			out = append(out, r.Conns()...)
-		}
-		return out
 	}
 	return nil
 }

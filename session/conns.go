@@ -16,25 +16,21 @@ func (fw *FileWriter) WriteConn(c *ConnInfo) error {
 	return fw.cur.WriteConn(c)
 }
 
-// copyConns copies the connection records of src (a Reader, or a
-// MultiReader's readers) to dst, when dst stores them.
+// copyConns copies the connection records of src (a Reader or a
+// MultiReader) to dst, when dst stores them.
 func copyConns(dst Sink, src Source) error {
 	cw, ok := dst.(ConnWriter)
 	if !ok {
 		return nil
 	}
-	var rs []*Reader
-	switch s := src.(type) {
-	case *Reader:
-		rs = []*Reader{s}
-	case *MultiReader:
-		rs = s.Readers()
+	s, ok := src.(interface{ Conns() []ConnInfo })
+	if !ok {
+		return nil
 	}
-	for _, r := range rs {
-		for i := range r.conns {
-			if err := cw.WriteConn(&r.conns[i]); err != nil {
-				return err
-			}
+	conns := s.Conns()
+	for i := range conns {
+		if err := cw.WriteConn(&conns[i]); err != nil {
+			return err
 		}
 	}
 	return nil

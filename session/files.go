@@ -569,6 +569,17 @@ func (m *MultiReader) Readers() []*Reader {
 	return out
 }
 
+// Conns returns the connection records of every file, in Paths order,
+// as Reader.Conns does for one: complete once the files are read to
+// their ends.
+func (m *MultiReader) Conns() []ConnInfo {
+	var out []ConnInfo
+	for _, pt := range m.parts {
+		out = append(out, pt.r.conns...)
+	}
+	return out
+}
+
 // Metadata returns each file's metadata, in Paths order.
 func (m *MultiReader) Metadata() []Metadata {
 	out := make([]Metadata, len(m.parts))
