@@ -35,10 +35,9 @@ const DefaultMemoryLimit = 40 << 20
 // above a live heap of 40 MB (40,000 sessions of one HTTP/2 stream each,
 // held for the idle limit) made the replay collect five times as often
 // as GOGC and spend 60% of its CPU in the collector. restore ends that
-// and puts back
-// no limit. It changes process-wide settings, so a program calls it once,
-// around its replay; the replay command does, and GOMEMLIMIT=off (or any
-// value) turns it off.
+// and puts back no limit. It changes process-wide settings, so a program
+// calls it once, around its replay; the replay command does, and
+// GOMEMLIMIT=off (or any value) turns it off.
 func SoftMemoryLimit(limit int64) (restore func()) {
 	if limit <= 0 || os.Getenv("GOMEMLIMIT") != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		return func() {}
