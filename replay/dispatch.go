@@ -480,7 +480,14 @@ func (r *Replayer) complete(ss *sessState, p *pending) *task {
 	ss.mu.Lock()
 	for i, o := range ss.outstanding {
 		if o == p {
-			ss.outstanding = append(ss.outstanding[:i], ss.outstanding[i+1:]...)
+			// The slot freed at the end is cleared: a session held
+			// for its idle limit kept its last request, the exchange
+			// it was decoded from included, alive in it (half the
+			// heap of a replay of one-request sessions).
+			n := len(ss.outstanding) - 1
+			copy(ss.outstanding[i:], ss.outstanding[i+1:])
+			ss.outstanding[n] = nil
+			ss.outstanding = ss.outstanding[:n]
 			if len(ss.outstanding) == 0 {
 				ss.overlapped = false
 			}

@@ -73,7 +73,8 @@ func h2cBenchRecording(b *testing.B, dir string, conns, perConn int) string {
 //
 //	go test ./replay -run '^$' -bench H2VersusH2load -benchtime 1x
 //
-// REPRISE_H2BENCH_N sets the requests of each side (default 40000).
+// REPRISE_H2BENCH_N sets the requests of each side (default 40000);
+// REPRISE_H2BENCH_DIR keeps the recording and the binary in a directory.
 func BenchmarkH2VersusH2load(b *testing.B) {
 	if _, err := exec.LookPath("h2load"); err != nil {
 		b.Skip("h2load not installed (apt-get install nghttp2-client)")
@@ -85,6 +86,9 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 	}
 	addr := testkit.FreeAddr(b)
 	dir := b.TempDir()
+	if keep := os.Getenv("REPRISE_H2BENCH_DIR"); keep != "" {
+		dir = keep // the recording and the binary stay, to profile by hand
+	}
 	testkit.StartNginx(b, dir, addr, `server {
 		listen `+addr+` http2;
 		keepalive_requests 1000000;
