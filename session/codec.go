@@ -230,10 +230,11 @@ func (d *decoder) addrPort() netip.AddrPort {
 }
 
 // stringTable hands out the strings of one record, sliced from one string.
+// It holds its lengths' decoder by value: a pointer to one made it escape,
+// an allocation for every record decoded.
 type stringTable struct {
-	lens *decoder // reads the lengths
+	lens decoder // reads the lengths
 	blob string
-	err  error
 }
 
 func (t *stringTable) next() string {
@@ -299,15 +300,22 @@ func decodeExchangeKeep(rec []byte, ex *Exchange, keep func(*Exchange) bool) err
 	if d.err != nil {
 		return d.err
 	}
-	st := stringTable{lens: &lens, blob: string(blob)}
+	st := stringTable{lens: lens, blob: string(blob)}
 
+	reqH, respH := ex.Request.Header[:0], ex.Response.Header[:0]
+	if cap(reqH) < nReq && cap(respH) < nResp {
+		// Both lists in one allocation, each capped at its length so
+		// that appending to one never writes over the other.
+		both := make(Headers, nReq+nResp)
+		reqH, respH = both[:0:nReq], both[nReq:nReq:nReq+nResp]
+	}
 	ex.Request.Method = st.next()
 	ex.Request.Target = st.next()
 	ex.Request.Proto = st.next()
-	ex.Request.Header = readHeaders(&st, ex.Request.Header[:0], nReq)
+	ex.Request.Header = readHeaders(&st, reqH, nReq)
 	ex.Response.Proto = st.next()
 	ex.Response.Reason = st.next()
-	ex.Response.Header = readHeaders(&st, ex.Response.Header[:0], nResp)
+	ex.Response.Header = readHeaders(&st, respH, nResp)
 	ex.Session = st.next()
 	ex.Warnings = ex.Warnings[:0]
 	for range nWarn {
@@ -322,8 +330,8 @@ func decodeExchangeKeep(rec []byte, ex *Exchange, keep func(*Exchange) bool) err
 			Prev:  st.next(),
 		})
 	}
-	if lens.err != nil {
-		return lens.err
+	if st.lens.err != nil {
+		return st.lens.err
 	}
 	if len(st.blob) != 0 {
 		return fmt.Errorf("%d string bytes left over", len(st.blob))
