@@ -94,7 +94,8 @@ type feeder struct {
 	winBytes  int64     // the window's items' sizes
 	pastTo    int       // exchanges read that started after the range's end
 	routes    routeCache
-	clones    itemHeap // items ready but for clones' shift
+	connKeys  [256]connKey // see sessionKey
+	clones    itemHeap     // items ready but for clones' shift
 	seq       uint64
 	lastRaw   int64 // latest start read
 	origin    int64
@@ -178,7 +179,7 @@ func (f *feeder) filterBodies(src session.Source) bool {
 // has sorted, or what its bounds in exchanges and bytes no longer let it
 // hold. It returns false when the replay stopped.
 func (f *feeder) read(ex *session.Exchange) bool {
-	it := &item{ex: ex, base: schedule.SessionKey(ex), start: ex.Timing.RequestStart, end: schedule.RecordedEnd(ex), seq: f.seq}
+	it := &item{ex: ex, base: f.sessionKey(ex), start: ex.Timing.RequestStart, end: schedule.RecordedEnd(ex), seq: f.seq}
 	f.seq++
 	it.key = it.base
 	it.route = f.routes.get(ex.Request.Method, ex.Request.Target)
@@ -216,6 +217,28 @@ func (f *feeder) read(ex *session.Exchange) bool {
 		}
 	}
 	return true
+}
+
+// connKey is a connection's session key, as schedule.SessionKey spells
+// it for an exchange without a session.
+type connKey struct {
+	id  uint64
+	key string
+}
+
+// sessionKey is schedule.SessionKey, keeping the key of the latest
+// connections in a small table indexed by connection ID: an exchange
+// without a session (one session per connection) cost a string
+// allocation each.
+func (f *feeder) sessionKey(ex *session.Exchange) string {
+	if ex.Session != "" {
+		return ex.Session
+	}
+	e := &f.connKeys[ex.Conn.ID%uint64(len(f.connKeys))]
+	if e.key == "" || e.id != ex.Conn.ID {
+		e.id, e.key = ex.Conn.ID, schedule.SessionKey(ex)
+	}
+	return e.key
 }
 
 // pop takes the earliest item out of the window.
