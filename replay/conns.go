@@ -205,6 +205,7 @@ func (r *Replayer) sendOn(ctx context.Context, t *task, wr *wireRequest, w *work
 	}
 	if prev != nil {
 		wait(prev.ss, &prev.pending, w)
+		wr.At = time.Now() // the read begins now, not as it was written (see wire.Request.At)
 	}
 	resp, n, err := ln.wl.Read(ctx, c, wr)
 	if err == nil && t.closeAfter {

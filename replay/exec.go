@@ -264,13 +264,17 @@ func (r *Replayer) do(ctx context.Context, t *task, flight chan struct{}, w *wor
 		w.report(res)
 		return
 	}
-	if t.line != nil && time.Until(due) > 0 {
+	// Ready is a clock reading taken since, so a due time not after it
+	// has passed without reading the clock again: at --speed max every
+	// request's due time has (two clock reads a request).
+	early := due.After(res.Ready) && time.Until(due) > 0
+	if t.line != nil && early {
 		// The recorded client had its connection before its first
 		// byte: dial in the lead, not after the due time. A failure
 		// shows when the request is written, which dials again.
 		_ = t.line.open(ctx)
 	}
-	if !r.await(ctx, due, flight, w) {
+	if !r.await(ctx, due, early, flight, w) {
 		w.report(res)
 		return
 	}
@@ -353,10 +357,11 @@ func (r *Replayer) rewrite(t *task, req *session.Request, res *Result, w *worker
 }
 
 // await sleeps until due, then takes an in-flight slot and the rate
-// limiter's leave. It returns false, holding no slot, when the replay
-// stopped first; otherwise the caller gives the slot back.
-func (r *Replayer) await(ctx context.Context, due time.Time, flight chan struct{}, w *worker) bool {
-	if time.Until(due) > 0 {
+// limiter's leave; early false says the clock has been past due already.
+// It returns false, holding no slot, when the replay stopped first;
+// otherwise the caller gives the slot back.
+func (r *Replayer) await(ctx context.Context, due time.Time, early bool, flight chan struct{}, w *worker) bool {
+	if early && time.Until(due) > 0 {
 		w.idle()
 		if !sleepUntil(due, r.stopCh, ctx.Done()) {
 			return false

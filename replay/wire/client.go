@@ -238,7 +238,9 @@ type Request struct {
 	// At is when the caller sends it, when it has read the clock for
 	// its own figures just before; the deadlines count from it, and the
 	// client reads the clock itself when it is zero. A clock read was a
-	// fortieth of a request's CPU on a virtual machine.
+	// fortieth of a request's CPU on a virtual machine. Line.Read counts
+	// from it too: a caller that reads the response later than just
+	// after the write (one pipelined behind another) sets it again.
 	At     time.Time
 	status session.Response
 }

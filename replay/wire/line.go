@@ -95,7 +95,8 @@ func (l *Line) Write(ctx context.Context, req *Request) (*Conn, error) {
 	}
 }
 
-// Read reads the response to req, which Write put on c. When the
+// Read reads the response to req, which Write put on c; its deadline
+// counts from req.At, when set (see Request). When the
 // response ends the connection (the server said so, or req asked it to),
 // or reading it failed, the line closes the connection. A request that
 // was alone on a kept connection and got no byte of answer, the server
@@ -103,7 +104,11 @@ func (l *Line) Write(ctx context.Context, req *Request) (*Conn, error) {
 // connection when sending it twice does no harm (see idempotent).
 func (l *Line) Read(ctx context.Context, c *Conn, req *Request) (*session.Response, int64, error) {
 	for attempt := 0; ; attempt++ {
-		c.readDeadline(l.w.cfg.Timeout)
+		now := req.now()
+		if attempt > 0 {
+			now = time.Now()
+		}
+		c.readDeadline(now, l.w.cfg.Timeout)
 		resp, n, keep, got, err := c.read(req, l.w.readLimit, l.w.cfg.KeepReason)
 		if err == nil && keep {
 			l.mu.Lock()
@@ -168,8 +173,7 @@ func (c *Conn) writeDeadline(now time.Time, timeout time.Duration) {
 	}
 }
 
-func (c *Conn) readDeadline(timeout time.Duration) {
-	now := time.Now()
+func (c *Conn) readDeadline(now time.Time, timeout time.Duration) {
 	c.readAt = now
 	if d := now.Add(timeout); d.Sub(c.deadline) > timeout/64 {
 		c.c.SetReadDeadline(d)
