@@ -153,9 +153,16 @@ type decoder struct {
 	err error
 }
 
+// uvarint reads an unsigned varint. Most of a record's are lengths and
+// counts below 128, one byte, which it reads without binary.Uvarint's
+// loop (see also stringTable.next).
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	if b := d.b; len(b) > 0 && b[0] < 0x80 {
+		d.b = b[1:]
+		return uint64(b[0])
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
@@ -238,8 +245,12 @@ type stringTable struct {
 }
 
 func (t *stringTable) next() string {
-	n := t.lens.uvarint()
-	if t.lens.err != nil {
+	var n uint64
+	if b := t.lens.b; len(b) > 0 && b[0] < 0x80 && t.lens.err == nil {
+		// a length below 128: decoder.uvarint's first case, without the
+		// call, once for each string of every record
+		n, t.lens.b = uint64(b[0]), b[1:]
+	} else if n = t.lens.uvarint(); t.lens.err != nil {
 		return ""
 	}
 	if n > uint64(len(t.blob)) {
@@ -289,6 +300,10 @@ func decodeExchangeKeep(rec []byte, ex *Exchange, keep func(*Exchange) bool) err
 	nStr := 3 + 2*nReq + 2 + 2*nResp + 1 + nWarn + 4*nTok
 	lens := decoder{b: d.b}
 	for range nStr {
+		if b := lens.b; len(b) > 0 && b[0] < 0x80 {
+			lens.b = b[1:] // one byte: see stringTable.next
+			continue
+		}
 		lens.uvarint()
 	}
 	if lens.err != nil {
