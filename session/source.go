@@ -67,6 +67,34 @@ func (c clearing) Next() (*Exchange, error) {
 	return x, err
 }
 
+// ReadInto returns a function that decodes src's next exchange into an
+// Exchange the caller allocated, as Next would hand it out (io.EOF at the
+// end), when src can: a Reader, a MultiReader, or WithoutSessions over
+// one. ex must be zero. A consumer that keeps each exchange beside a
+// record of its own (the replay's look-ahead items) then allocates the
+// two at once. ok is false for any other source, which Next serves.
+func ReadInto(src Source) (read func(ex *Exchange) error, ok bool) {
+	switch s := src.(type) {
+	case *Reader:
+		return s.Read, true
+	case *MultiReader:
+		return s.Read, true
+	case clearing:
+		inner, ok := ReadInto(s.src)
+		if !ok {
+			return nil, false
+		}
+		return func(ex *Exchange) error {
+			err := inner(ex)
+			if err == nil {
+				ex.Session, ex.Tokens = "", nil
+			}
+			return err
+		}, true
+	}
+	return nil, false
+}
+
 // FilterResponseBodies passes keep on to the source wrapped. keep sees
 // the exchange as that source decoded it, its session key not yet
 // emptied.
