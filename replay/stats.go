@@ -239,10 +239,15 @@ func (s *stats) fill(rep *Report) {
 }
 
 // overall merges the routes' histograms that of picks into the scratch
-// histogram and returns it, valid until the next call; s.mu is held. The
-// merge walks each route's recorded values only: once a second for the
-// progress line, once for the report.
+// histogram and returns it, valid until the next call (or returns the one
+// route's own); s.mu is held. The merge walks each route's recorded
+// values only: once a second for the progress line, once for the report.
 func (s *stats) overall(of func(*routeStats) hist) hist {
+	if len(s.routes) == 1 {
+		for _, rs := range s.routes {
+			return of(rs) // the one route's are the run's
+		}
+	}
 	s.scratch.h.Reset()
 	for _, rs := range s.routes {
 		s.scratch.h.Merge(of(rs).h)

@@ -45,3 +45,23 @@ func TestOverallMergesRoutes(t *testing.T) {
 		t.Errorf("snapshot p99 %v, want %v", got, want)
 	}
 }
+
+// TestOverallOneRoute checks the run's figures when one route has them
+// all: they are that route's.
+func TestOverallOneRoute(t *testing.T) {
+	st := newStats()
+	due := time.Unix(1000, 0)
+	for i := range 100 {
+		r := Result{Route: "GET /a", Status: 200, Due: due, Ready: due, Sent: due.Add(time.Millisecond)}
+		r.Done = r.Sent.Add(time.Duration(i+1) * time.Millisecond)
+		st.record(&r)
+	}
+	var rep Report
+	st.fill(&rep)
+	if len(rep.Routes) != 1 || rep.Latency != rep.Routes[0].Latency || rep.ServiceTime != rep.Routes[0].ServiceTime {
+		t.Errorf("run's latency %+v, service %+v; routes %+v", rep.Latency, rep.ServiceTime, rep.Routes)
+	}
+	if rep.Latency.Count != 100 || rep.Latency.Max < 100 || rep.ServiceTime.Min < 0.9 {
+		t.Errorf("latency %+v, service %+v", rep.Latency, rep.ServiceTime)
+	}
+}
