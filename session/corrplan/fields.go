@@ -102,7 +102,16 @@ var uncarrying = [...]string{"Host", "User-Agent", "Accept", "Accept-Encoding", 
 // never carries a server-issued value in practice: the plan looks for
 // none there, and the replay's substitution (package replay/correlate)
 // spares it the look-ups, so that both read the same places.
+//
+// HTTP/2's pseudo-header fields (":authority", ":path", ":method",
+// ":scheme", ":protocol") are among them: :authority is Host's HTTP/2
+// form, the target's host, which the replay writes itself; :path is the
+// request target, whose segments and query values are read (and
+// substituted) as the target's; the others name the method and scheme.
 func Uncarrying(name string) bool {
+	if strings.HasPrefix(name, ":") {
+		return true
+	}
 	for _, n := range uncarrying {
 		if len(n) == len(name) && strings.EqualFold(n, name) {
 			return true

@@ -90,6 +90,28 @@ func TestBuilder(t *testing.T) {
 			unreplaced: []string{"GET /you header:Authorization"},
 		},
 		{
+			// HTTP/2's pseudo-header fields are no carried values, as
+			// Host is not: :authority is the target's host, which the
+			// replay writes itself, and :path is read as the target (its
+			// id segment found there). The token in authorization is.
+			name: "HTTP/2 pseudo-header fields",
+			exchanges: []*session.Exchange{
+				ex("a", 1, "POST", "/login", nil, "", jsonCT, `{"token":"tok-0123456789abcdef","order_id":"ord-778899"}`),
+				ex("a", 2, "GET", "/orders/ord-778899", session.Headers{
+					{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"},
+					{Name: ":authority", Value: "shop.example.test"}, {Name: ":path", Value: "/orders/ord-778899"},
+					{Name: "authorization", Value: "Bearer tok-0123456789abcdef"}}, "", jsonCT, `{"ok":true}`),
+				ex("a", 3, "GET", "/me", session.Headers{
+					{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+					{Name: ":authority", Value: "api.example.test:8443"}, {Name: ":path", Value: "/me"},
+					{Name: ":protocol", Value: "websocket-session-key"}}, "", nil, ""),
+			},
+			rules: []session.CorrelationRule{
+				{Route: "POST /login", Field: "json:.order_id"},
+				{Route: "POST /login", Field: "json:.token"},
+			},
+		},
+		{
 			// A large body read once serves its copies: the second
 			// session's copy (under another route) issues its values too.
 			name: "identical large bodies",
@@ -170,5 +192,17 @@ func TestIndex(t *testing.T) {
 	var none *Index
 	if !none.Learns("x") || !none.NeedsBody("x") {
 		t.Fatal("no plan must learn everything")
+	}
+}
+
+func TestUncarrying(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Host": true, "host": true, "User-Agent": true,
+		":authority": true, ":path": true, ":method": true, ":scheme": true, ":protocol": true,
+		"Authorization": false, "authorization": false, "Cookie": false, "X-Api-Key": false, "authority": false,
+	} {
+		if got := Uncarrying(name); got != want {
+			t.Errorf("Uncarrying(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
