@@ -1,0 +1,45 @@
+package corrplan
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// BenchmarkBuilder is the survey's plan pass over recordings shaped like
+// the benches' (see madeUp), and over the files in
+// $REPRISE_PLAN_RECORDINGS: ns and allocations per exchange.
+func BenchmarkBuilder(b *testing.B) {
+	sets := map[string][]*session.Exchange{}
+	for _, kind := range []string{"json", "static", "h2c", "flow", "varied"} {
+		sets[kind] = madeUp(kind, 50_000, 1)
+	}
+	for path, exs := range recordingFiles(b, 200_000) {
+		sets["file="+filepath.Base(path)] = exs
+	}
+	for name, exs := range sets {
+		b.Run(name, func(b *testing.B) {
+			var size int64
+			for _, x := range exs {
+				size += int64(len(x.Response.Body) + len(x.Request.Body))
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			for b.Loop() {
+				bl := NewBuilder(0)
+				for _, x := range exs {
+					bl.Add(x)
+				}
+				bl.Plan()
+			}
+			runtime.ReadMemStats(&m1)
+			per := float64(b.N * len(exs))
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/exchange")
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/per, "allocs/exchange")
+		})
+	}
+}
