@@ -1,8 +1,10 @@
 package corrplan
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/reprise-tool/reprise/session"
@@ -12,15 +14,18 @@ import (
 // the benches' (see madeUp), and over the files in
 // $REPRISE_PLAN_RECORDINGS: ns and allocations per exchange.
 func BenchmarkBuilder(b *testing.B) {
-	sets := map[string][]*session.Exchange{}
+	sets := map[string]func() []*session.Exchange{}
 	for _, kind := range []string{"json", "static", "h2c", "flow", "varied"} {
-		sets[kind] = madeUp(kind, 50_000, 1)
+		sets[kind] = func() []*session.Exchange { return madeUp(kind, 50_000, 1) }
 	}
-	for path, exs := range recordingFiles(b, 200_000) {
-		sets["file="+filepath.Base(path)] = exs
+	for _, path := range strings.Split(os.Getenv("REPRISE_PLAN_RECORDINGS"), ",") {
+		if path != "" {
+			sets["file="+filepath.Base(path)] = func() []*session.Exchange { return recordingFile(b, path, 200_000) }
+		}
 	}
-	for name, exs := range sets {
+	for name, set := range sets {
 		b.Run(name, func(b *testing.B) {
+			exs := set()
 			var size int64
 			for _, x := range exs {
 				size += int64(len(x.Response.Body) + len(x.Request.Body))

@@ -47,32 +47,60 @@ func Fields(resp *session.Response) map[string]Field {
 // headerFields sets the fields of resp's headers in out.
 func headerFields(resp *session.Response, out *fieldSet) {
 	for _, h := range resp.Header {
-		name := http.CanonicalHeaderKey(h.Name)
-		switch name {
-		case "Set-Cookie":
-			if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
-				out.set("cookie:"+c.Name, Field{Value: c.Value})
-			}
-		case "Date", "Content-Length", "Content-Type", "Content-Encoding", "Server", "Connection",
-			"Keep-Alive", "Transfer-Encoding", "Expires", "Last-Modified", "Age", "Vary",
-			"Cache-Control", "Pragma", "Access-Control-Allow-Origin", "Strict-Transport-Security":
-		default:
-			out.set("header:"+name, Field{Value: h.Value})
+		if kind, name, value, ok := readHeader(h); ok {
+			out.set(kind+":"+name, Field{Value: value})
 		}
 	}
 }
 
+// readHeader is the field a response header sets, by kind ("cookie" or
+// "header") and name; not ok for a header read for none.
+func readHeader(h session.Header) (kind, name, value string, ok bool) {
+	if foldEqual(h.Name, "set-cookie") {
+		if c, err := http.ParseSetCookie(h.Value); err == nil && c.Value != "" {
+			return "cookie", c.Name, c.Value, true
+		}
+		return "", "", "", false
+	}
+	for _, n := range unread {
+		if foldEqual(h.Name, n) {
+			return "", "", "", false
+		}
+	}
+	return "header", http.CanonicalHeaderKey(h.Name), h.Value, true
+}
+
+// unread are the response headers (lower case) whose values are the
+// protocol's, never issued to a client for it to send back. A name is
+// one of them when its canonical form is (ASCII case aside: a name of
+// other bytes is its own canonical form).
+var unread = [...]string{"date", "content-length", "content-type", "content-encoding", "server", "connection",
+	"keep-alive", "transfer-encoding", "expires", "last-modified", "age", "vary",
+	"cache-control", "pragma", "access-control-allow-origin", "strict-transport-security"}
+
 // bodyFields sets the fields of resp's body in out.
 func bodyFields(resp *session.Response, out *fieldSet) {
-	body := resp.Body
+	if body, mt, ok := readableBody(resp); ok {
+		mediaFields(mt, body, out)
+	}
+}
+
+// readableBody is resp's body decoded (a compressed body inflated) and
+// its media type; not ok when it cannot be decoded.
+func readableBody(resp *session.Response) (body []byte, mt string, ok bool) {
+	body = resp.Body
 	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
 		b, err := session.DecodeBody(enc, body, maxDecoded)
 		if err != nil && len(b) == 0 {
-			return
+			return nil, "", false
 		}
 		body = b
 	}
-	mt := MediaType(resp.Header.Get("Content-Type"))
+	return body, MediaType(resp.Header.Get("Content-Type")), true
+}
+
+// mediaFields sets the fields of a body of media type mt in out.
+func mediaFields(mt string, body []byte, out *fieldSet) {
 	switch {
 	case mt == "application/x-www-form-urlencoded":
 		if vals, err := url.ParseQuery(string(body)); err == nil {
@@ -82,7 +110,7 @@ func bodyFields(resp *session.Response, out *fieldSet) {
 				}
 			}
 		}
-	case strings.HasSuffix(mt, "json") || LooksJSON(body):
+	case readsJSON(mt, body):
 		if !jsonLeaves(body, "json:", out) {
 			for k := range out.m {
 				if strings.HasPrefix(k, "json:") {
@@ -92,6 +120,10 @@ func bodyFields(resp *session.Response, out *fieldSet) {
 		}
 	}
 }
+
+// readsJSON reports whether a response body of media type mt is read as
+// JSON.
+func readsJSON(mt string, body []byte) bool { return strings.HasSuffix(mt, "json") || LooksJSON(body) }
 
 // uncarrying are the request headers that never carry a server-issued
 // value in practice.
@@ -163,44 +195,95 @@ func MediaType(v string) string {
 	return base
 }
 
+// text is a value or a path as the plan reads it: a string, or bytes of
+// a body read in place (the Builder reads a body's leaves without making
+// a string of each).
+type text interface{ ~string | ~[]byte }
+
 // Distinctive reports whether a value at path is worth correlating: long
 // enough to be unlikely to appear by chance (8 characters or more, not
 // prose), or an identifier by its field name ("id", "order_id",
 // "cartId", "uuid", ...) whatever its length. Booleans never are; numbers
 // only as identifiers.
-func Distinctive(path, v string) bool {
-	if v == "" || len(v) > 8192 {
+func Distinctive(path, v string) bool { return distinctive(path, v) }
+
+func distinctive[P, V text](path P, v V) bool {
+	i := indexByte(path, ':')
+	if i < 0 {
+		return distinctiveAt(false, path[:0], v)
+	}
+	return distinctiveAt(i == 4 && hasPrefix(path, "json"), path[i+1:], v)
+}
+
+// distinctiveAt is Distinctive(kind + ":" + name, v), json telling
+// whether kind is "json".
+func distinctiveAt[N, V text](json bool, name N, v V) bool {
+	if len(v) == 0 || len(v) > 8192 {
 		return false
 	}
-	if idName(lastName(path)) {
+	if idName(leafName(name)) {
 		return true
 	}
-	if strings.HasPrefix(path, "json:") && IsNumber(v) {
+	if json && isNumber(v) {
 		return false
 	}
-	return len(v) >= 8 && !strings.ContainsAny(v, " \n\t")
+	return len(v) >= 8 && !containsAny(v, " \n\t")
 }
 
 // TokenLike values are long and free of separators, so finding one inside
 // other text is no coincidence.
-func TokenLike(v string) bool {
-	return len(v) >= 16 && !strings.ContainsAny(v, " \n\t\"&=;,")
+func TokenLike(v string) bool { return tokenLike(v) }
+
+func tokenLike[T text](v T) bool {
+	return len(v) >= 16 && !containsAny(v, " \n\t\"&=;,")
 }
 
-func lastName(path string) string {
-	_, name, _ := strings.Cut(path, ":")
-	if i := strings.LastIndexAny(name, ".["); i >= 0 {
-		if name[i] == '[' {
-			// an array element: name it by its array
-			return lastName("x:" + name[:i])
-		}
-		name = name[i+1:]
+// lastName is the name a path ends with: after its kind ("json:",
+// "header:", ...), its last member's name, an array element named by its
+// array.
+func lastName[T text](path T) T {
+	i := indexByte(path, ':')
+	if i < 0 {
+		return path[:0]
 	}
-	return name
+	return leafName(path[i+1:])
 }
 
-func idName(name string) bool {
-	n := strings.ToLower(name)
+// leafName is lastName of a path's part after its kind.
+func leafName[T text](name T) T {
+	for {
+		i := lastIndexAny(name, ".[")
+		if i < 0 {
+			return name
+		}
+		if name[i] != '[' {
+			return name[i+1:]
+		}
+		name = name[:i] // an array element: name it by its array
+	}
+}
+
+func idName[T text](name T) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8RuneSelf {
+			return idNameFolded(strings.ToLower(string(name)), string(name))
+		}
+	}
+	// ASCII: strings.ToLower's reading, without making the lower-case copy.
+	switch {
+	case len(name) == 2 && foldEqual(name, "id"), len(name) == 4 && (foldEqual(name, "uuid") || foldEqual(name, "guid")),
+		len(name) == 3 && foldEqual(name, "ids"):
+		return true
+	case foldSuffix(name, "_id"), foldSuffix(name, "-id"), foldSuffix(name, "_ids"):
+		return true
+	case hasSuffix(name, "Id"), hasSuffix(name, "ID"), hasSuffix(name, "Ids"):
+		return true
+	}
+	return false
+}
+
+// idNameFolded is idName given the name n lower-cased as well.
+func idNameFolded(n, name string) bool {
 	switch {
 	case n == "id", n == "uuid", n == "guid", n == "ids":
 		return true
@@ -213,14 +296,79 @@ func idName(name string) bool {
 }
 
 // IsNumber reports whether s reads as a JSON number.
-func IsNumber(s string) bool {
-	if s == "" {
+func IsNumber(s string) bool { return isNumber(s) }
+
+func isNumber[T text](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
-	for i, c := range s {
-		if (c < '0' || c > '9') && !(i == 0 && c == '-') && c != '.' && c != 'e' && c != 'E' && c != '+' {
+	for i := 0; i < len(s); i++ {
+		// A byte of a multi-byte character is no digit either.
+		if c := s[i]; (c < '0' || c > '9') && !(i == 0 && c == '-') && c != '.' && c != 'e' && c != 'E' && c != '+' {
 			return false
 		}
 	}
 	return true
+}
+
+// The strings functions the helpers above need, for bytes as well.
+
+const utf8RuneSelf = 0x80
+
+func indexByte[T text](s T, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// containsAny and lastIndexAny take ASCII sets.
+func containsAny[T text](s T, set string) bool {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(set, s[i]) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func lastIndexAny[T text](s T, set string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if strings.IndexByte(set, s[i]) >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasPrefix[T text](s T, prefix string) bool {
+	return len(s) >= len(prefix) && string(s[:len(prefix)]) == prefix
+}
+
+func hasSuffix[T text](s T, suffix string) bool {
+	return len(s) >= len(suffix) && string(s[len(s)-len(suffix):]) == suffix
+}
+
+// foldEqual reports whether s equals lower, a lower-case ASCII string,
+// but for the case of its ASCII letters.
+func foldEqual[T text](s T, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func foldSuffix[T text](s T, lower string) bool {
+	return len(s) >= len(lower) && foldEqual(s[len(s)-len(lower):], lower)
 }

@@ -1,7 +1,9 @@
 package corrplan
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -20,16 +22,61 @@ const maxJSONDepth = 10000
 // and a map per object, most of a plan's survey over a recording of JSON
 // catalogues.
 func jsonLeaves(doc []byte, prefix string, out *fieldSet) bool {
-	s := leafScanner{doc: doc, out: out, path: append(make([]byte, 0, 64), prefix...)}
+	s := leafScanner{doc: doc, sink: setLeaves{out}, path: append(make([]byte, 0, 64), prefix...)}
 	return s.value()
 }
+
+// leafSink is handed each string and number leaf a leafScanner reads, in
+// the document's order: its path, and raw, a number's text or a string's
+// literal (its value when plain, else with its quotes; see unquote). It
+// returns false to stop the reading, which then reports false.
+type leafSink interface {
+	leaf(path, raw []byte, plain, number bool) bool
+}
+
+// setLeaves sets leaves in a fieldSet, as Fields reads them.
+type setLeaves struct{ out *fieldSet }
+
+func (k setLeaves) leaf(path, raw []byte, plain, number bool) bool {
+	if number {
+		k.out.set(string(path), Field{Value: string(raw), Number: true})
+		return true
+	}
+	v, ok := unquote(raw, plain)
+	if ok {
+		k.out.set(string(path), Field{Value: v})
+	}
+	return ok
+}
+
+// keyRule is what a leafScanner asks of object keys, for a reader that
+// takes each leaf as it comes rather than a map of them by path. A
+// document breaking it is read no further (irregular is set): its reader
+// reads it the general way. A repeated key (encoding/json keeps the last
+// member) makes two leaves of one path; so does a key holding '.' or
+// '[' ({"a.b":1,"a":{"b":2}}); an escaped key is told apart from another
+// only once unquoted.
+type keyRule uint8
+
+const (
+	anyKeys      keyRule = iota
+	distinctKeys         // plain keys, none repeated in its object
+	pathSafeKeys         // distinctKeys, none holding '.' or '['
+)
 
 type leafScanner struct {
 	doc   []byte
 	i     int
 	path  []byte
-	out   *fieldSet
+	sink  leafSink
 	depth int
+	// stars writes array elements as [*], not [index]: the path a
+	// request's value is carried at, and (with pathSafeKeys) the
+	// response's field as Generalize writes it.
+	stars     bool
+	keys      keyRule
+	irregular bool
+	seen      [][]byte // with keys > anyKeys: the keys of the objects open
 }
 
 func (s *leafScanner) space() {
@@ -61,21 +108,10 @@ func (s *leafScanner) value() bool {
 		return s.array()
 	case c == '"':
 		raw, plain, ok := s.str()
-		if !ok {
-			return false
-		}
-		v, ok := unquote(raw, plain)
-		if ok {
-			s.out.set(string(s.path), Field{Value: v})
-		}
-		return ok
+		return ok && s.sink.leaf(s.path, raw, plain, false)
 	case c == '-' || '0' <= c && c <= '9':
 		start := s.i
-		if !s.number() {
-			return false
-		}
-		s.out.set(string(s.path), Field{Value: string(s.doc[start:s.i]), Number: true})
-		return true
+		return s.number() && s.sink.leaf(s.path, s.doc[start:s.i], true, true)
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
@@ -87,7 +123,8 @@ func (s *leafScanner) value() bool {
 }
 
 func (s *leafScanner) object() bool {
-	return s.members('}', func(_, n int) bool {
+	base := len(s.seen)
+	ok := s.members('}', func(_, n int) bool {
 		if !s.at('"') {
 			return false
 		}
@@ -96,6 +133,13 @@ func (s *leafScanner) object() bool {
 			return false
 		}
 		s.i++
+		if s.keys > anyKeys {
+			if !plain || s.keys == pathSafeKeys && bytes.ContainsAny(raw, ".[") {
+				s.irregular = true
+				return false
+			}
+			s.seen = append(s.seen, raw)
+		}
 		s.path = append(s.path[:n], '.')
 		if plain {
 			s.path = append(s.path, raw...)
@@ -108,11 +152,41 @@ func (s *leafScanner) object() bool {
 		}
 		return s.value()
 	})
+	if ok && s.keys > anyKeys && repeats(s.seen[base:]) {
+		s.irregular, ok = true, false
+	}
+	s.seen = s.seen[:base]
+	return ok
+}
+
+// repeats reports whether keys holds one key twice; it may sort keys.
+func repeats(keys [][]byte) bool {
+	if len(keys) <= 16 {
+		for i, k := range keys {
+			for _, l := range keys[:i] {
+				if bytes.Equal(k, l) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	for i := 1; i < len(keys); i++ {
+		if bytes.Equal(keys[i-1], keys[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *leafScanner) array() bool {
 	return s.members(']', func(k, n int) bool {
-		s.path = append(strconv.AppendInt(append(s.path[:n], '['), int64(k), 10), ']')
+		if s.stars {
+			s.path = append(s.path[:n], "[*]"...)
+		} else {
+			s.path = append(strconv.AppendInt(append(s.path[:n], '['), int64(k), 10), ']')
+		}
 		return s.value()
 	})
 }

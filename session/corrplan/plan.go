@@ -22,10 +22,7 @@ package corrplan
 
 import (
 	"cmp"
-	"encoding/json"
 	"hash/maphash"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +54,7 @@ const (
 const DefaultIdle = 30 * time.Minute
 
 // origin is where a value was issued: a route and a rule's field. The
-// Builder interns them (see intern): the values issued at one place share
+// Builder interns them (see originOf): the values issued at one place share
 // one.
 type origin struct{ route, field string }
 
@@ -74,34 +71,79 @@ type sessionValues struct {
 	vals  map[vkey]*origin
 	order []vkey // insertion order of vals, for eviction
 	last  int64  // latest request start, Unix ns
+	// The sessions in the order of their last exchange (oldest first):
+	// since the Builder's clock only goes forward, also in order of
+	// last, which is the order sweep drops them in.
+	older, newer *sessionValues
+	key          sessionKey
+}
+
+// sessionKey is SessionKey without making a string of a connection's:
+// conn when session is "", which no recorded session is.
+type sessionKey struct {
+	session string
+	conn    uint64
 }
 
 // Builder computes a plan from exchanges handed to Add in the order they
 // were written. It is not safe for concurrent use.
 type Builder struct {
-	idle      time.Duration
-	sessions  map[string]*sessionValues
-	total     int // values held over all sessions
-	recent    map[vkey]*origin
-	recentQ   []vkey
-	origins   map[origin]*origin // see intern
-	rules     map[session.CorrelationRule]struct{}
-	unrepl    map[[2]string]*session.UnreplacedValue
-	n         uint64
-	forgotten uint64
-	all       bool
-	now       int64
-	bodies    map[uint64][]issued // see bodyIssued
-	bodyVals  int                 // values held in bodies
-	seed      maphash.Seed
+	idle           time.Duration
+	sessions       map[sessionKey]*sessionValues
+	oldest, newest *sessionValues
+	total          int // values held over all sessions
+	recent         map[vkey]*origin
+	recentQ        []vkey
+	routes         map[string]*routeOrigins // see originOf
+	nOrigins       int
+	originsGen     uint64
+	routeMemo      [routeMemoSize]routeMemo
+	rules          map[session.CorrelationRule]struct{}
+	unrepl         map[unreplacedKey]*session.UnreplacedValue
+	n              uint64
+	forgotten      uint64
+	all            bool
+	now            int64
+	bodies         map[uint64]*bodyValues // see bodyIssued
+	bodyVals       int                    // values held in bodies
+	seed           maphash.Seed
+	scan           leafScanner // reused: its path and key buffers
+	isink          issueSink
+	csink          carrySink
+	issuedBuf      []issued
+	hdrIssued      []issued
+	hdrs           []headerField
+	fieldBuf       []byte
+	reqLeaves      []carriedLeaf
+	reqPaths       []byte
+	// Tests: read each exchange another way (addHook), drop sessions by
+	// another ordering (sweepHook).
+	addHook   func(b *Builder, ex *session.Exchange, sv *sessionValues, ro *routeOrigins)
+	sweepHook func(*Builder)
 }
 
-// issued is a distinctive value a response's body issued, at its rule's
-// field (Generalize).
-type issued struct {
-	key   vkey
-	field string
+// routeOrigins are the origins of one route, by field.
+type routeOrigins struct {
+	route  string
+	fields map[string]*origin
 }
+
+// routeMemo remembers a request target's route (session.Route builds a
+// string each time): most recordings ask for a few targets many times.
+type routeMemo struct {
+	method, target string
+	ro             *routeOrigins
+	gen            uint64
+}
+
+const (
+	routeMemoSize = 64
+	maxMemoTarget = 256 // longer targets are not remembered
+)
+
+// unreplacedKey is an unreplaced value's route and place, the place as
+// its kind and name.
+type unreplacedKey struct{ route, kind, name string }
 
 // NewBuilder returns a Builder that keeps a session's values for idle
 // after its last exchange (DefaultIdle when 0).
@@ -111,12 +153,12 @@ func NewBuilder(idle time.Duration) *Builder {
 	}
 	return &Builder{
 		idle:     idle,
-		sessions: make(map[string]*sessionValues),
+		sessions: make(map[sessionKey]*sessionValues),
 		recent:   make(map[vkey]*origin),
-		origins:  make(map[origin]*origin),
+		routes:   make(map[string]*routeOrigins),
 		rules:    make(map[session.CorrelationRule]struct{}),
-		unrepl:   make(map[[2]string]*session.UnreplacedValue),
-		bodies:   make(map[uint64][]issued),
+		unrepl:   make(map[unreplacedKey]*session.UnreplacedValue),
+		bodies:   make(map[uint64]*bodyValues),
 		seed:     maphash.MakeSeed(),
 	}
 }
@@ -133,6 +175,21 @@ func SessionKey(ex *session.Exchange) string {
 	return "conn:" + strconv.FormatUint(ex.Conn.ID, 10)
 }
 
+// sessionKeyOf is SessionKey(ex) as a sessionKey: two exchanges have one
+// exactly when their SessionKeys are equal.
+func sessionKeyOf(ex *session.Exchange) sessionKey {
+	if rest, ok := strings.CutPrefix(ex.Session, "conn:"); ok {
+		// A recorded session named as a connection's key is that key.
+		if id, err := strconv.ParseUint(rest, 10, 64); err == nil && strconv.FormatUint(id, 10) == rest {
+			return sessionKey{conn: id}
+		}
+	}
+	if ex.Session != "" {
+		return sessionKey{session: ex.Session}
+	}
+	return sessionKey{conn: ex.Conn.ID}
+}
+
 // Add reads one exchange: first the values its request carries (issued,
 // if at all, by earlier responses), then those its response issues.
 func (b *Builder) Add(ex *session.Exchange) {
@@ -140,30 +197,27 @@ func (b *Builder) Add(ex *session.Exchange) {
 	if t := ex.Timing.RequestStart; t > b.now {
 		b.now = t
 	}
-	key := SessionKey(ex)
+	key := sessionKeyOf(ex)
 	sv := b.sessions[key]
 	if sv == nil {
-		sv = &sessionValues{vals: make(map[vkey]*origin)}
 		// A clone: the key may share the decoded block of the recording.
-		b.sessions[strings.Clone(key)] = sv
+		key.session = strings.Clone(key.session)
+		sv = &sessionValues{vals: make(map[vkey]*origin), key: key}
+		b.sessions[key] = sv
 	}
 	sv.last = b.now
+	b.touch(sv)
 	if len(b.sessions) > maxSessions {
 		b.sweep()
 	}
-	route := session.Route(ex.Request.Method, ex.Request.Target)
-	c := carried{b: b, sv: sv, route: route}
-	c.request(&ex.Request)
-	if ex.Flags&session.FlagNoResponse == 0 && (len(ex.Response.Header) > 0 || len(ex.Response.Body) > 0) {
-		var hf fieldSet
-		headerFields(&ex.Response, &hf)
-		for path, f := range hf.m {
-			if Distinctive(path, f.Value) {
-				b.issue(sv, b.key(f.Value), b.intern(route, Generalize(path)))
-			}
-		}
-		for _, is := range b.bodyIssued(&ex.Response) {
-			b.issue(sv, is.key, b.intern(route, is.field))
+	ro := b.routeOf(ex.Request.Method, ex.Request.Target)
+	if b.addHook != nil {
+		b.addHook(b, ex, sv, ro)
+	} else {
+		c := carried{b: b, sv: sv, route: ro.route}
+		c.request(&ex.Request)
+		if ex.Flags&session.FlagNoResponse == 0 && (len(ex.Response.Header) > 0 || len(ex.Response.Body) > 0) {
+			b.responseIssued(sv, ro, &ex.Response)
 		}
 	}
 	if b.n%sweepEvery == 0 {
@@ -171,75 +225,103 @@ func (b *Builder) Add(ex *session.Exchange) {
 	}
 }
 
-// bodyIssued returns the distinctive values resp's body issues. A body
-// of some size is read once: the values of the next body identical to it
-// (the same bytes, type and encoding: a catalogue, a configuration, a
-// static file every client fetches) are taken from the last reading, so
-// a recording of one large response fetched a thousand times costs one
-// parse. Its values are the Builder's own (never the exchange's bytes).
-func (b *Builder) bodyIssued(resp *session.Response) []issued {
-	if len(resp.Body) == 0 {
-		return nil
+// touch makes sv the session most recently active.
+func (b *Builder) touch(sv *sessionValues) {
+	if b.newest == sv {
+		return
 	}
-	var key uint64
-	if len(resp.Body) >= bodyCacheFrom {
-		var h maphash.Hash
-		h.SetSeed(b.seed)
-		h.WriteString(resp.Header.Get("Content-Type"))
-		h.WriteByte(0)
-		h.WriteString(resp.Header.Get("Content-Encoding"))
-		h.WriteByte(0)
-		h.Write(resp.Body)
-		key = h.Sum64()
-		if list, ok := b.bodies[key]; ok {
-			return list
-		}
+	b.unlink(sv)
+	sv.older, b.newest = b.newest, sv
+	if sv.older != nil {
+		sv.older.newer = sv
 	}
-	var bf fieldSet
-	bodyFields(resp, &bf)
-	var list []issued
-	for path, f := range bf.m {
-		if Distinctive(path, f.Value) {
-			list = append(list, issued{b.key(f.Value), Generalize(path)})
-		}
+	if b.oldest == nil {
+		b.oldest = sv
 	}
-	if key != 0 {
-		if len(b.bodies) >= maxBodies || b.bodyVals+len(list) > maxBodyValues {
-			clear(b.bodies)
-			b.bodyVals = 0
-		}
-		b.bodies[key] = list
-		b.bodyVals += len(list)
+}
+
+func (b *Builder) unlink(sv *sessionValues) {
+	if sv.older != nil {
+		sv.older.newer = sv.newer
+	} else if b.oldest == sv {
+		b.oldest = sv.newer
 	}
-	return list
+	if sv.newer != nil {
+		sv.newer.older = sv.older
+	} else if b.newest == sv {
+		b.newest = sv.older
+	}
+	sv.older, sv.newer = nil, nil
 }
 
 // key is v as the Builder keeps it.
 func (b *Builder) key(v string) vkey { return vkey(maphash.String(b.seed, v)) }
 
-// intern returns the one origin of route and field. The table is bounded:
-// past maxOrigins it starts afresh (the origins values hold stay valid,
-// merely no longer shared with those issued after).
-func (b *Builder) intern(route, field string) *origin {
-	o := origin{route, field}
-	if p, ok := b.origins[o]; ok {
-		return p
+// keyOf is key for a value read in place.
+func keyOf[T text](b *Builder, v T) vkey {
+	switch v := any(v).(type) {
+	case []byte:
+		return vkey(maphash.Bytes(b.seed, v))
+	case string:
+		return vkey(maphash.String(b.seed, v))
 	}
-	if len(b.origins) >= maxOrigins {
-		clear(b.origins)
+	return vkey(maphash.String(b.seed, string(v)))
+}
+
+// routeOf returns the origins of the route of a request (session.Route).
+func (b *Builder) routeOf(method, target string) *routeOrigins {
+	var m *routeMemo
+	if len(target) <= maxMemoTarget {
+		h := len(target)
+		if len(target) > 0 {
+			h = h*31 + int(target[len(target)-1])*7 + int(target[len(target)/2])
+		}
+		m = &b.routeMemo[h%routeMemoSize]
+		if m.ro != nil && m.gen == b.originsGen && m.target == target && m.method == method {
+			return m.ro
+		}
 	}
-	p := &origin{strings.Clone(route), strings.Clone(field)}
-	b.origins[o] = p
-	return p
+	route := session.Route(method, target)
+	ro := b.routes[route]
+	if ro == nil {
+		ro = &routeOrigins{route: route, fields: make(map[string]*origin)}
+		b.routes[route] = ro
+	}
+	if m != nil {
+		*m = routeMemo{method: strings.Clone(method), target: strings.Clone(target), ro: ro, gen: b.originsGen}
+	}
+	return ro
+}
+
+// originOf returns the one origin of ro's route and field. The table is
+// bounded: past maxOrigins it starts afresh (the origins values hold stay
+// valid, merely no longer shared with those issued after).
+func originOf[T text](b *Builder, ro *routeOrigins, field T) *origin {
+	if o := ro.fields[string(field)]; o != nil {
+		return o
+	}
+	if b.nOrigins >= maxOrigins {
+		clear(b.routes)
+		b.nOrigins = 0
+		b.originsGen++ // the memo's routes are to be found again
+		ro.fields = make(map[string]*origin)
+		b.routes[ro.route] = ro
+	}
+	o := &origin{ro.route, string(field)}
+	ro.fields[o.field] = o
+	b.nOrigins++
+	return o
 }
 
 // issue keeps a value the session's response issued.
 func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
-	if _, ok := sv.vals[v]; !ok {
+	// One assignment rather than a look-up and one: whether v is new is
+	// told by the map's growing.
+	n := len(sv.vals)
+	if sv.vals[v] = o; len(sv.vals) > n {
 		sv.order = append(sv.order, v)
 		b.total++
 	}
-	sv.vals[v] = o
 	for len(sv.vals) > maxPerSession {
 		old := sv.order[0]
 		sv.order = sv.order[1:]
@@ -252,10 +334,10 @@ func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
 	if len(sv.order) > 2*maxPerSession {
 		sv.order = slices.Clone(sv.order[len(sv.order)-len(sv.vals):])
 	}
-	if _, ok := b.recent[v]; !ok {
+	n = len(b.recent)
+	if b.recent[v] = o; len(b.recent) > n {
 		b.recentQ = append(b.recentQ, v)
 	}
-	b.recent[v] = o
 	if len(b.recentQ) > maxRecent {
 		delete(b.recent, b.recentQ[0])
 		b.recentQ = b.recentQ[1:]
@@ -274,42 +356,32 @@ func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
 // every login; values carried across sessions are still matched among
 // the recent ones).
 func (b *Builder) sweep() {
+	if b.sweepHook != nil {
+		b.sweepHook(b)
+		return
+	}
 	cutoff := b.now - int64(b.idle)
-	for k, sv := range b.sessions {
-		if sv.last < cutoff {
-			b.drop(k, sv)
-		}
+	for b.oldest != nil && b.oldest.last < cutoff {
+		b.drop(b.oldest)
 	}
 	if b.total <= maxValues && len(b.sessions) <= maxSessions {
 		return
 	}
-	type aged struct {
-		key  string
-		last int64
-	}
-	all := make([]aged, 0, len(b.sessions))
-	for k, sv := range b.sessions {
-		all = append(all, aged{k, sv.last})
-	}
-	slices.SortFunc(all, func(x, y aged) int { return cmp.Compare(x.last, y.last) })
-	for _, a := range all {
-		if b.total <= maxValues*3/4 && len(b.sessions) <= maxSessions*3/4 {
-			break
-		}
-		sv := b.sessions[a.key]
+	for sv := b.oldest; sv != nil && (b.total > maxValues*3/4 || len(b.sessions) > maxSessions*3/4); sv = b.oldest {
 		b.forgotten += uint64(len(sv.vals)) // active sessions, not idle ones: their values may yet be carried
-		b.drop(a.key, sv)
+		b.drop(sv)
 	}
 }
 
-func (b *Builder) drop(key string, sv *sessionValues) {
+func (b *Builder) drop(sv *sessionValues) {
 	b.total -= len(sv.vals)
-	delete(b.sessions, key)
+	delete(b.sessions, sv.key)
+	b.unlink(sv)
 }
 
 // lookup returns where v was issued: by the session, else recently by any.
-func (b *Builder) lookup(sv *sessionValues, v string) (*origin, bool) {
-	k := b.key(v)
+func lookup[T text](b *Builder, sv *sessionValues, v T) (*origin, bool) {
+	k := keyOf(b, v)
 	if o, ok := sv.vals[k]; ok {
 		return o, true
 	}
@@ -328,14 +400,18 @@ func (b *Builder) rule(o *origin) {
 	}
 }
 
-// unreplaced counts a request of route carrying v at place, issued by no
-// response the Builder holds.
-func (b *Builder) unreplaced(route, place, v string) {
-	k := [2]string{route, place}
+// unreplaced counts a request of route carrying v at the place of kind
+// and name (kind + ":" + name), issued by no response the Builder holds.
+func (b *Builder) unreplaced(route, kind, name, v string) {
+	k := unreplacedKey{route, kind, name}
 	u := b.unrepl[k]
 	if u == nil {
 		if len(b.unrepl) >= maxUnreplaced {
 			return
+		}
+		place := kind
+		if kind != "path" {
+			place += ":" + name
 		}
 		u = &session.UnreplacedValue{Route: route, Place: place, Example: Example(v)}
 		b.unrepl[k] = u
@@ -374,9 +450,13 @@ func Generalize(path string) string {
 	if !strings.Contains(path, "[") {
 		return path
 	}
-	var sb strings.Builder
+	return string(appendGeneralized(nil, path))
+}
+
+// appendGeneralized appends Generalize(path) to dst.
+func appendGeneralized[T text](dst []byte, path T) []byte {
 	for i := 0; i < len(path); i++ {
-		sb.WriteByte(path[i])
+		dst = append(dst, path[i])
 		if path[i] != '[' {
 			continue
 		}
@@ -385,169 +465,9 @@ func Generalize(path string) string {
 			j++
 		}
 		if j > i+1 && j < len(path) && path[j] == ']' {
-			sb.WriteByte('*')
+			dst = append(dst, '*')
 			i = j - 1
 		}
 	}
-	return sb.String()
-}
-
-// carried reads the values one request carries.
-type carried struct {
-	b     *Builder
-	sv    *sessionValues
-	route string
-}
-
-// value looks up one carried value at place; when no response issued it
-// and it looks like a credential or an id, it is unreplaced.
-func (c *carried) value(place, v string) {
-	if v == "" {
-		return
-	}
-	if o, ok := c.b.lookup(c.sv, v); ok {
-		c.b.rule(o)
-		return
-	}
-	if suspect(place, v) {
-		c.b.unreplaced(c.route, place, v)
-	}
-}
-
-// inText looks up the long token-like pieces of text, which the
-// substitution replaces inside other text; it reports whether any was
-// issued.
-func (c *carried) inText(s string) bool {
-	found := false
-	for _, piece := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\n\r\"&=;,", r) }) {
-		if len(piece) < 16 || !TokenLike(piece) {
-			continue
-		}
-		if o, ok := c.b.lookup(c.sv, piece); ok {
-			c.b.rule(o)
-			found = true
-		}
-	}
-	return found
-}
-
-func (c *carried) request(req *session.Request) {
-	path, query, _ := strings.Cut(req.Target, "?")
-	for _, seg := range strings.Split(path, "/") {
-		if dec, err := url.PathUnescape(seg); err == nil && dec != "" {
-			c.value("path", dec)
-		}
-	}
-	c.form("query:", query)
-	for _, h := range req.Header {
-		c.header(h.Name, h.Value)
-	}
-	body := req.Body
-	if len(body) == 0 || len(body) > maxScanBody {
-		return
-	}
-	mt := MediaType(req.Header.Get("Content-Type"))
-	switch {
-	case mt == "application/x-www-form-urlencoded":
-		c.form("form:", string(body))
-		return
-	case strings.HasSuffix(mt, "json") || (mt == "" && LooksJSON(body)):
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil {
-			c.json("json:", v)
-			return
-		}
-	}
-	c.inText(string(body))
-}
-
-func (c *carried) form(prefix, s string) {
-	if s == "" {
-		return
-	}
-	for _, p := range strings.Split(s, "&") {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || v == "" {
-			continue
-		}
-		if dec, err := url.QueryUnescape(v); err == nil {
-			name, _ := url.QueryUnescape(k)
-			c.value(prefix+name, dec)
-		}
-	}
-}
-
-func (c *carried) header(name, value string) {
-	name = http.CanonicalHeaderKey(name)
-	switch name {
-	case "Cookie":
-		for _, p := range strings.Split(value, ";") {
-			if k, v, ok := strings.Cut(p, "="); ok {
-				c.value("cookie:"+strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`))
-			}
-		}
-		return
-	case "Authorization", "Proxy-Authorization":
-		if _, cred, ok := strings.Cut(value, " "); ok {
-			c.value("header:"+name, strings.TrimSpace(cred))
-			return
-		}
-	}
-	if Uncarrying(name) {
-		return
-	}
-	if _, ok := c.b.lookup(c.sv, value); ok || !c.inText(value) {
-		c.value("header:"+name, value)
-	}
-}
-
-func (c *carried) json(path string, v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			c.json(path+"."+k, e)
-		}
-	case []any:
-		for _, e := range x {
-			c.json(path+"[*]", e)
-		}
-	case string:
-		c.value(path, x)
-	case json.Number:
-		c.value(path, x.String())
-	}
-}
-
-// suspect reports whether a carried value no response issued looks like
-// something a server issues: the Authorization credentials, a cookie, a
-// header or field named like a token, a key or an id, and distinctive.
-func suspect(place, v string) bool {
-	kind, name, _ := strings.Cut(place, ":")
-	switch kind {
-	case "path":
-		return false // resource names; too many are stable to tell
-	case "cookie":
-		return Distinctive(place, v) && len(v) >= 8
-	case "header":
-		if name == "Authorization" || name == "Proxy-Authorization" {
-			return len(v) >= 8
-		}
-		return secretName(name) && Distinctive(place, v)
-	}
-	last := lastName(place)
-	return (secretName(last) || idName(last)) && Distinctive(place, v)
-}
-
-// secretName reports whether a header or field name says it holds a
-// token, a key or a session.
-func secretName(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range [...]string{"token", "key", "auth", "session", "csrf", "xsrf", "secret", "signature", "nonce"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
+	return dst
 }

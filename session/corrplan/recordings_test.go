@@ -136,6 +136,21 @@ var variedBodies = []struct{ ctype, body string }{
 	{"application/json", `{"Id":"%s","ID":"%s-2","xId":"%s-3","x_ids":["%s-4"],"İD":"%s-5","uuid":5}`},
 	{"application/json", `{"a":{"a":{"a":{"a":{"a":{"a":[[[[{"id":"%s"}]]]]}}}}}}`},
 	{"application/json", `{"p":"%s","q":"p","r":"with space %s","s":"", "t":null,"u":false,"v":[]}`},
+	{"application/json", manyKeys(20, "") + `,"z":"%s"}`},
+	{"application/json", manyKeys(40, `"k7":"ttttttttttttt",`) + `,"z":"%s"}`},
+}
+
+// manyKeys is an object of n keys (left open), after extra.
+func manyKeys(n int, extra string) string {
+	var sb strings.Builder
+	sb.WriteString("{" + extra)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `"k%d":"value-%08d"`, i, i)
+	}
+	return sb.String()
 }
 
 // varied makes exchange i of the varied recording: a response issuing
@@ -143,7 +158,7 @@ var variedBodies = []struct{ ctype, body string }{
 // earlier (in its path, query, cookie, Authorization, other headers,
 // JSON and form bodies, text) and some issued by nobody.
 func varied(r *rand.Rand, i int, x *session.Exchange) {
-	x.Session = fmt.Sprintf("v%d", r.IntN(40))
+	x.Session = fmt.Sprintf("v%d", r.IntN(4))
 	if r.IntN(10) == 0 {
 		x.Session = "" // keyed by its connection
 	}
@@ -159,7 +174,7 @@ func varied(r *rand.Rand, i int, x *session.Exchange) {
 		case 3:
 			return fmt.Sprintf("%08x-%04x-4abc-8def-%012x", i, i%65536, i*31)
 		}
-		return fmt.Sprintf("s%d", i)
+		return fmt.Sprintf("s%07d", i)
 	}
 	v := val(i)
 	back := val(max(0, i-1-r.IntN(30))) // a value issued a little earlier
@@ -209,7 +224,7 @@ func varied(r *rand.Rand, i int, x *session.Exchange) {
 		x.Request.Target = fmt.Sprintf("/p/%d", r.IntN(5))
 	}
 	h := session.Headers{{Name: "Host", Value: "shop.test"}}
-	switch r.IntN(7) {
+	switch r.IntN(8) {
 	case 0:
 		h = append(h, session.Header{Name: "Cookie", Value: `sid="` + back + `"; theme=dark; csrf=stale-csrf-0001`})
 	case 1:
@@ -223,6 +238,8 @@ func varied(r *rand.Rand, i int, x *session.Exchange) {
 			session.Header{Name: "proxy-authorization", Value: "Basic"})
 	case 5:
 		h = append(h, session.Header{Name: "Authorization", Value: "Token stale-token-from-elsewhere"})
+	case 6:
+		h = append(h, session.Header{Name: "X-Sessİon-Id", Value: "stale-0123456789"}, session.Header{Name: "x-request-id", Value: "id1"})
 	}
 	switch r.IntN(7) {
 	case 0:
@@ -252,26 +269,30 @@ func varied(r *rand.Rand, i int, x *session.Exchange) {
 func recordingFiles(tb testing.TB, n int) map[string][]*session.Exchange {
 	out := map[string][]*session.Exchange{}
 	for _, path := range strings.Split(os.Getenv("REPRISE_PLAN_RECORDINGS"), ",") {
-		if path == "" {
-			continue
+		if path != "" {
+			out[path] = recordingFile(tb, path, n)
 		}
-		rd, err := session.Open(path)
+	}
+	return out
+}
+
+// recordingFile reads up to n exchanges of the recording at path.
+func recordingFile(tb testing.TB, path string, n int) []*session.Exchange {
+	rd, err := session.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rd.Close()
+	var exs []*session.Exchange
+	for len(exs) < n {
+		ex, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
-		var exs []*session.Exchange
-		for len(exs) < n {
-			ex, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				tb.Fatal(err)
-			}
-			exs = append(exs, ex)
-		}
-		rd.Close()
-		out[path] = exs
+		exs = append(exs, ex)
 	}
-	return out
+	return exs
 }
