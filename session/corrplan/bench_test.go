@@ -12,7 +12,9 @@ import (
 
 // BenchmarkBuilder is the survey's plan pass over recordings shaped like
 // the benches' (see madeUp), and over the files in
-// $REPRISE_PLAN_RECORDINGS: ns and allocations per exchange.
+// $REPRISE_PLAN_RECORDINGS: ns and allocations per exchange, and the CPU
+// time per exchange (the process's, the garbage collector's included),
+// which a loaded machine does not inflate as it does ns.
 func BenchmarkBuilder(b *testing.B) {
 	sets := map[string]func() []*session.Exchange{}
 	for _, kind := range []string{"json", "static", "h2c", "flow", "varied"} {
@@ -34,6 +36,7 @@ func BenchmarkBuilder(b *testing.B) {
 			b.ReportAllocs()
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
+			cpu0 := cpuTime()
 			for b.Loop() {
 				bl := NewBuilder(0)
 				for _, x := range exs {
@@ -41,8 +44,10 @@ func BenchmarkBuilder(b *testing.B) {
 				}
 				bl.Plan()
 			}
+			cpu := cpuTime() - cpu0
 			runtime.ReadMemStats(&m1)
 			per := float64(b.N * len(exs))
+			b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/exchange")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/exchange")
 			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/per, "allocs/exchange")
 		})

@@ -179,7 +179,7 @@ func MediaType(v string) string {
 		switch c := base[i]; {
 		case c == '/' && slash < 0:
 			slash = i
-		case c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0:
+		case notToken[c]:
 			mt, _, _ := mime.ParseMediaType(v)
 			return mt
 		case 'A' <= c && c <= 'Z':
@@ -199,6 +199,16 @@ func MediaType(v string) string {
 // a body read in place (the Builder reads a body's leaves without making
 // a string of each).
 type text interface{ ~string | ~[]byte }
+
+// notToken are the bytes no token of a media type holds (RFC 2045's
+// tspecials, controls, space and non-ASCII), by byte: a table rather
+// than a search of the list for each byte of every Content-Type.
+var notToken = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) >= 0
+	}
+	return t
+}()
 
 // Distinctive reports whether a value at path is worth correlating: long
 // enough to be unlikely to appear by chance (8 characters or more, not

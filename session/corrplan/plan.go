@@ -68,9 +68,8 @@ type vkey uint64
 // sessionValues are the values one session's responses issued, newest
 // kept.
 type sessionValues struct {
-	vals  map[vkey]*origin
-	order []vkey // insertion order of vals, for eviction
-	last  int64  // latest request start, Unix ns
+	vals fifoValues
+	last int64 // latest request start, Unix ns
 	// The sessions in the order of their last exchange (oldest first):
 	// since the Builder's clock only goes forward, also in order of
 	// last, which is the order sweep drops them in.
@@ -91,9 +90,8 @@ type Builder struct {
 	idle           time.Duration
 	sessions       map[sessionKey]*sessionValues
 	oldest, newest *sessionValues
-	total          int // values held over all sessions
-	recent         map[vkey]*origin
-	recentQ        []vkey
+	total          int                      // values held over all sessions
+	recent         fifoValues               // the last maxRecent values issued to any session
 	routes         map[string]*routeOrigins // see originOf
 	nOrigins       int
 	originsGen     uint64
@@ -154,7 +152,6 @@ func NewBuilder(idle time.Duration) *Builder {
 	return &Builder{
 		idle:     idle,
 		sessions: make(map[sessionKey]*sessionValues),
-		recent:   make(map[vkey]*origin),
 		routes:   make(map[string]*routeOrigins),
 		rules:    make(map[session.CorrelationRule]struct{}),
 		unrepl:   make(map[unreplacedKey]*session.UnreplacedValue),
@@ -202,7 +199,7 @@ func (b *Builder) Add(ex *session.Exchange) {
 	if sv == nil {
 		// A clone: the key may share the decoded block of the recording.
 		key.session = strings.Clone(key.session)
-		sv = &sessionValues{vals: make(map[vkey]*origin), key: key}
+		sv = &sessionValues{key: key}
 		b.sessions[key] = sv
 	}
 	sv.last = b.now
@@ -315,35 +312,17 @@ func originOf[T text](b *Builder, ro *routeOrigins, field T) *origin {
 
 // issue keeps a value the session's response issued.
 func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
-	// One assignment rather than a look-up and one: whether v is new is
-	// told by the map's growing.
-	n := len(sv.vals)
-	if sv.vals[v] = o; len(sv.vals) > n {
-		sv.order = append(sv.order, v)
+	if sv.vals.put(v, o) {
 		b.total++
 	}
-	for len(sv.vals) > maxPerSession {
-		old := sv.order[0]
-		sv.order = sv.order[1:]
-		if _, ok := sv.vals[old]; ok {
-			delete(sv.vals, old)
-			b.total--
-			b.forgotten++
-		}
+	for sv.vals.len() > maxPerSession {
+		sv.vals.evict()
+		b.total--
+		b.forgotten++
 	}
-	if len(sv.order) > 2*maxPerSession {
-		sv.order = slices.Clone(sv.order[len(sv.order)-len(sv.vals):])
-	}
-	n = len(b.recent)
-	if b.recent[v] = o; len(b.recent) > n {
-		b.recentQ = append(b.recentQ, v)
-	}
-	if len(b.recentQ) > maxRecent {
-		delete(b.recent, b.recentQ[0])
-		b.recentQ = b.recentQ[1:]
-		if len(b.recentQ) > 2*maxRecent {
-			b.recentQ = slices.Clone(b.recentQ)
-		}
+	b.recent.put(v, o)
+	if b.recent.len() > maxRecent {
+		b.recent.evict()
 	}
 	if b.total > maxValues {
 		b.sweep()
@@ -368,13 +347,13 @@ func (b *Builder) sweep() {
 		return
 	}
 	for sv := b.oldest; sv != nil && (b.total > maxValues*3/4 || len(b.sessions) > maxSessions*3/4); sv = b.oldest {
-		b.forgotten += uint64(len(sv.vals)) // active sessions, not idle ones: their values may yet be carried
+		b.forgotten += uint64(sv.vals.len()) // active sessions, not idle ones: their values may yet be carried
 		b.drop(sv)
 	}
 }
 
 func (b *Builder) drop(sv *sessionValues) {
-	b.total -= len(sv.vals)
+	b.total -= sv.vals.len()
 	delete(b.sessions, sv.key)
 	b.unlink(sv)
 }
@@ -382,11 +361,10 @@ func (b *Builder) drop(sv *sessionValues) {
 // lookup returns where v was issued: by the session, else recently by any.
 func lookup[T text](b *Builder, sv *sessionValues, v T) (*origin, bool) {
 	k := keyOf(b, v)
-	if o, ok := sv.vals[k]; ok {
+	if o, ok := sv.vals.get(k); ok {
 		return o, true
 	}
-	o, ok := b.recent[k]
-	return o, ok
+	return b.recent.get(k)
 }
 
 // rule notes that a value issued at o was carried back.

@@ -158,8 +158,8 @@ func TestBuilderBounded(t *testing.T) {
 	if b.total > maxValues || len(b.sessions) > 2000 {
 		t.Fatalf("holding %d values in %d sessions", b.total, len(b.sessions))
 	}
-	if len(b.recent) > maxRecent {
-		t.Fatalf("recent holds %d", len(b.recent))
+	if b.recent.len() > maxRecent {
+		t.Fatalf("recent holds %d", b.recent.len())
 	}
 }
 

@@ -85,7 +85,7 @@ func referenceSweep(b *Builder) {
 		if b.total <= maxValues*3/4 && len(b.sessions) <= maxSessions*3/4 {
 			break
 		}
-		b.forgotten += uint64(len(sv.vals))
+		b.forgotten += uint64(sv.vals.len())
 		b.drop(sv)
 	}
 }
