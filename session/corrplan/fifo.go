@@ -15,6 +15,7 @@ type fifoValues struct {
 	order []vkey     // insertion order from head
 	head  int
 	n     int
+	ver   uint64 // changed by every change of what the table holds
 }
 
 type fifoSlot struct {
@@ -56,11 +57,15 @@ func (f *fifoValues) put(v vkey, o *origin) bool {
 	for i := int(k) & mask; ; i = (i + 1) & mask {
 		switch f.slots[i].key {
 		case k:
-			f.slots[i].o = o
+			if f.slots[i].o != o {
+				f.slots[i].o = o
+				f.ver++
+			}
 			return false
 		case 0:
 			f.slots[i] = fifoSlot{k, o}
 			f.n++
+			f.ver++
 			f.order = append(f.order, k)
 			return true
 		}
@@ -94,6 +99,7 @@ func (f *fifoValues) evict() {
 	}
 	f.slots[i] = fifoSlot{}
 	f.n--
+	f.ver++
 }
 
 func (f *fifoValues) grow() {

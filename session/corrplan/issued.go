@@ -18,6 +18,7 @@ type issued struct {
 type bodyValues struct {
 	ro   *routeOrigins
 	list []issued
+	ver  uint64 // changed with list's origins
 }
 
 // headerField is one response header's field, as headerField reads it.
@@ -35,9 +36,8 @@ func (b *Builder) responseIssued(sv *sessionValues, ro *routeOrigins, resp *sess
 	for _, is := range b.headerIssued(ro, resp) {
 		b.issue(sv, is.key, is.o)
 	}
-	for _, is := range b.bodyIssued(ro, resp) {
-		b.issue(sv, is.key, is.o)
-	}
+	list, bv := b.bodyIssued(ro, resp)
+	b.issueBody(sv, list, bv)
 }
 
 // headerIssued returns the distinctive values resp's headers issue, in a
@@ -69,15 +69,15 @@ func (b *Builder) headerIssued(ro *routeOrigins, resp *session.Response) []issue
 }
 
 // bodyIssued returns the distinctive values resp's body issues, at ro's
-// origins. A body of some size is read once: the values of the next body
+// origins, and their entry in the cache when the body is cached. A body of some size is read once: the values of the next body
 // identical to it (the same bytes, type and encoding: a catalogue, a
 // configuration, a static file every client fetches) are taken from the
 // last reading, so a recording of one large response fetched a thousand
 // times costs one parse. Its values are the Builder's own (never the
 // exchange's bytes).
-func (b *Builder) bodyIssued(ro *routeOrigins, resp *session.Response) []issued {
+func (b *Builder) bodyIssued(ro *routeOrigins, resp *session.Response) ([]issued, *bodyValues) {
 	if len(resp.Body) == 0 {
-		return nil
+		return nil, nil
 	}
 	var key uint64
 	if len(resp.Body) >= bodyCacheFrom {
@@ -95,20 +95,23 @@ func (b *Builder) bodyIssued(ro *routeOrigins, resp *session.Response) []issued 
 					bv.list[i].o = originOf(b, ro, is.o.field)
 				}
 				bv.ro = ro
+				bv.ver++
 			}
-			return bv.list
+			return bv.list, bv
 		}
 	}
 	list := b.readBody(ro, resp)
-	if key != 0 {
-		if len(b.bodies) >= maxBodies || b.bodyVals+len(list) > maxBodyValues {
-			clear(b.bodies)
-			b.bodyVals = 0
-		}
-		b.bodies[key] = &bodyValues{ro: ro, list: slices.Clone(list)}
-		b.bodyVals += len(list)
+	if key == 0 {
+		return list, nil
 	}
-	return list
+	if len(b.bodies) >= maxBodies || b.bodyVals+len(list) > maxBodyValues {
+		clear(b.bodies)
+		b.bodyVals = 0
+	}
+	bv := &bodyValues{ro: ro, list: slices.Clone(list)}
+	b.bodies[key] = bv
+	b.bodyVals += len(list)
+	return bv.list, bv
 }
 
 // readBody returns the distinctive values of resp's body, in a buffer

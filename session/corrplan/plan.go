@@ -69,7 +69,8 @@ type vkey uint64
 // kept.
 type sessionValues struct {
 	vals fifoValues
-	last int64 // latest request start, Unix ns
+	last int64      // latest request start, Unix ns
+	body issuedBody // the last cached body issued to vals
 	// The sessions in the order of their last exchange (oldest first):
 	// since the Builder's clock only goes forward, also in order of
 	// last, which is the order sweep drops them in.
@@ -92,6 +93,7 @@ type Builder struct {
 	oldest, newest *sessionValues
 	total          int                      // values held over all sessions
 	recent         fifoValues               // the last maxRecent values issued to any session
+	recentBody     issuedBody               // the last cached body issued to recent
 	routes         map[string]*routeOrigins // see originOf
 	nOrigins       int
 	originsGen     uint64
@@ -311,21 +313,58 @@ func originOf[T text](b *Builder, ro *routeOrigins, field T) *origin {
 }
 
 // issue keeps a value the session's response issued.
-func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) {
-	if sv.vals.put(v, o) {
-		b.total++
+func (b *Builder) issue(sv *sessionValues, v vkey, o *origin) { b.issueTo(sv, v, o, true, true) }
+
+// issueTo is issue, to the session's values and the recent ones or not.
+func (b *Builder) issueTo(sv *sessionValues, v vkey, o *origin, toSession, toRecent bool) {
+	if toSession {
+		if sv.vals.put(v, o) {
+			b.total++
+		}
+		for sv.vals.len() > maxPerSession {
+			sv.vals.evict()
+			b.total--
+			b.forgotten++
+		}
 	}
-	for sv.vals.len() > maxPerSession {
-		sv.vals.evict()
-		b.total--
-		b.forgotten++
-	}
-	b.recent.put(v, o)
-	if b.recent.len() > maxRecent {
-		b.recent.evict()
+	if toRecent {
+		b.recent.put(v, o)
+		if b.recent.len() > maxRecent {
+			b.recent.evict()
+		}
 	}
 	if b.total > maxValues {
 		b.sweep()
+	}
+}
+
+// issuedBody notes the last cached body whose values were issued to a
+// table, and the table's and the body's versions just after: while all
+// three are unchanged, issuing the body again would change nothing (its
+// values are there at the origins it would set), and is skipped. A
+// session fetching one large file over and over is then read as cheaply
+// as the file is parsed once (see bodyIssued).
+type issuedBody struct {
+	bv            *bodyValues
+	bvVer, tabVer uint64
+}
+
+func (ib *issuedBody) holds(bv *bodyValues, tab *fifoValues) bool {
+	return bv != nil && ib.bv == bv && ib.bvVer == bv.ver && ib.tabVer == tab.ver
+}
+
+// issueBody issues the values of a body (bv when cached, else nil).
+func (b *Builder) issueBody(sv *sessionValues, list []issued, bv *bodyValues) {
+	toSession, toRecent := !sv.body.holds(bv, &sv.vals), !b.recentBody.holds(bv, &b.recent)
+	if !toSession && !toRecent {
+		return
+	}
+	for _, is := range list {
+		b.issueTo(sv, is.key, is.o, toSession, toRecent)
+	}
+	if bv != nil {
+		sv.body = issuedBody{bv, bv.ver, sv.vals.ver}
+		b.recentBody = issuedBody{bv, bv.ver, b.recent.ver}
 	}
 }
 

@@ -96,6 +96,24 @@ func madeUp(kind string, n int, seed uint64) []*session.Exchange {
 				x.Response.Header = nginxHeaders("application/json", len(body))
 				x.Response.Body = []byte(body)
 			}
+		case "mixed":
+			// The static file (under two routes), ids, and requests
+			// carrying a SKU or an id back, over four connections: the
+			// file's values are issued again and again, now and then
+			// let go of by the bounds.
+			x.Conn.ID = uint64(1 + i%4)
+			switch i % 3 {
+			case 0:
+				x.Request = session.Request{Method: "GET", Target: []string{"/static.json", "/catalogue"}[r.IntN(2)]}
+				x.Response.Header = nginxHeaders("application/json", len(staticCatalogue))
+				x.Response.Body = []byte(staticCatalogue)
+			case 1:
+				x.Request = session.Request{Method: "GET", Target: "/json"}
+				x.Response.Header = nginxHeaders("application/json", 51)
+				x.Response.Body = []byte(`{"ok":true,"id":"` + hex32(r) + `"}`)
+			case 2:
+				x.Request = session.Request{Method: "GET", Target: fmt.Sprintf("/items/SKU-%05d", r.IntN(45))}
+			}
 		case "varied":
 			varied(r, i, x)
 		default:

@@ -279,6 +279,9 @@ func TestPlanSameAsReference(t *testing.T) {
 			t.Errorf("varied seed %d: too little found to compare:\n%s", seed, planText(p))
 		}
 	}
+	if p := samePlans(t, "mixed", madeUp("mixed", 30_000, 3)); p.Forgotten == 0 || len(p.Rules) != 2 {
+		t.Errorf("mixed: the bounds let nothing go, or the SKUs' rules are missing:\n%s", planText(p))
+	}
 	// Many sessions: the bounds drop the least recently active.
 	many := madeUp("flow", 20_000, 2)
 	for i, x := range many {
