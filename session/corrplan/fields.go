@@ -62,9 +62,11 @@ func readHeader(h session.Header) (kind, name, value string, ok bool) {
 		}
 		return "", "", "", false
 	}
-	for _, n := range unread {
-		if foldEqual(h.Name, n) {
-			return "", "", "", false
+	if len(h.Name) < len(unreadByLen) {
+		for _, n := range unreadByLen[len(h.Name)] {
+			if foldEqual(h.Name, n) {
+				return "", "", "", false
+			}
 		}
 	}
 	return "header", http.CanonicalHeaderKey(h.Name), h.Value, true
@@ -77,6 +79,15 @@ func readHeader(h session.Header) (kind, name, value string, ok bool) {
 var unread = [...]string{"date", "content-length", "content-type", "content-encoding", "server", "connection",
 	"keep-alive", "transfer-encoding", "expires", "last-modified", "age", "vary",
 	"cache-control", "pragma", "access-control-allow-origin", "strict-transport-security"}
+
+// unreadByLen are the unread names by length: a header is compared with
+// those of its own length alone.
+var unreadByLen = func() (t [32][]string) {
+	for _, n := range unread {
+		t[len(n)] = append(t[len(n)], n)
+	}
+	return t
+}()
 
 // bodyFields sets the fields of resp's body in out.
 func bodyFields(resp *session.Response, out *fieldSet) {

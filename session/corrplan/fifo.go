@@ -11,7 +11,7 @@ package corrplan
 // value and table; here removal shifts the following entries back, so a
 // look-up stops at the first empty slot.
 type fifoValues struct {
-	slots []fifoSlot // len a power of two, at most half full; key 0 is empty
+	slots []fifoSlot // len a power of two, at most 3/4 full; key 0 is empty
 	order []vkey     // insertion order from head
 	head  int
 	n     int
@@ -49,7 +49,7 @@ func (f *fifoValues) get(v vkey) (*origin, bool) {
 
 // put sets where v was issued; it reports whether v is new.
 func (f *fifoValues) put(v vkey, o *origin) bool {
-	if 2*(f.n+1) > len(f.slots) {
+	if 4*(f.n+1) > 3*len(f.slots) {
 		f.grow()
 	}
 	k := slotKey(v)
