@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reprise-tool/reprise/fixtures/testkit"
 	"github.com/reprise-tool/reprise/session"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkBuilder(b *testing.B) {
 			b.ReportAllocs()
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
-			cpu0 := cpuTime()
+			cpu0 := testkit.CPUTime()
 			for b.Loop() {
 				bl := NewBuilder(0)
 				for _, x := range exs {
@@ -44,7 +45,7 @@ func BenchmarkBuilder(b *testing.B) {
 				}
 				bl.Plan()
 			}
-			cpu := cpuTime() - cpu0
+			cpu := testkit.CPUTime() - cpu0
 			runtime.ReadMemStats(&m1)
 			per := float64(b.N * len(exs))
 			b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/exchange")
