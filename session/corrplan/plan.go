@@ -45,7 +45,7 @@ const (
 	sweepEvery    = 4096    // exchanges between looks for idle sessions
 	maxBodies     = 1024    // response bodies whose issued values are kept (see bodyIssued)
 	maxBodyValues = 1 << 16 // values kept for them
-	maxOrigins    = 1 << 14 // places values are issued at, interned
+	maxOrigins    = 1 << 14 // places values are issued at (and routes), interned
 	bodyCacheFrom = 512     // bytes from which a body is worth it
 )
 
@@ -283,28 +283,42 @@ func (b *Builder) routeOf(method, target string) *routeOrigins {
 	route := session.Route(method, target)
 	ro := b.routes[route]
 	if ro == nil {
-		ro = &routeOrigins{route: route, fields: make(map[string]*origin)}
+		if len(b.routes) >= maxOrigins {
+			b.forgetOrigins()
+		}
+		ro = &routeOrigins{route: route}
 		b.routes[route] = ro
 	}
-	if m != nil {
-		*m = routeMemo{method: strings.Clone(method), target: strings.Clone(target), ro: ro, gen: b.originsGen}
+	// A target that is its own route's path (no query, no id) is
+	// remembered: the route holds its copy. Others (each order's id)
+	// would only crowd the memo.
+	if n := len(method) + 1; m != nil && len(route) == n+len(target) && route[n:] == target {
+		*m = routeMemo{method: route[:n-1], target: route[n:], ro: ro, gen: b.originsGen}
 	}
 	return ro
 }
 
+// forgetOrigins starts the table of origins afresh: the origins values
+// hold stay valid, merely no longer shared with those issued after.
+func (b *Builder) forgetOrigins() {
+	clear(b.routes)
+	b.nOrigins = 0
+	b.originsGen++ // the memo's routes are to be found again
+}
+
 // originOf returns the one origin of ro's route and field. The table is
-// bounded: past maxOrigins it starts afresh (the origins values hold stay
-// valid, merely no longer shared with those issued after).
+// bounded: past maxOrigins it starts afresh (see forgetOrigins).
 func originOf[T text](b *Builder, ro *routeOrigins, field T) *origin {
 	if o := ro.fields[string(field)]; o != nil {
 		return o
 	}
 	if b.nOrigins >= maxOrigins {
-		clear(b.routes)
-		b.nOrigins = 0
-		b.originsGen++ // the memo's routes are to be found again
-		ro.fields = make(map[string]*origin)
+		b.forgetOrigins()
+		ro.fields = nil
 		b.routes[ro.route] = ro
+	}
+	if ro.fields == nil {
+		ro.fields = make(map[string]*origin)
 	}
 	o := &origin{ro.route, string(field)}
 	ro.fields[o.field] = o

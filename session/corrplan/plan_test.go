@@ -163,6 +163,22 @@ func TestBuilderBounded(t *testing.T) {
 	}
 }
 
+// TestRoutesBounded: a recording of ever new routes (no ids in them to
+// fold) keeps the routes interned bounded.
+func TestRoutesBounded(t *testing.T) {
+	b := NewBuilder(0)
+	for i := range 3 * maxOrigins {
+		name := []byte("aaaaaa")
+		for j, n := 0, i; j < len(name); j, n = j+1, n/26 {
+			name[j] += byte(n % 26)
+		}
+		b.Add(ex("s", int64(i), "GET", "/w/"+string(name), nil, "", jsonCT, `{"token":"abcdefghijkl"}`))
+	}
+	if len(b.routes) > maxOrigins || b.nOrigins > maxOrigins {
+		t.Fatalf("%d routes, %d origins interned", len(b.routes), b.nOrigins)
+	}
+}
+
 func TestGeneralize(t *testing.T) {
 	for in, want := range map[string]string{
 		"json:.items[3].id":      "json:.items[*].id",
