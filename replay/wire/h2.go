@@ -199,7 +199,10 @@ type H2Conn struct {
 	hsize   int       // its fields' size as SETTINGS_MAX_HEADER_LIST_SIZE counts
 
 	mu        sync.Mutex
-	cond      *sync.Cond // broadcast on window, slot, settings and closing changes
+	cond      *sync.Cond // broadcast on window, settings and closing changes, and streams' ends while waited on
+	cwaiting  int        // goroutines waiting on cond
+	slots     *sync.Cond // signalled when a slot frees (see reserve)
+	slotWait  int        // streams waiting on slots
 	streams   map[uint32]*h2Stream
 	active    int    // streams opened (or reserved) and not yet done
 	maxStream uint32 // the server's SETTINGS_MAX_CONCURRENT_STREAMS
@@ -268,6 +271,7 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c := &H2Conn{w: w, nc: nc, nextID: 1, streams: make(map[uint32]*h2Stream),
 		maxStream: 1 << 31, maxFrame: 16 << 10, initWin: 65535, sendWin: 65535, done: make(chan struct{}), settings: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
+	c.slots = sync.NewCond(&c.mu)
 	c.wcond = sync.NewCond(&c.wmu)
 	c.hkick = make(chan struct{}, 1)
 	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
@@ -347,7 +351,7 @@ func (c *H2Conn) handle(f http2.Frame) error {
 			}
 			return nil
 		})
-		c.cond.Broadcast()
+		c.wakeAll()
 		c.mu.Unlock()
 		if err != nil {
 			return err
@@ -415,7 +419,7 @@ func (c *H2Conn) goaway(last uint32, code http2.ErrCode) {
 			gone = append(gone, st)
 		}
 	}
-	c.cond.Broadcast()
+	c.wakeAll()
 	c.mu.Unlock()
 	for _, st := range gone {
 		c.finish(st.id, &GoAwayError{LastStreamID: last, Code: code, Unprocessed: true})
@@ -581,13 +585,42 @@ func (c *H2Conn) finish(id uint32, err error) {
 	st := c.streams[id]
 	if st != nil {
 		delete(c.streams, id)
-		c.active--
-		c.cond.Broadcast()
+		c.release()
 	}
 	c.mu.Unlock()
 	if st != nil {
 		st.end(err)
 	}
+}
+
+// release frees the slot of a stream that ended; c.mu is held. One
+// stream waiting for a slot is woken, not all of them: a broadcast woke
+// every stream waiting on the connection, each to find the one slot
+// taken but one, and at --speed max against a server that allows 16
+// streams a connection about a stream in four waits. The waiters on
+// cond (a window, the connection's drain) are woken as before.
+func (c *H2Conn) release() {
+	c.active--
+	if c.slotWait > 0 {
+		c.slots.Signal()
+	}
+	if c.cwaiting > 0 {
+		c.cond.Broadcast()
+	}
+}
+
+// wakeAll wakes every goroutine waiting on the connection, for a slot, a
+// window or its drain, to look at its state again; c.mu is held.
+func (c *H2Conn) wakeAll() {
+	c.cond.Broadcast()
+	c.slots.Broadcast()
+}
+
+// waitCond waits on cond; c.mu is held.
+func (c *H2Conn) waitCond() {
+	c.cwaiting++
+	c.cond.Wait()
+	c.cwaiting--
 }
 
 // close ends the connection and every stream on it with err.
@@ -606,7 +639,7 @@ func (c *H2Conn) close(err error, byServer bool) {
 	}
 	c.watches = nil
 	close(c.done)
-	c.cond.Broadcast()
+	c.wakeAll()
 	c.mu.Unlock()
 	c.nc.Close()
 	for _, st := range streams {
@@ -761,7 +794,7 @@ func (c *H2Conn) watchLocked(ctx context.Context, st *h2Stream) (stop func() boo
 			c.cancel(st, ctx.Err())
 		}
 		c.mu.Lock()
-		c.cond.Broadcast()
+		c.wakeAll()
 		c.mu.Unlock()
 	})
 }
@@ -776,7 +809,7 @@ func (c *H2Conn) cancelUnder(done <-chan struct{}, err error) {
 			gone = append(gone, st)
 		}
 	}
-	c.cond.Broadcast()
+	c.wakeAll()
 	c.mu.Unlock()
 	for _, st := range gone {
 		c.cancel(st, err)

@@ -364,3 +364,62 @@ func TestH2StreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestH2SlotWaiters: with the server allowing one stream at a time, the
+// streams waiting for the slot take it one after another, and those whose
+// context ends while they wait leave without holding up the others (an
+// ending stream wakes one waiter, not all: the wake a leaving waiter had
+// must pass on).
+func TestH2SlotWaiters(t *testing.T) {
+	var cur, peak atomic.Int32
+	addr := h2cServer(t, 1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		w.Write([]byte("ok"))
+	}))
+	c := wire.NewH2(wire.Config{Addr: addr, ConnectTimeout: time.Second, Timeout: 5 * time.Second, BodyLimit: 1 << 10})
+	defer c.CloseAll()
+	l := c.NewLine()
+	if err := l.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const streams = 40
+	var wg sync.WaitGroup
+	var ok, cancelled atomic.Int32
+	errs := make(chan error, streams)
+	for i := range streams {
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%3 == 1 {
+			time.AfterFunc(time.Duration(i)*time.Millisecond, cancel)
+		} else {
+			defer cancel()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _, err := l.Do(ctx, &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "h"}})
+			switch {
+			case err == nil && string(resp.Body) == "ok":
+				ok.Add(1)
+			case i%3 == 1 && errors.Is(err, context.Canceled):
+				cancelled.Add(1)
+			default:
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ok.Load()+cancelled.Load() != streams || ok.Load() < streams*2/3 {
+		t.Errorf("%d answered, %d cancelled of %d", ok.Load(), cancelled.Load(), streams)
+	}
+	if st := c.Stats(); peak.Load() != 1 || st.ConcurrencyWaits == 0 || st.Opened != 1 {
+		t.Errorf("peak concurrency %d (server allows 1), waits %d, opened %d", peak.Load(), st.ConcurrencyWaits, st.Opened)
+	}
+}

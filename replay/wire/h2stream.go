@@ -164,7 +164,9 @@ func grpcStatus(resp *session.Response) error {
 }
 
 // reserve takes a stream slot under the server's concurrency limit,
-// waiting (and counting the wait) while it is full.
+// waiting (and counting the wait) while it is full. A stream that ends
+// wakes one waiting stream (see release), which may find its slot taken
+// by a stream that came meanwhile and wait again.
 func (c *H2Conn) reserve(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -175,26 +177,31 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 	if stop := c.watchLocked(ctx, nil); stop != nil {
 		defer stop()
 	}
-	waited := false
+	c.w.waits.add()
 	for {
+		var err error
 		switch {
 		case c.err != nil:
-			return fmt.Errorf("%w: %w", errNotSent, c.err)
+			err = fmt.Errorf("%w: %w", errNotSent, c.err)
 		case c.goAway != nil:
 			g := *c.goAway
 			g.Unprocessed = true
-			return &g
+			err = &g
 		case ctx.Err() != nil:
-			return ctx.Err()
+			err = ctx.Err()
 		case uint32(c.active) < c.maxStream:
 			c.active++
 			return nil
 		}
-		if !waited {
-			waited = true
-			c.w.waits.add()
+		if err != nil {
+			if c.slotWait > 0 && uint32(c.active) < c.maxStream {
+				c.slots.Signal() // the wake this stream may have had, to another
+			}
+			return err
 		}
-		c.cond.Wait()
+		c.slotWait++
+		c.slots.Wait()
+		c.slotWait--
 	}
 }
 
@@ -439,7 +446,7 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 			st.sendWin -= n
 			return int(n), nil
 		}
-		c.cond.Wait()
+		c.waitCond()
 	}
 }
 

@@ -149,7 +149,7 @@ func (c *H2Conn) open(st *h2Stream) error {
 	defer c.mu.Unlock()
 	if c.err != nil || c.goAway != nil {
 		c.active--
-		c.cond.Broadcast()
+		c.wakeAll()
 		if c.err != nil {
 			return fmt.Errorf("%w: %w", errNotSent, c.err)
 		}
