@@ -181,8 +181,8 @@ type H2Conn struct {
 	flushing  bool   // a writer is moving wbuf to the socket (see unlockW)
 	sbuf      []byte // the bytes the flusher is writing; only it touches them
 	fr        *http2.Framer
-	hq        []h2Job       // streams waiting for their HEADERS, in id order (see queueHeaders)
-	hlead     bool          // a stream is about to write hq (see queueHeaders)
+	hq        []h2Job // streams waiting for their HEADERS, in id order (see queueHeaders)
+	hlead     bool    // a stream is about to write hq (see queueHeaders)
 	enc       *hpack.Encoder
 	encBuf    []byte
 	lowered   map[string]string // see lower
@@ -583,12 +583,12 @@ func (c *H2Conn) finish(id uint32, err error) {
 	st := c.streams[id]
 	if st != nil {
 		delete(c.streams, id)
+		// Ended under mu, so that a goroutine waiting on the connection
+		// for this stream's window finds it ended once woken.
+		st.end(err)
 		c.release()
 	}
 	c.mu.Unlock()
-	if st != nil {
-		st.end(err)
-	}
 }
 
 // release frees the slot of a stream that ended; c.mu is held. One
@@ -660,14 +660,14 @@ func (c *H2Conn) usable() bool {
 }
 
 // h2Stream is one stream's response as it arrives. The reader goroutine
-// fills it; the stream's own goroutine reads it after done is closed.
+// fills it; the stream's own goroutine reads it once it ended (see end
+// and wait).
 type h2Stream struct {
 	id        uint32
 	sendWin   int64 // guarded by the connection's mu
 	recvUnack int64 // guarded by the connection's mu
 
-	limit      int64 // body bytes kept; -1 none
-	keepReason bool
+	limit int64 // body bytes kept; -1 none
 
 	deadline atomic.Int64    // when the sweeper ends it (Unix ns); 0 while its request is still being sent
 	ctxDone  <-chan struct{} // its context's Done, for the connection's watch
@@ -676,8 +676,14 @@ type h2Stream struct {
 	n      int64
 	gotFin bool // final (non-1xx) headers arrived
 	err    error
-	once   sync.Once
-	done   chan struct{}
+	// state is h2Open until end, then h2Ending while it sets err and
+	// h2Ended after; fin is done then, for the stream's goroutine, and
+	// done closed, for a stream that sends a body (writeBody selects on
+	// it; a stream without one has none, a channel being an allocation
+	// of 96 bytes a stream).
+	state atomic.Int32
+	fin   sync.WaitGroup
+	done  chan struct{}
 	// hstate is where the stream's queued HEADERS are: hQueued, hWritten
 	// or hDropped (see queueHeaders).
 	hstate atomic.Int32
@@ -692,15 +698,46 @@ func (st *h2Stream) body(p []byte) {
 	}
 }
 
-func (st *h2Stream) end(err error) {
-	st.once.Do(func() {
-		if err == nil && !st.gotFin {
-			err = &ProtocolError{Reason: fmt.Sprintf("stream %d ended without a response", st.id)}
-		}
-		st.err = err
-		close(st.done)
-	})
+// The states of a stream (h2Stream.state).
+const (
+	h2Open = iota
+	h2Ending
+	h2Ended
+)
+
+// newH2Stream returns a stream keeping limit bytes of the response body
+// (-1: none), sent under ctx; withBody gives it a done channel.
+func newH2Stream(limit int64, ctx context.Context, withBody bool) *h2Stream {
+	st := &h2Stream{limit: limit, ctxDone: ctx.Done()}
+	st.fin.Add(1)
+	if withBody {
+		st.done = make(chan struct{})
+	}
+	return st
 }
+
+// end ends the stream with err (nil: its response is whole); the first
+// call alone counts.
+func (st *h2Stream) end(err error) {
+	if !st.state.CompareAndSwap(h2Open, h2Ending) {
+		return
+	}
+	if err == nil && !st.gotFin {
+		err = &ProtocolError{Reason: fmt.Sprintf("stream %d ended without a response", st.id)}
+	}
+	st.err = err
+	st.state.Store(h2Ended)
+	if st.done != nil {
+		close(st.done)
+	}
+	st.fin.Done()
+}
+
+// wait waits for the stream's end.
+func (st *h2Stream) wait() { st.fin.Wait() }
+
+// ended reports whether the stream is done; its err may be read then.
+func (st *h2Stream) ended() bool { return st.state.Load() == h2Ended }
 
 // streamTimeout is how long a stream waits for its response: Timeout, or
 // an hour when none is set.

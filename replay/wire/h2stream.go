@@ -84,15 +84,16 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	st := &h2Stream{limit: c.w.cfg.BodyLimit, done: make(chan struct{}), ctxDone: ctx.Done()}
+	limit := c.w.cfg.BodyLimit
 	if req.StatusOnly {
-		st.limit = -1
+		limit = -1
 	}
+	endNow := len(req.Body) == 0 && len(req.Trailer) == 0
+	st := newH2Stream(limit, ctx, !endNow)
 	if err := c.reserve(ctx); err != nil {
 		return nil, 0, err
 	}
 	start := time.Now()
-	endNow := len(req.Body) == 0 && len(req.Trailer) == 0
 	if endNow {
 		if err := c.queueHeaders(st, req); err != nil {
 			return nil, 0, err
@@ -103,19 +104,15 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 		if err := c.writeHeaders(st, req, false); err != nil {
 			return nil, 0, err
 		}
-		if err := c.writeBody(ctx, st, req, start); err != nil {
-			select {
-			case <-st.done:
-				// The stream ended before its body was all sent (the
-				// server answered early, reset it or went away): that
-				// end is the outcome.
-			default:
-				c.cancel(st, err)
-				return nil, 0, err
-			}
+		if err := c.writeBody(ctx, st, req, start); err != nil && !st.ended() {
+			// (A stream that ended before its body was all sent, the
+			// server having answered early, reset it or gone away,
+			// has that end for its outcome.)
+			c.cancel(st, err)
+			return nil, 0, err
 		}
 	}
-	// The wait is for st.done alone: the connection's sweeper ends the
+	// The wait is for the stream's end alone: the connection's sweeper ends the
 	// stream at its deadline and its watch when ctx ends (see watch), a
 	// select over three channels and a timer per stream having cost a
 	// tenth of the HTTP/2 path.
@@ -129,7 +126,7 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 	if err := ctx.Err(); err != nil {
 		c.cancel(st, err) // ended before the watch was in place
 	}
-	<-st.done
+	st.wait()
 	if st.err != nil {
 		return nil, 0, st.err // the reader may still be filling st after a cancel
 	}
@@ -436,10 +433,8 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		select {
-		case <-st.done:
+		if st.ended() {
 			return 0, st.errOr(errNotSent)
-		default:
 		}
 		if n := min(int64(want), c.sendWin, st.sendWin, int64(c.maxFrame)); n > 0 {
 			c.sendWin -= n
@@ -447,16 +442,6 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 			return int(n), nil
 		}
 		c.waitCond()
-	}
-}
-
-// ended reports whether the stream is done.
-func (st *h2Stream) ended() bool {
-	select {
-	case <-st.done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -470,10 +455,8 @@ func (st *h2Stream) errOr(err error) error {
 
 // cancel resets st (RST_STREAM CANCEL) and ends it with err.
 func (c *H2Conn) cancel(st *h2Stream, err error) {
-	select {
-	case <-st.done:
+	if st.ended() {
 		return
-	default:
 	}
 	_ = c.writeFrames(func() error { return c.fr.WriteRSTStream(st.id, http2.ErrCodeCancel) })
 	c.finish(st.id, err)
