@@ -181,8 +181,8 @@ type H2Conn struct {
 	flushing  bool   // a writer is moving wbuf to the socket (see unlockW)
 	sbuf      []byte // the bytes the flusher is writing; only it touches them
 	fr        *http2.Framer
-	hq        []h2Job // streams waiting for their HEADERS, in id order (see queueHeaders)
-	hlead     bool    // a stream is about to write hq (see queueHeaders)
+	hq        []h2Job       // streams waiting for their HEADERS, in id order (see queueHeaders)
+	hkick     chan struct{} // wakes writeLoop when hq fills
 	enc       *hpack.Encoder
 	encBuf    []byte
 	lowered   map[string]string // see lower
@@ -247,6 +247,7 @@ func (w *H2Client) dial(ctx context.Context) (*H2Conn, error) {
 	w.open[c] = struct{}{}
 	w.mu.Unlock()
 	go c.readLoop()
+	go c.writeLoop()
 	go c.sweepLoop()
 	// The server's SETTINGS come first: waiting for them makes the first
 	// streams respect its concurrency limit rather than be refused.
@@ -272,6 +273,7 @@ func newH2Conn(w *H2Client, nc net.Conn) *H2Conn {
 	c.cond = sync.NewCond(&c.mu)
 	c.slots = sync.NewCond(&c.mu)
 	c.wcond = sync.NewCond(&c.wmu)
+	c.hkick = make(chan struct{}, 1)
 	c.fr = http2.NewFramer((*h2WriteBuf)(c), bufio.NewReaderSize(nc, 32<<10))
 	c.fr.SetReuseFrames() // handle copies what it keeps of a frame
 	c.enc = hpack.NewEncoder(&h2EncBuf{c})

@@ -104,12 +104,15 @@ type h2Job struct {
 }
 
 // queueHeaders opens a stream that has no body: it takes the next id,
-// registers st and queues its HEADERS, to be encoded and written with
-// those of the streams queued beside it. The first stream to find the
-// queue without a writer becomes it (see writeQueue); the others only
-// queue. Ids are taken in queue order and every other writer first
-// writes what is queued (see lockW), so HEADERS go out in increasing id
-// order. The caller must call settle before it lets go of req.
+// registers st and queues its HEADERS for writeLoop, which encodes and
+// writes them with those of the streams queued beside it. The HPACK
+// encoding, the framing and the system call thus run on the connection's
+// own goroutine (whose stack has long grown to fit them), not on one of
+// the many short-lived goroutines of the streams, and the streams opened
+// together share one write. Ids are taken in queue order and every other
+// writer first writes what is queued (see lockW), so HEADERS go out in
+// increasing id order. The caller must call settle before it lets go of
+// req.
 func (c *H2Conn) queueHeaders(st *h2Stream, req *H2Request) error {
 	c.wmu.Lock()
 	if err := c.open(st); err != nil {
@@ -117,11 +120,13 @@ func (c *H2Conn) queueHeaders(st *h2Stream, req *H2Request) error {
 		return err
 	}
 	c.hq = append(c.hq, h2Job{st, req})
-	lead := !c.hlead
-	c.hlead = true
+	kick := len(c.hq) == 1
 	c.wmu.Unlock()
-	if lead {
-		c.writeQueue()
+	if kick {
+		select {
+		case c.hkick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -182,8 +187,7 @@ func (c *H2Conn) writeQueued() {
 	c.hq = c.hq[:0]
 }
 
-// writeQueue writes the queued HEADERS, once the streams ready to open
-// have queued theirs.
+// writeLoop writes the queued HEADERS until the connection ends.
 //
 // Before it writes, it yields while the queue grows: the streams a read
 // completed wake their goroutines together, and each of them opens its
@@ -191,24 +195,28 @@ func (c *H2Conn) writeQueued() {
 // the scheduler. Writing once they are done (or after h2Yields turns)
 // sends them in one system call, as an event loop like h2load's writes
 // once per read; a loopback write costs as much as a request's HPACK,
-// framing and bookkeeping together. The stream that writes is the first
-// that queued, rather than a writer goroutine of the connection's, whose
-// wake-up (another thread's, as often as not) cost more than the write.
-func (c *H2Conn) writeQueue() {
-	for i, n := 0, c.queued(); i < h2Yields; i++ {
-		runtime.Gosched()
-		m := c.queued()
-		if m == n {
-			break
+// framing and bookkeeping together.
+func (c *H2Conn) writeLoop() {
+	for {
+		select {
+		case <-c.hkick:
+		case <-c.done:
+			return
 		}
-		n = m
+		for i, n := 0, c.queued(); i < h2Yields; i++ {
+			runtime.Gosched()
+			m := c.queued()
+			if m == n {
+				break
+			}
+			n = m
+		}
+		c.lockW()
+		_ = c.unlockW(nil) // a failed write ends the connection and its streams
 	}
-	c.lockW() // writes the queue
-	c.hlead = false
-	_ = c.unlockW(nil) // a failed write ends the connection and its streams
 }
 
-// h2Yields bounds the turns writeQueue yields for before it writes.
+// h2Yields bounds the turns writeLoop yields for before it writes.
 const h2Yields = 16
 
 // queued returns the number of streams waiting for their HEADERS.
