@@ -553,6 +553,16 @@ func (c *H2Conn) data(f *http2.DataFrame) error {
 			streamUpd, st.recvUnack = st.recvUnack, 0
 		}
 	}
+	if st != nil && connUpd == 0 && streamUpd == 0 {
+		// No window to give back: the stream takes its DATA, and ends,
+		// under the one lock.
+		st.body(f.Data())
+		if f.StreamEnded() {
+			c.finishLocked(st, nil)
+		}
+		c.mu.Unlock()
+		return nil
+	}
 	c.mu.Unlock()
 	if connUpd > 0 || streamUpd > 0 {
 		err := c.writeFrames(func() error {
@@ -582,15 +592,19 @@ func (c *H2Conn) data(f *http2.DataFrame) error {
 // its slot.
 func (c *H2Conn) finish(id uint32, err error) {
 	c.mu.Lock()
-	st := c.streams[id]
-	if st != nil {
-		delete(c.streams, id)
-		// Ended under mu, so that a goroutine waiting on the connection
-		// for this stream's window finds it ended once woken.
-		st.end(err)
-		c.release()
+	if st := c.streams[id]; st != nil {
+		c.finishLocked(st, err)
 	}
 	c.mu.Unlock()
+}
+
+// finishLocked is finish of st, which is open; c.mu is held. The stream
+// ends under mu, so that a goroutine waiting on the connection for its
+// window finds it ended once woken.
+func (c *H2Conn) finishLocked(st *h2Stream, err error) {
+	delete(c.streams, st.id)
+	st.end(err)
+	c.release()
 }
 
 // release frees the slot of a stream that ended; c.mu is held. One
