@@ -211,6 +211,7 @@ type H2Conn struct {
 	sendWin   int64  // the connection's send window
 	recvUnack int64  // DATA bytes received since the last connection WINDOW_UPDATE
 	goAway    *GoAwayError
+	spent     atomic.Bool   // set with err or goAway, or once the stream ids run out (see usable)
 	watches   []h2Watch     // the contexts whose end cancels their streams (see watch)
 	settings  chan struct{} // closed once the server's first SETTINGS are in
 	err       error         // set once the connection is done
@@ -413,6 +414,7 @@ func (c *H2Conn) handle(f http2.Frame) error {
 func (c *H2Conn) goaway(last uint32, code http2.ErrCode) {
 	c.mu.Lock()
 	c.goAway = &GoAwayError{LastStreamID: last, Code: code}
+	c.spent.Store(true)
 	var gone []*h2Stream
 	for id, st := range c.streams {
 		if id > last {
@@ -645,6 +647,7 @@ func (c *H2Conn) close(err error, byServer bool) {
 		return
 	}
 	c.err, c.byServer = err, byServer
+	c.spent.Store(true)
 	streams := c.streams
 	c.streams = map[uint32]*h2Stream{}
 	c.active = 0
@@ -668,12 +671,10 @@ func (c *H2Conn) close(err error, byServer bool) {
 	}
 }
 
-// usable reports whether a new stream may go on c.
-func (c *H2Conn) usable() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err == nil && c.goAway == nil && c.nextID < 1<<31-1
-}
+// usable reports whether a new stream may go on c: it has not ended, had
+// a GOAWAY or run out of stream ids. Every stream asks, so it takes no
+// lock.
+func (c *H2Conn) usable() bool { return !c.spent.Load() }
 
 // h2Stream is one stream's response as it arrives. The reader goroutine
 // fills it; the stream's own goroutine reads it once it ended (see end

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -468,9 +469,10 @@ func (c *H2Conn) cancel(st *h2Stream, err error) {
 // server's GOAWAY or the connection's end, the next stream opens a new
 // one. Its methods may be called from many goroutines.
 type H2Line struct {
-	w  *H2Client
-	mu sync.Mutex
-	c  *H2Conn
+	w   *H2Client
+	mu  sync.Mutex
+	c   *H2Conn
+	cur atomic.Pointer[H2Conn] // c, for the streams that find it usable without mu
 }
 
 // NewLine returns a line of w, with no connection open yet.
@@ -483,6 +485,9 @@ func (l *H2Line) Open(ctx context.Context) error {
 }
 
 func (l *H2Line) conn(ctx context.Context) (*H2Conn, error) {
+	if c := l.cur.Load(); c != nil && c.usable() {
+		return c, nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.c != nil && l.c.usable() {
@@ -496,6 +501,7 @@ func (l *H2Line) conn(ctx context.Context) (*H2Conn, error) {
 		old.drain()
 	}
 	l.c = c
+	l.cur.Store(c)
 	return c, nil
 }
 
@@ -535,6 +541,7 @@ func (l *H2Line) Close() {
 	l.mu.Lock()
 	c := l.c
 	l.c = nil
+	l.cur.Store(nil)
 	l.mu.Unlock()
 	if c != nil {
 		c.close(ErrClosed, false)

@@ -158,7 +158,9 @@ func (c *H2Conn) open(st *h2Stream) error {
 		return &g
 	}
 	st.id = c.nextID
-	c.nextID += 2
+	if c.nextID += 2; c.nextID >= 1<<31-1 {
+		c.spent.Store(true)
+	}
 	st.sendWin = int64(c.initWin)
 	c.streams[st.id] = st
 	return nil
