@@ -105,18 +105,18 @@ func (c *H2Conn) roundTrip(ctx context.Context, req *H2Request) (*session.Respon
 		if err := c.writeHeaders(st, req, false); err != nil {
 			return nil, 0, err
 		}
+		// A stream that ended before its body was all sent (the server
+		// answered early, reset it or went away) has that end for its
+		// outcome.
 		if err := c.writeBody(ctx, st, req, start); err != nil && !st.ended() {
-			// (A stream that ended before its body was all sent, the
-			// server having answered early, reset it or gone away,
-			// has that end for its outcome.)
 			c.cancel(st, err)
 			return nil, 0, err
 		}
 	}
-	// The wait is for the stream's end alone: the connection's sweeper ends the
-	// stream at its deadline and its watch when ctx ends (see watch), a
-	// select over three channels and a timer per stream having cost a
-	// tenth of the HTTP/2 path.
+	// The wait is for the stream's end alone: the connection's sweeper
+	// ends the stream at its deadline and its watch when ctx ends (see
+	// watch), a select over three channels and a timer per stream having
+	// cost a tenth of the HTTP/2 path.
 	if !endNow {
 		start = time.Now() // the timeout runs from the request's end, as on HTTP/1
 	}
@@ -175,7 +175,7 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 	if stop := c.watchLocked(ctx, nil); stop != nil {
 		defer stop()
 	}
-	c.w.waits.add()
+	waited := false
 	for {
 		var err error
 		switch {
@@ -196,6 +196,10 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 				c.slots.Signal() // the wake this stream may have had, to another
 			}
 			return err
+		}
+		if !waited {
+			waited = true
+			c.w.waits.add()
 		}
 		c.slotWait++
 		c.slots.Wait()
