@@ -78,7 +78,6 @@ type Conn struct {
 	deadline  time.Time           // the connection's read and write deadline
 	used      bool                // it carried an exchange: the next one reuses it
 	writes    int                 // requests written on it
-	readAt    time.Time           // when the read of its last response began (see sendable)
 	wdeadline time.Time           // a Line's write deadline (see Line.Write)
 }
 
@@ -398,19 +397,14 @@ func (c *Conn) alive() bool {
 }
 
 // sendable reports whether an idle connection may carry a request that
-// must not be sent twice: it is alive, or the read of its last response
-// began less than justRead ago, far below any server's idle timeout (seconds)
-// and far above the gap between two requests of a connection at --speed
-// max, where the look at the socket was a system call for each such
-// request (a login).
+// must not be sent twice: whether it is alive, by a look at the socket.
+// The look is not skipped when the last response was read a moment ago:
+// a server that closes a connection without announcing it closes right
+// after a response, so that a request sent soon after is the one whose
+// look finds the close.
 func (c *Conn) sendable() bool {
-	if c.br.Buffered() == 0 && !c.readAt.IsZero() && time.Since(c.readAt) < justRead {
-		return true
-	}
 	return c.alive()
 }
-
-const justRead = 10 * time.Millisecond
 
 func retryable(err error) bool {
 	return Kind(err) == KindReset
@@ -446,7 +440,6 @@ func (w *Client) exchange(c *Conn, req *Request) (resp *session.Response, n int6
 	// by 1/64 of the timeout, so each exchange is bounded by between
 	// 63/64 of the timeout and the whole of it.
 	now := req.now()
-	c.readAt = now
 	if d := now.Add(w.cfg.Timeout); d.Sub(c.deadline) > w.cfg.Timeout/64 {
 		c.c.SetDeadline(d)
 		c.deadline = d

@@ -174,7 +174,6 @@ func (c *Conn) writeDeadline(now time.Time, timeout time.Duration) {
 }
 
 func (c *Conn) readDeadline(now time.Time, timeout time.Duration) {
-	c.readAt = now
 	if d := now.Add(timeout); d.Sub(c.deadline) > timeout/64 {
 		c.c.SetReadDeadline(d)
 		c.deadline = d
