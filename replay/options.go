@@ -110,9 +110,14 @@ type options struct {
 	stages        []ramp.StagePlan
 	ratePerSecond float64
 	compare       *compare.Comparer
-	connections   string    // see WithConnections; "" is recorded
-	recConns      connTable // see WithRecordedConns
-	protocol      string    // see WithProtocol; "" is auto
+	connections   string          // see WithConnections; "" is recorded
+	recConns      connTable       // see WithRecordedConns
+	sessLengths   *SessionLengths // see WithSessionLengths
+	// sessionsHeld, when set, is told the most sessions the dispatcher
+	// held at once and how many it still held when the run ended (for
+	// the tests).
+	sessionsHeld func(peak, atEnd int)
+	protocol     string // see WithProtocol; "" is auto
 
 	// Issue 18: scale-out (shard.go).
 	shard     Shard
@@ -273,6 +278,25 @@ func WithSessionIdle(d time.Duration) Option {
 			return errors.New("session idle must be positive")
 		}
 		o.idle = d
+		return nil
+	}
+}
+
+// WithSessionLengths gives the number of requests each session of the
+// recording has (Survey.Sessions, from SurveyRecording with
+// CountSessionLengths), so that a session is released, its outcome counted and
+// its state dropped, as soon as its last request has completed, instead
+// of after the idle limit (WithSessionIdle): a replay of many short
+// sessions then holds those in progress alone. A session whose count is
+// unknown, or which the run does not send every request of (a range, a
+// shard, a filter), is held for the idle limit as without counts. The
+// counts must be those of the recording the run reads, under the session
+// keys it reads them with: a count too high only holds a session longer,
+// but one too low would release a session that still has requests to
+// send, and the values it learned with it. nil gives none.
+func WithSessionLengths(c *SessionLengths) Option {
+	return func(o *options) error {
+		o.sessLengths = c
 		return nil
 	}
 }

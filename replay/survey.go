@@ -3,7 +3,11 @@ package replay
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/reprise-tool/reprise/replay/guard"
@@ -26,6 +30,30 @@ type Survey struct {
 	// Conns are the recording's connection records (format 1.2), for
 	// WithRecordedConns; none for an older recording.
 	Conns []session.ConnInfo
+	// Sessions counts each session's requests, for WithSessionLengths;
+	// nil unless the survey was asked for them (CountSessionLengths) and
+	// could count them under the keys asked for.
+	Sessions *SessionLengths
+}
+
+// SurveyOption asks SurveyRecording for more than it always collects.
+type SurveyOption func(*surveyConfig)
+
+type surveyConfig struct {
+	keys session.SessionKeys // "" counts no sessions
+}
+
+// CountSessionLengths asks the survey to count each session's requests
+// (Survey.Sessions) under the session keys the run will give them: keys
+// resolved against the recording's metadata as the replay command
+// resolves them (session.SessionKeys.Resolve). Recorded keys and
+// connection keys are counted; recomputed keys are not (the identity
+// tracker would cost the survey as much as the run's own), and those
+// sessions are held for the idle limit as before. Only a recording's
+// reader (session.Reader, MultiReader) is counted: a source made on the
+// fly (an import) is not known to give the same keys when read again.
+func CountSessionLengths(keys session.SessionKeys) SurveyOption {
+	return func(c *surveyConfig) { c.keys = keys }
 }
 
 // Span is the time from the first request's start to the last one's.
@@ -44,11 +72,24 @@ func (s *Survey) Span() time.Duration { return time.Duration(s.Last - s.First) }
 // batches of exchanges decoded into reused buffers (surveyBatch ×
 // surveyBatches exchanges at most in memory), which also spares an
 // allocation per exchange when src can Read into one it is given.
-func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
+func SurveyRecording(ctx context.Context, src session.Source, opts ...SurveyOption) (*Survey, error) {
+	var cfg surveyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s := &Survey{Plan: corrplan.Stored(src)}
 	var b *corrplan.Builder
 	if s.Plan == nil {
 		b, s.PlanComputed = corrplan.NewBuilder(0), true
+	}
+	var counts *countBuilder
+	if md, ok := recordingMetadata(src); ok && cfg.keys != "" {
+		switch cfg.keys.Resolve(md) {
+		case session.KeysRecorded:
+			counts = newCountBuilder(false)
+		case session.KeysConnection:
+			counts = newCountBuilder(true)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -60,10 +101,16 @@ func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
 	for bt := range full {
 		for _, ex := range bt.exs[:bt.n] {
 			s.add(ex, b)
+			if counts != nil {
+				counts.add(ex)
+			}
 		}
 		if err := bt.err; err == io.EOF {
 			if b != nil {
 				s.Plan = b.Plan()
+			}
+			if counts != nil {
+				s.Sessions = counts.done()
 			}
 			s.Conns = connRecords(src)
 			return s, nil
@@ -76,6 +123,18 @@ func SurveyRecording(ctx context.Context, src session.Source) (*Survey, error) {
 		free <- bt
 	}
 	return nil, ctx.Err() // not reached: the decoder ends on a batch with an error
+}
+
+// recordingMetadata returns the metadata of src when it reads recording
+// files (session.Reader, MultiReader), and false for any other source.
+func recordingMetadata(src session.Source) ([]session.Metadata, bool) {
+	switch rd := src.(type) {
+	case *session.MultiReader:
+		return rd.Metadata(), true
+	case *session.Reader:
+		return []session.Metadata{rd.Metadata()}, true
+	}
+	return nil, false
 }
 
 // surveyBatch exchanges go from the decoder to the survey at a time, in
@@ -140,4 +199,104 @@ func (s *Survey) add(ex *session.Exchange, b *corrplan.Builder) {
 			s.Last = t
 		}
 	}
+}
+
+// SessionLengths is how many requests each session of a recording has,
+// for the replay to release a session's state once its last request has
+// completed (WithSessionLengths) rather than after the idle limit: with
+// a recording of many short sessions (every HTTP/2 stream one, as
+// h2load's; a browser's many), the sessions held for the limit were most
+// of the replay's heap, and the collector's work.
+//
+// It is compact by design: 12 bytes a session, the sessions' keys hashed
+// to 64 bits (hash/maphash, with a seed of its own) and sorted, and at
+// most maxCountedSessions of them. Two keys that hash alike share the sum
+// of their counts, which neither reaches alone: a collision can only make
+// a session be held longer, never released while it may still get a
+// request. A session past the cap has no count, and is held for the idle
+// limit.
+type SessionLengths struct {
+	seed   maphash.Seed
+	hashes []uint64 // sorted
+	counts []uint32 // counts[i] is hashes[i]'s; math.MaxUint32 when it overflowed
+}
+
+// maxCountedSessions bounds SessionLengths (6 MiB) and the map that
+// builds it (about 17 MiB, during the survey alone).
+const maxCountedSessions = 1 << 19
+
+// Requests returns the number of requests the session keyed key (the
+// recording's key, not a clone's) has, and false when it is not known.
+func (c *SessionLengths) Requests(key string) (n uint32, ok bool) {
+	if c == nil {
+		return 0, false
+	}
+	i, found := slices.BinarySearch(c.hashes, maphash.String(c.seed, key))
+	if !found || c.counts[i] == math.MaxUint32 {
+		return 0, false
+	}
+	return c.counts[i], true
+}
+
+// Len is the number of sessions counted (keys that hash alike once).
+func (c *SessionLengths) Len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.hashes)
+}
+
+// countBuilder counts requests by session during the survey.
+type countBuilder struct {
+	seed   maphash.Seed
+	byConn bool // every connection is a session (session.KeysConnection)
+	n      map[uint64]uint32
+	h      maphash.Hash
+	buf    [20]byte
+}
+
+func newCountBuilder(byConn bool) *countBuilder {
+	b := &countBuilder{seed: maphash.MakeSeed(), byConn: byConn, n: make(map[uint64]uint32)}
+	b.h.SetSeed(b.seed)
+	return b
+}
+
+// add counts ex under the key schedule.SessionKey gives it (after
+// session.WithoutSessions when by connection), hashed without making
+// the key "conn:<id>" a string.
+func (b *countBuilder) add(ex *session.Exchange) {
+	var k uint64
+	if ex.Session != "" && !b.byConn {
+		k = maphash.String(b.seed, ex.Session)
+	} else {
+		b.h.Reset()
+		b.h.WriteString("conn:")
+		b.h.Write(strconv.AppendUint(b.buf[:0], ex.Conn.ID, 10))
+		k = b.h.Sum64()
+	}
+	n, ok := b.n[k]
+	switch {
+	case ok:
+		if n < math.MaxUint32 {
+			b.n[k] = n + 1
+		}
+	case len(b.n) < maxCountedSessions:
+		b.n[k] = 1
+	}
+	// Past the cap a new key is not counted at all: its hash, absent,
+	// can be no other key's.
+}
+
+// done returns the counts, sorted by hash.
+func (b *countBuilder) done() *SessionLengths {
+	c := &SessionLengths{seed: b.seed, hashes: make([]uint64, 0, len(b.n)), counts: make([]uint32, len(b.n))}
+	for k := range b.n {
+		c.hashes = append(c.hashes, k)
+	}
+	slices.Sort(c.hashes)
+	for i, k := range c.hashes {
+		c.counts[i] = b.n[k]
+	}
+	b.n = nil
+	return c
 }
