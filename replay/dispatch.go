@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,13 @@ type sessState struct {
 
 	lastOffset time.Duration // dispatcher-only
 	active     atomic.Int64  // goroutines working on its requests
+	// expect is the number of requests the session has in the
+	// recording (WithSessionLengths), 0 when unknown; once it has
+	// dispatched that many, the session is released when they are done
+	// (see releaseEnded). ended is set when the session was released,
+	// by that or by evict. Both are the dispatcher's alone.
+	expect uint32
+	ended  bool
 
 	// The table and the first request outstanding are made with the
 	// state: with one request per session (as h2load's streams are),
@@ -120,6 +128,12 @@ type dispatcher struct {
 	// not look: with one request per session, a pass over every session
 	// each 1024 requests cost a tenth of a --speed max replay's CPU.
 	oldest time.Duration
+	// ending holds the sessions that have dispatched every request they
+	// have (sessState.expect), until their last completes; sinceEnd
+	// counts the dispatches since releaseEnded last looked.
+	ending   []*sessState
+	sinceEnd int
+	peakHeld int // the most sessions held at once
 }
 
 // newDispatcher makes the dispatch loop's state; its clock (start) is set
@@ -151,6 +165,10 @@ func (d *dispatcher) dispatch(batch []*item, more bool, items *handoff[*item]) {
 		d.wg.Wait()
 		d.pool.close()
 		d.closeLines()
+		d.releaseEnded()
+		if f := r.o.sessionsHeld; f != nil {
+			f(d.peakHeld, len(d.sessions))
+		}
 		for _, ss := range d.sessions {
 			r.finish(ss)
 		}
@@ -219,7 +237,11 @@ func (d *dispatcher) one(it *item) {
 		ss.issuing++
 	}
 	ss.requests++
+	last := ss.expect != 0 && ss.requests == int(ss.expect)
 	ss.mu.Unlock()
+	if last {
+		d.ending = append(d.ending, ss)
+	}
 	d.onLine(t)
 
 	if !d.admit(t) {
@@ -246,11 +268,49 @@ func (d *dispatcher) one(it *item) {
 	if !t.chained && !d.pool.give(t) {
 		go r.run(d.ctx, t, d.pendSem, d.flight, &d.wg, d.pool)
 	}
+	if d.sinceEnd++; d.sinceEnd >= max(minEndingPass, len(d.ending)/2) {
+		d.releaseEnded()
+	}
 	if d.n++; d.n%1024 == 0 {
 		d.evictIdle(it.offset)
 		d.setLimits()
 		d.evictLines(it.offset)
 	}
+}
+
+// minEndingPass is the fewest dispatches between two passes of
+// releaseEnded. A pass looks at every session in d.ending, which holds
+// those whose last request is in flight or waiting as well as those
+// done: with a pass each half of its length of dispatches at least, a
+// dispatch costs two looks at most, and the sessions done but not yet
+// released are never more than that half or minEndingPass.
+const minEndingPass = 64
+
+// releaseEnded releases the sessions of d.ending whose requests have all
+// completed: a session there has dispatched every request the recording
+// has for it, so nothing can come for it again. Their goroutines are
+// done with it once active is 0 (see chain): its outcome is final.
+func (d *dispatcher) releaseEnded() {
+	d.sinceEnd = 0
+	kept := d.ending[:0]
+	for _, ss := range d.ending {
+		switch {
+		case ss.ended: // evicted as idle meanwhile
+		case ss.active.Load() == 0:
+			d.release(ss)
+		default:
+			kept = append(kept, ss)
+		}
+	}
+	clear(d.ending[len(kept):])
+	d.ending = kept
+}
+
+// release counts a session's outcome and drops its state.
+func (d *dispatcher) release(ss *sessState) {
+	d.r.finish(ss)
+	delete(d.sessions, ss.key)
+	ss.ended = true
 }
 
 // unimplied appends to out the requests of outstanding that issued a
@@ -334,7 +394,14 @@ func (d *dispatcher) session(it *item) *sessState {
 		d.runs = append(d.runs, run)
 	}
 	run := d.runs[it.clone]
-	ss := &sessState{key: it.key, clone: it.clone, run: run}
+	// The key is a clone: the exchange's may share the block the
+	// recording was decoded from, which a session held for its idle
+	// limit kept alive (a fifth of the heap of a replay of one-request
+	// sessions).
+	ss := &sessState{key: strings.Clone(it.key), clone: it.clone, run: run}
+	if n, ok := d.r.o.sessLengths.Requests(it.base); ok {
+		ss.expect = n
+	}
 	correlate.InitSessionTable(&ss.tab, run)
 	ss.table, ss.outstanding = &ss.tab, ss.out1[:0]
 	if o := &d.r.o; len(o.credentials) > 0 {
@@ -347,12 +414,13 @@ func (d *dispatcher) session(it *item) *sessState {
 				d.bases = make(map[string]int)
 			}
 			idx = len(d.bases)
-			d.bases[it.base] = idx
+			d.bases[strings.Clone(it.base)] = idx
 		}
 		c := o.credentials[(idx*o.scale+it.clone)%len(o.credentials)]
 		ss.cred = &c
 	}
-	d.sessions[it.key] = ss
+	d.sessions[ss.key] = ss
+	d.peakHeld = max(d.peakHeld, len(d.sessions))
 	d.setLimits()
 	return ss
 }
@@ -449,6 +517,7 @@ func (r *Replayer) evict(sessions map[string]*sessState, now time.Duration) (old
 		if now-ss.lastOffset > r.o.idle && ss.active.Load() == 0 {
 			r.finish(ss)
 			delete(sessions, k)
+			ss.ended = true
 			continue
 		}
 		oldest = min(oldest, ss.lastOffset)
