@@ -266,7 +266,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	}
 	// One pass before anything is sent: the original-host refusal and
 	// the span, for the planned length and the stages.
-	survey, err := surveyRecording(ctx, paths)
+	survey, err := surveyRecording(ctx, paths, replay.CountSessionLengths(session.SessionKeys(o.sessionKeys)))
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func replayRun(ctx context.Context, o *replayOptions, paths []string, stdout, st
 	if md := rd.Metadata(); len(md) > 0 && md[0].Start != 0 {
 		opts = append(opts, replay.WithOrigin(md[0].Start))
 	}
-	opts = append(opts, replay.WithPlan(survey.Plan), replay.WithRecordedConns(survey.Conns))
+	opts = append(opts, replay.WithPlan(survey.Plan), replay.WithRecordedConns(survey.Conns), replay.WithSessionLengths(survey.Sessions))
 	opts = append(opts, replay.WithLabels(map[string]string{"recording": strings.Join(rd.Paths(), ","), "tool": Version()}))
 	id, err := replay.IdentifyRecording(rd.Paths()...)
 	if err != nil {
@@ -436,13 +436,13 @@ func runInterruptible(ctx context.Context, r *replay.Replayer, src session.Sourc
 	return r.Run(runCtx, src)
 }
 
-func surveyRecording(ctx context.Context, paths []string) (*replay.Survey, error) {
+func surveyRecording(ctx context.Context, paths []string, opts ...replay.SurveyOption) (*replay.Survey, error) {
 	rd, err := openInput(ctx, paths, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	return replay.SurveyRecording(ctx, rd)
+	return replay.SurveyRecording(ctx, rd, opts...)
 }
 
 // pacer is the speed in force: the speed ramp, else --speed.
