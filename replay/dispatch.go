@@ -494,12 +494,26 @@ func (c routeCache) get(method, target string) string {
 	return rt
 }
 
+// maxPending is the cap on requests dispatched and not yet done. At
+// --speed max it is a few times the in-flight cap (WithMaxPending
+// overrides it): enough for every slot to have its next request ready,
+// and for a sequential session's next requests to wait chained to the
+// one before. Every request held there beyond the slots is a goroutine
+// parked on a slot, with its stack, its exchange and its session: at 16
+// times a cap of 128, 2 000 goroutines, 9 MiB of stacks and a third of
+// the live heap, under the memory limit a collection every 3 MB
+// allocated and a fifth of the CPU (replaying one-request HTTP/2
+// sessions); at 4 times, 5%.
 func (r *Replayer) maxPending() int {
 	if isMax(r.o.pacer) && !r.o.pendingSet {
-		return min(r.o.maxPending, 16*r.o.maxInFlight)
+		return min(r.o.maxPending, maxPendingPerSlot*r.o.maxInFlight)
 	}
 	return r.o.maxPending
 }
+
+// maxPendingPerSlot is maxPending's multiple of the in-flight cap at
+// --speed max.
+const maxPendingPerSlot = 4
 
 // evictIdle is evict when a session may be idle past the limit at now.
 func (d *dispatcher) evictIdle(now time.Duration) {

@@ -205,7 +205,7 @@ func WithMaxInFlight(n int) Option {
 }
 
 // WithMaxPending caps the requests that are due but wait for their
-// session's order or an in-flight slot (default 10000, and 16 times the
+// session's order or an in-flight slot (default 10000, and 4 times the
 // in-flight cap with Max, which needs no more than that to keep every
 // slot busy). When it is reached, scheduling pauses and the delay shows
 // as lag.

@@ -192,10 +192,10 @@ func TestSessionLengthsRelease(t *testing.T) {
 			}
 			// The cut sessions alone are held to the end (their /cut is
 			// never sent); during the run, those in flight or waiting
-			// (256 at most, see maxPending) and those done but not yet
+			// (64 at most, see maxPending) and those done but not yet
 			// looked at (see releaseEnded): a few hundred, not thousands.
-			if relEnd != tc.scale*20 || relPeak > 600 {
-				t.Errorf("with lengths: %d sessions held at the end (want %d), %d at most (want ≤ 600; %d without lengths)",
+			if relEnd != tc.scale*20 || relPeak > 400 {
+				t.Errorf("with lengths: %d sessions held at the end (want %d), %d at most (want ≤ 400; %d without lengths)",
 					relEnd, tc.scale*20, relPeak, heldPeak)
 			}
 			t.Logf("sessions held: without lengths peak %d end %d; with lengths peak %d end %d", heldPeak, heldEnd, relPeak, relEnd)
