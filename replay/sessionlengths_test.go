@@ -239,6 +239,21 @@ func TestSessionLengthsCollide(t *testing.T) {
 	if _, ok := c.Requests("big"); ok {
 		t.Error("an overflowed count is known")
 	}
+	b = newCountBuilder(false)
+	for i := range 10000 {
+		for range i%3 + 1 {
+			b.add(&session.Exchange{Session: "s" + strconv.Itoa(i)})
+		}
+	}
+	c = b.done()
+	for i := range 10000 {
+		if n, ok := c.Requests("s" + strconv.Itoa(i)); !ok || n != uint32(i%3+1) {
+			t.Fatalf("s%d: %d %v, want %d", i, n, ok, i%3+1)
+		}
+		if _, ok := c.Requests("t" + strconv.Itoa(i)); ok {
+			t.Fatalf("t%d has a count, never seen", i)
+		}
+	}
 	var nilCounts *SessionLengths
 	if _, ok := nilCounts.Requests("a"); ok || nilCounts.Len() != 0 {
 		t.Error("nil counts know a session")

@@ -219,6 +219,12 @@ type SessionLengths struct {
 	seed   maphash.Seed
 	hashes []uint64 // sorted
 	counts []uint32 // counts[i] is hashes[i]'s; math.MaxUint32 when it overflowed
+	// first[b] is the first of hashes whose top bits are b, and
+	// first[b+1] the end of them: a look-up searches a few hashes, not
+	// all. A binary search over 200,000 of them missed the cache at
+	// most of its 18 steps: 3% of a replay's CPU.
+	first []uint32
+	shift uint // 64 less the bits of b
 }
 
 // maxCountedSessions bounds SessionLengths (6 MiB) and the map that
@@ -231,11 +237,14 @@ func (c *SessionLengths) Requests(key string) (n uint32, ok bool) {
 	if c == nil {
 		return 0, false
 	}
-	i, found := slices.BinarySearch(c.hashes, maphash.String(c.seed, key))
-	if !found || c.counts[i] == math.MaxUint32 {
+	h := maphash.String(c.seed, key)
+	b := h >> c.shift
+	lo, hi := c.first[b], c.first[b+1]
+	i, found := slices.BinarySearch(c.hashes[lo:hi], h)
+	if !found || c.counts[int(lo)+i] == math.MaxUint32 {
 		return 0, false
 	}
-	return c.counts[i], true
+	return c.counts[int(lo)+i], true
 }
 
 // Len is the number of sessions counted (keys that hash alike once).
@@ -298,5 +307,19 @@ func (b *countBuilder) done() *SessionLengths {
 		c.counts[i] = b.n[k]
 	}
 	b.n = nil
+	// About four hashes to a bucket.
+	bits := uint(1)
+	for len(c.hashes)>>(bits+2) > 0 && bits < 20 {
+		bits++
+	}
+	c.shift = 64 - bits
+	c.first = make([]uint32, 1<<bits+1)
+	i := 0
+	for bk := range c.first {
+		for i < len(c.hashes) && c.hashes[i]>>c.shift < uint64(bk) {
+			i++
+		}
+		c.first[bk] = uint32(i)
+	}
 	return c
 }
