@@ -54,13 +54,20 @@ func lengthsRecording(t *testing.T, ones int) string {
 		at := float64(s * ones / 10)
 		exs = append(exs, rec(fmt.Sprintf("bad-%d", s), "GET", "/fail", at, at+0.5, onSession(next())))
 	}
-	path := filepath.Join(t.TempDir(), "lengths.rpz")
+	return writeRecording(t, "test:lengths", exs)
+}
+
+// writeRecording writes exs to a recording file of the test's and
+// returns its path.
+func writeRecording(t *testing.T, source string, exs []*session.Exchange) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rec.rpz")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := session.NewWriter(f, session.Metadata{Source: "test:lengths"})
+	w, err := session.NewWriter(f, session.Metadata{Source: source})
 	if err != nil {
 		t.Fatal(err)
 	}

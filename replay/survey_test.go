@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -38,24 +36,7 @@ func surveyFlow(n int) []*session.Exchange {
 // fresh, plan included, and a failing source's error comes through.
 func TestSurveyReadMatchesNext(t *testing.T) {
 	exs := surveyFlow(60) // 600 exchanges
-	path := filepath.Join(t.TempDir(), "flow.rpz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := session.NewWriter(f, session.Metadata{Source: "test:flow"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ex := range exs {
-		if err := w.WriteExchange(ex); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeRecording(t, "test:flow", exs)
 	m, err := session.Open(path)
 	if err != nil {
 		t.Fatal(err)
