@@ -227,8 +227,8 @@ type SessionLengths struct {
 	shift uint // 64 less the bits of b
 }
 
-// maxCountedSessions bounds SessionLengths (6 MiB) and the map that
-// builds it (about 17 MiB, during the survey alone).
+// maxCountedSessions bounds SessionLengths (6.5 MiB with its index) and
+// the map that builds it (about 17 MiB, during the survey alone).
 const maxCountedSessions = 1 << 19
 
 // Requests returns the number of requests the session keyed key (the
