@@ -228,7 +228,7 @@ type SessionLengths struct {
 }
 
 // maxCountedSessions bounds SessionLengths (6.5 MiB with its index) and
-// the map that builds it (about 17 MiB, during the survey alone).
+// the map that builds it (18 MiB at the cap, during the survey alone).
 const maxCountedSessions = 1 << 19
 
 // Requests returns the number of requests the session keyed key (the
