@@ -3,8 +3,6 @@ package replay
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -84,25 +82,7 @@ func lower(h session.Headers) session.Headers {
 // survey reads it as a replay does (decoded into reused exchanges).
 func openWritten(t *testing.T, exs []*session.Exchange) session.Source {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "rec.rpz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := session.NewWriter(f, session.Metadata{Source: "test:plan"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ex := range exs {
-		if err := w.WriteExchange(ex); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	m, err := session.Open(path)
+	m, err := session.Open(writeRecording(t, "test:plan", exs))
 	if err != nil {
 		t.Fatal(err)
 	}
