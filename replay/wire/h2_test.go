@@ -423,3 +423,87 @@ func TestH2SlotWaiters(t *testing.T) {
 		t.Errorf("peak concurrency %d (server allows 1), waits %d, opened %d", peak.Load(), st.ConcurrencyWaits, st.Opened)
 	}
 }
+
+// TestH2DrainCloses: a connection the server's GOAWAY retired while a
+// stream was still on it is closed once that stream ends, although the
+// server keeps it open.
+func TestH2DrainCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	away, answer, closed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			if nc, err := ln.Accept(); err == nil {
+				serveGoAway(nc, false)
+			}
+		}()
+		defer close(closed)
+		defer nc.Close()
+		if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		var mu sync.Mutex
+		fr := http2.NewFramer(nc, nc)
+		fr.WriteSettings()
+		status := func(id uint32) {
+			var hb bytes.Buffer
+			hpack.NewEncoder(&hb).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			mu.Lock()
+			defer mu.Unlock()
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+		}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return // the client closed the connection
+			}
+			h, ok := f.(*http2.HeadersFrame)
+			switch {
+			case !ok:
+			case h.StreamID == 1:
+				mu.Lock()
+				fr.WriteGoAway(1<<31-1, http2.ErrCodeNo, nil)
+				mu.Unlock()
+				close(away)
+				go func() { <-answer; status(1) }()
+			default:
+				status(h.StreamID)
+			}
+		}
+	}()
+	c := h2Client(ln.Addr().String())
+	defer c.CloseAll()
+	l := c.NewLine()
+	req := &wire.H2Request{Request: &wire.Request{Method: "GET", Target: "/", Host: "h"}}
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := l.Do(context.Background(), req)
+		first <- err
+	}()
+	<-away
+	// The line moves to a new connection once it has read the GOAWAY.
+	for i := 0; i < 1000 && c.Stats().Opened < 2; i++ {
+		if _, _, err := l.Do(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Stats().Opened != 2 {
+		t.Fatalf("opened %d connections, want 2", c.Stats().Opened)
+	}
+	close(answer)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the retired connection is still open after its last stream ended")
+	}
+}

@@ -558,7 +558,7 @@ func (c *H2Conn) drain() {
 	go func() {
 		c.mu.Lock()
 		for c.err == nil && c.active > 0 {
-			c.cond.Wait()
+			c.waitCond() // counted: release wakes cond's waiters only when there are some
 		}
 		c.mu.Unlock()
 		c.close(ErrClosed, c.goAway != nil)
