@@ -473,10 +473,9 @@ func (c *H2Conn) cancel(st *h2Stream, err error) {
 // server's GOAWAY or the connection's end, the next stream opens a new
 // one. Its methods may be called from many goroutines.
 type H2Line struct {
-	w   *H2Client
-	mu  sync.Mutex
-	c   *H2Conn
-	cur atomic.Pointer[H2Conn] // c, for the streams that find it usable without mu
+	w  *H2Client
+	mu sync.Mutex             // held to replace c
+	c  atomic.Pointer[H2Conn] // read without mu by the streams that find it usable
 }
 
 // NewLine returns a line of w, with no connection open yet.
@@ -489,23 +488,23 @@ func (l *H2Line) Open(ctx context.Context) error {
 }
 
 func (l *H2Line) conn(ctx context.Context) (*H2Conn, error) {
-	if c := l.cur.Load(); c != nil && c.usable() {
+	if c := l.c.Load(); c != nil && c.usable() {
 		return c, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.c != nil && l.c.usable() {
-		return l.c, nil
+	old := l.c.Load()
+	if old != nil && old.usable() {
+		return old, nil
 	}
 	c, err := l.w.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if old := l.c; old != nil {
+	if old != nil {
 		old.drain()
 	}
-	l.c = c
-	l.cur.Store(c)
+	l.c.Store(c)
 	return c, nil
 }
 
@@ -543,9 +542,7 @@ func unsent(err error) bool {
 // Close closes the line's connection, if it has one.
 func (l *H2Line) Close() {
 	l.mu.Lock()
-	c := l.c
-	l.c = nil
-	l.cur.Store(nil)
+	c := l.c.Swap(nil)
 	l.mu.Unlock()
 	if c != nil {
 		c.close(ErrClosed, false)
