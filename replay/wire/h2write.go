@@ -148,8 +148,7 @@ func (c *H2Conn) open(st *h2Stream) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil || c.goAway != nil {
-		c.active--
-		c.wakeAll()
+		c.release() // the waiters for a slot were woken when err or goAway was set
 		if c.err != nil {
 			return fmt.Errorf("%w: %w", errNotSent, c.err)
 		}
