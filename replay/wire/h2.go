@@ -199,10 +199,8 @@ type H2Conn struct {
 	hsize   int       // its fields' size as SETTINGS_MAX_HEADER_LIST_SIZE counts
 
 	mu        sync.Mutex
-	cond      *sync.Cond // broadcast on window, settings and closing changes, and streams' ends while waited on
-	cwaiting  int        // goroutines waiting on cond
+	cond      *sync.Cond // broadcast on window, settings and closing changes, and streams' ends
 	slots     *sync.Cond // signalled when a slot frees (see reserve)
-	slotWait  int        // streams waiting on slots
 	streams   map[uint32]*h2Stream
 	active    int    // streams opened (or reserved) and not yet done
 	maxStream uint32 // the server's SETTINGS_MAX_CONCURRENT_STREAMS
@@ -617,12 +615,8 @@ func (c *H2Conn) finishLocked(st *h2Stream, err error) {
 // cond (a window, the connection's drain) are woken as before.
 func (c *H2Conn) release() {
 	c.active--
-	if c.slotWait > 0 {
-		c.slots.Signal()
-	}
-	if c.cwaiting > 0 {
-		c.cond.Broadcast()
-	}
+	c.slots.Signal() // with no waiter, Signal and Broadcast return at once
+	c.cond.Broadcast()
 }
 
 // wakeAll wakes every goroutine waiting on the connection, for a slot, a
@@ -630,13 +624,6 @@ func (c *H2Conn) release() {
 func (c *H2Conn) wakeAll() {
 	c.cond.Broadcast()
 	c.slots.Broadcast()
-}
-
-// waitCond waits on cond; c.mu is held.
-func (c *H2Conn) waitCond() {
-	c.cwaiting++
-	c.cond.Wait()
-	c.cwaiting--
 }
 
 // close ends the connection and every stream on it with err.

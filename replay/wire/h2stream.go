@@ -192,7 +192,7 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			if c.slotWait > 0 && uint32(c.active) < c.maxStream {
+			if uint32(c.active) < c.maxStream {
 				c.slots.Signal() // the wake this stream may have had, to another
 			}
 			return err
@@ -201,9 +201,7 @@ func (c *H2Conn) reserve(ctx context.Context) error {
 			waited = true
 			c.w.waits.add()
 		}
-		c.slotWait++
 		c.slots.Wait()
-		c.slotWait--
 	}
 }
 
@@ -446,7 +444,7 @@ func (c *H2Conn) window(ctx context.Context, st *h2Stream, want int) (int, error
 			st.sendWin -= n
 			return int(n), nil
 		}
-		c.waitCond()
+		c.cond.Wait()
 	}
 }
 
@@ -555,7 +553,7 @@ func (c *H2Conn) drain() {
 	go func() {
 		c.mu.Lock()
 		for c.err == nil && c.active > 0 {
-			c.waitCond() // counted: release wakes cond's waiters only when there are some
+			c.cond.Wait()
 		}
 		c.mu.Unlock()
 		c.close(ErrClosed, c.goAway != nil)
