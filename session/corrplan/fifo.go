@@ -16,6 +16,8 @@ type fifoValues struct {
 	head  int
 	n     int
 	ver   uint64 // changed by every change of what the table holds
+	// evictions counts the values let go of (see issueBody)
+	evictions uint64
 }
 
 type fifoSlot struct {
@@ -100,6 +102,7 @@ func (f *fifoValues) evict() {
 	f.slots[i] = fifoSlot{}
 	f.n--
 	f.ver++
+	f.evictions++
 }
 
 func (f *fifoValues) grow() {

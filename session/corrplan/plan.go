@@ -367,18 +367,31 @@ func (ib *issuedBody) holds(bv *bodyValues, tab *fifoValues) bool {
 	return bv != nil && ib.bv == bv && ib.bvVer == bv.ver && ib.tabVer == tab.ver
 }
 
+// issuedAfter is the issuedBody of bv issued to tab, which had let go of
+// evicted values before: none when tab let go of any since, as one may
+// be of bv's, which issuing again would then put back.
+func issuedAfter(bv *bodyValues, tab *fifoValues, evicted uint64) issuedBody {
+	if bv == nil || tab.evictions != evicted {
+		return issuedBody{}
+	}
+	return issuedBody{bv, bv.ver, tab.ver}
+}
+
 // issueBody issues the values of a body (bv when cached, else nil).
 func (b *Builder) issueBody(sv *sessionValues, list []issued, bv *bodyValues) {
 	toSession, toRecent := !sv.body.holds(bv, &sv.vals), !b.recentBody.holds(bv, &b.recent)
 	if !toSession && !toRecent {
 		return
 	}
+	sEv, rEv := sv.vals.evictions, b.recent.evictions
 	for _, is := range list {
 		b.issueTo(sv, is.key, is.o, toSession, toRecent)
 	}
-	if bv != nil {
-		sv.body = issuedBody{bv, bv.ver, sv.vals.ver}
-		b.recentBody = issuedBody{bv, bv.ver, b.recent.ver}
+	if toSession {
+		sv.body = issuedAfter(bv, &sv.vals, sEv)
+	}
+	if toRecent {
+		b.recentBody = issuedAfter(bv, &b.recent, rEv)
 	}
 }
 
