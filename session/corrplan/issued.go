@@ -18,7 +18,7 @@ type issued struct {
 type bodyValues struct {
 	ro   *routeOrigins
 	list []issued
-	ver  uint64 // changed with list's origins
+	ver  uint64 // new (from the Builder's bodyVers) with each list's origins
 }
 
 // headerField is one response header's field, as headerField reads it.
@@ -95,7 +95,8 @@ func (b *Builder) bodyIssued(ro *routeOrigins, resp *session.Response) ([]issued
 					bv.list[i].o = originOf(b, ro, is.o.field)
 				}
 				bv.ro = ro
-				bv.ver++
+				b.bodyVers++
+				bv.ver = b.bodyVers
 			}
 			return bv.list, bv
 		}
@@ -108,7 +109,8 @@ func (b *Builder) bodyIssued(ro *routeOrigins, resp *session.Response) ([]issued
 		clear(b.bodies)
 		b.bodyVals = 0
 	}
-	bv := &bodyValues{ro: ro, list: slices.Clone(list)}
+	b.bodyVers++
+	bv := &bodyValues{ro: ro, list: slices.Clone(list), ver: b.bodyVers}
 	b.bodies[key] = bv
 	b.bodyVals += len(list)
 	return bv.list, bv

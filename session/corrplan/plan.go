@@ -106,6 +106,7 @@ type Builder struct {
 	now            int64
 	bodies         map[uint64]*bodyValues // see bodyIssued
 	bodyVals       int                    // values held in bodies
+	bodyVers       uint64                 // the last bodyValues.ver given
 	seed           maphash.Seed
 	scan           leafScanner // reused: its path and key buffers
 	isink          issueSink
@@ -353,18 +354,17 @@ func (b *Builder) issueTo(sv *sessionValues, v vkey, o *origin, toSession, toRec
 }
 
 // issuedBody notes the last cached body whose values were issued to a
-// table, and the table's and the body's versions just after: while all
-// three are unchanged, issuing the body again would change nothing (its
-// values are there at the origins it would set), and is skipped. A
-// session fetching one large file over and over is then read as cheaply
-// as the file is parsed once (see bodyIssued).
-type issuedBody struct {
-	bv            *bodyValues
-	bvVer, tabVer uint64
-}
+// table, by the body's version and the table's just after: while both
+// are unchanged, issuing the body again would change nothing (its values
+// are there at the origins it would set), and is skipped. A session
+// fetching one large file over and over is then read as cheaply as the
+// file is parsed once (see bodyIssued). The body's version names it
+// (no two bodies share one), so that a session does not keep a body the
+// cache has let go of.
+type issuedBody struct{ bodyVer, tabVer uint64 }
 
 func (ib *issuedBody) holds(bv *bodyValues, tab *fifoValues) bool {
-	return bv != nil && ib.bv == bv && ib.bvVer == bv.ver && ib.tabVer == tab.ver
+	return bv != nil && ib.bodyVer == bv.ver && ib.tabVer == tab.ver
 }
 
 // issuedAfter is the issuedBody of bv issued to tab, which had let go of
@@ -374,7 +374,7 @@ func issuedAfter(bv *bodyValues, tab *fifoValues, evicted uint64) issuedBody {
 	if bv == nil || tab.evictions != evicted {
 		return issuedBody{}
 	}
-	return issuedBody{bv, bv.ver, tab.ver}
+	return issuedBody{bv.ver, tab.ver}
 }
 
 // issueBody issues the values of a body (bv when cached, else nil).
