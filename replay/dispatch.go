@@ -297,7 +297,7 @@ func (d *dispatcher) releaseEnded() {
 		switch {
 		case ss.ended: // evicted as idle meanwhile
 		case ss.active.Load() == 0:
-			d.release(ss)
+			d.r.release(d.sessions, ss)
 		default:
 			kept = append(kept, ss)
 		}
@@ -306,10 +306,11 @@ func (d *dispatcher) releaseEnded() {
 	d.ending = kept
 }
 
-// release counts a session's outcome and drops its state.
-func (d *dispatcher) release(ss *sessState) {
-	d.r.finish(ss)
-	delete(d.sessions, ss.key)
+// release counts a session's outcome and drops its state from sessions,
+// whether it ended (releaseEnded) or went idle (evict).
+func (r *Replayer) release(sessions map[string]*sessState, ss *sessState) {
+	r.finish(ss)
+	delete(sessions, ss.key)
 	ss.ended = true
 }
 
@@ -527,11 +528,9 @@ func (d *dispatcher) evictIdle(now time.Duration) {
 // session made later takes an offset of now or later.
 func (r *Replayer) evict(sessions map[string]*sessState, now time.Duration) (oldest time.Duration) {
 	oldest = now
-	for k, ss := range sessions {
+	for _, ss := range sessions {
 		if now-ss.lastOffset > r.o.idle && ss.active.Load() == 0 {
-			r.finish(ss)
-			delete(sessions, k)
-			ss.ended = true
+			r.release(sessions, ss)
 			continue
 		}
 		oldest = min(oldest, ss.lastOffset)
