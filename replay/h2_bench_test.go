@@ -89,14 +89,7 @@ func BenchmarkH2VersusH2load(b *testing.B) {
 	if keep := os.Getenv("REPRISE_H2BENCH_DIR"); keep != "" {
 		dir = keep // the recording and the binary stay, to profile by hand
 	}
-	testkit.StartNginx(b, dir, addr, `server {
-		listen `+addr+` http2;
-		keepalive_requests 1000000;
-		http2_max_concurrent_streams 16;
-		access_log off;
-		default_type application/json;
-		location / { return 200 '{"ok":true,"id":"$request_id"}'; }
-	}`, "$status")
+	testkit.StartNginx(b, dir, addr, testkit.H2cJSONServer(addr), "$status")
 	rec := h2cBenchRecording(b, dir, conns, n/conns)
 	bin := buildReprise(b, dir)
 	for i := 0; i < b.N; i++ {

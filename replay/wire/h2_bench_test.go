@@ -27,14 +27,7 @@ import (
 func BenchmarkH2Nginx(b *testing.B) {
 	const conns, streams = 8, 16
 	addr := testkit.FreeAddr(b)
-	testkit.StartNginx(b, b.TempDir(), addr, `server {
-		listen `+addr+` http2;
-		keepalive_requests 100000000;
-		http2_max_concurrent_streams 16;
-		access_log off;
-		default_type application/json;
-		location / { return 200 '{"ok":true,"id":"$request_id"}'; }
-	}`, "$status")
+	testkit.StartNginx(b, b.TempDir(), addr, testkit.H2cJSONServer(addr), "$status")
 	for _, mode := range []string{"spread", "mixed"} {
 		b.Run(mode, func(b *testing.B) {
 			c := wire.NewH2(wire.Config{Addr: addr, ConnectTimeout: time.Second, Timeout: 10 * time.Second, BodyLimit: 1 << 20})
