@@ -154,7 +154,7 @@ type surveyBatchBuf struct {
 // batch; then it closes full.
 func surveyDecode(ctx context.Context, src session.Source, full chan<- *surveyBatchBuf, free <-chan *surveyBatchBuf) {
 	defer close(full)
-	reader, reuse := src.(interface{ Read(*session.Exchange) error })
+	readInto, reuse := session.ReadInto(src)
 	for {
 		var bt *surveyBatchBuf
 		select {
@@ -168,7 +168,7 @@ func surveyDecode(ctx context.Context, src session.Source, full chan<- *surveyBa
 				if bt.exs[bt.n] == nil {
 					bt.exs[bt.n] = new(session.Exchange)
 				}
-				bt.err = reader.Read(bt.exs[bt.n])
+				bt.err = readInto(bt.exs[bt.n])
 			} else {
 				bt.exs[bt.n], bt.err = src.Next()
 			}

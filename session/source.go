@@ -70,9 +70,11 @@ func (c clearing) Next() (*Exchange, error) {
 // ReadInto returns a function that decodes src's next exchange into an
 // Exchange the caller allocated, as Next would hand it out (io.EOF at the
 // end), when src can: a Reader, a MultiReader, or WithoutSessions over
-// one. ex must be zero. A consumer that keeps each exchange beside a
-// record of its own (the replay's look-ahead items) then allocates the
-// two at once. ok is false for any other source, which Next serves.
+// one. ex is zero, or one read into before, whose slices the decoding
+// reuses (the survey's batches). A consumer that keeps each exchange
+// beside a record of its own (the replay's look-ahead items) then
+// allocates the two at once. ok is false for any other source, which
+// Next serves.
 func ReadInto(src Source) (read func(ex *Exchange) error, ok bool) {
 	switch s := src.(type) {
 	case *Reader:
