@@ -75,6 +75,17 @@ import (
 // location. The issue's targets: median ratio ≥ 0.85 on each, peak RSS
 // ≤ 64 MiB.
 //
+// Each round also runs the floor client (testdata/floorclient) on the
+// same recording, twice: a Go client that sends the recorded requests
+// in each connection's order and reads the responses with the replay's
+// parser, and does nothing else. Its conns mode (a goroutine per
+// connection on net.Conn, as the replay's engine and net/http are
+// built) is the most a Go client of that shape reaches on this machine
+// beside this nginx; its epoll mode (a loop per CPU on raw epoll, wrk's
+// shape) is the most an event-loop engine would. Their ratios to wrk are
+// logged each round and reported as floor_conns_ratio and
+// floor_epoll_ratio.
+//
 //	go test ./replay -run '^$' -bench Nginx -benchtime 1x
 //
 // REPRISE_NGINX_ROUNDS (default 5) and REPRISE_NGINX_SECS (default 3, the
@@ -95,25 +106,39 @@ func BenchmarkNginx(b *testing.B) {
 		dir = keep // the recordings, the binary and nginx's configuration stay, to profile by hand
 	}
 	bin := buildReprise(b, dir)
+	floor := buildFloorClient(b, dir)
 	ng := startBenchNginx(b, nginxBin, dir)
 	for _, loc := range nginxLocations {
 		b.Run(loc.name, func(b *testing.B) {
 			rec := recordThroughProxy(b, ng, dir, loc, secs)
 			for i := 0; i < b.N; i++ {
-				var ratios []float64
+				var ratios, connsRatios, epollRatios []float64
 				for round := 1; round <= rounds; round++ {
 					w := runWrk(b, ng, dir, loc, secs)
 					r := runReplay(b, ng, bin, rec)
+					fc := runFloor(b, ng, floor, rec, "conns")
+					fe := runFloor(b, ng, floor, rec, "epoll")
 					ratio := r.rps / w.rps
 					ratios = append(ratios, ratio)
+					connsRatios = append(connsRatios, fc.rps/w.rps)
+					epollRatios = append(epollRatios, fe.rps/w.rps)
 					b.Logf("%s round %d: wrk %.0f req/s, replay %d responses in %.0fms = %.0f req/s, ratio %.2f; CPU µs/req: wrk %.1f + nginx %.1f, replay %.1f + nginx %.1f; peak RSS: wrk %.1f MiB, replay %.1f MiB; %s",
 						loc.name, round, w.rps, r.responses, r.ms, r.rps, ratio, w.cpuPerReq, w.nginxPerReq, r.cpuPerReq, r.nginxPerReq, w.rssMiB, r.rssMiB, r.note)
+					b.Logf("%s round %d: floor clients (no replay work): conns %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f; epoll %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f",
+						loc.name, round, fc.rps, fc.rps/w.rps, fc.cpuPerReq, fc.nginxPerReq, fe.rps, fe.rps/w.rps, fe.cpuPerReq, fe.nginxPerReq)
 				}
-				slices.Sort(ratios)
-				b.ReportMetric(ratios[len(ratios)/2], "median_ratio")
+				b.ReportMetric(median(ratios), "median_ratio")
+				b.ReportMetric(median(connsRatios), "floor_conns_ratio")
+				b.ReportMetric(median(epollRatios), "floor_epoll_ratio")
 			}
 		})
 	}
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // nginxLocation is one of the benchmark's three workloads.
@@ -293,9 +318,14 @@ func (ng *nginxProc) cpu() time.Duration {
 // buildReprise builds the command once, so that the replay runs as a
 // child process whose CPU time and RSS getrusage tells apart.
 func buildReprise(b *testing.B, dir string) string {
+	return goBuild(b, dir, "reprise", "github.com/reprise-tool/reprise/cmd/reprise")
+}
+
+// goBuild builds pkg into dir/name.
+func goBuild(b *testing.B, dir, name, pkg string) string {
 	b.Helper()
-	bin := filepath.Join(dir, "reprise")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/reprise-tool/reprise/cmd/reprise").CombinedOutput()
+	bin := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -446,6 +476,38 @@ func runWrk(b *testing.B, ng *nginxProc, dir string, loc nginxLocation, secs int
 	n := rps * float64(secs)
 	cpu := usage(cmd.ProcessState)
 	return clientRun{rps: rps, cpuPerReq: us(cpu) / n, nginxPerReq: us(nginxCPU) / n, rssMiB: rss}
+}
+
+// buildFloorClient builds the floor client (see BenchmarkNginx).
+func buildFloorClient(b *testing.B, dir string) string {
+	return goBuild(b, dir, "floorclient", "github.com/reprise-tool/reprise/replay/testdata/floorclient")
+}
+
+// runFloor runs the floor client in mode on rec, measured as runReplay
+// measures the replay.
+func runFloor(b *testing.B, ng *nginxProc, bin, rec, mode string) clientRun {
+	b.Helper()
+	n0 := ng.cpu()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-target", strings.TrimPrefix(ng.url, "http://"), "-mode", mode, rec)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	rss, err := runChild(cmd)
+	if err != nil {
+		b.Fatalf("floor client (%s): %v\n%s", mode, err, stderr.String())
+	}
+	nginxCPU := ng.cpu() - n0
+	var out struct {
+		Responses  uint64  `json:"responses"`
+		DurationMS float64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		b.Fatalf("floor client's output: %v\n%s", err, stdout.String())
+	}
+	n := float64(out.Responses)
+	return clientRun{rps: n / (out.DurationMS / 1000), ms: out.DurationMS, responses: out.Responses,
+		cpuPerReq: us(usage(cmd.ProcessState)) / n, nginxPerReq: us(nginxCPU) / n, rssMiB: rss}
 }
 
 func runReplay(b *testing.B, ng *nginxProc, bin, rec string) clientRun {

@@ -1,0 +1,220 @@
+// Command floorclient is the benchmark's reference for what a Go client
+// costs before it does any of a replay's work: it reads a recording's
+// HTTP/1 requests into memory, grouped by their recorded connection, and
+// then, timed, sends each connection's requests in order on a
+// connection of its own, each after the response to the one before,
+// reading every response's head with the replay's own parser
+// (session/http1) and skipping its body. It schedules nothing, rewrites
+// nothing, learns nothing and measures nothing but the run's length.
+//
+// It lives under testdata so that no build of the module includes it;
+// BenchmarkNginx builds it (go build ./replay/testdata/floorclient) and
+// runs it as a child process beside wrk and the replay, so that the
+// three clients' rates, CPU time and peak RSS are measured alike.
+//
+// Two modes:
+//
+//   - conns: a goroutine per connection on net.Conn, the way every Go
+//     HTTP client (net/http's, the replay's) uses the network: a read
+//     that would block parks the goroutine on the runtime's poller.
+//   - epoll (Linux): one loop per CPU (GOMAXPROCS) over its share of the
+//     connections, on non-blocking sockets and epoll_wait, the shape of
+//     wrk's own loop: no goroutine parks, no read that returns EAGAIN.
+//
+// It prints one JSON line: {"responses":N,"duration_ms":D}.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/reprise-tool/reprise/session"
+	"github.com/reprise-tool/reprise/session/http1"
+)
+
+func main() {
+	target := flag.String("target", "", "host:port to send to")
+	mode := flag.String("mode", "conns", "conns (a goroutine per connection) or epoll (a loop per CPU, Linux)")
+	flag.Parse()
+	if flag.NArg() != 1 || *target == "" {
+		fmt.Fprintln(os.Stderr, "usage: floorclient -target HOST:PORT [-mode conns|epoll] RECORDING")
+		os.Exit(2)
+	}
+	conns, err := load(flag.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floorclient:", err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	var n int
+	switch *mode {
+	case "conns":
+		n, err = runConns(*target, conns)
+	case "epoll":
+		n, err = runEpoll(*target, conns)
+	default:
+		err = fmt.Errorf("unknown mode %q", *mode)
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floorclient:", err)
+		os.Exit(1)
+	}
+	out, _ := json.Marshal(map[string]any{"responses": n, "duration_ms": float64(elapsed) / float64(time.Millisecond)})
+	fmt.Println(string(out))
+}
+
+// conn is one recorded connection's requests, as bytes ready to write,
+// with the method each response answers.
+type conn struct {
+	reqs    [][]byte
+	methods []string
+}
+
+// load reads the recording's HTTP/1 requests, by connection in order.
+func load(path string) ([]*conn, error) {
+	rd, err := session.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	type indexed struct {
+		index  int
+		req    []byte
+		method string
+	}
+	byConn := map[uint64][]indexed{}
+	var order []uint64
+	for {
+		x, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if x.Conn.Protocol != session.ProtoHTTP1 {
+			continue
+		}
+		if _, ok := byConn[x.Conn.ID]; !ok {
+			order = append(order, x.Conn.ID)
+		}
+		byConn[x.Conn.ID] = append(byConn[x.Conn.ID], indexed{x.Index, wireBytes(&x.Request), x.Request.Method})
+	}
+	var conns []*conn
+	for _, id := range order {
+		xs := byConn[id]
+		slices.SortStableFunc(xs, func(a, b indexed) int { return a.index - b.index })
+		c := &conn{}
+		for _, x := range xs {
+			c.reqs = append(c.reqs, x.req)
+			c.methods = append(c.methods, x.method)
+		}
+		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		return nil, fmt.Errorf("%s holds no HTTP/1 exchange", path)
+	}
+	return conns, nil
+}
+
+// wireBytes is the request as recorded, on the wire.
+func wireBytes(r *session.Request) []byte {
+	b := []byte(r.Method + " " + r.Target + " " + r.Proto + "\r\n")
+	for _, h := range r.Header {
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = append(b, h.Value...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, r.Body...)
+}
+
+// runConns sends each connection's requests on a goroutine of its own.
+func runConns(target string, conns []*conn) (int, error) {
+	return each(len(conns), func(i int) (int, error) { return conns[i].run(target) })
+}
+
+// each runs f(0) to f(n-1) on goroutines of their own and adds up what
+// they did; the error is the first one returned.
+func each(n int, f func(i int) (int, error)) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, n)
+	for i := range n {
+		go func() {
+			k, err := f(i)
+			done <- result{k, err}
+		}()
+	}
+	var total int
+	var first error
+	for range n {
+		r := <-done
+		total += r.n
+		if r.err != nil && first == nil {
+			first = r.err
+		}
+	}
+	return total, first
+}
+
+func (c *conn) run(target string) (int, error) {
+	nc, err := net.Dial("tcp", target)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	br := bufio.NewReaderSize(nc, 16<<10)
+	var h http1.HeadReader
+	var s http1.StatusHead
+	for i, req := range c.reqs {
+		if _, err := nc.Write(req); err != nil {
+			return i, err
+		}
+		if err := h.ReadResponse(br, &s); err != nil {
+			return i, err
+		}
+		body, err := s.ResponseBody(c.methods[i], s.Status)
+		if err != nil {
+			return i, err
+		}
+		if body.Kind != http1.LengthBody && body.Kind != http1.NoBody {
+			return i, fmt.Errorf("response %d: only Content-Length bodies are read here", i)
+		}
+		if _, err := br.Discard(int(body.Length)); err != nil {
+			return i, err
+		}
+	}
+	return len(c.reqs), nil
+}
+
+// contentLength parses the head (status line and fields, up to the empty
+// line) with the replay's parser and returns the body's length.
+func contentLength(head string, method string) (int, error) {
+	var f http1.Framing
+	start, _ := http1.ParseHead(head, &f, nil)
+	_, status, _, ok := http1.ParseStatusLine(start)
+	if !ok {
+		return 0, fmt.Errorf("bad status line %q", start)
+	}
+	body, err := f.ResponseBody(method, status)
+	if err != nil {
+		return 0, err
+	}
+	if body.Kind != http1.LengthBody && body.Kind != http1.NoBody {
+		return 0, errors.New("only Content-Length bodies are read here")
+	}
+	return int(body.Length), nil
+}
