@@ -1,0 +1,103 @@
+package replay
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/reprise-tool/reprise/session"
+)
+
+// TestFloorClient runs the benchmark's floor client (testdata/floorclient,
+// see BenchmarkNginx) in each of its modes on a recording of 8
+// connections of 25 requests against a net/http server, which wants each
+// recorded connection's requests in order on one connection of its own
+// and answers each with a body: a floor client that dropped, reordered or
+// mixed requests would make the benchmark's reference meaningless.
+func TestFloorClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program")
+	}
+	const conns, perConn = 8, 25
+	var mu sync.Mutex
+	byRemote := map[string][]string{} // a live connection's paths, in arrival order
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		byRemote[r.RemoteAddr] = append(byRemote[r.RemoteAddr], r.URL.Path)
+		mu.Unlock()
+		fmt.Fprintf(w, `{"ok":true,"path":%q}`, r.URL.Path)
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "floor.rpz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := session.NewWriter(f, session.Metadata{Source: "test:floor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range perConn {
+		for c := range conns {
+			ex := rec("", "GET", fmt.Sprintf("/c%d/%d", c, i), float64(i), float64(i)+0.5, onConn(uint64(c+1)))
+			ex.Index = i
+			if err := w.WriteExchange(ex); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	bin := filepath.Join(dir, "floorclient")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/reprise-tool/reprise/replay/testdata/floorclient").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	modes := []string{"conns"}
+	if runtime.GOOS == "linux" {
+		modes = append(modes, "epoll")
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			mu.Lock()
+			clear(byRemote)
+			mu.Unlock()
+			out, err := exec.Command(bin, "-target", strings.TrimPrefix(srv.URL, "http://"), "-mode", mode, path).Output()
+			if err != nil {
+				t.Fatalf("floor client: %v", err)
+			}
+			var got struct{ Responses int }
+			if err := json.Unmarshal(out, &got); err != nil || got.Responses != conns*perConn {
+				t.Fatalf("floor client printed %q (%v): want %d responses", out, err, conns*perConn)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(byRemote) != conns {
+				t.Fatalf("requests came on %d connections, want %d", len(byRemote), conns)
+			}
+			for remote, paths := range byRemote {
+				c := strings.Split(paths[0], "/")[1]
+				for i, p := range paths {
+					if want := fmt.Sprintf("/%s/%d", c, i); p != want {
+						t.Fatalf("connection %s: request %d was %s, want %s (each recorded connection's requests in order on one connection)", remote, i, p, want)
+					}
+				}
+				if len(paths) != perConn {
+					t.Errorf("connection %s carried %d requests, want %d", remote, len(paths), perConn)
+				}
+			}
+		})
+	}
+}
