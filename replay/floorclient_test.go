@@ -21,7 +21,8 @@ import (
 // connections of 25 requests against a net/http server, which wants each
 // recorded connection's requests in order on one connection of its own
 // and answers each with a body: a floor client that dropped, reordered or
-// mixed requests would make the benchmark's reference meaningless.
+// mixed requests would make the benchmark's reference meaningless. Each
+// mode runs with the recording read before the run and while it runs.
 func TestFloorClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program")
@@ -70,34 +71,36 @@ func TestFloorClient(t *testing.T) {
 		modes = append(modes, "epoll")
 	}
 	for _, mode := range modes {
-		t.Run(mode, func(t *testing.T) {
-			mu.Lock()
-			clear(byRemote)
-			mu.Unlock()
-			out, err := exec.Command(bin, "-target", strings.TrimPrefix(srv.URL, "http://"), "-mode", mode, path).Output()
-			if err != nil {
-				t.Fatalf("floor client: %v", err)
-			}
-			var got struct{ Responses int }
-			if err := json.Unmarshal(out, &got); err != nil || got.Responses != conns*perConn {
-				t.Fatalf("floor client printed %q (%v): want %d responses", out, err, conns*perConn)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(byRemote) != conns {
-				t.Fatalf("requests came on %d connections, want %d", len(byRemote), conns)
-			}
-			for remote, paths := range byRemote {
-				c := strings.Split(paths[0], "/")[1]
-				for i, p := range paths {
-					if want := fmt.Sprintf("/%s/%d", c, i); p != want {
-						t.Fatalf("connection %s: request %d was %s, want %s (each recorded connection's requests in order on one connection)", remote, i, p, want)
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", mode, stream), func(t *testing.T) {
+				mu.Lock()
+				clear(byRemote)
+				mu.Unlock()
+				out, err := exec.Command(bin, "-target", strings.TrimPrefix(srv.URL, "http://"), "-mode", mode, fmt.Sprintf("-stream=%v", stream), path).Output()
+				if err != nil {
+					t.Fatalf("floor client: %v", err)
+				}
+				var got struct{ Responses int }
+				if err := json.Unmarshal(out, &got); err != nil || got.Responses != conns*perConn {
+					t.Fatalf("floor client printed %q (%v): want %d responses", out, err, conns*perConn)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(byRemote) != conns {
+					t.Fatalf("requests came on %d connections, want %d", len(byRemote), conns)
+				}
+				for remote, paths := range byRemote {
+					c := strings.Split(paths[0], "/")[1]
+					for i, p := range paths {
+						if want := fmt.Sprintf("/%s/%d", c, i); p != want {
+							t.Fatalf("connection %s: request %d was %s, want %s (each recorded connection's requests in order on one connection)", remote, i, p, want)
+						}
+					}
+					if len(paths) != perConn {
+						t.Errorf("connection %s carried %d requests, want %d", remote, len(paths), perConn)
 					}
 				}
-				if len(paths) != perConn {
-					t.Errorf("connection %s carried %d requests, want %d", remote, len(paths), perConn)
-				}
-			}
-		})
+			})
+		}
 	}
 }

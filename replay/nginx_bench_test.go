@@ -76,15 +76,16 @@ import (
 // ≤ 64 MiB.
 //
 // Each round also runs the floor client (testdata/floorclient) on the
-// same recording, twice: a Go client that sends the recorded requests
-// in each connection's order and reads the responses with the replay's
-// parser, and does nothing else. Its conns mode (a goroutine per
-// connection on net.Conn, as the replay's engine and net/http are
-// built) is the most a Go client of that shape reaches on this machine
-// beside this nginx; its epoll mode (a loop per CPU on raw epoll, wrk's
-// shape) is the most an event-loop engine would. Their ratios to wrk are
-// logged each round and reported as floor_conns_ratio and
-// floor_epoll_ratio.
+// same recording: a Go client that sends the recorded requests in each
+// connection's order and reads the responses with the replay's parser,
+// and does nothing else. Its conns mode (a goroutine per connection on
+// net.Conn, as the replay's engine and net/http are built) is the most
+// a Go client of that shape reaches on this machine beside this nginx;
+// its epoll mode (a loop per CPU on raw epoll, wrk's shape) is the most
+// an event-loop engine would. Each runs twice: with the requests read
+// into memory before the run (conns, epoll), and reading the recording
+// while it runs, as a replay must (conns_read, epoll_read). Their ratios
+// to wrk are logged each round and reported as floor_<name>_ratio.
 //
 //	go test ./replay -run '^$' -bench Nginx -benchtime 1x
 //
@@ -112,27 +113,45 @@ func BenchmarkNginx(b *testing.B) {
 		b.Run(loc.name, func(b *testing.B) {
 			rec := recordThroughProxy(b, ng, dir, loc, secs)
 			for i := 0; i < b.N; i++ {
-				var ratios, connsRatios, epollRatios []float64
+				var ratios []float64
+				floors := map[string][]float64{}
 				for round := 1; round <= rounds; round++ {
 					w := runWrk(b, ng, dir, loc, secs)
 					r := runReplay(b, ng, bin, rec)
-					fc := runFloor(b, ng, floor, rec, "conns")
-					fe := runFloor(b, ng, floor, rec, "epoll")
 					ratio := r.rps / w.rps
 					ratios = append(ratios, ratio)
-					connsRatios = append(connsRatios, fc.rps/w.rps)
-					epollRatios = append(epollRatios, fe.rps/w.rps)
 					b.Logf("%s round %d: wrk %.0f req/s, replay %d responses in %.0fms = %.0f req/s, ratio %.2f; CPU µs/req: wrk %.1f + nginx %.1f, replay %.1f + nginx %.1f; peak RSS: wrk %.1f MiB, replay %.1f MiB; %s",
 						loc.name, round, w.rps, r.responses, r.ms, r.rps, ratio, w.cpuPerReq, w.nginxPerReq, r.cpuPerReq, r.nginxPerReq, w.rssMiB, r.rssMiB, r.note)
-					b.Logf("%s round %d: floor clients (no replay work): conns %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f; epoll %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f",
-						loc.name, round, fc.rps, fc.rps/w.rps, fc.cpuPerReq, fc.nginxPerReq, fe.rps, fe.rps/w.rps, fe.cpuPerReq, fe.nginxPerReq)
+					line := loc.name + " round " + strconv.Itoa(round) + ": floor clients:"
+					for _, fl := range floorModes {
+						f := runFloor(b, ng, floor, rec, fl)
+						floors[fl.name] = append(floors[fl.name], f.rps/w.rps)
+						line += fmt.Sprintf(" %s %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f;", fl.name, f.rps, f.rps/w.rps, f.cpuPerReq, f.nginxPerReq)
+					}
+					b.Log(strings.TrimSuffix(line, ";"))
 				}
 				b.ReportMetric(median(ratios), "median_ratio")
-				b.ReportMetric(median(connsRatios), "floor_conns_ratio")
-				b.ReportMetric(median(epollRatios), "floor_epoll_ratio")
+				for _, fl := range floorModes {
+					b.ReportMetric(median(floors[fl.name]), "floor_"+fl.name+"_ratio")
+				}
 			}
 		})
 	}
+}
+
+// floorMode is one of the floor client's runs in each round (see
+// BenchmarkNginx).
+type floorMode struct {
+	name   string
+	mode   string // conns or epoll
+	stream bool   // read the recording while running
+}
+
+var floorModes = []floorMode{
+	{"conns", "conns", false},
+	{"epoll", "epoll", false},
+	{"conns_read", "conns", true},
+	{"epoll_read", "epoll", true},
 }
 
 func median(xs []float64) float64 {
@@ -483,19 +502,19 @@ func buildFloorClient(b *testing.B, dir string) string {
 	return goBuild(b, dir, "floorclient", "github.com/reprise-tool/reprise/replay/testdata/floorclient")
 }
 
-// runFloor runs the floor client in mode on rec, measured as runReplay
+// runFloor runs the floor client as fl says on rec, measured as runReplay
 // measures the replay.
-func runFloor(b *testing.B, ng *nginxProc, bin, rec, mode string) clientRun {
+func runFloor(b *testing.B, ng *nginxProc, bin, rec string, fl floorMode) clientRun {
 	b.Helper()
 	n0 := ng.cpu()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-target", strings.TrimPrefix(ng.url, "http://"), "-mode", mode, rec)
+	cmd := exec.CommandContext(ctx, bin, "-target", strings.TrimPrefix(ng.url, "http://"), "-mode", fl.mode, "-stream="+strconv.FormatBool(fl.stream), rec)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	rss, err := runChild(cmd)
 	if err != nil {
-		b.Fatalf("floor client (%s): %v\n%s", mode, err, stderr.String())
+		b.Fatalf("floor client (%s): %v\n%s", fl.name, err, stderr.String())
 	}
 	nginxCPU := ng.cpu() - n0
 	var out struct {

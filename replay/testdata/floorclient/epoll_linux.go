@@ -15,8 +15,9 @@ import (
 type econn struct {
 	*conn
 	fd   int
-	next int    // the request whose response is awaited
-	buf  []byte // what has been read of that response
+	next int     // the request whose response is awaited
+	cur  request // that request
+	buf  []byte  // what has been read of that response
 }
 
 // runEpoll shares the connections among GOMAXPROCS loops, each a
@@ -84,10 +85,10 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 		}
 		for _, ev := range events[:k] {
 			c := byFD[ev.Fd]
-			if c.next == len(c.reqs) {
+			if c.next == c.n {
 				continue // done: a late event (the peer's idle close) is no news
 			}
-			if ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && c.next < len(c.reqs) {
+			if ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && c.next < c.n {
 				return total, fmt.Errorf("connection %d: closed after %d responses", c.fd, max(c.next, 0))
 			}
 			if c.next < 0 {
@@ -105,7 +106,7 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 			if err != nil {
 				return total, err
 			}
-			if c.next == len(c.reqs) {
+			if c.next == c.n {
 				active--
 			}
 		}
@@ -114,7 +115,8 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 }
 
 func (c *econn) write() error {
-	req := c.reqs[c.next]
+	c.cur = c.request(c.next)
+	req := c.cur.wire
 	for len(req) > 0 {
 		n, err := syscall.Write(c.fd, req)
 		if err != nil {
@@ -130,7 +132,7 @@ func (c *econn) write() error {
 // completed.
 func (c *econn) read() (int, error) {
 	done := 0
-	for c.next < len(c.reqs) {
+	for c.next < c.n {
 		if len(c.buf) == cap(c.buf) {
 			c.buf = append(c.buf, 0)[:len(c.buf)]
 		}
@@ -151,7 +153,7 @@ func (c *econn) read() (int, error) {
 				break
 			}
 			end += 4
-			length, err := contentLength(unsafe.String(&c.buf[0], end), c.methods[c.next])
+			length, err := contentLength(unsafe.String(&c.buf[0], end), c.cur.method)
 			if err != nil {
 				return done, fmt.Errorf("response %d: %w", c.next, err)
 			}
@@ -161,7 +163,7 @@ func (c *econn) read() (int, error) {
 			c.buf = c.buf[:copy(c.buf, c.buf[end+length:])]
 			c.next++
 			done++
-			if c.next == len(c.reqs) {
+			if c.next == c.n {
 				return done, nil
 			}
 			if err := c.write(); err != nil {

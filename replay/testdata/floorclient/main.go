@@ -43,17 +43,24 @@ import (
 func main() {
 	target := flag.String("target", "", "host:port to send to")
 	mode := flag.String("mode", "conns", "conns (a goroutine per connection) or epoll (a loop per CPU, Linux)")
+	streamed := flag.Bool("stream", false, "read the recording while sending, as a replay does, instead of before")
 	flag.Parse()
 	if flag.NArg() != 1 || *target == "" {
 		fmt.Fprintln(os.Stderr, "usage: floorclient -target HOST:PORT [-mode conns|epoll] RECORDING")
 		os.Exit(2)
 	}
-	conns, err := load(flag.Arg(0))
+	conns, byID, err := load(flag.Arg(0), *streamed)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floorclient:", err)
 		os.Exit(1)
 	}
 	start := time.Now()
+	read := make(chan error, 1)
+	if *streamed {
+		go func() { read <- stream(flag.Arg(0), byID) }()
+	} else {
+		read <- nil
+	}
 	var n int
 	switch *mode {
 	case "conns":
@@ -64,6 +71,9 @@ func main() {
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
 	elapsed := time.Since(start)
+	if rerr := <-read; err == nil {
+		err = rerr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floorclient:", err)
 		os.Exit(1)
@@ -73,23 +83,39 @@ func main() {
 }
 
 // conn is one recorded connection's requests, as bytes ready to write,
-// with the method each response answers.
+// with the method each response answers: all in memory before the run
+// (reqs), or handed over while it runs by the goroutine that reads the
+// recording (q, with room for them all, so that the reader never waits).
 type conn struct {
-	reqs    [][]byte
-	methods []string
+	n    int // requests
+	reqs []request
+	q    chan request
 }
 
-// load reads the recording's HTTP/1 requests, by connection in order.
-func load(path string) ([]*conn, error) {
+type request struct {
+	wire   []byte
+	method string
+}
+
+// request returns the connection's i-th request.
+func (c *conn) request(i int) request {
+	if c.q == nil {
+		return c.reqs[i]
+	}
+	return <-c.q
+}
+
+// load reads the recording's HTTP/1 requests, by connection in order,
+// or, with stream, counts them only, for stream to read them again.
+func load(path string, stream bool) ([]*conn, map[uint64]*conn, error) {
 	rd, err := session.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rd.Close()
 	type indexed struct {
-		index  int
-		req    []byte
-		method string
+		index int
+		request
 	}
 	byConn := map[uint64][]indexed{}
 	var order []uint64
@@ -99,31 +125,68 @@ func load(path string) ([]*conn, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if x.Conn.Protocol != session.ProtoHTTP1 {
 			continue
 		}
-		if _, ok := byConn[x.Conn.ID]; !ok {
+		xs, ok := byConn[x.Conn.ID]
+		if !ok {
 			order = append(order, x.Conn.ID)
 		}
-		byConn[x.Conn.ID] = append(byConn[x.Conn.ID], indexed{x.Index, wireBytes(&x.Request), x.Request.Method})
+		if stream && len(xs) > 0 && xs[len(xs)-1].index > x.Index {
+			return nil, nil, fmt.Errorf("%s: connection %d's exchanges are not in order (the stream mode sends them as read)", path, x.Conn.ID)
+		}
+		r := indexed{index: x.Index}
+		if !stream {
+			r.request = request{wireBytes(&x.Request), x.Request.Method}
+		}
+		byConn[x.Conn.ID] = append(xs, r)
 	}
 	var conns []*conn
+	byID := map[uint64]*conn{}
 	for _, id := range order {
 		xs := byConn[id]
-		slices.SortStableFunc(xs, func(a, b indexed) int { return a.index - b.index })
-		c := &conn{}
-		for _, x := range xs {
-			c.reqs = append(c.reqs, x.req)
-			c.methods = append(c.methods, x.method)
+		c := &conn{n: len(xs)}
+		if stream {
+			c.q = make(chan request, len(xs))
+		} else {
+			slices.SortStableFunc(xs, func(a, b indexed) int { return a.index - b.index })
+			for _, x := range xs {
+				c.reqs = append(c.reqs, x.request)
+			}
 		}
 		conns = append(conns, c)
+		byID[id] = c
 	}
 	if len(conns) == 0 {
-		return nil, fmt.Errorf("%s holds no HTTP/1 exchange", path)
+		return nil, nil, fmt.Errorf("%s holds no HTTP/1 exchange", path)
 	}
-	return conns, nil
+	return conns, byID, nil
+}
+
+// stream reads the recording again, as the replay reads it while it
+// runs (into one reused exchange, response bodies left out), and hands
+// each request to its connection.
+func stream(path string, byID map[uint64]*conn) error {
+	rd, err := session.Open(path)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	session.FilterResponseBodies(rd, func(*session.Exchange) bool { return false })
+	read, _ := session.ReadInto(rd)
+	var x session.Exchange
+	for {
+		if err := read(&x); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if c := byID[x.Conn.ID]; c != nil && x.Conn.Protocol == session.ProtoHTTP1 {
+			c.q <- request{wireBytes(&x.Request), x.Request.Method}
+		}
+	}
 }
 
 // wireBytes is the request as recorded, on the wire.
@@ -179,14 +242,15 @@ func (c *conn) run(target string) (int, error) {
 	br := bufio.NewReaderSize(nc, 16<<10)
 	var h http1.HeadReader
 	var s http1.StatusHead
-	for i, req := range c.reqs {
-		if _, err := nc.Write(req); err != nil {
+	for i := range c.n {
+		req := c.request(i)
+		if _, err := nc.Write(req.wire); err != nil {
 			return i, err
 		}
 		if err := h.ReadResponse(br, &s); err != nil {
 			return i, err
 		}
-		body, err := s.ResponseBody(c.methods[i], s.Status)
+		body, err := s.ResponseBody(req.method, s.Status)
 		if err != nil {
 			return i, err
 		}
@@ -197,7 +261,7 @@ func (c *conn) run(target string) (int, error) {
 			return i, err
 		}
 	}
-	return len(c.reqs), nil
+	return c.n, nil
 }
 
 // contentLength parses the head (status line and fields, up to the empty
