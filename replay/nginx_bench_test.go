@@ -120,14 +120,14 @@ func BenchmarkNginx(b *testing.B) {
 					r := runReplay(b, ng, bin, rec)
 					ratio := r.rps / w.rps
 					ratios = append(ratios, ratio)
-					b.Logf("%s round %d: wrk %.0f req/s, replay %d responses in %.0fms = %.0f req/s, ratio %.2f; CPU µs/req: wrk %.1f + nginx %.1f, replay %.1f + nginx %.1f; peak RSS: wrk %.1f MiB, replay %.1f MiB; %s",
+					line := fmt.Sprintf("%s round %d: wrk %.0f req/s, replay %d responses in %.0fms = %.0f req/s, ratio %.2f; CPU µs/req: wrk %.1f + nginx %.1f, replay %.1f + nginx %.1f; peak RSS: wrk %.1f MiB, replay %.1f MiB; %s; floor clients:",
 						loc.name, round, w.rps, r.responses, r.ms, r.rps, ratio, w.cpuPerReq, w.nginxPerReq, r.cpuPerReq, r.nginxPerReq, w.rssMiB, r.rssMiB, r.note)
-					line := loc.name + " round " + strconv.Itoa(round) + ": floor clients:"
 					for _, fl := range floorModes {
 						f := runFloor(b, ng, floor, rec, fl)
 						floors[fl.name] = append(floors[fl.name], f.rps/w.rps)
 						line += fmt.Sprintf(" %s %.0f req/s, ratio %.2f, CPU µs/req %.1f + nginx %.1f;", fl.name, f.rps, f.rps/w.rps, f.cpuPerReq, f.nginxPerReq)
 					}
+					// One line a round: a benchmark's log is cut after ten lines.
 					b.Log(strings.TrimSuffix(line, ";"))
 				}
 				b.ReportMetric(median(ratios), "median_ratio")
