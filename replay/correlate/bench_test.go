@@ -56,3 +56,45 @@ func BenchmarkRewriteShared(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLearnShared learns a login's token the way the nginx
+// benchmark's token flow does, once every table is at its bound: 64
+// sessions share a run table, each keeps its newest 128 values (the
+// replay's budget of 8192 divided between them), and every token is
+// new. Each op names the login to the run table as under way, learns
+// its live token (evicting the oldest one of the session and of the run
+// table) and settles it.
+func BenchmarkLearnShared(b *testing.B) {
+	const sessions, pool = 64, 1 << 14
+	run := NewRunTable()
+	run.SetSessionLimit(8192 / sessions)
+	tabs := make([]*Table, sessions)
+	for i := range tabs {
+		tabs[i] = NewSessionTable(run)
+	}
+	recs := make([]string, pool)
+	fields := make([]map[string]Field, pool)
+	lives := make([]*session.Response, pool)
+	for i := range pool {
+		recs[i] = fmt.Sprintf("tok-%032x", i)
+		fields[i] = map[string]Field{"json:.token": {Value: recs[i]}}
+		lives[i] = jsonResp(fmt.Sprintf(`{"token":"tok-%032x"}`, i+pool))
+	}
+	learn := func(i int) {
+		k := i % pool
+		issued := recs[k : k+1]
+		run.Issuing(issued, uint64(i+1), k)
+		if n := tabs[i%sessions].LearnFields(fields[k], lives[k]); n != 1 {
+			b.Fatalf("learned %d values, want 1", n)
+		}
+		run.Settle(issued, uint64(i+1))
+	}
+	for i := range 2 * maxRunValues { // every table at its bound
+		learn(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		learn(2*maxRunValues + i)
+	}
+}
