@@ -75,10 +75,13 @@ func BenchmarkLearnShared(b *testing.B) {
 	recs := make([]string, pool)
 	fields := make([]map[string]Field, pool)
 	lives := make([]*session.Response, pool)
+	hex := func(i int) string { // random-looking, as nginx's $request_id
+		return fmt.Sprintf("tok-%016x%016x", uint64(i)*0x9E3779B97F4A7C15, i)
+	}
 	for i := range pool {
-		recs[i] = fmt.Sprintf("tok-%032x", i)
+		recs[i] = hex(i)
 		fields[i] = map[string]Field{"json:.token": {Value: recs[i]}}
-		lives[i] = jsonResp(fmt.Sprintf(`{"token":"tok-%032x"}`, i+pool))
+		lives[i] = jsonResp(`{"token":"` + hex(i+pool) + `"}`)
 	}
 	learn := func(i int) {
 		k := i % pool

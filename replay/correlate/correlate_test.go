@@ -292,3 +292,80 @@ func TestTokensInText(t *testing.T) {
 		t.Errorf("found %v after removing 0007", got)
 	}
 }
+
+// TestTokenSet: tokens that share their head (the first prefixLen
+// bytes) and tokens that do not are added once, removed in any order,
+// counted, and found in text in the order of their first occurrence,
+// by the scan and by the index alike.
+func TestTokenSet(t *testing.T) {
+	many := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%04d-token", prefix, i))
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		add    []string
+		remove []string
+		text   string
+		want   []string
+	}{
+		{name: "empty", text: "anything at all"},
+		{name: "one", add: []string{"abcdefgh-1234567"}, text: "x abcdefgh-1234567 y", want: []string{"abcdefgh-1234567"}},
+		{name: "added twice", add: []string{"abcdefgh-1234567", "abcdefgh-1234567"}, text: "abcdefgh-1234567", want: []string{"abcdefgh-1234567"}},
+		{name: "short is not held", add: []string{"short"}, text: "short"},
+		{name: "same head", add: []string{"eyJhbGci.one-token", "eyJhbGci.two-token", "eyJhbGci.three-token"},
+			text: "eyJhbGci.three-token eyJhbGci.one-token", want: []string{"eyJhbGci.three-token", "eyJhbGci.one-token"}},
+		{name: "same head, first removed", add: []string{"eyJhbGci.one-token", "eyJhbGci.two-token", "eyJhbGci.three-token"},
+			remove: []string{"eyJhbGci.one-token"}, text: "eyJhbGci.one-token eyJhbGci.two-token", want: []string{"eyJhbGci.two-token"}},
+		{name: "same head, middle removed", add: []string{"eyJhbGci.one-token", "eyJhbGci.two-token", "eyJhbGci.three-token"},
+			remove: []string{"eyJhbGci.two-token", "eyJhbGci.absent-token", "nothead-absent"}, text: "eyJhbGci.two-token eyJhbGci.three-token",
+			want: []string{"eyJhbGci.three-token"}},
+		{name: "indexed", add: many("tok-", 40), remove: many("tok-", 20),
+			text: "Bearer tok-0031-token, tok-0005-token, tok-0039-token tok-0031-token", want: []string{"tok-0031-token", "tok-0039-token"}},
+		{name: "indexed, distinct heads", add: append(many("a-", 20), many("b-", 20)...), remove: many("a-", 20),
+			text: "b-0007-token;a-0007-token;b-0019-token", want: []string{"b-0007-token", "b-0019-token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s tokenSet
+			held := map[string]bool{}
+			for _, tok := range tt.add {
+				s.add(tok)
+				held[tok] = len(tok) >= prefixLen
+			}
+			for _, tok := range tt.remove {
+				s.remove(tok)
+				delete(held, tok)
+			}
+			n := 0
+			for _, ok := range held {
+				if ok {
+					n++
+				}
+			}
+			if s.len() != n {
+				t.Errorf("len %d, want %d", s.len(), n)
+			}
+			got := s.in(tt.text)
+			if s.heads == nil { // the scan finds them in no particular order
+				slices.Sort(got)
+				tt.want = slices.Sorted(slices.Values(tt.want))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("in(%q) = %q, want %q", tt.text, got, tt.want)
+			}
+			if s.heads != nil {
+				sum := 0
+				for _, c := range s.heads {
+					sum += int(c)
+				}
+				if sum != s.len() {
+					t.Errorf("heads count %d tokens, want %d", sum, s.len())
+				}
+			}
+		})
+	}
+}

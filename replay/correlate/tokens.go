@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 )
@@ -11,9 +12,15 @@ import (
 // tokens: asking strings.Contains of every token was a thousand scans of
 // every header of every request once a session's table had filled (a
 // client that logs in again and again).
+//
+// The index is the set: a token is in it when its head's list holds it.
+// A client that logs in every few requests adds a token to its session's
+// set and its run's, and removes the oldest from each, at every login; a
+// map of the tokens beside the index doubled the map work of both, and
+// heads kept as strings hashed 8 bytes through a string header each time.
 type tokenSet struct {
-	all    map[string]struct{}
-	byHead map[string][]string // first prefixLen bytes -> tokens
+	n      int                 // tokens held
+	byHead map[uint64]headList // first prefixLen bytes (see head) -> tokens
 	// heads counts the tokens by a hash of their first prefixLen bytes
 	// (headBucket): a position of a text whose bucket is empty starts no
 	// token, and is passed over without a map look-up. A session's
@@ -23,14 +30,31 @@ type tokenSet struct {
 	heads *[headBuckets]uint16
 }
 
+// headList is the tokens that start with the same prefixLen bytes, in
+// the order they were added. Random tokens rarely share a head, so the
+// first is held in place: no slice to allocate per token.
+type headList struct {
+	first string
+	more  []string
+}
+
+// has reports whether l holds tok.
+func (l *headList) has(tok string) bool {
+	return l.first == tok || slices.Contains(l.more, tok)
+}
+
 // headBuckets is the size of a tokenSet's heads.
 const headBuckets = 1024
 
-// headBucket is the bucket of the prefixLen bytes of s at i.
-func headBucket(s string, i int) uint32 {
+// head is the prefixLen bytes of s at i as a number, a map key that
+// hashes without a string header.
+func head(s string, i int) uint64 {
 	_ = s[i+prefixLen-1]
-	h := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	return binary.LittleEndian.Uint64([]byte(s[i : i+prefixLen]))
+}
+
+// headBucket is the bucket of a head.
+func headBucket(h uint64) uint32 {
 	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - 10))
 }
 
@@ -43,75 +67,98 @@ const scanTokens = 8
 // wants 16 bytes).
 const prefixLen = 8
 
-func (s *tokenSet) len() int { return len(s.all) }
+func (s *tokenSet) len() int { return s.n }
 
 func (s *tokenSet) add(tok string) {
-	if _, ok := s.all[tok]; ok || len(tok) < prefixLen {
+	if len(tok) < prefixLen {
 		return
 	}
-	if s.all == nil {
-		s.all, s.byHead = make(map[string]struct{}), make(map[string][]string)
+	h := head(tok, 0)
+	l, ok := s.byHead[h]
+	if ok && l.has(tok) {
+		return
 	}
-	s.all[tok] = struct{}{}
-	h := tok[:prefixLen]
-	s.byHead[h] = append(s.byHead[h], tok)
-	if s.heads == nil && len(s.all) > scanTokens {
+	if !ok {
+		if s.byHead == nil {
+			s.byHead = make(map[uint64]headList)
+		}
+		l.first = tok
+	} else {
+		l.more = append(l.more, tok)
+	}
+	s.byHead[h] = l
+	s.n++
+	if s.heads == nil && s.n > scanTokens {
 		s.heads = new([headBuckets]uint16)
-		for t := range s.all {
-			s.heads[headBucket(t, 0)]++
+		for h, l := range s.byHead {
+			s.heads[headBucket(h)] += uint16(1 + len(l.more))
 		}
 	} else if s.heads != nil {
-		s.heads[headBucket(tok, 0)]++
+		s.heads[headBucket(h)]++
 	}
 }
 
 func (s *tokenSet) remove(tok string) {
-	if _, ok := s.all[tok]; !ok {
+	if len(tok) < prefixLen {
 		return
 	}
-	delete(s.all, tok)
-	if s.heads != nil {
-		s.heads[headBucket(tok, 0)]--
+	h := head(tok, 0)
+	l, ok := s.byHead[h]
+	if !ok {
+		return
 	}
-	h := tok[:prefixLen]
-	list := s.byHead[h]
-	for i, t := range list {
-		if t == tok {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
+	switch i := slices.Index(l.more, tok); {
+	case l.first == tok && len(l.more) == 0:
 		delete(s.byHead, h)
-	} else {
-		s.byHead[h] = list
+	case l.first == tok:
+		l.first = l.more[0]
+		l.more = slices.Delete(l.more, 0, 1)
+		s.byHead[h] = l
+	case i >= 0:
+		l.more = slices.Delete(l.more, i, i+1)
+		s.byHead[h] = l
+	default:
+		return
+	}
+	s.n--
+	if s.heads != nil {
+		s.heads[headBucket(h)]--
 	}
 }
 
 // in returns the tokens that occur in text, each once, in the order of
 // their first occurrence; nil when none does.
 func (s *tokenSet) in(text string) []string {
-	if len(s.all) == 0 {
+	if s.n == 0 {
 		return nil
 	}
 	var found []string
 	if s.heads == nil {
-		for tok := range s.all {
-			if strings.Contains(text, tok) {
-				found = append(found, tok)
+		for _, l := range s.byHead {
+			if strings.Contains(text, l.first) {
+				found = append(found, l.first)
+			}
+			for _, tok := range l.more {
+				if strings.Contains(text, tok) {
+					found = append(found, tok)
+				}
 			}
 		}
 		return found
 	}
 	for i := 0; i+prefixLen <= len(text); i++ {
-		if s.heads[headBucket(text, i)] == 0 {
+		h := head(text, i)
+		if s.heads[headBucket(h)] == 0 {
 			continue
 		}
-		list, ok := s.byHead[text[i:i+prefixLen]]
+		l, ok := s.byHead[h]
 		if !ok {
 			continue
 		}
-		for _, tok := range list {
+		if strings.HasPrefix(text[i:], l.first) && !slices.Contains(found, l.first) {
+			found = append(found, l.first)
+		}
+		for _, tok := range l.more {
 			if strings.HasPrefix(text[i:], tok) && !slices.Contains(found, tok) {
 				found = append(found, tok)
 			}
