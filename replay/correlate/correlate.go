@@ -71,6 +71,7 @@ type Table struct {
 	run        *Table
 	issuing    map[string][]issuer
 	used       atomic.Bool
+	short      bool         // holds a value too short to share: one put by Map or Learn on the run table itself
 	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
@@ -87,6 +88,7 @@ func (t *Table) addOrphan(rec string) {
 		t.orphan = make(map[string]struct{})
 	}
 	t.orphan[rec] = struct{}{}
+	t.short = t.short || !shared(rec)
 	if tokenLike(rec) {
 		t.tokens.add(rec)
 	}
@@ -154,15 +156,29 @@ func (t *Table) Map(recorded, live string) {
 }
 
 func (t *Table) put(rec string, lv liveValue) {
-	if _, ok := t.live[rec]; !ok {
-		t.order = append(t.order, rec)
-	}
+	t.putToken(rec, lv, tokenLike(rec))
+}
+
+// putToken is put told whether rec is token-like, which the session's
+// table and the run table it shares with would otherwise each work out.
+// A client that logs in every few requests puts a new token in both at
+// every login, so the map work is counted here: one assignment (the
+// table's size tells a new value), and the orphans are left alone when
+// there are none.
+func (t *Table) putToken(rec string, lv liveValue, token bool) {
 	if t.live == nil {
 		t.live = make(map[string]liveValue)
 	}
+	n := len(t.live)
 	t.live[rec] = lv
-	delete(t.orphan, rec)
-	if tokenLike(rec) {
+	if len(t.live) > n {
+		t.order = append(t.order, rec)
+	}
+	if len(t.orphan) > 0 {
+		delete(t.orphan, rec)
+	}
+	t.short = t.short || !shared(rec)
+	if token {
 		t.tokens.add(rec)
 	}
 	limit := t.limit()
@@ -176,7 +192,7 @@ func (t *Table) put(rec string, lv liveValue) {
 		t.order = append([]string(nil), t.order[len(t.order)-limit:]...)
 	}
 	if t.run != nil && shared(rec) {
-		t.run.share(rec, lv)
+		t.run.share(rec, lv, token)
 	}
 }
 
@@ -221,6 +237,13 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 	}
 	sub := func(v string) (string, bool, bool) { // new value, number, replaced
 		lv, ok := t.live[v]
+		run := run
+		if run != nil && !shared(v) && !run.short {
+			// The run table holds no value this short (see shared):
+			// a path segment such as "api" or a JSON leaf such as
+			// "bench" spares it three look-ups in its large maps.
+			run = nil
+		}
 		if !ok && run != nil {
 			if by := run.issuer(v, seq); by != nil {
 				if !slices.Contains(rw.Await, by) {

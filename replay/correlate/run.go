@@ -80,9 +80,9 @@ func (t *Table) limit() int {
 func shared(v string) bool { return len(v) >= MinShared }
 
 // share records a session's mapping in the run table.
-func (t *Table) share(rec string, lv liveValue) {
+func (t *Table) share(rec string, lv liveValue, token bool) {
 	t.mu.Lock()
-	t.put(rec, lv)
+	t.putToken(rec, lv, token)
 	t.mu.Unlock()
 	t.used.Store(true)
 }

@@ -84,3 +84,47 @@ func TestSessionLimit(t *testing.T) {
 		t.Fatalf("the oldest value from the run table: %q", out.Target)
 	}
 }
+
+// TestRunShortValues: a session looks a value up in the run table only
+// when the run table can hold it: a short value one session learned
+// stays its own, but one mapped in the run table itself is found there,
+// as an orphan put there is.
+func TestRunShortValues(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(run, learner *Table)
+		target     string
+		want       string
+		substitute int
+		orphans    int
+	}{
+		{name: "short, learned by another session", setup: func(_, l *Table) { l.Map("7", "42") },
+			target: "/orders/7", want: "/orders/7"},
+		{name: "long, learned by another session", setup: func(_, l *Table) { l.Map("order-0000007", "order-42") },
+			target: "/orders/order-0000007", want: "/orders/order-42", substitute: 1},
+		{name: "short, mapped in the run table", setup: func(r, l *Table) {
+			l.Map("order-0000001", "order-41") // the run table is in use
+			r.Map("7", "42")
+		}, target: "/orders/7", want: "/orders/42", substitute: 1},
+		{name: "short orphan, learned in the run table", setup: func(r, l *Table) {
+			l.Map("order-0000001", "order-41")
+			r.LearnFields(map[string]Field{"json:.id": {Value: "7"}}, nil)
+		}, target: "/orders/7", want: "/orders/7", orphans: 1},
+		{name: "short, mapped in the run table after a long one", setup: func(r, l *Table) {
+			l.Map("order-0000007", "order-42")
+			r.Map("9", "99")
+		}, target: "/orders/9/order-0000007", want: "/orders/99/order-42", substitute: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := NewRunTable()
+			learner, other := NewSessionTable(run), NewSessionTable(run)
+			tt.setup(run, learner)
+			out, rw := other.RewriteAt(&session.Request{Method: "GET", Target: tt.target}, 1)
+			if out.Target != tt.want || rw.Substituted != tt.substitute || len(rw.Orphans) != tt.orphans {
+				t.Errorf("%s: %q, %d substituted, orphans %v; want %q, %d, %d orphans",
+					tt.target, out.Target, rw.Substituted, rw.Orphans, tt.want, tt.substitute, tt.orphans)
+			}
+		})
+	}
+}
