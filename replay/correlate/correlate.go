@@ -68,10 +68,17 @@ type Table struct {
 	// table of its own). A run table itself has the requests under way
 	// whose recorded responses issue values (see Issuing), and used,
 	// set once it holds anything, which spares an empty run table's lock.
-	run        *Table
-	issuing    map[string][]issuer
-	used       atomic.Bool
-	short      bool         // holds a value too short to share: one put by Map or Learn on the run table itself
+	run     *Table
+	issuing map[string][]issuer
+	used    atomic.Bool
+	// lens has bit lenBit(v) set for every value v the table has held
+	// (live, orphan or issuing), and keeps it when v goes: a value of
+	// a length the table never held is not in it. A request's other
+	// values (the "api" of GET /api, the "bench" of a login's JSON
+	// body) are rarely as long as the tokens it learns, and each cost a
+	// look-up in every map of its session's table and of the run table,
+	// maps touched by every session and so rarely in the cache.
+	lens       uint64
 	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
@@ -88,7 +95,7 @@ func (t *Table) addOrphan(rec string) {
 		t.orphan = make(map[string]struct{})
 	}
 	t.orphan[rec] = struct{}{}
-	t.short = t.short || !shared(rec)
+	t.lens |= lenBit(rec)
 	if tokenLike(rec) {
 		t.tokens.add(rec)
 	}
@@ -177,7 +184,7 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 	if len(t.orphan) > 0 {
 		delete(t.orphan, rec)
 	}
-	t.short = t.short || !shared(rec)
+	t.lens |= lenBit(rec)
 	if token {
 		t.tokens.add(rec)
 	}
@@ -195,6 +202,12 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 		t.run.share(rec, lv, token)
 	}
 }
+
+// lenBit is the bit of Table.lens for v.
+func lenBit(v string) uint64 { return 1 << min(len(v), 63) }
+
+// mayHold reports whether t may hold v (see Table.lens); t.mu is held.
+func (t *Table) mayHold(v string) bool { return t.lens&lenBit(v) != 0 }
 
 // Rewrite is the outcome of substituting one request.
 type Rewrite struct {
@@ -236,12 +249,13 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 		return out, rw
 	}
 	sub := func(v string) (string, bool, bool) { // new value, number, replaced
-		lv, ok := t.live[v]
+		var lv liveValue
+		ok := false
+		if t.mayHold(v) {
+			lv, ok = t.live[v]
+		}
 		run := run
-		if run != nil && !shared(v) && !run.short {
-			// The run table holds no value this short (see shared):
-			// a path segment such as "api" or a JSON leaf such as
-			// "bench" spares it three look-ups in its large maps.
+		if run != nil && !run.mayHold(v) {
 			run = nil
 		}
 		if !ok && run != nil {

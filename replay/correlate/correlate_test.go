@@ -369,3 +369,39 @@ func TestTokenSet(t *testing.T) {
 		})
 	}
 }
+
+// TestMayHold: a table is asked for a value only if it ever held one of
+// that length (lengths from 63 on are one), live, orphan or issuing,
+// evicted or not; substitution finds every value it holds either way.
+func TestMayHold(t *testing.T) {
+	long := strings.Repeat("x", 70)
+	tests := []struct {
+		name string
+		fill func(tab *Table)
+		ask  map[string]bool
+	}{
+		{name: "empty", fill: func(*Table) {}, ask: map[string]bool{"": false, "7": false, "api": false}},
+		{name: "live", fill: func(tab *Table) { tab.Map("abc", "xyz") }, ask: map[string]bool{"abc": true, "api": true, "ab": false, "abcd": false}},
+		{name: "orphan", fill: func(tab *Table) { tab.LearnFields(map[string]Field{"json:.id": {Value: "rec-0001"}}, nil) },
+			ask: map[string]bool{"rec-0001": true, "rec-001": false}},
+		{name: "issuing", fill: func(tab *Table) { tab.Issuing([]string{"rec-token-0001", "7"}, 1, "login") },
+			ask: map[string]bool{"rec-token-0002": true, "7": false}},
+		{name: "evicted", fill: func(tab *Table) {
+			for i := range maxRunValues + 1 {
+				tab.Map(fmt.Sprintf("v%07d", i), "live")
+			}
+		}, ask: map[string]bool{"v0000000": true, "v000000": false}},
+		{name: "long", fill: func(tab *Table) { tab.Map(long, "live") }, ask: map[string]bool{long + "y": true, long[:62]: false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := NewRunTable()
+			tt.fill(tab)
+			for v, want := range tt.ask {
+				if got := tab.mayHold(v); got != want {
+					t.Errorf("mayHold(%q) = %v, want %v", v, got, want)
+				}
+			}
+		})
+	}
+}

@@ -100,10 +100,12 @@ func (t *Table) shareOrphan(rec string) {
 }
 
 // orphaned reports whether v is an orphan of the session or, when the
-// run table was read (run not nil), of the run.
+// run table was read (run not nil, and it may hold v), of the run.
 func (t *Table) orphaned(v string, run *Table) bool {
-	if _, ok := t.orphan[v]; ok {
-		return true
+	if t.mayHold(v) {
+		if _, ok := t.orphan[v]; ok {
+			return true
+		}
 	}
 	if run == nil {
 		return false
@@ -125,6 +127,7 @@ func (t *Table) Issuing(values []string, seq uint64, by any) {
 	defer t.mu.Unlock()
 	for _, v := range values {
 		if shared(v) {
+			t.lens |= lenBit(v)
 			t.issuing[v] = append(t.issuing[v], issuer{seq, by})
 			if tokenLike(v) {
 				t.tokens.add(v) // to be found inside other text too
