@@ -60,9 +60,12 @@ type Table struct {
 	orphan map[string]struct{}
 	order  []string // insertion order of live, for eviction
 	// tokens are the long token-like recorded values (keys of live or
-	// orphan) searched for inside other text.
-	tokens tokenSet
-	max    int // values kept: maxValues, or maxRunValues in a run table
+	// orphan) searched for inside other text. A session's table that
+	// shares with a run table builds them on first use (see tokenIndex),
+	// and keeps them from then on; indexed says it has.
+	tokens  tokenSet
+	indexed bool
+	max     int // values kept: maxValues, or maxRunValues in a run table
 
 	// run is the run table the session's table shares with (nil for a
 	// table of its own). A run table itself has the requests under way
@@ -96,9 +99,37 @@ func (t *Table) addOrphan(rec string) {
 	}
 	t.orphan[rec] = struct{}{}
 	t.lens |= lenBit(rec)
-	if tokenLike(rec) {
+	if t.indexing() && tokenLike(rec) {
 		t.tokens.add(rec)
 	}
+}
+
+// indexing reports whether t keeps its token index as values come and
+// go. A session's table does once it has been searched: a client that
+// logs in every few requests puts a token in its session's table at
+// every login, and evicts one, and most replays never search a session's
+// table for a token inside other text (the token is a whole header value
+// or JSON leaf), nor need the run table's index, which every session
+// adds the same tokens to, twice.
+func (t *Table) indexing() bool { return t.run == nil || t.indexed }
+
+// tokenIndex returns t's token index, made from its values on first use;
+// t.mu is held for writing.
+func (t *Table) tokenIndex() *tokenSet {
+	if !t.indexing() {
+		t.indexed = true
+		for v := range t.live {
+			if tokenLike(v) {
+				t.tokens.add(v)
+			}
+		}
+		for v := range t.orphan {
+			if tokenLike(v) {
+				t.tokens.add(v)
+			}
+		}
+	}
+	return &t.tokens
 }
 
 // Len returns how many recorded values have a live counterpart.
@@ -185,7 +216,7 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 		delete(t.orphan, rec)
 	}
 	t.lens |= lenBit(rec)
-	if token {
+	if token && t.indexing() {
 		t.tokens.add(rec)
 	}
 	limit := t.limit()
@@ -193,7 +224,9 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
-		t.tokens.remove(old)
+		if t.indexing() {
+			t.tokens.remove(old)
+		}
 	}
 	if len(t.order) > 2*limit {
 		t.order = append([]string(nil), t.order[len(t.order)-limit:]...)
@@ -411,7 +444,7 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run 
 // replaceTokens replaces long token-like recorded values found inside s,
 // the session's and then the run table's.
 func (t *Table) replaceTokens(s string, sub subFunc, rw *Rewrite, run *Table) string {
-	s = replaceIn(s, t.tokens.in(s), sub, rw)
+	s = replaceIn(s, t.tokenIndex().in(s), sub, rw)
 	if run != nil {
 		s = replaceIn(s, run.tokens.in(s), sub, rw)
 	}
@@ -461,7 +494,7 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite,
 // noTokens reports whether neither t nor run (when it was read) holds a
 // token to search for inside text.
 func (t *Table) noTokens(run *Table) bool {
-	return t.tokens.len() == 0 && (run == nil || run.tokens.len() == 0)
+	return t.tokenIndex().len() == 0 && (run == nil || run.tokens.len() == 0)
 }
 
 // Issued returns the values of resp that a later request carrying them

@@ -82,6 +82,7 @@ func shared(v string) bool { return len(v) >= MinShared }
 // share records a session's mapping in the run table.
 func (t *Table) share(rec string, lv liveValue, token bool) {
 	t.mu.Lock()
+	t.tokenIndex() // sessions read it without writing (a session's table as a run table)
 	t.putToken(rec, lv, token)
 	t.mu.Unlock()
 	t.used.Store(true)
@@ -92,6 +93,7 @@ func (t *Table) share(rec string, lv liveValue, token bool) {
 func (t *Table) shareOrphan(rec string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.tokenIndex()
 	if _, known := t.live[rec]; known {
 		return
 	}

@@ -1,6 +1,8 @@
 package correlate
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/reprise-tool/reprise/session"
@@ -125,6 +127,69 @@ func TestRunShortValues(t *testing.T) {
 				t.Errorf("%s: %q, %d substituted, orphans %v; want %q, %d, %d orphans",
 					tt.target, out.Target, rw.Substituted, rw.Orphans, tt.want, tt.substitute, tt.orphans)
 			}
+		})
+	}
+}
+
+// TestTokenIndexLazy: a session's table sharing with a run table makes
+// its token index on its first search, from the values it holds then
+// (live or orphan, not the evicted), and keeps it from then on.
+func TestTokenIndexLazy(t *testing.T) {
+	tok := func(i int) string { return fmt.Sprintf("session-token-%04d", i) }
+	learn := func(tab *Table, from, to int) {
+		for i := from; i < to; i++ {
+			tab.Map(tok(i), "live-"+tok(i))
+		}
+	}
+	orphan := func(tab *Table, i int) {
+		tab.LearnFields(map[string]Field{"json:.token": {Value: tok(i)}}, nil)
+	}
+	text := ""
+	for i := range 30 {
+		text += tok(i) + " "
+	}
+	tests := []struct {
+		name          string
+		limit         int
+		before, after func(tab *Table)
+		want1, want2  []int // the tokens found in text by the first and second search
+	}{
+		{name: "nothing", before: func(*Table) {}, after: func(*Table) {}},
+		{name: "learned before", before: func(tab *Table) { learn(tab, 0, 3) }, after: func(*Table) {},
+			want1: []int{0, 1, 2}, want2: []int{0, 1, 2}},
+		{name: "learned after", before: func(*Table) {}, after: func(tab *Table) { learn(tab, 0, 3) },
+			want2: []int{0, 1, 2}},
+		{name: "orphans", before: func(tab *Table) { orphan(tab, 4); learn(tab, 5, 6) }, after: func(tab *Table) { orphan(tab, 7); learn(tab, 4, 5) },
+			want1: []int{4, 5}, want2: []int{4, 5, 7}},
+		{name: "evicted before and after", limit: 3, before: func(tab *Table) { learn(tab, 0, 12) }, after: func(tab *Table) { learn(tab, 12, 14) },
+			want1: []int{9, 10, 11}, want2: []int{11, 12, 13}},
+		{name: "indexed past scanTokens", limit: 20, before: func(tab *Table) { learn(tab, 0, 5) }, after: func(tab *Table) { learn(tab, 5, 25) },
+			want1: []int{0, 1, 2, 3, 4}, want2: []int{5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := NewRunTable()
+			if tt.limit > 0 {
+				run.SetSessionLimit(tt.limit)
+			}
+			tab := NewSessionTable(run)
+			search := func(want []int) {
+				tab.mu.Lock()
+				got := tab.tokenIndex().in(text)
+				tab.mu.Unlock()
+				slices.Sort(got)
+				var w []string
+				for _, i := range want {
+					w = append(w, tok(i))
+				}
+				if !slices.Equal(got, w) {
+					t.Errorf("found %q, want %q", got, w)
+				}
+			}
+			tt.before(tab)
+			search(tt.want1)
+			tt.after(tab)
+			search(tt.want2)
 		})
 	}
 }
