@@ -81,7 +81,9 @@ type Table struct {
 	// body) are rarely as long as the tokens it learns, and each cost a
 	// look-up in every map of its session's table and of the run table,
 	// maps touched by every session and so rarely in the cache.
-	lens       uint64
+	// It is read without t.mu: a session asks its run table before
+	// taking the run table's lock (see runRead).
+	lens       atomic.Uint64
 	perSession atomic.Int32 // see SetSessionLimit; 0: maxValues
 }
 
@@ -98,7 +100,7 @@ func (t *Table) addOrphan(rec string) {
 		t.orphan = make(map[string]struct{})
 	}
 	t.orphan[rec] = struct{}{}
-	t.lens |= lenBit(rec)
+	t.lens.Or(lenBit(rec))
 	if t.indexing() && tokenLike(rec) {
 		t.tokens.add(rec)
 	}
@@ -215,7 +217,7 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 	if len(t.orphan) > 0 {
 		delete(t.orphan, rec)
 	}
-	t.lens |= lenBit(rec)
+	t.lens.Or(lenBit(rec))
 	if token && t.indexing() {
 		t.tokens.add(rec)
 	}
@@ -239,8 +241,36 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 // lenBit is the bit of Table.lens for v.
 func lenBit(v string) uint64 { return 1 << min(len(v), 63) }
 
-// mayHold reports whether t may hold v (see Table.lens); t.mu is held.
-func (t *Table) mayHold(v string) bool { return t.lens&lenBit(v) != 0 }
+// mayHold reports whether t may hold v (see Table.lens).
+func (t *Table) mayHold(v string) bool { return t.lens.Load()&lenBit(v) != 0 }
+
+// runRead is a session's run table as a rewrite reads it: the lock is
+// taken when a value is first looked for there, and held to the end of
+// the rewrite. Most requests of a client that logs in every few requests
+// carry only their session's token and values no table holds, and each
+// took the lock that every session's requests, learning and the
+// dispatcher contend for.
+type runRead struct {
+	t    *Table // nil when there is no run table or it holds nothing
+	held bool
+}
+
+// table returns the run table, read-locked, or nil.
+func (r *runRead) table() *Table {
+	if r.t != nil && !r.held {
+		r.t.mu.RLock()
+		r.held = true
+	}
+	return r.t
+}
+
+// release unlocks the run table if table locked it.
+func (r *runRead) release() {
+	if r.held {
+		r.t.mu.RUnlock()
+		r.held = false
+	}
+}
 
 // Rewrite is the outcome of substituting one request.
 type Rewrite struct {
@@ -271,14 +301,12 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 	var rw Rewrite
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	run := t.run
-	if run != nil && run.used.Load() {
-		run.mu.RLock()
-		defer run.mu.RUnlock()
-	} else {
-		run = nil
+	rr := &runRead{}
+	if t.run != nil && t.run.used.Load() {
+		rr.t = t.run
+		defer rr.release()
 	}
-	if len(t.live) == 0 && len(t.orphan) == 0 && run == nil {
+	if len(t.live) == 0 && len(t.orphan) == 0 && rr.t == nil {
 		return out, rw
 	}
 	sub := func(v string) (string, bool, bool) { // new value, number, replaced
@@ -287,9 +315,9 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 		if t.mayHold(v) {
 			lv, ok = t.live[v]
 		}
-		run := run
-		if run != nil && !run.mayHold(v) {
-			run = nil
+		var run *Table // read only if it may hold v
+		if !ok && rr.t != nil && rr.t.mayHold(v) {
+			run = rr.table()
 		}
 		if !ok && run != nil {
 			if by := run.issuer(v, seq); by != nil {
@@ -316,14 +344,14 @@ func (t *Table) RewriteAt(req *session.Request, seq uint64) (session.Request, Re
 	// requests keep most of theirs, and many keep all.
 	copied := false
 	for i, h := range req.Header {
-		if v := t.rewriteHeader(h.Name, h.Value, sub, &rw, run); v != h.Value {
+		if v := t.rewriteHeader(h.Name, h.Value, sub, &rw, rr); v != h.Value {
 			if !copied {
 				out.Header, copied = slices.Clone(req.Header), true
 			}
 			out.Header[i].Value = v
 		}
 	}
-	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw, run)
+	out.Body = t.rewriteBody(req.Header.Get("Content-Type"), req.Body, sub, &rw, rr)
 	if len(out.Body) != len(req.Body) {
 		out.BodySize = req.BodySize + int64(len(out.Body)-len(req.Body))
 	}
@@ -405,7 +433,7 @@ func rewriteForm(s string, sub subFunc) string {
 	return string(append(b, s[last:]...))
 }
 
-func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run *Table) string {
+func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run *runRead) string {
 	if corrplan.Uncarrying(name) {
 		return value
 	}
@@ -443,10 +471,10 @@ func (t *Table) rewriteHeader(name, value string, sub subFunc, rw *Rewrite, run 
 
 // replaceTokens replaces long token-like recorded values found inside s,
 // the session's and then the run table's.
-func (t *Table) replaceTokens(s string, sub subFunc, rw *Rewrite, run *Table) string {
+func (t *Table) replaceTokens(s string, sub subFunc, rw *Rewrite, run *runRead) string {
 	s = replaceIn(s, t.tokenIndex().in(s), sub, rw)
-	if run != nil {
-		s = replaceIn(s, run.tokens.in(s), sub, rw)
+	if r := run.table(); r != nil {
+		s = replaceIn(s, r.tokens.in(s), sub, rw)
 	}
 	return s
 }
@@ -467,7 +495,7 @@ func replaceIn(s string, toks []string, sub subFunc, rw *Rewrite) string {
 	return s
 }
 
-func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
+func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite, run *runRead) []byte {
 	if len(body) == 0 {
 		return body
 	}
@@ -491,10 +519,14 @@ func (t *Table) rewriteBody(ctype string, body []byte, sub subFunc, rw *Rewrite,
 	return []byte(t.replaceTokens(string(body), sub, rw, run))
 }
 
-// noTokens reports whether neither t nor run (when it was read) holds a
-// token to search for inside text.
-func (t *Table) noTokens(run *Table) bool {
-	return t.tokenIndex().len() == 0 && (run == nil || run.tokens.len() == 0)
+// noTokens reports whether neither t nor run holds a token to search for
+// inside text.
+func (t *Table) noTokens(run *runRead) bool {
+	if t.tokenIndex().len() > 0 {
+		return false
+	}
+	r := run.table()
+	return r == nil || r.tokens.len() == 0
 }
 
 // Issued returns the values of resp that a later request carrying them

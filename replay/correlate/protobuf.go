@@ -28,7 +28,7 @@ const grpcPrefix = 5
 // the one every gRPC implementation has) and compressed again, and sent
 // as recorded in another encoding; bytes after the last whole message (a
 // body cut by the recording's limit) are kept as they were.
-func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
+func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite, run *runRead) []byte {
 	out := make([]byte, 0, len(body))
 	rest := body
 	for len(rest) >= grpcPrefix {
@@ -51,7 +51,7 @@ func (t *Table) rewriteGRPC(body []byte, sub subFunc, rw *Rewrite, run *Table) [
 }
 
 // rewriteMessage substitutes live values in one uncompressed gRPC message.
-func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
+func (t *Table) rewriteMessage(msg []byte, sub subFunc, rw *Rewrite, run *runRead) []byte {
 	if looksJSON(msg) && json.Valid(msg) { // application/grpc+json
 		return rewriteJSON(msg, func(_, v string) (string, bool) {
 			nv, _, ok := sub(v)
@@ -91,7 +91,7 @@ const maxGzipped = 16 << 20
 // is gzip (by its magic number: the message itself does not name its
 // encoding) and something changed, compressing the result again;
 // otherwise it returns the message as it was.
-func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite, run *Table) []byte {
+func (t *Table) rewriteGzipped(msg []byte, sub subFunc, rw *Rewrite, run *runRead) []byte {
 	if len(msg) < 2 || msg[0] != 0x1f || msg[1] != 0x8b {
 		return msg
 	}

@@ -129,7 +129,7 @@ func (t *Table) Issuing(values []string, seq uint64, by any) {
 	defer t.mu.Unlock()
 	for _, v := range values {
 		if shared(v) {
-			t.lens |= lenBit(v)
+			t.lens.Or(lenBit(v))
 			t.issuing[v] = append(t.issuing[v], issuer{seq, by})
 			if tokenLike(v) {
 				t.tokens.add(v) // to be found inside other text too

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/reprise-tool/reprise/session"
 )
@@ -190,6 +191,61 @@ func TestTokenIndexLazy(t *testing.T) {
 			search(tt.want1)
 			tt.after(tab)
 			search(tt.want2)
+		})
+	}
+}
+
+// TestRunLockTaken: a rewrite takes the run table's lock only when a
+// value it carries may be there: one that carries its session's own
+// token and values no table holds goes by while another session is
+// learning (here: holds the run table's lock), one that carries another
+// session's token waits for it.
+func TestRunLockTaken(t *testing.T) {
+	own, other := "session-token-own-0001", "session-token-other-01"
+	tests := []struct {
+		name  string
+		req   session.Request
+		waits bool
+		want  string
+	}{
+		{name: "own token", req: session.Request{Method: "GET", Target: "/api",
+			Header: session.Headers{{Name: "Authorization", Value: "Bearer " + own}}}, want: "Bearer live-own"},
+		{name: "short values", req: session.Request{Method: "POST", Target: "/login?user=bench",
+			Header: session.Headers{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"user":"bench"}`)}, want: "application/json"},
+		{name: "another session's token", req: session.Request{Method: "GET", Target: "/api",
+			Header: session.Headers{{Name: "Authorization", Value: "Bearer " + other}}}, waits: true, want: "Bearer live-other"},
+		{name: "a token inside text", req: session.Request{Method: "GET", Target: "/api",
+			Header: session.Headers{{Name: "X-Note", Value: "see " + own}}}, waits: true, want: "see live-own"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := NewRunTable()
+			a, b := NewSessionTable(run), NewSessionTable(run)
+			a.Map(own, "live-own")
+			b.Map(other, "live-other")
+			run.mu.Lock() // a session's learning under way
+			done := make(chan string)
+			go func() {
+				out, _ := a.RewriteAt(&tt.req, 5)
+				done <- out.Header[0].Value
+			}()
+			var got string
+			select {
+			case got = <-done:
+				if tt.waits {
+					t.Errorf("went by the run table's lock")
+				}
+				run.mu.Unlock()
+			case <-time.After(100 * time.Millisecond):
+				if !tt.waits {
+					t.Errorf("waited for the run table's lock")
+				}
+				run.mu.Unlock()
+				got = <-done
+			}
+			if got != tt.want {
+				t.Errorf("header %q, want %q", got, tt.want)
+			}
 		})
 	}
 }
