@@ -63,8 +63,23 @@ func BenchmarkRewriteShared(b *testing.B) {
 // replay's budget of 8192 divided between them), and every token is
 // new. Each op names the login to the run table as under way, learns
 // its live token (evicting the oldest one of the session and of the run
-// table) and settles it.
+// table) and settles it. The tokens are random hex, as nginx's
+// $request_id, or JWTs, which all start with the same bytes.
 func BenchmarkLearnShared(b *testing.B) {
+	for _, kind := range []struct {
+		name  string
+		token func(i int) string
+	}{
+		{"random", func(i int) string { return fmt.Sprintf("tok-%016x%016x", uint64(i)*0x9E3779B97F4A7C15, i) }},
+		{"jwt", func(i int) string {
+			return fmt.Sprintf("eyJhbGciOiJIUzI1NiJ9.%016x%016x.c2lnbmF0dXJl", uint64(i)*0x9E3779B97F4A7C15, i)
+		}},
+	} {
+		b.Run(kind.name, func(b *testing.B) { benchLearnShared(b, kind.token) })
+	}
+}
+
+func benchLearnShared(b *testing.B, token func(int) string) {
 	const sessions, pool = 64, 1 << 14
 	run := NewRunTable()
 	run.SetSessionLimit(8192 / sessions)
@@ -75,13 +90,10 @@ func BenchmarkLearnShared(b *testing.B) {
 	recs := make([]string, pool)
 	fields := make([]map[string]Field, pool)
 	lives := make([]*session.Response, pool)
-	hex := func(i int) string { // random-looking, as nginx's $request_id
-		return fmt.Sprintf("tok-%016x%016x", uint64(i)*0x9E3779B97F4A7C15, i)
-	}
 	for i := range pool {
-		recs[i] = hex(i)
+		recs[i] = token(i)
 		fields[i] = map[string]Field{"json:.token": {Value: recs[i]}}
-		lives[i] = jsonResp(`{"token":"` + hex(i+pool) + `"}`)
+		lives[i] = jsonResp(`{"token":"` + token(i+pool) + `"}`)
 	}
 	learn := func(i int) {
 		k := i % pool

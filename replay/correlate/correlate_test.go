@@ -325,6 +325,10 @@ func TestTokenSet(t *testing.T) {
 			want: []string{"eyJhbGci.three-token"}},
 		{name: "indexed", add: many("tok-", 40), remove: many("tok-", 20),
 			text: "Bearer tok-0031-token, tok-0005-token, tok-0039-token tok-0031-token", want: []string{"tok-0031-token", "tok-0039-token"}},
+		{name: "one head, many", add: many("eyJhbGci.", 40), remove: append(many("eyJhbGci.", 10), "eyJhbGci.0025-token", "eyJhbGci.0039-token"),
+			text: "eyJhbGci.0005-token eyJhbGci.0030-token eyJhbGci.0025-token eyJhbGci.0010-token", want: []string{"eyJhbGci.0030-token", "eyJhbGci.0010-token"}},
+		{name: "one head, added again", add: append(many("eyJhbGci.", 20), many("eyJhbGci.", 20)...), remove: many("eyJhbGci.", 19),
+			text: "eyJhbGci.0018-token eyJhbGci.0019-token", want: []string{"eyJhbGci.0019-token"}},
 		{name: "indexed, distinct heads", add: append(many("a-", 20), many("b-", 20)...), remove: many("a-", 20),
 			text: "b-0007-token;a-0007-token;b-0019-token", want: []string{"b-0007-token", "b-0019-token"}},
 	}

@@ -32,15 +32,38 @@ type tokenSet struct {
 
 // headList is the tokens that start with the same prefixLen bytes, in
 // the order they were added. Random tokens rarely share a head, so the
-// first is held in place: no slice to allocate per token.
+// first is held in place: no slice to allocate per token. Some share
+// it all (every JWT of one algorithm starts "eyJhbGci"): a list longer
+// than scanTokens also has a set of its tokens, so that asking whether
+// it holds one (at every token added) is not a scan of thousands.
 type headList struct {
 	first string
 	more  []string
+	set   map[string]struct{} // the tokens, once more holds scanTokens
 }
 
 // has reports whether l holds tok.
 func (l *headList) has(tok string) bool {
+	if l.set != nil {
+		_, ok := l.set[tok]
+		return ok
+	}
 	return l.first == tok || slices.Contains(l.more, tok)
+}
+
+// push adds tok, which l does not hold, after the others.
+func (l *headList) push(tok string) {
+	l.more = append(l.more, tok)
+	switch {
+	case l.set != nil:
+		l.set[tok] = struct{}{}
+	case len(l.more) >= scanTokens:
+		l.set = make(map[string]struct{}, 2*len(l.more))
+		l.set[l.first] = struct{}{}
+		for _, t := range l.more {
+			l.set[t] = struct{}{}
+		}
+	}
 }
 
 // headBuckets is the size of a tokenSet's heads.
@@ -84,7 +107,7 @@ func (s *tokenSet) add(tok string) {
 		}
 		l.first = tok
 	} else {
-		l.more = append(l.more, tok)
+		l.push(tok)
 	}
 	s.byHead[h] = l
 	s.n++
@@ -104,21 +127,24 @@ func (s *tokenSet) remove(tok string) {
 	}
 	h := head(tok, 0)
 	l, ok := s.byHead[h]
-	if !ok {
+	if !ok || !l.has(tok) {
 		return
 	}
-	switch i := slices.Index(l.more, tok); {
+	if l.set != nil {
+		delete(l.set, tok)
+	}
+	switch {
 	case l.first == tok && len(l.more) == 0:
 		delete(s.byHead, h)
 	case l.first == tok:
-		l.first = l.more[0]
-		l.more = slices.Delete(l.more, 0, 1)
-		s.byHead[h] = l
-	case i >= 0:
-		l.more = slices.Delete(l.more, i, i+1)
+		// The oldest goes first (eviction): no copy of the others,
+		// which push's append leaves behind when it grows the slice.
+		l.first, l.more[0], l.more = l.more[0], "", l.more[1:]
 		s.byHead[h] = l
 	default:
-		return
+		i := slices.Index(l.more, tok)
+		l.more = slices.Delete(l.more, i, i+1)
+		s.byHead[h] = l
 	}
 	s.n--
 	if s.heads != nil {
