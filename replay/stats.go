@@ -51,15 +51,45 @@ func (h hist) summary(full bool) Histogram {
 
 type routeStats struct {
 	requests, errors uint64
-	codes            map[string]uint64
+	codes            codeCounts
 	latency, service hist
+}
+
+// codeCounts counts responses by status code. A run sees a few codes, so
+// a look along a short list is what a response costs, not a string key
+// hashed into a map twice (the run's and its route's); the report's maps
+// are made from it (see mapped).
+type codeCounts []codeCount
+
+type codeCount struct {
+	status int
+	n      uint64
+}
+
+func (c *codeCounts) add(status int) {
+	for i := range *c {
+		if (*c)[i].status == status {
+			(*c)[i].n++
+			return
+		}
+	}
+	*c = append(*c, codeCount{status, 1})
+}
+
+// mapped returns the counts keyed as the report spells codes.
+func (c codeCounts) mapped() map[string]uint64 {
+	m := make(map[string]uint64, len(c))
+	for _, cc := range c {
+		m[statusText(cc.status)] += cc.n
+	}
+	return m
 }
 
 // stats gathers figures from many goroutines.
 type stats struct {
 	mu       sync.Mutex
 	req      RequestCounts
-	codes    map[string]uint64
+	codes    codeCounts
 	mismatch uint64
 	errs     map[string]uint64
 	// The run's latency and service time are its routes' merged (see
@@ -67,10 +97,16 @@ type stats struct {
 	// and recording it in the run's as well was two of the ten or so
 	// histogram recordings of a response, each a likely cache miss in a
 	// histogram of 190 KB.
-	scratch     hist // overall's
-	lag         hist
-	orderWait   hist
-	routes      map[string]*routeStats
+	scratch   hist // overall's
+	lag       hist
+	orderWait hist
+	routes    map[string]*routeStats
+	// lastRoute and lastRS are the route of the result recorded last and
+	// its figures: a worker's batch is mostly of one route or a few, and
+	// a route's figures do not change for its name once made (see
+	// routeOf), so a look-up of the name in routes is spared.
+	lastRoute   string
+	lastRS      *routeStats
 	sessions    SessionCounts
 	problems    []SessionProblem
 	corr        CorrelationCounts
@@ -91,7 +127,6 @@ type stats struct {
 
 func newStats() *stats {
 	return &stats{
-		codes:     make(map[string]uint64),
 		errs:      make(map[string]uint64),
 		scratch:   newHist(),
 		lag:       newHist(),
@@ -138,17 +173,7 @@ func (s *stats) recordLocked(r *Result) {
 	if r.Sent.After(s.lastSent) {
 		s.lastSent = r.Sent
 	}
-	rs := s.routes[r.Route]
-	if rs == nil {
-		name := r.Route
-		if len(s.routes) >= maxRoutes {
-			name = "other"
-		}
-		if rs = s.routes[name]; rs == nil {
-			rs = &routeStats{codes: make(map[string]uint64), latency: newHist(), service: newHist()}
-			s.routes[name] = rs
-		}
-	}
+	rs := s.routeOf(r.Route)
 	rs.requests++
 	s.lag.record(r.Sent.Sub(r.Due))
 	if w := r.Ready.Sub(r.Due); r.Blocked && w > 0 {
@@ -161,14 +186,34 @@ func (s *stats) recordLocked(r *Result) {
 		return
 	}
 	s.req.Responses++
-	code := statusText(r.Status)
-	s.codes[code]++
-	rs.codes[code]++
+	s.codes.add(r.Status)
+	rs.codes.add(r.Status)
 	if r.RecordedStatus != 0 && r.RecordedStatus != r.Status {
 		s.mismatch++
 	}
 	rs.latency.record(r.Done.Sub(r.Due))
 	rs.service.record(r.Done.Sub(r.Sent))
+}
+
+// routeOf returns the figures of route, made on its first result; past
+// maxRoutes routes, a new one's go to "other". s.mu is held.
+func (s *stats) routeOf(route string) *routeStats {
+	if s.lastRS != nil && route == s.lastRoute {
+		return s.lastRS
+	}
+	rs := s.routes[route]
+	if rs == nil {
+		name := route
+		if len(s.routes) >= maxRoutes {
+			name = "other"
+		}
+		if rs = s.routes[name]; rs == nil {
+			rs = &routeStats{latency: newHist(), service: newHist()}
+			s.routes[name] = rs
+		}
+	}
+	s.lastRoute, s.lastRS = route, rs
+	return rs
 }
 
 // statusTexts are the status codes as the figures' keys spell them:
@@ -211,7 +256,7 @@ func (s *stats) fill(rep *Report) {
 	defer s.mu.Unlock()
 	rep.Requests = s.req
 	rep.Requests.Scheduled = s.scheduled.Load()
-	rep.StatusCodes = maps(s.codes)
+	rep.StatusCodes = s.codes.mapped()
 	rep.StatusMismatch = s.mismatch
 	rep.Errors = maps(s.errs)
 	rep.Latency = s.overall(func(rs *routeStats) hist { return rs.latency }).summary(true)
@@ -221,7 +266,7 @@ func (s *stats) fill(rep *Report) {
 	rep.Routes = make([]RouteReport, 0, len(s.routes))
 	for name, rs := range s.routes {
 		rep.Routes = append(rep.Routes, RouteReport{
-			Route: name, Requests: rs.requests, Errors: rs.errors, StatusCodes: maps(rs.codes),
+			Route: name, Requests: rs.requests, Errors: rs.errors, StatusCodes: rs.codes.mapped(),
 			Latency: rs.latency.summary(true), ServiceTime: rs.service.summary(true),
 		})
 	}

@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -63,5 +65,68 @@ func TestOverallOneRoute(t *testing.T) {
 	}
 	if rep.Latency.Count != 100 || rep.Latency.Max < 100 || rep.ServiceTime.Min < 0.9 {
 		t.Errorf("latency %+v, service %+v", rep.Latency, rep.ServiceTime)
+	}
+}
+
+// TestStatsCountsCodesAndRoutes checks the status-code and per-route
+// counts against a plain count of the same results, in batches that mix
+// routes and codes (the last route's figures are reused between results)
+// and past maxRoutes, where a new route's results go to "other".
+func TestStatsCountsCodesAndRoutes(t *testing.T) {
+	st := newStats()
+	due := time.Unix(1000, 0)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	codes := []int{200, 200, 200, 404, 500, 302, 0, 999, -1}
+	wantCodes := map[string]uint64{}
+	wantRoutes := map[string]map[string]uint64{}
+	wantReqs := map[string]uint64{}
+	count := func(rs []Result) { // as the figures counted with maps
+		for _, r := range rs {
+			name := r.Route
+			if _, ok := wantRoutes[name]; !ok && len(wantRoutes) >= maxRoutes {
+				name = "other"
+			}
+			if wantRoutes[name] == nil {
+				wantRoutes[name] = map[string]uint64{}
+			}
+			wantRoutes[name][statusText(r.Status)]++
+			wantReqs[name]++
+			wantCodes[statusText(r.Status)]++
+		}
+	}
+	var batch []Result
+	for i := range 20_000 {
+		route := fmt.Sprintf("GET /r%d", rnd.IntN(8))
+		if i > 10_000 {
+			route = fmt.Sprintf("GET /many%d", i%(maxRoutes+50)) // past maxRoutes
+		}
+		code := codes[rnd.IntN(len(codes))]
+		r := Result{Route: route, Status: code, Due: due, Ready: due, Sent: due.Add(time.Millisecond), Done: due.Add(2 * time.Millisecond)}
+		batch = append(batch, r)
+		if len(batch) == 7 || i%5 == 0 {
+			st.recordAll(batch)
+			count(batch)
+			batch = batch[:0]
+		}
+	}
+	st.recordAll(batch)
+	count(batch)
+	var rep Report
+	st.fill(&rep)
+	if !reflect.DeepEqual(rep.StatusCodes, wantCodes) {
+		t.Errorf("status codes %v, want %v", rep.StatusCodes, wantCodes)
+	}
+	if len(rep.Routes) != len(wantRoutes) {
+		t.Fatalf("%d routes, want %d", len(rep.Routes), len(wantRoutes))
+	}
+	for _, rr := range rep.Routes {
+		if rr.Requests != wantReqs[rr.Route] || !reflect.DeepEqual(rr.StatusCodes, wantRoutes[rr.Route]) {
+			t.Errorf("route %s: %d requests %v, want %d %v", rr.Route, rr.Requests, rr.StatusCodes, wantReqs[rr.Route], wantRoutes[rr.Route])
+		}
+	}
+	var none Report
+	newStats().fill(&none)
+	if none.StatusCodes == nil || len(none.StatusCodes) != 0 {
+		t.Errorf("no results: status codes %v, want an empty map", none.StatusCodes)
 	}
 }
