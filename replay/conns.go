@@ -65,7 +65,12 @@ type line struct {
 
 	last    *task         // dispatcher only: the latest request dispatched on it
 	lastOff time.Duration // dispatcher only: that request's offset
-	busy    atomic.Int64  // its requests dispatched and not yet done
+	// lastBegan is, for the dispatcher alone, when last's recorded
+	// response began (see began), taken as last was dispatched: read
+	// from last's exchange when the next request comes, it was a miss in
+	// the cache or two, a tenth of the dispatcher's time.
+	lastBegan int64
+	busy      atomic.Int64 // its requests dispatched and not yet done
 
 	mu sync.Mutex // guards its tasks' wrote and wroteC
 
@@ -101,11 +106,11 @@ func (d *dispatcher) onLine(t *task) {
 		return
 	}
 	t.closeReq, t.closeAfter = closes(it.ex)
-	prev := ln.last
-	ln.last = t
+	prev, prevBegan := ln.last, ln.lastBegan
+	ln.last, ln.lastBegan = t, began(t)
 	switch {
 	case prev == nil:
-	case pipelined(prev, it):
+	case pipelined(prevBegan, it):
 		t.pipe = prev
 	case prev.ss == t.ss:
 		t.ss.mu.Lock()
@@ -151,18 +156,22 @@ func (ln *line) close() {
 	ln.wl.Close()
 }
 
-// pipelined reports whether it was sent behind prev, the request before it
-// on its connection, without waiting for its response: it started before
-// that response began (or, when the recording does not know when it
-// began, ended). The response's start, not its end, is the test: a
-// recording proxy may stamp a response's end after the client's next
-// request has arrived.
-func pipelined(prev *task, it *item) bool {
-	began := prev.it.ex.Timing.ResponseStart
-	if began == 0 {
-		began = prev.rec.End
+// pipelined reports whether it was sent behind the request before it on
+// its connection, without waiting for its response: it started before
+// that response began (prevBegan, see began). The response's start, not
+// its end, is the test: a recording proxy may stamp a response's end
+// after the client's next request has arrived.
+func pipelined(prevBegan int64, it *item) bool {
+	return prevBegan != 0 && it.start < prevBegan
+}
+
+// began is when t's recorded response began or, when the recording does
+// not know, ended; 0 when it knows neither.
+func began(t *task) int64 {
+	if b := t.it.ex.Timing.ResponseStart; b != 0 {
+		return b
 	}
-	return began != 0 && it.start < began
+	return t.rec.End
 }
 
 // closes says whether the recorded exchange ended its connection: the

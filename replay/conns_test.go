@@ -214,3 +214,28 @@ func TestMergeConnections(t *testing.T) {
 		t.Error("reports without connection figures merged into some")
 	}
 }
+
+// TestPipelinedBegan checks the pipelining test on what the line keeps of
+// its last request: the recorded response's start, or its end when the
+// recording does not know the start, or neither.
+func TestPipelinedBegan(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		respStart, recEnd int64
+		next              int64 // the next request's start
+		want              bool
+	}{
+		{"sent before the response began", 100, 200, 50, true},
+		{"sent after the response began, before it ended", 100, 200, 150, false},
+		{"no response start: its end decides", 0, 200, 150, true},
+		{"no response start: after its end", 0, 200, 250, false},
+		{"no timing", 0, 0, 1, false},
+	} {
+		prev := &task{it: &item{ex: &session.Exchange{}}}
+		prev.it.ex.Timing.ResponseStart = c.respStart
+		prev.rec.End = c.recEnd
+		if got := pipelined(began(prev), &item{start: c.next}); got != c.want {
+			t.Errorf("%s: pipelined %v, want %v", c.name, got, c.want)
+		}
+	}
+}
