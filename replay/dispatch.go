@@ -455,21 +455,34 @@ func (d *dispatcher) setLimits() {
 func (d *dispatcher) admit(t *task) bool {
 	r, ss := d.r, t.ss
 	// While the dispatcher waits for a slot, the request it holds is
-	// the oldest due and unsent: its lateness is the backlog.
-	r.blockedDue.Store(t.due.UnixNano())
-	if !d.pendSem.acquire(r.stopCh, d.ctx.Done()) {
-		return false
+	// the oldest due and unsent: its lateness is the backlog. It says
+	// so only when it may wait: two stores a request to a line of the
+	// Replayer that every request's goroutine reads cost them a miss
+	// each.
+	blocked := false
+	if !d.pendSem.tryAcquire() {
+		r.blockedDue.Store(t.due.UnixNano())
+		blocked = true
+		if !d.pendSem.acquire(r.stopCh, d.ctx.Done()) {
+			return false
+		}
 	}
 	if ss.active.Add(1) == 1 && r.sessSem != nil {
 		// The session starts work: it needs a --max-sessions slot,
 		// and the schedule waits for one (the delay shows as lag).
+		if !blocked {
+			r.blockedDue.Store(t.due.UnixNano())
+			blocked = true
+		}
 		if _, err := r.sessSem.Acquire(r.issueCtx); err != nil {
 			ss.active.Add(-1)
 			d.pendSem.release()
 			return false
 		}
 	}
-	r.blockedDue.Store(0)
+	if blocked {
+		r.blockedDue.Store(0)
+	}
 	return true
 }
 

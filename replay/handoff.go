@@ -139,6 +139,17 @@ func (s *slots) acquire(stop, done <-chan struct{}) bool {
 	return true
 }
 
+// tryAcquire takes a slot if one is free, without waiting.
+func (s *slots) tryAcquire() bool {
+	s.mu.Lock()
+	ok := s.used < s.max
+	if ok {
+		s.used++
+	}
+	s.mu.Unlock()
+	return ok
+}
+
 // release gives a slot back.
 func (s *slots) release() {
 	s.mu.Lock()

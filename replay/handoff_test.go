@@ -114,6 +114,29 @@ func TestSlots(t *testing.T) {
 	}
 }
 
+// TestSlotsTryAcquire checks that tryAcquire takes what acquire would,
+// never more than the maximum, and that a release frees one for it again.
+func TestSlotsTryAcquire(t *testing.T) {
+	for _, n := range []int{1, 3, 64} {
+		s := newSlots(n)
+		for i := range n {
+			if !s.tryAcquire() {
+				t.Fatalf("max %d: slot %d refused", n, i+1)
+			}
+		}
+		if s.tryAcquire() {
+			t.Fatalf("max %d: took a slot past the maximum", n)
+		}
+		s.release()
+		if !s.tryAcquire() {
+			t.Fatalf("max %d: the released slot refused", n)
+		}
+		if s.used != n {
+			t.Errorf("max %d: %d used, want %d", n, s.used, n)
+		}
+	}
+}
+
 func TestSlotsStop(t *testing.T) {
 	s := newSlots(1)
 	s.acquire(nil, nil)
