@@ -465,9 +465,15 @@ func (r *Replayer) transmit(ctx context.Context, t *task, wr *wireRequest, w *wo
 	}
 	res.Status = live.Status
 	if learns {
-		r.st.learned.Add(uint64(ss.table.LearnFields(t.pending.fields, live)))
+		// Counted only when there is something to count: an atomic add
+		// of 0 a response still took the counter's line from the other
+		// goroutines that count.
+		n := ss.table.LearnFields(t.pending.fields, live)
 		if grpc {
-			r.st.learned.Add(uint64(r.learnGRPC(t, live)))
+			n += r.learnGRPC(t, live)
+		}
+		if n > 0 {
+			r.st.learned.Add(uint64(n))
 		}
 		r.compareLive(it, ss, live)
 	}
