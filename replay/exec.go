@@ -113,11 +113,10 @@ type worker struct {
 }
 
 // batch is what a worker gathers for the run's figures between two
-// flushes: its results, their entries in the per-second series, and the
-// figures taken at each send.
+// flushes: its results (which the per-second series reads as well) and
+// the figures taken at each send.
 type batch struct {
 	results []Result
-	series  []seriesRequest
 	sends   []sendRecord
 }
 
@@ -143,12 +142,6 @@ func (w *worker) idle() {
 func (w *worker) report(res *Result) {
 	b := w.take()
 	b.results = append(b.results, *res)
-	if !res.Sent.IsZero() {
-		b.series = append(b.series, seriesRequest{
-			Due: res.Due, Sent: res.Sent, Done: res.Done,
-			Failed: res.Err != nil || res.Status >= 500, Timeout: res.ErrKind == ErrKindTimeout,
-		})
-	}
 	w.r.observe(res)
 	if len(b.results) == batchSize {
 		w.flush()
@@ -180,10 +173,8 @@ func (w *worker) flush() {
 	if len(b.sends) > 0 {
 		w.r.sends.record(b.sends)
 	}
-	if len(b.series) > 0 {
-		w.r.rec.Requests(b.series)
-	}
 	if len(b.results) > 0 {
+		w.r.rec.Results(b.results)
 		for _, o := range w.r.o.observers {
 			for i := range b.results {
 				o.Observe(&b.results[i])
@@ -192,7 +183,7 @@ func (w *worker) flush() {
 		w.r.st.recordAll(b.results)
 	}
 	clear(b.results)
-	b.results, b.series, b.sends = b.results[:0], b.series[:0], b.sends[:0]
+	b.results, b.sends = b.results[:0], b.sends[:0]
 	batches.Put(b)
 	w.batch = nil
 }
@@ -202,7 +193,6 @@ func (w *worker) flush() {
 var batches = sync.Pool{New: func() any {
 	return &batch{
 		results: make([]Result, 0, batchSize),
-		series:  make([]seriesRequest, 0, batchSize),
 		sends:   make([]sendRecord, 0, batchSize),
 	}
 }}

@@ -86,23 +86,24 @@ func (r *seriesRecorder) Sent(at time.Time) {
 	r.mu.Unlock()
 }
 
-// seriesRequest is a request sent and finished, for Requests.
-type seriesRequest struct {
-	Due, Sent, Done time.Time
-	Failed, Timeout bool // see Done
-}
-
-// Requests records requests sent and finished: Due, Sent and Done for
-// each, under one turn of the lock, which is what the engine calls with
-// the requests it sent; three calls per request were three turns of a
-// lock that every request's goroutine contends for.
-func (r *seriesRecorder) Requests(reqs []seriesRequest) {
+// Results records the results that were sent: Due, Sent and Done for
+// each, under one turn of the lock, which is what the engine calls with a
+// worker's batch; three calls per request were three turns of a lock that
+// every request's goroutine contends for. It reads them from the batch's
+// results themselves: a copy of their times beside them was one more
+// write of a request's figures. A result not sent is counted elsewhere
+// (see Due).
+func (r *seriesRecorder) Results(rs []Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, q := range reqs {
+	for i := range rs {
+		q := &rs[i]
+		if q.Sent.IsZero() {
+			continue
+		}
 		r.sec(q.Due).Intended++
 		r.sec(q.Sent).Achieved++
-		r.done(q.Done, q.Done.Sub(q.Due), q.Failed, q.Timeout)
+		r.done(q.Done, q.Done.Sub(q.Due), q.Err != nil || q.Status >= 500, q.ErrKind == ErrKindTimeout)
 	}
 }
 

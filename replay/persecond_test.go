@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -46,8 +47,9 @@ func TestSeriesRecorder(t *testing.T) {
 	}
 }
 
-// Requests is Due, Sent and Done in one call: the same series.
-func TestRecorderRequest(t *testing.T) {
+// Results is Due, Sent and Done in one call for each result sent: the
+// same series; a result not sent is left to Due.
+func TestRecorderResults(t *testing.T) {
 	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
 	one, three := newSeriesRecorder(start), newSeriesRecorder(start)
@@ -61,7 +63,15 @@ func TestRecorderRequest(t *testing.T) {
 		{2000, 2100, 2050, true, false},
 		{12_000, 12_000, 12_003, false, false}, // closes the early seconds
 	} {
-		one.Requests([]seriesRequest{{Due: at(q.due), Sent: at(q.sent), Done: at(q.done), Failed: q.failed, Timeout: q.timedOut}})
+		res := Result{Due: at(q.due), Sent: at(q.sent), Done: at(q.done), Status: 200}
+		switch {
+		case q.timedOut:
+			res.Status, res.Err, res.ErrKind = 0, errors.New("timeout"), ErrKindTimeout
+		case q.failed:
+			res.Status = 503
+		}
+		unsent := Result{Due: at(q.due)}
+		one.Results([]Result{unsent, res})
 		three.Due(at(q.due))
 		three.Sent(at(q.sent))
 		three.Done(at(q.done), at(q.done).Sub(at(q.due)), q.failed, q.timedOut)
