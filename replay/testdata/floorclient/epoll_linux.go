@@ -115,7 +115,10 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 }
 
 func (c *econn) write() error {
-	c.cur = c.request(c.next)
+	var ok bool
+	if c.cur, ok = c.request(c.next); !ok {
+		return errRecordingEnded
+	}
 	req := c.cur.wire
 	for len(req) > 0 {
 		n, err := syscall.Write(c.fd, req)

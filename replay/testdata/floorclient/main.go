@@ -71,8 +71,8 @@ func main() {
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
 	elapsed := time.Since(start)
-	if rerr := <-read; err == nil {
-		err = rerr
+	if rerr := <-read; rerr != nil {
+		err = rerr // the cause of a connection's missing requests
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floorclient:", err)
@@ -97,12 +97,14 @@ type request struct {
 	method string
 }
 
-// request returns the connection's i-th request.
-func (c *conn) request(i int) request {
+// request returns the connection's i-th request; false when the reading
+// of the recording ended without it (see stream).
+func (c *conn) request(i int) (request, bool) {
 	if c.q == nil {
-		return c.reqs[i]
+		return c.reqs[i], true
 	}
-	return <-c.q
+	r, ok := <-c.q
+	return r, ok
 }
 
 // load reads the recording's HTTP/1 requests, by connection in order,
@@ -167,8 +169,15 @@ func load(path string, stream bool) ([]*conn, map[uint64]*conn, error) {
 
 // stream reads the recording again, as the replay reads it while it
 // runs (into one reused exchange, response bodies left out), and hands
-// each request to its connection.
+// each request to its connection. It closes every connection's queue
+// when it ends, so that a connection whose requests it did not all hand
+// over (it failed) stops rather than waits for them.
 func stream(path string, byID map[uint64]*conn) error {
+	defer func() {
+		for _, c := range byID {
+			close(c.q)
+		}
+	}()
 	rd, err := session.Open(path)
 	if err != nil {
 		return err
@@ -201,6 +210,11 @@ func wireBytes(r *session.Request) []byte {
 	b = append(b, "\r\n"...)
 	return append(b, r.Body...)
 }
+
+// errRecordingEnded is a connection's when the recording, read while
+// running, ended before its requests did; the reading's own error says
+// why.
+var errRecordingEnded = errors.New("the recording's reading ended before this connection's requests")
 
 // runConns sends each connection's requests on a goroutine of its own.
 func runConns(target string, conns []*conn) (int, error) {
@@ -243,7 +257,10 @@ func (c *conn) run(target string) (int, error) {
 	var h http1.HeadReader
 	var s http1.StatusHead
 	for i := range c.n {
-		req := c.request(i)
+		req, ok := c.request(i)
+		if !ok {
+			return i, errRecordingEnded
+		}
 		if _, err := nc.Write(req.wire); err != nil {
 			return i, err
 		}
