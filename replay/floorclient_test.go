@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,5 +103,24 @@ func TestFloorClient(t *testing.T) {
 				}
 			})
 		}
+		// A refused connection ends the run with an error that names
+		// the recorded connection and the cause, not a wait.
+		t.Run(mode+"/refused", func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			var stderr strings.Builder
+			cmd := exec.Command(bin, "-target", addr, "-mode", mode, path)
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil {
+				t.Fatal("floor client succeeded against a closed port")
+			}
+			if msg := stderr.String(); !strings.Contains(msg, "recorded connection") || !strings.Contains(msg, "refused") {
+				t.Errorf("floor client said %q: want the recorded connection and the refusal", msg)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -89,7 +90,11 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 				continue // done: a late event (the peer's idle close) is no news
 			}
 			if ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && c.next < c.n {
-				return total, fmt.Errorf("connection %d: closed after %d responses", c.fd, max(c.next, 0))
+				err := errors.New("closed by the server")
+				if e, _ := syscall.GetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_ERROR); e != 0 {
+					err = syscall.Errno(e) // a refused connect, a reset
+				}
+				return total, c.failed(max(c.next, 0), err)
 			}
 			if c.next < 0 {
 				if ev.Events&syscall.EPOLLOUT == 0 {
@@ -97,14 +102,14 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 				}
 				c.next = 0
 				if err := c.write(); err != nil {
-					return total, err
+					return total, c.failed(0, err)
 				}
 				continue
 			}
 			n, err := c.read()
 			total += n
 			if err != nil {
-				return total, err
+				return total, c.failed(c.next, err)
 			}
 			if c.next == c.n {
 				active--
@@ -147,7 +152,7 @@ func (c *econn) read() (int, error) {
 			return done, fmt.Errorf("read: %w", err)
 		}
 		if n == 0 {
-			return done, fmt.Errorf("connection closed after %d responses", c.next)
+			return done, errors.New("closed by the server")
 		}
 		c.buf = c.buf[:len(c.buf)+n]
 		for {
@@ -158,7 +163,7 @@ func (c *econn) read() (int, error) {
 			end += 4
 			length, err := contentLength(unsafe.String(&c.buf[0], end), c.cur.method)
 			if err != nil {
-				return done, fmt.Errorf("response %d: %w", c.next, err)
+				return done, err
 			}
 			if len(c.buf) < end+length {
 				break

@@ -87,7 +87,8 @@ func main() {
 // (reqs), or handed over while it runs by the goroutine that reads the
 // recording (q, with room for them all, so that the reader never waits).
 type conn struct {
-	n    int // requests
+	id   uint64 // the recorded connection's, for errors
+	n    int    // requests
 	reqs []request
 	q    chan request
 }
@@ -149,7 +150,7 @@ func load(path string, stream bool) ([]*conn, map[uint64]*conn, error) {
 	byID := map[uint64]*conn{}
 	for _, id := range order {
 		xs := byConn[id]
-		c := &conn{n: len(xs)}
+		c := &conn{id: id, n: len(xs)}
 		if stream {
 			c.q = make(chan request, len(xs))
 		} else {
@@ -218,7 +219,18 @@ var errRecordingEnded = errors.New("the recording's reading ended before this co
 
 // runConns sends each connection's requests on a goroutine of its own.
 func runConns(target string, conns []*conn) (int, error) {
-	return each(len(conns), func(i int) (int, error) { return conns[i].run(target) })
+	return each(len(conns), func(i int) (int, error) {
+		n, err := conns[i].run(target)
+		if err != nil {
+			err = conns[i].failed(n, err)
+		}
+		return n, err
+	})
+}
+
+// failed says which connection err stopped, and where.
+func (c *conn) failed(done int, err error) error {
+	return fmt.Errorf("recorded connection %d, after %d of its %d responses: %w", c.id, done, c.n, err)
 }
 
 // each runs f(0) to f(n-1) on goroutines of their own and adds up what
@@ -272,7 +284,7 @@ func (c *conn) run(target string) (int, error) {
 			return i, err
 		}
 		if body.Kind != http1.LengthBody && body.Kind != http1.NoBody {
-			return i, fmt.Errorf("response %d: only Content-Length bodies are read here", i)
+			return i, errors.New("only Content-Length bodies are read here")
 		}
 		if _, err := br.Discard(int(body.Length)); err != nil {
 			return i, err
