@@ -122,5 +122,22 @@ func TestFloorClient(t *testing.T) {
 				t.Errorf("floor client said %q: want the recorded connection and the refusal", msg)
 			}
 		})
+		// A chunked response, which it does not read, is an error too.
+		t.Run(mode+"/chunked", func(t *testing.T) {
+			chunked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte("part"))
+				w.(http.Flusher).Flush() // no Content-Length: the body is chunked
+			}))
+			defer chunked.Close()
+			var stderr strings.Builder
+			cmd := exec.Command(bin, "-target", strings.TrimPrefix(chunked.URL, "http://"), "-mode", mode, path)
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil {
+				t.Fatal("floor client succeeded on chunked responses")
+			}
+			if msg := stderr.String(); !strings.Contains(msg, "Content-Length") {
+				t.Errorf("floor client said %q: want that only Content-Length bodies are read", msg)
+			}
+		})
 	}
 }
