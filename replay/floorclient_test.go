@@ -122,6 +122,33 @@ func TestFloorClient(t *testing.T) {
 				t.Errorf("floor client said %q: want the recorded connection and the refusal", msg)
 			}
 		})
+		// A server that stops answering ends the run after -stall with
+		// an error, in either mode.
+		t.Run(mode+"/stalled", func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					defer c.Close() // held open, never answered, until the listener closes
+				}
+			}()
+			var stderr strings.Builder
+			cmd := exec.Command(bin, "-target", ln.Addr().String(), "-mode", mode, "-stall", "200ms", path)
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil {
+				t.Fatal("floor client succeeded with no response")
+			}
+			if msg := stderr.String(); !strings.Contains(msg, "no response in 200ms") {
+				t.Errorf("floor client said %q: want that no response came", msg)
+			}
+		})
 		// A chunked response, which it does not read, is an error too.
 		t.Run(mode+"/chunked", func(t *testing.T) {
 			chunked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -74,7 +74,7 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 	active := len(conns)
 	events := make([]syscall.EpollEvent, 128)
 	for active > 0 {
-		k, err := syscall.EpollWait(ep, events, 10_000)
+		k, err := syscall.EpollWait(ep, events, int(stall.Milliseconds()))
 		if err == syscall.EINTR {
 			continue
 		}
@@ -82,7 +82,7 @@ func loop(sa *syscall.SockaddrInet4, conns []*conn) (int, error) {
 			return total, err
 		}
 		if k == 0 {
-			return total, fmt.Errorf("no response in 10s (%d connections waiting)", active)
+			return total, fmt.Errorf("no response in %v (%d connections waiting)", stall, active)
 		}
 		for _, ev := range events[:k] {
 			c := byFD[ev.Fd]

@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/reprise-tool/reprise/session"
@@ -44,6 +45,7 @@ func main() {
 	target := flag.String("target", "", "host:port to send to")
 	mode := flag.String("mode", "conns", "conns (a goroutine per connection) or epoll (a loop per CPU, Linux)")
 	streamed := flag.Bool("stream", false, "read the recording while sending, as a replay does, instead of before")
+	flag.DurationVar(&stall, "stall", stall, "give up when no response has come for this long")
 	flag.Parse()
 	if flag.NArg() != 1 || *target == "" {
 		fmt.Fprintln(os.Stderr, "usage: floorclient -target HOST:PORT [-mode conns|epoll] RECORDING")
@@ -82,6 +84,10 @@ func main() {
 	fmt.Println(string(out))
 }
 
+// stall is how long the run waits with no response before it gives up
+// (-stall): a server that stops answering ends the run with an error.
+var stall = 10 * time.Second
+
 // conn is one recorded connection's requests, as bytes ready to write,
 // with the method each response answers: all in memory before the run
 // (reqs), or handed over while it runs by the goroutine that reads the
@@ -91,6 +97,7 @@ type conn struct {
 	n    int    // requests
 	reqs []request
 	q    chan request
+	done atomic.Int64 // responses read, in the conns mode (see watch)
 }
 
 type request struct {
@@ -219,6 +226,7 @@ var errRecordingEnded = errors.New("the recording's reading ended before this co
 
 // runConns sends each connection's requests on a goroutine of its own.
 func runConns(target string, conns []*conn) (int, error) {
+	defer watch(conns)()
 	return each(len(conns), func(i int) (int, error) {
 		n, err := conns[i].run(target)
 		if err != nil {
@@ -226,6 +234,39 @@ func runConns(target string, conns []*conn) (int, error) {
 		}
 		return n, err
 	})
+}
+
+// watch ends the program when no connection has read a response for
+// stall, as the epoll loop gives up: a read from a server that stopped
+// answering would hold its goroutine for good. It returns the function
+// that stops the watch.
+func watch(conns []*conn) (stop func()) {
+	t := time.NewTicker(stall)
+	quit := make(chan struct{})
+	go func() {
+		last := int64(-1)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			var sum, want int64
+			for _, c := range conns {
+				sum += c.done.Load()
+				want += int64(c.n)
+			}
+			if sum == last {
+				fmt.Fprintf(os.Stderr, "floorclient: no response in %v (%d of %d responses read)\n", stall, sum, want)
+				os.Exit(1)
+			}
+			last = sum
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(quit)
+	}
 }
 
 // failed says which connection err stopped, and where.
@@ -289,6 +330,7 @@ func (c *conn) run(target string) (int, error) {
 		if _, err := br.Discard(int(body.Length)); err != nil {
 			return i, err
 		}
+		c.done.Store(int64(i + 1))
 	}
 	return c.n, nil
 }
