@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/ramp"
 	"github.com/reprise-tool/reprise/replay/schedule"
 )
 
@@ -129,4 +130,60 @@ func sameKeys(a, b map[string]*sessState) bool {
 		}
 	}
 	return true
+}
+
+// TestAdmitBlockedDue checks what admit says of the request it holds
+// (blockedDue, read by the live view as the backlog): nothing when a slot
+// is free, the request's due time while it waits at the pending cap or
+// the session cap, and 0 again once it has its slot.
+func TestAdmitBlockedDue(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		pendFull, sesFull bool
+	}{
+		{"free", false, false},
+		{"pending cap", true, false},
+		{"session cap", false, true},
+		{"both caps", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Replayer{stopCh: make(chan struct{}), issueCtx: context.Background(), sessSem: ramp.NewSemaphore(1)}
+			d := &dispatcher{r: r, ctx: context.Background(), pendSem: newSlots(1)}
+			if c.pendFull {
+				d.pendSem.acquire(nil, nil)
+			}
+			if c.sesFull {
+				if _, err := r.sessSem.Acquire(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			due := time.Unix(1000, 5)
+			tk := &task{ss: &sessState{}, due: due}
+			admitted := make(chan bool, 1)
+			go func() { admitted <- d.admit(tk) }()
+			if c.pendFull || c.sesFull {
+				deadline := time.Now().Add(5 * time.Second)
+				for r.blockedDue.Load() != due.UnixNano() {
+					if time.Now().After(deadline) {
+						t.Fatalf("blockedDue %d while admit waits, want %d", r.blockedDue.Load(), due.UnixNano())
+					}
+					time.Sleep(time.Millisecond)
+				}
+				if c.pendFull {
+					d.pendSem.release()
+				}
+				if c.sesFull {
+					if err := r.sessSem.Release(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if !<-admitted {
+				t.Fatal("admit refused")
+			}
+			if bd := r.blockedDue.Load(); bd != 0 {
+				t.Errorf("blockedDue %d once admitted, want 0", bd)
+			}
+		})
+	}
 }
