@@ -2,7 +2,11 @@ package correlate
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,5 +251,154 @@ func TestRunLockTaken(t *testing.T) {
 				t.Errorf("header %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunAwaitOrLive: a request dispatched after another that issues a
+// value it carries (Issuing returned before its rewrite began) either
+// awaits that one or, once it has learned and settled, takes the live
+// value, whole and inside other text, however the learning and the
+// rewrite interleave. The values' lengths are new to the run table when
+// issued: a rewrite that read the run table's lengths (Table.lens)
+// before its lock would miss them otherwise.
+func TestRunAwaitOrLive(t *testing.T) {
+	run := NewRunTable()
+	learner, reader := NewSessionTable(run), NewSessionTable(run)
+	deadline := time.Now().Add(10 * time.Second)
+	var wg sync.WaitGroup
+	for i := 1; i <= 400 && time.Now().Before(deadline); i++ {
+		n := 16 + i%48 // token-like, of every length from 16 to 63
+		v := fmt.Sprintf("tok%04d", i) + strings.Repeat("x", n-7)
+		lv := "live-" + v
+		issued := []string{v}
+		done := make(chan struct{})
+		run.Issuing(issued, uint64(2*i-1), done) // the dispatcher, in order
+		wg.Add(2)
+		go func() { // the issuing request completes
+			defer wg.Done()
+			learner.Map(v, lv)
+			run.Settle(issued, uint64(2*i-1))
+			close(done)
+		}()
+		go func() { // the later request that carries v
+			defer wg.Done()
+			req := session.Request{Method: "GET", Target: "/api", Header: session.Headers{
+				{Name: "Authorization", Value: "Bearer " + v}, {Name: "X-Note", Value: "see " + v + " here"}}}
+			out, rw := reader.RewriteAt(&req, uint64(2*i))
+			if len(rw.Await) > 0 {
+				if len(rw.Await) != 1 || rw.Await[0] != done {
+					t.Errorf("%s: awaits %v, want its issuer alone", v, rw.Await)
+					return
+				}
+				<-done
+				out, rw = reader.RewriteAt(&req, uint64(2*i))
+			}
+			if out.Header[0].Value != "Bearer "+lv || out.Header[1].Value != "see "+lv+" here" || len(rw.Await) > 0 {
+				t.Errorf("%s: neither awaited nor took the live value: %q, %q, await %v",
+					v, out.Header[0].Value, out.Header[1].Value, rw.Await)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestTokenIndexConsistent: whatever the order of learning, orphans,
+// eviction, issuing and settling, a table's token index, once made (a
+// session's on its first search, a run table's at once), holds exactly
+// the token-like values it holds live or as orphans (and, for a run
+// table, the ones under way), counted right in its heads.
+func TestTokenIndexConsistent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	run := NewRunTable()
+	run.SetSessionLimit(12)
+	tabs := []*Table{NewSessionTable(run), NewSessionTable(run)}
+	value := func() string {
+		k := rng.IntN(60)
+		switch rng.IntN(3) {
+		case 0:
+			return fmt.Sprintf("eyJhbGci.%08d", k) // one head for all
+		case 1:
+			return fmt.Sprintf("tok-%012d", k*7919)
+		}
+		return fmt.Sprintf("id-%d", k) // short: not a token
+	}
+	check := func(step int, name string, tab *Table) {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		if !tab.indexing() {
+			if tab.tokens.len() != 0 {
+				t.Fatalf("step %d, %s: %d tokens before its index was made", step, name, tab.tokens.len())
+			}
+			return
+		}
+		want := map[string]bool{}
+		for v := range tab.live {
+			want[v] = tokenLike(v)
+		}
+		for v := range tab.orphan {
+			want[v] = tokenLike(v)
+		}
+		for v := range tab.issuing {
+			want[v] = tokenLike(v)
+		}
+		got := map[string]bool{}
+		for _, l := range tab.tokens.byHead {
+			for _, tok := range append([]string{l.first}, l.more...) {
+				if got[tok] {
+					t.Fatalf("step %d, %s: %q held twice", step, name, tok)
+				}
+				got[tok] = true
+			}
+			if l.set != nil && len(l.set) != 1+len(l.more) {
+				t.Fatalf("step %d, %s: a head's set holds %d, its list %d", step, name, len(l.set), 1+len(l.more))
+			}
+		}
+		for v, tok := range want {
+			if tok != got[v] {
+				t.Fatalf("step %d, %s: %q in the index %v, want %v", step, name, v, got[v], tok)
+			}
+			delete(got, v)
+		}
+		if len(got) > 0 {
+			t.Fatalf("step %d, %s: the index holds values the table does not: %v", step, name, got)
+		}
+		if n := len(slices.Collect(maps.Keys(want))); tab.tokens.len() > n {
+			t.Fatalf("step %d, %s: counts %d tokens of %d values", step, name, tab.tokens.len(), n)
+		}
+		if tab.tokens.heads != nil {
+			sum := 0
+			for _, c := range tab.tokens.heads {
+				sum += int(c)
+			}
+			if sum != tab.tokens.len() {
+				t.Fatalf("step %d, %s: heads count %d tokens, want %d", step, name, sum, tab.tokens.len())
+			}
+		}
+	}
+	var under [][]string // the values issued and not yet settled, by seq-1
+	for step := range 3000 {
+		tab := tabs[rng.IntN(len(tabs))]
+		switch op := rng.IntN(10); {
+		case op < 4:
+			tab.Map(value(), "live")
+		case op < 6:
+			tab.LearnFields(map[string]Field{"json:.token": {Value: value()}}, nil)
+		case op < 7:
+			v := []string{value(), value()}
+			under = append(under, v)
+			run.Issuing(v, uint64(len(under)), len(under))
+		case op < 8:
+			if len(under) > 0 {
+				seq := 1 + rng.IntN(len(under))
+				run.Settle(under[seq-1], uint64(seq))
+			}
+		default: // a search, which makes a session's index
+			req := session.Request{Method: "GET", Target: "/api",
+				Header: session.Headers{{Name: "X-Note", Value: "see " + value()}}}
+			tab.RewriteAt(&req, uint64(len(under)+1))
+		}
+		check(step, "run", run)
+		check(step, "session 0", tabs[0])
+		check(step, "session 1", tabs[1])
 	}
 }
