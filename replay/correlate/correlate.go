@@ -226,7 +226,10 @@ func (t *Table) putToken(rec string, lv liveValue, token bool) {
 		old := t.order[0]
 		t.order = t.order[1:]
 		delete(t.live, old)
-		if t.indexing() {
+		// A value a request under way will issue again stays in a run
+		// table's index, for requests that carry it inside other text
+		// to await that one; Settle takes it out.
+		if t.indexing() && len(t.issuing[old]) == 0 {
 			t.tokens.remove(old)
 		}
 	}

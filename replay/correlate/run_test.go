@@ -311,6 +311,7 @@ func TestTokenIndexConsistent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	run := NewRunTable()
 	run.SetSessionLimit(12)
+	run.max = 16 // evicts, as a run table at its bound does
 	tabs := []*Table{NewSessionTable(run), NewSessionTable(run)}
 	value := func() string {
 		k := rng.IntN(60)
@@ -400,5 +401,24 @@ func TestTokenIndexConsistent(t *testing.T) {
 		check(step, "run", run)
 		check(step, "session 0", tabs[0])
 		check(step, "session 1", tabs[1])
+	}
+}
+
+// TestRunEvictedUnderWay: a token a run table evicts while a request
+// under way issues it again is still found inside other text, and a
+// later request that carries it there awaits that one.
+func TestRunEvictedUnderWay(t *testing.T) {
+	run := NewRunTable()
+	run.max = 4
+	tab := NewSessionTable(run)
+	tok := "recorded-token-0001"
+	tab.Map(tok, "live-token-0001")
+	run.Issuing([]string{tok}, 1, "login")
+	for i := range run.max {
+		tab.Map(fmt.Sprintf("recorded-token-1%03d", i), "live") // evicts tok
+	}
+	req := session.Request{Method: "GET", Target: "/api", Header: session.Headers{{Name: "X-Note", Value: "see " + tok}}}
+	if _, rw := NewSessionTable(run).RewriteAt(&req, 2); !slices.Equal(rw.Await, []any{"login"}) {
+		t.Errorf("awaits %v, want the login under way", rw.Await)
 	}
 }
