@@ -233,6 +233,14 @@ func TestRunLockTaken(t *testing.T) {
 				out, _ := a.RewriteAt(&tt.req, 5)
 				done <- out.Header[0].Value
 			}()
+			// Each wait is one that a slow machine can only lengthen
+			// past its bound in the direction the test expects: a
+			// rewrite that must go by the lock has 10 s to, one that
+			// must wait is seen waiting after 100 ms.
+			wait := 100 * time.Millisecond
+			if !tt.waits {
+				wait = 10 * time.Second
+			}
 			var got string
 			select {
 			case got = <-done:
@@ -240,7 +248,7 @@ func TestRunLockTaken(t *testing.T) {
 					t.Errorf("went by the run table's lock")
 				}
 				run.mu.Unlock()
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(wait):
 				if !tt.waits {
 					t.Errorf("waited for the run table's lock")
 				}
