@@ -161,7 +161,7 @@ func (c *econn) read() (int, error) {
 				break
 			}
 			end += 4
-			length, err := contentLength(unsafe.String(&c.buf[0], end), c.cur.method)
+			status, length, err := contentLength(unsafe.String(&c.buf[0], end), c.cur.method)
 			if err != nil {
 				return done, err
 			}
@@ -169,6 +169,9 @@ func (c *econn) read() (int, error) {
 				break
 			}
 			c.buf = c.buf[:copy(c.buf, c.buf[end+length:])]
+			if status/100 != 2 {
+				c.not2xx++
+			}
 			c.next++
 			done++
 			if c.next == c.n {
