@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -39,30 +38,17 @@ func TestFloorClient(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	dir := t.TempDir()
-	path := filepath.Join(dir, "floor.rpz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := session.NewWriter(f, session.Metadata{Source: "test:floor"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var exs []*session.Exchange
 	for i := range perConn {
 		for c := range conns {
 			ex := rec("", "GET", fmt.Sprintf("/c%d/%d", c, i), float64(i), float64(i)+0.5, onConn(uint64(c+1)))
 			ex.Index = i
-			if err := w.WriteExchange(ex); err != nil {
-				t.Fatal(err)
-			}
+			exs = append(exs, ex)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeRecording(t, "test:floor", exs)
 
+	dir := t.TempDir()
 	bin := filepath.Join(dir, "floorclient")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/reprise-tool/reprise/replay/testdata/floorclient").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

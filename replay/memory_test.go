@@ -205,25 +205,10 @@ func (s *spyFilter) FilterResponseBodies(keep func(*session.Exchange) bool) bool
 func TestPlanSkipsBodiesInReader(t *testing.T) {
 	s := planTarget(t)
 	b := corrplan.NewBuilder(0)
-	path := filepath.Join(t.TempDir(), "flow.rpz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := session.NewWriter(f, session.Metadata{Source: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, ex := range planFlow() {
 		b.Add(ex)
-		if err := w.WriteExchange(ex); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeRecording(t, "test", planFlow())
 	rd, err := session.Open(path)
 	if err != nil {
 		t.Fatal(err)

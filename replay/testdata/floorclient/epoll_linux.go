@@ -9,6 +9,8 @@ import (
 
 	"syscall"
 	"unsafe"
+
+	"github.com/reprise-tool/reprise/session/http1"
 )
 
 // econn is one connection of an epoll loop: its socket, its requests,
@@ -183,4 +185,24 @@ func (c *econn) read() (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// contentLength parses the head (status line and fields, up to the empty
+// line) with the replay's parser and returns the status and the body's
+// length.
+func contentLength(head string, method string) (status, length int, err error) {
+	var f http1.Framing
+	start, _ := http1.ParseHead(head, &f, nil)
+	_, status, _, ok := http1.ParseStatusLine(start)
+	if !ok {
+		return 0, 0, fmt.Errorf("bad status line %q", start)
+	}
+	body, err := f.ResponseBody(method, status)
+	if err != nil {
+		return 0, 0, err
+	}
+	if body.Kind != http1.LengthBody && body.Kind != http1.NoBody {
+		return 0, 0, errors.New("only Content-Length bodies are read here")
+	}
+	return status, int(body.Length), nil
 }

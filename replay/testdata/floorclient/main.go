@@ -347,23 +347,3 @@ func (c *conn) run(target string) (int, error) {
 	}
 	return c.n, nil
 }
-
-// contentLength parses the head (status line and fields, up to the empty
-// line) with the replay's parser and returns the status and the body's
-// length.
-func contentLength(head string, method string) (status, length int, err error) {
-	var f http1.Framing
-	start, _ := http1.ParseHead(head, &f, nil)
-	_, status, _, ok := http1.ParseStatusLine(start)
-	if !ok {
-		return 0, 0, fmt.Errorf("bad status line %q", start)
-	}
-	body, err := f.ResponseBody(method, status)
-	if err != nil {
-		return 0, 0, err
-	}
-	if body.Kind != http1.LengthBody && body.Kind != http1.NoBody {
-		return 0, 0, errors.New("only Content-Length bodies are read here")
-	}
-	return status, int(body.Length), nil
-}
