@@ -459,7 +459,7 @@ func (w *Client) exchange(c *Conn, req *Request) (resp *session.Response, n int6
 func (c *Conn) write(req *Request) (reused bool, err error) {
 	reused, c.used = c.used, true
 	c.writes++
-	writeRequest(c.bw, req)
+	WriteRequest(c.bw, req)
 	return reused, c.bw.Flush()
 }
 
@@ -483,8 +483,11 @@ func (c *Conn) read(req *Request, limit int64, reason bool) (resp *session.Respo
 	return resp, n, keep && !req.Close, true, err
 }
 
-// writeRequest writes req's head and body to bw.
-func writeRequest(bw *bufio.Writer, req *Request) {
+// WriteRequest writes req's head and body to bw, as the client sends
+// them: HTTP/1.1, its own Host and Content-Length, the recorded fields
+// Sendable lets through. The benchmark's floor client writes with it
+// too, so that it sends the bytes the replay sends.
+func WriteRequest(bw *bufio.Writer, req *Request) {
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
 	bw.WriteString(req.Target)

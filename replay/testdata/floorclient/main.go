@@ -3,7 +3,8 @@
 // HTTP/1 requests into memory, grouped by their recorded connection, and
 // then, timed, sends each connection's requests in order on a
 // connection of its own, each after the response to the one before,
-// reading every response's head with the replay's own parser
+// written as the replay writes them (wire.WriteRequest), reading every
+// response's head with the replay's own parser
 // (session/http1) and skipping its body. It schedules nothing, rewrites
 // nothing, learns nothing and measures nothing but the run's length.
 //
@@ -27,6 +28,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,12 +40,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reprise-tool/reprise/replay/wire"
 	"github.com/reprise-tool/reprise/session"
 	"github.com/reprise-tool/reprise/session/http1"
 )
 
+var target = flag.String("target", "", "host:port to send to")
+
 func main() {
-	target := flag.String("target", "", "host:port to send to")
 	mode := flag.String("mode", "conns", "conns (a goroutine per connection) or epoll (a loop per CPU, Linux)")
 	streamed := flag.Bool("stream", false, "read the recording while sending, as a replay does, instead of before")
 	flag.DurationVar(&stall, "stall", stall, "give up when no response has come for this long")
@@ -216,17 +220,14 @@ func stream(path string, byID map[uint64]*conn) error {
 	}
 }
 
-// wireBytes is the request as recorded, on the wire.
+// wireBytes is the recorded request as the replay writes it, Host the
+// target's.
 func wireBytes(r *session.Request) []byte {
-	b := []byte(r.Method + " " + r.Target + " " + r.Proto + "\r\n")
-	for _, h := range r.Header {
-		b = append(b, h.Name...)
-		b = append(b, ": "...)
-		b = append(b, h.Value...)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "\r\n"...)
-	return append(b, r.Body...)
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	wire.WriteRequest(bw, &wire.Request{Method: r.Method, Target: r.Target, Host: *target, Header: r.Header, Body: r.Body})
+	bw.Flush()
+	return buf.Bytes()
 }
 
 // errRecordingEnded is a connection's when the recording, read while
